@@ -1,0 +1,34 @@
+//! mountplan: a declarative, TOML-driven mount-plan executor for Linux.
+//!
+//! The pipeline, one module per stage, each handing typed values to the next:
+//!
+//! ```text
+//! source    the plan text + name, span helpers               -> Sources, Loc
+//! raw       serde + schemars mirror of the TOML               -> raw::Plan (may be wrong)
+//! parse     text -> raw::Plan                                 (syntax errors with spans)
+//! load      a plan file and its includes -> [raw::Plan]        (include cycles, unreadable files)
+//! validate  [raw::Plan] + --set -> model::Plan                (every semantic error, collected)
+//! graph     model::Plan -> Dag                                (edges, cycles, final tree)
+//! calls     model::Plan -> the exact system calls per step    (shared by render and exec)
+//! render    &Dag -> text | json | markdown | mermaid | dot    (pure, byte-stable)
+//! diff      two Dags -> a semantic diff
+//! exec      &Dag + Sys -> Outcome                             (namespaces, steps, journal, rollback)
+//! sys       the syscall layer: linux (the only file that calls the kernel) and a recording fake
+//! ```
+//!
+//! Only `main` prints; only `main` and `load` (through the reader it is given) read files;
+//! only `exec`, through [`sys::Sys`], touches the kernel.
+
+pub mod calls;
+pub mod diag;
+pub mod diff;
+pub mod exec;
+pub mod graph;
+pub mod load;
+pub mod model;
+pub mod parse;
+pub mod raw;
+pub mod render;
+pub mod source;
+pub mod sys;
+pub mod validate;

@@ -1,0 +1,2 @@
+//! The `mountplan` command line (stub).
+fn main() {}

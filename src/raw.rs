@@ -1,0 +1,402 @@
+//! The low-level plan: a serde + schemars mirror of the TOML file, as written.
+//!
+//! Takes nothing but TOML; gives structs whose user values carry their byte spans
+//! ([`Sp`]). Nothing here is checked beyond TOML types and known keys: a `raw` plan may be
+//! wrong in every other way. [`crate::validate`] turns it into a [`crate::model::Plan`] or
+//! into diagnostics.
+//!
+//! Steps are one flat struct ([`Step`]) with a `kind` and optional fields, not a tagged enum:
+//! toml loses spans inside `#[serde(tag = ...)]` enums, and a flat struct keeps the order of
+//! steps across kinds. `validate` rejects fields that do not belong to a kind.
+//!
+//! The doc comments on these types are the descriptions in `schema/plan.schema.json`.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+
+/// A value with the byte span it came from in its file.
+///
+/// Serde-transparent over `toml::Spanned<T>`; its JSON Schema is `T`'s, so the schema shows
+/// the value as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sp<T> {
+    /// The value.
+    pub value: T,
+    /// Byte range of the value in its file.
+    pub span: Range<usize>,
+}
+
+impl<T> Sp<T> {
+    /// A value with a span (used by tests and by code that synthesises values).
+    pub fn new(value: T, span: Range<usize>) -> Self {
+        Sp { value, span }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = toml::Spanned::<T>::deserialize(d)?;
+        let span = s.span();
+        Ok(Sp {
+            value: s.into_inner(),
+            span,
+        })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Sp<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(g)
+    }
+}
+
+/// The top of a plan file (the steps are read one by one, see [`Step`]).
+///
+/// A plan is an ordered list of steps that assemble a new root filesystem in a fresh mount
+/// namespace. Every plan starts with `version = 1`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "mountplan plan", extend("$id" = "https://mountplan.invalid/schema/plan.schema.json"))]
+pub struct Plan {
+    /// The plan format version. Only `1` exists.
+    pub version: Option<Sp<i64>>,
+    /// A short name for the plan, shown in the dry run. Defaults to the file name without `.toml`.
+    pub name: Option<Sp<String>>,
+    /// What the plan builds, in a sentence or two.
+    pub description: Option<Sp<String>>,
+    /// Plans to read first, relative to this file. Their steps come before this file's steps;
+    /// this file's `root`, `namespaces` and `vars` override theirs.
+    pub include: Option<Vec<Sp<String>>>,
+    /// Where the new root comes from: an existing directory or an empty tmpfs.
+    pub root: Option<Sp<Root>>,
+    /// Which namespaces to create besides the mount namespace (always created).
+    pub namespaces: Option<Sp<Namespaces>>,
+    /// Variables for `${NAME}` substitution in every string of the plan. Overridable from the
+    /// command line with `--set NAME=VALUE`. `$$` is a literal `$`.
+    pub vars: Option<BTreeMap<String, Sp<String>>>,
+    /// The steps, in execution order.
+    #[serde(default)]
+    pub step: Vec<Step>,
+}
+
+/// Where the new root comes from. Give exactly one of `path` and `tmpfs`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Root {
+    /// An existing directory on the host (absolute, `${VAR}` allowed). It is bound onto itself
+    /// in the new namespace so it can be pivoted into.
+    pub path: Option<Sp<String>>,
+    /// An empty tmpfs as the root. `{}` takes the defaults.
+    pub tmpfs: Option<Sp<TmpfsRoot>>,
+}
+
+/// Options of an empty tmpfs root.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TmpfsRoot {
+    /// Maximum size: bytes, or a number with a `k`, `m` or `g` suffix, or a percentage of RAM (`"50%"`).
+    pub size: Option<Sp<SizeValue>>,
+    /// Mode of the root directory, an octal string such as `"0755"`.
+    pub mode: Option<Sp<String>>,
+    /// Maximum number of inodes.
+    pub nr_inodes: Option<Sp<i64>>,
+}
+
+/// A size: an integer number of bytes, or a string like `"16M"`, `"512k"`, `"1g"`, `"50%"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SizeValue {
+    /// A number of bytes.
+    Bytes(i64),
+    /// A number with a `k`, `m` or `g` suffix (powers of 1024), or a percentage.
+    Text(String),
+}
+
+/// Namespaces to create. The mount namespace is always created.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Namespaces {
+    /// A user namespace: `true`, `false`, or `"auto"` (create one, mapping the caller to root
+    /// inside, only when not running as root). Default `"auto"`.
+    pub user: Option<Sp<UserNs>>,
+    /// A pid namespace, with a minimal init that reaps and passes the command's status through.
+    pub pid: Option<Sp<bool>>,
+    /// An IPC namespace (needed for a private mqueue mount).
+    pub ipc: Option<Sp<bool>>,
+    /// A UTS namespace (hostname).
+    pub uts: Option<Sp<bool>>,
+    /// A network namespace (loopback only, down).
+    pub net: Option<Sp<bool>>,
+    /// A cgroup namespace.
+    pub cgroup: Option<Sp<bool>>,
+}
+
+/// `true`, `false` or `"auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[schemars(untagged)]
+pub enum UserNs {
+    /// `true` or `false`.
+    Bool(bool),
+    /// `"auto"`: only when not running as root.
+    #[schemars(schema_with = "auto_schema")]
+    Auto,
+}
+
+fn auto_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "const": "auto" })
+}
+
+impl<'de> Deserialize<'de> for UserNs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = UserNs;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`true`, `false` or `\"auto\"`")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<UserNs, E> {
+                Ok(UserNs::Bool(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<UserNs, E> {
+                if v == "auto" {
+                    Ok(UserNs::Auto)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The kinds of step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    /// Mount a filesystem (`type`: bind, rbind, tmpfs, proc, sysfs, devpts, mqueue, overlay,
+    /// cgroup2, or any other fstype) on `target`.
+    Mount,
+    /// Change the flags of an existing mount at `target` (e.g. make a bind read-only, or the
+    /// finished root `/` read-only).
+    Remount,
+    /// Change the propagation of the mount at `target` (`propagation`, `recursive`).
+    Propagation,
+    /// Unmount `target` (detached, lazily).
+    Umount,
+    /// Create a directory at `path`.
+    Mkdir,
+    /// Create a device node or FIFO at `path`.
+    Mknod,
+    /// Create a symlink at `path` pointing `to`.
+    Symlink,
+    /// Change the mode (and optionally owner) of `path`.
+    Chmod,
+    /// Hide `path` as runc's maskedPaths does: a file is covered by the host's `/dev/null`, a
+    /// directory by an empty read-only tmpfs.
+    Mask,
+    /// Make the new root the process root (`strategy`, `fallback`).
+    Pivot,
+}
+
+impl StepKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [StepKind; 10] = [
+        StepKind::Mount,
+        StepKind::Remount,
+        StepKind::Propagation,
+        StepKind::Umount,
+        StepKind::Mkdir,
+        StepKind::Mknod,
+        StepKind::Symlink,
+        StepKind::Chmod,
+        StepKind::Mask,
+        StepKind::Pivot,
+    ];
+    /// The name as written in a plan.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Mount => "mount",
+            StepKind::Remount => "remount",
+            StepKind::Propagation => "propagation",
+            StepKind::Umount => "umount",
+            StepKind::Mkdir => "mkdir",
+            StepKind::Mknod => "mknod",
+            StepKind::Symlink => "symlink",
+            StepKind::Chmod => "chmod",
+            StepKind::Mask => "mask",
+            StepKind::Pivot => "pivot",
+        }
+    }
+}
+
+/// One `[[step]]` table. `kind` says which other fields belong; `validate` rejects the rest.
+///
+/// Paths in `target` and `path` always name a place inside the new root (absolute, as seen
+/// from inside it). `source` of a bind names a host path and may not appear after the pivot.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// What the step does.
+    pub kind: Sp<StepKind>,
+    /// A name for the step, unique in the plan, so `after` can name it. Letters, digits, `-`,
+    /// `_` and `.`. Defaults to `<kind>-<n>`, n counting from 1 in the whole plan.
+    pub id: Option<Sp<String>>,
+    /// Steps (by id) that must run before this one. They must be declared earlier: the declared
+    /// order is the execution order.
+    pub after: Option<Vec<Sp<String>>>,
+    /// A note for reviewers, shown in the dry run.
+    pub note: Option<Sp<String>>,
+
+    // ---- mount, remount, propagation, umount ----
+    /// mount: the filesystem type: `bind`, `rbind` (recursive bind), `tmpfs`, `proc`, `sysfs`,
+    /// `devpts`, `mqueue`, `overlay`, `cgroup2`, or another fstype by name.
+    #[serde(rename = "type")]
+    pub fstype: Option<Sp<String>>,
+    /// mount: for a bind, the host path to bind (absolute); for other types, the source name
+    /// shown in the mount table (defaults to the type).
+    pub source: Option<Sp<String>>,
+    /// mount, remount, propagation, umount: the mountpoint inside the new root.
+    pub target: Option<Sp<String>>,
+    /// mount, remount: mount flags: `ro`, `rw`, `nosuid`, `suid`, `nodev`, `dev`, `noexec`,
+    /// `exec`, `relatime`, `norelatime`, `noatime`, `strictatime`, `nodiratime`, `sync`,
+    /// `dirsync`, `silent`, and `rec` (recursive, for binds and remounts).
+    pub options: Option<Vec<Sp<String>>>,
+    /// mount: what to create when the mountpoint is missing: `dir` (default), `file` (needed to
+    /// bind a file), or `none` (fail instead).
+    pub create: Option<Sp<String>>,
+    /// mount (tmpfs): maximum size, bytes or `"64k"`, `"16M"`, `"1g"`, `"50%"`.
+    pub size: Option<Sp<SizeValue>>,
+    /// mount (tmpfs): maximum number of inodes.
+    pub nr_inodes: Option<Sp<i64>>,
+    /// mkdir, mknod, chmod: the mode; mount (tmpfs, devpts): the `mode=` option. An octal
+    /// string such as `"0755"`, at most `"07777"`.
+    pub mode: Option<Sp<String>>,
+    /// mknod, chmod: owner uid; mount (tmpfs, devpts): the `uid=` option.
+    pub uid: Option<Sp<i64>>,
+    /// mknod, chmod: owner gid; mount (tmpfs, devpts): the `gid=` option.
+    pub gid: Option<Sp<i64>>,
+    /// mount (devpts): a private devpts instance (`newinstance`). Default true.
+    pub newinstance: Option<Sp<bool>>,
+    /// mount (devpts): mode of the `ptmx` node, octal string, e.g. `"0666"`.
+    pub ptmxmode: Option<Sp<String>>,
+    /// mount (overlay): lower layers, host paths, topmost first.
+    pub lower: Option<Vec<Sp<String>>>,
+    /// mount (overlay): the writable upper layer, a host path.
+    pub upper: Option<Sp<String>>,
+    /// mount (overlay): the overlay work directory, a host path on the same filesystem as `upper`.
+    pub work: Option<Sp<String>>,
+    /// mount (other fstypes): filesystem options as `key` or `key=value` strings, one per entry.
+    /// Commas are not allowed inside an entry.
+    pub data: Option<Vec<Sp<String>>>,
+    /// propagation: `private`, `slave`, `shared` or `unbindable`.
+    pub propagation: Option<Sp<String>>,
+    /// propagation: apply to every mount below `target` too. Default false.
+    pub recursive: Option<Sp<bool>>,
+
+    // ---- mkdir, mknod, symlink, chmod, mask ----
+    /// mkdir, mknod, symlink, chmod, mask: the path inside the new root.
+    pub path: Option<Sp<String>>,
+    /// mkdir: create missing parents too. Default false.
+    pub parents: Option<Sp<bool>>,
+    /// mknod: `char`, `block` or `fifo`.
+    pub node: Option<Sp<String>>,
+    /// mknod: the device's major number.
+    pub major: Option<Sp<i64>>,
+    /// mknod: the device's minor number.
+    pub minor: Option<Sp<i64>>,
+    /// mknod: a host device node whose type and number are copied (instead of `node`,
+    /// `major`, `minor`), as libcontainer copies /dev/null and friends.
+    pub from_host: Option<Sp<String>>,
+    /// symlink: what the link points to (stored as written; not resolved).
+    pub to: Option<Sp<String>>,
+
+    // ---- pivot ----
+    /// pivot: `pivot-root` (pivot_root(".", ".") then detach the old root), `put-old` (a
+    /// temporary put_old directory, removed after), `move` (MS_MOVE the root onto `/` and
+    /// chroot, after masking the host's full proc and sysfs mounts), or `chroot`.
+    pub strategy: Option<Sp<String>>,
+    /// pivot: the strategy to try when `strategy` fails (docker falls back from pivot_root to
+    /// chroot).
+    pub fallback: Option<Sp<String>>,
+    /// pivot (`put-old`): the put_old directory inside the new root. Default `/.pivot_root`.
+    pub put_old: Option<Sp<String>>,
+}
+
+impl Step {
+    /// The names and spans of every optional field that is set, in declaration order.
+    /// `validate` uses it to reject fields that do not belong to the step's kind.
+    pub fn set_fields(&self) -> Vec<(&'static str, Range<usize>)> {
+        fn sp<T>(name: &'static str, v: &Option<Sp<T>>, out: &mut Vec<(&'static str, Range<usize>)>) {
+            if let Some(v) = v {
+                out.push((name, v.span.clone()));
+            }
+        }
+        fn vs<T>(
+            name: &'static str,
+            v: &Option<Vec<Sp<T>>>,
+            out: &mut Vec<(&'static str, Range<usize>)>,
+        ) {
+            if let Some(v) = v {
+                let span = match (v.first(), v.last()) {
+                    (Some(a), Some(b)) => a.span.start..b.span.end,
+                    _ => 0..0,
+                };
+                out.push((name, span));
+            }
+        }
+        let mut o = Vec::new();
+        sp("type", &self.fstype, &mut o);
+        sp("source", &self.source, &mut o);
+        sp("target", &self.target, &mut o);
+        vs("options", &self.options, &mut o);
+        sp("create", &self.create, &mut o);
+        sp("size", &self.size, &mut o);
+        sp("nr_inodes", &self.nr_inodes, &mut o);
+        sp("mode", &self.mode, &mut o);
+        sp("uid", &self.uid, &mut o);
+        sp("gid", &self.gid, &mut o);
+        sp("newinstance", &self.newinstance, &mut o);
+        sp("ptmxmode", &self.ptmxmode, &mut o);
+        vs("lower", &self.lower, &mut o);
+        sp("upper", &self.upper, &mut o);
+        sp("work", &self.work, &mut o);
+        vs("data", &self.data, &mut o);
+        sp("propagation", &self.propagation, &mut o);
+        sp("recursive", &self.recursive, &mut o);
+        sp("path", &self.path, &mut o);
+        sp("parents", &self.parents, &mut o);
+        sp("node", &self.node, &mut o);
+        sp("major", &self.major, &mut o);
+        sp("minor", &self.minor, &mut o);
+        sp("from_host", &self.from_host, &mut o);
+        sp("to", &self.to, &mut o);
+        sp("strategy", &self.strategy, &mut o);
+        sp("fallback", &self.fallback, &mut o);
+        sp("put_old", &self.put_old, &mut o);
+        o
+    }
+}
+
+/// The JSON Schema of a plan file, as checked in at `schema/plan.schema.json`.
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(Plan)
+}
+
+/// The schema as pretty JSON with a trailing newline (the checked-in bytes).
+pub fn schema_json() -> String {
+    let mut s = serde_json::to_string_pretty(&schema()).expect("a schema is always JSON");
+    s.push('\n');
+    s
+}
