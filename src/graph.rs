@@ -132,3 +132,13 @@ impl Dag {
         self.edges.iter().filter(move |e| e.to == i)
     }
 }
+
+/// Builds the DAG of a valid plan (stub, being written).
+pub fn build(plan: Plan) -> Result<Dag, Vec<Diag>> {
+    Ok(Dag {
+        plan,
+        edges: Vec::new(),
+        warnings: Vec::new(),
+        tree: FinalTree::default(),
+    })
+}

@@ -32,3 +32,6 @@ pub mod render;
 pub mod source;
 pub mod sys;
 pub mod validate;
+
+mod pipeline;
+pub use pipeline::{Checked, check};

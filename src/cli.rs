@@ -1,0 +1,240 @@
+//! The command line, as clap derive structs. The doc comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A declarative, TOML-driven mount-plan executor for Linux.
+///
+/// A plan file lists ordered steps that assemble a root filesystem (mount, remount,
+/// propagation, umount, mkdir, mknod, symlink, chmod, mask, pivot). mountplan checks it,
+/// prints a byte-stable dry run for review, and applies it in a fresh mount namespace,
+/// rolling back everything it changed when a step fails.
+///
+/// Exit status: 0 success; 1 a plan has errors (check, plan) or two plans differ (diff);
+/// 2 usage error or unreadable file. apply exits with the command's status (128+N when the
+/// command is killed by signal N), 0 without a command, 125 when mountplan itself fails
+/// (invalid plan, failed step — after rollback), 126 when the command cannot be executed,
+/// 127 when it is not found.
+#[derive(Debug, Parser)]
+#[command(name = "mountplan", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate plans: report every problem with the place in the file. Exit 0 when all are valid.
+    Check(CheckArgs),
+    /// Print the dry run: every system call apply will make, in order, and the final mount tree.
+    Plan(PlanArgs),
+    /// Compare two plans: steps added, removed, moved and changed, and the change in the final
+    /// mount tree. Exit 0 when the same, 1 when different, 2 on error.
+    Diff(DiffArgs),
+    /// Apply a plan in a fresh namespace, then run COMMAND in the new root (or verify and exit).
+    Apply(ApplyArgs),
+    /// Undo the host-side changes of an apply that was killed (run automatically by apply).
+    Recover(RecoverArgs),
+    /// Undo `apply --persist FILE`: unmount the pinned namespace from FILE and remove it.
+    Release(ReleaseArgs),
+    /// Print the JSON Schema of the plan format.
+    Schema,
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Variables given on the command line.
+#[derive(Debug, Clone, Args, Default)]
+pub struct VarArgs {
+    /// Set a plan variable, overriding the plan's `[vars]`: `--set ROOTFS=/srv/rootfs`.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub set: Vec<(String, String)>,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` has no `=`: write NAME=VALUE"))?;
+    if k.is_empty()
+        || !k
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        || k.as_bytes()[0].is_ascii_digit()
+    {
+        return Err(format!(
+            "`{k}` is not a variable name: use letters, digits and `_`, not starting with a digit"
+        ));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// When to use colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Color {
+    /// On a terminal only.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// `mountplan check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Plan files to check.
+    #[arg(required = true, value_name = "PLAN")]
+    pub plans: Vec<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
+    /// Treat warnings as errors (exit 1).
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// When to use colour in diagnostics.
+    #[arg(long, value_enum, default_value_t)]
+    pub color: Color,
+}
+
+/// Output of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// Diagnostics with source snippets.
+    Human,
+    /// One JSON document: every diagnostic with code, severity, message, file, line, column,
+    /// byte span and help.
+    Json,
+}
+
+/// `mountplan plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The plan file.
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// When to use colour (text only; the other formats never have colour).
+    #[arg(long, value_enum, default_value_t)]
+    pub color: Color,
+}
+
+/// Output of `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// For people: header, steps with their system calls and undo, final tree.
+    Text,
+    /// For scripts: one JSON document (see docs/json.md).
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+    /// The DAG as a Mermaid flowchart.
+    Mermaid,
+    /// The DAG in Graphviz dot.
+    Dot,
+}
+
+/// `mountplan diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old plan.
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+    /// The new plan.
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// When to use colour (text only).
+    #[arg(long, value_enum, default_value_t)]
+    pub color: Color,
+}
+
+/// Output of `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// For people.
+    Text,
+    /// For scripts.
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+}
+
+/// `mountplan apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The plan file.
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Pin the new mount namespace on FILE (created if missing) so `nsenter --mount=FILE`
+    /// enters it; `mountplan release FILE` undoes it. Not with a COMMAND.
+    #[arg(long, value_name = "FILE", conflicts_with = "command")]
+    pub persist: Option<PathBuf>,
+    /// Skip comparing /proc/self/mountinfo with the predicted mount tree after the last step.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Keep the controlling terminal for an interactive COMMAND (by default the command runs in
+    /// a new session, so it cannot push input into the caller's terminal with TIOCSTI).
+    #[arg(long)]
+    pub keep_terminal: bool,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
+    pub format: ApplyFormat,
+    /// Where journals and locks live. Default /run/mountplan as root, else
+    /// $XDG_RUNTIME_DIR/mountplan.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The command to run in the new root, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Report of `apply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApplyFormat {
+    /// A line per step with its time, on stderr.
+    Text,
+    /// One JSON document on stderr: per-step result and timing.
+    Json,
+}
+
+/// `mountplan recover`.
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// Where journals and locks live (as for apply).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `mountplan release`.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The file given to `apply --persist`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `mountplan completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,59 @@
+//! The front half of the pipeline in one call: a plan file -> a [`Dag`] or diagnostics.
+//!
+//! Takes the entry file name, `--set` overrides and a reader (so only `main` touches the
+//! filesystem); returns every source read, the DAG when the plan is valid, and every
+//! diagnostic (errors and warnings) in the order found.
+
+use std::io;
+use std::path::Path;
+
+use crate::diag::Diag;
+use crate::graph::Dag;
+use crate::source::Sources;
+
+/// The result of checking one plan.
+#[derive(Debug)]
+pub struct Checked {
+    /// Every file read (the plan first, then its includes).
+    pub sources: Sources,
+    /// The DAG, when the plan has no errors.
+    pub dag: Option<Dag>,
+    /// Every error and warning.
+    pub diags: Vec<Diag>,
+}
+
+impl Checked {
+    /// True when there is at least one error.
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diag::is_error)
+    }
+}
+
+/// Loads, parses, validates and builds the DAG of the plan at `entry`.
+pub fn check(
+    entry: &Path,
+    vars: &[(String, String)],
+    read: &mut dyn FnMut(&Path) -> io::Result<String>,
+) -> Checked {
+    let loaded = crate::load::load(entry, read);
+    let mut diags = loaded.diags;
+    let (plan, more) = crate::validate::validate(&loaded.sources, &loaded.plans, vars);
+    diags.extend(more);
+    let mut dag = None;
+    if let Some(plan) = plan {
+        if !diags.iter().any(Diag::is_error) {
+            match crate::graph::build(plan) {
+                Ok(d) => {
+                    diags.extend(d.warnings.iter().cloned());
+                    dag = Some(d);
+                }
+                Err(errs) => diags.extend(errs),
+            }
+        }
+    }
+    Checked {
+        sources: loaded.sources,
+        dag,
+        diags,
+    }
+}
