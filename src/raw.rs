@@ -62,7 +62,7 @@ impl<T: JsonSchema> JsonSchema for Sp<T> {
     }
 }
 
-/// The top of a plan file (the steps are read one by one, see [`Step`]).
+/// A mountplan plan file.
 ///
 /// A plan is an ordered list of steps that assemble a new root filesystem in a fresh mount
 /// namespace. Every plan starts with `version = 1`.
@@ -390,13 +390,48 @@ impl Step {
 }
 
 /// The JSON Schema of a plan file, as checked in at `schema/plan.schema.json`.
-pub fn schema() -> schemars::Schema {
-    schemars::schema_for!(Plan)
+pub fn schema() -> serde_json::Value {
+    let mut v = serde_json::to_value(schemars::schema_for!(Plan)).unwrap_or_default();
+    drop_null(&mut v);
+    v
+}
+
+/// TOML has no null: an optional key is simply absent. schemars writes `Option<T>` as
+/// "T or null"; this removes the null alternative everywhere.
+fn drop_null(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Array(types)) = m.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let t = types.remove(0);
+                    m.insert("type".into(), t);
+                }
+            }
+            if let Some(Value::Array(alts)) = m.get_mut("anyOf") {
+                alts.retain(|a| a.get("type").is_none_or(|t| t != "null"));
+                if alts.len() == 1 {
+                    if let Some(Value::Object(only)) = alts.pop() {
+                        m.remove("anyOf");
+                        for (k, val) in only {
+                            m.entry(k).or_insert(val);
+                        }
+                    }
+                }
+            }
+            for (_, x) in m.iter_mut() {
+                drop_null(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_null),
+        _ => {}
+    }
 }
 
 /// The schema as pretty JSON with a trailing newline (the checked-in bytes).
 pub fn schema_json() -> String {
-    let mut s = serde_json::to_string_pretty(&schema()).expect("a schema is always JSON");
+    let mut s = serde_json::to_string_pretty(&schema()).unwrap_or_default();
     s.push('\n');
     s
 }
