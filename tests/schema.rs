@@ -17,6 +17,21 @@ fn checked_in_schema_is_current() {
 }
 
 #[test]
+fn checked_in_format_reference_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/plan-format.md");
+    let want = mountplan::reference::markdown();
+    if std::env::var_os("MOUNTPLAN_BLESS").is_some() {
+        std::fs::write(path, &want).expect("write reference");
+        return;
+    }
+    let have = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/plan-format.md is stale: run `MOUNTPLAN_BLESS=1 cargo test --test schema` and commit it"
+    );
+}
+
+#[test]
 fn every_plan_points_at_the_schema() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/plans");
     let mut n = 0;
@@ -46,7 +61,11 @@ fn schema_describes_every_step_kind() {
         .expect("StepKind is a oneOf of consts");
     let names: Vec<&str> = kinds.iter().filter_map(|k| k["const"].as_str()).collect();
     for k in mountplan::raw::StepKind::ALL {
-        assert!(names.contains(&k.as_str()), "schema lacks step kind {}", k.as_str());
+        assert!(
+            names.contains(&k.as_str()),
+            "schema lacks step kind {}",
+            k.as_str()
+        );
     }
     assert!(kinds.iter().all(|k| k["description"].is_string()));
 }
