@@ -475,9 +475,13 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                             data: None,
                         });
                         // The kernel ignores MS_RDONLY and friends on a new bind: they take a
-                        // remount of the bind.
+                        // remount of the bind. MS_REMOUNT changes only the top mount, so a
+                        // recursive bind (which brings the source's submounts along) takes
+                        // mount_setattr(AT_RECURSIVE) instead, or its submounts stay writable.
                         let rest = m.flags - BIND_KEEPS;
-                        if !rest.is_empty() {
+                        if !rest.is_empty() && *recursive {
+                            calls.push(Call::SetattrRec { target: t, set: rest });
+                        } else if !rest.is_empty() {
                             calls.push(Call::Mount {
                                 source: Source::None,
                                 target: t,
