@@ -158,6 +158,9 @@ pub enum Call {
     /// else a bind of the host's `/dev/null` (opened and checked to be char 1:3 at start).
     /// A missing path is left alone.
     Mask(RootPath),
+    /// runc's readonlyPaths: when the path exists, bind it onto itself (MS_BIND|MS_REC) and make
+    /// the bind and everything below it read-only with mount_setattr(AT_RECURSIVE).
+    Readonly(RootPath),
     /// Before `move`: every full proc and sysfs mount outside the root is made a recursive
     /// slave and detached (or covered by a tmpfs where that is refused), as runc's msMoveRoot.
     MaskHostProcSys,
@@ -317,6 +320,12 @@ impl fmt::Display for Call {
                 f,
                 "mask {}: a directory gets mount(\"tmpfs\", {0}, \"tmpfs\", MS_RDONLY, NULL), \
                  anything else mount(\"/dev/null\", {0}, NULL, MS_BIND, NULL)",
+                in_root(p)
+            ),
+            Call::Readonly(p) => write!(
+                f,
+                "readonly {0} when it exists: mount({0}, {0}, NULL, MS_BIND|MS_REC, NULL); \
+                 mount_setattr({0}, AT_RECURSIVE, {{attr_set=MOUNT_ATTR_RDONLY}})",
                 in_root(p)
             ),
             Call::MaskHostProcSys => f.write_str(
@@ -601,6 +610,7 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                 }
             }
             Action::Mask(m) => calls.push(Call::Mask(m.path.clone())),
+            Action::Readonly(r) => calls.push(Call::Readonly(r.path.clone())),
             Action::Pivot(p) => {
                 calls = pivot_calls(p.strategy, &p.put_old, &mounts);
                 fallback = p.fallback.map(|s| pivot_calls(s, &p.put_old, &mounts));

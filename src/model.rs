@@ -369,6 +369,8 @@ pub enum Action {
     Chmod(Chmod),
     /// Hide a path.
     Mask(Mask),
+    /// Make a path read-only.
+    Readonly(Readonly),
     /// Switch to the new root.
     Pivot(Pivot),
 }
@@ -386,6 +388,7 @@ impl Action {
             Action::Symlink(_) => StepKind::Symlink,
             Action::Chmod(_) => StepKind::Chmod,
             Action::Mask(_) => StepKind::Mask,
+            Action::Readonly(_) => StepKind::Readonly,
             Action::Pivot(_) => StepKind::Pivot,
         }
     }
@@ -401,6 +404,7 @@ impl Action {
             Action::Symlink(m) => Some(&m.path),
             Action::Chmod(m) => Some(&m.path),
             Action::Mask(m) => Some(&m.path),
+            Action::Readonly(m) => Some(&m.path),
             Action::Pivot(_) => None,
         }
     }
@@ -679,6 +683,15 @@ pub struct Chmod {
 #[derive(Debug, Clone)]
 pub struct Mask {
     /// The path to hide.
+    pub path: RootPath,
+    /// Where `path` is written.
+    pub path_loc: Loc,
+}
+
+/// A readonly step (runc's readonlyPaths).
+#[derive(Debug, Clone)]
+pub struct Readonly {
+    /// The path to make read-only.
     pub path: RootPath,
     /// Where `path` is written.
     pub path_loc: Loc,

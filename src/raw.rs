@@ -206,13 +206,16 @@ pub enum StepKind {
     /// Hide `path` as runc's maskedPaths does: a file is covered by the host's `/dev/null`, a
     /// directory by an empty read-only tmpfs.
     Mask,
+    /// Make `path` read-only as runc's readonlyPaths does: bind it onto itself and make the
+    /// bind (and every mount below it) read-only. A missing path is left alone.
+    Readonly,
     /// Make the new root the process root (`strategy`, `fallback`).
     Pivot,
 }
 
 impl StepKind {
     /// Every kind, in declaration order.
-    pub const ALL: [StepKind; 10] = [
+    pub const ALL: [StepKind; 11] = [
         StepKind::Mount,
         StepKind::Remount,
         StepKind::Propagation,
@@ -222,6 +225,7 @@ impl StepKind {
         StepKind::Symlink,
         StepKind::Chmod,
         StepKind::Mask,
+        StepKind::Readonly,
         StepKind::Pivot,
     ];
     /// The name as written in a plan.
@@ -236,6 +240,7 @@ impl StepKind {
             StepKind::Symlink => "symlink",
             StepKind::Chmod => "chmod",
             StepKind::Mask => "mask",
+            StepKind::Readonly => "readonly",
             StepKind::Pivot => "pivot",
         }
     }
@@ -306,7 +311,7 @@ pub struct Step {
     pub recursive: Option<Sp<bool>>,
 
     // ---- mkdir, mknod, symlink, chmod, mask ----
-    /// mkdir, mknod, symlink, chmod, mask: the path inside the new root.
+    /// mkdir, mknod, symlink, chmod, mask, readonly: the path inside the new root.
     pub path: Option<Sp<String>>,
     /// mkdir: create missing parents too. Default false.
     pub parents: Option<Sp<bool>>,
