@@ -1,0 +1,230 @@
+//! The dependency graph: a validated [`Plan`] -> a [`Dag`].
+//!
+//! Takes the plan from `validate`; returns its edges (explicit `after` plus implicit path
+//! edges), the warnings found while building them, and the predicted final state: the mount
+//! tree and the nodes, links and modes the plan leaves behind. Cycles and steps declared before
+//! what they depend on are errors; the declared order is the execution order, never reordered.
+//!
+//! The work is split by concern:
+//!
+//! ```text
+//! after   explicit `after` edges: unknown names, a step naming itself, back edges
+//! tree    one walk over the steps with a model of the mount table and of the files made:
+//!         implicit edges (mount, parent, made, changes), "hides" and "not a mountpoint"
+//!         warnings, the predicted final tree
+//! cycle   cycles through back edges (each listed whole), "declared later" errors
+//! pivot   the pivot's edges, reduced to the steps not already before it
+//! ```
+//!
+//! Implicit edges point from an earlier step to a later one by construction ("the latest
+//! earlier step that ..."), so only an explicit `after` can point backwards. A backward `after`
+//! is an error either way: when it closes a cycle the whole cycle is reported, otherwise it
+//! is reported as a step that must move up.
+
+mod after;
+mod cycle;
+mod pivot;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+use crate::diag::Diag;
+use crate::model::{MsFlags, Plan, RootPath};
+
+/// Why one step depends on another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EdgeKind {
+    /// Named in `after`.
+    After,
+    /// The step works under a path that this mount provides.
+    Mount,
+    /// This step creates the parent directory of the step's path.
+    Parent,
+    /// This step made the path the step works on (a chmod of a directory made by mkdir, a
+    /// mount on a directory made by mkdir, a mask of a node the plan made).
+    Made,
+    /// A remount, propagation or umount of the mount this step made.
+    Changes,
+    /// The pivot depends on every step inside the new root.
+    Pivot,
+}
+
+impl EdgeKind {
+    /// A word for the dry run.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeKind::After => "after",
+            EdgeKind::Mount => "mount",
+            EdgeKind::Parent => "parent",
+            EdgeKind::Made => "made",
+            EdgeKind::Changes => "changes",
+            EdgeKind::Pivot => "pivot",
+        }
+    }
+}
+
+/// `to` depends on `from` (indices into `plan.steps`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Edge {
+    /// The step depended on.
+    pub from: usize,
+    /// The dependent step.
+    pub to: usize,
+    /// Why.
+    pub kind: EdgeKind,
+}
+
+/// A mount in the predicted final tree.
+///
+/// - The root comes first (`step` `None`): `tmpfs` for an empty tmpfs root, or `bind` of the
+///   root directory (recursive) for a path root.
+/// - A bind's `flags` are only those the plan sets: the rest are the source mount's on the host.
+/// - A mask is `tmpfs` (read-only) when the plan made a directory there, a `bind` of
+///   `/dev/null` when it made anything else, and fstype `mask` (source `tmpfs or /dev/null`)
+///   when what is there is only known at apply time (the executor mounts nothing when the path
+///   is missing). A mask of a path that cannot exist (on an empty tmpfs the plan made, and not
+///   made by the plan) is not in the tree.
+/// - A readonly step is a recursive `bind` whose source is the path itself (`<root>/path`),
+///   followed by read-only copies of the mounts below it that the recursive bind brings along.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeMount {
+    /// Where, inside the new root.
+    pub mountpoint: RootPath,
+    /// `bind` for binds, else the fstype.
+    pub fstype: String,
+    /// The source as mount(2) gets it (the host path for binds).
+    pub source: String,
+    /// Per-mount flags after every remount (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, and the
+    /// atime flags: MS_RELATIME, MS_NOATIME or MS_STRICTATIME, plus MS_NODIRATIME), as the
+    /// kernel ends up with them (a fresh mount gets MS_RELATIME unless told otherwise).
+    pub flags: MsFlags,
+    /// The data string.
+    pub data: Option<String>,
+    /// The step that made it (`None` for the root itself; for a copy brought along by a
+    /// recursive bind, the step that made the original).
+    pub step: Option<usize>,
+    /// A recursive bind: the host's submounts below the source come along (not predicted).
+    pub recursive: bool,
+}
+
+/// What a node in the final tree is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A directory.
+    Dir,
+    /// An empty regular file (a mountpoint for a file bind).
+    File,
+    /// A character device.
+    Char(crate::calls::Dev),
+    /// A block device.
+    Block(crate::calls::Dev),
+    /// A FIFO.
+    Fifo,
+    /// A symlink and its target.
+    Symlink(String),
+    /// An existing path whose mode/owner a chmod changed.
+    Changed,
+}
+
+/// A file the plan creates or changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeNode {
+    /// The path inside the new root.
+    pub path: RootPath,
+    /// What it is.
+    pub kind: NodeKind,
+    /// Its mode (permission bits), when the plan sets one.
+    pub mode: Option<crate::model::Mode>,
+    /// Owner uid, when the plan sets one.
+    pub uid: Option<u32>,
+    /// Owner gid, when the plan sets one.
+    pub gid: Option<u32>,
+    /// The step that made it last.
+    pub step: usize,
+    /// A later mount hides it (it is still on disk, but not visible in the final root).
+    pub hidden_by: Option<usize>,
+}
+
+/// The predicted final state of the new root.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FinalTree {
+    /// Mounts, parents before children, in the order they were made.
+    pub mounts: Vec<TreeMount>,
+    /// Nodes, sorted by path (nodes at the same path in the order made). Directories and
+    /// files a mount creates as its mountpoint are here too: each is made only when missing.
+    pub nodes: Vec<TreeNode>,
+}
+
+/// A plan with its dependency graph.
+#[derive(Debug, Clone)]
+pub struct Dag {
+    /// The validated plan.
+    pub plan: Plan,
+    /// Every edge, sorted by (to, from, kind), without duplicates.
+    pub edges: Vec<Edge>,
+    /// Warnings (e.g. a mount hiding what an earlier step made).
+    pub warnings: Vec<Diag>,
+    /// The predicted final state.
+    pub tree: FinalTree,
+}
+
+impl Dag {
+    /// The steps `i` depends on, with why, in order.
+    pub fn deps(&self, i: usize) -> impl Iterator<Item = &Edge> {
+        self.edges.iter().filter(move |e| e.to == i)
+    }
+}
+
+/// Builds the DAG of a valid plan.
+///
+/// Returns the DAG (with its warnings), or every error found together with the warnings.
+/// Edges point from an earlier step to a later one; the pivot gets an edge from each earlier
+/// step that is not already before it through other edges (the transitive reduction towards
+/// the pivot), which keeps drawings readable while "every step runs before the pivot" still
+/// follows from the edges.
+pub fn build(plan: Plan) -> Result<Dag, Vec<Diag>> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let explicit = after::edges(&plan, &mut errors);
+    let walked = tree::walk(&plan, &mut warnings);
+    let mut edges = explicit.edges;
+    edges.extend(walked.edges);
+    cycle::check(&plan, &edges, &explicit.locs, &mut errors);
+    if !errors.is_empty() {
+        errors.extend(warnings);
+        return Err(errors);
+    }
+    pivot::add_edges(&plan, &mut edges);
+    edges.sort_by_key(|e| (e.to, e.from, e.kind));
+    edges.dedup();
+    Ok(Dag {
+        plan,
+        edges,
+        warnings,
+        tree: walked.tree,
+    })
+}
+
+/// Where a step's path is written (its `target` or `path`), else its `kind`.
+pub(crate) fn path_loc(step: &crate::model::Step) -> crate::source::Loc {
+    use crate::model::Action;
+    match &step.action {
+        Action::Mount(m) => m.target_loc,
+        Action::Remount(m) => m.target_loc,
+        Action::Propagation(m) => m.target_loc,
+        Action::Umount(m) => m.target_loc,
+        Action::Mkdir(m) => m.path_loc,
+        Action::Mknod(m) => m.path_loc,
+        Action::Symlink(m) => m.path_loc,
+        Action::Chmod(m) => m.path_loc,
+        Action::Mask(m) => m.path_loc,
+        Action::Readonly(m) => m.path_loc,
+        Action::Pivot(_) => step.loc,
+    }
+}
+
+/// Where a step's name is written (its `id`, else its `kind`).
+pub(crate) fn id_loc(step: &crate::model::Step) -> crate::source::Loc {
+    step.id_loc.unwrap_or(step.loc)
+}

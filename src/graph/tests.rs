@@ -1,0 +1,687 @@
+//! Unit tests of the graph: plans built directly as model values, with a known span for every
+//! key (step `i`: `kind` at `100*i`, `id` at `100*i+5`, path at `100*i+10`, the `k`-th `after`
+//! entry at `100*i+30+5*k`), so diagnostics can be pinned to the exact place.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::diag::Severity;
+use crate::model::*;
+use crate::source::{Loc, SourceId};
+
+fn loc(start: usize, len: usize) -> Loc {
+    Loc::new(SourceId(0), start..start + len)
+}
+fn kind_loc(i: usize) -> Loc {
+    loc(100 * i, 4)
+}
+fn id_at(i: usize) -> Loc {
+    loc(100 * i + 5, 4)
+}
+fn path_at(i: usize) -> Loc {
+    loc(100 * i + 10, 8)
+}
+fn after_at(i: usize, k: usize) -> Loc {
+    loc(100 * i + 30 + 5 * k, 4)
+}
+fn rp(s: &str) -> RootPath {
+    RootPath::new(s).unwrap()
+}
+
+/// A plan under construction.
+struct B(Plan);
+
+impl B {
+    fn tmpfs() -> B {
+        B(Plan {
+            name: "t".into(),
+            description: None,
+            root: Root::Tmpfs(TmpfsOptions::default()),
+            namespaces: Namespaces::default(),
+            vars: BTreeMap::new(),
+            includes: Vec::new(),
+            steps: Vec::new(),
+        })
+    }
+    fn path_root(p: &str) -> B {
+        let mut b = B::tmpfs();
+        b.0.root = Root::Path(HostPath::new(p).unwrap());
+        b
+    }
+    /// Adds a step with an explicit id and `after` list.
+    fn s(mut self, id: &str, after: &[&str], mut action: Action) -> B {
+        let i = self.0.steps.len();
+        set_path_loc(&mut action, path_at(i));
+        self.0.steps.push(Step {
+            id: StepId::new(id),
+            explicit_id: true,
+            loc: kind_loc(i),
+            id_loc: Some(id_at(i)),
+            after: after
+                .iter()
+                .enumerate()
+                .map(|(k, a)| (StepId::new(*a), after_at(i, k)))
+                .collect(),
+            note: None,
+            action,
+        });
+        self
+    }
+    fn build(self) -> Result<Dag, Vec<Diag>> {
+        build(self.0)
+    }
+    fn dag(self) -> Dag {
+        match self.build() {
+            Ok(d) => d,
+            Err(e) => panic!("expected a DAG, got {e:#?}"),
+        }
+    }
+}
+
+fn set_path_loc(a: &mut Action, l: Loc) {
+    match a {
+        Action::Mount(m) => m.target_loc = l,
+        Action::Remount(m) => m.target_loc = l,
+        Action::Propagation(m) => m.target_loc = l,
+        Action::Umount(m) => m.target_loc = l,
+        Action::Mkdir(m) => m.path_loc = l,
+        Action::Mknod(m) => m.path_loc = l,
+        Action::Symlink(m) => m.path_loc = l,
+        Action::Chmod(m) => m.path_loc = l,
+        Action::Mask(m) => m.path_loc = l,
+        Action::Readonly(m) => m.path_loc = l,
+        Action::Pivot(_) => {}
+    }
+}
+
+fn mount(fs: FsKind, source: &str, target: &str, flags: MsFlags) -> Action {
+    Action::Mount(Mount {
+        fs,
+        source: source.into(),
+        target: rp(target),
+        target_loc: Loc::default(),
+        flags,
+        data: None,
+        create: Create::Dir,
+    })
+}
+fn tmpfs(target: &str) -> Action {
+    mount(
+        FsKind::Tmpfs(TmpfsOptions::default()),
+        "tmpfs",
+        target,
+        MsFlags::empty(),
+    )
+}
+fn proc_(target: &str, flags: MsFlags) -> Action {
+    mount(FsKind::Proc, "proc", target, flags)
+}
+fn bind(source: &str, target: &str, recursive: bool) -> Action {
+    mount(
+        FsKind::Bind {
+            source: HostPath::new(source).unwrap(),
+            recursive,
+        },
+        source,
+        target,
+        MsFlags::MS_RDONLY,
+    )
+}
+fn mkdir(p: &str) -> Action {
+    Action::Mkdir(Mkdir {
+        path: rp(p),
+        path_loc: Loc::default(),
+        mode: Mode::from_bits(0o755),
+        parents: false,
+    })
+}
+fn mknod(p: &str) -> Action {
+    Action::Mknod(Mknod {
+        path: rp(p),
+        path_loc: Loc::default(),
+        spec: NodeSpec::Given {
+            node: NodeType::Char,
+            major: 1,
+            minor: 3,
+        },
+        mode: Mode::from_bits(0o666),
+        uid: None,
+        gid: None,
+    })
+}
+fn chmod(p: &str, mode: u32) -> Action {
+    Action::Chmod(Chmod {
+        path: rp(p),
+        path_loc: Loc::default(),
+        mode: Mode::from_bits(mode),
+        uid: Some(0),
+        gid: None,
+    })
+}
+fn remount(t: &str, flags: MsFlags) -> Action {
+    Action::Remount(Remount {
+        target: rp(t),
+        target_loc: Loc::default(),
+        flags,
+    })
+}
+fn umount(t: &str) -> Action {
+    Action::Umount(Umount {
+        target: rp(t),
+        target_loc: Loc::default(),
+    })
+}
+fn propagation(t: &str) -> Action {
+    Action::Propagation(Propagation {
+        target: rp(t),
+        target_loc: Loc::default(),
+        kind: PropagationKind::Private,
+        recursive: false,
+    })
+}
+fn mask(p: &str) -> Action {
+    Action::Mask(Mask {
+        path: rp(p),
+        path_loc: Loc::default(),
+    })
+}
+fn readonly(p: &str) -> Action {
+    Action::Readonly(Readonly {
+        path: rp(p),
+        path_loc: Loc::default(),
+    })
+}
+fn pivot() -> Action {
+    Action::Pivot(Pivot {
+        strategy: PivotStrategy::PivotRoot,
+        fallback: None,
+        put_old: rp("/.pivot_root"),
+    })
+}
+
+fn e(from: usize, to: usize, kind: EdgeKind) -> Edge {
+    Edge { from, to, kind }
+}
+
+fn codes(ds: &[Diag]) -> Vec<&'static str> {
+    ds.iter().map(|d| d.code).collect()
+}
+
+fn mount_at<'a>(d: &'a Dag, p: &str) -> Vec<&'a TreeMount> {
+    d.tree
+        .mounts
+        .iter()
+        .filter(|m| m.mountpoint.as_str() == p)
+        .collect()
+}
+
+// ---- edges ----
+
+#[test]
+fn a_step_under_a_mount_depends_on_it() {
+    let d = B::tmpfs()
+        .s("dev", &[], tmpfs("/dev"))
+        .s("null", &[], mknod("/dev/null"))
+        .s("other", &[], mkdir("/etc"))
+        .dag();
+    assert_eq!(d.edges, [e(0, 1, EdgeKind::Mount)]);
+}
+
+#[test]
+fn the_latest_covering_mount_wins() {
+    let d = B::tmpfs()
+        .s("dev", &[], tmpfs("/dev"))
+        .s("pts", &[], tmpfs("/dev/pts"))
+        .s("x", &[], mknod("/dev/pts/x"))
+        .s("y", &[], mknod("/dev/y"))
+        .dag();
+    assert_eq!(
+        d.edges,
+        [
+            e(0, 1, EdgeKind::Mount),
+            e(1, 2, EdgeKind::Mount),
+            e(0, 3, EdgeKind::Mount)
+        ]
+    );
+}
+
+#[test]
+fn a_step_depends_on_the_step_that_made_its_parent() {
+    let d = B::tmpfs()
+        .s("a", &[], mkdir("/a"))
+        .s("b", &[], mkdir("/a/b"))
+        .s("n", &[], mknod("/a/b/n"))
+        .dag();
+    assert_eq!(
+        d.edges,
+        [e(0, 1, EdgeKind::Parent), e(1, 2, EdgeKind::Parent)]
+    );
+}
+
+#[test]
+fn a_parent_hidden_by_a_later_mount_is_not_a_dependency() {
+    let d = B::tmpfs()
+        .s("a", &[], mkdir("/a"))
+        .s("m", &[], tmpfs("/a"))
+        .s("b", &[], mkdir("/a/b"))
+        .dag();
+    // The mount on /a depends on the directory it is mounted on; /a/b is made in the tmpfs.
+    assert_eq!(d.edges, [e(0, 1, EdgeKind::Made), e(1, 2, EdgeKind::Mount)]);
+}
+
+#[test]
+fn a_chmod_depends_on_the_step_that_made_its_path() {
+    let d = B::tmpfs()
+        .s("a", &[], mkdir("/a"))
+        .s("mode", &[], chmod("/a", 0o700))
+        .dag();
+    assert_eq!(d.edges, [e(0, 1, EdgeKind::Made)]);
+    let n = &d.tree.nodes[0];
+    assert_eq!(n.path.as_str(), "/a");
+    assert_eq!(n.kind, NodeKind::Dir);
+    assert_eq!(n.mode, Some(Mode::from_bits(0o700)));
+    assert_eq!((n.uid, n.step), (Some(0), 1));
+}
+
+#[test]
+fn remount_propagation_and_umount_depend_on_the_mount_they_change() {
+    let d = B::tmpfs()
+        .s("mnt", &[], tmpfs("/mnt"))
+        .s("ro", &[], remount("/mnt", MsFlags::MS_RDONLY))
+        .s("priv", &[], propagation("/mnt"))
+        .s("gone", &[], umount("/mnt"))
+        .dag();
+    assert_eq!(
+        d.edges,
+        [
+            e(0, 1, EdgeKind::Changes),
+            e(0, 2, EdgeKind::Changes),
+            e(0, 3, EdgeKind::Changes)
+        ]
+    );
+    assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
+}
+
+#[test]
+fn explicit_after_is_an_edge() {
+    let d = B::tmpfs()
+        .s("a", &[], mkdir("/a"))
+        .s("b", &["a"], mkdir("/b"))
+        .dag();
+    assert_eq!(d.edges, [e(0, 1, EdgeKind::After)]);
+}
+
+#[test]
+fn the_pivot_depends_only_on_steps_not_already_before_it() {
+    let d = B::tmpfs()
+        .s("dev", &[], tmpfs("/dev"))
+        .s("null", &[], mknod("/dev/null"))
+        .s("etc", &[], mkdir("/etc"))
+        .s("pivot", &[], pivot())
+        .dag();
+    assert_eq!(
+        d.edges,
+        [
+            e(0, 1, EdgeKind::Mount),
+            e(1, 3, EdgeKind::Pivot),
+            e(2, 3, EdgeKind::Pivot)
+        ]
+    );
+}
+
+#[test]
+fn edges_are_sorted_by_target_and_deduplicated() {
+    let d = B::tmpfs()
+        .s("dev", &[], tmpfs("/dev"))
+        .s("null", &["dev", "dev"], mknod("/dev/null"))
+        .dag();
+    assert_eq!(
+        d.edges,
+        [e(0, 1, EdgeKind::After), e(0, 1, EdgeKind::Mount)]
+    );
+}
+
+// ---- errors ----
+
+#[test]
+fn after_naming_no_step_suggests_the_closest_id() {
+    let errs = B::tmpfs()
+        .s("devpts", &[], tmpfs("/dev/pts"))
+        .s("x", &["devpt"], mkdir("/x"))
+        .build()
+        .unwrap_err();
+    assert_eq!(codes(&errs), ["mountplan::after::unknown"]);
+    assert_eq!(errs[0].loc, Some(after_at(1, 0)));
+    assert_eq!(errs[0].help.as_deref(), Some("did you mean `devpts`?"));
+}
+
+#[test]
+fn after_naming_itself_is_an_error() {
+    let errs = B::tmpfs().s("x", &["x"], mkdir("/x")).build().unwrap_err();
+    assert_eq!(codes(&errs), ["mountplan::after::self"]);
+    assert_eq!(errs[0].loc, Some(after_at(0, 0)));
+}
+
+#[test]
+fn after_naming_a_later_step_names_both_and_says_what_to_move() {
+    let errs = B::tmpfs()
+        .s("a", &["b"], mkdir("/a"))
+        .s("b", &[], mkdir("/b"))
+        .build()
+        .unwrap_err();
+    assert_eq!(codes(&errs), ["mountplan::after::declared-later"]);
+    let d = &errs[0];
+    assert_eq!(d.severity, Severity::Error);
+    assert!(
+        d.message.contains("`a`") && d.message.contains("`b`"),
+        "{}",
+        d.message
+    );
+    assert_eq!(d.loc, Some(after_at(0, 0)));
+    assert_eq!(d.secondary.len(), 1);
+    assert_eq!(d.secondary[0].0, id_at(1));
+    assert_eq!(
+        d.help.as_deref(),
+        Some("the declared order is the execution order; move step `b` above step `a`")
+    );
+}
+
+#[test]
+fn a_cycle_lists_every_step_in_it_with_a_label_on_each() {
+    // a runs after c (declared later); b after a; c after b.
+    let errs = B::tmpfs()
+        .s("a", &["c"], mkdir("/a"))
+        .s("b", &["a"], mkdir("/b"))
+        .s("c", &["b"], mkdir("/c"))
+        .s("d", &[], mkdir("/d"))
+        .build()
+        .unwrap_err();
+    assert_eq!(codes(&errs), ["mountplan::graph::cycle"]);
+    let d = &errs[0];
+    assert_eq!(
+        d.message,
+        "steps depend on each other in a cycle: `a` runs after `c`, which runs after `b`, \
+         which runs after `a`"
+    );
+    assert_eq!(d.loc, Some(after_at(0, 0)));
+    let mut places: Vec<Loc> = d.secondary.iter().map(|(l, _)| *l).collect();
+    places.push(d.loc.unwrap());
+    places.sort();
+    assert_eq!(places, [after_at(0, 0), after_at(1, 0), after_at(2, 0)]);
+}
+
+#[test]
+fn a_cycle_through_an_implicit_edge_labels_the_implicit_step_at_its_path() {
+    let errs = B::tmpfs()
+        .s("dev", &["null"], tmpfs("/dev"))
+        .s("null", &[], mknod("/dev/null"))
+        .build()
+        .unwrap_err();
+    assert_eq!(codes(&errs), ["mountplan::graph::cycle"]);
+    let d = &errs[0];
+    assert_eq!(d.loc, Some(after_at(0, 0)));
+    assert_eq!(d.secondary.len(), 1);
+    assert_eq!(d.secondary[0].0, path_at(1));
+    assert!(d.secondary[0].1.contains("mount"), "{}", d.secondary[0].1);
+}
+
+// ---- warnings ----
+
+#[test]
+fn a_later_mount_hiding_a_node_warns_with_both_spans() {
+    let d = B::tmpfs()
+        .s("null", &[], mknod("/dev/null"))
+        .s("dev", &[], tmpfs("/dev"))
+        .dag();
+    assert_eq!(codes(&d.warnings), ["mountplan::graph::hides"]);
+    let w = &d.warnings[0];
+    assert_eq!(w.severity, Severity::Warning);
+    assert_eq!(w.loc, Some(path_at(1)));
+    assert_eq!(w.secondary.len(), 1);
+    assert_eq!(w.secondary[0].0, path_at(0));
+    assert_eq!(
+        w.message,
+        "the mount on `/dev` hides `/dev/null`, made earlier by step `null`"
+    );
+    let null = d.tree.nodes.iter().find(|n| n.path.as_str() == "/dev/null");
+    assert_eq!(null.map(|n| n.hidden_by), Some(Some(1)));
+}
+
+#[test]
+fn a_mountpoint_made_by_mkdir_is_not_hidden_by_its_mount() {
+    let d = B::tmpfs()
+        .s("dir", &[], mkdir("/dev"))
+        .s("dev", &[], tmpfs("/dev"))
+        .dag();
+    assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
+    assert_eq!(d.tree.nodes[0].hidden_by, None);
+}
+
+#[test]
+fn a_later_mount_hiding_a_mount_warns() {
+    let d = B::tmpfs()
+        .s("pts", &[], tmpfs("/dev/pts"))
+        .s("dev", &[], tmpfs("/dev"))
+        .dag();
+    assert_eq!(codes(&d.warnings), ["mountplan::graph::hides"]);
+    assert!(
+        d.warnings[0]
+            .message
+            .contains("mounted earlier by step `pts`")
+    );
+}
+
+#[test]
+fn changing_a_path_nothing_is_mounted_on_warns_except_below_a_recursive_bind() {
+    let d = B::tmpfs()
+        .s("ro", &[], remount("/x", MsFlags::MS_RDONLY))
+        .dag();
+    assert_eq!(codes(&d.warnings), ["mountplan::graph::not-a-mount"]);
+    assert_eq!(d.warnings[0].loc, Some(path_at(0)));
+
+    let d = B::tmpfs()
+        .s("root-ro", &[], remount("/", MsFlags::MS_RDONLY))
+        .s("usr", &[], bind("/usr", "/usr", true))
+        .s("local", &[], umount("/usr/local"))
+        .dag();
+    assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
+    assert_eq!(d.edges, [e(1, 2, EdgeKind::Mount)]);
+
+    // A path root is bound recursively: any path may be a host submount.
+    let d = B::path_root("/srv/root")
+        .s("x", &[], propagation("/x"))
+        .dag();
+    assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
+}
+
+// ---- the final tree ----
+
+#[test]
+fn the_root_comes_first() {
+    let d = B::tmpfs().dag();
+    assert_eq!(d.tree.mounts.len(), 1);
+    let r = &d.tree.mounts[0];
+    assert_eq!((r.fstype.as_str(), r.step), ("tmpfs", None));
+    assert_eq!(
+        r.flags,
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RELATIME
+    );
+    let d = B::path_root("/srv/root").dag();
+    let r = &d.tree.mounts[0];
+    assert_eq!(
+        (r.fstype.as_str(), r.source.as_str()),
+        ("bind", "/srv/root")
+    );
+    assert!(r.recursive);
+}
+
+#[test]
+fn an_umount_removes_the_mount_and_everything_on_it() {
+    let d = B::tmpfs()
+        .s("mnt", &[], tmpfs("/mnt"))
+        .s("a", &[], tmpfs("/mnt/a"))
+        .s("x", &[], mkdir("/mnt/a/x"))
+        .s("keep", &[], tmpfs("/keep"))
+        .s("gone", &[], umount("/mnt"))
+        .dag();
+    let mps: Vec<&str> = d
+        .tree
+        .mounts
+        .iter()
+        .map(|m| m.mountpoint.as_str())
+        .collect();
+    assert_eq!(mps, ["/", "/keep"]);
+    // The mountpoint /mnt was made on the root and stays; what was made on the tmpfs is gone.
+    let nodes: Vec<&str> = d.tree.nodes.iter().map(|n| n.path.as_str()).collect();
+    assert_eq!(nodes, ["/keep", "/mnt"]);
+}
+
+#[test]
+fn an_umount_reveals_what_the_mount_hid() {
+    let d = B::tmpfs()
+        .s("null", &[], mknod("/dev/null"))
+        .s("dev", &[], tmpfs("/dev"))
+        .s("undo", &[], umount("/dev"))
+        .dag();
+    let null = d.tree.nodes.iter().find(|n| n.path.as_str() == "/dev/null");
+    assert_eq!(null.map(|n| n.hidden_by), Some(None));
+}
+
+#[test]
+fn a_remount_sets_exactly_its_flags_and_keeps_atime() {
+    let d = B::tmpfs()
+        .s(
+            "proc",
+            &[],
+            proc_("/proc", MsFlags::MS_NOSUID | MsFlags::MS_NOATIME),
+        )
+        .s("ro", &[], remount("/proc", MsFlags::MS_RDONLY))
+        .s(
+            "root-ro",
+            &[],
+            remount(
+                "/",
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            ),
+        )
+        .dag();
+    assert_eq!(
+        mount_at(&d, "/proc")[0].flags,
+        MsFlags::MS_RDONLY | MsFlags::MS_NOATIME
+    );
+    assert_eq!(
+        mount_at(&d, "/")[0].flags,
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RELATIME
+    );
+}
+
+#[test]
+fn a_recursive_remount_adds_flags_below_too() {
+    let d = B::tmpfs()
+        .s("a", &[], tmpfs("/a"))
+        .s("b", &[], proc_("/a/b", MsFlags::MS_NOSUID))
+        .s(
+            "ro",
+            &[],
+            remount("/a", MsFlags::MS_RDONLY | MsFlags::MS_REC),
+        )
+        .dag();
+    assert_eq!(
+        mount_at(&d, "/a")[0].flags,
+        MsFlags::MS_RDONLY | MsFlags::MS_RELATIME
+    );
+    assert_eq!(
+        mount_at(&d, "/a/b")[0].flags,
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_RELATIME
+    );
+}
+
+#[test]
+fn a_mask_is_predicted_from_what_the_plan_made() {
+    let d = B::tmpfs()
+        .s("proc", &[], proc_("/proc", MsFlags::empty()))
+        .s("dir", &[], mkdir("/secret"))
+        .s("node", &[], mknod("/dev-x"))
+        .s("m1", &[], mask("/secret"))
+        .s("m2", &[], mask("/dev-x"))
+        .s("m3", &[], mask("/proc/kcore"))
+        .s("m4", &[], mask("/nothing"))
+        .dag();
+    let kinds: Vec<(&str, &str, &str)> = d.tree.mounts[2..]
+        .iter()
+        .map(|m| (m.mountpoint.as_str(), m.fstype.as_str(), m.source.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("/secret", "tmpfs", "tmpfs"),
+            ("/dev-x", "bind", "/dev/null"),
+            ("/proc/kcore", "mask", "tmpfs or /dev/null"),
+        ]
+    );
+    assert_eq!(
+        d.tree.mounts[2].flags,
+        MsFlags::MS_RDONLY | MsFlags::MS_RELATIME
+    );
+    assert_eq!(
+        d.edges.iter().filter(|e| e.kind == EdgeKind::Made).count(),
+        2
+    );
+}
+
+#[test]
+fn readonly_binds_the_path_and_copies_the_mounts_below_read_only() {
+    let d = B::tmpfs()
+        .s("a", &[], tmpfs("/a"))
+        .s("b", &[], tmpfs("/a/b"))
+        .s("ro", &[], readonly("/a"))
+        .dag();
+    let got: Vec<(&str, &str, bool, Option<usize>)> = d
+        .tree
+        .mounts
+        .iter()
+        .map(|m| {
+            (
+                m.mountpoint.as_str(),
+                m.fstype.as_str(),
+                m.flags.contains(MsFlags::MS_RDONLY),
+                m.step,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/", "tmpfs", false, None),
+            ("/a", "tmpfs", false, Some(0)),
+            ("/a/b", "tmpfs", false, Some(1)),
+            ("/a", "bind", true, Some(2)),
+            ("/a/b", "tmpfs", true, Some(1)),
+        ]
+    );
+    assert_eq!(d.tree.mounts[3].source, "<root>/a");
+    assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
+}
+
+#[test]
+fn nodes_are_sorted_by_path_with_mountpoints_made_if_missing() {
+    let d = B::tmpfs()
+        .s("z", &[], mkdir("/z"))
+        .s("dev", &[], tmpfs("/dev"))
+        .s("null", &[], mknod("/dev/null"))
+        .dag();
+    let got: Vec<(&str, &NodeKind)> = d
+        .tree
+        .nodes
+        .iter()
+        .map(|n| (n.path.as_str(), &n.kind))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/dev", &NodeKind::Dir),
+            ("/dev/null", &NodeKind::Char(crate::calls::Dev::Num(1, 3))),
+            ("/z", &NodeKind::Dir),
+        ]
+    );
+}

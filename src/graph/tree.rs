@@ -1,0 +1,780 @@
+//! The walk: the plan's steps, in order, against a model of the mount table and of the files
+//! the plan makes -> implicit edges, warnings and the predicted [`FinalTree`].
+//!
+//! Takes the plan; returns the implicit edges and the final tree, and pushes warnings (a mount
+//! that hides what an earlier step made; a remount, propagation change or umount of a path
+//! nothing is mounted on). Edges always point from the latest earlier step that matters:
+//!
+//! - mount: the mount that provides the path the step works in (the visible mount covering
+//!   its path; for a mount step, the one it is mounted on or stacked over);
+//! - parent: the step that made the parent directory, while that directory is still visible;
+//! - made: the step that made the path itself (chmod, mask, readonly, a mount on it);
+//! - changes: for remount, propagation and umount, the step that made the mount at exactly
+//!   their target.
+//!
+//! The model follows the kernel: a new mount goes on top of whatever is visible at its target;
+//! a detached umount takes the mount and every mount on it; a remount with `MS_BIND` sets the
+//! per-mount flags to exactly the ones given (keeping the atime flags when none is given),
+//! while a recursive remount (`mount_setattr`) adds flags to the mount and every mount below it.
+
+use std::collections::BTreeMap;
+
+use super::{Edge, EdgeKind, FinalTree, NodeKind, TreeMount, TreeNode, path_loc};
+use crate::calls::Dev;
+use crate::diag::Diag;
+use crate::model::{
+    Action, Create, FsKind, Mode, MsFlags, NodeSpec, NodeType, Plan, Root, RootPath,
+};
+use crate::source::Loc;
+
+/// What the walk found.
+pub(super) struct Walked {
+    /// Implicit edges, unsorted, possibly repeated.
+    pub edges: Vec<Edge>,
+    /// The predicted final state.
+    pub tree: FinalTree,
+}
+
+const PERM: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+const ATIME: MsFlags = MsFlags::MS_NOATIME
+    .union(MsFlags::MS_NODIRATIME)
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_STRICTATIME);
+
+/// The atime flags the kernel gives a new mount (or a remount that names one): relatime unless
+/// noatime or strictatime is given, plus nodiratime when given.
+fn atime(flags: MsFlags) -> MsFlags {
+    let a = flags & MsFlags::MS_NODIRATIME;
+    if flags.contains(MsFlags::MS_STRICTATIME) {
+        a | MsFlags::MS_STRICTATIME
+    } else if flags.contains(MsFlags::MS_NOATIME) {
+        a | MsFlags::MS_NOATIME
+    } else {
+        a | MsFlags::MS_RELATIME
+    }
+}
+
+/// The per-mount flags of a fresh (non-bind) mount made with `flags`.
+fn fresh(flags: MsFlags) -> MsFlags {
+    (flags & PERM) | atime(flags)
+}
+
+/// A mount in the model.
+struct Entry {
+    mount: TreeMount,
+    parent: Option<usize>,
+    children: Vec<usize>,
+    /// The step that put it there (for a copy made by a recursive bind, the bind's step).
+    by: Option<usize>,
+    alive: bool,
+    /// A readonly bind of a path onto itself, or a copy it brought along: same content as
+    /// what it covers, so it hides nothing.
+    transparent: bool,
+    /// Its root is a file (a bind made with `create = "file"`, or a `/dev/null` mask).
+    file_root: bool,
+}
+
+/// A file in the model.
+struct Node {
+    node: TreeNode,
+    /// The step that created it (a chmod for a path the plan did not make).
+    made_by: usize,
+    /// The mount it lives on.
+    on: usize,
+    alive: bool,
+}
+
+struct Walk<'p, 'w> {
+    plan: &'p Plan,
+    entries: Vec<Entry>,
+    /// Alive entries by mountpoint, in the order made (the last is on top).
+    at: BTreeMap<String, Vec<usize>>,
+    nodes: Vec<Node>,
+    /// Alive nodes by path, in the order made.
+    node_at: BTreeMap<String, Vec<usize>>,
+    edges: Vec<Edge>,
+    warnings: &'w mut Vec<Diag>,
+}
+
+/// Walks the plan: implicit edges, warnings, and the final tree.
+pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
+    let root = match &plan.root {
+        Root::Tmpfs(o) => TreeMount {
+            mountpoint: RootPath::root(),
+            fstype: "tmpfs".into(),
+            source: "tmpfs".into(),
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RELATIME,
+            data: crate::model::tmpfs_data(o),
+            step: None,
+            recursive: false,
+        },
+        Root::Path(p) => TreeMount {
+            mountpoint: RootPath::root(),
+            fstype: "bind".into(),
+            source: p.to_string(),
+            flags: MsFlags::empty(),
+            data: None,
+            step: None,
+            recursive: true,
+        },
+    };
+    let mut w = Walk {
+        plan,
+        entries: Vec::new(),
+        at: BTreeMap::new(),
+        nodes: Vec::new(),
+        node_at: BTreeMap::new(),
+        edges: Vec::new(),
+        warnings,
+    };
+    w.push_entry(root, None, None, false, false);
+    for i in 0..plan.steps.len() {
+        w.step(i);
+    }
+    w.finish()
+}
+
+fn in_root(p: &RootPath) -> String {
+    if p.is_root() {
+        "<root>".into()
+    } else {
+        format!("<root>{p}")
+    }
+}
+
+/// Keys of `map` strictly below `t`.
+fn keys_below<'a, V>(map: &'a BTreeMap<String, V>, t: &RootPath) -> Vec<&'a String> {
+    if t.is_root() {
+        return map.keys().filter(|k| k.as_str() != "/").collect();
+    }
+    let prefix = format!("{t}/");
+    map.range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// What a mask will mount, as far as the plan tells.
+enum MaskAs {
+    /// A directory: an empty read-only tmpfs.
+    Tmpfs,
+    /// Anything else: a bind of `/dev/null`.
+    DevNull,
+    /// Decided by what is on disk at apply time.
+    Unknown,
+    /// The path cannot exist (an empty filesystem the plan mounted): nothing is mounted.
+    Missing,
+}
+
+impl Walk<'_, '_> {
+    fn push_entry(
+        &mut self,
+        mount: TreeMount,
+        parent: Option<usize>,
+        by: Option<usize>,
+        transparent: bool,
+        file_root: bool,
+    ) -> usize {
+        let idx = self.entries.len();
+        self.at
+            .entry(mount.mountpoint.as_str().to_string())
+            .or_default()
+            .push(idx);
+        if let Some(p) = parent {
+            self.entries[p].children.push(idx);
+        }
+        self.entries.push(Entry {
+            mount,
+            parent,
+            children: Vec::new(),
+            by,
+            alive: true,
+            transparent,
+            file_root,
+        });
+        idx
+    }
+
+    /// The mount visible at `p`: the latest alive mount on `p` or an ancestor.
+    fn cover(&self, p: &RootPath, opaque: bool) -> usize {
+        let mut best = 0;
+        for a in p.ancestors_and_self() {
+            if let Some(v) = self.at.get(a.as_str()) {
+                let top = v
+                    .iter()
+                    .rev()
+                    .find(|&&e| !opaque || !self.entries[e].transparent);
+                if let Some(&e) = top {
+                    best = best.max(e);
+                }
+            }
+        }
+        best
+    }
+
+    /// The latest alive node at `p` that is not under a mount made after it.
+    fn visible_node(&self, p: &RootPath) -> Option<usize> {
+        let by = self.entries[self.cover(p, true)].by;
+        self.node_at
+            .get(p.as_str())?
+            .iter()
+            .rev()
+            .copied()
+            .find(|&n| Some(self.nodes[n].made_by) > by)
+    }
+
+    /// The step that made `p` (a directory when `dir`), while what it made is visible.
+    fn creator(&self, p: &RootPath, dir: bool) -> Option<usize> {
+        let n = &self.nodes[self.visible_node(p)?];
+        let ok = match n.node.kind {
+            NodeKind::Changed => false,
+            NodeKind::Dir => true,
+            _ => !dir,
+        };
+        ok.then_some(n.made_by)
+    }
+
+    /// True when the plan knows `p` exists: a node it made, or the root of a mount.
+    fn exists(&self, p: &RootPath) -> bool {
+        self.visible_node(p).is_some() || &self.entries[self.cover(p, false)].mount.mountpoint == p
+    }
+
+    /// The first alive mount, made after the node, that hides it.
+    fn hider(&self, n: &Node) -> Option<usize> {
+        let path = &n.node.path;
+        let mut best: Option<usize> = None;
+        for a in path.ancestors_and_self() {
+            let exempt = &a == path && matches!(n.node.kind, NodeKind::Dir | NodeKind::File);
+            if exempt {
+                continue;
+            }
+            for &e in self.at.get(a.as_str()).map(Vec::as_slice).unwrap_or(&[]) {
+                let en = &self.entries[e];
+                if !en.transparent && en.by > Some(n.made_by) {
+                    best = Some(best.map_or(e, |b| b.min(e)));
+                }
+            }
+        }
+        best
+    }
+
+    fn dep(&mut self, from: Option<usize>, to: usize, kind: EdgeKind) {
+        if let Some(from) = from {
+            if from < to {
+                self.edges.push(Edge { from, to, kind });
+            }
+        }
+    }
+
+    /// Edges of a step working at `p`: the mount it works in, the maker of its parent
+    /// directory, and (when `made`) the maker of `p` itself.
+    fn path_edges(&mut self, i: usize, p: &RootPath, made: bool) {
+        let v = self.cover(p, false);
+        self.dep(self.entries[v].by, i, EdgeKind::Mount);
+        if !p.is_root() {
+            let c = self.creator(&p.parent(), true);
+            self.dep(c, i, EdgeKind::Parent);
+        }
+        if made {
+            let c = self.creator(p, false);
+            self.dep(c, i, EdgeKind::Made);
+        }
+    }
+
+    fn add_node(&mut self, i: usize, path: &RootPath, kind: NodeKind, mode: Option<Mode>) -> usize {
+        self.add_node_owned(i, path, kind, mode, None, None)
+    }
+
+    fn add_node_owned(
+        &mut self,
+        i: usize,
+        path: &RootPath,
+        kind: NodeKind,
+        mode: Option<Mode>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> usize {
+        // A new node at a path replaces the visible one there.
+        if let Some(old) = self.visible_node(path) {
+            self.kill_node(old);
+        }
+        let idx = self.nodes.len();
+        let on = self.cover(path, false);
+        self.nodes.push(Node {
+            node: TreeNode {
+                path: path.clone(),
+                kind,
+                mode,
+                uid,
+                gid,
+                step: i,
+                hidden_by: None,
+            },
+            made_by: i,
+            on,
+            alive: true,
+        });
+        self.node_at
+            .entry(path.as_str().to_string())
+            .or_default()
+            .push(idx);
+        idx
+    }
+
+    fn kill_node(&mut self, n: usize) {
+        self.nodes[n].alive = false;
+        if let Some(v) = self.node_at.get_mut(self.nodes[n].node.path.as_str()) {
+            v.retain(|&x| x != n);
+        }
+    }
+
+    fn step(&mut self, i: usize) {
+        let plan = self.plan;
+        let step = &plan.steps[i];
+        match &step.action {
+            Action::Mount(m) => {
+                self.path_edges(i, &m.target, true);
+                let under = self.cover(&m.target, false);
+                if !self.exists(&m.target) {
+                    match m.create {
+                        Create::Dir => {
+                            self.add_node(
+                                i,
+                                &m.target,
+                                NodeKind::Dir,
+                                Some(Mode::from_bits(0o755)),
+                            );
+                        }
+                        Create::File => {
+                            self.add_node(
+                                i,
+                                &m.target,
+                                NodeKind::File,
+                                Some(Mode::from_bits(0o644)),
+                            );
+                        }
+                        Create::None => {}
+                    }
+                }
+                self.hide(i, &m.target);
+                let mount = match &m.fs {
+                    FsKind::Bind { source, recursive } => TreeMount {
+                        mountpoint: m.target.clone(),
+                        fstype: "bind".into(),
+                        source: source.to_string(),
+                        // A bind keeps the flags of the source's mount; only those the plan
+                        // sets (with a remount) are known.
+                        flags: m.flags & (PERM | ATIME),
+                        data: None,
+                        step: Some(i),
+                        recursive: *recursive,
+                    },
+                    fs => TreeMount {
+                        mountpoint: m.target.clone(),
+                        fstype: fs.fstype().to_string(),
+                        source: m.source.clone(),
+                        flags: fresh(m.flags),
+                        data: m.data.clone(),
+                        step: Some(i),
+                        recursive: false,
+                    },
+                };
+                self.push_entry(mount, Some(under), Some(i), false, m.create == Create::File);
+            }
+            Action::Remount(r) => {
+                if let Some(e) = self.changes(i, &r.target) {
+                    self.remount(e, r.flags);
+                }
+            }
+            Action::Propagation(p) => {
+                self.changes(i, &p.target);
+            }
+            Action::Umount(u) => {
+                if let Some(e) = self.changes(i, &u.target) {
+                    self.umount(e);
+                }
+            }
+            Action::Mkdir(m) => {
+                self.path_edges(i, &m.path, false);
+                if m.parents {
+                    let anc = m.path.ancestors_and_self();
+                    for a in anc.iter().skip(1).take(anc.len().saturating_sub(2)) {
+                        if !self.exists(a) {
+                            self.add_node(i, a, NodeKind::Dir, Some(Mode::from_bits(0o755)));
+                        }
+                    }
+                }
+                // An existing directory is left as it is (mode included).
+                if !self.exists(&m.path) {
+                    self.add_node(i, &m.path, NodeKind::Dir, Some(m.mode));
+                }
+            }
+            Action::Mknod(n) => {
+                self.path_edges(i, &n.path, false);
+                let kind = match &n.spec {
+                    NodeSpec::Given {
+                        node: NodeType::Char,
+                        major,
+                        minor,
+                    } => NodeKind::Char(Dev::Num(*major, *minor)),
+                    NodeSpec::Given {
+                        node: NodeType::Block,
+                        major,
+                        minor,
+                    } => NodeKind::Block(Dev::Num(*major, *minor)),
+                    NodeSpec::Given {
+                        node: NodeType::Fifo,
+                        ..
+                    } => NodeKind::Fifo,
+                    // As the calls make it: a character device with the host node's number.
+                    NodeSpec::FromHost(h) => NodeKind::Char(Dev::FromHost(h.clone())),
+                };
+                self.add_node_owned(i, &n.path, kind, Some(n.mode), n.uid, n.gid);
+            }
+            Action::Symlink(s) => {
+                self.path_edges(i, &s.path, false);
+                self.add_node(i, &s.path, NodeKind::Symlink(s.to.clone()), None);
+            }
+            Action::Chmod(c) => {
+                self.path_edges(i, &c.path, true);
+                match self.visible_node(&c.path) {
+                    Some(n) => {
+                        let node = &mut self.nodes[n].node;
+                        node.mode = Some(c.mode);
+                        node.uid = c.uid.or(node.uid);
+                        node.gid = c.gid.or(node.gid);
+                        node.step = i;
+                    }
+                    None => {
+                        self.add_node_owned(
+                            i,
+                            &c.path,
+                            NodeKind::Changed,
+                            Some(c.mode),
+                            c.uid,
+                            c.gid,
+                        );
+                    }
+                }
+            }
+            Action::Mask(m) => {
+                self.path_edges(i, &m.path, true);
+                self.mask(i, &m.path);
+            }
+            Action::Readonly(r) => {
+                self.path_edges(i, &r.path, true);
+                self.readonly(i, &r.path);
+            }
+            Action::Pivot(_) => {
+                // The tree as seen from the new root is the tree built so far; a put_old
+                // directory is removed again by the pivot itself.
+            }
+        }
+    }
+
+    /// Edges and checks of a step that changes the mount at `t`; the mount, when there is one.
+    fn changes(&mut self, i: usize, t: &RootPath) -> Option<usize> {
+        let v = self.cover(t, false);
+        if &self.entries[v].mount.mountpoint == t {
+            self.dep(self.entries[v].by, i, EdgeKind::Changes);
+            return Some(v);
+        }
+        self.dep(self.entries[v].by, i, EdgeKind::Mount);
+        if !self.entries[v].mount.recursive {
+            let step = &self.plan.steps[i];
+            let mp = self.entries[v].mount.mountpoint.clone();
+            let mut d = Diag::warning(
+                "mountplan::graph::not-a-mount",
+                format!("nothing is mounted on `{t}` when step `{}` runs", step.id),
+                path_loc(step),
+            )
+            .label("not a mountpoint at this point of the plan")
+            .help(format!(
+                "mount something on `{t}` in an earlier step, or name a mountpoint: only `/` and \
+                 paths below a recursive bind (where the host may have submounts) can be \
+                 mountpoints the plan did not make"
+            ));
+            if let Some(by) = self.entries[v].by {
+                d = d.also(
+                    path_loc(&self.plan.steps[by]),
+                    format!("the mount `{t}` is in is made here, on `{mp}`"),
+                );
+            }
+            self.warnings.push(d);
+        }
+        None
+    }
+
+    fn remount(&mut self, e: usize, given: MsFlags) {
+        if given.contains(MsFlags::MS_REC) {
+            // mount_setattr(AT_RECURSIVE): adds the flags to the mount and every mount on it.
+            let set = given - MsFlags::MS_REC;
+            for x in self.subtree(e) {
+                let f = &mut self.entries[x].mount.flags;
+                *f |= set & PERM;
+                if set.intersects(MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME) {
+                    *f = (*f
+                        - (MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME))
+                        | (set & (MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME));
+                }
+                *f |= set & MsFlags::MS_NODIRATIME;
+            }
+        } else {
+            // MS_REMOUNT|MS_BIND: exactly these flags; atime kept when none is given.
+            let f = &mut self.entries[e].mount.flags;
+            let keep = if given.intersects(ATIME) {
+                atime(given)
+            } else {
+                *f & ATIME
+            };
+            *f = (given & PERM) | keep;
+        }
+    }
+
+    /// `e` and every mount on it, in the order made.
+    fn subtree(&self, e: usize) -> Vec<usize> {
+        let mut out = vec![e];
+        let mut i = 0;
+        while i < out.len() {
+            out.extend(self.entries[out[i]].children.iter().copied());
+            i += 1;
+        }
+        out.sort_unstable();
+        out
+    }
+
+    fn umount(&mut self, e: usize) {
+        if e == 0 {
+            // Detaching the new root itself leaves nothing to predict; the tree stays.
+            return;
+        }
+        let gone = self.subtree(e);
+        for &x in &gone {
+            self.entries[x].alive = false;
+            let mp = self.entries[x].mount.mountpoint.as_str().to_string();
+            if let Some(v) = self.at.get_mut(&mp) {
+                v.retain(|&y| y != x);
+                if v.is_empty() {
+                    self.at.remove(&mp);
+                }
+            }
+        }
+        if let Some(p) = self.entries[e].parent {
+            self.entries[p].children.retain(|&c| c != e);
+        }
+        // What was made on a detached filesystem is no longer in the root.
+        let dead: Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].alive && gone.binary_search(&self.nodes[n].on).is_ok())
+            .collect();
+        for n in dead {
+            self.kill_node(n);
+        }
+    }
+
+    /// Warns when a mount on `t` (about to be made by step `i`) hides what earlier steps made.
+    fn hide(&mut self, i: usize, t: &RootPath) {
+        let plan = self.plan;
+        let mut hidden: Vec<(String, usize, &'static str)> = Vec::new();
+        let mut paths: Vec<&String> = keys_below(&self.node_at, t);
+        if let Some((k, _)) = self.node_at.get_key_value(t.as_str()) {
+            paths.insert(0, k);
+        }
+        for p in paths {
+            for &n in self.node_at.get(p).map(Vec::as_slice).unwrap_or(&[]) {
+                let node = &self.nodes[n];
+                let exempt = &node.node.path == t
+                    && matches!(node.node.kind, NodeKind::Dir | NodeKind::File);
+                if !exempt && self.hider(node).is_none() {
+                    hidden.push((p.clone(), node.node.step, "made"));
+                }
+            }
+        }
+        let mut mps: Vec<&String> = keys_below(&self.at, t);
+        if let Some((k, _)) = self.at.get_key_value(t.as_str()) {
+            mps.insert(0, k);
+        }
+        for mp in mps {
+            let Some(&top) = self.at.get(mp).and_then(|v| v.last()) else {
+                continue;
+            };
+            let Ok(path) = RootPath::new(mp) else {
+                continue;
+            };
+            if self.cover(&path, false) == top {
+                if let Some(by) = self.entries[top].by {
+                    hidden.push((mp.clone(), by, "mounted"));
+                }
+            }
+        }
+        if hidden.is_empty() {
+            return;
+        }
+        hidden.sort();
+        // A directory made as a mountpoint and the mount on it are one thing to the reader.
+        hidden.dedup_by(|later, kept| {
+            let same = later.0 == kept.0 && later.1 == kept.1;
+            if same && later.2 == "mounted" {
+                kept.2 = "mounted";
+            }
+            same
+        });
+        let step = &plan.steps[i];
+        let what = if matches!(step.action, Action::Mask(_)) {
+            "the mask"
+        } else {
+            "the mount"
+        };
+        let message = if let [(p, by, verb)] = hidden.as_slice() {
+            format!(
+                "{what} on `{t}` hides `{p}`, {verb} earlier by step `{}`",
+                plan.steps[*by].id
+            )
+        } else {
+            let names: Vec<String> = hidden.iter().map(|(p, _, _)| format!("`{p}`")).collect();
+            format!(
+                "{what} on `{t}` hides {} paths earlier steps made below it: {}",
+                names.len(),
+                join_and(&names)
+            )
+        };
+        let mut d = Diag::warning("mountplan::graph::hides", message, path_loc(step))
+            .label(format!("`{t}` is mounted here, over what is already there"))
+            .help(format!(
+                "a mount covers everything below its target: move step `{}` above the steps \
+                 that make what it hides, or mount it on another path",
+                step.id
+            ));
+        let mut seen: Vec<Loc> = Vec::new();
+        for (p, by, verb) in &hidden {
+            let loc = path_loc(&plan.steps[*by]);
+            if !seen.contains(&loc) {
+                seen.push(loc);
+                d = d.also(loc, format!("`{p}` is {verb} here, then hidden"));
+            }
+        }
+        self.warnings.push(d);
+    }
+
+    fn mask(&mut self, i: usize, p: &RootPath) {
+        let v = self.cover(p, false);
+        let as_ = match self.visible_node(p).map(|n| &self.nodes[n].node.kind) {
+            Some(NodeKind::Dir) => MaskAs::Tmpfs,
+            Some(NodeKind::File | NodeKind::Char(_) | NodeKind::Block(_) | NodeKind::Fifo) => {
+                MaskAs::DevNull
+            }
+            Some(NodeKind::Symlink(_) | NodeKind::Changed) => MaskAs::Unknown,
+            None => {
+                let en = &self.entries[v];
+                let ov = &self.entries[self.cover(p, true)];
+                if &en.mount.mountpoint == p {
+                    if en.file_root {
+                        MaskAs::DevNull
+                    } else if en.mount.fstype == "bind" || en.mount.fstype == "mask" {
+                        MaskAs::Unknown
+                    } else {
+                        MaskAs::Tmpfs
+                    }
+                } else if ov.mount.fstype == "tmpfs" && !ov.transparent {
+                    // An empty filesystem the plan made: only what the plan made is there.
+                    MaskAs::Missing
+                } else {
+                    MaskAs::Unknown
+                }
+            }
+        };
+        let (fstype, source, flags, file_root) = match as_ {
+            MaskAs::Missing => return,
+            MaskAs::Tmpfs => (
+                "tmpfs",
+                "tmpfs",
+                MsFlags::MS_RDONLY | MsFlags::MS_RELATIME,
+                false,
+            ),
+            MaskAs::DevNull => ("bind", "/dev/null", MsFlags::empty(), true),
+            MaskAs::Unknown => ("mask", "tmpfs or /dev/null", MsFlags::empty(), false),
+        };
+        self.hide(i, p);
+        let mount = TreeMount {
+            mountpoint: p.clone(),
+            fstype: fstype.into(),
+            source: source.into(),
+            flags,
+            data: None,
+            step: Some(i),
+            recursive: false,
+        };
+        self.push_entry(mount, Some(v), Some(i), false, file_root);
+    }
+
+    /// A recursive bind of `p` onto itself, then everything in it made read-only.
+    fn readonly(&mut self, i: usize, p: &RootPath) {
+        let v = self.cover(p, false);
+        let bind = TreeMount {
+            mountpoint: p.clone(),
+            fstype: "bind".into(),
+            source: in_root(p),
+            flags: self.entries[v].mount.flags | MsFlags::MS_RDONLY,
+            data: None,
+            step: Some(i),
+            recursive: true,
+        };
+        let file_root = self.entries[v].file_root && &self.entries[v].mount.mountpoint == p;
+        let b = self.push_entry(bind, Some(v), Some(i), true, file_root);
+        // The recursive bind brings along the mounts below `p` on `v`: copies, made now.
+        let mut copy: Vec<usize> = Vec::new();
+        for &c in &self.entries[v].children {
+            let cm = &self.entries[c].mount.mountpoint;
+            if c != b && cm != p && cm.starts_with(p) {
+                copy.extend(self.subtree(c));
+            }
+        }
+        copy.sort_unstable();
+        copy.dedup();
+        let mut map: BTreeMap<usize, usize> = BTreeMap::new();
+        for c in copy {
+            let parent = match self.entries[c].parent {
+                Some(pp) if pp == v => b,
+                Some(pp) => map.get(&pp).copied().unwrap_or(b),
+                None => b,
+            };
+            let mut m = self.entries[c].mount.clone();
+            m.flags |= MsFlags::MS_RDONLY;
+            let fr = self.entries[c].file_root;
+            let n = self.push_entry(m, Some(parent), Some(i), true, fr);
+            map.insert(c, n);
+        }
+    }
+
+    fn finish(self) -> Walked {
+        let mounts = self
+            .entries
+            .iter()
+            .filter(|e| e.alive)
+            .map(|e| e.mount.clone())
+            .collect();
+        let mut nodes: Vec<TreeNode> = Vec::new();
+        for n in self.nodes.iter().filter(|n| n.alive) {
+            let mut node = n.node.clone();
+            node.hidden_by = self.hider(n).and_then(|e| self.entries[e].by);
+            nodes.push(node);
+        }
+        // Stable: nodes at the same path stay in the order made.
+        nodes.sort_by(|a, b| a.path.cmp(&b.path));
+        Walked {
+            edges: self.edges,
+            tree: FinalTree { mounts, nodes },
+        }
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_and(v: &[String]) -> String {
+    match v {
+        [] => String::new(),
+        [a] => a.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
