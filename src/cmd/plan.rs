@@ -1,6 +1,74 @@
-//! `plan` (stub, being written).
-use crate::cli::PlanArgs;
-pub fn run(_: PlanArgs) -> u8 {
-    eprintln!("plan: not written yet");
-    2
+//! `mountplan plan PLAN`: check the plan, then print its dry run in the chosen format.
+//!
+//! Takes the parsed arguments; prints the dry run on stdout, or the diagnostics on stderr;
+//! returns 0, or 1 when the plan has errors (2 is left to clap for usage errors).
+
+use std::io::{IsTerminal, Write};
+
+use mountplan::render::{self, TextOptions};
+
+use crate::cli::{Color, PlanArgs, PlanFormat};
+
+/// Colour for stdout: `always`, `never`, or on a terminal with `NO_COLOR` unset.
+pub(crate) fn use_color(c: Color) -> bool {
+    match c {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
+}
+
+/// Prints every diagnostic of a checked plan on stderr.
+pub(crate) fn print_diags(checked: &mountplan::Checked) {
+    let mut err = std::io::stderr().lock();
+    for d in &checked.diags {
+        let sev = if d.is_error() { "error" } else { "warning" };
+        let place = d
+            .loc
+            .filter(|l| (l.src.0 as usize) < checked.sources.len())
+            .map(|l| {
+                let (line, col) = checked.sources.line_col(l.src, l.span.start);
+                format!("{}:{line}:{col}: ", checked.sources.get(l.src).name)
+            })
+            .unwrap_or_default();
+        let _ = writeln!(err, "{place}{sev}[{}]: {}", d.code, d.message);
+        if let Some(h) = &d.help {
+            let _ = writeln!(err, "  help: {h}");
+        }
+    }
+}
+
+/// Runs `mountplan plan`.
+pub fn run(a: PlanArgs) -> u8 {
+    let checked = mountplan::check(&a.plan, &a.vars.set, &mut |p| std::fs::read_to_string(p));
+    let dag = match (&checked.dag, checked.has_errors()) {
+        (Some(dag), false) => dag,
+        _ => {
+            print_diags(&checked);
+            return 1;
+        }
+    };
+    let (s, d) = (&checked.sources, &checked.diags);
+    let out = match a.format {
+        PlanFormat::Text => render::text(
+            s,
+            dag,
+            d,
+            &TextOptions {
+                color: use_color(a.color),
+            },
+        ),
+        PlanFormat::Json => render::json(s, dag, d),
+        PlanFormat::Markdown => render::markdown(s, dag, d),
+        PlanFormat::Mermaid => render::mermaid(dag),
+        PlanFormat::Dot => render::dot(dag),
+    };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+    0
 }

@@ -27,6 +27,8 @@ mod pivot;
 mod tree;
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod tests;
 
 use crate::diag::Diag;

@@ -1,0 +1,201 @@
+//! The predicted final state as tables: the [`FinalTree`] -> a findmnt-like mount tree
+//! (TARGET SOURCE FSTYPE OPTIONS) and a table of the files the plan leaves behind.
+//!
+//! Takes the final tree and the plan's step ids; returns lines without colour. A mount's
+//! parent is the latest earlier mount on its mountpoint or an ancestor of it, which is what the
+//! kernel mounted it on (the graph keeps mounts in the order made, a detached mount's subtree
+//! already removed).
+
+use crate::calls::Dev;
+use crate::graph::{FinalTree, NodeKind, TreeMount};
+use crate::model::MsFlags;
+
+/// The options column: `ro`/`rw`, the flags, then the filesystem data. For a bind only the
+/// flags the plan sets are known; for a mask of unknown kind nothing is.
+pub(crate) fn options(m: &TreeMount) -> String {
+    if m.fstype == "mask" {
+        return "-".into();
+    }
+    let bind = m.fstype == "bind";
+    let mut v: Vec<&str> = Vec::new();
+    if m.flags.contains(MsFlags::MS_RDONLY) {
+        v.push("ro");
+    } else if !bind {
+        v.push("rw");
+    }
+    for (f, w) in [
+        (MsFlags::MS_NOSUID, "nosuid"),
+        (MsFlags::MS_NODEV, "nodev"),
+        (MsFlags::MS_NOEXEC, "noexec"),
+        (MsFlags::MS_RELATIME, "relatime"),
+        (MsFlags::MS_NOATIME, "noatime"),
+        (MsFlags::MS_STRICTATIME, "strictatime"),
+        (MsFlags::MS_NODIRATIME, "nodiratime"),
+    ] {
+        if m.flags.contains(f) {
+            v.push(w);
+        }
+    }
+    if let Some(d) = &m.data {
+        v.push(d);
+    }
+    if v.is_empty() {
+        "(as the source)".into()
+    } else {
+        v.join(",")
+    }
+}
+
+/// The parent of every mount (index into `mounts`), `None` for the root.
+pub(crate) fn parents(mounts: &[TreeMount]) -> Vec<Option<usize>> {
+    (0..mounts.len())
+        .map(|k| {
+            (0..k)
+                .rev()
+                .find(|&j| mounts[k].mountpoint.starts_with(&mounts[j].mountpoint))
+        })
+        .collect()
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn pad(s: &str, w: usize) -> String {
+    let mut o = s.to_string();
+    o.extend(std::iter::repeat_n(' ', w.saturating_sub(width(s))));
+    o
+}
+
+/// Aligns rows into columns separated by two spaces; the last column is not padded.
+pub(crate) fn columns(rows: &[Vec<String>]) -> Vec<String> {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut w = vec![0; n];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(width(c));
+        }
+    }
+    rows.iter()
+        .map(|r| {
+            let mut line = String::new();
+            for (i, c) in r.iter().enumerate() {
+                if i + 1 == r.len() {
+                    line.push_str(c);
+                } else {
+                    line.push_str(&pad(c, w[i]));
+                    line.push_str("  ");
+                }
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+/// The mount tree as findmnt draws it, header first.
+pub(crate) fn mount_table(tree: &FinalTree) -> Vec<String> {
+    let ms = &tree.mounts;
+    let parent = parents(ms);
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); ms.len()];
+    let mut roots = Vec::new();
+    for (k, p) in parent.iter().enumerate() {
+        match p {
+            Some(p) => children[*p].push(k),
+            None => roots.push(k),
+        }
+    }
+    let mut rows = vec![vec![
+        "TARGET".to_string(),
+        "SOURCE".to_string(),
+        "FSTYPE".to_string(),
+        "OPTIONS".to_string(),
+    ]];
+    // (mount, prefix of its children, its own branch)
+    let mut stack: Vec<(usize, String, String)> = roots
+        .iter()
+        .rev()
+        .map(|&r| (r, String::new(), String::new()))
+        .collect();
+    while let Some((k, prefix, branch)) = stack.pop() {
+        let m = &ms[k];
+        rows.push(vec![
+            format!("{branch}{}", m.mountpoint),
+            m.source.clone(),
+            m.fstype.clone(),
+            options(m),
+        ]);
+        let kids = &children[k];
+        for (i, &c) in kids.iter().enumerate().rev() {
+            let last = i + 1 == kids.len();
+            let b = format!("{prefix}{}", if last { "└─" } else { "├─" });
+            let p = format!("{prefix}{}", if last { "  " } else { "│ " });
+            stack.push((c, p, b));
+        }
+    }
+    columns(&rows)
+}
+
+/// What a node is, in a few words.
+pub(crate) fn node_kind(k: &NodeKind) -> String {
+    let dev = |d: &Dev| match d {
+        Dev::Num(a, b) => format!("{a}:{b}"),
+        Dev::FromHost(h) => format!("as host {h}"),
+    };
+    match k {
+        NodeKind::Dir => "dir".into(),
+        NodeKind::File => "file".into(),
+        NodeKind::Char(d) => format!("char {}", dev(d)),
+        NodeKind::Block(d) => format!("block {}", dev(d)),
+        NodeKind::Fifo => "fifo".into(),
+        NodeKind::Symlink(to) => format!("symlink -> {to}"),
+        NodeKind::Changed => "existing path".into(),
+    }
+}
+
+/// The files left behind, header first. `id` names a step.
+pub(crate) fn node_table(tree: &FinalTree, id: &dyn Fn(usize) -> String) -> Vec<String> {
+    let mut rows = vec![vec![
+        "PATH".to_string(),
+        "TYPE".to_string(),
+        "MODE".to_string(),
+        "OWNER".to_string(),
+        "STEP".to_string(),
+    ]];
+    for n in &tree.nodes {
+        let owner = match (n.uid, n.gid) {
+            (None, None) => "-".to_string(),
+            (u, g) => format!(
+                "{}:{}",
+                u.map_or("-".into(), |u| u.to_string()),
+                g.map_or("-".into(), |g| g.to_string())
+            ),
+        };
+        let mut step = id(n.step);
+        if let Some(h) = n.hidden_by {
+            step.push_str(&format!(" (hidden by {})", id(h)));
+        }
+        rows.push(vec![
+            n.path.to_string(),
+            node_kind(&n.kind),
+            n.mode.map_or("-".into(), |m| m.to_string()),
+            owner,
+            step,
+        ]);
+    }
+    columns(&rows)
+}
+
+/// Notes under the mount table, for the kinds of rows that need one.
+pub(crate) fn mount_notes(tree: &FinalTree) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if tree.mounts.iter().any(|m| m.fstype == "bind") {
+        v.push("bind: only the flags the plan sets are shown; the others are the source mount's");
+    }
+    if tree.mounts.iter().any(|m| m.fstype == "mask") {
+        v.push(
+            "mask: decided at apply time: a directory gets an empty read-only tmpfs, anything \
+             else a bind of /dev/null, a missing path nothing",
+        );
+    }
+    v
+}

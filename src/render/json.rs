@@ -1,0 +1,307 @@
+//! The dry run for scripts: a [`Review`] -> one JSON document, `"format_version": 1`.
+//!
+//! The fields are documented in docs/json.md; they only ever grow within a format version.
+//! Field order is fixed (structs, not maps), so the bytes are stable.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{Review, findmnt};
+use crate::calls::Dev;
+use crate::diag::Diag;
+use crate::graph::{Dag, NodeKind};
+use crate::model::{UserNs, ms_flags_str};
+use crate::source::Sources;
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    format_version: u32,
+    plan: Header<'a>,
+    warnings: Vec<JDiag>,
+    setup: Setup,
+    steps: Vec<JStep<'a>>,
+    edges: Vec<JEdge<'a>>,
+    #[serde(rename = "final")]
+    final_: Final<'a>,
+}
+
+#[derive(Serialize)]
+struct Header<'a> {
+    name: &'a str,
+    file: &'a str,
+    description: Option<&'a str>,
+    root: JRoot,
+    namespaces: Namespaces,
+    vars: &'a BTreeMap<String, String>,
+    includes: &'a [String],
+}
+
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum JRoot {
+    Path { path: String },
+    Tmpfs { data: Option<String> },
+}
+
+#[derive(Serialize)]
+struct Namespaces {
+    mount: bool,
+    user: &'static str,
+    pid: bool,
+    ipc: bool,
+    uts: bool,
+    net: bool,
+    cgroup: bool,
+}
+
+#[derive(Serialize)]
+struct JDiag {
+    code: &'static str,
+    severity: &'static str,
+    message: String,
+    file: Option<String>,
+    line: Option<usize>,
+    column: Option<usize>,
+    label: String,
+    help: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Setup {
+    calls: Vec<String>,
+    undo: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Dep<'a> {
+    step: &'a str,
+    index: usize,
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct JStep<'a> {
+    index: usize,
+    id: &'a str,
+    kind: &'static str,
+    summary: String,
+    note: Option<&'a str>,
+    depends_on: Vec<Dep<'a>>,
+    calls: Vec<String>,
+    fallback: Option<Vec<String>>,
+    undo: Vec<String>,
+    warnings: Vec<JDiag>,
+}
+
+#[derive(Serialize)]
+struct JEdge<'a> {
+    from: &'a str,
+    to: &'a str,
+    from_index: usize,
+    to_index: usize,
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct Final<'a> {
+    mounts: Vec<JMount<'a>>,
+    nodes: Vec<JNode<'a>>,
+}
+
+#[derive(Serialize)]
+struct JMount<'a> {
+    mountpoint: &'a str,
+    parent: Option<usize>,
+    source: &'a str,
+    fstype: &'a str,
+    options: String,
+    flags: String,
+    data: Option<&'a str>,
+    recursive: bool,
+    step: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JNode<'a> {
+    path: &'a str,
+    kind: &'static str,
+    major: Option<u32>,
+    minor: Option<u32>,
+    from_host: Option<&'a str>,
+    target: Option<&'a str>,
+    mode: Option<String>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    step: &'a str,
+    hidden_by: Option<&'a str>,
+}
+
+fn jdiag(r: &Review, d: &Diag) -> JDiag {
+    let (file, line, column) = match d.loc {
+        Some(l) if (l.src.0 as usize) < r.sources.len() => {
+            let (line, col) = r.sources.line_col(l.src, l.span.start);
+            (
+                Some(r.sources.get(l.src).name.clone()),
+                Some(line),
+                Some(col),
+            )
+        }
+        _ => (None, None, None),
+    };
+    JDiag {
+        code: d.code,
+        severity: if d.is_error() { "error" } else { "warning" },
+        message: d.message.clone(),
+        file,
+        line,
+        column,
+        label: d.label.clone(),
+        help: d.help.clone(),
+    }
+}
+
+fn strings(calls: &[crate::calls::Call]) -> Vec<String> {
+    calls.iter().map(|c| c.to_string()).collect()
+}
+
+/// The JSON dry run of `dag` (see docs/json.md), with a trailing newline.
+pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
+    let r = Review::new(sources, dag, diags);
+    let plan = &dag.plan;
+    let ns = &plan.namespaces;
+    let id = |i: usize| plan.steps.get(i).map(|s| s.id.as_str()).unwrap_or("?");
+    let parents = findmnt::parents(&dag.tree.mounts);
+    let doc = Doc {
+        format_version: 1,
+        plan: Header {
+            name: &plan.name,
+            file: &r.file,
+            description: plan.description.as_deref(),
+            root: match &plan.root {
+                crate::model::Root::Path(p) => JRoot::Path {
+                    path: p.to_string(),
+                },
+                crate::model::Root::Tmpfs(o) => JRoot::Tmpfs {
+                    data: crate::model::tmpfs_data(o),
+                },
+            },
+            namespaces: Namespaces {
+                mount: true,
+                user: match ns.user {
+                    UserNs::Off => "off",
+                    UserNs::On => "on",
+                    UserNs::Auto => "auto",
+                },
+                pid: ns.pid,
+                ipc: ns.ipc,
+                uts: ns.uts,
+                net: ns.net,
+                cgroup: ns.cgroup,
+            },
+            vars: &plan.vars,
+            includes: &plan.includes,
+        },
+        warnings: r.general.iter().map(|d| jdiag(&r, d)).collect(),
+        setup: Setup {
+            calls: strings(&r.setup.calls),
+            undo: r.setup_undo.clone(),
+        },
+        steps: r
+            .steps
+            .iter()
+            .map(|s| JStep {
+                index: s.index,
+                id: s.step.id.as_str(),
+                kind: s.step.kind().as_str(),
+                summary: s.summary.clone(),
+                note: s.step.note.as_deref(),
+                depends_on: s
+                    .deps
+                    .iter()
+                    .flat_map(|(f, kinds)| {
+                        kinds.iter().map(move |k| Dep {
+                            step: id(*f),
+                            index: *f,
+                            kind: k.as_str(),
+                        })
+                    })
+                    .collect(),
+                calls: strings(&s.calls.calls),
+                fallback: s.calls.fallback.as_deref().map(strings),
+                undo: s.undo.clone(),
+                warnings: s.diags.iter().map(|d| jdiag(&r, d)).collect(),
+            })
+            .collect(),
+        edges: dag
+            .edges
+            .iter()
+            .map(|e| JEdge {
+                from: id(e.from),
+                to: id(e.to),
+                from_index: e.from,
+                to_index: e.to,
+                kind: e.kind.as_str(),
+            })
+            .collect(),
+        final_: Final {
+            mounts: dag
+                .tree
+                .mounts
+                .iter()
+                .zip(parents)
+                .map(|(m, parent)| JMount {
+                    mountpoint: m.mountpoint.as_str(),
+                    parent,
+                    source: &m.source,
+                    fstype: &m.fstype,
+                    options: findmnt::options(m),
+                    flags: ms_flags_str(m.flags),
+                    data: m.data.as_deref(),
+                    recursive: m.recursive,
+                    step: m.step.map(id),
+                })
+                .collect(),
+            nodes: dag
+                .tree
+                .nodes
+                .iter()
+                .map(|n| {
+                    let (kind, dev, target) = match &n.kind {
+                        NodeKind::Dir => ("dir", None, None),
+                        NodeKind::File => ("file", None, None),
+                        NodeKind::Char(d) => ("char", Some(d), None),
+                        NodeKind::Block(d) => ("block", Some(d), None),
+                        NodeKind::Fifo => ("fifo", None, None),
+                        NodeKind::Symlink(t) => ("symlink", None, Some(t.as_str())),
+                        NodeKind::Changed => ("existing", None, None),
+                    };
+                    let (major, minor, from_host) = match dev {
+                        Some(Dev::Num(a, b)) => (Some(*a), Some(*b), None),
+                        Some(Dev::FromHost(h)) => (None, None, Some(h.as_str())),
+                        None => (None, None, None),
+                    };
+                    JNode {
+                        path: n.path.as_str(),
+                        kind,
+                        major,
+                        minor,
+                        from_host,
+                        target,
+                        mode: n.mode.map(|m| m.to_string()),
+                        uid: n.uid,
+                        gid: n.gid,
+                        step: id(n.step),
+                        hidden_by: n.hidden_by.map(id),
+                    }
+                })
+                .collect(),
+        },
+    };
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| {
+        // Serialising these plain structs cannot fail; say so in JSON if it ever does.
+        serde_json::json!({ "format_version": 1, "error": e.to_string() }).to_string()
+    });
+    s.push('\n');
+    s
+}

@@ -1,0 +1,233 @@
+//! Rendering: a [`Dag`] (with its sources and diagnostics) -> text, JSON, Markdown, Mermaid or
+//! DOT. Pure functions, byte-stable: the same plan and variables give the same bytes on any
+//! machine (no timestamps, no host data beyond what the plan names, no hash-map order).
+//!
+//! Every format is drawn from one [`Review`]: the header, the implicit setup, and per step its
+//! summary, dependencies, the exact calls from [`crate::calls`] (never re-derived here), the
+//! fallback, what rollback does, and the warnings that point into it. The final tree is the
+//! [`crate::graph::FinalTree`] the graph predicted.
+//!
+//! ```text
+//! summary   a step -> one line of plain words
+//! undo      a step's calls -> what rollback does
+//! attach    a diagnostic -> the step it points into
+//! findmnt   the final tree -> a findmnt-like table, and the table of files left behind
+//! text      for people (optionally coloured)
+//! json      for scripts (docs/json.md)
+//! markdown  for a pull-request comment
+//! mermaid   the DAG as a Mermaid flowchart
+//! dot       the DAG in Graphviz dot
+//! ```
+
+mod attach;
+mod dot;
+pub(crate) mod findmnt;
+mod json;
+pub(crate) mod markdown;
+mod mermaid;
+pub(crate) mod summary;
+mod text;
+mod undo;
+
+#[cfg(test)]
+mod tests;
+
+pub use dot::dot;
+pub use json::json;
+pub use markdown::markdown;
+pub use mermaid::mermaid;
+pub use text::text;
+
+use crate::calls::{self, StepCalls};
+use crate::diag::Diag;
+use crate::graph::{Dag, EdgeKind};
+use crate::model::{Action, Root, Step, UserNs};
+use crate::source::Sources;
+
+/// Options of the text format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextOptions {
+    /// ANSI colour (only ever in the text format).
+    pub color: bool,
+}
+
+/// One step as every format shows it.
+pub(crate) struct StepView<'a> {
+    /// Index in `plan.steps` (the dry run numbers from 1).
+    pub index: usize,
+    /// The step.
+    pub step: &'a Step,
+    /// One line of plain words.
+    pub summary: String,
+    /// The steps it depends on, in plan order, each with every reason.
+    pub deps: Vec<(usize, Vec<EdgeKind>)>,
+    /// Its calls (and fallback), from [`calls::expand`].
+    pub calls: StepCalls,
+    /// What rollback does.
+    pub undo: Vec<String>,
+    /// Diagnostics pointing into it.
+    pub diags: Vec<&'a Diag>,
+}
+
+/// Everything a format shows, computed once.
+pub(crate) struct Review<'a> {
+    /// The DAG.
+    pub dag: &'a Dag,
+    /// The plan's file name, as given.
+    pub file: String,
+    /// The implicit setup.
+    pub setup: StepCalls,
+    /// What rollback does for the setup.
+    pub setup_undo: Vec<String>,
+    /// Every step, in order.
+    pub steps: Vec<StepView<'a>>,
+    /// Diagnostics about the plan as a whole (no step).
+    pub general: Vec<&'a Diag>,
+    /// The sources, for diagnostic positions.
+    pub sources: &'a Sources,
+}
+
+impl<'a> Review<'a> {
+    /// Builds the review of `dag`; `diags` are shown where they point (warnings; pass
+    /// [`crate::Checked::diags`], which holds the DAG's own warnings too).
+    pub(crate) fn new(sources: &'a Sources, dag: &'a Dag, diags: &'a [Diag]) -> Review<'a> {
+        let plan = &dag.plan;
+        let file = sources
+            .iter()
+            .next()
+            .map(|(_, s)| s.name.clone())
+            .unwrap_or_else(|| "<plan>".into());
+        let regions = attach::Regions::new(sources, plan);
+        let mut per_step: Vec<Vec<&Diag>> = vec![Vec::new(); plan.steps.len()];
+        let mut general = Vec::new();
+        for d in diags {
+            match regions.step_of(d).and_then(|i| per_step.get_mut(i)) {
+                Some(v) => v.push(d),
+                None => general.push(d),
+            }
+        }
+        let mut deps: Vec<Vec<(usize, Vec<EdgeKind>)>> = vec![Vec::new(); plan.steps.len()];
+        for e in &dag.edges {
+            let Some(v) = deps.get_mut(e.to) else {
+                continue;
+            };
+            match v.iter_mut().find(|(f, _)| *f == e.from) {
+                Some((_, kinds)) => kinds.push(e.kind),
+                None => v.push((e.from, vec![e.kind])),
+            }
+        }
+        for v in &mut deps {
+            v.sort();
+        }
+        let setup = calls::setup(plan);
+        let setup_undo = undo::undo(&setup, false);
+        let mut expanded = calls::expand(plan).into_iter();
+        let steps = plan
+            .steps
+            .iter()
+            .enumerate()
+            .zip(deps.into_iter().zip(per_step))
+            .map(|((index, step), (deps, diags))| {
+                let calls = expanded.next().unwrap_or(StepCalls {
+                    step: Some(index),
+                    calls: Vec::new(),
+                    fallback: None,
+                });
+                let undo = undo::undo(&calls, matches!(step.action, Action::Pivot(_)));
+                StepView {
+                    index,
+                    step,
+                    summary: summary::summary(step),
+                    deps,
+                    calls,
+                    undo,
+                    diags,
+                }
+            })
+            .collect();
+        Review {
+            dag,
+            file,
+            setup,
+            setup_undo,
+            steps,
+            general,
+            sources,
+        }
+    }
+
+    /// The root, in words.
+    pub(crate) fn root(&self) -> String {
+        match &self.dag.plan.root {
+            Root::Path(p) => format!("{p} (the host directory, bound onto itself)"),
+            Root::Tmpfs(o) => match crate::model::tmpfs_data(o) {
+                Some(d) => format!("an empty tmpfs ({d})"),
+                None => "an empty tmpfs".to_string(),
+            },
+        }
+    }
+
+    /// The namespaces created, in words, and a line about the user namespace.
+    pub(crate) fn namespaces(&self) -> (Vec<&'static str>, Option<String>) {
+        let n = &self.dag.plan.namespaces;
+        let mut v = vec!["mount"];
+        for (on, name) in [
+            (n.pid, "pid"),
+            (n.ipc, "ipc"),
+            (n.uts, "uts"),
+            (n.net, "net"),
+            (n.cgroup, "cgroup"),
+        ] {
+            if on {
+                v.push(name);
+            }
+        }
+        let mapping = "uid 0 and gid 0 inside are the caller's uid and gid outside (one id \
+                       each; setgroups denied)";
+        let devices = self.dag.plan.steps.iter().any(|s| {
+            matches!(&s.action, Action::Mknod(m)
+                if !matches!(m.spec, crate::model::NodeSpec::Given { node: crate::model::NodeType::Fifo, .. }))
+        });
+        let caveat = if devices {
+            "; in a user namespace the kernel refuses mknod of devices, so the mknod steps fail"
+        } else {
+            ""
+        };
+        let user = match n.user {
+            UserNs::Off => None,
+            UserNs::On => {
+                v.push("user");
+                Some(format!("user: always; {mapping}{caveat}"))
+            }
+            UserNs::Auto => Some(format!(
+                "user: only when not run as root (\"auto\"): then {mapping}{caveat}; as root, none"
+            )),
+        };
+        (v, user)
+    }
+
+    /// `file:line:col` of a location, when its file is known.
+    pub(crate) fn place(&self, loc: crate::source::Loc) -> Option<String> {
+        if loc.src.0 as usize >= self.sources.len() {
+            return None;
+        }
+        let (l, c) = self.sources.line_col(loc.src, loc.span.start);
+        Some(format!("{}:{l}:{c}", self.sources.get(loc.src).name))
+    }
+
+    /// A step's id.
+    pub(crate) fn id(&self, i: usize) -> &str {
+        self.dag
+            .plan
+            .steps
+            .get(i)
+            .map(|s| s.id.as_str())
+            .unwrap_or("?")
+    }
+}
+
+/// `severity[code]: message`.
+pub(crate) fn diag_head(d: &Diag) -> String {
+    let sev = if d.is_error() { "error" } else { "warning" };
+    format!("{sev}[{}]: {}", d.code, d.message)
+}

@@ -1,0 +1,201 @@
+//! One line of plain words per step: a [`Step`] -> what it does, for people.
+//!
+//! Takes a validated step; returns a sentence without a final full stop. The exact system calls
+//! are shown beside it; this line says the intent (flags as words, the owner, the fallback).
+
+use crate::model::{
+    Action, Create, FsKind, MsFlags, NodeSpec, NodeType, PivotStrategy, RootPath, Step,
+};
+
+/// Flag words in the order they are printed.
+const WORDS: &[(MsFlags, &str)] = &[
+    (MsFlags::MS_RDONLY, "read-only"),
+    (MsFlags::MS_NOSUID, "nosuid"),
+    (MsFlags::MS_NODEV, "nodev"),
+    (MsFlags::MS_NOEXEC, "noexec"),
+    (MsFlags::MS_RELATIME, "relatime"),
+    (MsFlags::MS_NOATIME, "noatime"),
+    (MsFlags::MS_STRICTATIME, "strictatime"),
+    (MsFlags::MS_NODIRATIME, "nodiratime"),
+    (MsFlags::MS_SYNCHRONOUS, "sync"),
+    (MsFlags::MS_DIRSYNC, "dirsync"),
+    (MsFlags::MS_LAZYTIME, "lazytime"),
+    (MsFlags::MS_SILENT, "silent"),
+    (MsFlags::MS_MANDLOCK, "mand"),
+];
+
+/// The flags as words (`read-only, nosuid`), `MS_REC` left out.
+pub(crate) fn flag_words(flags: MsFlags) -> Vec<&'static str> {
+    WORDS
+        .iter()
+        .filter(|(f, _)| flags.contains(*f))
+        .map(|(_, w)| *w)
+        .collect()
+}
+
+fn with_flags(mut s: String, flags: MsFlags) -> String {
+    let w = flag_words(flags);
+    if !w.is_empty() {
+        s.push_str(", ");
+        s.push_str(&w.join(", "));
+    }
+    s
+}
+
+fn owner(uid: Option<u32>, gid: Option<u32>) -> String {
+    match (uid, gid) {
+        (None, None) => String::new(),
+        (Some(u), Some(g)) => format!(", owner {u}:{g}"),
+        (Some(u), None) => format!(", owner uid {u}"),
+        (None, Some(g)) => format!(", group {g}"),
+    }
+}
+
+fn strategy(s: PivotStrategy, put_old: &RootPath) -> String {
+    match s {
+        PivotStrategy::PivotRoot => {
+            "pivot_root into the new root and detach the old root".to_string()
+        }
+        PivotStrategy::PutOld => format!(
+            "pivot_root into the new root with the old root on {put_old}, then detach it and \
+             remove {put_old}"
+        ),
+        PivotStrategy::Move => "detach the host's full proc and sysfs mounts, move the new root \
+                                onto / and chroot into it"
+            .to_string(),
+        PivotStrategy::Chroot => "chroot into the new root".to_string(),
+    }
+}
+
+/// What the step does, in one line.
+pub(crate) fn summary(step: &Step) -> String {
+    match &step.action {
+        Action::Mount(m) => {
+            let mut s = match &m.fs {
+                FsKind::Bind { source, recursive } => {
+                    let rec = if *recursive {
+                        " with the mounts below it"
+                    } else {
+                        ""
+                    };
+                    format!("bind host {source}{rec} onto {}", m.target)
+                }
+                fs => {
+                    let t = fs.fstype();
+                    let src = if m.source != t {
+                        format!(" (source \"{}\")", m.source)
+                    } else {
+                        String::new()
+                    };
+                    format!("mount {t}{src} on {}", m.target)
+                }
+            };
+            s = with_flags(s, m.flags - MsFlags::MS_REC);
+            if let Some(d) = &m.data {
+                s.push_str(&format!(" ({d})"));
+            }
+            match m.create {
+                Create::Dir => {}
+                Create::File => s.push_str("; an empty file is made there first if missing"),
+                Create::None => s.push_str("; the mountpoint must exist"),
+            }
+            s
+        }
+        Action::Remount(r) => {
+            let set = r.flags - MsFlags::MS_REC;
+            let w = flag_words(set);
+            if r.flags.contains(MsFlags::MS_REC) {
+                if w.is_empty() {
+                    format!(
+                        "remount {} and every mount below it, adding no flag",
+                        r.target
+                    )
+                } else {
+                    format!(
+                        "make {} and every mount below it {} (added to their flags)",
+                        r.target,
+                        w.join(", ")
+                    )
+                }
+            } else if w.is_empty() {
+                format!(
+                    "remount {} read-write, clearing nosuid, nodev and noexec",
+                    r.target
+                )
+            } else {
+                format!(
+                    "remount {} {} (flags not named are cleared; atime kept unless named)",
+                    r.target,
+                    w.join(", ")
+                )
+            }
+        }
+        Action::Propagation(p) => {
+            let rec = if p.recursive {
+                " and every mount below it"
+            } else {
+                ""
+            };
+            format!("make the mount on {}{rec} {}", p.target, p.kind.as_str())
+        }
+        Action::Umount(u) => format!(
+            "unmount {} and everything mounted below it (detached)",
+            u.target
+        ),
+        Action::Mkdir(m) => {
+            let parents = if m.parents {
+                " and any missing parent (0755)"
+            } else {
+                ""
+            };
+            format!(
+                "create directory {}, mode {}{parents}, unless it exists",
+                m.path, m.mode
+            )
+        }
+        Action::Mknod(n) => {
+            let what = match &n.spec {
+                NodeSpec::Given {
+                    node: NodeType::Fifo,
+                    ..
+                } => format!("create FIFO {}", n.path),
+                NodeSpec::Given { node, major, minor } => {
+                    let t = if *node == NodeType::Char {
+                        "character"
+                    } else {
+                        "block"
+                    };
+                    format!("create {t} device {} ({major}:{minor})", n.path)
+                }
+                NodeSpec::FromHost(h) => {
+                    format!("create {} with the device number of host {h}", n.path)
+                }
+            };
+            format!("{what}, mode {}{}", n.mode, owner(n.uid, n.gid))
+        }
+        Action::Symlink(s) => format!("create symlink {} -> {}", s.path, s.to),
+        Action::Chmod(c) => format!(
+            "set the mode of {} to {}{}",
+            c.path,
+            c.mode,
+            owner(c.uid, c.gid)
+        ),
+        Action::Mask(m) => format!(
+            "hide {} (a directory under an empty read-only tmpfs, anything else under /dev/null; \
+             nothing when missing)",
+            m.path
+        ),
+        Action::Readonly(r) => format!(
+            "make {} and every mount below it read-only (bound onto itself; nothing when missing)",
+            r.path
+        ),
+        Action::Pivot(p) => {
+            let mut s = strategy(p.strategy, &p.put_old);
+            if let Some(f) = p.fallback {
+                s.push_str("; if that fails: ");
+                s.push_str(&strategy(f, &p.put_old));
+            }
+            s
+        }
+    }
+}
