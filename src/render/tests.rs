@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::graph::fixtures::*;
-use crate::model::MsFlags;
+use crate::model::{Action, MsFlags, Symlink};
+use crate::source::Loc;
 
 fn sample() -> Dag {
     B::path_root("/srv/root")
@@ -18,13 +19,242 @@ fn sample() -> Dag {
         .dag()
 }
 
+/// A plan text whose step `i` is the 100 bytes from `100*i`, as the fixtures' spans assume.
+fn sources_for(n: usize) -> Sources {
+    let mut t = String::new();
+    for _ in 0..n {
+        t.push_str("[[step]]\n");
+        t.push_str(&"#".repeat(90));
+        t.push('\n');
+    }
+    t.push_str("[root]\n");
+    let mut s = Sources::new();
+    s.add("plans/sample.toml", t);
+    s
+}
+
+/// The lines of each `calls:` block of the text dry run, setup first.
+fn call_blocks(text: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur: Option<Vec<String>> = None;
+    for l in text.lines() {
+        if l == "  calls:" {
+            cur = Some(Vec::new());
+        } else if let Some(c) = cur.as_mut() {
+            match l.strip_prefix("    ") {
+                Some(call) => c.push(call.to_string()),
+                None => out.extend(cur.take()),
+            }
+        }
+    }
+    out.extend(cur);
+    out
+}
+
 #[test]
-fn show_text() {
+fn the_text_lists_exactly_the_planned_calls_in_order() {
     let d = sample();
-    let s = Sources::new();
-    println!("{}", text(&s, &d, &d.warnings, &TextOptions::default()));
-    println!("{}", markdown(&s, &d, &d.warnings));
-    println!("{}", json(&s, &d, &d.warnings));
-    println!("{}", mermaid(&d));
-    println!("{}", dot(&d));
+    let t = text(&sources_for(8), &d, &[], &TextOptions::default());
+    let mut want = vec![
+        calls::setup(&d.plan)
+            .calls
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>(),
+    ];
+    for sc in calls::expand(&d.plan) {
+        want.push(sc.calls.iter().map(|c| c.to_string()).collect());
+    }
+    assert_eq!(call_blocks(&t), want);
+}
+
+#[test]
+fn the_text_has_the_header_steps_tree_and_files() {
+    let d = sample();
+    let t = text(&sources_for(8), &d, &[], &TextOptions::default());
+    assert!(t.starts_with("plan: t\nfile: plans/sample.toml\n"), "{t}");
+    assert!(t.contains("\nroot: /srv/root (the host directory, bound onto itself)\n"));
+    assert!(t.contains("\nstep 2: null (mknod)\n  create character device /dev/null (1:3), mode 0666\n  depends on: dev (mount)\n"));
+    assert!(t.contains("\nstep 5: etc-mode (chmod)\n"));
+    assert!(t.contains("  depends on: etc (made)\n"));
+    assert!(t.contains(
+        "    lchown(\"<root>/etc\") back to the owner it had before (on the host: /srv/root/etc)\n"
+    ));
+    assert!(t.contains("\n  TARGET         SOURCE              FSTYPE  OPTIONS\n  /              /srv/root           bind    ro\n  ├─/dev         tmpfs               tmpfs   rw,relatime\n"), "{t}");
+    assert!(
+        t.contains("  /etc       dir       0700  0:-    etc-mode\n"),
+        "{t}"
+    );
+    assert!(!t.contains('\x1b'));
+}
+
+#[test]
+fn colour_only_when_asked() {
+    let d = sample();
+    let s = sources_for(8);
+    assert!(text(&s, &d, &[], &TextOptions { color: true }).contains("\x1b[1m"));
+    for out in [
+        text(&s, &d, &[], &TextOptions { color: false }),
+        json(&s, &d, &[]),
+        markdown(&s, &d, &[]),
+        mermaid(&d),
+        dot(&d),
+    ] {
+        assert!(!out.contains('\x1b'));
+    }
+}
+
+#[test]
+fn warnings_appear_at_the_step_they_point_into() {
+    let d = B::tmpfs()
+        .s("null", &[], mknod("/dev/null"))
+        .s("dev", &[], tmpfs("/dev"))
+        .s("etc", &[], mkdir("/etc"))
+        .dag();
+    let mut diags = d.warnings.clone();
+    assert_eq!(diags.len(), 1);
+    diags.push(
+        crate::diag::Diag::warning(
+            "mountplan::test::general",
+            "about the root",
+            Loc::new(crate::source::SourceId(0), 302..305),
+        )
+        .help("a help line"),
+    );
+    let t = text(&sources_for(3), &d, &diags, &TextOptions::default());
+    let at_dev = t.find("step 2: dev").unwrap();
+    let at_etc = t.find("step 3: etc").unwrap();
+    let w = t
+        .find("warning[mountplan::graph::hides]: the mount on `/dev` hides `/dev/null`")
+        .unwrap();
+    assert!(at_dev < w && w < at_etc, "{t}");
+    assert!(
+        t.contains("    at plans/sample.toml:4:2: `/dev` is mounted here"),
+        "{t}"
+    );
+    assert!(t.contains("    and plans/sample.toml:2:2: `/dev/null` is made here, then hidden"));
+    // Outside every step: in the header.
+    let g = t.find("warning[mountplan::test::general]").unwrap();
+    assert!(g < t.find("setup (implicit").unwrap());
+    let j: serde_json::Value = serde_json::from_str(&json(&sources_for(3), &d, &diags)).unwrap();
+    assert_eq!(
+        j["steps"][1]["warnings"][0]["code"],
+        "mountplan::graph::hides"
+    );
+    assert_eq!(j["steps"][1]["warnings"][0]["line"], 4);
+    assert_eq!(j["warnings"][0]["help"], "a help line");
+}
+
+#[test]
+fn json_is_one_document_with_the_documented_fields() {
+    let d = sample();
+    let v: serde_json::Value = serde_json::from_str(&json(&sources_for(8), &d, &[])).unwrap();
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["plan"]["root"]["kind"], "path");
+    assert_eq!(v["plan"]["namespaces"]["user"], "auto");
+    assert_eq!(v["steps"].as_array().unwrap().len(), 8);
+    assert_eq!(v["steps"][1]["depends_on"][0]["step"], "dev");
+    assert_eq!(v["steps"][1]["depends_on"][0]["kind"], "mount");
+    assert_eq!(
+        v["steps"][0]["calls"][1],
+        "mount(\"tmpfs\", \"<root>/dev\", \"tmpfs\", 0, NULL)"
+    );
+    assert_eq!(v["edges"][0]["from"], "dev");
+    assert_eq!(v["final"]["mounts"][0]["mountpoint"], "/");
+    assert_eq!(v["final"]["mounts"][1]["parent"], 0);
+    assert_eq!(v["final"]["nodes"][1]["kind"], "char");
+    assert_eq!(v["final"]["nodes"][1]["major"], 1);
+}
+
+/// A plan whose id-free strings carry every character the graph formats must escape.
+fn nasty() -> Dag {
+    let mut b = B::tmpfs().s("a.b-c_d", &[], mkdir("/x"));
+    b = b.s(
+        "link",
+        &["a.b-c_d"],
+        Action::Symlink(Symlink {
+            path: rp("/y"),
+            path_loc: Loc::default(),
+            to: "a\"b\\c<d>#e&f`g|h\n}{;".into(),
+        }),
+    );
+    b.0.name = "we\"ird {name}".into();
+    b.dag()
+}
+
+#[test]
+fn mermaid_escapes_labels() {
+    let m = mermaid(&nasty());
+    assert!(m.starts_with("flowchart TD\n"));
+    let line = m.lines().find(|l| l.starts_with("  s2[")).unwrap();
+    assert_eq!(
+        line,
+        "  s2[\"2. link (symlink)<br/>create symlink /y -#gt; a#quot;b\\c#lt;d#gt;#35;e#amp;f#96;g|h }{;\"]"
+    );
+    assert!(m.contains("  s1 --> s2\n"));
+}
+
+#[test]
+fn dot_is_well_formed_and_escaped() {
+    let out = dot(&nasty());
+    assert!(out.starts_with("digraph \"we\\\"ird {name}\" {\n"));
+    assert!(out.contains(
+        "label=\"2. link (symlink)\\ncreate symlink /y -> a\\\"b\\\\c<d>#e&f`g|h\\n}{;\"]"
+    ));
+    let dag = sample();
+    let sample_dot = dot(&dag);
+    assert!(sample_dot.contains("  s1 -> s2 [style=dashed, label=\"mount\"];\n"));
+    assert!(sample_dot.contains("  s3 -> s4;\n"));
+    // Graphviz itself, where installed (CI installs it).
+    for src in [out, sample_dot] {
+        if let Some(ok) = run_dot(&src) {
+            assert!(ok, "dot rejected:\n{src}");
+        }
+    }
+}
+
+/// Runs `dot -Tsvg`; `None` when graphviz is not installed.
+fn run_dot(src: &str) -> Option<bool> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(src.as_bytes()).ok()?;
+    Some(child.wait().ok()?.success())
+}
+
+#[test]
+fn markdown_has_the_table_graph_tree_and_calls() {
+    let d = sample();
+    let m = markdown(&sources_for(8), &d, &d.warnings);
+    assert!(m.starts_with("## Dry run of `t`\n"));
+    assert!(m.contains("| 2 | `null` | mknod | create character device /dev/null (1:3), mode 0666 | `dev` (mount) |\n"));
+    assert!(m.contains("```mermaid\nflowchart TD\n"));
+    assert!(m.contains(
+        "<details>\n<summary>System calls, in order (18), and what rollback does</summary>"
+    ));
+    assert!(m.contains("  pivot_root(\".\", \".\")\n"));
+    assert!(m.trim_end().ends_with("</details>"));
+    let n = nasty();
+    let m = markdown(&Sources::new(), &n, &[]);
+    assert!(
+        m.contains("create symlink /y -\\> a\"b\\\\c\\<d\\>\\#e&f\\`g\\|h }{;"),
+        "{m}"
+    );
+}
+
+#[test]
+fn the_same_input_gives_the_same_bytes() {
+    let (a, b) = (sample(), sample());
+    let s = sources_for(8);
+    assert_eq!(
+        text(&s, &a, &[], &TextOptions::default()),
+        text(&s, &b, &[], &TextOptions::default())
+    );
+    assert_eq!(json(&s, &a, &[]), json(&s, &b, &[]));
 }
