@@ -152,7 +152,7 @@ fn edges_are_sorted_by_target_and_deduplicated() {
 
 #[test]
 fn after_naming_no_step_suggests_the_closest_id() {
-    let errs = B::tmpfs()
+    let errs = B::path_root("/srv/root")
         .s("devpts", &[], tmpfs("/dev/pts"))
         .s("x", &["devpt"], mkdir("/x"))
         .build()
@@ -236,7 +236,7 @@ fn a_cycle_through_an_implicit_edge_labels_the_implicit_step_at_its_path() {
 
 #[test]
 fn a_later_mount_hiding_a_node_warns_with_both_spans() {
-    let d = B::tmpfs()
+    let d = B::path_root("/srv/root")
         .s("null", &[], mknod("/dev/null"))
         .s("dev", &[], tmpfs("/dev"))
         .dag();
@@ -266,7 +266,7 @@ fn a_mountpoint_made_by_mkdir_is_not_hidden_by_its_mount() {
 
 #[test]
 fn a_later_mount_hiding_a_mount_warns() {
-    let d = B::tmpfs()
+    let d = B::path_root("/srv/root")
         .s("pts", &[], tmpfs("/dev/pts"))
         .s("dev", &[], tmpfs("/dev"))
         .dag();
@@ -491,4 +491,34 @@ fn nodes_are_sorted_by_path_with_mountpoints_made_if_missing() {
             ("/z", &NodeKind::Dir),
         ]
     );
+}
+
+#[test]
+fn a_missing_parent_on_an_empty_tmpfs_warns() {
+    let d = B::tmpfs()
+        .s("pts", &[], tmpfs("/dev/pts"))
+        .s("dev", &[], tmpfs("/dev"))
+        .s("null", &[], mknod("/dev/null"))
+        .s("deep", &[], mknod("/dev/x/y"))
+        .s("mode", &[], chmod("/nothing", 0o700))
+        .dag();
+    let got: Vec<(&str, Option<Loc>)> = d.warnings.iter().map(|w| (w.code, w.loc)).collect();
+    assert_eq!(
+        got,
+        [
+            ("mountplan::graph::missing", Some(path_at(0))),
+            ("mountplan::graph::hides", Some(path_at(1))),
+            ("mountplan::graph::missing", Some(path_at(3))),
+            ("mountplan::graph::missing", Some(path_at(4))),
+        ]
+    );
+    assert_eq!(
+        d.warnings[2].message,
+        "the parent directory `/dev/x` does not exist when step `deep` runs: it would be on the \
+         empty tmpfs step `dev` mounts on `/dev`, and no earlier step makes it"
+    );
+    assert_eq!(d.warnings[2].secondary[0].0, path_at(1));
+    // A path root may have anything in it: no warning.
+    let d = B::path_root("/srv/root").s("x", &[], mknod("/a/b/c")).dag();
+    assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
 }

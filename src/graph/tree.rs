@@ -16,6 +16,10 @@
 //! a detached umount takes the mount and every mount on it; a remount with `MS_BIND` sets the
 //! per-mount flags to exactly the ones given (keeping the atime flags when none is given),
 //! while a recursive remount (`mount_setattr`) adds flags to the mount and every mount below it.
+//!
+//! On an empty tmpfs (the root, or one the plan mounts) the model knows everything that
+//! exists, so a step whose parent directory (or whose path, for chmod and `create = "none"`)
+//! nothing made is certain to fail: that is a warning too.
 
 use std::collections::BTreeMap;
 
@@ -145,6 +149,18 @@ fn in_root(p: &RootPath) -> String {
     }
 }
 
+/// `/`, then every ancestor of `p` from the top, then `p` itself, as slices of `p` (no
+/// allocation: this runs several times per step).
+fn prefixes(p: &str) -> impl Iterator<Item = &str> {
+    std::iter::once("/").chain(
+        p.char_indices()
+            .skip(1)
+            .filter(|&(_, c)| c == '/')
+            .map(move |(i, _)| &p[..i])
+            .chain((p.len() > 1).then_some(p)),
+    )
+}
+
 /// Keys of `map` strictly below `t`.
 fn keys_below<'a, V>(map: &'a BTreeMap<String, V>, t: &RootPath) -> Vec<&'a String> {
     if t.is_root() {
@@ -201,8 +217,8 @@ impl Walk<'_, '_> {
     /// The mount visible at `p`: the latest alive mount on `p` or an ancestor.
     fn cover(&self, p: &RootPath, opaque: bool) -> usize {
         let mut best = 0;
-        for a in p.ancestors_and_self() {
-            if let Some(v) = self.at.get(a.as_str()) {
+        for a in prefixes(p.as_str()) {
+            if let Some(v) = self.at.get(a) {
                 let top = v
                     .iter()
                     .rev()
@@ -242,16 +258,67 @@ impl Walk<'_, '_> {
         self.visible_node(p).is_some() || &self.entries[self.cover(p, false)].mount.mountpoint == p
     }
 
+    /// Warns when `p` (the parent of what step `i` makes, or the path it needs) is certainly
+    /// missing: it lives on an empty tmpfs (the root or one the plan mounted), where only what
+    /// the plan made exists, and no earlier step made it.
+    fn check_exists(&mut self, i: usize, p: &RootPath, parent: bool) {
+        if self.exists(p) {
+            return;
+        }
+        let c = self.cover(p, true);
+        let e = &self.entries[c];
+        if e.mount.fstype != "tmpfs" || e.transparent {
+            return;
+        }
+        let step = &self.plan.steps[i];
+        let on = match e.by {
+            Some(by) => format!(
+                "the empty tmpfs step `{}` mounts on `{}`",
+                self.plan.steps[by].id, e.mount.mountpoint
+            ),
+            None => "the empty tmpfs root".to_string(),
+        };
+        let what = if parent {
+            format!("the parent directory `{p}`")
+        } else {
+            format!("`{p}`")
+        };
+        let mut d = Diag::warning(
+            "mountplan::graph::missing",
+            format!(
+                "{what} does not exist when step `{}` runs: it would be on {on}, and no earlier \
+                 step makes it",
+                step.id
+            ),
+            path_loc(step),
+        )
+        .label(if parent {
+            "its parent directory is missing"
+        } else {
+            "this path is missing"
+        })
+        .help(format!(
+            "make `{p}` in an earlier step (a mkdir step, or `parents = true` on a mkdir)"
+        ));
+        if let Some(by) = e.by {
+            d = d.also(
+                path_loc(&self.plan.steps[by]),
+                "the empty tmpfs is mounted here",
+            );
+        }
+        self.warnings.push(d);
+    }
+
     /// The first alive mount, made after the node, that hides it.
     fn hider(&self, n: &Node) -> Option<usize> {
-        let path = &n.node.path;
+        let path = n.node.path.as_str();
         let mut best: Option<usize> = None;
-        for a in path.ancestors_and_self() {
-            let exempt = &a == path && matches!(n.node.kind, NodeKind::Dir | NodeKind::File);
+        for a in prefixes(path) {
+            let exempt = a == path && matches!(n.node.kind, NodeKind::Dir | NodeKind::File);
             if exempt {
                 continue;
             }
-            for &e in self.at.get(a.as_str()).map(Vec::as_slice).unwrap_or(&[]) {
+            for &e in self.at.get(a).map(Vec::as_slice).unwrap_or(&[]) {
                 let en = &self.entries[e];
                 if !en.transparent && en.by > Some(n.made_by) {
                     best = Some(best.map_or(e, |b| b.min(e)));
@@ -337,6 +404,11 @@ impl Walk<'_, '_> {
         match &step.action {
             Action::Mount(m) => {
                 self.path_edges(i, &m.target, true);
+                match m.create {
+                    Create::None => self.check_exists(i, &m.target, false),
+                    _ if !m.target.is_root() => self.check_exists(i, &m.target.parent(), true),
+                    _ => {}
+                }
                 let under = self.cover(&m.target, false);
                 if !self.exists(&m.target) {
                     match m.create {
@@ -399,6 +471,9 @@ impl Walk<'_, '_> {
             }
             Action::Mkdir(m) => {
                 self.path_edges(i, &m.path, false);
+                if !m.parents && !m.path.is_root() {
+                    self.check_exists(i, &m.path.parent(), true);
+                }
                 if m.parents {
                     let anc = m.path.ancestors_and_self();
                     for a in anc.iter().skip(1).take(anc.len().saturating_sub(2)) {
@@ -414,6 +489,7 @@ impl Walk<'_, '_> {
             }
             Action::Mknod(n) => {
                 self.path_edges(i, &n.path, false);
+                self.check_exists(i, &n.path.parent(), true);
                 let kind = match &n.spec {
                     NodeSpec::Given {
                         node: NodeType::Char,
@@ -436,10 +512,12 @@ impl Walk<'_, '_> {
             }
             Action::Symlink(s) => {
                 self.path_edges(i, &s.path, false);
+                self.check_exists(i, &s.path.parent(), true);
                 self.add_node(i, &s.path, NodeKind::Symlink(s.to.clone()), None);
             }
             Action::Chmod(c) => {
                 self.path_edges(i, &c.path, true);
+                self.check_exists(i, &c.path, false);
                 match self.visible_node(&c.path) {
                     Some(n) => {
                         let node = &mut self.nodes[n].node;
@@ -767,6 +845,17 @@ impl Walk<'_, '_> {
             edges: self.edges,
             tree: FinalTree { mounts, nodes },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prefixes_go_from_the_root_down() {
+        let v: Vec<&str> = super::prefixes("/dev/pts/x").collect();
+        assert_eq!(v, ["/", "/dev", "/dev/pts", "/dev/pts/x"]);
+        assert_eq!(super::prefixes("/").collect::<Vec<_>>(), ["/"]);
+        assert_eq!(super::prefixes("/a").collect::<Vec<_>>(), ["/", "/a"]);
     }
 }
 

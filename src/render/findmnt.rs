@@ -6,6 +6,8 @@
 //! kernel mounted it on (the graph keeps mounts in the order made, a detached mount's subtree
 //! already removed).
 
+use std::collections::BTreeMap;
+
 use crate::calls::Dev;
 use crate::graph::{FinalTree, NodeKind, TreeMount};
 use crate::model::MsFlags;
@@ -48,13 +50,21 @@ pub(crate) fn options(m: &TreeMount) -> String {
 
 /// The parent of every mount (index into `mounts`), `None` for the root.
 pub(crate) fn parents(mounts: &[TreeMount]) -> Vec<Option<usize>> {
-    (0..mounts.len())
-        .map(|k| {
-            (0..k)
-                .rev()
-                .find(|&j| mounts[k].mountpoint.starts_with(&mounts[j].mountpoint))
-        })
-        .collect()
+    // The latest mount so far on each mountpoint; the parent is the latest of those on the
+    // mountpoint or an ancestor of it.
+    let mut latest: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut out = Vec::with_capacity(mounts.len());
+    for (k, m) in mounts.iter().enumerate() {
+        let p = m
+            .mountpoint
+            .ancestors_and_self()
+            .iter()
+            .filter_map(|a| latest.get(a.as_str()).copied())
+            .max();
+        out.push(p);
+        latest.insert(m.mountpoint.as_str(), k);
+    }
+    out
 }
 
 fn width(s: &str) -> usize {

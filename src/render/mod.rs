@@ -111,13 +111,11 @@ impl<'a> Review<'a> {
             let Some(v) = deps.get_mut(e.to) else {
                 continue;
             };
-            match v.iter_mut().find(|(f, _)| *f == e.from) {
-                Some((_, kinds)) => kinds.push(e.kind),
-                None => v.push((e.from, vec![e.kind])),
+            // Edges are sorted by (to, from, kind): one step's reasons are adjacent.
+            match v.last_mut() {
+                Some((f, kinds)) if *f == e.from => kinds.push(e.kind),
+                _ => v.push((e.from, vec![e.kind])),
             }
-        }
-        for v in &mut deps {
-            v.sort();
         }
         let setup = calls::setup(plan);
         let setup_undo = undo::undo(&setup, false);

@@ -106,7 +106,7 @@ fn colour_only_when_asked() {
 
 #[test]
 fn warnings_appear_at_the_step_they_point_into() {
-    let d = B::tmpfs()
+    let d = B::path_root("/srv/root")
         .s("null", &[], mknod("/dev/null"))
         .s("dev", &[], tmpfs("/dev"))
         .s("etc", &[], mkdir("/etc"))
