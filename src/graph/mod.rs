@@ -89,6 +89,8 @@ pub struct Edge {
 ///   made by the plan) is not in the tree.
 /// - A readonly step is a recursive `bind` whose source is the path itself (`<root>/path`),
 ///   followed by read-only copies of the mounts below it that the recursive bind brings along.
+///   Like a mask, it is left out when the path cannot exist; otherwise it is predicted (the
+///   executor mounts nothing when the path turns out to be missing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeMount {
     /// Where, inside the new root.

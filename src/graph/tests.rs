@@ -468,6 +468,9 @@ fn readonly_binds_the_path_and_copies_the_mounts_below_read_only() {
     );
     assert_eq!(d.tree.mounts[3].source, "<root>/a");
     assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
+    // A path that cannot exist (on an empty tmpfs, made by no step) is left alone.
+    let d = B::tmpfs().s("ro", &[], readonly("/nothing")).dag();
+    assert_eq!(d.tree.mounts.len(), 1);
 }
 
 #[test]

@@ -258,18 +258,26 @@ impl Walk<'_, '_> {
         self.visible_node(p).is_some() || &self.entries[self.cover(p, false)].mount.mountpoint == p
     }
 
+    /// The empty filesystem `p` would be on, when `p` certainly does not exist there: on an
+    /// empty tmpfs (the root, one the plan mounted, or a directory mask) only what the plan
+    /// made exists.
+    fn empty_fs_without(&self, p: &RootPath) -> Option<usize> {
+        if self.exists(p) {
+            return None;
+        }
+        let c = self.cover(p, true);
+        let e = &self.entries[c];
+        (e.mount.fstype == "tmpfs" && !e.transparent).then_some(c)
+    }
+
     /// Warns when `p` (the parent of what step `i` makes, or the path it needs) is certainly
     /// missing: it lives on an empty tmpfs (the root or one the plan mounted), where only what
     /// the plan made exists, and no earlier step made it.
     fn check_exists(&mut self, i: usize, p: &RootPath, parent: bool) {
-        if self.exists(p) {
+        let Some(c) = self.empty_fs_without(p) else {
             return;
-        }
-        let c = self.cover(p, true);
+        };
         let e = &self.entries[c];
-        if e.mount.fstype != "tmpfs" || e.transparent {
-            return;
-        }
         let step = &self.plan.steps[i];
         let on = match e.by {
             Some(by) => format!(
@@ -746,7 +754,6 @@ impl Walk<'_, '_> {
             Some(NodeKind::Symlink(_) | NodeKind::Changed) => MaskAs::Unknown,
             None => {
                 let en = &self.entries[v];
-                let ov = &self.entries[self.cover(p, true)];
                 if &en.mount.mountpoint == p {
                     if en.file_root {
                         MaskAs::DevNull
@@ -755,8 +762,7 @@ impl Walk<'_, '_> {
                     } else {
                         MaskAs::Tmpfs
                     }
-                } else if ov.mount.fstype == "tmpfs" && !ov.transparent {
-                    // An empty filesystem the plan made: only what the plan made is there.
+                } else if self.empty_fs_without(p).is_some() {
                     MaskAs::Missing
                 } else {
                     MaskAs::Unknown
@@ -789,6 +795,10 @@ impl Walk<'_, '_> {
 
     /// A recursive bind of `p` onto itself, then everything in it made read-only.
     fn readonly(&mut self, i: usize, p: &RootPath) {
+        if self.empty_fs_without(p).is_some() {
+            // A missing path is left alone.
+            return;
+        }
         let v = self.cover(p, false);
         let bind = TreeMount {
             mountpoint: p.clone(),
