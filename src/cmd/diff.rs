@@ -8,14 +8,13 @@ use std::io::Write;
 
 use mountplan::diff;
 
-use super::plan::{print_diags, use_color};
+use super::plan::{check, print_diags, use_color};
 use crate::cli::{DiffArgs, DiffFormat};
 
 /// Runs `mountplan diff`.
 pub fn run(a: DiffArgs) -> u8 {
-    let mut read = |p: &std::path::Path| std::fs::read_to_string(p);
-    let old = mountplan::check(&a.old, &a.vars.set, &mut read);
-    let new = mountplan::check(&a.new, &a.vars.set, &mut read);
+    let (old, _) = check(&a.old, &a.vars.set);
+    let (new, _) = check(&a.new, &a.vars.set);
     let mut failed = false;
     for c in [&old, &new] {
         if c.dag.is_none() || c.has_errors() {

@@ -1,7 +1,8 @@
 //! `mountplan plan PLAN`: check the plan, then print its dry run in the chosen format.
 //!
 //! Takes the parsed arguments; prints the dry run on stdout, or the diagnostics on stderr;
-//! returns 0, or 1 when the plan has errors (2 is left to clap for usage errors).
+//! returns 0, 1 when the plan has errors, 2 when a file cannot be read (clap also exits 2 on
+//! usage errors).
 
 use std::io::{IsTerminal, Write};
 
@@ -41,14 +42,29 @@ pub(crate) fn print_diags(checked: &mountplan::Checked) {
     }
 }
 
+/// Checks a plan, reading it and its includes from disk; also says whether a file could not
+/// be read (exit status 2 rather than 1).
+pub(crate) fn check(
+    path: &std::path::Path,
+    vars: &[(String, String)],
+) -> (mountplan::Checked, bool) {
+    let mut unreadable = false;
+    let checked = mountplan::check(path, vars, &mut |p| {
+        let r = std::fs::read_to_string(p);
+        unreadable |= r.is_err();
+        r
+    });
+    (checked, unreadable)
+}
+
 /// Runs `mountplan plan`.
 pub fn run(a: PlanArgs) -> u8 {
-    let checked = mountplan::check(&a.plan, &a.vars.set, &mut |p| std::fs::read_to_string(p));
+    let (checked, unreadable) = check(&a.plan, &a.vars.set);
     let dag = match (&checked.dag, checked.has_errors()) {
         (Some(dag), false) => dag,
         _ => {
             print_diags(&checked);
-            return 1;
+            return if unreadable { 2 } else { 1 };
         }
     };
     let (s, d) = (&checked.sources, &checked.diags);
