@@ -148,6 +148,11 @@ pub struct TreeNode {
     pub step: usize,
     /// A later mount hides it (it is still on disk, but not visible in the final root).
     pub hidden_by: Option<usize>,
+    /// Made only when nothing is there (a mkdir, a mountpoint) on a filesystem that may
+    /// already have it (a root directory from the host, a bind, proc...): then what is there
+    /// stays, with its own mode. False when the plan certainly makes it (on an empty tmpfs),
+    /// or sets its mode with a chmod.
+    pub if_missing: bool,
 }
 
 /// The predicted final state of the new root.

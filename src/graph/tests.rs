@@ -88,6 +88,7 @@ fn a_chmod_depends_on_the_step_that_made_its_path() {
     assert_eq!(n.kind, NodeKind::Dir);
     assert_eq!(n.mode, Some(Mode::from_bits(0o700)));
     assert_eq!((n.uid, n.step), (Some(0), 1));
+    assert!(!n.if_missing);
 }
 
 #[test]
@@ -494,6 +495,10 @@ fn nodes_are_sorted_by_path_with_mountpoints_made_if_missing() {
             ("/z", &NodeKind::Dir),
         ]
     );
+    // On an empty tmpfs root they are certainly made; on a host directory only if missing.
+    assert!(d.tree.nodes.iter().all(|n| !n.if_missing));
+    let d = B::path_root("/srv/root").s("z", &[], mkdir("/z")).dag();
+    assert!(d.tree.nodes[0].if_missing);
 }
 
 #[test]

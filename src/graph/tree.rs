@@ -359,8 +359,12 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn add_node(&mut self, i: usize, path: &RootPath, kind: NodeKind, mode: Option<Mode>) -> usize {
-        self.add_node_owned(i, path, kind, mode, None, None)
+    /// A directory or file made only when missing (mkdir, a mountpoint): certain on an empty
+    /// filesystem, else marked `if_missing`.
+    fn add_if_missing(&mut self, i: usize, path: &RootPath, kind: NodeKind, mode: Mode) {
+        let certain = self.empty_fs_without(path).is_some();
+        let n = self.add_node_owned(i, path, kind, Some(mode), None, None);
+        self.nodes[n].node.if_missing = !certain;
     }
 
     fn add_node_owned(
@@ -387,6 +391,7 @@ impl Walk<'_, '_> {
                 gid,
                 step: i,
                 hidden_by: None,
+                if_missing: false,
             },
             made_by: i,
             on,
@@ -421,19 +426,19 @@ impl Walk<'_, '_> {
                 if !self.exists(&m.target) {
                     match m.create {
                         Create::Dir => {
-                            self.add_node(
+                            self.add_if_missing(
                                 i,
                                 &m.target,
                                 NodeKind::Dir,
-                                Some(Mode::from_bits(0o755)),
+                                Mode::from_bits(0o755),
                             );
                         }
                         Create::File => {
-                            self.add_node(
+                            self.add_if_missing(
                                 i,
                                 &m.target,
                                 NodeKind::File,
-                                Some(Mode::from_bits(0o644)),
+                                Mode::from_bits(0o644),
                             );
                         }
                         Create::None => {}
@@ -486,13 +491,13 @@ impl Walk<'_, '_> {
                     let anc = m.path.ancestors_and_self();
                     for a in anc.iter().skip(1).take(anc.len().saturating_sub(2)) {
                         if !self.exists(a) {
-                            self.add_node(i, a, NodeKind::Dir, Some(Mode::from_bits(0o755)));
+                            self.add_if_missing(i, a, NodeKind::Dir, Mode::from_bits(0o755));
                         }
                     }
                 }
                 // An existing directory is left as it is (mode included).
                 if !self.exists(&m.path) {
-                    self.add_node(i, &m.path, NodeKind::Dir, Some(m.mode));
+                    self.add_if_missing(i, &m.path, NodeKind::Dir, m.mode);
                 }
             }
             Action::Mknod(n) => {
@@ -521,7 +526,14 @@ impl Walk<'_, '_> {
             Action::Symlink(s) => {
                 self.path_edges(i, &s.path, false);
                 self.check_exists(i, &s.path.parent(), true);
-                self.add_node(i, &s.path, NodeKind::Symlink(s.to.clone()), None);
+                self.add_node_owned(
+                    i,
+                    &s.path,
+                    NodeKind::Symlink(s.to.clone()),
+                    None,
+                    None,
+                    None,
+                );
             }
             Action::Chmod(c) => {
                 self.path_edges(i, &c.path, true);
@@ -533,6 +545,8 @@ impl Walk<'_, '_> {
                         node.uid = c.uid.or(node.uid);
                         node.gid = c.gid.or(node.gid);
                         node.step = i;
+                        // Whatever was there, its mode is now the plan's.
+                        node.if_missing = false;
                     }
                     None => {
                         self.add_node_owned(

@@ -181,6 +181,9 @@ pub(crate) fn node_table(tree: &FinalTree, id: &dyn Fn(usize) -> String) -> Vec<
             ),
         };
         let mut step = id(n.step);
+        if n.if_missing {
+            step.push_str(" (if missing)");
+        }
         if let Some(h) = n.hidden_by {
             step.push_str(&format!(" (hidden by {})", id(h)));
         }

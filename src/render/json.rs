@@ -135,6 +135,7 @@ struct JNode<'a> {
     gid: Option<u32>,
     step: &'a str,
     hidden_by: Option<&'a str>,
+    if_missing: bool,
 }
 
 fn jdiag(r: &Review, d: &Diag) -> JDiag {
@@ -293,6 +294,7 @@ pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
                         gid: n.gid,
                         step: id(n.step),
                         hidden_by: n.hidden_by.map(id),
+                        if_missing: n.if_missing,
                     }
                 })
                 .collect(),

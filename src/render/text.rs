@@ -64,7 +64,7 @@ pub fn text(sources: &Sources, dag: &Dag, diags: &[Diag], opts: &TextOptions) ->
     if plan.vars.is_empty() {
         kv(&mut o, "variables", "(none)");
     } else {
-        kv(&mut o, "variables", "");
+        let _ = writeln!(o, "{}", p.bold("variables:"));
         for (k, v) in &plan.vars {
             let _ = writeln!(o, "  {k} = {v}");
         }
