@@ -71,6 +71,8 @@ struct Entry {
     mount: TreeMount,
     parent: Option<usize>,
     children: Vec<usize>,
+    /// The nodes made on it.
+    nodes: Vec<usize>,
     /// The step that put it there (for a copy made by a recursive bind, the bind's step).
     by: Option<usize>,
     alive: bool,
@@ -86,8 +88,6 @@ struct Node {
     node: TreeNode,
     /// The step that created it (a chmod for a path the plan did not make).
     made_by: usize,
-    /// The mount it lives on.
-    on: usize,
     alive: bool,
 }
 
@@ -206,6 +206,7 @@ impl Walk<'_, '_> {
             mount,
             parent,
             children: Vec::new(),
+            nodes: Vec::new(),
             by,
             alive: true,
             transparent,
@@ -382,6 +383,7 @@ impl Walk<'_, '_> {
         }
         let idx = self.nodes.len();
         let on = self.cover(path, false);
+        self.entries[on].nodes.push(idx);
         self.nodes.push(Node {
             node: TreeNode {
                 path: path.clone(),
@@ -394,7 +396,6 @@ impl Walk<'_, '_> {
                 if_missing: false,
             },
             made_by: i,
-            on,
             alive: true,
         });
         self.node_at
@@ -666,8 +667,10 @@ impl Walk<'_, '_> {
             self.entries[p].children.retain(|&c| c != e);
         }
         // What was made on a detached filesystem is no longer in the root.
-        let dead: Vec<usize> = (0..self.nodes.len())
-            .filter(|&n| self.nodes[n].alive && gone.binary_search(&self.nodes[n].on).is_ok())
+        let dead: Vec<usize> = gone
+            .iter()
+            .flat_map(|&x| self.entries[x].nodes.iter().copied())
+            .filter(|&n| self.nodes[n].alive)
             .collect();
         for n in dead {
             self.kill_node(n);
