@@ -132,6 +132,49 @@ fn every_plan_renders_as_its_snapshot() {
     );
 }
 
+/// The diff of two plans that differ by one step, in every diff format, against
+/// tests/snapshots/diff/.
+#[test]
+fn a_diff_renders_as_its_snapshot() {
+    if !validator_ready() {
+        return;
+    }
+    let (a, b) = (
+        Path::new("plans/libcontainer-rootfs.toml"),
+        Path::new("plans/libcontainer-rootfs-ro.toml"),
+    );
+    let (ca, cb) = (check(a), check(b));
+    let (Some(da), Some(db)) = (ca.dag.as_ref(), cb.dag.as_ref()) else {
+        panic!("both plans are valid");
+    };
+    let d = mountplan::diff::diff(da, db);
+    assert!(!d.is_same());
+    let (fa, fb) = (a.display().to_string(), b.display().to_string());
+    let bless = std::env::var_os("MOUNTPLAN_BLESS").is_some();
+    for (ext, out) in [
+        ("txt", mountplan::diff::text(&d, &fa, &fb, false)),
+        ("json", mountplan::diff::json(&d, &fa, &fb)),
+        ("md", mountplan::diff::markdown(&d, &fa, &fb)),
+    ] {
+        let path = Path::new(ROOT)
+            .join("tests/snapshots/diff")
+            .join(format!("libcontainer-rootfs-ro.{ext}"));
+        if bless {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).expect("create the snapshot directory");
+            }
+            std::fs::write(&path, &out).expect("write a snapshot");
+            continue;
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == out,
+            "{} is stale or missing: review, then `MOUNTPLAN_BLESS=1 cargo test --test render`",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn the_same_plan_renders_the_same_bytes_twice() {
     if !validator_ready() {
