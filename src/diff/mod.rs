@@ -5,7 +5,7 @@
 //! pivot by kind alone), the n-th unmatched old step with a key to the n-th unmatched new
 //! one. A matched step is *moved* when it is not part of the longest run of matched steps that
 //! kept their relative order (so inserting a step moves nothing, and swapping two steps moves
-//! one). Fields are compared in plan words ([`fields`]); mounts of the final tree are matched by
+//! one). Fields are compared in plan words (`fields.rs`); mounts of the final tree are matched by
 //! mountpoint (and position among mounts stacked on it), nodes by path.
 
 mod fields;

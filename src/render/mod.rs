@@ -2,7 +2,7 @@
 //! DOT. Pure functions, byte-stable: the same plan and variables give the same bytes on any
 //! machine (no timestamps, no host data beyond what the plan names, no hash-map order).
 //!
-//! Every format is drawn from one [`Review`]: the header, the implicit setup, and per step its
+//! Every format is drawn from one review (`Review`): the header, the implicit setup, and per step its
 //! summary, dependencies, the exact calls from [`crate::calls`] (never re-derived here), the
 //! fallback, what rollback does, and the warnings that point into it. The final tree is the
 //! [`crate::graph::FinalTree`] the graph predicted.
