@@ -20,16 +20,18 @@
 //! On an empty tmpfs (the root, or one the plan mounts) the model knows everything that
 //! exists, so a step whose parent directory (or whose path, for chmod and `create = "none"`)
 //! nothing made is certain to fail: that is a warning too.
+//!
+//! `lookup` holds the model's queries (the visible mount and node at a path, who made what)
+//! and bookkeeping; `warn` the warnings; this file the walk itself, step by step.
 
 use std::collections::BTreeMap;
 
-use super::{Edge, EdgeKind, FinalTree, NodeKind, TreeMount, TreeNode, path_loc};
+use super::{Edge, FinalTree, NodeKind, TreeMount, TreeNode};
 use crate::calls::Dev;
 use crate::diag::Diag;
 use crate::model::{
     Action, Create, FsKind, Mode, MsFlags, NodeSpec, NodeType, Plan, Root, RootPath,
 };
-use crate::source::Loc;
 
 /// What the walk found.
 pub(super) struct Walked {
@@ -149,30 +151,6 @@ fn in_root(p: &RootPath) -> String {
     }
 }
 
-/// `/`, then every ancestor of `p` from the top, then `p` itself, as slices of `p` (no
-/// allocation: this runs several times per step).
-fn prefixes(p: &str) -> impl Iterator<Item = &str> {
-    std::iter::once("/").chain(
-        p.char_indices()
-            .skip(1)
-            .filter(|&(_, c)| c == '/')
-            .map(move |(i, _)| &p[..i])
-            .chain((p.len() > 1).then_some(p)),
-    )
-}
-
-/// Keys of `map` strictly below `t`.
-fn keys_below<'a, V>(map: &'a BTreeMap<String, V>, t: &RootPath) -> Vec<&'a String> {
-    if t.is_root() {
-        return map.keys().filter(|k| k.as_str() != "/").collect();
-    }
-    let prefix = format!("{t}/");
-    map.range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, _)| k)
-        .collect()
-}
-
 /// What a mask will mount, as far as the plan tells.
 enum MaskAs {
     /// A directory: an empty read-only tmpfs.
@@ -185,233 +163,10 @@ enum MaskAs {
     Missing,
 }
 
+mod lookup;
+mod warn;
+
 impl Walk<'_, '_> {
-    fn push_entry(
-        &mut self,
-        mount: TreeMount,
-        parent: Option<usize>,
-        by: Option<usize>,
-        transparent: bool,
-        file_root: bool,
-    ) -> usize {
-        let idx = self.entries.len();
-        self.at
-            .entry(mount.mountpoint.as_str().to_string())
-            .or_default()
-            .push(idx);
-        if let Some(p) = parent {
-            self.entries[p].children.push(idx);
-        }
-        self.entries.push(Entry {
-            mount,
-            parent,
-            children: Vec::new(),
-            nodes: Vec::new(),
-            by,
-            alive: true,
-            transparent,
-            file_root,
-        });
-        idx
-    }
-
-    /// The mount visible at `p`: the latest alive mount on `p` or an ancestor.
-    fn cover(&self, p: &RootPath, opaque: bool) -> usize {
-        let mut best = 0;
-        for a in prefixes(p.as_str()) {
-            if let Some(v) = self.at.get(a) {
-                let top = v
-                    .iter()
-                    .rev()
-                    .find(|&&e| !opaque || !self.entries[e].transparent);
-                if let Some(&e) = top {
-                    best = best.max(e);
-                }
-            }
-        }
-        best
-    }
-
-    /// The latest alive node at `p` that is not under a mount made after it.
-    fn visible_node(&self, p: &RootPath) -> Option<usize> {
-        let by = self.entries[self.cover(p, true)].by;
-        self.node_at
-            .get(p.as_str())?
-            .iter()
-            .rev()
-            .copied()
-            .find(|&n| Some(self.nodes[n].made_by) > by)
-    }
-
-    /// The step that made `p` (a directory when `dir`), while what it made is visible.
-    fn creator(&self, p: &RootPath, dir: bool) -> Option<usize> {
-        let n = &self.nodes[self.visible_node(p)?];
-        let ok = match n.node.kind {
-            NodeKind::Changed => false,
-            NodeKind::Dir => true,
-            _ => !dir,
-        };
-        ok.then_some(n.made_by)
-    }
-
-    /// True when the plan knows `p` exists: a node it made, or the root of a mount.
-    fn exists(&self, p: &RootPath) -> bool {
-        self.visible_node(p).is_some() || &self.entries[self.cover(p, false)].mount.mountpoint == p
-    }
-
-    /// The empty filesystem `p` would be on, when `p` certainly does not exist there: on an
-    /// empty tmpfs (the root, one the plan mounted, or a directory mask) only what the plan
-    /// made exists.
-    fn empty_fs_without(&self, p: &RootPath) -> Option<usize> {
-        if self.exists(p) {
-            return None;
-        }
-        let c = self.cover(p, true);
-        let e = &self.entries[c];
-        (e.mount.fstype == "tmpfs" && !e.transparent).then_some(c)
-    }
-
-    /// Warns when `p` (the parent of what step `i` makes, or the path it needs) is certainly
-    /// missing: it lives on an empty tmpfs (the root or one the plan mounted), where only what
-    /// the plan made exists, and no earlier step made it.
-    fn check_exists(&mut self, i: usize, p: &RootPath, parent: bool) {
-        let Some(c) = self.empty_fs_without(p) else {
-            return;
-        };
-        let e = &self.entries[c];
-        let step = &self.plan.steps[i];
-        let on = match e.by {
-            Some(by) => format!(
-                "the empty tmpfs step `{}` mounts on `{}`",
-                self.plan.steps[by].id, e.mount.mountpoint
-            ),
-            None => "the empty tmpfs root".to_string(),
-        };
-        let what = if parent {
-            format!("the parent directory `{p}`")
-        } else {
-            format!("`{p}`")
-        };
-        let mut d = Diag::warning(
-            "mountplan::graph::missing",
-            format!(
-                "{what} does not exist when step `{}` runs: it would be on {on}, and no earlier \
-                 step makes it",
-                step.id
-            ),
-            path_loc(step),
-        )
-        .label(if parent {
-            "its parent directory is missing"
-        } else {
-            "this path is missing"
-        })
-        .help(format!(
-            "make `{p}` in an earlier step (a mkdir step, or `parents = true` on a mkdir)"
-        ));
-        if let Some(by) = e.by {
-            d = d.also(
-                path_loc(&self.plan.steps[by]),
-                "the empty tmpfs is mounted here",
-            );
-        }
-        self.warnings.push(d);
-    }
-
-    /// The first alive mount, made after the node, that hides it.
-    fn hider(&self, n: &Node) -> Option<usize> {
-        let path = n.node.path.as_str();
-        let mut best: Option<usize> = None;
-        for a in prefixes(path) {
-            let exempt = a == path && matches!(n.node.kind, NodeKind::Dir | NodeKind::File);
-            if exempt {
-                continue;
-            }
-            for &e in self.at.get(a).map(Vec::as_slice).unwrap_or(&[]) {
-                let en = &self.entries[e];
-                if !en.transparent && en.by > Some(n.made_by) {
-                    best = Some(best.map_or(e, |b| b.min(e)));
-                }
-            }
-        }
-        best
-    }
-
-    fn dep(&mut self, from: Option<usize>, to: usize, kind: EdgeKind) {
-        if let Some(from) = from {
-            if from < to {
-                self.edges.push(Edge { from, to, kind });
-            }
-        }
-    }
-
-    /// Edges of a step working at `p`: the mount it works in, the maker of its parent
-    /// directory, and (when `made`) the maker of `p` itself.
-    fn path_edges(&mut self, i: usize, p: &RootPath, made: bool) {
-        let v = self.cover(p, false);
-        self.dep(self.entries[v].by, i, EdgeKind::Mount);
-        if !p.is_root() {
-            let c = self.creator(&p.parent(), true);
-            self.dep(c, i, EdgeKind::Parent);
-        }
-        if made {
-            let c = self.creator(p, false);
-            self.dep(c, i, EdgeKind::Made);
-        }
-    }
-
-    /// A directory or file made only when missing (mkdir, a mountpoint): certain on an empty
-    /// filesystem, else marked `if_missing`.
-    fn add_if_missing(&mut self, i: usize, path: &RootPath, kind: NodeKind, mode: Mode) {
-        let certain = self.empty_fs_without(path).is_some();
-        let n = self.add_node_owned(i, path, kind, Some(mode), None, None);
-        self.nodes[n].node.if_missing = !certain;
-    }
-
-    fn add_node_owned(
-        &mut self,
-        i: usize,
-        path: &RootPath,
-        kind: NodeKind,
-        mode: Option<Mode>,
-        uid: Option<u32>,
-        gid: Option<u32>,
-    ) -> usize {
-        // A new node at a path replaces the visible one there.
-        if let Some(old) = self.visible_node(path) {
-            self.kill_node(old);
-        }
-        let idx = self.nodes.len();
-        let on = self.cover(path, false);
-        self.entries[on].nodes.push(idx);
-        self.nodes.push(Node {
-            node: TreeNode {
-                path: path.clone(),
-                kind,
-                mode,
-                uid,
-                gid,
-                step: i,
-                hidden_by: None,
-                if_missing: false,
-            },
-            made_by: i,
-            alive: true,
-        });
-        self.node_at
-            .entry(path.as_str().to_string())
-            .or_default()
-            .push(idx);
-        idx
-    }
-
-    fn kill_node(&mut self, n: usize) {
-        self.nodes[n].alive = false;
-        if let Some(v) = self.node_at.get_mut(self.nodes[n].node.path.as_str()) {
-            v.retain(|&x| x != n);
-        }
-    }
-
     fn step(&mut self, i: usize) {
         let plan = self.plan;
         let step = &plan.steps[i];
@@ -576,39 +331,6 @@ impl Walk<'_, '_> {
         }
     }
 
-    /// Edges and checks of a step that changes the mount at `t`; the mount, when there is one.
-    fn changes(&mut self, i: usize, t: &RootPath) -> Option<usize> {
-        let v = self.cover(t, false);
-        if &self.entries[v].mount.mountpoint == t {
-            self.dep(self.entries[v].by, i, EdgeKind::Changes);
-            return Some(v);
-        }
-        self.dep(self.entries[v].by, i, EdgeKind::Mount);
-        if !self.entries[v].mount.recursive {
-            let step = &self.plan.steps[i];
-            let mp = self.entries[v].mount.mountpoint.clone();
-            let mut d = Diag::warning(
-                "mountplan::graph::not-a-mount",
-                format!("nothing is mounted on `{t}` when step `{}` runs", step.id),
-                path_loc(step),
-            )
-            .label("not a mountpoint at this point of the plan")
-            .help(format!(
-                "mount something on `{t}` in an earlier step, or name a mountpoint: only `/` and \
-                 paths below a recursive bind (where the host may have submounts) can be \
-                 mountpoints the plan did not make"
-            ));
-            if let Some(by) = self.entries[v].by {
-                d = d.also(
-                    path_loc(&self.plan.steps[by]),
-                    format!("the mount `{t}` is in is made here, on `{mp}`"),
-                );
-            }
-            self.warnings.push(d);
-        }
-        None
-    }
-
     fn remount(&mut self, e: usize, given: MsFlags) {
         if given.contains(MsFlags::MS_REC) {
             // mount_setattr(AT_RECURSIVE): adds the flags to the mount and every mount on it.
@@ -633,18 +355,6 @@ impl Walk<'_, '_> {
             };
             *f = (given & PERM) | keep;
         }
-    }
-
-    /// `e` and every mount on it, in the order made.
-    fn subtree(&self, e: usize) -> Vec<usize> {
-        let mut out = vec![e];
-        let mut i = 0;
-        while i < out.len() {
-            out.extend(self.entries[out[i]].children.iter().copied());
-            i += 1;
-        }
-        out.sort_unstable();
-        out
     }
 
     fn umount(&mut self, e: usize) {
@@ -675,90 +385,6 @@ impl Walk<'_, '_> {
         for n in dead {
             self.kill_node(n);
         }
-    }
-
-    /// Warns when a mount on `t` (about to be made by step `i`) hides what earlier steps made.
-    fn hide(&mut self, i: usize, t: &RootPath) {
-        let plan = self.plan;
-        let mut hidden: Vec<(String, usize, &'static str)> = Vec::new();
-        let mut paths: Vec<&String> = keys_below(&self.node_at, t);
-        if let Some((k, _)) = self.node_at.get_key_value(t.as_str()) {
-            paths.insert(0, k);
-        }
-        for p in paths {
-            for &n in self.node_at.get(p).map(Vec::as_slice).unwrap_or(&[]) {
-                let node = &self.nodes[n];
-                let exempt = &node.node.path == t
-                    && matches!(node.node.kind, NodeKind::Dir | NodeKind::File);
-                if !exempt && self.hider(node).is_none() {
-                    hidden.push((p.clone(), node.node.step, "made"));
-                }
-            }
-        }
-        let mut mps: Vec<&String> = keys_below(&self.at, t);
-        if let Some((k, _)) = self.at.get_key_value(t.as_str()) {
-            mps.insert(0, k);
-        }
-        for mp in mps {
-            let Some(&top) = self.at.get(mp).and_then(|v| v.last()) else {
-                continue;
-            };
-            let Ok(path) = RootPath::new(mp) else {
-                continue;
-            };
-            if self.cover(&path, false) == top {
-                if let Some(by) = self.entries[top].by {
-                    hidden.push((mp.clone(), by, "mounted"));
-                }
-            }
-        }
-        if hidden.is_empty() {
-            return;
-        }
-        hidden.sort();
-        // A directory made as a mountpoint and the mount on it are one thing to the reader.
-        hidden.dedup_by(|later, kept| {
-            let same = later.0 == kept.0 && later.1 == kept.1;
-            if same && later.2 == "mounted" {
-                kept.2 = "mounted";
-            }
-            same
-        });
-        let step = &plan.steps[i];
-        let what = if matches!(step.action, Action::Mask(_)) {
-            "the mask"
-        } else {
-            "the mount"
-        };
-        let message = if let [(p, by, verb)] = hidden.as_slice() {
-            format!(
-                "{what} on `{t}` hides `{p}`, {verb} earlier by step `{}`",
-                plan.steps[*by].id
-            )
-        } else {
-            let names: Vec<String> = hidden.iter().map(|(p, _, _)| format!("`{p}`")).collect();
-            format!(
-                "{what} on `{t}` hides {} paths earlier steps made below it: {}",
-                names.len(),
-                join_and(&names)
-            )
-        };
-        let mut d = Diag::warning("mountplan::graph::hides", message, path_loc(step))
-            .label(format!("`{t}` is mounted here, over what is already there"))
-            .help(format!(
-                "a mount covers everything below its target: move step `{}` above the steps \
-                 that make what it hides, or mount it on another path",
-                step.id
-            ));
-        let mut seen: Vec<Loc> = Vec::new();
-        for (p, by, verb) in &hidden {
-            let loc = path_loc(&plan.steps[*by]);
-            if !seen.contains(&loc) {
-                seen.push(loc);
-                d = d.also(loc, format!("`{p}` is {verb} here, then hidden"));
-            }
-        }
-        self.warnings.push(d);
     }
 
     fn mask(&mut self, i: usize, p: &RootPath) {
@@ -872,25 +498,5 @@ impl Walk<'_, '_> {
             edges: self.edges,
             tree: FinalTree { mounts, nodes },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn prefixes_go_from_the_root_down() {
-        let v: Vec<&str> = super::prefixes("/dev/pts/x").collect();
-        assert_eq!(v, ["/", "/dev", "/dev/pts", "/dev/pts/x"]);
-        assert_eq!(super::prefixes("/").collect::<Vec<_>>(), ["/"]);
-        assert_eq!(super::prefixes("/a").collect::<Vec<_>>(), ["/", "/a"]);
-    }
-}
-
-/// `a`, `a and b`, `a, b and c`.
-fn join_and(v: &[String]) -> String {
-    match v {
-        [] => String::new(),
-        [a] => a.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }

@@ -1,0 +1,185 @@
+//! The walk's warnings: a path certainly missing on an empty tmpfs, a mount that hides what
+//! earlier steps made, a change to a path nothing is mounted on. Each names the steps involved
+//! and carries both places (the step at fault and the other one).
+
+use super::Walk;
+use super::lookup::keys_below;
+use crate::diag::Diag;
+use crate::graph::{EdgeKind, NodeKind, path_loc};
+use crate::model::{Action, RootPath};
+use crate::source::Loc;
+
+impl Walk<'_, '_> {
+    /// Warns when `p` (the parent of what step `i` makes, or the path it needs) is certainly
+    /// missing: it lives on an empty tmpfs (the root or one the plan mounted), where only what
+    /// the plan made exists, and no earlier step made it.
+    pub(super) fn check_exists(&mut self, i: usize, p: &RootPath, parent: bool) {
+        let Some(c) = self.empty_fs_without(p) else {
+            return;
+        };
+        let e = &self.entries[c];
+        let step = &self.plan.steps[i];
+        let on = match e.by {
+            Some(by) => format!(
+                "the empty tmpfs step `{}` mounts on `{}`",
+                self.plan.steps[by].id, e.mount.mountpoint
+            ),
+            None => "the empty tmpfs root".to_string(),
+        };
+        let what = if parent {
+            format!("the parent directory `{p}`")
+        } else {
+            format!("`{p}`")
+        };
+        let mut d = Diag::warning(
+            "mountplan::graph::missing",
+            format!(
+                "{what} does not exist when step `{}` runs: it would be on {on}, and no earlier \
+                 step makes it",
+                step.id
+            ),
+            path_loc(step),
+        )
+        .label(if parent {
+            "its parent directory is missing"
+        } else {
+            "this path is missing"
+        })
+        .help(format!(
+            "make `{p}` in an earlier step (a mkdir step, or `parents = true` on a mkdir)"
+        ));
+        if let Some(by) = e.by {
+            d = d.also(
+                path_loc(&self.plan.steps[by]),
+                "the empty tmpfs is mounted here",
+            );
+        }
+        self.warnings.push(d);
+    }
+
+    /// Edges and checks of a step that changes the mount at `t`; the mount, when there is one.
+    pub(super) fn changes(&mut self, i: usize, t: &RootPath) -> Option<usize> {
+        let v = self.cover(t, false);
+        if &self.entries[v].mount.mountpoint == t {
+            self.dep(self.entries[v].by, i, EdgeKind::Changes);
+            return Some(v);
+        }
+        self.dep(self.entries[v].by, i, EdgeKind::Mount);
+        if !self.entries[v].mount.recursive {
+            let step = &self.plan.steps[i];
+            let mp = self.entries[v].mount.mountpoint.clone();
+            let mut d = Diag::warning(
+                "mountplan::graph::not-a-mount",
+                format!("nothing is mounted on `{t}` when step `{}` runs", step.id),
+                path_loc(step),
+            )
+            .label("not a mountpoint at this point of the plan")
+            .help(format!(
+                "mount something on `{t}` in an earlier step, or name a mountpoint: only `/` and \
+                 paths below a recursive bind (where the host may have submounts) can be \
+                 mountpoints the plan did not make"
+            ));
+            if let Some(by) = self.entries[v].by {
+                d = d.also(
+                    path_loc(&self.plan.steps[by]),
+                    format!("the mount `{t}` is in is made here, on `{mp}`"),
+                );
+            }
+            self.warnings.push(d);
+        }
+        None
+    }
+
+    /// Warns when a mount on `t` (about to be made by step `i`) hides what earlier steps made.
+    pub(super) fn hide(&mut self, i: usize, t: &RootPath) {
+        let plan = self.plan;
+        let mut hidden: Vec<(String, usize, &'static str)> = Vec::new();
+        let mut paths: Vec<&String> = keys_below(&self.node_at, t);
+        if let Some((k, _)) = self.node_at.get_key_value(t.as_str()) {
+            paths.insert(0, k);
+        }
+        for p in paths {
+            for &n in self.node_at.get(p).map(Vec::as_slice).unwrap_or(&[]) {
+                let node = &self.nodes[n];
+                let exempt = &node.node.path == t
+                    && matches!(node.node.kind, NodeKind::Dir | NodeKind::File);
+                if !exempt && self.hider(node).is_none() {
+                    hidden.push((p.clone(), node.node.step, "made"));
+                }
+            }
+        }
+        let mut mps: Vec<&String> = keys_below(&self.at, t);
+        if let Some((k, _)) = self.at.get_key_value(t.as_str()) {
+            mps.insert(0, k);
+        }
+        for mp in mps {
+            let Some(&top) = self.at.get(mp).and_then(|v| v.last()) else {
+                continue;
+            };
+            let Ok(path) = RootPath::new(mp) else {
+                continue;
+            };
+            if self.cover(&path, false) == top {
+                if let Some(by) = self.entries[top].by {
+                    hidden.push((mp.clone(), by, "mounted"));
+                }
+            }
+        }
+        if hidden.is_empty() {
+            return;
+        }
+        hidden.sort();
+        // A directory made as a mountpoint and the mount on it are one thing to the reader.
+        hidden.dedup_by(|later, kept| {
+            let same = later.0 == kept.0 && later.1 == kept.1;
+            if same && later.2 == "mounted" {
+                kept.2 = "mounted";
+            }
+            same
+        });
+        let step = &plan.steps[i];
+        let what = if matches!(step.action, Action::Mask(_)) {
+            "the mask"
+        } else {
+            "the mount"
+        };
+        let message = if let [(p, by, verb)] = hidden.as_slice() {
+            format!(
+                "{what} on `{t}` hides `{p}`, {verb} earlier by step `{}`",
+                plan.steps[*by].id
+            )
+        } else {
+            let names: Vec<String> = hidden.iter().map(|(p, _, _)| format!("`{p}`")).collect();
+            format!(
+                "{what} on `{t}` hides {} paths earlier steps made below it: {}",
+                names.len(),
+                join_and(&names)
+            )
+        };
+        let mut d = Diag::warning("mountplan::graph::hides", message, path_loc(step))
+            .label(format!("`{t}` is mounted here, over what is already there"))
+            .help(format!(
+                "a mount covers everything below its target: move step `{}` above the steps \
+                 that make what it hides, or mount it on another path",
+                step.id
+            ));
+        let mut seen: Vec<Loc> = Vec::new();
+        for (p, by, verb) in &hidden {
+            let loc = path_loc(&plan.steps[*by]);
+            if !seen.contains(&loc) {
+                seen.push(loc);
+                d = d.also(loc, format!("`{p}` is {verb} here, then hidden"));
+            }
+        }
+        self.warnings.push(d);
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_and(v: &[String]) -> String {
+    match v {
+        [] => String::new(),
+        [a] => a.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
