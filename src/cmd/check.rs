@@ -1,8 +1,74 @@
-//! `check`, `schema`, `completions`, `man` (stub, being written).
-use crate::cli::{CheckArgs, CompletionsArgs, SchemaArgs};
-pub fn run(_: CheckArgs) -> u8 {
-    2
+//! `check`, `schema`, `completions`, `man`: validation on the command line, and the generated
+//! reference material.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use clap::CommandFactory;
+
+use crate::cli::{CheckArgs, CheckFormat, Color, CompletionsArgs, SchemaArgs};
+
+/// Reads a plan file for the pipeline: bytes, then UTF-8 with the offset of the first bad byte.
+pub fn read_plan(p: &Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(p)?;
+    String::from_utf8(bytes).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (bad byte at offset {})", e.utf8_error().valid_up_to()),
+        )
+    })
 }
+
+/// Whether to colour output written to stderr.
+pub fn stderr_color(c: Color) -> bool {
+    match c {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// Prints diagnostics to stderr.
+pub fn print_diags(sources: &mountplan::source::Sources, diags: &[mountplan::diag::Diag], color: Color) {
+    let width = if std::io::stderr().is_terminal() { 100 } else { 80 };
+    eprint!(
+        "{}",
+        mountplan::diag::render_human(sources, diags, width, stderr_color(color))
+    );
+}
+
+/// `mountplan check`: 0 all valid, 1 errors (or warnings with --deny-warnings), 2 unreadable.
+pub fn run(a: CheckArgs) -> u8 {
+    let mut status = 0;
+    let mut all = Vec::new();
+    for plan in &a.plans {
+        let c = mountplan::check(plan, &a.vars.set, &mut |p| read_plan(p));
+        let unreadable = c.sources.is_empty();
+        let bad = c.has_errors() || (a.deny_warnings && !c.diags.is_empty());
+        match a.format {
+            CheckFormat::Human => {
+                print_diags(&c.sources, &c.diags, a.color);
+                if !bad {
+                    let n = c.dag.as_ref().map(|d| d.plan.steps.len()).unwrap_or(0);
+                    eprintln!("{}: ok ({n} steps)", plan.display());
+                }
+            }
+            CheckFormat::Json => all.push(mountplan::diag::json(&c.sources, &c.diags)),
+        }
+        status = status.max(if unreadable { 2 } else if bad { 1 } else { 0 });
+    }
+    if a.format == CheckFormat::Json {
+        let diags: Vec<serde_json::Value> = all
+            .into_iter()
+            .flat_map(|v| v["diagnostics"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let doc = serde_json::json!({"format_version": 1, "diagnostics": diags});
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    status
+}
+
+/// `mountplan schema`.
 pub fn schema(a: SchemaArgs) -> u8 {
     if a.markdown {
         print!("{}", mountplan::reference::markdown());
@@ -11,9 +77,22 @@ pub fn schema(a: SchemaArgs) -> u8 {
     }
     0
 }
-pub fn completions(_: CompletionsArgs) -> u8 {
-    2
+
+/// `mountplan completions SHELL`.
+pub fn completions(a: CompletionsArgs) -> u8 {
+    let mut cmd = crate::cli::Cli::command();
+    clap_complete::generate(a.shell, &mut cmd, "mountplan", &mut std::io::stdout());
+    0
 }
+
+/// `mountplan man`.
 pub fn man() -> u8 {
-    2
+    let man = clap_mangen::Man::new(crate::cli::Cli::command());
+    let mut out = Vec::new();
+    if man.render(&mut out).is_err() {
+        return 2;
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(&out);
+    0
 }

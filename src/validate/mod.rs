@@ -1,0 +1,310 @@
+//! Validation: raw plans -> a [`model::Plan`], collecting every problem.
+//!
+//! Takes the sources, the raw plans (includes first, the entry last) and `--set` overrides;
+//! returns the typed plan when there is no error, and every diagnostic found (errors and
+//! warnings) — never only the first. Single values are checked in [`values`], one step in
+//! [`step`], and plan-wide rules (ids, the pivot, host paths after it) here.
+
+mod step;
+mod values;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::diag::Diag;
+use crate::model::{self, Action, Namespaces, Root, StepId, TmpfsOptions, UserNs};
+use crate::raw;
+use crate::source::{Loc, SourceId, Sources};
+
+use values::Ctx;
+
+/// Validates the raw plans (includes first, entry last) with `--set` overrides.
+pub fn validate(
+    sources: &Sources,
+    plans: &[(SourceId, raw::Plan)],
+    set: &[(String, String)],
+) -> (Option<model::Plan>, Vec<Diag>) {
+    let mut diags = Vec::new();
+    let Some((entry_id, entry)) = plans.last() else {
+        return (None, diags);
+    };
+    // Variables: includes first, the entry overrides, then --set.
+    let mut vars = BTreeMap::new();
+    for (_, p) in plans {
+        for (k, v) in p.vars.iter().flatten() {
+            vars.insert(k.clone(), v.value.clone());
+        }
+    }
+    for (k, v) in set {
+        vars.insert(k.clone(), v.clone());
+    }
+    let mut used = BTreeSet::new();
+    let mut name = None;
+    let mut description = None;
+    let mut root: Option<(Root, Loc)> = None;
+    let mut ns = Namespaces::default();
+    let mut steps = Vec::new();
+    let mut ids: BTreeMap<String, Loc> = BTreeMap::new();
+    let mut pivot: Option<Loc> = None;
+    let mut n = 0usize;
+    let mut ok = true;
+    for (src, p) in plans {
+        let text = sources.get(*src).text.clone();
+        let mut cx = Ctx {
+            src: *src,
+            text: &text,
+            vars: &vars,
+            used: &mut used,
+            diags: &mut diags,
+        };
+        match &p.version {
+            Some(v) if v.value == 1 => {}
+            Some(v) => {
+                let l = cx.loc(v);
+                cx.err(
+                    Diag::error(
+                        "mountplan::version",
+                        format!("unknown plan version `{}`", v.value),
+                        l,
+                    )
+                    .help("this mountplan reads `version = 1`"),
+                );
+            }
+            None => cx.err(
+                Diag::error(
+                    "mountplan::version",
+                    "the plan has no `version`",
+                    Loc::new(*src, 0..0),
+                )
+                .help("add `version = 1` at the top"),
+            ),
+        }
+        if let Some(v) = &p.name {
+            name = cx.sub(v);
+        }
+        if let Some(v) = &p.description {
+            description = cx.sub(v);
+        }
+        if let Some(r) = &p.root {
+            let l = cx.loc(r);
+            match (&r.value.path, &r.value.tmpfs) {
+                (Some(pa), None) => {
+                    if let Some(h) = cx.host_path(pa) {
+                        root = Some((Root::Path(h), l));
+                    }
+                }
+                (None, Some(t)) => {
+                    let mode = t.value.mode.as_ref().and_then(|m| cx.mode(m));
+                    let size = t.value.size.as_ref().and_then(|s| cx.size(s));
+                    let nr = t
+                        .value
+                        .nr_inodes
+                        .as_ref()
+                        .and_then(|x| cx.bounded(x, "nr_inodes", u64::MAX >> 1));
+                    root = Some((
+                        Root::Tmpfs(TmpfsOptions {
+                            size,
+                            mode,
+                            nr_inodes: nr,
+                            uid: None,
+                            gid: None,
+                        }),
+                        l,
+                    ));
+                }
+                _ => cx.err(
+                    Diag::error(
+                        "mountplan::root",
+                        "`[root]` needs exactly one of `path` and `tmpfs`",
+                        l,
+                    )
+                    .help("write `path = \"/srv/rootfs\"` or `tmpfs = {}`"),
+                ),
+            }
+        }
+        if let Some(x) = &p.namespaces {
+            let x = &x.value;
+            if let Some(u) = &x.user {
+                ns.user = match u.value {
+                    raw::UserNs::Bool(true) => UserNs::On,
+                    raw::UserNs::Bool(false) => UserNs::Off,
+                    raw::UserNs::Auto => UserNs::Auto,
+                };
+            }
+            for (o, f) in [
+                (&x.pid, &mut ns.pid),
+                (&x.ipc, &mut ns.ipc),
+                (&x.uts, &mut ns.uts),
+                (&x.net, &mut ns.net),
+                (&x.cgroup, &mut ns.cgroup),
+            ] {
+                if let Some(b) = o {
+                    *f = b.value;
+                }
+            }
+        }
+        for s in &p.step {
+            n += 1;
+            let loc = cx.loc(&s.kind);
+            let id = match &s.id {
+                Some(i) => {
+                    let v = cx.step_id(i);
+                    if let Some(v) = &v {
+                        if let Some(first) = ids.get(v) {
+                            let d = Diag::error(
+                                "mountplan::id::duplicate",
+                                format!("two steps have the id `{v}`"),
+                                cx.loc(i),
+                            )
+                            .label("second use")
+                            .also(*first, "first used here")
+                            .help("give each step its own id");
+                            cx.err(d);
+                        } else {
+                            ids.insert(v.clone(), cx.loc(i));
+                        }
+                    }
+                    v
+                }
+                None => Some(format!("{}-{n}", s.kind.value.as_str())),
+            };
+            let after: Vec<(StepId, Loc)> = s
+                .after
+                .iter()
+                .flatten()
+                .map(|a| (StepId::new(a.value.clone()), cx.loc(a)))
+                .collect();
+            let note = s.note.as_ref().and_then(|v| cx.sub(v));
+            let action = step::action(&mut cx, s);
+            let Some(action) = action else {
+                ok = false;
+                continue;
+            };
+            // Plan-wide rules that need the order.
+            if let Action::Pivot(_) = &action {
+                if let Some(first) = pivot {
+                    cx.err(
+                        Diag::error("mountplan::pivot::twice", "a plan has one pivot", loc)
+                            .label("second pivot")
+                            .also(first, "first pivot")
+                            .help("remove one of the pivot steps"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                pivot = Some(loc);
+            } else if let Some(pv) = pivot {
+                if let Some(host) = host_key(s) {
+                    cx.err(
+                        Diag::error(
+                            "mountplan::host_after_pivot",
+                            format!("host path in a step after the pivot (`{host}`)"),
+                            host_loc(&cx, s).unwrap_or(loc),
+                        )
+                        .label("the host is not visible after the pivot")
+                        .also(pv, "the pivot")
+                        .help("move this step above the pivot"),
+                    );
+                    ok = false;
+                    continue;
+                }
+            }
+            let Some(id) = id else {
+                ok = false;
+                continue;
+            };
+            steps.push(model::Step {
+                id: StepId::new(id),
+                explicit_id: s.id.is_some(),
+                loc,
+                id_loc: s.id.as_ref().map(|i| cx.loc(i)),
+                after,
+                note,
+                action,
+            });
+        }
+    }
+    let _ = ok;
+    for (k, _) in set {
+        let declared = plans
+            .iter()
+            .any(|(_, p)| p.vars.as_ref().is_some_and(|v| v.contains_key(k)));
+        if !declared && !used.contains(k) {
+            diags.push(
+                Diag::error_nowhere(
+                    "mountplan::var::unused",
+                    format!("`--set {k}` names no variable of the plan"),
+                )
+                .help("check the name against the plan's [vars]"),
+            );
+            if let Some(d) = diags.last_mut() {
+                d.severity = crate::diag::Severity::Warning;
+            }
+        }
+    }
+    let root = match root {
+        Some((r, _)) => Some(r),
+        None => {
+            diags.push(
+                Diag::error(
+                    "mountplan::root::missing",
+                    "the plan has no `[root]`",
+                    Loc::new(*entry_id, 0..0),
+                )
+                .help("add `[root]` with `path = \"/srv/rootfs\"` or `tmpfs = {}`"),
+            );
+            None
+        }
+    };
+    if diags.iter().any(Diag::is_error) {
+        return (None, diags);
+    }
+    let entry_name = &sources.get(*entry_id).name;
+    let plan = model::Plan {
+        name: name.unwrap_or_else(|| {
+            Path::new(entry_name)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "plan".into())
+        }),
+        description,
+        root: root.expect("no error means a root"),
+        namespaces: ns,
+        vars,
+        includes: plans[..plans.len() - 1]
+            .iter()
+            .map(|(i, _)| sources.get(*i).name.clone())
+            .collect(),
+        steps,
+    };
+    let _ = entry;
+    (Some(plan), diags)
+}
+
+/// The host path a step names, if any (bind source, overlay layers, from_host).
+fn host_key(s: &raw::Step) -> Option<String> {
+    let bind = matches!(
+        s.fstype.as_ref().map(|t| t.value.as_str()),
+        Some("bind" | "rbind" | "overlay")
+    );
+    if bind {
+        if let Some(v) = s.source.as_ref().filter(|_| s.fstype.as_ref().is_some_and(|t| t.value != "overlay")) {
+            return Some(v.value.clone());
+        }
+        if let Some(l) = s.lower.as_ref().and_then(|l| l.first()) {
+            return Some(l.value.clone());
+        }
+    }
+    s.from_host.as_ref().map(|v| v.value.clone())
+}
+
+fn host_loc(cx: &Ctx, s: &raw::Step) -> Option<Loc> {
+    s.from_host
+        .as_ref()
+        .or(s.source.as_ref())
+        .or(s.lower.as_ref().and_then(|l| l.first()))
+        .map(|v| cx.loc(v))
+}
+
+#[cfg(test)]
+mod tests;

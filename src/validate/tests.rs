@@ -1,0 +1,177 @@
+//! Validation unit tests: each pins the code and the exact span of a diagnostic.
+
+use std::path::Path;
+
+use crate::diag::Diag;
+
+fn check(text: &str) -> (Option<crate::model::Plan>, Vec<Diag>, String) {
+    check_set(text, &[])
+}
+
+fn check_set(text: &str, set: &[(&str, &str)]) -> (Option<crate::model::Plan>, Vec<Diag>, String) {
+    let t = text.to_string();
+    let l = crate::load::load(Path::new("t.toml"), &mut |_| Ok(t.clone()));
+    let set: Vec<(String, String)> = set.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let (p, mut d) = super::validate(&l.sources, &l.plans, &set);
+    let mut all = l.diags;
+    all.append(&mut d);
+    (p, all, text.to_string())
+}
+
+fn at(text: &str, d: &Diag) -> String {
+    let l = d.loc.expect("has a place");
+    text[l.span.start..l.span.end].to_string()
+}
+
+const HEAD: &str = "version = 1\n[root]\ntmpfs = {}\n";
+
+fn one(body: &str) -> (Diag, String) {
+    let text = format!("{HEAD}{body}");
+    let (p, d, t) = check(&text);
+    assert!(p.is_none(), "expected an error for {body}");
+    let errs: Vec<_> = d.into_iter().filter(Diag::is_error).collect();
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let s = at(&t, &errs[0]);
+    (errs[0].clone(), s)
+}
+
+#[test]
+fn valid_plan_gets_defaults() {
+    let (p, d, _) = check(&format!(
+        "{HEAD}[[step]]\nkind = \"mkdir\"\npath = \"/a\"\n[[step]]\nkind = \"mount\"\ntype = \"tmpfs\"\ntarget = \"/a\"\nsize = \"1M\"\nmode = \"0700\"\n"
+    ));
+    assert!(d.is_empty(), "{d:?}");
+    let p = p.unwrap();
+    assert_eq!(p.name, "t");
+    assert_eq!(p.steps[0].id.as_str(), "mkdir-1");
+    assert_eq!(p.steps[1].id.as_str(), "mount-2");
+    match &p.steps[1].action {
+        crate::model::Action::Mount(m) => {
+            assert_eq!(m.data.as_deref(), Some("mode=0700,size=1048576"))
+        }
+        _ => panic!(),
+    }
+}
+
+#[test]
+fn relative_path_points_at_the_value() {
+    let (d, s) = one("[[step]]\nkind = \"mkdir\"\npath = \"a/b\"\n");
+    assert_eq!(d.code, "mountplan::path::invalid");
+    assert_eq!(s, "\"a/b\"");
+}
+
+#[test]
+fn dotdot_is_refused() {
+    let (d, _) = one("[[step]]\nkind = \"mkdir\"\npath = \"/a/../b\"\n");
+    assert!(d.message.contains("`..`"));
+}
+
+#[test]
+fn foreign_key_names_the_kinds_that_take_it() {
+    let (d, s) = one("[[step]]\nkind = \"mkdir\"\npath = \"/a\"\nto = \"/b\"\n");
+    assert_eq!(d.code, "mountplan::step::foreign_key");
+    assert_eq!(s, "\"/b\"");
+    assert!(d.help.unwrap().contains("symlink"));
+}
+
+#[test]
+fn missing_field_points_at_kind() {
+    let (d, s) = one("[[step]]\nkind = \"symlink\"\npath = \"/a\"\n");
+    assert_eq!(d.code, "mountplan::step::missing");
+    assert_eq!(s, "\"symlink\"");
+}
+
+#[test]
+fn mode_over_07777() {
+    let (d, s) = one("[[step]]\nkind = \"mkdir\"\npath = \"/a\"\nmode = \"17777\"\n");
+    assert_eq!(d.code, "mountplan::mode");
+    assert_eq!(s, "\"17777\"");
+}
+
+#[test]
+fn duplicate_id_has_both_places() {
+    let text = format!("{HEAD}[[step]]\nkind = \"mask\"\nid = \"x\"\npath = \"/a\"\n[[step]]\nkind = \"mask\"\nid = \"x\"\npath = \"/b\"\n");
+    let (_, d, t) = check(&text);
+    assert_eq!(d[0].code, "mountplan::id::duplicate");
+    let first = d[0].secondary[0].0;
+    assert!(first.span.start < d[0].loc.unwrap().span.start);
+    assert_eq!(at(&t, &d[0]), "\"x\"");
+}
+
+#[test]
+fn unknown_flag_suggests() {
+    let (d, s) = one("[[step]]\nkind = \"mount\"\ntype = \"tmpfs\"\ntarget = \"/t\"\noptions = [\"nosiud\"]\n");
+    assert_eq!(d.code, "mountplan::option::unknown");
+    assert_eq!(s, "\"nosiud\"");
+    assert_eq!(d.help.as_deref(), Some("did you mean `nosuid`?"));
+}
+
+#[test]
+fn ro_with_rw_conflicts() {
+    let (d, s) = one("[[step]]\nkind = \"remount\"\ntarget = \"/\"\noptions = [\"ro\", \"rw\"]\n");
+    assert_eq!(d.code, "mountplan::option::conflict");
+    assert_eq!(s, "\"rw\"");
+    assert_eq!(d.secondary.len(), 1);
+}
+
+#[test]
+fn comma_in_data_is_refused() {
+    let (d, s) = one("[[step]]\nkind = \"mount\"\ntype = \"ext4\"\nsource = \"/dev/sda1\"\ntarget = \"/t\"\ndata = [\"errors=remount-ro,dax\"]\n");
+    assert_eq!(d.code, "mountplan::option::smuggle");
+    assert_eq!(s, "\"errors=remount-ro,dax\"");
+}
+
+#[test]
+fn device_number_range() {
+    let (d, s) = one("[[step]]\nkind = \"mknod\"\npath = \"/n\"\nnode = \"char\"\nmajor = 1\nminor = 2000000\n");
+    assert_eq!(d.code, "mountplan::number::range");
+    assert_eq!(s, "2000000");
+}
+
+#[test]
+fn proc_under_proc() {
+    let (d, s) = one("[[step]]\nkind = \"mount\"\ntype = \"sysfs\"\ntarget = \"/proc/sys\"\n");
+    assert_eq!(d.code, "mountplan::mount::under_proc");
+    assert_eq!(s, "\"/proc/sys\"");
+}
+
+#[test]
+fn second_pivot_and_host_source_after_pivot() {
+    let text = format!("{HEAD}[[step]]\nkind = \"pivot\"\n[[step]]\nkind = \"mount\"\ntype = \"bind\"\nsource = \"/usr\"\ntarget = \"/usr\"\n[[step]]\nkind = \"pivot\"\n");
+    let (_, d, t) = check(&text);
+    let codes: Vec<_> = d.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["mountplan::host_after_pivot", "mountplan::pivot::twice"]);
+    assert_eq!(at(&t, &d[0]), "\"/usr\"");
+}
+
+#[test]
+fn unknown_variable_points_inside_the_string() {
+    let text = format!("version = 1\n[vars]\nROOTFS = \"/r\"\n[root]\npath = \"${{ROOTF}}/x\"\n");
+    let (_, d, t) = check(&text);
+    assert_eq!(d[0].code, "mountplan::var::unknown");
+    assert_eq!(at(&t, &d[0]), "${ROOTF}");
+    assert_eq!(d[0].help.as_deref(), Some("did you mean `ROOTFS`?"));
+}
+
+#[test]
+fn set_overrides_and_unused_set_warns() {
+    let text = "version = 1\n[vars]\nR = \"/a\"\n[root]\npath = \"${R}\"\n";
+    let (p, d, _) = check_set(text, &[("R", "/b"), ("NOPE", "1")]);
+    assert_eq!(p.unwrap().root, crate::model::Root::Path(crate::model::HostPath::new("/b").unwrap()));
+    assert_eq!(d.len(), 1);
+    assert!(!d[0].is_error());
+}
+
+#[test]
+fn every_problem_is_collected() {
+    let text = format!("{HEAD}[[step]]\nkind = \"mkdir\"\npath = \"rel\"\n[[step]]\nkind = \"chmod\"\npath = \"/a\"\nmode = \"9\"\n[[step]]\nkind = \"mknod\"\npath = \"/n\"\nnode = \"pipe\"\n");
+    let (_, d, _) = check(&text);
+    assert_eq!(d.iter().filter(|d| d.is_error()).count(), 3, "{d:#?}");
+}
+
+#[test]
+fn missing_root_and_version() {
+    let (_, d, _) = check("[[step]]\nkind = \"mask\"\npath = \"/a\"\n");
+    let codes: Vec<_> = d.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["mountplan::version", "mountplan::root::missing"]);
+}

@@ -1,0 +1,381 @@
+//! Checking single values: `${VAR}` substitution, paths, modes, ids, numbers, sizes, flags.
+//!
+//! Each function takes a spanned raw value and the [`Ctx`] that collects diagnostics; it
+//! returns the typed value, or `None` after pushing a diagnostic that points at the value.
+
+use std::collections::BTreeMap;
+
+use crate::diag::Diag;
+use crate::model::{HostPath, Mode, MsFlags, RootPath, Size};
+use crate::parse::did_you_mean;
+use crate::raw::Sp;
+use crate::source::{Loc, SourceId};
+
+/// What validation of one file needs: its id, the variables, and where diagnostics go.
+pub struct Ctx<'a> {
+    /// The file being validated.
+    pub src: SourceId,
+    /// Its text (to map `${NAME}` inside a string to bytes in the file).
+    pub text: &'a str,
+    /// Variables after merging and `--set`.
+    pub vars: &'a BTreeMap<String, String>,
+    /// Variables used, to warn about `--set` of unused names.
+    pub used: &'a mut std::collections::BTreeSet<String>,
+    /// Diagnostics found.
+    pub diags: &'a mut Vec<Diag>,
+}
+
+impl Ctx<'_> {
+    /// The location of a spanned value.
+    pub fn loc<T>(&self, s: &Sp<T>) -> Loc {
+        Loc::new(self.src, s.span.clone())
+    }
+
+    /// Pushes an error.
+    pub fn err(&mut self, d: Diag) {
+        self.diags.push(d);
+    }
+
+    /// Substitutes `${NAME}` (and `$$`) in a string value.
+    pub fn sub(&mut self, s: &Sp<String>) -> Option<String> {
+        let v = &s.value;
+        if !v.contains('$') {
+            return Some(v.clone());
+        }
+        // When the string is written without escapes, byte i of the value is byte
+        // span.start + 1 + i of the file (after the opening quote).
+        let raw = self.text.get(s.span.clone()).unwrap_or("");
+        let exact = raw.len() == v.len() + 2 && &raw[1..raw.len() - 1] == v.as_str();
+        let src = self.src;
+        let at = |a: usize, b: usize| {
+            if exact {
+                Loc::new(src, s.span.start + 1 + a..s.span.start + 1 + b)
+            } else {
+                Loc::new(src, s.span.clone())
+            }
+        };
+        let mut out = String::with_capacity(v.len());
+        let mut ok = true;
+        let mut i = 0;
+        while let Some(off) = v[i..].find('$') {
+            out.push_str(&v[i..i + off]);
+            let j = i + off;
+            let rest = &v[j..];
+            if rest.starts_with("$$") {
+                out.push('$');
+                i = j + 2;
+            } else if let Some(body) = rest.strip_prefix("${") {
+                match body.find('}') {
+                    Some(end) => {
+                        let name = &body[..end];
+                        self.used.insert(name.to_string());
+                        match self.vars.get(name) {
+                            Some(x) => out.push_str(x),
+                            None => {
+                                let mut d = Diag::error(
+                                    "mountplan::var::unknown",
+                                    format!("unknown variable `{name}`"),
+                                    at(j, j + 3 + end),
+                                )
+                                .label("not defined in [vars] or with --set");
+                                d = match did_you_mean(name, self.vars.keys().map(|k| k.as_str())) {
+                                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                                    None => d.help(format!(
+                                        "define it in [vars] or pass --set {name}=VALUE"
+                                    )),
+                                };
+                                self.err(d);
+                                ok = false;
+                            }
+                        }
+                        i = j + 3 + end;
+                    }
+                    None => {
+                        self.err(
+                            Diag::error(
+                                "mountplan::var::unclosed",
+                                "`${` without a closing `}`",
+                                at(j, v.len()),
+                            )
+                            .help("write `${NAME}`, or `$$` for a literal `$`"),
+                        );
+                        return None;
+                    }
+                }
+            } else {
+                out.push('$');
+                i = j + 1;
+            }
+        }
+        out.push_str(&v[i..]);
+        ok.then_some(out)
+    }
+
+    fn path_err(&mut self, s: &Sp<String>, text: &str, e: crate::model::PathError, host: bool) {
+        let help = match e {
+            crate::model::PathError::Relative if host => "host paths are absolute: start it with `/`",
+            crate::model::PathError::Relative => {
+                "paths name a place inside the new root and are absolute: start it with `/`"
+            }
+            crate::model::PathError::DotDot => "write the path without `..`",
+            _ => "shorten or fix the path",
+        };
+        let d = Diag::error(
+            "mountplan::path::invalid",
+            format!("bad path `{}`: {e}", text.escape_debug()),
+            self.loc(s),
+        )
+        .label(e.to_string())
+        .help(help);
+        self.err(d);
+    }
+
+    /// A path inside the new root.
+    pub fn root_path(&mut self, s: &Sp<String>) -> Option<RootPath> {
+        let t = self.sub(s)?;
+        RootPath::new(&t)
+            .map_err(|e| self.path_err(s, &t, e, false))
+            .ok()
+    }
+
+    /// A host path.
+    pub fn host_path(&mut self, s: &Sp<String>) -> Option<HostPath> {
+        let t = self.sub(s)?;
+        HostPath::new(&t)
+            .map_err(|e| self.path_err(s, &t, e, true))
+            .ok()
+    }
+
+    /// An octal mode string.
+    pub fn mode(&mut self, s: &Sp<String>) -> Option<Mode> {
+        let t = self.sub(s)?;
+        let m = Mode::parse(&t);
+        if m.is_none() {
+            let d = Diag::error(
+                "mountplan::mode",
+                format!("`{}` is not a mode", t.escape_debug()),
+                self.loc(s),
+            )
+            .label("not an octal number from 0 to 07777")
+            .help("write the mode as an octal string such as \"0755\"");
+            self.err(d);
+        }
+        m
+    }
+
+    /// A uid or gid.
+    pub fn id_num(&mut self, s: &Sp<i64>, what: &str) -> Option<u32> {
+        match u32::try_from(s.value) {
+            Ok(v) if v != u32::MAX => Some(v),
+            _ => {
+                let d = Diag::error(
+                    "mountplan::number::range",
+                    format!("{what} `{}` is out of range", s.value),
+                    self.loc(s),
+                )
+                .label(format!("{what} must be from 0 to 4294967294"));
+                self.err(d);
+                None
+            }
+        }
+    }
+
+    /// An integer in `0..=max`.
+    pub fn bounded(&mut self, s: &Sp<i64>, what: &str, max: u64) -> Option<u64> {
+        match u64::try_from(s.value) {
+            Ok(v) if v <= max => Some(v),
+            _ => {
+                let d = Diag::error(
+                    "mountplan::number::range",
+                    format!("{what} `{}` is out of range", s.value),
+                    self.loc(s),
+                )
+                .label(format!("{what} must be from 0 to {max}"));
+                self.err(d);
+                None
+            }
+        }
+    }
+
+    /// A size: bytes, `k`/`m`/`g` suffix, or a percentage.
+    pub fn size(&mut self, s: &Sp<crate::raw::SizeValue>) -> Option<Size> {
+        use crate::raw::SizeValue;
+        let parsed = match &s.value {
+            SizeValue::Bytes(b) => u64::try_from(*b).ok().map(Size::Bytes),
+            SizeValue::Text(t) => parse_size(t.trim()),
+        };
+        if parsed.is_none() {
+            let d = Diag::error("mountplan::size", "bad size", self.loc(s))
+                .label("not a size")
+                .help("write bytes, a number with k, m or g (\"16M\"), or a percentage from 1% to 100%");
+            self.err(d);
+        }
+        parsed
+    }
+
+    /// A step id.
+    pub fn step_id(&mut self, s: &Sp<String>) -> Option<String> {
+        let v = &s.value;
+        let ok = !v.is_empty()
+            && v.len() <= 64
+            && v
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        if !ok {
+            let d = Diag::error(
+                "mountplan::id::invalid",
+                format!("`{}` is not a step id", v.escape_debug()),
+                self.loc(s),
+            )
+            .label("bad id")
+            .help("use 1 to 64 letters, digits, `-`, `_` and `.`");
+            self.err(d);
+        }
+        ok.then(|| v.clone())
+    }
+
+    /// A filesystem option value that goes into a comma-separated data string.
+    pub fn data_value(&mut self, s: &Sp<String>, key_only: bool) -> Option<String> {
+        let t = self.sub(s)?;
+        let bad = if t.is_empty() {
+            Some("it is empty")
+        } else if t.contains(',') {
+            Some("a comma would start another option")
+        } else if t.contains('\0') {
+            Some("it contains a NUL byte")
+        } else if key_only && t.contains('=') {
+            Some("`=` does not belong here")
+        } else if t.contains(':') && key_only {
+            Some("`:` does not belong here")
+        } else {
+            None
+        };
+        if let Some(why) = bad {
+            let d = Diag::error(
+                "mountplan::option::smuggle",
+                format!("refused option value `{}`", t.escape_debug()),
+                self.loc(s),
+            )
+            .label(why)
+            .help("give one option per entry, without commas");
+            self.err(d);
+            return None;
+        }
+        Some(t)
+    }
+}
+
+/// Parses `"16M"`, `"512k"`, `"1g"`, `"4096"`, `"50%"`.
+pub fn parse_size(t: &str) -> Option<Size> {
+    if let Some(p) = t.strip_suffix('%') {
+        let p: u8 = p.parse().ok()?;
+        return (1..=100).contains(&p).then_some(Size::Percent(p));
+    }
+    let (n, mult) = match t.as_bytes().last()? {
+        b'k' | b'K' => (&t[..t.len() - 1], 1u64 << 10),
+        b'm' | b'M' => (&t[..t.len() - 1], 1 << 20),
+        b'g' | b'G' => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse::<u64>().ok()?.checked_mul(mult).map(Size::Bytes)
+}
+
+/// The mount flag words, and what they set (`true`) or clear (`false`).
+pub const FLAG_WORDS: &[(&str, MsFlags, bool)] = &[
+    ("ro", MsFlags::MS_RDONLY, true),
+    ("rw", MsFlags::MS_RDONLY, false),
+    ("nosuid", MsFlags::MS_NOSUID, true),
+    ("suid", MsFlags::MS_NOSUID, false),
+    ("nodev", MsFlags::MS_NODEV, true),
+    ("dev", MsFlags::MS_NODEV, false),
+    ("noexec", MsFlags::MS_NOEXEC, true),
+    ("exec", MsFlags::MS_NOEXEC, false),
+    ("relatime", MsFlags::MS_RELATIME, true),
+    ("norelatime", MsFlags::MS_RELATIME, false),
+    ("noatime", MsFlags::MS_NOATIME, true),
+    ("strictatime", MsFlags::MS_STRICTATIME, true),
+    ("nodiratime", MsFlags::MS_NODIRATIME, true),
+    ("sync", MsFlags::MS_SYNCHRONOUS, true),
+    ("dirsync", MsFlags::MS_DIRSYNC, true),
+    ("silent", MsFlags::MS_SILENT, true),
+    ("rec", MsFlags::MS_REC, true),
+];
+
+/// Reads `options` into flags; reports unknown words and conflicts. `rec_ok` says whether
+/// `rec` is allowed (binds and remounts).
+pub fn flags(cx: &mut Ctx, opts: &Option<Vec<Sp<String>>>, rec_ok: bool) -> MsFlags {
+    let mut f = MsFlags::empty();
+    let mut seen: Vec<(&'static str, MsFlags, bool, Loc)> = Vec::new();
+    for o in opts.iter().flatten() {
+        let word = o.value.as_str();
+        let Some(&(name, flag, set)) = FLAG_WORDS.iter().find(|(n, _, _)| *n == word) else {
+            let mut d = Diag::error(
+                "mountplan::option::unknown",
+                format!("unknown mount option `{}`", word.escape_debug()),
+                cx.loc(o),
+            )
+            .label("not a mount flag");
+            d = match did_you_mean(word, FLAG_WORDS.iter().map(|(n, _, _)| *n)) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None if word.contains('=') => d.help(
+                    "filesystem options are keys of the step (`mode`, `size`, ...) or `data` entries",
+                ),
+                None => d.help("see docs/plan-format.md for the mount options"),
+            };
+            cx.err(d);
+            continue;
+        };
+        if name == "rec" && !rec_ok {
+            let d = Diag::error(
+                "mountplan::option::rec",
+                "`rec` applies only to binds and remounts",
+                cx.loc(o),
+            )
+            .help("remove `rec`");
+            cx.err(d);
+            continue;
+        }
+        let loc = cx.loc(o);
+        let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
+        if let Some((other, _, _, oloc)) = seen.iter().find(|(_, fl, st, _)| {
+            (*fl == flag && *st != set) || (set && *st && atime.contains(flag) && atime.contains(*fl) && *fl != flag)
+        }) {
+            let d = Diag::error(
+                "mountplan::option::conflict",
+                format!("`{name}` conflicts with `{other}`"),
+                loc,
+            )
+            .label("conflicting option")
+            .also(*oloc, format!("`{other}` given here"))
+            .help("keep one of them");
+            cx.err(d);
+            continue;
+        }
+        seen.push((name, flag, set, loc));
+        if set {
+            f |= flag;
+        } else {
+            f -= flag;
+        }
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("16M"), Some(Size::Bytes(16 << 20)));
+        assert_eq!(parse_size("65536k"), Some(Size::Bytes(65536 << 10)));
+        assert_eq!(parse_size("50%"), Some(Size::Percent(50)));
+        assert_eq!(parse_size("0%"), None);
+        assert_eq!(parse_size("1x"), None);
+        assert_eq!(parse_size("99999999999999999999g"), None);
+        assert_eq!(parse_size("18446744073709551615g"), None);
+    }
+}
