@@ -1,0 +1,579 @@
+//! The real [`Sys`]: the only code that makes a plan's system calls.
+//!
+//! Takes the [`Call`]s of a plan in order, inside the new mount namespace; returns what each
+//! changed. Every path inside the new root is resolved from the root descriptor with
+//! [`resolve`] (openat2 `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`, or the user-space walk),
+//! creation happens on the resolved parent descriptor with the final name, and mounts land
+//! on the resolved `O_PATH` descriptor through `self/fd/N` of the **host** `/proc` opened
+//! before the namespace was made: the process's working directory is set to that `/proc`
+//! (`fchdir`), so the relative name `self/fd/N` keeps working after a pivot, when `/proc` in
+//! the new root may be missing, a fresh proc, or planted. Calls that need a particular
+//! working directory (`pivot_root(".", ...)`, `chroot(".")`) are always preceded by the
+//! `Chdir` of their step, which resets it.
+
+pub mod files;
+pub mod host;
+pub mod mount;
+pub mod mountinfo;
+pub mod resolve;
+
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::{Mode, SFlag, fstat};
+
+use self::files::{Reversed, fd_name, kind, kind_word};
+use self::host::HostFds;
+use self::resolve::{How, resolve};
+use super::{Before, Effect, MountEntry, Node, Sys, SysError, Undo};
+use crate::calls::{Call, Dev, Source, Target};
+use crate::model::{MsFlags, NodeType, RootPath};
+
+/// The real syscall layer for one apply.
+#[derive(Debug)]
+pub struct Linux {
+    proc: OwnedFd,
+    null: OwnedFd,
+    root: Option<OwnedFd>,
+    tmproot: PathBuf,
+    userns: bool,
+    cwd_at_proc: bool,
+}
+
+const PROPAGATION: MsFlags = MsFlags::MS_PRIVATE
+    .union(MsFlags::MS_SLAVE)
+    .union(MsFlags::MS_SHARED)
+    .union(MsFlags::MS_UNBINDABLE);
+
+/// A mount target or source, ready for mount(2): a resolved descriptor or a path.
+enum Spot {
+    Fd(OwnedFd),
+    Path(String),
+}
+
+fn in_root(p: &RootPath) -> String {
+    if p.is_root() {
+        "<root>".into()
+    } else {
+        format!("<root>{}", p.as_str())
+    }
+}
+
+/// Says what a failed resolution refused, when it is a refusal rather than a plain error.
+fn why_resolve(p: &RootPath, e: Errno, how: How) -> Option<String> {
+    match e {
+        Errno::ELOOP if how.no_symlinks => Some(format!(
+            "`{}` is reached through a symlink; proc and sysfs are mounted only on real \
+             directories (CVE-2019-19921): make it a directory in the root",
+            in_root(p)
+        )),
+        Errno::ENOTDIR if how.no_symlinks => Some(format!(
+            "`{}` is not a real directory (a symlink or another kind of file); proc and sysfs \
+             are mounted only on real directories (CVE-2019-19921)",
+            in_root(p)
+        )),
+        Errno::ELOOP => Some(format!(
+            "resolving `{}` inside the root met a symlink loop, more than 40 symlinks, or a \
+             magic link such as /proc/self/root, which are refused",
+            in_root(p)
+        )),
+        Errno::ENOTDIR => Some(format!(
+            "a component of `{}` is not a directory (it may be a symlink, a file or a FIFO \
+             planted in the root)",
+            in_root(p)
+        )),
+        _ => None,
+    }
+}
+
+impl Linux {
+    /// A syscall layer using the host descriptors opened before the namespace was made.
+    /// `tmproot` is where an empty tmpfs root is mounted; `userns` says the process is in a
+    /// user namespace it created (bind remounts then keep the flags the kernel locked).
+    pub fn new(host: HostFds, tmproot: PathBuf, userns: bool) -> Self {
+        Linux {
+            proc: host.proc,
+            null: host.null,
+            root: None,
+            tmproot,
+            userns,
+            cwd_at_proc: false,
+        }
+    }
+
+    fn root_fd(&self) -> Result<BorrowedFd<'_>, Errno> {
+        self.root.as_ref().map(|f| f.as_fd()).ok_or(Errno::EBADF)
+    }
+
+    fn resolve(&self, p: &RootPath, how: How) -> Result<OwnedFd, Errno> {
+        resolve(self.root_fd()?, p.relative(), how)
+    }
+
+    /// Sets the working directory to the host `/proc`, for `self/fd/N` names.
+    fn at_proc(&mut self) -> Result<(), Errno> {
+        if !self.cwd_at_proc {
+            nix::unistd::fchdir(self.proc.as_fd())?;
+            self.cwd_at_proc = true;
+        }
+        Ok(())
+    }
+
+    fn path_of(&mut self, s: &Spot) -> Result<String, Errno> {
+        match s {
+            Spot::Fd(fd) => {
+                self.at_proc()?;
+                Ok(fd_name(fd.as_fd()))
+            }
+            Spot::Path(p) => Ok(p.clone()),
+        }
+    }
+
+    fn mount(
+        &mut self,
+        src: Option<&Spot>,
+        target: &Spot,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<(), Errno> {
+        let src = match src {
+            Some(s) => Some(self.path_of(s)?),
+            None => None,
+        };
+        let t = self.path_of(target)?;
+        nix::mount::mount(src.as_deref(), t.as_str(), fstype, flags, data)
+    }
+
+    fn target(&mut self, t: &Target, how: How) -> Result<Spot, Errno> {
+        Ok(match t {
+            Target::InRoot(p) | Target::AfterPivot(p) => Spot::Fd(self.resolve(p, how)?),
+            Target::Host(h) => Spot::Path(h.as_str().to_string()),
+            Target::TmpRoot => Spot::Path(self.tmproot.to_string_lossy().into_owned()),
+            Target::Cwd => Spot::Path(".".into()),
+        })
+    }
+
+    fn source(&mut self, s: &Source) -> Result<Option<Spot>, Errno> {
+        Ok(match s {
+            Source::None => None,
+            Source::Name(n) => Some(Spot::Path(n.clone())),
+            Source::Host(h) => Some(Spot::Fd(
+                host::open_path(Path::new(h.as_str()), false).map_err(|e| e.errno)?,
+            )),
+            Source::Cwd => Some(Spot::Path(".".into())),
+        })
+    }
+
+    fn do_mount(&mut self, c: &Call, before: &mut Before<'_>) -> Result<Effect, SysError> {
+        let Call::Mount {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+        } = c
+        else {
+            return Err(SysError::new(c, Errno::EINVAL));
+        };
+        let err = |e: Errno| SysError::new(c, e);
+        let fstype = fstype.as_deref();
+        let data = data.as_deref();
+        let Target::InRoot(p) = target else {
+            // The implicit setup, the pivot's own calls: paths of this process, no undo.
+            let t = self.target(target, How::DIR).map_err(err)?;
+            let s = self.source(source).map_err(err)?;
+            self.mount(s.as_ref(), &t, fstype, *flags, data)
+                .map_err(err)?;
+            return Ok(Effect::Local);
+        };
+        let refuse = |e: Errno, how: How| match why_resolve(p, e, how) {
+            Some(w) => SysError::refused(c, e, w),
+            None => SysError::new(c, e),
+        };
+        if flags.intersects(PROPAGATION) {
+            let t = Spot::Fd(
+                self.resolve(p, How::FOLLOW)
+                    .map_err(|e| refuse(e, How::FOLLOW))?,
+            );
+            self.mount(None, &t, None, *flags, None).map_err(err)?;
+            return Ok(Effect::Local);
+        }
+        if flags.contains(MsFlags::MS_REMOUNT) {
+            let fd = self
+                .resolve(p, How::FOLLOW)
+                .map_err(|e| refuse(e, How::FOLLOW))?;
+            let old = mount::flags_of_fd(fd.as_fd()).map_err(err)?;
+            let u = Undo::Remount {
+                path: p.clone(),
+                flags: old,
+            };
+            before(&u)?;
+            let t = Spot::Fd(fd);
+            match self.mount(None, &t, None, *flags, None) {
+                Err(Errno::EPERM) if self.userns => {
+                    // The kernel refuses to clear flags it locked on mounts copied from the
+                    // host: keep them and try again.
+                    let keep = mount::locked_to_keep(old, *flags);
+                    self.mount(None, &t, None, *flags | keep, None)
+                        .map_err(err)?;
+                }
+                r => r.map_err(err)?,
+            }
+            return Ok(Effect::Changed(u));
+        }
+        let how = match fstype {
+            Some("proc") | Some("sysfs") => How::REAL_DIR,
+            _ => How::FOLLOW,
+        };
+        let t = Spot::Fd(self.resolve(p, how).map_err(|e| refuse(e, how))?);
+        let s = self.source(source).map_err(err)?;
+        let u = Undo::Umount(p.clone());
+        before(&u)?;
+        self.mount(s.as_ref(), &t, fstype, *flags, data)
+            .map_err(err)?;
+        Ok(Effect::Changed(u))
+    }
+
+    /// Creates `node` at `p` unless the same node is there already.
+    fn create(
+        &mut self,
+        c: &Call,
+        p: &RootPath,
+        node: Node,
+        mode: u32,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        let err = |e: Errno| match why_resolve(p, e, How::DIR) {
+            Some(w) => SysError::refused(c, e, w),
+            None => SysError::new(c, e),
+        };
+        if p.is_root() {
+            return if node == Node::Dir {
+                Ok(Effect::Unchanged)
+            } else {
+                Err(SysError::new(c, Errno::EEXIST))
+            };
+        }
+        let (dir, name) = files::parent(self.root_fd().map_err(err)?, p.relative()).map_err(err)?;
+        match files::lstat_at(dir.as_fd(), name) {
+            Ok(st) => {
+                if files::matches(dir.as_fd(), name, &st, &node) {
+                    return Ok(Effect::Unchanged);
+                }
+                // A symlink where a directory or a file mountpoint is wanted is accepted when
+                // it leads, inside the root, to one: the mount follows it the same way.
+                if kind(&st) == SFlag::S_IFLNK && matches!(node, Node::Dir | Node::File) {
+                    if let Ok(fd) = self.resolve(p, How::FOLLOW) {
+                        let t = fstat(fd.as_fd()).map_err(err)?;
+                        if (node == Node::Dir) == (kind(&t) == SFlag::S_IFDIR) {
+                            return Ok(Effect::Unchanged);
+                        }
+                    }
+                }
+                if node == Node::File && kind(&st) != SFlag::S_IFDIR {
+                    // Any existing non-directory will do as a file mountpoint.
+                    return Ok(Effect::Unchanged);
+                }
+                Err(SysError::refused(
+                    c,
+                    Errno::EEXIST,
+                    format!(
+                        "`{}` exists and is {}, not the {} the plan makes",
+                        in_root(p),
+                        kind_word(&st),
+                        node.word()
+                    ),
+                ))
+            }
+            Err(Errno::ENOENT) => {
+                let mut u = Undo::Remove {
+                    path: p.clone(),
+                    node: node.clone(),
+                    id: None,
+                };
+                before(&u)?;
+                let st = files::create(dir.as_fd(), name, &node, mode).map_err(err)?;
+                if let Undo::Remove { id, .. } = &mut u {
+                    *id = Some(files::id_of(&st));
+                }
+                // mkdir ignores the set-id bits: set them on the new directory itself.
+                if node == Node::Dir && mode & 0o6000 != 0 {
+                    let fd = files::open_for_chown(dir.as_fd(), name).map_err(err)?;
+                    files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode).map_err(err)?;
+                }
+                Ok(Effect::Changed(u))
+            }
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    fn node_of(&self, c: &Call, node: NodeType, dev: &Dev) -> Result<Node, SysError> {
+        let rdev = match dev {
+            Dev::Num(a, b) => nix::sys::stat::makedev(u64::from(*a), u64::from(*b)),
+            Dev::FromHost(h) => {
+                let st = nix::sys::stat::stat(h.as_str()).map_err(|e| SysError::new(c, e))?;
+                return match kind(&st) {
+                    SFlag::S_IFCHR => Ok(Node::Char(st.st_rdev)),
+                    SFlag::S_IFBLK => Ok(Node::Block(st.st_rdev)),
+                    _ => Err(SysError::refused(
+                        c,
+                        Errno::EINVAL,
+                        format!("the host's `{h}` is {}, not a device", kind_word(&st)),
+                    )),
+                };
+            }
+        };
+        Ok(match node {
+            NodeType::Char => Node::Char(rdev),
+            NodeType::Block => Node::Block(rdev),
+            NodeType::Fifo => Node::Fifo,
+        })
+    }
+
+    fn read_mountinfo(&self) -> Result<Vec<mountinfo::RawMount>, Errno> {
+        let fd = nix::fcntl::openat(
+            self.proc.as_fd(),
+            "self/mountinfo",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut s = String::with_capacity(4096);
+        std::fs::File::from(fd)
+            .read_to_string(&mut s)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        Ok(mountinfo::parse(&s))
+    }
+
+    /// The root as mountinfo shows it: its path from this process's root.
+    fn root_prefix(&self) -> Result<String, Errno> {
+        let fd = self.root_fd()?;
+        let l = nix::fcntl::readlinkat(self.proc.as_fd(), fd_name(fd).as_str())?;
+        Ok(l.to_string_lossy().into_owned())
+    }
+}
+
+impl Sys for Linux {
+    fn call(&mut self, c: &Call, before: &mut Before<'_>) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        match c {
+            Call::OpenRoot(t) => {
+                let path = match t {
+                    Target::Host(h) => PathBuf::from(h.as_str()),
+                    Target::TmpRoot => self.tmproot.clone(),
+                    _ => return Err(err(Errno::EINVAL)),
+                };
+                let fd = nix::fcntl::open(
+                    &path,
+                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(err)?;
+                self.root = Some(fd);
+                Ok(Effect::Local)
+            }
+            Call::Mount { .. } => self.do_mount(c, before),
+            Call::SetattrRec { target, set } => {
+                let (Target::InRoot(p) | Target::AfterPivot(p)) = target else {
+                    return Err(err(Errno::EINVAL));
+                };
+                let fd = self.resolve(p, How::FOLLOW).map_err(err)?;
+                let old = mount::flags_of_fd(fd.as_fd()).map_err(err)?;
+                let u = Undo::Unsetattr {
+                    path: p.clone(),
+                    clear: *set - old,
+                };
+                before(&u)?;
+                mount::setattr_rec(fd.as_fd(), *set, MsFlags::empty()).map_err(err)?;
+                Ok(Effect::Changed(u))
+            }
+            Call::Umount(t) => {
+                let s = self.target(t, How::FOLLOW).map_err(err)?;
+                let path = self.path_of(&s).map_err(err)?;
+                nix::mount::umount2(path.as_str(), nix::mount::MntFlags::MNT_DETACH)
+                    .map_err(err)?;
+                Ok(Effect::Local)
+            }
+            Call::Mkdir {
+                path,
+                mode,
+                if_missing,
+                ..
+            } => {
+                let r = self.create(c, path, Node::Dir, mode.bits(), before)?;
+                if !if_missing && r == Effect::Unchanged {
+                    return Err(SysError::refused(
+                        c,
+                        Errno::EEXIST,
+                        format!("`{}` already exists", in_root(path)),
+                    ));
+                }
+                Ok(r)
+            }
+            Call::CreateFile { path, mode, .. } => {
+                self.create(c, path, Node::File, mode.bits(), before)
+            }
+            Call::Mknod {
+                path,
+                node,
+                mode,
+                dev,
+                ..
+            } => {
+                let n = self.node_of(c, *node, dev)?;
+                self.create(c, path, n, mode.bits(), before)
+            }
+            Call::Symlink { to, path, .. } => {
+                self.create(c, path, Node::Symlink(to.clone()), 0o777, before)
+            }
+            Call::Chmod { path, mode, .. } => {
+                let fd = files::open_for_chmod(self.root_fd().map_err(err)?, path.relative())
+                    .map_err(err)?;
+                let st = fstat(fd.as_fd()).map_err(err)?;
+                let old = st.st_mode & 0o7777;
+                if old == mode.bits() {
+                    return Ok(Effect::Unchanged);
+                }
+                let u = Undo::Chmod {
+                    path: path.clone(),
+                    id: files::id_of(&st),
+                    mode: old,
+                };
+                before(&u)?;
+                files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode.bits()).map_err(err)?;
+                Ok(Effect::Changed(u))
+            }
+            Call::Chown { path, uid, gid, .. } => {
+                let fd = files::open_for_chown(self.root_fd().map_err(err)?, path.relative())
+                    .map_err(err)?;
+                let st = fstat(fd.as_fd()).map_err(err)?;
+                if uid.is_none_or(|u| u == st.st_uid) && gid.is_none_or(|g| g == st.st_gid) {
+                    return Ok(Effect::Unchanged);
+                }
+                let u = Undo::Chown {
+                    path: path.clone(),
+                    id: files::id_of(&st),
+                    uid: st.st_uid,
+                    gid: st.st_gid,
+                };
+                before(&u)?;
+                files::chown_fd(fd.as_fd(), *uid, *gid).map_err(err)?;
+                Ok(Effect::Changed(u))
+            }
+            Call::Mask(p) => {
+                let fd = match self.resolve(p, How::FOLLOW) {
+                    Ok(fd) => fd,
+                    Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
+                    Err(e) => return Err(err(e)),
+                };
+                let is_dir = kind(&fstat(fd.as_fd()).map_err(err)?) == SFlag::S_IFDIR;
+                let u = Undo::Umount(p.clone());
+                before(&u)?;
+                let t = Spot::Fd(fd);
+                if is_dir {
+                    let src = Spot::Path("tmpfs".into());
+                    self.mount(Some(&src), &t, Some("tmpfs"), MsFlags::MS_RDONLY, None)
+                        .map_err(err)?;
+                } else {
+                    let null = Spot::Fd(resolve::dup(self.null.as_fd()).map_err(err)?);
+                    self.mount(Some(&null), &t, None, MsFlags::MS_BIND, None)
+                        .map_err(err)?;
+                }
+                Ok(Effect::Changed(u))
+            }
+            Call::MaskHostProcSys => {
+                let m = self.read_mountinfo().map_err(err)?;
+                let prefix = self.root_prefix().map_err(err)?;
+                mount::mask_host_proc_sys(&m, &prefix)?;
+                Ok(Effect::Local)
+            }
+            Call::Chdir(t) => {
+                match t {
+                    Target::InRoot(p) | Target::AfterPivot(p) => {
+                        let fd = self.resolve(p, How::DIR).map_err(err)?;
+                        nix::unistd::fchdir(fd.as_fd()).map_err(err)?;
+                    }
+                    Target::Host(h) => nix::unistd::chdir(h.as_str()).map_err(err)?,
+                    Target::TmpRoot => nix::unistd::chdir(&self.tmproot).map_err(err)?,
+                    Target::Cwd => {}
+                }
+                self.cwd_at_proc = false;
+                Ok(Effect::Local)
+            }
+            Call::PivotRoot { new_root, put_old } => {
+                nix::unistd::pivot_root(new_root.as_str(), put_old.as_str()).map_err(err)?;
+                self.cwd_at_proc = false;
+                Ok(Effect::Local)
+            }
+            Call::Chroot => {
+                nix::unistd::chroot(".").map_err(err)?;
+                Ok(Effect::Local)
+            }
+            Call::Rmdir(p) => {
+                let (dir, name) =
+                    files::parent(self.root_fd().map_err(err)?, p.relative()).map_err(err)?;
+                nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::RemoveDir)
+                    .map_err(err)?;
+                Ok(Effect::Local)
+            }
+        }
+    }
+
+    fn undo(&mut self, u: &Undo) -> Result<(), SysError> {
+        let err = |e: Errno| SysError::new(u, e);
+        let kept = |r: Reversed| match r {
+            Reversed::Done | Reversed::Gone => Ok(()),
+            Reversed::Kept(why) => Err(SysError::refused(
+                u,
+                Errno::EEXIST,
+                format!("left alone: {why}"),
+            )),
+        };
+        let root = self.root_fd().map_err(err)?;
+        match u {
+            Undo::Umount(p) => {
+                let fd = match self.resolve(p, How::FOLLOW) {
+                    Ok(fd) => fd,
+                    Err(Errno::ENOENT) => return Ok(()),
+                    Err(e) => return Err(err(e)),
+                };
+                let t = self.path_of(&Spot::Fd(fd)).map_err(err)?;
+                nix::mount::umount2(t.as_str(), nix::mount::MntFlags::MNT_DETACH).map_err(err)
+            }
+            Undo::Remove { path, node, id } => {
+                kept(files::remove(root, path.relative(), node, *id).map_err(err)?)
+            }
+            Undo::Chmod { path, id, mode } => kept(
+                files::restore_mode(root, self.proc.as_fd(), path.relative(), *id, *mode)
+                    .map_err(err)?,
+            ),
+            Undo::Chown { path, id, uid, gid } => {
+                kept(files::restore_owner(root, path.relative(), *id, *uid, *gid).map_err(err)?)
+            }
+            Undo::Remount { path, flags } => {
+                let t = Spot::Fd(self.resolve(path, How::FOLLOW).map_err(err)?);
+                self.mount(
+                    None,
+                    &t,
+                    None,
+                    MsFlags::MS_REMOUNT | MsFlags::MS_BIND | *flags,
+                    None,
+                )
+                .map_err(err)
+            }
+            Undo::Unsetattr { path, clear } => {
+                let fd = self.resolve(path, How::FOLLOW).map_err(err)?;
+                mount::setattr_rec(fd.as_fd(), MsFlags::empty(), *clear).map_err(err)
+            }
+        }
+    }
+
+    fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError> {
+        let err = |e: Errno| SysError::new("read(\"/proc/self/mountinfo\")", e);
+        let m = self.read_mountinfo().map_err(err)?;
+        let prefix = self.root_prefix().map_err(err)?;
+        Ok(mountinfo::below(m, &prefix))
+    }
+}
