@@ -14,8 +14,8 @@
 use std::fmt::{self, Write as _};
 
 use crate::model::{
-    Action, Create, FsKind, HostPath, Mode, MsFlags, NodeSpec, NodeType, PivotStrategy, Plan, Root,
-    RootPath, ms_flags_str,
+    Action, Create, FsKind, HostPath, Mode, MsFlags, NodeSpec, NodeType, PivotStrategy, Plan,
+    Root, RootPath, ms_flags_str,
 };
 
 /// Where a mount's source comes from.
@@ -349,11 +349,7 @@ fn attr_str(set: MsFlags) -> String {
         .filter(|(f, _)| set.contains(*f))
         .map(|(_, n)| *n)
         .collect();
-    if v.is_empty() {
-        "0".into()
-    } else {
-        v.join("|")
-    }
+    if v.is_empty() { "0".into() } else { v.join("|") }
 }
 
 /// The flags a bind mount keeps from its first call; everything else needs a remount.
@@ -373,7 +369,11 @@ struct Mounts {
 
 impl Mounts {
     fn host_place(&self, p: &RootPath) -> Option<HostPlace> {
-        let c = self.stack.iter().rev().find(|c| p.starts_with(&c.target))?;
+        let c = self
+            .stack
+            .iter()
+            .rev()
+            .find(|c| p.starts_with(&c.target))?;
         let base = c.host.clone()?;
         let rel = p.as_str()[c.target.as_str().len()..]
             .trim_start_matches('/')

@@ -17,12 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// (invalid plan, failed step — after rollback), 126 when the command cannot be executed,
 /// 127 when it is not found.
 #[derive(Debug, Parser)]
-#[command(
-    name = "mountplan",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "mountplan", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -66,7 +61,9 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
         .split_once('=')
         .ok_or_else(|| format!("`{s}` has no `=`: write NAME=VALUE"))?;
     if k.is_empty()
-        || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        || !k
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         || k.as_bytes()[0].is_ascii_digit()
     {
         return Err(format!(

@@ -786,7 +786,10 @@ mod tests {
             RootPath::new(&format!("/{}", "x".repeat(256))),
             Err(PathError::ComponentTooLong)
         );
-        assert_eq!(RootPath::new(&"/xx".repeat(1400)), Err(PathError::TooLong));
+        assert_eq!(
+            RootPath::new(&"/xx".repeat(1400)),
+            Err(PathError::TooLong)
+        );
     }
 
     #[test]
@@ -796,17 +799,9 @@ mod tests {
         assert_eq!(p.file_name(), "pts");
         assert_eq!(p.relative(), "dev/pts");
         assert!(p.starts_with(&RootPath::new("/dev").unwrap()));
-        assert!(
-            !RootPath::new("/devx")
-                .unwrap()
-                .starts_with(&RootPath::new("/dev").unwrap())
-        );
+        assert!(!RootPath::new("/devx").unwrap().starts_with(&RootPath::new("/dev").unwrap()));
         assert!(p.starts_with(&RootPath::root()));
-        let a: Vec<_> = p
-            .ancestors_and_self()
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
+        let a: Vec<_> = p.ancestors_and_self().iter().map(|p| p.to_string()).collect();
         assert_eq!(a, ["/", "/dev", "/dev/pts"]);
     }
 

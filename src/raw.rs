@@ -338,11 +338,7 @@ impl Step {
     /// The names and spans of every optional field that is set, in declaration order.
     /// `validate` uses it to reject fields that do not belong to the step's kind.
     pub fn set_fields(&self) -> Vec<(&'static str, Range<usize>)> {
-        fn sp<T>(
-            name: &'static str,
-            v: &Option<Sp<T>>,
-            out: &mut Vec<(&'static str, Range<usize>)>,
-        ) {
+        fn sp<T>(name: &'static str, v: &Option<Sp<T>>, out: &mut Vec<(&'static str, Range<usize>)>) {
             if let Some(v) = v {
                 out.push((name, v.span.clone()));
             }
