@@ -257,8 +257,3 @@ pub fn restore_owner(
     chown_fd(fd.as_fd(), Some(uid), Some(gid))?;
     Ok(Reversed::Done)
 }
-
-/// Keeps a descriptor's raw number from being used after close (helper for messages).
-pub fn raw(fd: &OwnedFd) -> i32 {
-    fd.as_raw_fd()
-}
