@@ -555,3 +555,81 @@ fn a_verify_difference_fails_and_rolls_back() {
     assert!(!o.rolled_back.is_empty());
     assert!(fake.files.is_empty());
 }
+
+fn node(path: &str, major: u32, minor: u32) -> Step {
+    step(
+        &format!("mknod{path}"),
+        Action::Mknod(Mknod {
+            path: rp(path),
+            path_loc: Loc::default(),
+            spec: NodeSpec::Given {
+                node: NodeType::Char,
+                major,
+                minor,
+            },
+            mode: Mode::from_bits(0o666),
+            uid: None,
+            gid: None,
+        }),
+    )
+}
+
+/// Development check against the real kernel (root only): `cargo test --lib dev_real --
+/// --ignored --nocapture --test-threads=1`.
+#[test]
+#[ignore]
+fn dev_real_apply() {
+    let mut p = plan(
+        Root::Path(HostPath::new("/tmp/mpdev/rootfs").unwrap()),
+        None,
+    );
+    p.namespaces.pid = true;
+    p.steps = vec![
+        step(
+            "proc",
+            mount(
+                "/proc",
+                FsKind::Proc,
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Create::Dir,
+            ),
+        ),
+        step(
+            "dev",
+            mount(
+                "/dev",
+                FsKind::Tmpfs(TmpfsOptions::default()),
+                MsFlags::MS_NOSUID,
+                Create::Dir,
+            ),
+        ),
+        node("/dev/null", 1, 3),
+        node("/dev/zero", 1, 5),
+        step(
+            "pivot",
+            Action::Pivot(Pivot {
+                strategy: PivotStrategy::PivotRoot,
+                fallback: None,
+                put_old: rp("/.pivot_root"),
+            }),
+        ),
+    ];
+    let d = dag(p);
+    let cfg = super::Config {
+        state_dir: "/tmp/mpdev/state".into(),
+        verify: std::env::var_os("VERIFY").is_some(),
+        keep_terminal: true,
+        command: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "cat /proc/self/mountinfo; ls -la /dev; echo pid=$$".into(),
+        ],
+        persist: None,
+        test: super::TestHooks {
+            fail_at_call: std::env::var("FAILAT").ok().and_then(|v| v.parse().ok()),
+            ..Default::default()
+        },
+    };
+    let r = super::apply(&d, &cfg, &mut |e| eprintln!("event: {e:?}"));
+    eprintln!("{r:?}");
+}

@@ -539,7 +539,9 @@ impl Sys for Linux {
                     Err(Errno::ENOENT) => return Ok(()),
                     Err(e) => return Err(err(e)),
                 };
-                let t = self.path_of(&Spot::Fd(fd)).map_err(err)?;
+                // `spot` keeps the descriptor open until umount2 has used its name.
+                let spot = Spot::Fd(fd);
+                let t = self.path_of(&spot).map_err(err)?;
                 nix::mount::umount2(t.as_str(), nix::mount::MntFlags::MNT_DETACH).map_err(err)
             }
             Undo::Remove { path, node, id } => {
