@@ -14,8 +14,8 @@
 use std::fmt::{self, Write as _};
 
 use crate::model::{
-    Action, Create, FsKind, HostPath, Mode, MsFlags, NodeSpec, NodeType, PivotStrategy, Plan,
-    Root, RootPath, ms_flags_str,
+    Action, Create, FsKind, HostPath, Mode, MsFlags, NodeSpec, NodeType, PivotStrategy, Plan, Root,
+    RootPath, ms_flags_str,
 };
 
 /// Where a mount's source comes from.
@@ -158,6 +158,9 @@ pub enum Call {
     /// else a bind of the host's `/dev/null` (opened and checked to be char 1:3 at start).
     /// A missing path is left alone.
     Mask(RootPath),
+    /// runc's readonlyPaths: when the path exists, bind it onto itself (MS_BIND|MS_REC) and make
+    /// the bind and everything below it read-only with mount_setattr(AT_RECURSIVE).
+    Readonly(RootPath),
     /// Before `move`: every full proc and sysfs mount outside the root is made a recursive
     /// slave and detached (or covered by a tmpfs where that is refused), as runc's msMoveRoot.
     MaskHostProcSys,
@@ -319,6 +322,12 @@ impl fmt::Display for Call {
                  anything else mount(\"/dev/null\", {0}, NULL, MS_BIND, NULL)",
                 in_root(p)
             ),
+            Call::Readonly(p) => write!(
+                f,
+                "readonly {0} when it exists: mount({0}, {0}, NULL, MS_BIND|MS_REC, NULL); \
+                 mount_setattr({0}, AT_RECURSIVE, {{attr_set=MOUNT_ATTR_RDONLY}})",
+                in_root(p)
+            ),
             Call::MaskHostProcSys => f.write_str(
                 "for each full proc or sysfs mount P outside <root>: \
                  mount(NULL, P, NULL, MS_SLAVE|MS_REC, NULL); umount2(P, MNT_DETACH) \
@@ -349,7 +358,11 @@ fn attr_str(set: MsFlags) -> String {
         .filter(|(f, _)| set.contains(*f))
         .map(|(_, n)| *n)
         .collect();
-    if v.is_empty() { "0".into() } else { v.join("|") }
+    if v.is_empty() {
+        "0".into()
+    } else {
+        v.join("|")
+    }
 }
 
 /// The flags a bind mount keeps from its first call; everything else needs a remount.
@@ -369,11 +382,7 @@ struct Mounts {
 
 impl Mounts {
     fn host_place(&self, p: &RootPath) -> Option<HostPlace> {
-        let c = self
-            .stack
-            .iter()
-            .rev()
-            .find(|c| p.starts_with(&c.target))?;
+        let c = self.stack.iter().rev().find(|c| p.starts_with(&c.target))?;
         let base = c.host.clone()?;
         let rel = p.as_str()[c.target.as_str().len()..]
             .trim_start_matches('/')
@@ -475,9 +484,13 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                             data: None,
                         });
                         // The kernel ignores MS_RDONLY and friends on a new bind: they take a
-                        // remount of the bind.
+                        // remount of the bind. MS_REMOUNT changes only the top mount, so a
+                        // recursive bind (which brings the source's submounts along) takes
+                        // mount_setattr(AT_RECURSIVE) instead, or its submounts stay writable.
                         let rest = m.flags - BIND_KEEPS;
-                        if !rest.is_empty() {
+                        if !rest.is_empty() && *recursive {
+                            calls.push(Call::SetattrRec { target: t, set: rest });
+                        } else if !rest.is_empty() {
                             calls.push(Call::Mount {
                                 source: Source::None,
                                 target: t,
@@ -597,6 +610,7 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                 }
             }
             Action::Mask(m) => calls.push(Call::Mask(m.path.clone())),
+            Action::Readonly(r) => calls.push(Call::Readonly(r.path.clone())),
             Action::Pivot(p) => {
                 calls = pivot_calls(p.strategy, &p.put_old, &mounts);
                 fallback = p.fallback.map(|s| pivot_calls(s, &p.put_old, &mounts));

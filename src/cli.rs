@@ -17,7 +17,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// (invalid plan, failed step — after rollback), 126 when the command cannot be executed,
 /// 127 when it is not found.
 #[derive(Debug, Parser)]
-#[command(name = "mountplan", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "mountplan",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -40,8 +45,8 @@ pub enum Command {
     Recover(RecoverArgs),
     /// Undo `apply --persist FILE`: unmount the pinned namespace from FILE and remove it.
     Release(ReleaseArgs),
-    /// Print the JSON Schema of the plan format.
-    Schema,
+    /// Print the JSON Schema of the plan format (or, with --markdown, the format reference).
+    Schema(SchemaArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -61,9 +66,7 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
         .split_once('=')
         .ok_or_else(|| format!("`{s}` has no `=`: write NAME=VALUE"))?;
     if k.is_empty()
-        || !k
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         || k.as_bytes()[0].is_ascii_digit()
     {
         return Err(format!(
@@ -237,4 +240,12 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `mountplan schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Print the plan format reference as Markdown (docs/plan-format.md) instead.
+    #[arg(long)]
+    pub markdown: bool,
 }

@@ -28,6 +28,7 @@ pub mod load;
 pub mod model;
 pub mod parse;
 pub mod raw;
+pub mod reference;
 pub mod render;
 pub mod source;
 pub mod sys;

@@ -369,6 +369,8 @@ pub enum Action {
     Chmod(Chmod),
     /// Hide a path.
     Mask(Mask),
+    /// Make a path read-only.
+    Readonly(Readonly),
     /// Switch to the new root.
     Pivot(Pivot),
 }
@@ -386,6 +388,7 @@ impl Action {
             Action::Symlink(_) => StepKind::Symlink,
             Action::Chmod(_) => StepKind::Chmod,
             Action::Mask(_) => StepKind::Mask,
+            Action::Readonly(_) => StepKind::Readonly,
             Action::Pivot(_) => StepKind::Pivot,
         }
     }
@@ -401,6 +404,7 @@ impl Action {
             Action::Symlink(m) => Some(&m.path),
             Action::Chmod(m) => Some(&m.path),
             Action::Mask(m) => Some(&m.path),
+            Action::Readonly(m) => Some(&m.path),
             Action::Pivot(_) => None,
         }
     }
@@ -684,6 +688,15 @@ pub struct Mask {
     pub path_loc: Loc,
 }
 
+/// A readonly step (runc's readonlyPaths).
+#[derive(Debug, Clone)]
+pub struct Readonly {
+    /// The path to make read-only.
+    pub path: RootPath,
+    /// Where `path` is written.
+    pub path_loc: Loc,
+}
+
 /// How to switch to the new root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PivotStrategy {
@@ -786,10 +799,7 @@ mod tests {
             RootPath::new(&format!("/{}", "x".repeat(256))),
             Err(PathError::ComponentTooLong)
         );
-        assert_eq!(
-            RootPath::new(&"/xx".repeat(1400)),
-            Err(PathError::TooLong)
-        );
+        assert_eq!(RootPath::new(&"/xx".repeat(1400)), Err(PathError::TooLong));
     }
 
     #[test]
@@ -799,9 +809,17 @@ mod tests {
         assert_eq!(p.file_name(), "pts");
         assert_eq!(p.relative(), "dev/pts");
         assert!(p.starts_with(&RootPath::new("/dev").unwrap()));
-        assert!(!RootPath::new("/devx").unwrap().starts_with(&RootPath::new("/dev").unwrap()));
+        assert!(
+            !RootPath::new("/devx")
+                .unwrap()
+                .starts_with(&RootPath::new("/dev").unwrap())
+        );
         assert!(p.starts_with(&RootPath::root()));
-        let a: Vec<_> = p.ancestors_and_self().iter().map(|p| p.to_string()).collect();
+        let a: Vec<_> = p
+            .ancestors_and_self()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
         assert_eq!(a, ["/", "/dev", "/dev/pts"]);
     }
 

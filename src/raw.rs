@@ -62,7 +62,7 @@ impl<T: JsonSchema> JsonSchema for Sp<T> {
     }
 }
 
-/// The top of a plan file (the steps are read one by one, see [`Step`]).
+/// A mountplan plan file.
 ///
 /// A plan is an ordered list of steps that assemble a new root filesystem in a fresh mount
 /// namespace. Every plan starts with `version = 1`.
@@ -206,13 +206,16 @@ pub enum StepKind {
     /// Hide `path` as runc's maskedPaths does: a file is covered by the host's `/dev/null`, a
     /// directory by an empty read-only tmpfs.
     Mask,
+    /// Make `path` read-only as runc's readonlyPaths does: bind it onto itself and make the
+    /// bind (and every mount below it) read-only. A missing path is left alone.
+    Readonly,
     /// Make the new root the process root (`strategy`, `fallback`).
     Pivot,
 }
 
 impl StepKind {
     /// Every kind, in declaration order.
-    pub const ALL: [StepKind; 10] = [
+    pub const ALL: [StepKind; 11] = [
         StepKind::Mount,
         StepKind::Remount,
         StepKind::Propagation,
@@ -222,6 +225,7 @@ impl StepKind {
         StepKind::Symlink,
         StepKind::Chmod,
         StepKind::Mask,
+        StepKind::Readonly,
         StepKind::Pivot,
     ];
     /// The name as written in a plan.
@@ -236,6 +240,7 @@ impl StepKind {
             StepKind::Symlink => "symlink",
             StepKind::Chmod => "chmod",
             StepKind::Mask => "mask",
+            StepKind::Readonly => "readonly",
             StepKind::Pivot => "pivot",
         }
     }
@@ -306,7 +311,7 @@ pub struct Step {
     pub recursive: Option<Sp<bool>>,
 
     // ---- mkdir, mknod, symlink, chmod, mask ----
-    /// mkdir, mknod, symlink, chmod, mask: the path inside the new root.
+    /// mkdir, mknod, symlink, chmod, mask, readonly: the path inside the new root.
     pub path: Option<Sp<String>>,
     /// mkdir: create missing parents too. Default false.
     pub parents: Option<Sp<bool>>,
@@ -338,7 +343,11 @@ impl Step {
     /// The names and spans of every optional field that is set, in declaration order.
     /// `validate` uses it to reject fields that do not belong to the step's kind.
     pub fn set_fields(&self) -> Vec<(&'static str, Range<usize>)> {
-        fn sp<T>(name: &'static str, v: &Option<Sp<T>>, out: &mut Vec<(&'static str, Range<usize>)>) {
+        fn sp<T>(
+            name: &'static str,
+            v: &Option<Sp<T>>,
+            out: &mut Vec<(&'static str, Range<usize>)>,
+        ) {
             if let Some(v) = v {
                 out.push((name, v.span.clone()));
             }
@@ -390,13 +399,48 @@ impl Step {
 }
 
 /// The JSON Schema of a plan file, as checked in at `schema/plan.schema.json`.
-pub fn schema() -> schemars::Schema {
-    schemars::schema_for!(Plan)
+pub fn schema() -> serde_json::Value {
+    let mut v = serde_json::to_value(schemars::schema_for!(Plan)).unwrap_or_default();
+    drop_null(&mut v);
+    v
+}
+
+/// TOML has no null: an optional key is simply absent. schemars writes `Option<T>` as
+/// "T or null"; this removes the null alternative everywhere.
+fn drop_null(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Array(types)) = m.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let t = types.remove(0);
+                    m.insert("type".into(), t);
+                }
+            }
+            if let Some(Value::Array(alts)) = m.get_mut("anyOf") {
+                alts.retain(|a| a.get("type").is_none_or(|t| t != "null"));
+                if alts.len() == 1 {
+                    if let Some(Value::Object(only)) = alts.pop() {
+                        m.remove("anyOf");
+                        for (k, val) in only {
+                            m.entry(k).or_insert(val);
+                        }
+                    }
+                }
+            }
+            for (_, x) in m.iter_mut() {
+                drop_null(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_null),
+        _ => {}
+    }
 }
 
 /// The schema as pretty JSON with a trailing newline (the checked-in bytes).
 pub fn schema_json() -> String {
-    let mut s = serde_json::to_string_pretty(&schema()).expect("a schema is always JSON");
+    let mut s = serde_json::to_string_pretty(&schema()).unwrap_or_default();
     s.push('\n');
     s
 }

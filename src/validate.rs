@@ -12,5 +12,11 @@ pub fn validate(
     vars: &[(String, String)],
 ) -> (Option<model::Plan>, Vec<Diag>) {
     let _ = (sources, plans, vars);
-    (None, vec![Diag::error_nowhere("mountplan::todo", "validation is not written yet")])
+    (
+        None,
+        vec![Diag::error_nowhere(
+            "mountplan::todo",
+            "validation is not written yet",
+        )],
+    )
 }

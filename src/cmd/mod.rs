@@ -16,7 +16,7 @@ pub fn run(c: Command) -> u8 {
         Command::Apply(a) => apply::apply(a),
         Command::Recover(a) => apply::recover(a),
         Command::Release(a) => apply::release(a),
-        Command::Schema => check::schema(),
+        Command::Schema(a) => check::schema(a),
         Command::Completions(a) => check::completions(a),
         Command::Man => check::man(),
     }

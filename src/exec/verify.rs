@@ -96,10 +96,13 @@ pub fn compare(
         }
         let e = g.remove(0);
         let is_bind = m.fstype == "bind" || (m.step.is_none() && bound_root);
-        let type_ok = is_bind || e.fstype == m.fstype;
+        // A mask on a path whose kind the plan cannot know: an empty read-only tmpfs or a
+        // bind of /dev/null, decided by what is on disk.
+        let is_mask = m.fstype == "mask";
+        let type_ok = is_bind || is_mask || e.fstype == m.fstype;
         let want = m.flags & COMPARED;
         let have = e.flags & COMPARED;
-        let extra_ok = userns || (is_bind && want.is_empty());
+        let extra_ok = userns || is_mask || (is_bind && want.is_empty());
         let flags_ok = have.contains(want) && (extra_ok || want == have);
         if !type_ok || !flags_ok {
             mismatches.push(Mismatch {
@@ -114,7 +117,8 @@ pub fn compare(
         .tree
         .mounts
         .iter()
-        .filter(|m| m.recursive)
+        // Not the bound root itself: what it brought is known exactly (`inherited`).
+        .filter(|m| m.recursive && m.step.is_some())
         .map(|m| &m.mountpoint)
         .collect();
     let masks: Vec<&RootPath> = dag

@@ -223,7 +223,7 @@ impl Sys for Fake {
                 self.note(before, &u)?;
                 Ok(Effect::Changed(u))
             }
-            Call::Mask(p) => {
+            Call::Mask(p) | Call::Readonly(p) => {
                 if self.files.contains_key(p) {
                     let u = Undo::Umount(p.clone());
                     self.note(before, &u)?;

@@ -483,6 +483,24 @@ impl Sys for Linux {
                 }
                 Ok(Effect::Changed(u))
             }
+            Call::Readonly(p) => {
+                let fd = match self.resolve(p, How::FOLLOW) {
+                    Ok(fd) => fd,
+                    Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
+                    Err(e) => return Err(err(e)),
+                };
+                let u = Undo::Umount(p.clone());
+                before(&u)?;
+                let t = Spot::Fd(fd);
+                self.mount(Some(&t), &t, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+                    .map_err(err)?;
+                drop(t);
+                // The descriptor resolved before the bind is below it: resolve the new top.
+                let top = self.resolve(p, How::FOLLOW).map_err(err)?;
+                mount::setattr_rec(top.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty())
+                    .map_err(err)?;
+                Ok(Effect::Changed(u))
+            }
             Call::MaskHostProcSys => {
                 let m = self.read_mountinfo().map_err(err)?;
                 let prefix = self.root_prefix().map_err(err)?;

@@ -1,0 +1,100 @@
+//! The plan format reference as Markdown, generated from the JSON Schema (and so from the doc
+//! comments in [`crate::raw`]), checked in at `docs/plan-format.md`.
+//!
+//! Takes nothing; returns the Markdown text. A test fails when the checked-in file is stale.
+
+use serde_json::Value;
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
+}
+
+fn type_of(v: &Value, defs: &Value) -> String {
+    if let Some(r) = v.get("$ref").and_then(Value::as_str) {
+        let name = r.rsplit('/').next().unwrap_or(r);
+        let d = &defs[name];
+        if d.get("oneOf").is_some() || d.get("anyOf").is_some() {
+            let alts = d.get("oneOf").or_else(|| d.get("anyOf"));
+            let parts: Vec<String> = alts
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .map(|x| match x.get("const") {
+                            Some(c) => format!("`{c}`"),
+                            None => type_of(x, defs),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            return parts.join(" or ");
+        }
+        return format!("table ({name})");
+    }
+    match v.get("type") {
+        Some(Value::String(t)) if t == "array" => {
+            format!("array of {}", type_of(&v["items"], defs))
+        }
+        Some(Value::String(t)) if t == "object" => "table".into(),
+        Some(Value::String(t)) => t.clone(),
+        _ => "value".into(),
+    }
+}
+
+fn table(out: &mut String, title: &str, def: &Value, defs: &Value) {
+    out.push_str(&format!("\n## {title}\n\n"));
+    if let Some(d) = def.get("description").and_then(Value::as_str) {
+        out.push_str(d);
+        out.push_str("\n\n");
+    }
+    out.push_str("| key | type | meaning |\n| --- | --- | --- |\n");
+    let req: Vec<&str> = def
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if let Some(props) = def.get("properties").and_then(Value::as_object) {
+        for (k, v) in props {
+            let mut ty = type_of(v, defs);
+            if req.contains(&k.as_str()) {
+                ty.push_str(", required");
+            }
+            let desc = v.get("description").and_then(Value::as_str).unwrap_or("");
+            out.push_str(&format!("| `{k}` | {ty} | {} |\n", one_line(desc)));
+        }
+    }
+}
+
+/// The Markdown reference (the bytes of `docs/plan-format.md`).
+pub fn markdown() -> String {
+    let s = crate::raw::schema();
+    let defs = &s["$defs"];
+    let mut out = String::from(
+        "# Plan format reference\n\n\
+         Generated from the plan types' documentation by `mountplan schema --markdown`; \
+         the JSON Schema is schema/plan.schema.json. Do not edit by hand: a test fails when \
+         this file is stale (`MOUNTPLAN_BLESS=1 cargo test --test schema` rewrites it).\n",
+    );
+    table(&mut out, "Top level", &s, defs);
+    for (name, title) in [
+        ("Root", "[root]"),
+        ("TmpfsRoot", "[root.tmpfs]"),
+        ("Namespaces", "[namespaces]"),
+    ] {
+        table(&mut out, title, &defs[name], defs);
+    }
+    out.push_str("\n## Step kinds\n\n| kind | what it does |\n| --- | --- |\n");
+    if let Some(kinds) = defs["StepKind"]["oneOf"].as_array() {
+        for k in kinds {
+            out.push_str(&format!(
+                "| `{}` | {} |\n",
+                k["const"].as_str().unwrap_or(""),
+                one_line(k["description"].as_str().unwrap_or(""))
+            ));
+        }
+    }
+    table(&mut out, "[[step]]", &defs["Step"], defs);
+    out
+}
