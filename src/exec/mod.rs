@@ -109,7 +109,7 @@ pub enum ApplyError {
     /// The host side failed (state directory, lock, /proc, fork).
     Host(SysError),
     /// A journal left by an earlier apply on this root could not be fully undone.
-    Leftover(Recovery),
+    Leftover(Box<Recovery>),
 }
 
 /// Whether the apply makes a user namespace (rootless).
@@ -178,10 +178,10 @@ pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
                     out.push(rootless_owner(id, s.loc));
                 }
             }
-            Action::Chmod(c) => {
-                if c.uid.is_some_and(|u| u != 0) || c.gid.is_some_and(|g| g != 0) {
-                    out.push(rootless_owner(id, c.path_loc));
-                }
+            Action::Chmod(c)
+                if c.uid.is_some_and(|u| u != 0) || c.gid.is_some_and(|g| g != 0) =>
+            {
+                out.push(rootless_owner(id, c.path_loc));
             }
             Action::Mount(m) => match m.fs {
                 FsKind::Proc if !plan.namespaces.pid => out.push(
@@ -290,7 +290,7 @@ pub fn apply(
         let r = journal::recover_file(&jpath, &jname);
         on(Event::Recovered(&r));
         if !r.complete() {
-            return Err(ApplyError::Leftover(r));
+            return Err(ApplyError::Leftover(Box::new(r)));
         }
         recovered.push(r);
     }
