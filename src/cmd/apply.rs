@@ -9,7 +9,9 @@
 //! `MOUNTPLAN_TEST_FAIL_AT_CALL=N` fails call N (from 0, the implicit setup included) with
 //! EIO; `MOUNTPLAN_TEST_KILL_AT=N` kills the process running the steps at journal point N
 //! (point 2k: intent k synced, change not made; 2k+1: change k made, done record not
-//! written); `MOUNTPLAN_TEST_NO_OPENAT2=1` resolves paths with the user-space walk.
+//! written); `MOUNTPLAN_TEST_HANG_AT=N` stops it there for good (a test then kills the
+//! parent and runs `mountplan recover`); `MOUNTPLAN_TEST_NO_OPENAT2=1` resolves paths with the
+//! user-space walk.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -74,6 +76,7 @@ fn test_hooks() -> TestHooks {
     TestHooks {
         fail_at_call: var("MOUNTPLAN_TEST_FAIL_AT_CALL").and_then(|v| v.parse().ok()),
         kill_at_point: var("MOUNTPLAN_TEST_KILL_AT").and_then(|v| v.parse().ok()),
+        hang_at_point: var("MOUNTPLAN_TEST_HANG_AT").and_then(|v| v.parse().ok()),
         no_openat2: std::env::var_os("MOUNTPLAN_TEST_NO_OPENAT2").is_some_and(|v| v == "1"),
     }
 }
@@ -246,6 +249,7 @@ pub fn apply(a: ApplyArgs) -> u8 {
             }
         }
         Event::ExecFailed(e) => eprintln!("mountplan: {}", e.message()),
+        Event::Hanging(n) => eprintln!("mountplan-test: hanging at journal point {n}"),
         Event::ChildDied { signal } => eprintln!(
             "mountplan: the apply ended before it reported ({}): undoing its journal",
             match signal {

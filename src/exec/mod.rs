@@ -49,6 +49,9 @@ pub struct TestHooks {
     /// `MOUNTPLAN_TEST_KILL_AT=N`: the process running the steps dies at journal point N
     /// (intent N/2 written, or change (N-1)/2 made before its done record).
     pub kill_at_point: Option<u32>,
+    /// `MOUNTPLAN_TEST_HANG_AT=N`: the process running the steps stops at journal point N and
+    /// waits forever (so a test can kill the parent there).
+    pub hang_at_point: Option<u32>,
     /// `MOUNTPLAN_TEST_NO_OPENAT2=1`: resolve with the user-space walk, as without openat2.
     pub no_openat2: bool,
 }
@@ -81,6 +84,8 @@ pub enum Event<'a> {
     Setup(&'a Outcome),
     /// The command could not be executed (in the process that tried).
     ExecFailed(&'a process::ExecError),
+    /// Test hook: the process running the steps stops at this journal point for good.
+    Hanging(u32),
     /// The child ended without reporting (killed): `signal` when it was a signal.
     ChildDied {
         /// The signal that killed it.
@@ -178,9 +183,7 @@ pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
                     out.push(rootless_owner(id, s.loc));
                 }
             }
-            Action::Chmod(c)
-                if c.uid.is_some_and(|u| u != 0) || c.gid.is_some_and(|g| g != 0) =>
-            {
+            Action::Chmod(c) if c.uid.is_some_and(|u| u != 0) || c.gid.is_some_and(|g| g != 0) => {
                 out.push(rootless_owner(id, c.path_loc));
             }
             Action::Mount(m) => match m.fs {
@@ -474,9 +477,16 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     let mut journal = Journal::new(jdir, &key);
     let mut points = 0u32;
     let kill_at = cfg.test.kill_at_point;
+    let hang_at = cfg.test.hang_at_point;
     let mut point = |_: Point| {
         if kill_at == Some(points) {
             process::die_now();
+        }
+        if hang_at == Some(points) {
+            on(Event::Hanging(points));
+            loop {
+                nix::unistd::pause();
+            }
         }
         points += 1;
     };

@@ -63,8 +63,15 @@ fn in_root(p: &RootPath) -> String {
 }
 
 /// Says what a failed resolution refused, when it is a refusal rather than a plain error.
-fn why_resolve(p: &RootPath, e: Errno, how: How) -> Option<String> {
+fn why_resolve(root: Option<BorrowedFd<'_>>, p: &RootPath, e: Errno, how: How) -> Option<String> {
     match e {
+        Errno::ENOENT => {
+            let (link, to) = resolve::first_symlink(root?, p.relative())?;
+            Some(format!(
+                "`<root>{link}` is a symlink to `{to}`; symlinks are resolved inside the root, \
+                 where that path does not exist (a link cannot lead out of the root)"
+            ))
+        }
         Errno::ELOOP if how.no_symlinks => Some(format!(
             "`{}` is reached through a symlink; proc and sysfs are mounted only on real \
              directories (CVE-2019-19921): make it a directory in the root",
@@ -189,7 +196,8 @@ impl Linux {
                 .map_err(err)?;
             return Ok(Effect::Local);
         };
-        let refuse = |e: Errno, how: How| match why_resolve(p, e, how) {
+        let root = self.root.as_ref().map(|f| f.as_fd());
+        let refuse = |e: Errno, how: How| match why_resolve(root, p, e, how) {
             Some(w) => SysError::refused(c, e, w),
             None => SysError::new(c, e),
         };
@@ -246,7 +254,8 @@ impl Linux {
         mode: u32,
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
-        let err = |e: Errno| match why_resolve(p, e, How::DIR) {
+        let root = self.root.as_ref().map(|f| f.as_fd());
+        let err = |e: Errno| match why_resolve(root, p, e, How::DIR) {
             Some(w) => SysError::refused(c, e, w),
             None => SysError::new(c, e),
         };

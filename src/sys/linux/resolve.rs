@@ -238,6 +238,25 @@ fn walk(root: BorrowedFd<'_>, rel: &str, how: How) -> Result<OwnedFd, Errno> {
     }
 }
 
+/// For messages: the first component of `rel` inside `root` that is a symlink, as
+/// (`/path/to/link`, its target). Only the error path calls this.
+pub fn first_symlink(root: BorrowedFd<'_>, rel: &str) -> Option<(String, String)> {
+    let mut cur: Option<OwnedFd> = None;
+    let mut walked = String::new();
+    for c in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        let dir = cur.as_ref().map(|f| f.as_fd()).unwrap_or(root);
+        let fd = open_path(dir, c).ok()?;
+        walked.push('/');
+        walked.push_str(c);
+        if is_type(&fstat(fd.as_fd()).ok()?, SFlag::S_IFLNK) {
+            let t = nix::fcntl::readlinkat(fd.as_fd(), "").ok()?;
+            return Some((walked, t.to_string_lossy().into_owned()));
+        }
+        cur = Some(fd);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
