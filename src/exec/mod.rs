@@ -473,7 +473,15 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
         verify: cfg.verify,
         userns,
     };
-    let mut linux = Linux::new(host, tmproot, userns);
+    let mut linux = match Linux::new(host, tmproot, userns) {
+        Ok(l) => l,
+        Err(e) => {
+            let o = process::early_failure(&dag.plan.name, &e);
+            report(&mut sock, &o);
+            on(Event::Setup(&o));
+            return 125;
+        }
+    };
     let mut journal = Journal::new(jdir, &key);
     let mut points = 0u32;
     let kill_at = cfg.test.kill_at_point;

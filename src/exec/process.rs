@@ -235,6 +235,7 @@ pub fn enter_namespaces(ns: &Namespaces, userns: bool, proc: &OwnedFd) -> Result
 pub fn early_failure(plan: &str, e: &SysError) -> Outcome {
     Outcome {
         plan: plan.to_string(),
+        setup_failed: true,
         failure: Some(Failure {
             step: None,
             call: Some(e.call.clone()),

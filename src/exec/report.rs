@@ -105,6 +105,8 @@ pub struct Outcome {
     pub plan: String,
     /// Time of the implicit setup (rslave, root), in microseconds.
     pub setup_micros: u64,
+    /// The implicit setup (or making the namespaces) failed: no step ran.
+    pub setup_failed: bool,
     /// One entry per step, in plan order.
     pub steps: Vec<StepReport>,
     /// The verification (`None` with `--no-verify`, or when a step failed).
@@ -130,6 +132,9 @@ impl Outcome {
 pub fn text(o: &Outcome) -> String {
     let w = o.steps.iter().map(|s| s.id.len()).max().unwrap_or(2).max(2);
     let mut s = String::new();
+    if o.setup_failed {
+        return s;
+    }
     let _ = writeln!(
         s,
         "  setup  {:w$}  {:11}  {:9} {:>7} us",

@@ -22,7 +22,7 @@ use super::verify;
 use crate::calls::{self, Call, HostPlace};
 use crate::graph::Dag;
 use crate::model::Root;
-use crate::sys::{Effect, Sys, SysError, Undo, errno_words};
+use crate::sys::{Effect, Sys, SysError, Undo};
 
 /// How to run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -208,6 +208,7 @@ pub fn run(
     let t = Instant::now();
     let setup = calls::setup(plan);
     if let Err(e) = r.calls(&setup.calls) {
+        out.setup_failed = true;
         out.failure = Some(failure(None, &e));
         r.rollback_to(0);
         out.rolled_back = r.rolled_back;
@@ -219,6 +220,7 @@ pub fn run(
         match r.sys.mounts() {
             Ok(m) => m,
             Err(e) => {
+                out.setup_failed = true;
                 out.failure = Some(failure(None, &e));
                 r.rollback_to(0);
                 out.rolled_back = r.rolled_back;
@@ -339,10 +341,7 @@ impl Sys for Inject<'_> {
             return Err(SysError::refused(
                 c,
                 Errno::EIO,
-                format!(
-                    "failure injected at call {n} by MOUNTPLAN_TEST_FAIL_AT_CALL ({})",
-                    errno_words(Errno::EIO)
-                ),
+                format!("failure injected at call {n} by MOUNTPLAN_TEST_FAIL_AT_CALL"),
             ));
         }
         self.inner.call(c, before)

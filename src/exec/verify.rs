@@ -10,6 +10,7 @@
 //! locked, so there only the flags the plan asks for must be present. Mounts the plan does
 //! not predict are accepted only below a recursive bind (the source's submounts), among the
 //! submounts the bound root brought, and at a masked path (masks depend on what exists).
+//! The mounts of masks and read-only paths may be missing: a missing path is left alone.
 
 use std::collections::BTreeMap;
 
@@ -86,6 +87,14 @@ pub fn compare(
     for m in &dag.tree.mounts {
         checked += 1;
         let g = groups.entry(m.mountpoint.as_str()).or_default();
+        // Masks and read-only paths leave a missing path alone: their mounts may be absent.
+        let optional = m
+            .step
+            .and_then(|i| dag.plan.steps.get(i))
+            .is_some_and(|s| matches!(s.action, Action::Mask(_) | Action::Readonly(_)));
+        if g.is_empty() && optional {
+            continue;
+        }
         if g.is_empty() {
             mismatches.push(Mismatch {
                 mountpoint: m.mountpoint.to_string(),

@@ -63,6 +63,16 @@ fn check_view(name: &str, dag: &Dag, out: &str) {
             let mp = m.mountpoint.as_str();
             let here: Vec<&(String, String, String)> =
                 actual.iter().filter(|(p, _, _)| p == mp).collect();
+            // Masks and read-only paths leave a missing path alone.
+            let optional = m.step.and_then(|i| dag.plan.steps.get(i)).is_some_and(|s| {
+                matches!(
+                    s.action,
+                    mountplan::model::Action::Mask(_) | mountplan::model::Action::Readonly(_)
+                )
+            });
+            if here.is_empty() && optional {
+                continue;
+            }
             assert!(
                 !here.is_empty(),
                 "{name}: the command sees no mount at {mp}:\n{mi}"
@@ -90,7 +100,19 @@ fn check_view(name: &str, dag: &Dag, out: &str) {
             (f.len() == 4).then(|| (f[0], f))
         })
         .collect();
-    for n in dag.tree.nodes.iter().filter(|n| n.hidden_by.is_none()) {
+    // A mountpoint shows what is mounted on it, not what was made there.
+    let mountpoints: Vec<&str> = dag
+        .tree
+        .mounts
+        .iter()
+        .map(|m| m.mountpoint.as_str())
+        .collect();
+    for n in dag
+        .tree
+        .nodes
+        .iter()
+        .filter(|n| n.hidden_by.is_none() && !mountpoints.contains(&n.path.as_str()))
+    {
         let Some(want) = file_type_word(&n.kind) else {
             continue;
         };
@@ -124,9 +146,10 @@ fn check_view(name: &str, dag: &Dag, out: &str) {
 
 #[test]
 fn every_plan_applies_as_root_and_the_command_sees_the_plan() {
-    if !privileged("every_plan_applies_as_root_and_the_command_sees_the_plan") {
+    let Some(_serial) = privileged("every_plan_applies_as_root_and_the_command_sees_the_plan")
+    else {
         return;
-    }
+    };
     let mut names: Vec<_> = std::fs::read_dir(plans_dir())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -140,8 +163,8 @@ fn every_plan_applies_as_root_and_the_command_sees_the_plan() {
         let s = Scratch::new(&name);
         let root = s.path("root");
         busybox_root(&root);
-        let text = std::fs::read_to_string(&plan).unwrap();
-        let sets: Vec<(String, String)> = if text.contains("${ROOTFS}") {
+        // Plans with a root directory name it ${ROOTFS} (perhaps in an included file).
+        let sets: Vec<(String, String)> = if dag_of(&plan, &[]).plan.vars.contains_key("ROOTFS") {
             vec![("ROOTFS".into(), root.display().to_string())]
         } else {
             Vec::new()

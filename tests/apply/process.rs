@@ -69,9 +69,9 @@ impl Small {
 
 #[test]
 fn the_command_s_exit_status_passes_through() {
-    if !privileged("the_command_s_exit_status_passes_through") {
+    let Some(_serial) = privileged("the_command_s_exit_status_passes_through") else {
         return;
-    }
+    };
     for pid in [false, true] {
         let sb = small("status", pid);
         let host = host_mounts();
@@ -98,9 +98,10 @@ fn the_command_s_exit_status_passes_through() {
 
 #[test]
 fn the_command_sees_only_stdio_and_runs_in_its_own_session() {
-    if !privileged("the_command_sees_only_stdio_and_runs_in_its_own_session") {
+    let Some(_serial) = privileged("the_command_sees_only_stdio_and_runs_in_its_own_session")
+    else {
         return;
-    }
+    };
     let sb = small("fds", true);
     let mut c = sb
         .apply()
@@ -146,9 +147,9 @@ fn the_command_sees_only_stdio_and_runs_in_its_own_session() {
 
 #[test]
 fn the_json_report_has_every_step_and_the_exit_status() {
-    if !privileged("the_json_report_has_every_step_and_the_exit_status") {
+    let Some(_serial) = privileged("the_json_report_has_every_step_and_the_exit_status") else {
         return;
-    }
+    };
     let sb = small("json", true);
     let o = sb
         .apply()
@@ -180,9 +181,10 @@ fn the_json_report_has_every_step_and_the_exit_status() {
 
 #[test]
 fn a_failed_step_names_its_place_the_call_and_the_errno_in_words() {
-    if !privileged("a_failed_step_names_its_place_the_call_and_the_errno_in_words") {
+    let Some(_serial) = privileged("a_failed_step_names_its_place_the_call_and_the_errno_in_words")
+    else {
         return;
-    }
+    };
     let s = Scratch::new("fail-msg");
     let root = s.path("root");
     busybox_root(&root);
@@ -212,9 +214,9 @@ fn a_failed_step_names_its_place_the_call_and_the_errno_in_words() {
 
 #[test]
 fn an_invalid_plan_starts_nothing() {
-    if !privileged("an_invalid_plan_starts_nothing") {
+    let Some(_serial) = privileged("an_invalid_plan_starts_nothing") else {
         return;
-    }
+    };
     let s = Scratch::new("invalid");
     let plan = s.write(
         "bad.toml",
@@ -235,9 +237,9 @@ fn an_invalid_plan_starts_nothing() {
 
 #[test]
 fn persist_pins_the_namespace_and_release_undoes_it() {
-    if !privileged("persist_pins_the_namespace_and_release_undoes_it") {
+    let Some(_serial) = privileged("persist_pins_the_namespace_and_release_undoes_it") else {
         return;
-    }
+    };
     let sb = small("persist", true);
     // The pin must live on a private mount (it cannot propagate into itself).
     let pins = sb.s.path("pins");
@@ -344,9 +346,11 @@ fn nobody_dir(p: &Path) {
 
 #[test]
 fn a_rootless_apply_works_and_device_nodes_are_refused_early() {
-    if !privileged("a_rootless_apply_works_and_device_nodes_are_refused_early")
-        || !rootless_possible("a_rootless_apply_works_and_device_nodes_are_refused_early")
-    {
+    let Some(_serial) = privileged("a_rootless_apply_works_and_device_nodes_are_refused_early")
+    else {
+        return;
+    };
+    if !rootless_possible("a_rootless_apply_works_and_device_nodes_are_refused_early") {
         return;
     }
     let s = Scratch::new("rootless");

@@ -23,9 +23,21 @@ fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
-/// True when this process can make mount namespaces (root, and the kernel allows it). When it
-/// cannot, says so loudly; under CI=true that is a failure, not a skip.
-pub fn privileged(test: &str) -> bool {
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Held by a privileged test for its whole run: the tests compare the host's mount table
+/// before and after, so they must not overlap.
+pub type Serial = std::sync::MutexGuard<'static, ()>;
+
+/// `Some` (holding the lock that runs privileged tests one at a time) when this process can
+/// make mount namespaces (root, and the kernel allows it). When it cannot, says so loudly;
+/// under CI=true that is a failure, not a skip.
+pub fn privileged(test: &str) -> Option<Serial> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    can_make_namespaces(test).then_some(guard)
+}
+
+fn can_make_namespaces(test: &str) -> bool {
     let root = nix::unistd::geteuid().is_root();
     let ns = root
         && Command::new("unshare")

@@ -80,6 +80,22 @@ pub fn open_host_fds() -> Result<HostFds, SysError> {
     Ok(HostFds { proc, null })
 }
 
+/// `/dev/null` opened again (`O_PATH`) in the new mount namespace, checked to be the same
+/// inode as `early`, the host's, checked when it was opened.
+pub fn reopen_null(early: &OwnedFd) -> Result<OwnedFd, SysError> {
+    let fd = open_path(Path::new("/dev/null"), false)?;
+    let a = fstat(early.as_fd()).map_err(|e| SysError::new("fstat(\"/dev/null\")", e))?;
+    let b = fstat(fd.as_fd()).map_err(|e| SysError::new("fstat(\"/dev/null\")", e))?;
+    if (a.st_dev, a.st_ino, a.st_rdev) != (b.st_dev, b.st_ino, b.st_rdev) {
+        return Err(SysError::refused(
+            "open(\"/dev/null\", O_PATH)",
+            Errno::EINVAL,
+            "/dev/null changed between the host check and the new namespace",
+        ));
+    }
+    Ok(fd)
+}
+
 /// The state directory: created 0700 if missing, and refused when someone else could write
 /// it (another user could plant journals that recovery would act on).
 pub fn state_dir(path: &Path) -> Result<OwnedFd, SysError> {

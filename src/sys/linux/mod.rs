@@ -100,15 +100,20 @@ impl Linux {
     /// A syscall layer using the host descriptors opened before the namespace was made.
     /// `tmproot` is where an empty tmpfs root is mounted; `userns` says the process is in a
     /// user namespace it created (bind remounts then keep the flags the kernel locked).
-    pub fn new(host: HostFds, tmproot: PathBuf, userns: bool) -> Self {
-        Linux {
+    ///
+    /// Call it in the new mount namespace: a bind's source must be a mount of the caller's
+    /// namespace (the kernel refuses others with EINVAL), so `/dev/null` is opened again here
+    /// and checked to be the very inode the host descriptor names.
+    pub fn new(host: HostFds, tmproot: PathBuf, userns: bool) -> Result<Self, SysError> {
+        let null = host::reopen_null(&host.null)?;
+        Ok(Linux {
             proc: host.proc,
-            null: host.null,
+            null,
             root: None,
             tmproot,
             userns,
             cwd_at_proc: false,
-        }
+        })
     }
 
     fn root_fd(&self) -> Result<BorrowedFd<'_>, Errno> {
