@@ -261,7 +261,9 @@ fn persist_pins_the_namespace_and_release_undoes_it() {
                 .args(["-l", &format!("{}/ns", self.0)])
                 .stderr(std::process::Stdio::null())
                 .status();
-            let _ = std::process::Command::new("umount").args(["-l", &self.0]).status();
+            let _ = std::process::Command::new("umount")
+                .args(["-l", &self.0])
+                .status();
         }
     }
     let _unmount = Unmount(p.clone());

@@ -365,3 +365,56 @@ fn kills_at_random_instants_leave_the_host_as_before_or_as_after() {
     }
     eprintln!("random kills: {seen_before} left it as before, {seen_after} after success");
 }
+
+#[test]
+fn two_applies_on_one_root_take_turns_and_the_second_recovers_the_first() {
+    let Some(_serial) =
+        privileged("two_applies_on_one_root_take_turns_and_the_second_recovers_the_first")
+    else {
+        return;
+    };
+    if !debug_hooks("two_applies_on_one_root_take_turns_and_the_second_recovers_the_first") {
+        return;
+    }
+    let d = disk("turns");
+    let before = d.manifest();
+    let mut first = Watched::spawn(d.run().env("MOUNTPLAN_TEST_HANG_AT", 5).command());
+    assert!(
+        first.wait_for("hanging at journal point", Duration::from_secs(10)),
+        "{}",
+        first.stderr()
+    );
+    let mut second = Watched::spawn(d.run().command());
+    assert!(
+        second.wait_for("waiting for it", Duration::from_secs(10)),
+        "the second apply did not wait: {}",
+        second.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        second.child.try_wait().unwrap().is_none(),
+        "it must still wait"
+    );
+    // The first dies with its changes half made; the second takes the lock, undoes them, and
+    // applies from a clean root.
+    first.kill();
+    let st = second.child.wait().unwrap();
+    assert!(st.success(), "{}", second.stderr());
+    let err = second.stderr();
+    assert!(err.contains("recovered the journal"), "{err}");
+    assert!(journals(&d.s.state()).is_empty());
+    // The result is the plan's, made once.
+    let twin = disk("turns-twin");
+    assert_eq!(twin.run().run().status, 0);
+    let norm = |d: &Disk| {
+        let p = d.root.display().to_string();
+        d.manifest()
+            .into_iter()
+            .map(|l| l.replace(&p, "ROOT"))
+            .map(|l| l.split(" ino=").next().unwrap().to_string())
+            .filter(|l| !l.contains("hostfile"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(norm(&d), norm(&twin));
+    assert_ne!(before, d.manifest());
+}

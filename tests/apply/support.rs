@@ -416,3 +416,56 @@ pub fn kv(text: &str) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
+
+/// A running binary whose stderr is collected in the background.
+pub struct Watched {
+    /// The process.
+    pub child: Child,
+    /// Its stderr so far.
+    pub err: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Watched {
+    /// Starts `cmd` and collects its stderr.
+    pub fn spawn(mut cmd: Command) -> Watched {
+        let mut child = cmd.spawn().unwrap();
+        let mut se = child.stderr.take().unwrap();
+        let err = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let e2 = err.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok(n) = se.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                e2.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Watched { child, err }
+    }
+    /// Waits until stderr contains `needle` (at most `limit`).
+    pub fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if self.err.lock().unwrap().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+    /// Stderr so far.
+    pub fn stderr(&self) -> String {
+        self.err.lock().unwrap().clone()
+    }
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.child.wait();
+    }
+}

@@ -262,6 +262,15 @@ impl Linux {
         let root = self.root.as_ref().map(|f| f.as_fd());
         let err = |e: Errno| match why_resolve(root, p, e, How::DIR) {
             Some(w) => SysError::refused(c, e, w),
+            None if e == Errno::ENOENT => SysError::refused(
+                c,
+                e,
+                format!(
+                    "its parent `{}` does not exist: make it first (a mkdir step, with \
+                     `parents = true` for more than one level)",
+                    in_root(&p.parent())
+                ),
+            ),
             None => SysError::new(c, e),
         };
         if p.is_root() {
