@@ -302,6 +302,14 @@ pub fn apply(
         UnixStream::pair().map_err(|e| ApplyError::Host(sys_io("socketpair(AF_UNIX)", e)))?;
     let parent = nix::unistd::getpid();
     let _ = std::io::Write::flush(&mut std::io::stdout());
+    // As root, the pid namespace is made here, for the children (this process stays in the
+    // host's): the child is then pid 1 at once, without an intermediate process. Rootless, it
+    // must belong to the user namespace the child makes first, so the child makes both.
+    let pid_here = plan.namespaces.pid && !userns;
+    if pid_here {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)
+            .map_err(|e| ApplyError::Host(SysError::new("unshare(CLONE_NEWPID)", e)))?;
+    }
 
     match unsafe { nix::unistd::fork() } {
         Err(e) => Err(ApplyError::Host(SysError::new("fork()", e))),
@@ -319,6 +327,7 @@ pub fn apply(
                     sock: child_sock,
                     lock,
                     parent,
+                    pid_here,
                     args,
                 },
                 on,
@@ -404,24 +413,36 @@ struct Child {
     sock: UnixStream,
     lock: OwnedFd,
     parent: Pid,
+    /// The parent made the pid namespace: this child is its pid 1.
+    pid_here: bool,
     args: Vec<std::ffi::CString>,
 }
 
 /// The child: namespaces, then (in the init of a pid namespace) the steps and the command.
 fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8 {
     let plan = &dag.plan;
-    if process::die_with_parent().is_err() || nix::unistd::getppid() != c.parent {
+    // Pid 1 of a new namespace sees its parent as pid 0: there, the parent's end of the socket
+    // tells whether it is still alive.
+    let dies_with_parent = process::die_with_parent().is_ok();
+    let parent_alive = if c.pid_here {
+        !process::peer_gone(&c.sock)
+    } else {
+        nix::unistd::getppid() == c.parent
+    };
+    if !dies_with_parent || !parent_alive {
         // The parent is gone (or we cannot follow it): stop before changing anything.
         return 125;
     }
     let mut c = c;
-    if let Err(e) = process::enter_namespaces(&plan.namespaces, c.userns, &c.host.proc) {
+    let mut ns = plan.namespaces;
+    ns.pid &= !c.pid_here;
+    if let Err(e) = process::enter_namespaces(&ns, c.userns, &c.host.proc) {
         let o = process::early_failure(&plan.name, &e);
         report(&mut c.sock, &o);
         on(Event::Setup(&o));
         return 125;
     }
-    if !plan.namespaces.pid {
+    if !ns.pid {
         return steps_then_command(dag, cfg, c, on);
     }
     match unsafe { nix::unistd::fork() } {

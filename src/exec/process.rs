@@ -5,12 +5,13 @@
 //! returns exit statuses. The shape, in order:
 //!
 //! ```text
-//! parent (host namespaces)         child                           [pid namespace]
+//! parent (host namespaces)         child
+//!   [as root with a pid namespace: unshare(PID) here, so the child is its pid 1]
 //!   fork ------------------------>  PR_SET_PDEATHSIG(SIGKILL); parent still there?
 //!   |                               unshare(USER) + setgroups deny + uid/gid map  (rootless)
-//!   |                               unshare(NS | IPC | UTS | NET | CGROUP | PID)
-//!   |                               pid: fork --------------------> init (pid 1): PDEATHSIG,
-//!   |                                    wait, pass the status       parent still there?
+//!   |                               unshare(NS | IPC | UTS | NET | CGROUP [| PID rootless])
+//!   |                               [rootless pid: fork ---------> init (pid 1): PDEATHSIG,
+//!   |                                wait, pass the status          parent still there?]
 //!   |                               steps, verify, rollback         (same, in the init)
 //!   | <--- outcome (length + JSON) --
 //!   |  --persist: bind /proc/CHILD/ns/mnt, then "go" -->
