@@ -21,3 +21,6 @@ mod hostile;
 
 #[path = "apply/process.rs"]
 mod process;
+
+#[path = "apply/verify.rs"]
+mod verify;
