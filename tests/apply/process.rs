@@ -409,3 +409,60 @@ fn a_rootless_apply_works_and_device_nodes_are_refused_early() {
         assert!(o.stderr.contains(w), "no {w:?} in:\n{}", o.stderr);
     }
 }
+
+#[test]
+fn a_pivot_that_fails_undoes_its_own_changes_and_falls_back() {
+    let Some(_serial) = privileged("a_pivot_that_fails_undoes_its_own_changes_and_falls_back")
+    else {
+        return;
+    };
+    let s = Scratch::new("fallback");
+    let root = s.path("root");
+    busybox_root(&root);
+    // pivot_root refuses a new root with shared propagation (EINVAL): the put-old strategy's
+    // directory is removed again and chroot is used instead.
+    let plan = s.write(
+        "f.toml",
+        "version = 1\nname = \"f\"\n[root]\npath = \"${ROOTFS}\"\n[namespaces]\nuser = false\n\
+         pid = true\n\
+         [[step]]\nkind = \"propagation\"\ntarget = \"/\"\npropagation = \"shared\"\n\
+         [[step]]\nkind = \"pivot\"\nid = \"enter\"\nstrategy = \"put-old\"\n\
+         fallback = \"chroot\"\n",
+    );
+    let before = manifest(&[&root]);
+    let host = host_mounts();
+    let o = Run::apply(&plan, &s.state())
+        .set("ROOTFS", &root)
+        .arg("--format")
+        .arg("json")
+        .cmd(&[
+            "/bin/sh",
+            "-c",
+            "ls /; test -e /.pivot_root && echo put_old-left",
+        ])
+        .run();
+    assert_eq!(
+        o.status, 1,
+        "the last test fails when put_old is gone: {}",
+        o.stderr
+    );
+    assert!(
+        o.stdout.contains("busybox") || o.stdout.contains("bin"),
+        "{}",
+        o.stdout
+    );
+    assert!(!o.stdout.contains("put_old-left"), "{}", o.stdout);
+    let line = o.stderr.lines().find(|l| l.starts_with('{')).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let enter = &v["steps"][1];
+    assert_eq!(enter["status"], "fallback", "{v}");
+    assert!(
+        enter["error"]
+            .as_str()
+            .unwrap()
+            .contains("pivot_root(\".\", \".pivot_root\") => EINVAL"),
+        "{v}"
+    );
+    assert_same("fallback", &before, &manifest(&[&root]));
+    assert_eq!(host, host_mounts());
+}
