@@ -37,6 +37,44 @@ fn location(sources: &Sources, loc: Option<mountplan::source::Loc>) -> String {
     }
 }
 
+/// The line a location is on, with a caret line under the located text:
+/// `   12 | kind = "mount"` and `      |        ^^^^^^^`.
+fn snippet(sources: &Sources, loc: mountplan::source::Loc, label: &str) -> String {
+    if (loc.src.0 as usize) >= sources.len() {
+        return String::new();
+    }
+    let text = &sources.get(loc.src).text;
+    let start = loc.span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_end = text[start..]
+        .find('\n')
+        .map(|i| start + i)
+        .unwrap_or(text.len());
+    let line = &text[line_start..line_end];
+    let (n, col) = sources.line_col(loc.src, start);
+    let width = loc.span.end.min(line_end).saturating_sub(start).max(1);
+    let width = text
+        .get(start..start + width)
+        .map(|t| t.chars().count())
+        .unwrap_or(1);
+    let pad = n.to_string().len();
+    let mut s = String::new();
+    let _ = writeln!(s, "  {:pad$} |", "");
+    let _ = writeln!(s, "  {n} | {line}");
+    let _ = write!(
+        s,
+        "  {:pad$} | {}{}",
+        "",
+        " ".repeat(col - 1),
+        "^".repeat(width)
+    );
+    if !label.is_empty() {
+        let _ = write!(s, " {label}");
+    }
+    s.push('\n');
+    s
+}
+
 /// A diagnostic as text: `error[code]: message`, its place, its label and help.
 fn render_diag(sources: &Sources, d: &Diag) -> String {
     let mut s = format!(
@@ -49,14 +87,7 @@ fn render_diag(sources: &Sources, d: &Diag) -> String {
     if !at.is_empty() {
         let _ = writeln!(s, "  --> {at}");
         if let Some(l) = d.loc {
-            let text = sources.slice(l);
-            if !text.is_empty() && !text.contains('\n') {
-                let _ = write!(s, "   |  {text}");
-                if !d.label.is_empty() {
-                    let _ = write!(s, "   <- {}", d.label);
-                }
-                s.push('\n');
-            }
+            s.push_str(&snippet(sources, l, &d.label));
         }
     }
     for (l, label) in &d.secondary {
@@ -112,6 +143,24 @@ fn recovery_text(r: &Recovery) -> String {
     s
 }
 
+/// Where a step names what it works on (its `target` or `path`), else its `kind`.
+fn key_loc(st: &mountplan::model::Step) -> mountplan::source::Loc {
+    use mountplan::model::Action;
+    match &st.action {
+        Action::Mount(m) => m.target_loc,
+        Action::Remount(m) => m.target_loc,
+        Action::Propagation(m) => m.target_loc,
+        Action::Umount(m) => m.target_loc,
+        Action::Mkdir(m) => m.path_loc,
+        Action::Mknod(m) => m.path_loc,
+        Action::Symlink(m) => m.path_loc,
+        Action::Chmod(m) => m.path_loc,
+        Action::Mask(m) => m.path_loc,
+        Action::Readonly(m) => m.path_loc,
+        Action::Pivot(_) => st.loc,
+    }
+}
+
 /// The failure of an apply, with the step's place in the plan.
 fn failure_text(o: &Outcome, dag: &mountplan::graph::Dag, sources: &Sources) -> String {
     let mut s = String::new();
@@ -125,9 +174,11 @@ fn failure_text(o: &Outcome, dag: &mountplan::graph::Dag, sources: &Sources) -> 
                 st.id,
                 st.kind().as_str()
             );
-            let at = location(sources, Some(st.loc));
+            let loc = key_loc(st);
+            let at = location(sources, Some(loc));
             if !at.is_empty() {
                 let _ = writeln!(s, "  --> {at}");
+                s.push_str(&snippet(sources, loc, "this step failed"));
             }
         }
         None if o.verify.as_ref().is_some_and(|v| !v.ok) => {

@@ -201,7 +201,8 @@ fn a_failed_step_names_its_place_the_call_and_the_errno_in_words() {
     assert_eq!(o.status, 125);
     for w in [
         "step 2 `gone` (mount) failed",
-        "p.toml:11:",
+        "p.toml:15:10",
+        "target = \"/mnt\"",
         "ENOENT (No such file or directory)",
         "mount(\"/no/such/dir\", \"<root>/mnt\"",
         "rolled back",
