@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use mountplan::diag::Diag;
-use mountplan::exec::journal::Recovery;
+use mountplan::exec::recover::Recovery;
 use mountplan::exec::report::{self, Outcome};
 use mountplan::exec::{self, ApplyError, Config, Event, TestHooks};
 use mountplan::source::Sources;

@@ -3,8 +3,8 @@
 //!
 //! Takes undo records with their host place (the root directory or a bind source, and the
 //! path below it); writes them to `<state-dir>/journal/<key>.journal`, one line each, synced
-//! with `fdatasync` before the change (intent) and after it (done, with the inode's identity).
-//! Returns, on recovery, what was undone, left alone or could not be undone.
+//! with `fdatasync` before the change (intent) and after it (done, with the inode's identity);
+//! parses such a file back into [`Entry`]s for [`super::recover`].
 //!
 //! ## Format (version 1)
 //!
@@ -23,18 +23,14 @@
 //! before the last stops the reading there (the records after it are reported, not used).
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use crate::calls::HostPlace;
 use crate::model::{HostPath, Plan, Root, RootPath};
-use crate::sys::linux::files::Reversed;
-use crate::sys::linux::host;
 use crate::sys::{FileId, Node, Undo};
 
 /// Where journal records go.
@@ -427,134 +423,6 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
         }
     }
     Ok(out)
-}
-
-/// What recovering one journal did.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Recovery {
-    /// The journal file.
-    pub journal: PathBuf,
-    /// Changes undone.
-    pub undone: Vec<String>,
-    /// Changes left alone, with why (what is there is not what was made).
-    pub kept: Vec<String>,
-    /// Changes that could not be undone (the journal is kept for another try).
-    pub errors: Vec<String>,
-    /// Problems reading the journal.
-    pub warnings: Vec<String>,
-    /// True when the journal was removed (nothing is left to do).
-    pub removed: bool,
-}
-
-impl Recovery {
-    /// True when nothing is left to undo.
-    pub fn complete(&self) -> bool {
-        self.errors.is_empty()
-    }
-    /// For the JSON report.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "journal": self.journal.display().to_string(),
-            "undone": self.undone,
-            "kept": self.kept,
-            "errors": self.errors,
-            "warnings": self.warnings,
-            "removed": self.removed,
-        })
-    }
-}
-
-fn describe(e: &Entry) -> String {
-    let mut s = e.undo.to_string();
-    let shown = if e.rel.is_empty() {
-        e.base.as_str().to_string()
-    } else if e.base.as_str() == "/" {
-        format!("/{}", e.rel)
-    } else {
-        format!("{}/{}", e.base.as_str(), e.rel)
-    };
-    let inside = if e.undo.path().is_root() {
-        "\"<root>\"".to_string()
-    } else {
-        format!("\"<root>{}\"", e.undo.path().as_str())
-    };
-    s = s.replace(&inside, &format!("{shown:?}"));
-    s
-}
-
-/// Undoes every change a journal records that was not undone, newest first, from the host;
-/// removes the journal when nothing is left.
-pub fn recover_file(dir: &Path, name: &str) -> Recovery {
-    let path = dir.join(name);
-    let mut r = Recovery {
-        journal: path.clone(),
-        ..Recovery::default()
-    };
-    let mut text = String::new();
-    let read = std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut text));
-    if let Err(e) = read {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            r.removed = true;
-        } else {
-            r.errors
-                .push(format!("cannot read {}: {e}", path.display()));
-        }
-        return r;
-    }
-    let parsed = match parse(&text) {
-        Ok(p) => p,
-        Err(e) => {
-            r.errors
-                .push(format!("{}: {e}; it was left in place", path.display()));
-            return r;
-        }
-    };
-    r.warnings = parsed.warnings;
-    let proc = match host::open_path(Path::new("/proc"), true) {
-        Ok(p) => p,
-        Err(e) => {
-            r.errors.push(e.to_string());
-            return r;
-        }
-    };
-    for e in parsed.entries.iter().rev().filter(|e| !e.undone) {
-        let d = describe(e);
-        match host::undo_on_host(&proc, &e.base, &e.rel, &e.undo) {
-            Ok(Reversed::Done) => r.undone.push(d),
-            Ok(Reversed::Gone) => {}
-            Ok(Reversed::Kept(why)) => r.kept.push(format!("{d}: left alone: {why}")),
-            Err(x) => r.errors.push(x.to_string()),
-        }
-    }
-    if r.errors.is_empty() {
-        match std::fs::remove_file(&path) {
-            Ok(()) => r.removed = true,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => r.removed = true,
-            Err(e) => r.errors.push(format!("remove {}: {e}", path.display())),
-        }
-    }
-    r
-}
-
-/// The journals left in a journal directory, by file name, sorted.
-pub fn leftovers(dir: &Path) -> Result<Vec<String>, String> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
-    };
-    let mut v: Vec<String> = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".journal"))
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
-/// True when the file exists (errors other than "missing" count as existing).
-pub fn exists(dir: &Path, name: &str) -> bool {
-    !matches!(nix::sys::stat::lstat(&dir.join(name)), Err(Errno::ENOENT))
 }
 
 #[cfg(test)]

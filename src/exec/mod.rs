@@ -18,6 +18,7 @@
 
 pub mod journal;
 pub mod process;
+pub mod recover;
 pub mod report;
 pub mod run;
 pub mod verify;
@@ -31,7 +32,8 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Pid};
 
-use self::journal::{Journal, Recovery};
+use self::journal::Journal;
+use self::recover::Recovery;
 use self::report::Outcome;
 use self::run::{Inject, Options, Point};
 use crate::diag::Diag;
@@ -289,8 +291,8 @@ pub fn apply(
         .map_err(ApplyError::Host)?;
     let jname = format!("{key}.journal");
     let mut recovered = Vec::new();
-    if journal::exists(&jpath, &jname) {
-        let r = journal::recover_file(&jpath, &jname);
+    if recover::exists(&jpath, &jname) {
+        let r = recover::recover_file(&jpath, &jname);
         on(Event::Recovered(&r));
         if !r.complete() {
             return Err(ApplyError::Leftover(Box::new(r)));
@@ -342,8 +344,8 @@ pub fn apply(
             let mut applied = wait_child(child, &mut parent_sock, cfg, lock, on);
             drop(parent_sock);
             let done_ok = applied.outcome.as_ref().is_some_and(|o| o.succeeded());
-            if !done_ok && journal::exists(&jpath, &jname) {
-                let r = journal::recover_file(&jpath, &jname);
+            if !done_ok && recover::exists(&jpath, &jname) {
+                let r = recover::recover_file(&jpath, &jname);
                 on(Event::Recovered(&r));
                 applied.recovered.push(r);
             }
@@ -576,15 +578,15 @@ pub fn recover(state_dir: &Path, on: &mut dyn FnMut(Event<'_>)) -> Result<Vec<Re
         _ => {}
     }
     drop(host::state_dir(state_dir)?);
-    let names = journal::leftovers(&jpath)
+    let names = recover::leftovers(&jpath)
         .map_err(|m| SysError::refused("readdir(journal)", Errno::EIO, m))?;
     let mut out = Vec::new();
     for name in names {
         let key = name.trim_end_matches(".journal");
         let lock_path = jpath.join(format!("{key}.lock"));
         let (lock, _) = host::lock(&lock_path, &mut || on(Event::WaitingForLock(&lock_path)))?;
-        if journal::exists(&jpath, &name) {
-            let r = journal::recover_file(&jpath, &name);
+        if recover::exists(&jpath, &name) {
+            let r = recover::recover_file(&jpath, &name);
             on(Event::Recovered(&r));
             out.push(r);
         }

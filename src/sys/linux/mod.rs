@@ -15,11 +15,12 @@ pub mod files;
 pub mod host;
 pub mod mount;
 pub mod mountinfo;
+mod mounting;
 pub mod resolve;
 
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -27,9 +28,10 @@ use nix::sys::stat::{Mode, SFlag, fstat};
 
 use self::files::{Reversed, fd_name, kind, kind_word};
 use self::host::HostFds;
+use self::mounting::Spot;
 use self::resolve::{How, resolve};
 use super::{Before, Effect, MountEntry, Node, Sys, SysError, Undo};
-use crate::calls::{Call, Dev, Source, Target};
+use crate::calls::{Call, Dev, Target};
 use crate::model::{MsFlags, NodeType, RootPath};
 
 /// The real syscall layer for one apply.
@@ -43,18 +45,7 @@ pub struct Linux {
     cwd_at_proc: bool,
 }
 
-const PROPAGATION: MsFlags = MsFlags::MS_PRIVATE
-    .union(MsFlags::MS_SLAVE)
-    .union(MsFlags::MS_SHARED)
-    .union(MsFlags::MS_UNBINDABLE);
-
-/// A mount target or source, ready for mount(2): a resolved descriptor or a path.
-enum Spot {
-    Fd(OwnedFd),
-    Path(String),
-}
-
-fn in_root(p: &RootPath) -> String {
+pub(super) fn in_root(p: &RootPath) -> String {
     if p.is_root() {
         "<root>".into()
     } else {
@@ -63,7 +54,12 @@ fn in_root(p: &RootPath) -> String {
 }
 
 /// Says what a failed resolution refused, when it is a refusal rather than a plain error.
-fn why_resolve(root: Option<BorrowedFd<'_>>, p: &RootPath, e: Errno, how: How) -> Option<String> {
+pub(super) fn why_resolve(
+    root: Option<BorrowedFd<'_>>,
+    p: &RootPath,
+    e: Errno,
+    how: How,
+) -> Option<String> {
     match e {
         Errno::ENOENT => {
             let (link, to) = resolve::first_symlink(root?, p.relative())?;
@@ -122,132 +118,6 @@ impl Linux {
 
     fn resolve(&self, p: &RootPath, how: How) -> Result<OwnedFd, Errno> {
         resolve(self.root_fd()?, p.relative(), how)
-    }
-
-    /// Sets the working directory to the host `/proc`, for `self/fd/N` names.
-    fn at_proc(&mut self) -> Result<(), Errno> {
-        if !self.cwd_at_proc {
-            nix::unistd::fchdir(self.proc.as_fd())?;
-            self.cwd_at_proc = true;
-        }
-        Ok(())
-    }
-
-    fn path_of(&mut self, s: &Spot) -> Result<String, Errno> {
-        match s {
-            Spot::Fd(fd) => {
-                self.at_proc()?;
-                Ok(fd_name(fd.as_fd()))
-            }
-            Spot::Path(p) => Ok(p.clone()),
-        }
-    }
-
-    fn mount(
-        &mut self,
-        src: Option<&Spot>,
-        target: &Spot,
-        fstype: Option<&str>,
-        flags: MsFlags,
-        data: Option<&str>,
-    ) -> Result<(), Errno> {
-        let src = match src {
-            Some(s) => Some(self.path_of(s)?),
-            None => None,
-        };
-        let t = self.path_of(target)?;
-        nix::mount::mount(src.as_deref(), t.as_str(), fstype, flags, data)
-    }
-
-    fn target(&mut self, t: &Target, how: How) -> Result<Spot, Errno> {
-        Ok(match t {
-            Target::InRoot(p) | Target::AfterPivot(p) => Spot::Fd(self.resolve(p, how)?),
-            Target::Host(h) => Spot::Path(h.as_str().to_string()),
-            Target::TmpRoot => Spot::Path(self.tmproot.to_string_lossy().into_owned()),
-            Target::Cwd => Spot::Path(".".into()),
-        })
-    }
-
-    fn source(&mut self, s: &Source) -> Result<Option<Spot>, Errno> {
-        Ok(match s {
-            Source::None => None,
-            Source::Name(n) => Some(Spot::Path(n.clone())),
-            Source::Host(h) => Some(Spot::Fd(
-                host::open_path(Path::new(h.as_str()), false).map_err(|e| e.errno)?,
-            )),
-            Source::Cwd => Some(Spot::Path(".".into())),
-        })
-    }
-
-    fn do_mount(&mut self, c: &Call, before: &mut Before<'_>) -> Result<Effect, SysError> {
-        let Call::Mount {
-            source,
-            target,
-            fstype,
-            flags,
-            data,
-        } = c
-        else {
-            return Err(SysError::new(c, Errno::EINVAL));
-        };
-        let err = |e: Errno| SysError::new(c, e);
-        let fstype = fstype.as_deref();
-        let data = data.as_deref();
-        let Target::InRoot(p) = target else {
-            // The implicit setup, the pivot's own calls: paths of this process, no undo.
-            let t = self.target(target, How::DIR).map_err(err)?;
-            let s = self.source(source).map_err(err)?;
-            self.mount(s.as_ref(), &t, fstype, *flags, data)
-                .map_err(err)?;
-            return Ok(Effect::Local);
-        };
-        let root = self.root.as_ref().map(|f| f.as_fd());
-        let refuse = |e: Errno, how: How| match why_resolve(root, p, e, how) {
-            Some(w) => SysError::refused(c, e, w),
-            None => SysError::new(c, e),
-        };
-        if flags.intersects(PROPAGATION) {
-            let t = Spot::Fd(
-                self.resolve(p, How::FOLLOW)
-                    .map_err(|e| refuse(e, How::FOLLOW))?,
-            );
-            self.mount(None, &t, None, *flags, None).map_err(err)?;
-            return Ok(Effect::Local);
-        }
-        if flags.contains(MsFlags::MS_REMOUNT) {
-            let fd = self
-                .resolve(p, How::FOLLOW)
-                .map_err(|e| refuse(e, How::FOLLOW))?;
-            let old = mount::flags_of_fd(fd.as_fd()).map_err(err)?;
-            let u = Undo::Remount {
-                path: p.clone(),
-                flags: old,
-            };
-            before(&u)?;
-            let t = Spot::Fd(fd);
-            match self.mount(None, &t, None, *flags, None) {
-                Err(Errno::EPERM) if self.userns => {
-                    // The kernel refuses to clear flags it locked on mounts copied from the
-                    // host: keep them and try again.
-                    let keep = mount::locked_to_keep(old, *flags);
-                    self.mount(None, &t, None, *flags | keep, None)
-                        .map_err(err)?;
-                }
-                r => r.map_err(err)?,
-            }
-            return Ok(Effect::Changed(u));
-        }
-        let how = match fstype {
-            Some("proc") | Some("sysfs") => How::REAL_DIR,
-            _ => How::FOLLOW,
-        };
-        let t = Spot::Fd(self.resolve(p, how).map_err(|e| refuse(e, how))?);
-        let s = self.source(source).map_err(err)?;
-        let u = Undo::Umount(p.clone());
-        before(&u)?;
-        self.mount(s.as_ref(), &t, fstype, *flags, data)
-            .map_err(err)?;
-        Ok(Effect::Changed(u))
     }
 
     /// Creates `node` at `p` unless the same node is there already.
@@ -485,45 +355,8 @@ impl Sys for Linux {
                 files::chown_fd(fd.as_fd(), *uid, *gid).map_err(err)?;
                 Ok(Effect::Changed(u))
             }
-            Call::Mask(p) => {
-                let fd = match self.resolve(p, How::FOLLOW) {
-                    Ok(fd) => fd,
-                    Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
-                    Err(e) => return Err(err(e)),
-                };
-                let is_dir = kind(&fstat(fd.as_fd()).map_err(err)?) == SFlag::S_IFDIR;
-                let u = Undo::Umount(p.clone());
-                before(&u)?;
-                let t = Spot::Fd(fd);
-                if is_dir {
-                    let src = Spot::Path("tmpfs".into());
-                    self.mount(Some(&src), &t, Some("tmpfs"), MsFlags::MS_RDONLY, None)
-                        .map_err(err)?;
-                } else {
-                    let null = Spot::Fd(resolve::dup(self.null.as_fd()).map_err(err)?);
-                    self.mount(Some(&null), &t, None, MsFlags::MS_BIND, None)
-                        .map_err(err)?;
-                }
-                Ok(Effect::Changed(u))
-            }
-            Call::Readonly(p) => {
-                let fd = match self.resolve(p, How::FOLLOW) {
-                    Ok(fd) => fd,
-                    Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
-                    Err(e) => return Err(err(e)),
-                };
-                let u = Undo::Umount(p.clone());
-                before(&u)?;
-                let t = Spot::Fd(fd);
-                self.mount(Some(&t), &t, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
-                    .map_err(err)?;
-                drop(t);
-                // The descriptor resolved before the bind is below it: resolve the new top.
-                let top = self.resolve(p, How::FOLLOW).map_err(err)?;
-                mount::setattr_rec(top.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty())
-                    .map_err(err)?;
-                Ok(Effect::Changed(u))
-            }
+            Call::Mask(p) => self.mask(c, p, before),
+            Call::Readonly(p) => self.readonly(c, p, before),
             Call::MaskHostProcSys => {
                 let m = self.read_mountinfo().map_err(err)?;
                 let prefix = self.root_prefix().map_err(err)?;
