@@ -4,7 +4,7 @@
 //! Takes undo records with their host place (the root directory or a bind source, and the
 //! path below it); writes them to `<state-dir>/journal/<key>.journal`, one line each, synced
 //! with `fdatasync` before the change (intent) and after it (done, with the inode's identity);
-//! parses such a file back into [`Entry`]s for [`super::recover`].
+//! parses such a file back into [`Entry`]s for [`mod@super::recover`].
 //!
 //! ## Format (version 1)
 //!

@@ -2,7 +2,7 @@
 //!
 //! Takes the [`Call`]s of a plan in order, inside the new mount namespace; returns what each
 //! changed. Every path inside the new root is resolved from the root descriptor with
-//! [`resolve`] (openat2 `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`, or the user-space walk),
+//! [`mod@resolve`] (openat2 `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`, or the user-space walk),
 //! creation happens on the resolved parent descriptor with the final name, and mounts land
 //! on the resolved `O_PATH` descriptor through `self/fd/N` of the **host** `/proc` opened
 //! before the namespace was made: the process's working directory is set to that `/proc`
