@@ -302,7 +302,7 @@ pub fn apply(a: ApplyArgs) -> u8 {
         Event::ExecFailed(e) => eprintln!("mountplan: {}", e.message()),
         Event::Hanging(n) => eprintln!("mountplan-test: hanging at journal point {n}"),
         Event::ChildDied { signal } => eprintln!(
-            "mountplan: the apply ended before it reported ({}): undoing its journal",
+            "mountplan: the apply ended before it reported ({}); what it changed on the host is undone from its journal",
             match signal {
                 Some(s) => format!("killed by signal {s}"),
                 None => "it exited".into(),
