@@ -418,3 +418,86 @@ fn two_applies_on_one_root_take_turns_and_the_second_recovers_the_first() {
     assert_eq!(norm(&d), norm(&twin));
     assert_ne!(before, d.manifest());
 }
+
+/// Changes below a bind's source land in the host directory the bind shows: the journal
+/// names that directory as the base, and recovery undoes them there.
+const BIND_PLAN: &str = r#"
+version = 1
+name = "bind-changes"
+
+[root]
+tmpfs = { mode = "0755" }
+
+[namespaces]
+user = false
+
+[[step]]
+kind = "mount"
+id = "data"
+type = "bind"
+source = "${SRC}"
+target = "/data"
+
+[[step]]
+kind = "mkdir"
+path = "/data/new/deeper"
+parents = true
+
+[[step]]
+kind = "mknod"
+path = "/data/new/fifo"
+node = "fifo"
+
+[[step]]
+kind = "chmod"
+path = "/data/existing"
+mode = "0600"
+
+[[step]]
+kind = "pivot"
+strategy = "pivot-root"
+"#;
+
+#[test]
+fn changes_below_a_bind_source_are_undone_there_after_a_kill_or_a_failure() {
+    let Some(_serial) =
+        privileged("changes_below_a_bind_source_are_undone_there_after_a_kill_or_a_failure")
+    else {
+        return;
+    };
+    if !debug_hooks("changes_below_a_bind_source_are_undone_there_after_a_kill_or_a_failure") {
+        return;
+    }
+    let s = Scratch::new("bind-changes");
+    let src = s.path("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("existing"), "keep\n").unwrap();
+    let plan = s.write("b.toml", BIND_PLAN);
+    let before = manifest(&[&src]);
+    let host = host_mounts();
+    let run = || Run::apply(&plan, &s.state()).set("SRC", &src);
+    for hook in ["MOUNTPLAN_TEST_KILL_AT", "MOUNTPLAN_TEST_FAIL_AT_CALL"] {
+        let mut n = 0;
+        loop {
+            let o = run().env(hook, n).run();
+            if o.status == 0 {
+                break;
+            }
+            assert_eq!(o.status, 125, "{hook}={n}: {}", o.stderr);
+            assert_same(&format!("{hook}={n}"), &before, &manifest(&[&src]));
+            assert_eq!(host, host_mounts());
+            assert!(journals(&s.state()).is_empty(), "{hook}={n}");
+            n += 1;
+        }
+        // Four changes (two directories, the FIFO, the mode): eight journal points.
+        if hook == "MOUNTPLAN_TEST_KILL_AT" {
+            assert_eq!(n, 8);
+        }
+        // The last run succeeded: its changes stay. Undo them by hand for the next hook.
+        use std::os::unix::fs::PermissionsExt;
+        assert!(src.join("new/deeper").is_dir());
+        std::fs::remove_dir_all(src.join("new")).unwrap();
+        std::fs::set_permissions(src.join("existing"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+    }
+}
