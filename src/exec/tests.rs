@@ -555,3 +555,42 @@ fn a_verify_difference_fails_and_rolls_back() {
     assert!(!o.rolled_back.is_empty());
     assert!(fake.files.is_empty());
 }
+
+#[test]
+fn every_plan_in_plans_makes_exactly_its_dry_run_calls() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    names.sort();
+    let sets = vec![("ROOTFS".to_string(), "/srv/rootfs".to_string())];
+    for p in names {
+        let mut read = |p: &std::path::Path| std::fs::read_to_string(p);
+        let mut c = crate::check(&p, &sets, &mut read);
+        if c.dag.is_none() {
+            // Plans without ${ROOTFS} may refuse an unknown --set variable.
+            c = crate::check(&p, &[], &mut read);
+        }
+        let Some(d) = c.dag.filter(|_| !c.diags.iter().any(|d| d.is_error())) else {
+            eprintln!(
+                "{}: not checked: the plan does not validate in this build",
+                p.display()
+            );
+            continue;
+        };
+        let mut fake = Fake::new();
+        let o = run(
+            &d,
+            &mut fake,
+            &mut Events::default(),
+            no_verify(),
+            &mut |_| {},
+        );
+        assert!(o.succeeded(), "{}: {:?}", p.display(), o.failure);
+        let made: Vec<Call> = fake.calls().into_iter().cloned().collect();
+        assert_eq!(made, dry_run(&d.plan), "{}", p.display());
+    }
+}
