@@ -52,6 +52,32 @@ pub fn id_of(st: &FileStat) -> FileId {
     }
 }
 
+/// The identity of what `fd` refers to and the id of the mount it is on (`None` on kernels
+/// before 5.8, which do not say).
+pub fn statx_id(fd: BorrowedFd<'_>) -> Result<(FileId, Option<u64>), Errno> {
+    let mut st = std::mem::MaybeUninit::<libc::statx>::uninit();
+    let r = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_INO | libc::STATX_MNT_ID,
+            st.as_mut_ptr(),
+        )
+    };
+    Errno::result(r)?;
+    let st = unsafe { st.assume_init() };
+    let mnt = (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id);
+    let dev = nix::sys::stat::makedev(u64::from(st.stx_dev_major), u64::from(st.stx_dev_minor));
+    Ok((
+        FileId {
+            dev,
+            ino: st.stx_ino,
+        },
+        mnt,
+    ))
+}
+
 /// The file type bits of a stat result.
 pub fn kind(st: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT

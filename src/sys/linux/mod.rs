@@ -43,6 +43,8 @@ pub struct Linux {
     tmproot: PathBuf,
     userns: bool,
     cwd_at_proc: bool,
+    /// The root directory as opened for the setup's bind (see [`Linux::open_root`]).
+    bound_root: Option<OwnedFd>,
 }
 
 pub(super) fn in_root(p: &RootPath) -> String {
@@ -109,6 +111,7 @@ impl Linux {
             tmproot,
             userns,
             cwd_at_proc: false,
+            bound_root: None,
         })
     }
 
@@ -203,6 +206,40 @@ impl Linux {
         }
     }
 
+    /// Opens the new root. For a bound root it must be the bind the setup made on the
+    /// directory it opened: the same inode, on another mount (the new bind on top).
+    fn open_root(&mut self, c: &Call, t: &Target) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        let path = match t {
+            Target::Host(h) => PathBuf::from(h.as_str()),
+            Target::TmpRoot => self.tmproot.clone(),
+            _ => return Err(err(Errno::EINVAL)),
+        };
+        let fd = nix::fcntl::open(
+            &path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(err)?;
+        if let Some(first) = self.bound_root.take() {
+            let a = files::statx_id(first.as_fd()).map_err(err)?;
+            let b = files::statx_id(fd.as_fd()).map_err(err)?;
+            if a.0 != b.0 || (a.1.is_some() && a.1 == b.1) {
+                return Err(SysError::refused(
+                    c,
+                    Errno::EXDEV,
+                    format!(
+                        "`{}` is not the directory that was bound (it was renamed or replaced \
+                         while the root was set up)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        self.root = Some(fd);
+        Ok(Effect::Local)
+    }
+
     fn node_of(&self, c: &Call, node: NodeType, dev: &Dev) -> Result<Node, SysError> {
         let rdev = match dev {
             Dev::Num(a, b) => nix::sys::stat::makedev(u64::from(*a), u64::from(*b)),
@@ -252,21 +289,7 @@ impl Sys for Linux {
     fn call(&mut self, c: &Call, before: &mut Before<'_>) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
         match c {
-            Call::OpenRoot(t) => {
-                let path = match t {
-                    Target::Host(h) => PathBuf::from(h.as_str()),
-                    Target::TmpRoot => self.tmproot.clone(),
-                    _ => return Err(err(Errno::EINVAL)),
-                };
-                let fd = nix::fcntl::open(
-                    &path,
-                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(err)?;
-                self.root = Some(fd);
-                Ok(Effect::Local)
-            }
+            Call::OpenRoot(t) => self.open_root(c, t),
             Call::Mount { .. } => self.do_mount(c, before),
             Call::SetattrRec { target, set } => {
                 let (Target::InRoot(p) | Target::AfterPivot(p)) = target else {

@@ -103,6 +103,22 @@ impl Linux {
         let err = |e: Errno| SysError::new(c, e);
         let fstype = fstype.as_deref();
         let data = data.as_deref();
+        if let (Source::Host(s), Target::Host(t)) = (source, target) {
+            if s == t && flags.contains(MsFlags::MS_BIND) {
+                // The root bound onto itself: open it once and bind that very directory onto
+                // itself through its descriptor, so a rename of the host path between the
+                // open and the mount cannot make another directory the root. OpenRoot then
+                // checks it opened the bind made here.
+                let fd = host::open_path(Path::new(s.as_str()), true)?;
+                let spot = Spot::Fd(fd);
+                self.mount(Some(&spot), &spot, None, *flags, None)
+                    .map_err(err)?;
+                if let Spot::Fd(fd) = spot {
+                    self.bound_root = Some(fd);
+                }
+                return Ok(Effect::Local);
+            }
+        }
         let Target::InRoot(p) = target else {
             // The implicit setup, the pivot's own calls: paths of this process, no undo.
             let t = self.target(target, How::DIR).map_err(err)?;
