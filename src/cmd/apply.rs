@@ -316,7 +316,12 @@ pub fn apply(a: ApplyArgs) -> u8 {
             }
             if json {
                 let rec: Vec<&Recovery> = applied.recovered.iter().collect();
-                let doc = report::json(applied.outcome.as_ref(), applied.exit_status, &rec);
+                let doc = report::json(
+                    &dag.plan.name,
+                    applied.outcome.as_ref(),
+                    applied.exit_status,
+                    &rec,
+                );
                 eprintln!("{doc}");
             }
             applied.exit_status
