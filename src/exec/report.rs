@@ -198,13 +198,19 @@ pub fn mismatch_table(v: &VerifyReport) -> String {
     s
 }
 
-/// The `--format json` document.
-pub fn json(o: Option<&Outcome>, exit_status: u8, recovered: &[&Recovery]) -> serde_json::Value {
+/// The `--format json` document. `o` is `None` when the process running the steps died
+/// before it reported (its journal is then in `recovered`).
+pub fn json(
+    plan: &str,
+    o: Option<&Outcome>,
+    exit_status: u8,
+    recovered: &[&Recovery],
+) -> serde_json::Value {
     let empty = Outcome::default();
     let o = o.unwrap_or(&empty);
     serde_json::json!({
         "format_version": 1,
-        "plan": o.plan,
+        "plan": plan,
         "setup_micros": o.setup_micros,
         "resolver": o.resolver,
         "steps": o.steps,
