@@ -1,14 +1,398 @@
-//! `apply`, `recover`, `release` (stub, being written).
-use crate::cli::{ApplyArgs, RecoverArgs, ReleaseArgs};
-pub fn apply(_: ApplyArgs) -> u8 {
-    eprintln!("apply: not written yet");
-    125
+//! `apply`, `recover`, `release`: the command line of the executor.
+//!
+//! Takes the parsed arguments; checks the plan (an invalid plan makes no namespace), runs
+//! [`mountplan::exec::apply`] and prints what it reports: the per-step lines (or one JSON
+//! document with `--format json`) and, on failure, the step with its place in the plan, the
+//! call and its errno in words, and what was rolled back. Returns the exit status.
+//!
+//! Test hooks, read from the environment by debug builds only (`cargo test` builds):
+//! `MOUNTPLAN_TEST_FAIL_AT_CALL=N` fails call N (from 0, the implicit setup included) with
+//! EIO; `MOUNTPLAN_TEST_KILL_AT=N` kills the process running the steps at journal point N
+//! (point 2k: intent k synced, change not made; 2k+1: change k made, done record not
+//! written); `MOUNTPLAN_TEST_HANG_AT=N` stops it there for good (a test then kills the
+//! parent and runs `mountplan recover`); `MOUNTPLAN_TEST_NO_OPENAT2=1` resolves paths with the
+//! user-space walk.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use mountplan::diag::Diag;
+use mountplan::exec::recover::Recovery;
+use mountplan::exec::report::{self, Outcome};
+use mountplan::exec::{self, ApplyError, Config, Event, TestHooks};
+use mountplan::source::Sources;
+
+use crate::cli::{ApplyArgs, ApplyFormat, RecoverArgs, ReleaseArgs};
+
+/// mountplan itself failed (invalid plan, failed step after rollback, host error).
+const FAILED: u8 = 125;
+
+fn location(sources: &Sources, loc: Option<mountplan::source::Loc>) -> String {
+    match loc {
+        Some(l) if (l.src.0 as usize) < sources.len() => {
+            let (line, col) = sources.line_col(l.src, l.span.start);
+            format!("{}:{line}:{col}", sources.get(l.src).name)
+        }
+        _ => String::new(),
+    }
 }
-pub fn recover(_: RecoverArgs) -> u8 {
-    eprintln!("recover: not written yet");
-    125
+
+/// The line a location is on, with a caret line under the located text:
+/// `   12 | kind = "mount"` and `      |        ^^^^^^^`.
+fn snippet(sources: &Sources, loc: mountplan::source::Loc, label: &str) -> String {
+    if (loc.src.0 as usize) >= sources.len() {
+        return String::new();
+    }
+    let text = &sources.get(loc.src).text;
+    let start = loc.span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_end = text[start..]
+        .find('\n')
+        .map(|i| start + i)
+        .unwrap_or(text.len());
+    let line = &text[line_start..line_end];
+    let (n, col) = sources.line_col(loc.src, start);
+    let width = loc.span.end.min(line_end).saturating_sub(start).max(1);
+    let width = text
+        .get(start..start + width)
+        .map(|t| t.chars().count())
+        .unwrap_or(1);
+    let pad = n.to_string().len();
+    let mut s = String::new();
+    let _ = writeln!(s, "  {:pad$} |", "");
+    let _ = writeln!(s, "  {n} | {line}");
+    let _ = write!(
+        s,
+        "  {:pad$} | {}{}",
+        "",
+        " ".repeat(col - 1),
+        "^".repeat(width)
+    );
+    if !label.is_empty() {
+        let _ = write!(s, " {label}");
+    }
+    s.push('\n');
+    s
 }
-pub fn release(_: ReleaseArgs) -> u8 {
-    eprintln!("release: not written yet");
-    125
+
+/// A diagnostic as text: `error[code]: message`, its place, its label and help.
+fn render_diag(sources: &Sources, d: &Diag) -> String {
+    let mut s = format!(
+        "{}[{}]: {}\n",
+        if d.is_error() { "error" } else { "warning" },
+        d.code,
+        d.message
+    );
+    let at = location(sources, d.loc);
+    if !at.is_empty() {
+        let _ = writeln!(s, "  --> {at}");
+        if let Some(l) = d.loc {
+            s.push_str(&snippet(sources, l, &d.label));
+        }
+    }
+    for (l, label) in &d.secondary {
+        let _ = writeln!(s, "  --> {}: {label}", location(sources, Some(*l)));
+    }
+    if let Some(h) = &d.help {
+        let _ = writeln!(s, "  help: {h}");
+    }
+    s
+}
+
+fn test_hooks() -> TestHooks {
+    if !cfg!(debug_assertions) {
+        return TestHooks::default();
+    }
+    let var = |k: &str| std::env::var(k).ok();
+    TestHooks {
+        fail_at_call: var("MOUNTPLAN_TEST_FAIL_AT_CALL").and_then(|v| v.parse().ok()),
+        kill_at_point: var("MOUNTPLAN_TEST_KILL_AT").and_then(|v| v.parse().ok()),
+        hang_at_point: var("MOUNTPLAN_TEST_HANG_AT").and_then(|v| v.parse().ok()),
+        no_openat2: std::env::var_os("MOUNTPLAN_TEST_NO_OPENAT2").is_some_and(|v| v == "1"),
+    }
+}
+
+fn recovery_text(r: &Recovery) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "mountplan: recovered the journal {} of an apply that did not finish",
+        r.journal.display()
+    );
+    for w in &r.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+    for u in &r.undone {
+        let _ = writeln!(s, "  undone: {u}");
+    }
+    for k in &r.kept {
+        let _ = writeln!(s, "  kept: {k}");
+    }
+    for e in &r.errors {
+        let _ = writeln!(s, "  could not undo: {e}");
+    }
+    if r.undone.is_empty() && r.kept.is_empty() && r.errors.is_empty() {
+        let _ = writeln!(s, "  nothing had been changed yet");
+    }
+    if !r.complete() {
+        let _ = writeln!(
+            s,
+            "  the journal is kept: fix the cause, then run `mountplan recover`"
+        );
+    }
+    s
+}
+
+/// Where a step names what it works on (its `target` or `path`), else its `kind`.
+fn key_loc(st: &mountplan::model::Step) -> mountplan::source::Loc {
+    use mountplan::model::Action;
+    match &st.action {
+        Action::Mount(m) => m.target_loc,
+        Action::Remount(m) => m.target_loc,
+        Action::Propagation(m) => m.target_loc,
+        Action::Umount(m) => m.target_loc,
+        Action::Mkdir(m) => m.path_loc,
+        Action::Mknod(m) => m.path_loc,
+        Action::Symlink(m) => m.path_loc,
+        Action::Chmod(m) => m.path_loc,
+        Action::Mask(m) => m.path_loc,
+        Action::Readonly(m) => m.path_loc,
+        Action::Pivot(_) => st.loc,
+    }
+}
+
+/// The failure of an apply, with the step's place in the plan.
+fn failure_text(o: &Outcome, dag: &mountplan::graph::Dag, sources: &Sources) -> String {
+    let mut s = String::new();
+    let Some(f) = &o.failure else { return s };
+    match f.step.and_then(|i| dag.plan.steps.get(i).map(|st| (i, st))) {
+        Some((i, st)) => {
+            let _ = writeln!(
+                s,
+                "error[mountplan::apply::step]: step {} `{}` ({}) failed",
+                i + 1,
+                st.id,
+                st.kind().as_str()
+            );
+            let loc = key_loc(st);
+            let at = location(sources, Some(loc));
+            if !at.is_empty() {
+                let _ = writeln!(s, "  --> {at}");
+                s.push_str(&snippet(sources, loc, "this step failed"));
+            }
+        }
+        None if o.verify.as_ref().is_some_and(|v| !v.ok) => {
+            let _ = writeln!(s, "error[mountplan::apply::verify]: {}", f.message);
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "error[mountplan::apply::setup]: the namespace or the root could not be set up"
+            );
+        }
+    }
+    if let Some(call) = &f.call {
+        let _ = writeln!(
+            s,
+            "  call: {call}\n  error: {} ({})",
+            f.errno.as_deref().unwrap_or("?"),
+            f.errno_text.as_deref().unwrap_or("?")
+        );
+    }
+    if let Some(w) = &f.why {
+        let _ = writeln!(s, "  why: {w}");
+    }
+    if let Some(v) = o.verify.as_ref().filter(|v| !v.ok) {
+        s.push_str("  predicted mount tree vs /proc/self/mountinfo:\n");
+        for line in report::mismatch_table(v).lines() {
+            let _ = writeln!(s, "  {line}");
+        }
+    }
+    if o.rolled_back.is_empty() && o.rollback_errors.is_empty() {
+        let _ = writeln!(s, "  nothing had been changed: nothing to roll back");
+    } else {
+        if !o.rolled_back.is_empty() {
+            let _ = writeln!(s, "  rolled back (newest first):");
+            for u in &o.rolled_back {
+                let _ = writeln!(s, "    {u}");
+            }
+        }
+        if !o.rollback_errors.is_empty() {
+            let _ = writeln!(
+                s,
+                "  could not roll back (the journal keeps these; mountplan retries from the host):"
+            );
+            for e in &o.rollback_errors {
+                let _ = writeln!(s, "    {e}");
+            }
+        }
+    }
+    s
+}
+
+fn state_dir(given: Option<PathBuf>) -> Result<PathBuf, String> {
+    let d = match given {
+        Some(d) => d,
+        None => exec::default_state_dir()?,
+    };
+    // Mountinfo and the journal name the directory by its absolute path.
+    if d.is_absolute() {
+        Ok(d)
+    } else {
+        std::env::current_dir()
+            .map(|c| c.join(d))
+            .map_err(|e| format!("cannot resolve the state directory: {e}"))
+    }
+}
+
+/// `mountplan apply`.
+pub fn apply(a: ApplyArgs) -> u8 {
+    let checked = mountplan::check(&a.plan, &a.vars.set, &mut |p: &Path| {
+        std::fs::read_to_string(p)
+    });
+    for d in &checked.diags {
+        eprint!("{}", render_diag(&checked.sources, d));
+    }
+    let has_errors = checked.has_errors();
+    let Some(dag) = checked.dag.filter(|_| !has_errors) else {
+        eprintln!(
+            "mountplan: {} is not valid: nothing was applied",
+            a.plan.display()
+        );
+        return FAILED;
+    };
+    let sources = checked.sources;
+    let state_dir = match state_dir(a.state_dir) {
+        Ok(d) => d,
+        Err(m) => {
+            eprintln!("mountplan: {m}");
+            return FAILED;
+        }
+    };
+    let cfg = Config {
+        state_dir,
+        verify: !a.no_verify,
+        keep_terminal: a.keep_terminal,
+        command: a.command,
+        persist: a.persist,
+        test: test_hooks(),
+    };
+    let json = a.format == ApplyFormat::Json;
+    let mut on = |e: Event<'_>| match e {
+        Event::WaitingForLock(p) => eprintln!(
+            "mountplan: another apply on the same root holds {}; waiting for it",
+            p.display()
+        ),
+        Event::Recovered(r) => {
+            if !json || !r.complete() {
+                eprint!("{}", recovery_text(r));
+            }
+        }
+        Event::Setup(o) => {
+            if json {
+                return;
+            }
+            if o.succeeded() {
+                eprint!("{}", report::text(o));
+            } else {
+                eprint!("{}", report::text(o));
+                eprint!("{}", failure_text(o, &dag, &sources));
+            }
+        }
+        Event::ExecFailed(e) => eprintln!("mountplan: {}", e.message()),
+        Event::Hanging(n) => eprintln!("mountplan-test: hanging at journal point {n}"),
+        Event::ChildDied { signal } => eprintln!(
+            "mountplan: the apply ended before it reported ({}); what it changed on the host is undone from its journal",
+            match signal {
+                Some(s) => format!("killed by signal {s}"),
+                None => "it exited".into(),
+            }
+        ),
+    };
+    match exec::apply(&dag, &cfg, &mut on) {
+        Ok(applied) => {
+            if let Some(e) = &applied.persist_error {
+                eprintln!("mountplan: --persist failed: {e}");
+            }
+            if json {
+                let rec: Vec<&Recovery> = applied.recovered.iter().collect();
+                let doc = report::json(
+                    &dag.plan.name,
+                    applied.outcome.as_ref(),
+                    applied.exit_status,
+                    &rec,
+                );
+                eprintln!("{doc}");
+            }
+            applied.exit_status
+        }
+        Err(ApplyError::Refused(diags)) => {
+            for d in &diags {
+                eprint!("{}", render_diag(&sources, d));
+            }
+            eprintln!("mountplan: nothing was applied");
+            FAILED
+        }
+        Err(ApplyError::Host(e)) => {
+            eprintln!("mountplan: {e}");
+            FAILED
+        }
+        Err(ApplyError::Leftover(r)) => {
+            eprint!("{}", recovery_text(&r));
+            eprintln!(
+                "mountplan: a previous apply on this root left changes that could not be \
+                 undone: nothing was applied"
+            );
+            FAILED
+        }
+    }
+}
+
+/// `mountplan recover`: exit 0 when nothing is left to undo, 1 when something is.
+pub fn recover(a: RecoverArgs) -> u8 {
+    let dir = match state_dir(a.state_dir) {
+        Ok(d) => d,
+        Err(m) => {
+            eprintln!("mountplan: {m}");
+            return 2;
+        }
+    };
+    let mut on = |e: Event<'_>| {
+        if let Event::WaitingForLock(p) = e {
+            eprintln!("mountplan: an apply holds {}; waiting for it", p.display());
+        }
+    };
+    match exec::recover(&dir, &mut on) {
+        Ok(rs) => {
+            if rs.is_empty() {
+                eprintln!(
+                    "mountplan: no journal in {}: nothing to recover",
+                    dir.display()
+                );
+            }
+            for r in &rs {
+                eprint!("{}", recovery_text(r));
+            }
+            if rs.iter().all(Recovery::complete) {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("mountplan: {e}");
+            2
+        }
+    }
+}
+
+/// `mountplan release FILE`.
+pub fn release(a: ReleaseArgs) -> u8 {
+    match exec::release(&a.file) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("mountplan: cannot release {}: {e}", a.file.display());
+            1
+        }
+    }
 }

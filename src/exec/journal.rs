@@ -1,0 +1,554 @@
+//! The undo journal: every change to a persistent host filesystem, on disk before and after
+//! it is made, so an apply killed at any instant can be undone by `mountplan recover`.
+//!
+//! Takes undo records with their host place (the root directory or a bind source, and the
+//! path below it); writes them to `<state-dir>/journal/<key>.journal`, one line each, synced
+//! with `fdatasync` before the change (intent) and after it (done, with the inode's identity);
+//! parses such a file back into [`Entry`]s for [`mod@super::recover`].
+//!
+//! ## Format (version 1)
+//!
+//! ```text
+//! mountplan-journal 1 <key> ~<crc>
+//! I <seq> <base> /<rel> <op> ~<crc>     intent, written and synced before the change
+//! D <seq> <op> ~<crc>                   done: the op with the inode's dev and ino
+//! U <seq> ~<crc>                        undone by rollback (or the call failed)
+//! ```
+//!
+//! `<op>` is `rm <dir|file|fifo|char|block|symlink> <rdev|target|-> <dev|-> <ino|->`,
+//! `chmod <dev> <ino> <mode>` or `chown <dev> <ino> <uid> <gid>`. Tokens are percent-encoded
+//! (only `[A-Za-z0-9/._+,:@=]` stand for themselves), so a token never holds a space, a
+//! newline or `~`. `<crc>` is the FNV-1a 32 of the text before ` ~`, in hex. A last line
+//! without its newline or with a wrong crc is a torn write and is ignored; a damaged line
+//! before the last stops the reading there (the records after it are reported, not used).
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+
+use crate::calls::HostPlace;
+use crate::model::{HostPath, Plan, Root, RootPath};
+use crate::sys::{FileId, Node, Undo};
+
+/// Where journal records go.
+pub trait Log {
+    /// Before a change at `place`: what undoes it.
+    fn intent(&mut self, seq: u64, place: &HostPlace, u: &Undo) -> Result<(), String>;
+    /// After the change: the complete undo record.
+    fn done(&mut self, seq: u64, u: &Undo) -> Result<(), String>;
+    /// The change was undone (or never happened).
+    fn undone(&mut self, seq: u64) -> Result<(), String>;
+}
+
+/// A log that keeps nothing (plans that change no persistent file, and tests).
+#[derive(Debug, Default)]
+pub struct NoLog;
+
+impl Log for NoLog {
+    fn intent(&mut self, _: u64, _: &HostPlace, _: &Undo) -> Result<(), String> {
+        Ok(())
+    }
+    fn done(&mut self, _: u64, _: &Undo) -> Result<(), String> {
+        Ok(())
+    }
+    fn undone(&mut self, _: u64) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// FNV-1a, 64 bits.
+fn fnv64(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for x in b {
+        h ^= u64::from(*x);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// FNV-1a, 32 bits.
+fn fnv32(b: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for x in b {
+        h ^= u32::from(*x);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// The journal's name for a plan: a hash of the root directory's path (so every apply on
+/// the same root shares one lock and one journal), or of the plan's name for a tmpfs root.
+pub fn key(plan: &Plan) -> String {
+    match &plan.root {
+        Root::Path(p) => format!("root-{:016x}", fnv64(p.as_str().as_bytes())),
+        Root::Tmpfs(_) => format!("tmpfs-{:016x}", fnv64(plan.name.as_bytes())),
+    }
+}
+
+fn enc(s: &str, out: &mut String) {
+    if s.is_empty() {
+        out.push_str("%00");
+        return;
+    }
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"/._+,:@=".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+fn dec(t: &str) -> Option<String> {
+    if t == "%00" {
+        return Some(String::new());
+    }
+    let b = t.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let h = t.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(h, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+fn enc_op(u: &Undo, out: &mut String) -> bool {
+    match u {
+        Undo::Remove { node, id, .. } => {
+            out.push_str("rm ");
+            out.push_str(node.word());
+            out.push(' ');
+            match node {
+                Node::Char(r) | Node::Block(r) => out.push_str(&r.to_string()),
+                Node::Symlink(t) => enc(t, out),
+                _ => out.push('-'),
+            }
+            let _ = write!(
+                out,
+                " {} {}",
+                opt(id.map(|i| i.dev)),
+                opt(id.map(|i| i.ino))
+            );
+        }
+        Undo::Chmod { id, mode, .. } => {
+            let _ = write!(out, "chmod {} {} {:o}", id.dev, id.ino, mode);
+        }
+        Undo::Chown { id, uid, gid, .. } => {
+            let _ = write!(out, "chown {} {} {} {}", id.dev, id.ino, uid, gid);
+        }
+        // Mounts live in the namespace: never journaled.
+        Undo::Umount(_) | Undo::Remount { .. } | Undo::Unsetattr { .. } => return false,
+    }
+    true
+}
+
+fn num(t: Option<&&str>) -> Option<u64> {
+    t?.parse().ok()
+}
+
+fn optnum(t: Option<&&str>) -> Option<Option<u64>> {
+    match *t? {
+        "-" => Some(None),
+        s => s.parse().ok().map(Some),
+    }
+}
+
+fn dec_op(path: RootPath, t: &[&str]) -> Option<Undo> {
+    match *t.first()? {
+        "rm" => {
+            let node = match *t.get(1)? {
+                "dir" => Node::Dir,
+                "file" => Node::File,
+                "fifo" => Node::Fifo,
+                "char" => Node::Char(num(t.get(2))?),
+                "block" => Node::Block(num(t.get(2))?),
+                "symlink" => Node::Symlink(dec(t.get(2)?)?),
+                _ => return None,
+            };
+            let dev = optnum(t.get(3))?;
+            let ino = optnum(t.get(4))?;
+            let id = match (dev, ino) {
+                (Some(dev), Some(ino)) => Some(FileId { dev, ino }),
+                _ => None,
+            };
+            Some(Undo::Remove { path, node, id })
+        }
+        "chmod" => Some(Undo::Chmod {
+            path,
+            id: FileId {
+                dev: num(t.get(1))?,
+                ino: num(t.get(2))?,
+            },
+            mode: u32::from_str_radix(t.get(3)?, 8).ok()?,
+        }),
+        "chown" => Some(Undo::Chown {
+            path,
+            id: FileId {
+                dev: num(t.get(1))?,
+                ino: num(t.get(2))?,
+            },
+            uid: u32::try_from(num(t.get(3))?).ok()?,
+            gid: u32::try_from(num(t.get(4))?).ok()?,
+        }),
+        _ => None,
+    }
+}
+
+fn seal(mut content: String) -> String {
+    let c = fnv32(content.as_bytes());
+    let _ = writeln!(content, " ~{c:08x}");
+    content
+}
+
+/// The journal file of one apply, created on the first record.
+#[derive(Debug)]
+pub struct Journal {
+    dir: OwnedFd,
+    name: String,
+    key: String,
+    file: Option<std::fs::File>,
+}
+
+impl Journal {
+    /// A journal named `<key>.journal` in the directory `dir` (opened before the namespace
+    /// was made, so it works after a pivot).
+    pub fn new(dir: OwnedFd, key: &str) -> Self {
+        Journal {
+            dir,
+            name: format!("{key}.journal"),
+            key: key.to_string(),
+            file: None,
+        }
+    }
+
+    fn write(&mut self, line: String) -> Result<(), String> {
+        let e = |what: &str, e: std::io::Error| format!("{what} journal {}: {e}", self.name);
+        if self.file.is_none() {
+            let fd = nix::fcntl::openat(
+                self.dir.as_fd(),
+                self.name.as_str(),
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_APPEND
+                    | OFlag::O_CLOEXEC
+                    | OFlag::O_NOFOLLOW,
+                Mode::from_bits_truncate(0o600),
+            )
+            .map_err(|x| e("create", x.into()))?;
+            let mut f = std::fs::File::from(fd);
+            let head = seal(format!("mountplan-journal 1 {}", self.key));
+            f.write_all(head.as_bytes())
+                .and_then(|_| f.sync_data())
+                .map_err(|x| e("write", x))?;
+            // The new name must be on disk before any change it describes.
+            nix::unistd::fsync(self.dir.as_fd())
+                .map_err(|x| e("sync the directory of", x.into()))?;
+            self.file = Some(f);
+        }
+        let Some(f) = self.file.as_mut() else {
+            return Err(format!("journal {} is not open", self.name));
+        };
+        f.write_all(line.as_bytes())
+            .and_then(|_| f.sync_data())
+            .map_err(|x| format!("write journal {}: {x}", self.name))
+    }
+
+    /// The apply succeeded or was fully rolled back: the journal is removed.
+    pub fn finish(&mut self) -> Result<(), String> {
+        if self.file.take().is_some() {
+            nix::unistd::unlinkat(
+                self.dir.as_fd(),
+                self.name.as_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )
+            .map_err(|e| format!("remove journal {}: {e}", self.name))?;
+            let _ = nix::unistd::fsync(self.dir.as_fd());
+        }
+        Ok(())
+    }
+
+    /// True once a record was written.
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+}
+
+impl Log for Journal {
+    fn intent(&mut self, seq: u64, place: &HostPlace, u: &Undo) -> Result<(), String> {
+        let mut s = format!("I {seq} ");
+        enc(place.base.as_str(), &mut s);
+        s.push_str(" /");
+        enc(&place.rel, &mut s);
+        s.push(' ');
+        if !enc_op(u, &mut s) {
+            return Ok(());
+        }
+        self.write(seal(s))
+    }
+    fn done(&mut self, seq: u64, u: &Undo) -> Result<(), String> {
+        let mut s = format!("D {seq} ");
+        if !enc_op(u, &mut s) {
+            return Ok(());
+        }
+        self.write(seal(s))
+    }
+    fn undone(&mut self, seq: u64) -> Result<(), String> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        self.write(seal(format!("U {seq}")))
+    }
+}
+
+/// One change found in a journal, ready to undo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The sequence number.
+    pub seq: u64,
+    /// The host directory the path is below.
+    pub base: HostPath,
+    /// The path below it.
+    pub rel: String,
+    /// The undo (from the done record when there is one, else the intent).
+    pub undo: Undo,
+    /// Whether the change was recorded as done.
+    pub done: bool,
+    /// Whether it was recorded as undone.
+    pub undone: bool,
+}
+
+/// A parsed journal.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Parsed {
+    /// The key in the header.
+    pub key: String,
+    /// The changes, in the order they were made.
+    pub entries: Vec<Entry>,
+    /// Problems met while reading (a damaged line before the last).
+    pub warnings: Vec<String>,
+}
+
+/// Parses a journal's text.
+pub fn parse(text: &str) -> Result<Parsed, String> {
+    let mut out = Parsed::default();
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..i],
+        None => return Err("the journal has no complete header line".into()),
+    };
+    let lines: Vec<&str> = complete.split('\n').collect();
+    for (n, line) in lines.iter().enumerate() {
+        let ok = line
+            .rsplit_once(" ~")
+            .filter(|(c, crc)| u32::from_str_radix(crc, 16).ok() == Some(fnv32(c.as_bytes())));
+        let Some((content, _)) = ok else {
+            if n == 0 {
+                return Err("the journal's header line is damaged".into());
+            }
+            if n + 1 < lines.len() {
+                out.warnings.push(format!(
+                    "line {} is damaged: it and the {} line(s) after it were ignored",
+                    n + 1,
+                    lines.len() - n - 1
+                ));
+            }
+            break;
+        };
+        let t: Vec<&str> = content.split(' ').collect();
+        if n == 0 {
+            if t.first() != Some(&"mountplan-journal") {
+                return Err("not a mountplan journal".into());
+            }
+            if t.get(1) != Some(&"1") {
+                return Err(format!(
+                    "journal format version {} is not known to this mountplan (it knows 1)",
+                    t.get(1).unwrap_or(&"?")
+                ));
+            }
+            out.key = t.get(2).map(|s| s.to_string()).unwrap_or_default();
+            continue;
+        }
+        let bad = || format!("line {} is not a journal record", n + 1);
+        let seq: u64 = t.get(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        match t[0] {
+            "I" => {
+                let base = t.get(2).and_then(|s| dec(s)).ok_or_else(bad)?;
+                let base = HostPath::new(&base).map_err(|_| bad())?;
+                let rel = t.get(3).and_then(|s| dec(s)).ok_or_else(bad)?;
+                let rel = rel.strip_prefix('/').ok_or_else(bad)?.to_string();
+                let path = RootPath::new(&format!("/{rel}")).map_err(|_| bad())?;
+                if rel.split('/').any(|c| c == ".." || c == ".") {
+                    return Err(bad());
+                }
+                let undo = dec_op(path, &t[4..]).ok_or_else(bad)?;
+                out.entries.push(Entry {
+                    seq,
+                    base,
+                    rel,
+                    undo,
+                    done: false,
+                    undone: false,
+                });
+            }
+            "D" => {
+                let e = out
+                    .entries
+                    .iter_mut()
+                    .rev()
+                    .find(|e| e.seq == seq)
+                    .ok_or_else(bad)?;
+                e.undo = dec_op(e.undo.path().clone(), &t[2..]).ok_or_else(bad)?;
+                e.done = true;
+            }
+            "U" => {
+                if let Some(e) = out.entries.iter_mut().rev().find(|e| e.seq == seq) {
+                    e.undone = true;
+                }
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(rel: &str) -> HostPlace {
+        HostPlace {
+            base: HostPath::new("/srv/my root").unwrap(),
+            rel: rel.into(),
+        }
+    }
+
+    struct Mem(String);
+    impl Mem {
+        fn line(&mut self, s: String) -> Result<(), String> {
+            self.0.push_str(&seal(s));
+            Ok(())
+        }
+    }
+    impl Log for Mem {
+        fn intent(&mut self, seq: u64, p: &HostPlace, u: &Undo) -> Result<(), String> {
+            let mut s = format!("I {seq} ");
+            enc(p.base.as_str(), &mut s);
+            s.push_str(" /");
+            enc(&p.rel, &mut s);
+            s.push(' ');
+            enc_op(u, &mut s);
+            self.line(s)
+        }
+        fn done(&mut self, seq: u64, u: &Undo) -> Result<(), String> {
+            let mut s = format!("D {seq} ");
+            enc_op(u, &mut s);
+            self.line(s)
+        }
+        fn undone(&mut self, seq: u64) -> Result<(), String> {
+            self.line(format!("U {seq}"))
+        }
+    }
+
+    fn sample() -> String {
+        let mut m = Mem(seal("mountplan-journal 1 root-00".into()));
+        let p = RootPath::new("/dev/my node").unwrap();
+        let intent = Undo::Remove {
+            path: p.clone(),
+            node: Node::Symlink("../a b~%".into()),
+            id: None,
+        };
+        m.intent(0, &place("dev/my node"), &intent).unwrap();
+        let done = Undo::Remove {
+            path: p,
+            node: Node::Symlink("../a b~%".into()),
+            id: Some(FileId { dev: 7, ino: 9 }),
+        };
+        m.done(0, &done).unwrap();
+        let ch = Undo::Chmod {
+            path: RootPath::new("/etc").unwrap(),
+            id: FileId { dev: 7, ino: 2 },
+            mode: 0o1755,
+        };
+        m.intent(1, &place("etc"), &ch).unwrap();
+        m.done(1, &ch).unwrap();
+        m.undone(1).unwrap();
+        m.0
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let p = parse(&sample()).unwrap();
+        assert_eq!(p.key, "root-00");
+        assert_eq!(p.entries.len(), 2);
+        assert_eq!(p.entries[0].rel, "dev/my node");
+        assert_eq!(p.entries[0].base.as_str(), "/srv/my root");
+        assert!(p.entries[0].done && !p.entries[0].undone);
+        assert_eq!(
+            p.entries[0].undo,
+            Undo::Remove {
+                path: RootPath::new("/dev/my node").unwrap(),
+                node: Node::Symlink("../a b~%".into()),
+                id: Some(FileId { dev: 7, ino: 9 }),
+            }
+        );
+        assert!(p.entries[1].undone);
+        assert!(p.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored() {
+        let s = sample();
+        // Cut inside the last line: no newline at the end.
+        let torn = &s[..s.len() - 4];
+        let p = parse(torn).unwrap();
+        assert!(!p.entries[1].undone, "the torn `U 1` must not count");
+        assert!(p.warnings.is_empty());
+        // A complete last line with a wrong checksum (garbage after a crash) is also ignored.
+        let mut bad = s.clone();
+        bad.push_str("U 0 ~00000000\n");
+        let p = parse(&bad).unwrap();
+        assert!(!p.entries[0].undone);
+    }
+
+    #[test]
+    fn a_damaged_middle_line_stops_reading_with_a_warning() {
+        let s = sample().replacen("I 1", "I 9", 1);
+        let p = parse(&s).unwrap();
+        assert_eq!(p.entries.len(), 1);
+        assert_eq!(p.warnings.len(), 1);
+        assert!(p.warnings[0].contains("line 4"), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn unknown_versions_and_paths_with_dotdot_are_refused() {
+        assert!(
+            parse(&seal("mountplan-journal 2 k".into()))
+                .unwrap_err()
+                .contains("version 2")
+        );
+        let mut s = seal("mountplan-journal 1 k".into());
+        s.push_str(&seal("I 0 /srv /a/../b rm dir - - -".into()));
+        assert!(parse(&s).is_err());
+    }
+
+    #[test]
+    fn keys_differ_by_root() {
+        let a = fnv64(b"/srv/a");
+        let b = fnv64(b"/srv/b");
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,604 @@
+//! The executor: a valid plan -> a new namespace with the planned root, then the command.
+//!
+//! Takes a [`Dag`] and a [`Config`]; returns [`Applied`] (the [`Outcome`] of the steps and
+//! the exit status), or an [`ApplyError`] when nothing was started. The checklist, in order:
+//!
+//! 1. refuse early what cannot work ([`preflight`]: device nodes in a user namespace, ...);
+//! 2. `umask(0)`; open the host's `/proc` and `/dev/null` (`O_PATH`, checked); open the
+//!    state directory and take the root's lock; undo a journal a killed apply left;
+//! 3. fork; the child makes the namespaces ([`process`]) and runs the steps ([`run`]) through
+//!    [`crate::sys::linux::Linux`], journaling host changes ([`journal`]), verifying the
+//!    mount table ([`verify`]) and rolling back on failure;
+//! 4. the child reports to the parent, then execs the command (or, in a pid namespace, its
+//!    init runs it); the parent waits, pins the namespace for `--persist`, and undoes the
+//!    journal itself if the child died before reporting.
+//!
+//! Printing is the caller's: it gets [`Event`]s (in the parent, or in the child for the
+//! per-step report, which must come out before the command's own output).
+
+pub mod journal;
+pub mod process;
+pub mod recover;
+pub mod report;
+pub mod run;
+pub mod verify;
+
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::unistd::{ForkResult, Pid};
+
+use self::journal::Journal;
+use self::recover::Recovery;
+use self::report::Outcome;
+use self::run::{Inject, Options, Point};
+use crate::diag::Diag;
+use crate::graph::Dag;
+use crate::model::{Action, FsKind, NodeSpec, NodeType, Plan, Root, UserNs};
+use crate::sys::SysError;
+use crate::sys::linux::{Linux, host, resolve};
+
+/// Test hooks (see `docs` of `mountplan apply`; read from the environment only by debug
+/// builds).
+#[derive(Debug, Clone, Default)]
+pub struct TestHooks {
+    /// `MOUNTPLAN_TEST_FAIL_AT_CALL=N`: call N (from 0, setup included) fails with EIO.
+    pub fail_at_call: Option<usize>,
+    /// `MOUNTPLAN_TEST_KILL_AT=N`: the process running the steps dies at journal point N
+    /// (intent N/2 written, or change (N-1)/2 made before its done record).
+    pub kill_at_point: Option<u32>,
+    /// `MOUNTPLAN_TEST_HANG_AT=N`: the process running the steps stops at journal point N and
+    /// waits forever (so a test can kill the parent there).
+    pub hang_at_point: Option<u32>,
+    /// `MOUNTPLAN_TEST_NO_OPENAT2=1`: resolve with the user-space walk, as without openat2.
+    pub no_openat2: bool,
+}
+
+/// How to apply.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The state directory (journals, locks, the tmpfs root's mountpoint).
+    pub state_dir: PathBuf,
+    /// Compare the mount table with the prediction after the last step.
+    pub verify: bool,
+    /// Do not start a new session for the command.
+    pub keep_terminal: bool,
+    /// The command and its arguments (empty: none).
+    pub command: Vec<String>,
+    /// Pin the namespace on this file.
+    pub persist: Option<PathBuf>,
+    /// Test hooks.
+    pub test: TestHooks,
+}
+
+/// Something for the caller to show.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Another apply on the same root holds the lock; waiting for it.
+    WaitingForLock(&'a Path),
+    /// A journal left by a killed apply was undone (before applying, or after the child died).
+    Recovered(&'a Recovery),
+    /// In the process that ran the steps, after them (success or failure), before the command.
+    Setup(&'a Outcome),
+    /// The command could not be executed (in the process that tried).
+    ExecFailed(&'a process::ExecError),
+    /// Test hook: the process running the steps stops at this journal point for good.
+    Hanging(u32),
+    /// The child ended without reporting (killed): `signal` when it was a signal.
+    ChildDied {
+        /// The signal that killed it.
+        signal: Option<i32>,
+    },
+}
+
+/// The result of an apply.
+#[derive(Debug)]
+pub struct Applied {
+    /// What the steps did (`None` when the child died before reporting).
+    pub outcome: Option<Outcome>,
+    /// The exit status for mountplan.
+    pub exit_status: u8,
+    /// Journals undone (a leftover before, or the child's after it died).
+    pub recovered: Vec<Recovery>,
+    /// Pinning the namespace failed.
+    pub persist_error: Option<SysError>,
+}
+
+/// Why nothing was applied.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// The plan cannot work here (each with its place in the plan).
+    Refused(Vec<Diag>),
+    /// The host side failed (state directory, lock, /proc, fork).
+    Host(SysError),
+    /// A journal left by an earlier apply on this root could not be fully undone.
+    Leftover(Box<Recovery>),
+}
+
+/// Whether the apply makes a user namespace (rootless).
+pub fn wants_userns(plan: &Plan) -> bool {
+    match plan.namespaces.user {
+        UserNs::On => true,
+        UserNs::Off => false,
+        UserNs::Auto => !nix::unistd::geteuid().is_root(),
+    }
+}
+
+/// The default state directory: /run/mountplan as root, else $XDG_RUNTIME_DIR/mountplan.
+pub fn default_state_dir() -> Result<PathBuf, String> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(PathBuf::from("/run/mountplan"));
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => Ok(PathBuf::from(d).join("mountplan")),
+        _ => Err(
+            "XDG_RUNTIME_DIR is not set, so there is no default state directory for a \
+             non-root user: pass --state-dir DIR (a directory only you can write)"
+                .into(),
+        ),
+    }
+}
+
+/// What cannot work, found before any namespace is made: in a user namespace, device nodes
+/// (the kernel refuses them), owners other than root (only the caller is mapped, as 0), proc
+/// without a pid namespace and sysfs without a network namespace, and `--persist`.
+pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
+    let mut out = Vec::new();
+    if !userns {
+        return out;
+    }
+    let plan = &dag.plan;
+    for s in &plan.steps {
+        let id = s.id.as_str();
+        match &s.action {
+            Action::Mknod(n) => {
+                let dev = match &n.spec {
+                    NodeSpec::Given { node, .. } => *node != NodeType::Fifo,
+                    NodeSpec::FromHost(_) => true,
+                };
+                if dev {
+                    out.push(
+                        Diag::error(
+                            "mountplan::apply::rootless-mknod",
+                            format!(
+                                "step `{id}` makes the device node `{}`, which cannot work \
+                                 rootless: the kernel refuses mknod of devices in a user \
+                                 namespace (EPERM)",
+                                n.path
+                            ),
+                            n.path_loc,
+                        )
+                        .label("a device node in a user namespace")
+                        .help(format!(
+                            "bind the host's node instead: kind = \"mount\", type = \"bind\", \
+                             source = \"{0}\", target = \"{0}\", create = \"file\" (or run as \
+                             root with [namespaces] user = false)",
+                            n.path
+                        )),
+                    );
+                }
+                if n.uid.is_some_and(|u| u != 0) || n.gid.is_some_and(|g| g != 0) {
+                    out.push(rootless_owner(id, s.loc));
+                }
+            }
+            Action::Chmod(c) if c.uid.is_some_and(|u| u != 0) || c.gid.is_some_and(|g| g != 0) => {
+                out.push(rootless_owner(id, c.path_loc));
+            }
+            Action::Mount(m) => match m.fs {
+                FsKind::Proc if !plan.namespaces.pid => out.push(
+                    Diag::error(
+                        "mountplan::apply::rootless-proc",
+                        format!(
+                            "step `{id}` mounts proc, which a user namespace may do only in a \
+                             pid namespace it owns"
+                        ),
+                        m.target_loc,
+                    )
+                    .label("proc needs a pid namespace here")
+                    .help("set `pid = true` in [namespaces], or bind the host's /proc"),
+                ),
+                FsKind::Sysfs if !plan.namespaces.net => out.push(
+                    Diag::error(
+                        "mountplan::apply::rootless-sysfs",
+                        format!(
+                            "step `{id}` mounts sysfs, which a user namespace may do only in a \
+                             network namespace it owns"
+                        ),
+                        m.target_loc,
+                    )
+                    .label("sysfs needs a network namespace here")
+                    .help("set `net = true` in [namespaces], or bind the host's /sys"),
+                ),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    if persist {
+        out.push(Diag::error_nowhere(
+            "mountplan::apply::rootless-persist",
+            "--persist needs root: pinning a namespace is a bind mount in the host's mount \
+             namespace",
+        ));
+    }
+    out
+}
+
+fn rootless_owner(id: &str, loc: crate::source::Loc) -> Diag {
+    Diag::error(
+        "mountplan::apply::rootless-owner",
+        format!(
+            "step `{id}` sets an owner other than root, but a rootless apply maps only the \
+             caller (as uid and gid 0)"
+        ),
+        loc,
+    )
+    .label("only uid/gid 0 exist in this user namespace")
+    .help("drop `uid`/`gid`, or run as root with [namespaces] user = false")
+}
+
+fn open_dir(path: &Path) -> Result<OwnedFd, SysError> {
+    nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| SysError::new(format!("open({:?}, O_DIRECTORY)", path.display()), e))
+}
+
+fn sys_io(call: &str, e: std::io::Error) -> SysError {
+    SysError::new(call, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+}
+
+/// Applies a valid plan. See the module documentation for the order of things.
+pub fn apply(
+    dag: &Dag,
+    cfg: &Config,
+    on: &mut dyn FnMut(Event<'_>),
+) -> Result<Applied, ApplyError> {
+    let plan = &dag.plan;
+    let userns = wants_userns(plan);
+    let refused = preflight(dag, userns, cfg.persist.is_some());
+    if !refused.is_empty() {
+        return Err(ApplyError::Refused(refused));
+    }
+    let args = process::c_args(&cfg.command).map_err(|m| {
+        ApplyError::Refused(vec![Diag::error_nowhere("mountplan::apply::command", m)])
+    })?;
+
+    // Nodes and directories get exactly the modes the plan gives, whatever the caller's umask.
+    nix::sys::stat::umask(Mode::empty());
+    if cfg.test.no_openat2 {
+        resolve::force_fallback();
+    }
+    let host_fds = host::open_host_fds().map_err(ApplyError::Host)?;
+    let state = host::state_dir(&cfg.state_dir).map_err(ApplyError::Host)?;
+    let jpath = host::state_subdir(&state, &cfg.state_dir, "journal").map_err(ApplyError::Host)?;
+    let tmproot = match plan.root {
+        Root::Tmpfs(_) => {
+            host::state_subdir(&state, &cfg.state_dir, "tmproot").map_err(ApplyError::Host)?
+        }
+        Root::Path(_) => cfg.state_dir.join("tmproot"),
+    };
+    drop(state);
+    let key = journal::key(plan);
+    let lock_path = jpath.join(format!("{key}.lock"));
+    let (lock, _) = host::lock(&lock_path, &mut || on(Event::WaitingForLock(&lock_path)))
+        .map_err(ApplyError::Host)?;
+    let jname = format!("{key}.journal");
+    let mut recovered = Vec::new();
+    if recover::exists(&jpath, &jname) {
+        let r = recover::recover_file(&jpath, &jname);
+        on(Event::Recovered(&r));
+        if !r.complete() {
+            return Err(ApplyError::Leftover(Box::new(r)));
+        }
+        recovered.push(r);
+    }
+    let jdir = open_dir(&jpath).map_err(ApplyError::Host)?;
+    let (mut parent_sock, child_sock) =
+        UnixStream::pair().map_err(|e| ApplyError::Host(sys_io("socketpair(AF_UNIX)", e)))?;
+    let parent = nix::unistd::getpid();
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    // As root, the pid namespace is made here, for the children (this process stays in the
+    // host's): the child is then pid 1 at once, without an intermediate process. Rootless, it
+    // must belong to the user namespace the child makes first, so the child makes both.
+    let pid_here = plan.namespaces.pid && !userns;
+    if pid_here {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)
+            .map_err(|e| ApplyError::Host(SysError::new("unshare(CLONE_NEWPID)", e)))?;
+    }
+
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(ApplyError::Host(SysError::new("fork()", e))),
+        Ok(ForkResult::Child) => {
+            drop(parent_sock);
+            let code = child(
+                dag,
+                cfg,
+                Child {
+                    host: host_fds,
+                    jdir,
+                    key,
+                    tmproot,
+                    userns,
+                    sock: child_sock,
+                    lock,
+                    parent,
+                    pid_here,
+                    args,
+                },
+                on,
+            );
+            process::exit_now(code)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(child_sock);
+            drop(host_fds);
+            drop(jdir);
+            process::forward_signals_to(child);
+            let mut applied = wait_child(child, &mut parent_sock, cfg, lock, on);
+            drop(parent_sock);
+            let done_ok = applied.outcome.as_ref().is_some_and(|o| o.succeeded());
+            if !done_ok && recover::exists(&jpath, &jname) {
+                let r = recover::recover_file(&jpath, &jname);
+                on(Event::Recovered(&r));
+                applied.recovered.push(r);
+            }
+            recovered.append(&mut applied.recovered);
+            applied.recovered = recovered;
+            Ok(applied)
+        }
+    }
+}
+
+/// The parent's side: read the outcome, pin the namespace, release the lock, wait.
+fn wait_child(
+    child: Pid,
+    sock: &mut UnixStream,
+    cfg: &Config,
+    lock: OwnedFd,
+    on: &mut dyn FnMut(Event<'_>),
+) -> Applied {
+    let mut lock = Some(lock);
+    let outcome: Option<Outcome> = match process::recv(sock) {
+        Ok(Some(b)) => serde_json::from_slice(&b).ok(),
+        _ => None,
+    };
+    let ok = outcome.as_ref().is_some_and(|o| o.succeeded());
+    let mut persist_error = None;
+    if ok {
+        // The journal is gone: another apply on this root may start.
+        lock = None;
+        if let Some(file) = &cfg.persist {
+            let r = host::persist(child.as_raw(), file);
+            let go: &[u8] = if r.is_ok() { b"1" } else { b"0" };
+            let _ = process::send(sock, go);
+            persist_error = r.err();
+        }
+    }
+    let ws = process::wait_for(child);
+    drop(lock);
+    let mut exit_status = match ws {
+        Ok(ws) => process::exit_code(ws).unwrap_or(125),
+        Err(_) => 125,
+    };
+    if outcome.is_none() {
+        let signal = match ws {
+            Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => Some(s as i32),
+            _ => None,
+        };
+        on(Event::ChildDied { signal });
+        exit_status = 125;
+    } else if !ok || persist_error.is_some() {
+        exit_status = 125;
+    }
+    Applied {
+        outcome,
+        exit_status,
+        recovered: Vec::new(),
+        persist_error,
+    }
+}
+
+/// What the child takes over from the parent.
+struct Child {
+    host: host::HostFds,
+    jdir: OwnedFd,
+    key: String,
+    tmproot: PathBuf,
+    userns: bool,
+    sock: UnixStream,
+    lock: OwnedFd,
+    parent: Pid,
+    /// The parent made the pid namespace: this child is its pid 1.
+    pid_here: bool,
+    args: Vec<std::ffi::CString>,
+}
+
+/// The child: namespaces, then (in the init of a pid namespace) the steps and the command.
+fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8 {
+    let plan = &dag.plan;
+    // Pid 1 of a new namespace sees its parent as pid 0: there, the parent's end of the socket
+    // tells whether it is still alive.
+    let dies_with_parent = process::die_with_parent().is_ok();
+    let parent_alive = if c.pid_here {
+        !process::peer_gone(&c.sock)
+    } else {
+        nix::unistd::getppid() == c.parent
+    };
+    if !dies_with_parent || !parent_alive {
+        // The parent is gone (or we cannot follow it): stop before changing anything.
+        return 125;
+    }
+    let mut c = c;
+    let mut ns = plan.namespaces;
+    ns.pid &= !c.pid_here;
+    if let Err(e) = process::enter_namespaces(&ns, c.userns, &c.host.proc) {
+        let o = process::early_failure(&plan.name, &e);
+        report(&mut c.sock, &o);
+        on(Event::Setup(&o));
+        return 125;
+    }
+    if !ns.pid {
+        return steps_then_command(dag, cfg, c, on);
+    }
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => {
+            let o = process::early_failure(&plan.name, &SysError::new("fork()", e));
+            report(&mut c.sock, &o);
+            on(Event::Setup(&o));
+            125
+        }
+        Ok(ForkResult::Child) => {
+            // Pid 1 of the new namespace. Its parent is outside it (getppid() is 0), so check
+            // the top parent instead: its end of the socket closes when it dies.
+            if process::die_with_parent().is_err() || process::peer_gone(&c.sock) {
+                return 125;
+            }
+            steps_then_command(dag, cfg, c, on)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            // Only the init keeps the socket, the lock and the host descriptors.
+            drop(c);
+            process::forward_signals_to(child);
+            match process::wait_for(child) {
+                Ok(ws) => process::exit_code(ws).unwrap_or(125),
+                Err(_) => 125,
+            }
+        }
+    }
+}
+
+fn report(sock: &mut UnixStream, o: &Outcome) {
+    if let Ok(b) = serde_json::to_vec(o) {
+        let _ = process::send(sock, &b);
+    }
+}
+
+fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8 {
+    let Child {
+        host,
+        jdir,
+        key,
+        tmproot,
+        userns,
+        mut sock,
+        lock,
+        args,
+        ..
+    } = c;
+    let opts = Options {
+        verify: cfg.verify,
+        userns,
+    };
+    let mut linux = match Linux::new(host, tmproot, userns) {
+        Ok(l) => l,
+        Err(e) => {
+            let o = process::early_failure(&dag.plan.name, &e);
+            report(&mut sock, &o);
+            on(Event::Setup(&o));
+            return 125;
+        }
+    };
+    let mut journal = Journal::new(jdir, &key);
+    let mut points = 0u32;
+    let kill_at = cfg.test.kill_at_point;
+    let hang_at = cfg.test.hang_at_point;
+    let mut point = |_: Point| {
+        if kill_at == Some(points) {
+            process::die_now();
+        }
+        if hang_at == Some(points) {
+            on(Event::Hanging(points));
+            loop {
+                nix::unistd::pause();
+            }
+        }
+        points += 1;
+    };
+    let mut outcome = match cfg.test.fail_at_call {
+        Some(at) => {
+            let mut inj = Inject {
+                inner: &mut linux,
+                at,
+                count: 0,
+            };
+            run::run(dag, &mut inj, &mut journal, opts, &mut point)
+        }
+        None => run::run(dag, &mut linux, &mut journal, opts, &mut point),
+    };
+    outcome.resolver = if resolve::uses_openat2() {
+        "openat2".into()
+    } else {
+        "walk".into()
+    };
+    // Success, or a complete rollback: nothing is left for recovery.
+    if outcome.succeeded() || outcome.rollback_errors.is_empty() {
+        if let Err(e) = journal.finish() {
+            outcome.rollback_errors.push(e);
+        }
+    }
+    drop(journal);
+    drop(linux);
+    report(&mut sock, &outcome);
+    on(Event::Setup(&outcome));
+    if !outcome.succeeded() {
+        return 125;
+    }
+    drop(lock);
+    if cfg.persist.is_some() {
+        // Wait until the parent has pinned the namespace (or failed to).
+        let _ = process::recv(&mut sock);
+        return 0;
+    }
+    if args.is_empty() {
+        return 0;
+    }
+    drop(sock);
+    process::close_extra_fds();
+    if dag.plan.namespaces.pid {
+        process::init_run(&args, cfg.keep_terminal, &mut |e| on(Event::ExecFailed(e)))
+    } else {
+        let e = process::exec_command(&args, cfg.keep_terminal);
+        on(Event::ExecFailed(&e));
+        e.status()
+    }
+}
+
+/// Undoes every journal left in the state directory, each under its root's lock.
+pub fn recover(state_dir: &Path, on: &mut dyn FnMut(Event<'_>)) -> Result<Vec<Recovery>, SysError> {
+    let jpath = state_dir.join("journal");
+    match std::fs::symlink_metadata(state_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        _ => {}
+    }
+    drop(host::state_dir(state_dir)?);
+    let names = recover::leftovers(&jpath)
+        .map_err(|m| SysError::refused("readdir(journal)", Errno::EIO, m))?;
+    let mut out = Vec::new();
+    for name in names {
+        let key = name.trim_end_matches(".journal");
+        let lock_path = jpath.join(format!("{key}.lock"));
+        let (lock, _) = host::lock(&lock_path, &mut || on(Event::WaitingForLock(&lock_path)))?;
+        if recover::exists(&jpath, &name) {
+            let r = recover::recover_file(&jpath, &name);
+            on(Event::Recovered(&r));
+            out.push(r);
+        }
+        drop(lock);
+    }
+    Ok(out)
+}
+
+/// Undoes `apply --persist FILE`.
+pub fn release(file: &Path) -> Result<(), SysError> {
+    host::release(file)
+}
+
+#[cfg(test)]
+mod tests;

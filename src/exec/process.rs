@@ -1,0 +1,380 @@
+//! The processes of an apply: the parent that stays in the host namespaces, the child that
+//! makes the new ones, the pid-1 init of a pid namespace, and the command.
+//!
+//! Takes what the parent prepared (host descriptors, journal directory, lock, a socket);
+//! returns exit statuses. The shape, in order:
+//!
+//! ```text
+//! parent (host namespaces)         child
+//!   [as root with a pid namespace: unshare(PID) here, so the child is its pid 1]
+//!   fork ------------------------>  PR_SET_PDEATHSIG(SIGKILL); parent still there?
+//!   |                               unshare(USER) + setgroups deny + uid/gid map  (rootless)
+//!   |                               unshare(NS | IPC | UTS | NET | CGROUP [| PID rootless])
+//!   |                               [rootless pid: fork ---------> init (pid 1): PDEATHSIG,
+//!   |                                wait, pass the status          parent still there?]
+//!   |                               steps, verify, rollback         (same, in the init)
+//!   | <--- outcome (length + JSON) --
+//!   |  --persist: bind /proc/CHILD/ns/mnt, then "go" -->
+//!   |                               close fds >= 3, setsid, chdir("/"), exec COMMAND
+//!   |                               (pid: the init forks the command, reaps, forwards
+//!   |                                SIGTERM/SIGINT/SIGHUP, exits with its status)
+//!   waitpid; if the child died before reporting, recover its journal
+//! ```
+//!
+//! mountplan has no threads, so `fork` is safe and the child may allocate.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid};
+
+use super::report::{Failure, Outcome};
+use crate::model::Namespaces;
+use crate::sys::{SysError, errno_words};
+
+/// Where a forwarded signal goes (0: nowhere yet).
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = FORWARD_TO.load(Ordering::Relaxed);
+    if pid > 0 {
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+const FORWARDED: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+
+/// Forwards SIGTERM, SIGINT and SIGHUP to `pid` from now on.
+pub fn forward_signals_to(pid: Pid) {
+    FORWARD_TO.store(pid.as_raw(), Ordering::Relaxed);
+    let a = SigAction::new(
+        SigHandler::Handler(forward),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for s in FORWARDED {
+        // Cannot fail for these signals with a valid handler.
+        let _ = unsafe { nix::sys::signal::sigaction(s, &a) };
+    }
+}
+
+/// Puts every signal mountplan touched back to its default (before exec).
+fn default_signals() {
+    let d = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for s in FORWARDED.iter().chain(&[Signal::SIGPIPE]) {
+        let _ = unsafe { nix::sys::signal::sigaction(*s, &d) };
+    }
+}
+
+/// The exit status for a wait status: the code, or 128+N for signal N.
+pub fn exit_code(ws: WaitStatus) -> Option<u8> {
+    match ws {
+        WaitStatus::Exited(_, c) => Some(u8::try_from(c & 0xff).unwrap_or(255)),
+        WaitStatus::Signaled(_, s, _) => Some(128u8.saturating_add(s as i32 as u8)),
+        _ => None,
+    }
+}
+
+/// Waits for `pid` to end, through EINTR and stops.
+pub fn wait_for(pid: Pid) -> Result<WaitStatus, Errno> {
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::__WALL)) {
+            Ok(ws @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => return Ok(ws),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Sends a message: a 4-byte little-endian length, then the bytes.
+pub fn send(sock: &mut UnixStream, msg: &[u8]) -> std::io::Result<()> {
+    let n = u32::try_from(msg.len()).map_err(|_| std::io::Error::from_raw_os_error(libc::E2BIG))?;
+    sock.write_all(&n.to_le_bytes())?;
+    sock.write_all(msg)
+}
+
+/// Receives a message; `None` when the peer closed first.
+pub fn recv(sock: &mut UnixStream) -> std::io::Result<Option<Vec<u8>>> {
+    let mut n = [0u8; 4];
+    match sock.read_exact(&mut n) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let n = u32::from_le_bytes(n) as usize;
+    if n > 256 << 20 {
+        return Err(std::io::Error::from_raw_os_error(libc::EMSGSIZE));
+    }
+    let mut buf = vec![0u8; n];
+    match sock.read_exact(&mut buf) {
+        Ok(()) => Ok(Some(buf)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// True when the other end of `sock` is closed (the parent died): `poll` says POLLHUP.
+pub fn peer_gone(sock: &UnixStream) -> bool {
+    let mut p = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r > 0 && p.revents & (libc::POLLHUP | libc::POLLERR) != 0
+}
+
+/// `prctl(PR_SET_PDEATHSIG, SIGKILL)`: this process dies with its parent.
+pub fn die_with_parent() -> Result<(), SysError> {
+    let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    Errno::result(r)
+        .map(drop)
+        .map_err(|e| SysError::new("prctl(PR_SET_PDEATHSIG, SIGKILL)", e))
+}
+
+fn write_proc(proc: &OwnedFd, name: &str, text: &str) -> Result<(), SysError> {
+    let call = || format!("write(\"/proc/self/{name}\", {text:?})");
+    let fd = nix::fcntl::openat(
+        proc.as_fd(),
+        format!("self/{name}").as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| SysError::new(call(), e))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(text.as_bytes()).map_err(|e| {
+        SysError::new(
+            call(),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })
+}
+
+/// The clone flags for the namespaces besides the user namespace.
+pub fn ns_flags(ns: &Namespaces) -> CloneFlags {
+    let mut f = CloneFlags::CLONE_NEWNS;
+    for (on, flag) in [
+        (ns.ipc, CloneFlags::CLONE_NEWIPC),
+        (ns.uts, CloneFlags::CLONE_NEWUTS),
+        (ns.net, CloneFlags::CLONE_NEWNET),
+        (ns.cgroup, CloneFlags::CLONE_NEWCGROUP),
+        (ns.pid, CloneFlags::CLONE_NEWPID),
+    ] {
+        if on {
+            f |= flag;
+        }
+    }
+    f
+}
+
+fn clone_words(f: CloneFlags) -> String {
+    let names = [
+        (CloneFlags::CLONE_NEWNS, "CLONE_NEWNS"),
+        (CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC"),
+        (CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS"),
+        (CloneFlags::CLONE_NEWNET, "CLONE_NEWNET"),
+        (CloneFlags::CLONE_NEWCGROUP, "CLONE_NEWCGROUP"),
+        (CloneFlags::CLONE_NEWPID, "CLONE_NEWPID"),
+        (CloneFlags::CLONE_NEWUSER, "CLONE_NEWUSER"),
+    ];
+    names
+        .iter()
+        .filter(|(b, _)| f.contains(*b))
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Makes the namespaces: first a user namespace mapping the caller to root (rootless), then
+/// the others.
+pub fn enter_namespaces(ns: &Namespaces, userns: bool, proc: &OwnedFd) -> Result<(), SysError> {
+    if userns {
+        let uid = nix::unistd::geteuid();
+        let gid = nix::unistd::getegid();
+        nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
+            let mut s = SysError::new("unshare(CLONE_NEWUSER)", e);
+            if matches!(e, Errno::EPERM | Errno::ENOSPC | Errno::EACCES) {
+                s.why = Some(
+                    "this system does not allow unprivileged user namespaces \
+                     (kernel.unprivileged_userns_clone=0, user.max_user_namespaces=0, or an \
+                     AppArmor/SELinux restriction): run as root with [namespaces] user = false"
+                        .into(),
+                );
+            }
+            s
+        })?;
+        // The kernel wants setgroups denied before an unprivileged gid_map is written.
+        write_proc(proc, "setgroups", "deny")?;
+        write_proc(proc, "uid_map", &format!("0 {uid} 1\n"))?;
+        write_proc(proc, "gid_map", &format!("0 {gid} 1\n"))?;
+    }
+    let f = ns_flags(ns);
+    nix::sched::unshare(f).map_err(|e| {
+        let mut s = SysError::new(format!("unshare({})", clone_words(f)), e);
+        if e == Errno::EPERM && !userns {
+            s.why = Some(
+                "new namespaces need CAP_SYS_ADMIN: run as root, or let mountplan make a user \
+                 namespace ([namespaces] user = \"auto\" or true)"
+                    .into(),
+            );
+        }
+        s
+    })
+}
+
+/// An outcome that failed before any step, for errors of the process setup.
+pub fn early_failure(plan: &str, e: &SysError) -> Outcome {
+    Outcome {
+        plan: plan.to_string(),
+        setup_failed: true,
+        failure: Some(Failure {
+            step: None,
+            call: Some(e.call.clone()),
+            errno: Some(format!("{:?}", e.errno)),
+            errno_text: Some(e.errno.desc().to_string()),
+            why: e.why.clone(),
+            message: e.to_string(),
+        }),
+        ..Outcome::default()
+    }
+}
+
+/// `close_range(3, ~0, 0)`: no descriptor but stdio reaches the command (CVE-2024-21626).
+/// Every `OwnedFd` of this process must be gone by now.
+pub fn close_extra_fds() {
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if r != 0 {
+        // Kernels before 5.9: close them one by one.
+        let max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map(|(soft, _)| soft.min(1 << 20))
+            .unwrap_or(1024);
+        for fd in 3..max as i32 {
+            unsafe {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// How a command could not be run.
+#[derive(Debug, Clone)]
+pub struct ExecError {
+    /// The program.
+    pub program: String,
+    /// The errno of execvp.
+    pub errno: Errno,
+}
+
+impl ExecError {
+    /// 127 when not found, else 126.
+    pub fn status(&self) -> u8 {
+        if self.errno == Errno::ENOENT {
+            127
+        } else {
+            126
+        }
+    }
+    /// The message.
+    pub fn message(&self) -> String {
+        format!(
+            "cannot run `{}`: execvp => {}",
+            self.program,
+            errno_words(self.errno)
+        )
+    }
+}
+
+/// Turns the command into C strings (a NUL byte cannot be passed to exec).
+pub fn c_args(cmd: &[String]) -> Result<Vec<std::ffi::CString>, String> {
+    cmd.iter()
+        .map(|a| {
+            std::ffi::CString::new(a.as_bytes())
+                .map_err(|_| format!("the command argument {a:?} contains a NUL byte"))
+        })
+        .collect()
+}
+
+/// In the process that will become the command: new session (unless `keep_terminal`),
+/// `chdir("/")`, default signals, exec. Returns only on failure.
+pub fn exec_command(args: &[std::ffi::CString], keep_terminal: bool) -> ExecError {
+    let program = args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !keep_terminal {
+        // Not a process group leader (a fresh fork), so this cannot fail with EPERM.
+        let _ = nix::unistd::setsid();
+    }
+    if let Err(e) = nix::unistd::chdir("/") {
+        return ExecError { program, errno: e };
+    }
+    default_signals();
+    let Some(first) = args.first() else {
+        return ExecError {
+            program,
+            errno: Errno::ENOENT,
+        };
+    };
+    match nix::unistd::execvp(first, args) {
+        Err(e) => ExecError { program, errno: e },
+        Ok(never) => match never {},
+    }
+}
+
+/// Pid 1 of a new pid namespace: forks the command, reaps every child, forwards SIGTERM,
+/// SIGINT and SIGHUP to the command, and returns the command's status when it ends.
+pub fn init_run(
+    args: &[std::ffi::CString],
+    keep_terminal: bool,
+    on_exec_error: &mut dyn FnMut(&ExecError),
+) -> u8 {
+    match unsafe { nix::unistd::fork() } {
+        Err(_) => 125,
+        Ok(ForkResult::Child) => {
+            let e = exec_command(args, keep_terminal);
+            on_exec_error(&e);
+            unsafe { libc::_exit(i32::from(e.status())) }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            forward_signals_to(child);
+            loop {
+                match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {
+                    Ok(ws) if ws.pid() == Some(child) => {
+                        if let Some(c) = exit_code(ws) {
+                            return c;
+                        }
+                    }
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(_) => return 125,
+                }
+            }
+        }
+    }
+}
+
+/// Ends this process at once with `code`, without running destructors or atexit handlers
+/// (a forked child must not flush or clean up what belongs to its parent).
+pub fn exit_now(code: u8) -> ! {
+    let _ = std::io::stderr().flush();
+    let _ = std::io::stdout().flush();
+    unsafe { libc::_exit(i32::from(code)) }
+}
+
+/// Test hook: die here as if killed. Pid 1 of a pid namespace cannot be killed by itself,
+/// so it exits at once instead (no rollback, no cleanup either way).
+pub fn die_now() -> ! {
+    if nix::unistd::getpid().as_raw() != 1 {
+        let _ = nix::sys::signal::raise(Signal::SIGKILL);
+    }
+    unsafe { libc::_exit(137) }
+}

@@ -1,0 +1,224 @@
+//! What an apply did: per-step results and timing, the verification, the failure and what
+//! was rolled back.
+//!
+//! Takes nothing; holds the [`Outcome`] that [`super::run`] fills in (serialisable, so the
+//! process that made the namespace can hand it to the parent) and renders it: [`text`] for
+//! the per-step lines on a terminal, [`json`] for the `--format json` document. Neither
+//! prints.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::recover::Recovery;
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Every call succeeded and changed something.
+    Ok,
+    /// Every call succeeded, but what the step makes was already there.
+    Unchanged,
+    /// A call of a pivot failed; its fallback strategy succeeded.
+    Fallback,
+    /// A call failed: the apply stopped here.
+    Failed,
+    /// Not reached (an earlier step failed), or rolled back.
+    NotRun,
+}
+
+impl Status {
+    /// The word shown in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Unchanged => "unchanged",
+            Status::Fallback => "fallback",
+            Status::Failed => "failed",
+            Status::NotRun => "not-run",
+        }
+    }
+}
+
+/// One step's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// Index in the plan (0-based).
+    pub index: usize,
+    /// The step id.
+    pub id: String,
+    /// The step kind.
+    pub kind: String,
+    /// How it ended.
+    pub status: Status,
+    /// Wall time of its calls, in microseconds.
+    pub micros: u64,
+    /// The error (for `failed`), or the error that made a pivot use its fallback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A difference between the predicted mount tree and /proc/self/mountinfo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mismatch {
+    /// The mountpoint, inside the new root.
+    pub mountpoint: String,
+    /// What the plan predicts there (`None`: nothing).
+    pub predicted: Option<String>,
+    /// What the kernel has there (`None`: nothing).
+    pub actual: Option<String>,
+}
+
+/// The verification after the last step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// True when the mount table matches the prediction.
+    pub ok: bool,
+    /// How many predicted mounts were checked.
+    pub checked: usize,
+    /// Every difference.
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// Why an apply failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The step (`None`: the implicit setup, or the verification).
+    pub step: Option<usize>,
+    /// The call as the dry run prints it.
+    pub call: Option<String>,
+    /// The errno's name (`EPERM`).
+    pub errno: Option<String>,
+    /// The errno in words.
+    pub errno_text: Option<String>,
+    /// The refusal's reason, when mountplan refused rather than the kernel.
+    pub why: Option<String>,
+    /// The whole message.
+    pub message: String,
+}
+
+/// Everything an apply did, up to the command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Outcome {
+    /// The plan's name.
+    pub plan: String,
+    /// Time of the implicit setup (rslave, root), in microseconds.
+    pub setup_micros: u64,
+    /// The implicit setup (or making the namespaces) failed: no step ran.
+    pub setup_failed: bool,
+    /// One entry per step, in plan order.
+    pub steps: Vec<StepReport>,
+    /// The verification (`None` with `--no-verify`, or when a step failed).
+    pub verify: Option<VerifyReport>,
+    /// Why it failed (`None`: success).
+    pub failure: Option<Failure>,
+    /// The undo records replayed, in the order replayed.
+    pub rolled_back: Vec<String>,
+    /// Undo records that could not be replayed (the journal keeps them for `recover`).
+    pub rollback_errors: Vec<String>,
+    /// `openat2` or `walk`: how paths inside the root were resolved.
+    pub resolver: String,
+}
+
+impl Outcome {
+    /// True when every step succeeded and the verification (if any) passed.
+    pub fn succeeded(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// The per-step lines for a terminal: index, id, kind, status, time.
+pub fn text(o: &Outcome) -> String {
+    let w = o.steps.iter().map(|s| s.id.len()).max().unwrap_or(2).max(2);
+    let mut s = String::new();
+    if o.setup_failed {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "  setup  {:w$}  {:11}  {:9} {:>7} us",
+        "-", "-", "ok", o.setup_micros
+    );
+    for st in &o.steps {
+        let _ = writeln!(
+            s,
+            "  [{:>3}]  {:w$}  {:11}  {:9} {:>7} us",
+            st.index + 1,
+            st.id,
+            st.kind,
+            st.status.as_str(),
+            st.micros
+        );
+        if st.status == Status::Fallback {
+            if let Some(e) = &st.error {
+                let _ = writeln!(s, "         the first strategy failed: {e}");
+            }
+        }
+    }
+    if let Some(v) = &o.verify {
+        if v.ok {
+            let _ = writeln!(
+                s,
+                "  verify: {} predicted mounts match /proc/self/mountinfo",
+                v.checked
+            );
+        }
+    }
+    s
+}
+
+/// The table of verification differences.
+pub fn mismatch_table(v: &VerifyReport) -> String {
+    let w = v
+        .mismatches
+        .iter()
+        .map(|m| m.mountpoint.len())
+        .max()
+        .unwrap_or(10)
+        .max(10);
+    let p = v
+        .mismatches
+        .iter()
+        .map(|m| m.predicted.as_deref().unwrap_or("-").len())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    let mut s = String::new();
+    let _ = writeln!(s, "  {:w$}  {:p$}  actual", "mountpoint", "predicted");
+    for m in &v.mismatches {
+        let _ = writeln!(
+            s,
+            "  {:w$}  {:p$}  {}",
+            m.mountpoint,
+            m.predicted.as_deref().unwrap_or("-"),
+            m.actual.as_deref().unwrap_or("-")
+        );
+    }
+    s
+}
+
+/// The `--format json` document. `o` is `None` when the process running the steps died
+/// before it reported (its journal is then in `recovered`).
+pub fn json(
+    plan: &str,
+    o: Option<&Outcome>,
+    exit_status: u8,
+    recovered: &[&Recovery],
+) -> serde_json::Value {
+    let empty = Outcome::default();
+    let o = o.unwrap_or(&empty);
+    serde_json::json!({
+        "format_version": 1,
+        "plan": plan,
+        "setup_micros": o.setup_micros,
+        "resolver": o.resolver,
+        "steps": o.steps,
+        "verify": o.verify,
+        "error": o.failure,
+        "rolled_back": o.rolled_back,
+        "rollback_errors": o.rollback_errors,
+        "recovered": recovered.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+        "exit_status": exit_status,
+    })
+}

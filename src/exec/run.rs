@@ -1,0 +1,355 @@
+//! The steps in order, with an undo record after each change and rollback on failure.
+//!
+//! Takes a [`Dag`], a [`Sys`] and a journal [`Log`]; returns the [`Outcome`]. The calls made
+//! are exactly [`calls::setup`] then [`calls::expand`] — what the dry run prints — in order:
+//!
+//! 1. the implicit setup: `/` recursive slave, the root mounted or bound, its descriptor;
+//! 2. each step's calls; after every call that changed something, its undo record (and, for a
+//!    change on a persistent host filesystem, a journal intent synced before the change and a
+//!    done record after it);
+//! 3. a pivot whose call fails undoes what the step did so far and runs its fallback;
+//! 4. any other failure undoes every record in reverse and stops;
+//! 5. with `verify`, the mount table is compared with the predicted tree; a difference is a
+//!    failure like any other (rolled back).
+
+use std::time::Instant;
+
+use nix::errno::Errno;
+
+use super::journal::Log;
+use super::report::{Failure, Outcome, Status, StepReport};
+use super::verify;
+use crate::calls::{self, Call, HostPlace};
+use crate::graph::Dag;
+use crate::model::Root;
+use crate::sys::{Effect, Sys, SysError, Undo};
+
+/// How to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Compare the mount table with the prediction after the last step.
+    pub verify: bool,
+    /// The process is in a user namespace it made (flags the kernel locked are accepted).
+    pub userns: bool,
+}
+
+/// A point in the journal protocol, for kill-safety tests: `n` counts intents written and
+/// changes made (before their done record), from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Point {
+    /// The intent of change `seq` is on disk; the change is not made yet.
+    Intent(u64),
+    /// Change `seq` is made; its done record is not written yet.
+    Made(u64),
+}
+
+/// The place on the host a call changes, when it changes a persistent file.
+pub fn host_place(c: &Call) -> Option<&HostPlace> {
+    match c {
+        Call::Mkdir { host, .. }
+        | Call::CreateFile { host, .. }
+        | Call::Mknod { host, .. }
+        | Call::Symlink { host, .. }
+        | Call::Chmod { host, .. }
+        | Call::Chown { host, .. } => host.as_ref(),
+        _ => None,
+    }
+}
+
+struct Record {
+    seq: u64,
+    undo: Undo,
+    journaled: bool,
+}
+
+struct Runner<'a> {
+    sys: &'a mut dyn Sys,
+    log: &'a mut dyn Log,
+    point: &'a mut dyn FnMut(Point),
+    stack: Vec<Record>,
+    seq: u64,
+    rolled_back: Vec<String>,
+    rollback_errors: Vec<String>,
+}
+
+fn micros(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+impl Runner<'_> {
+    fn call(&mut self, c: &Call) -> Result<Effect, SysError> {
+        let seq = self.seq;
+        self.seq += 1;
+        let place = host_place(c);
+        let mut journaled = false;
+        let log = &mut *self.log;
+        let point = &mut *self.point;
+        let r = self.sys.call(c, &mut |u: &Undo| {
+            if let Some(p) = place {
+                log.intent(seq, p, u)
+                    .map_err(|e| SysError::refused(c, Errno::EIO, e))?;
+                journaled = true;
+                point(Point::Intent(seq));
+            }
+            Ok(())
+        });
+        match r {
+            Ok(Effect::Changed(u)) => {
+                if journaled {
+                    (self.point)(Point::Made(seq));
+                    // The change is made: push its record first, so a failing done record
+                    // still gets it undone.
+                    self.stack.push(Record {
+                        seq,
+                        undo: u.clone(),
+                        journaled,
+                    });
+                    self.log
+                        .done(seq, &u)
+                        .map_err(|e| SysError::refused(c, Errno::EIO, e))?;
+                } else {
+                    self.stack.push(Record {
+                        seq,
+                        undo: u.clone(),
+                        journaled,
+                    });
+                }
+                Ok(Effect::Changed(u))
+            }
+            Ok(e) => Ok(e),
+            Err(e) => {
+                if journaled {
+                    // The intent is on disk but the call failed: nothing to undo.
+                    let _ = self.log.undone(seq);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs calls in order; returns whether any changed something.
+    fn calls(&mut self, cs: &[Call]) -> Result<bool, SysError> {
+        let mut changed = false;
+        for c in cs {
+            if !matches!(self.call(c)?, Effect::Unchanged) {
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Undoes every record above `mark`, newest first.
+    fn rollback_to(&mut self, mark: usize) {
+        while self.stack.len() > mark {
+            let Some(r) = self.stack.pop() else { break };
+            match self.sys.undo(&r.undo) {
+                Ok(()) => {
+                    self.rolled_back.push(r.undo.to_string());
+                    if r.journaled {
+                        if let Err(e) = self.log.undone(r.seq) {
+                            self.rollback_errors.push(e);
+                        }
+                    }
+                }
+                Err(e) => self.rollback_errors.push(e.to_string()),
+            }
+        }
+    }
+}
+
+fn failure(step: Option<usize>, e: &SysError) -> Failure {
+    Failure {
+        step,
+        call: Some(e.call.clone()),
+        errno: Some(format!("{:?}", e.errno)),
+        errno_text: Some(e.errno.desc().to_string()),
+        why: e.why.clone(),
+        message: e.to_string(),
+    }
+}
+
+/// Applies the plan through `sys`, journaling host changes in `log`. `point` is called at
+/// each point of the journal protocol (tests kill the process there).
+pub fn run(
+    dag: &Dag,
+    sys: &mut dyn Sys,
+    log: &mut dyn Log,
+    opts: Options,
+    point: &mut dyn FnMut(Point),
+) -> Outcome {
+    let plan = &dag.plan;
+    let mut out = Outcome {
+        plan: plan.name.clone(),
+        steps: plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StepReport {
+                index: i,
+                id: s.id.to_string(),
+                kind: s.kind().as_str().to_string(),
+                status: Status::NotRun,
+                micros: 0,
+                error: None,
+            })
+            .collect(),
+        ..Outcome::default()
+    };
+    let mut r = Runner {
+        sys,
+        log,
+        point,
+        stack: Vec::new(),
+        seq: 0,
+        rolled_back: Vec::new(),
+        rollback_errors: Vec::new(),
+    };
+
+    let t = Instant::now();
+    let setup = calls::setup(plan);
+    if let Err(e) = r.calls(&setup.calls) {
+        out.setup_failed = true;
+        out.failure = Some(failure(None, &e));
+        r.rollback_to(0);
+        out.rolled_back = r.rolled_back;
+        out.rollback_errors = r.rollback_errors;
+        return out;
+    }
+    // What the root brings along (a bound root's own submounts) is not the plan's doing.
+    let inherited = if opts.verify && matches!(plan.root, Root::Path(_)) {
+        match r.sys.mounts() {
+            Ok(m) => m,
+            Err(e) => {
+                out.setup_failed = true;
+                out.failure = Some(failure(None, &e));
+                r.rollback_to(0);
+                out.rolled_back = r.rolled_back;
+                out.rollback_errors = r.rollback_errors;
+                return out;
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    out.setup_micros = micros(t);
+
+    for sc in calls::expand(plan) {
+        let Some(i) = sc.step else { continue };
+        let t = Instant::now();
+        let mark = r.stack.len();
+        let res = match r.calls(&sc.calls) {
+            Ok(changed) => Ok((
+                if changed {
+                    Status::Ok
+                } else {
+                    Status::Unchanged
+                },
+                None,
+            )),
+            Err(first) => match &sc.fallback {
+                Some(fb) => {
+                    // Undo what the first strategy did; that is part of the fallback, not a
+                    // rollback of the apply.
+                    let shown = r.rolled_back.len();
+                    r.rollback_to(mark);
+                    r.rolled_back.truncate(shown);
+                    match r.calls(fb) {
+                        Ok(_) => Ok((Status::Fallback, Some(first.to_string()))),
+                        Err(e) => Err(SysError {
+                            why: Some(format!(
+                                "{}the first strategy had failed too: {first}",
+                                e.why
+                                    .as_deref()
+                                    .map(|w| format!("{w}; "))
+                                    .unwrap_or_default()
+                            )),
+                            ..e
+                        }),
+                    }
+                }
+                None => Err(first),
+            },
+        };
+        let st = &mut out.steps[i];
+        st.micros = micros(t);
+        match res {
+            Ok((status, err)) => {
+                st.status = status;
+                st.error = err;
+            }
+            Err(e) => {
+                st.status = Status::Failed;
+                st.error = Some(e.to_string());
+                out.failure = Some(failure(Some(i), &e));
+                break;
+            }
+        }
+    }
+
+    if out.failure.is_none() && opts.verify {
+        match r.sys.mounts() {
+            Ok(actual) => {
+                let v = verify::compare(dag, &actual, &inherited, opts.userns);
+                if !v.mismatches.is_empty() {
+                    out.failure = Some(Failure {
+                        step: None,
+                        call: None,
+                        errno: None,
+                        errno_text: None,
+                        why: None,
+                        message: format!(
+                            "the mount table differs from the plan's prediction in {} place(s)",
+                            v.mismatches.len()
+                        ),
+                    });
+                }
+                out.verify = Some(v);
+            }
+            Err(e) => out.failure = Some(failure(None, &e)),
+        }
+    }
+
+    if out.failure.is_some() {
+        r.rollback_to(0);
+        for s in out.steps.iter_mut() {
+            if matches!(s.status, Status::Ok | Status::Fallback) {
+                s.status = Status::NotRun;
+            }
+        }
+    }
+    out.rolled_back = r.rolled_back;
+    out.rollback_errors = r.rollback_errors;
+    out
+}
+
+/// A [`Sys`] that fails call number `at` (from 0, counting every call) with `errno`, for
+/// rollback tests against the real kernel.
+pub struct Inject<'a> {
+    /// The real layer.
+    pub inner: &'a mut dyn Sys,
+    /// The call to fail.
+    pub at: usize,
+    /// Calls made so far.
+    pub count: usize,
+}
+
+impl Sys for Inject<'_> {
+    fn call(&mut self, c: &Call, before: &mut crate::sys::Before<'_>) -> Result<Effect, SysError> {
+        let n = self.count;
+        self.count += 1;
+        if n == self.at {
+            return Err(SysError::refused(
+                c,
+                Errno::EIO,
+                format!("failure injected at call {n} by MOUNTPLAN_TEST_FAIL_AT_CALL"),
+            ));
+        }
+        self.inner.call(c, before)
+    }
+    fn undo(&mut self, u: &Undo) -> Result<(), SysError> {
+        self.inner.undo(u)
+    }
+    fn mounts(&mut self) -> Result<Vec<crate::sys::MountEntry>, SysError> {
+        self.inner.mounts()
+    }
+}

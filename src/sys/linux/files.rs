@@ -1,0 +1,285 @@
+//! Creating and reversing file changes on a resolved parent directory.
+//!
+//! Takes a directory descriptor to resolve in (the new root, or a host base directory when
+//! recovering a journal), the host `/proc` descriptor (for `self/fd/N` magic links) and a
+//! relative path; creates a node on the parent descriptor with its final name (never
+//! following a final symlink), or reverses such a change only when the inode is still the
+//! one recorded. Used by both [`super::Linux`] and host-side recovery.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
+use nix::unistd::{Gid, Uid, UnlinkatFlags};
+
+use super::resolve::{How, resolve};
+use crate::sys::{FileId, Node};
+
+/// The `self/fd/N` name of a descriptor, relative to a `/proc` directory.
+pub fn fd_name(fd: BorrowedFd<'_>) -> String {
+    format!("self/fd/{}", fd.as_raw_fd())
+}
+
+/// Splits a relative path into its parent and final name (`("", name)` for one component).
+pub fn split(rel: &str) -> (&str, &str) {
+    match rel.rfind('/') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => ("", rel),
+    }
+}
+
+/// Resolves the parent directory of `rel` inside `root`, following symlinks inside the root,
+/// and returns it with the final name.
+pub fn parent<'r>(root: BorrowedFd<'_>, rel: &'r str) -> Result<(OwnedFd, &'r str), Errno> {
+    let (p, name) = split(rel);
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(Errno::EINVAL);
+    }
+    Ok((resolve(root, p, How::DIR)?, name))
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`.
+pub fn lstat_at(dir: BorrowedFd<'_>, name: &str) -> Result<FileStat, Errno> {
+    fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+}
+
+/// The identity of a stat result.
+pub fn id_of(st: &FileStat) -> FileId {
+    FileId {
+        dev: st.st_dev,
+        ino: st.st_ino,
+    }
+}
+
+/// The identity of what `fd` refers to and the id of the mount it is on (`None` on kernels
+/// before 5.8, which do not say).
+pub fn statx_id(fd: BorrowedFd<'_>) -> Result<(FileId, Option<u64>), Errno> {
+    let mut st = std::mem::MaybeUninit::<libc::statx>::uninit();
+    let r = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_INO | libc::STATX_MNT_ID,
+            st.as_mut_ptr(),
+        )
+    };
+    Errno::result(r)?;
+    let st = unsafe { st.assume_init() };
+    let mnt = (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id);
+    let dev = nix::sys::stat::makedev(u64::from(st.stx_dev_major), u64::from(st.stx_dev_minor));
+    Ok((
+        FileId {
+            dev,
+            ino: st.stx_ino,
+        },
+        mnt,
+    ))
+}
+
+/// The file type bits of a stat result.
+pub fn kind(st: &FileStat) -> SFlag {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT
+}
+
+/// A short word for a file type, for messages.
+pub fn kind_word(st: &FileStat) -> &'static str {
+    match kind(st) {
+        SFlag::S_IFDIR => "a directory",
+        SFlag::S_IFREG => "a regular file",
+        SFlag::S_IFLNK => "a symlink",
+        SFlag::S_IFCHR => "a character device",
+        SFlag::S_IFBLK => "a block device",
+        SFlag::S_IFIFO => "a FIFO",
+        SFlag::S_IFSOCK => "a socket",
+        _ => "an unknown kind of file",
+    }
+}
+
+/// Whether the existing file `st` (named `name` in `dir`) is the node described.
+pub fn matches(dir: BorrowedFd<'_>, name: &str, st: &FileStat, node: &Node) -> bool {
+    match node {
+        Node::Dir => kind(st) == SFlag::S_IFDIR,
+        Node::File => kind(st) == SFlag::S_IFREG,
+        Node::Char(r) => kind(st) == SFlag::S_IFCHR && st.st_rdev == *r,
+        Node::Block(r) => kind(st) == SFlag::S_IFBLK && st.st_rdev == *r,
+        Node::Fifo => kind(st) == SFlag::S_IFIFO,
+        Node::Symlink(to) => {
+            kind(st) == SFlag::S_IFLNK
+                && nix::fcntl::readlinkat(dir, name)
+                    .map(|t| t.as_encoded_bytes() == to.as_bytes())
+                    .unwrap_or(false)
+        }
+    }
+}
+
+/// Creates `node` named `name` in `dir` with `mode` (exclusively: never over anything).
+pub fn create(dir: BorrowedFd<'_>, name: &str, node: &Node, mode: u32) -> Result<FileStat, Errno> {
+    let m = Mode::from_bits_truncate(mode as libc::mode_t);
+    match node {
+        Node::Dir => nix::sys::stat::mkdirat(dir, name, m)?,
+        Node::File => {
+            let fd = nix::fcntl::openat(
+                dir,
+                name,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC
+                    | OFlag::O_NOCTTY,
+                m,
+            )?;
+            return fstat(fd.as_fd());
+        }
+        Node::Char(r) => nix::sys::stat::mknodat(dir, name, SFlag::S_IFCHR, m, *r)?,
+        Node::Block(r) => nix::sys::stat::mknodat(dir, name, SFlag::S_IFBLK, m, *r)?,
+        Node::Fifo => nix::sys::stat::mknodat(dir, name, SFlag::S_IFIFO, m, 0)?,
+        Node::Symlink(to) => nix::unistd::symlinkat(to.as_str(), dir, name)?,
+    }
+    lstat_at(dir, name)
+}
+
+/// What reversing a change found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reversed {
+    /// Reversed.
+    Done,
+    /// Nothing to do: the file is gone (or was never made).
+    Gone,
+    /// Left alone, because what is there now is not what was made.
+    Kept(String),
+}
+
+/// Removes the node at `rel` inside `root` if it is still the one created: same kind (and
+/// device number or link target) and, when `id` is known, the same inode. Without `id` (a
+/// journal intent whose creation may or may not have happened) a regular file is removed only
+/// when empty, and a directory only when empty (rmdir refuses otherwise).
+pub fn remove(
+    root: BorrowedFd<'_>,
+    rel: &str,
+    node: &Node,
+    id: Option<FileId>,
+) -> Result<Reversed, Errno> {
+    let (dir, name) = match parent(root, rel) {
+        Ok(x) => x,
+        Err(Errno::ENOENT) => return Ok(Reversed::Gone),
+        Err(e) => return Err(e),
+    };
+    let st = match lstat_at(dir.as_fd(), name) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => return Ok(Reversed::Gone),
+        Err(e) => return Err(e),
+    };
+    if !matches(dir.as_fd(), name, &st, node) {
+        return Ok(Reversed::Kept(format!(
+            "it is now {}, not the {} that was created",
+            kind_word(&st),
+            node.word()
+        )));
+    }
+    match id {
+        Some(id) if id != id_of(&st) => {
+            return Ok(Reversed::Kept(
+                "it is no longer the inode that was created".into(),
+            ));
+        }
+        None if *node == Node::File && st.st_size != 0 => {
+            return Ok(Reversed::Kept(
+                "it is not empty, so it may not be the file that was created".into(),
+            ));
+        }
+        _ => {}
+    }
+    let flag = if *node == Node::Dir {
+        UnlinkatFlags::RemoveDir
+    } else {
+        UnlinkatFlags::NoRemoveDir
+    };
+    match nix::unistd::unlinkat(dir.as_fd(), name, flag) {
+        Ok(()) => Ok(Reversed::Done),
+        Err(Errno::ENOENT) => Ok(Reversed::Gone),
+        Err(Errno::ENOTEMPTY) | Err(Errno::EEXIST) => Ok(Reversed::Kept(
+            "the directory is not empty: something else was put in it".into(),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Resolves `rel` for a mode change (following a final symlink inside the root, as chmod).
+pub fn open_for_chmod(root: BorrowedFd<'_>, rel: &str) -> Result<OwnedFd, Errno> {
+    resolve(root, rel, How::FOLLOW)
+}
+
+/// Resolves `rel` for an owner change (the final component itself, as lchown).
+pub fn open_for_chown(root: BorrowedFd<'_>, rel: &str) -> Result<OwnedFd, Errno> {
+    resolve(root, rel, How::NOFOLLOW)
+}
+
+/// `chmod` of exactly the inode `fd` refers to, through `/proc/self/fd/N` of the host proc.
+pub fn chmod_fd(proc: BorrowedFd<'_>, fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
+    nix::sys::stat::fchmodat(
+        proc,
+        fd_name(fd).as_str(),
+        Mode::from_bits_truncate(mode as libc::mode_t),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+}
+
+/// `lchown` of exactly the inode `fd` refers to (`AT_EMPTY_PATH` works on `O_PATH`).
+pub fn chown_fd(fd: BorrowedFd<'_>, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
+    nix::unistd::fchownat(
+        fd,
+        "",
+        uid.map(Uid::from_raw),
+        gid.map(Gid::from_raw),
+        AtFlags::AT_EMPTY_PATH,
+    )
+}
+
+/// Puts `mode` back on `rel` if it is still inode `id`.
+pub fn restore_mode(
+    root: BorrowedFd<'_>,
+    proc: BorrowedFd<'_>,
+    rel: &str,
+    id: FileId,
+    mode: u32,
+) -> Result<Reversed, Errno> {
+    let fd = match open_for_chmod(root, rel) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(Reversed::Gone),
+        Err(e) => return Err(e),
+    };
+    let st = fstat(fd.as_fd())?;
+    if id_of(&st) != id {
+        return Ok(Reversed::Kept(
+            "it is no longer the inode whose mode was changed".into(),
+        ));
+    }
+    chmod_fd(proc, fd.as_fd(), mode)?;
+    Ok(Reversed::Done)
+}
+
+/// Puts the owner back on `rel` if it is still inode `id`.
+pub fn restore_owner(
+    root: BorrowedFd<'_>,
+    rel: &str,
+    id: FileId,
+    uid: u32,
+    gid: u32,
+) -> Result<Reversed, Errno> {
+    let fd = match open_for_chown(root, rel) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(Reversed::Gone),
+        Err(e) => return Err(e),
+    };
+    let st = fstat(fd.as_fd())?;
+    if id_of(&st) != id {
+        return Ok(Reversed::Kept(
+            "it is no longer the inode whose owner was changed".into(),
+        ));
+    }
+    chown_fd(fd.as_fd(), Some(uid), Some(gid))?;
+    Ok(Reversed::Done)
+}

@@ -1,0 +1,478 @@
+//! The real [`Sys`]: the only code that makes a plan's system calls.
+//!
+//! Takes the [`Call`]s of a plan in order, inside the new mount namespace; returns what each
+//! changed. Every path inside the new root is resolved from the root descriptor with
+//! [`mod@resolve`] (openat2 `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`, or the user-space walk),
+//! creation happens on the resolved parent descriptor with the final name, and mounts land
+//! on the resolved `O_PATH` descriptor through `self/fd/N` of the **host** `/proc` opened
+//! before the namespace was made: the process's working directory is set to that `/proc`
+//! (`fchdir`), so the relative name `self/fd/N` keeps working after a pivot, when `/proc` in
+//! the new root may be missing, a fresh proc, or planted. Calls that need a particular
+//! working directory (`pivot_root(".", ...)`, `chroot(".")`) are always preceded by the
+//! `Chdir` of their step, which resets it.
+
+pub mod files;
+pub mod host;
+pub mod mount;
+pub mod mountinfo;
+mod mounting;
+pub mod resolve;
+
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::{Mode, SFlag, fstat};
+
+use self::files::{Reversed, fd_name, kind, kind_word};
+use self::host::HostFds;
+use self::mounting::Spot;
+use self::resolve::{How, resolve};
+use super::{Before, Effect, MountEntry, Node, Sys, SysError, Undo};
+use crate::calls::{Call, Dev, Target};
+use crate::model::{MsFlags, NodeType, RootPath};
+
+/// The real syscall layer for one apply.
+#[derive(Debug)]
+pub struct Linux {
+    proc: OwnedFd,
+    null: OwnedFd,
+    root: Option<OwnedFd>,
+    tmproot: PathBuf,
+    userns: bool,
+    cwd_at_proc: bool,
+    /// The root directory as opened for the setup's bind (see [`Linux::open_root`]).
+    bound_root: Option<OwnedFd>,
+}
+
+pub(super) fn in_root(p: &RootPath) -> String {
+    if p.is_root() {
+        "<root>".into()
+    } else {
+        format!("<root>{}", p.as_str())
+    }
+}
+
+/// Says what a failed resolution refused, when it is a refusal rather than a plain error.
+pub(super) fn why_resolve(
+    root: Option<BorrowedFd<'_>>,
+    p: &RootPath,
+    e: Errno,
+    how: How,
+) -> Option<String> {
+    match e {
+        Errno::ENOENT => {
+            let (link, to) = resolve::first_symlink(root?, p.relative())?;
+            Some(format!(
+                "`<root>{link}` is a symlink to `{to}`; symlinks are resolved inside the root, \
+                 where that path does not exist (a link cannot lead out of the root)"
+            ))
+        }
+        Errno::ELOOP if how.no_symlinks => Some(format!(
+            "`{}` is reached through a symlink; proc and sysfs are mounted only on real \
+             directories (CVE-2019-19921): make it a directory in the root",
+            in_root(p)
+        )),
+        Errno::ENOTDIR if how.no_symlinks => Some(format!(
+            "`{}` is not a real directory (a symlink or another kind of file); proc and sysfs \
+             are mounted only on real directories (CVE-2019-19921)",
+            in_root(p)
+        )),
+        Errno::ELOOP => Some(format!(
+            "resolving `{}` inside the root met a symlink loop, more than 40 symlinks, or a \
+             magic link such as /proc/self/root, which are refused",
+            in_root(p)
+        )),
+        Errno::ENOTDIR => Some(format!(
+            "a component of `{}` is not a directory (it may be a symlink, a file or a FIFO \
+             planted in the root)",
+            in_root(p)
+        )),
+        _ => None,
+    }
+}
+
+impl Linux {
+    /// A syscall layer using the host descriptors opened before the namespace was made.
+    /// `tmproot` is where an empty tmpfs root is mounted; `userns` says the process is in a
+    /// user namespace it created (bind remounts then keep the flags the kernel locked).
+    ///
+    /// Call it in the new mount namespace: a bind's source must be a mount of the caller's
+    /// namespace (the kernel refuses others with EINVAL), so `/dev/null` is opened again here
+    /// and checked to be the very inode the host descriptor names.
+    pub fn new(host: HostFds, tmproot: PathBuf, userns: bool) -> Result<Self, SysError> {
+        let null = host::reopen_null(&host.null)?;
+        Ok(Linux {
+            proc: host.proc,
+            null,
+            root: None,
+            tmproot,
+            userns,
+            cwd_at_proc: false,
+            bound_root: None,
+        })
+    }
+
+    fn root_fd(&self) -> Result<BorrowedFd<'_>, Errno> {
+        self.root.as_ref().map(|f| f.as_fd()).ok_or(Errno::EBADF)
+    }
+
+    fn resolve(&self, p: &RootPath, how: How) -> Result<OwnedFd, Errno> {
+        resolve(self.root_fd()?, p.relative(), how)
+    }
+
+    /// Creates `node` at `p` unless the same node is there already.
+    fn create(
+        &mut self,
+        c: &Call,
+        p: &RootPath,
+        node: Node,
+        mode: u32,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        let root = self.root.as_ref().map(|f| f.as_fd());
+        let err = |e: Errno| match why_resolve(root, p, e, How::DIR) {
+            Some(w) => SysError::refused(c, e, w),
+            None if e == Errno::ENOENT => SysError::refused(
+                c,
+                e,
+                format!(
+                    "its parent `{}` does not exist: make it first (a mkdir step, with \
+                     `parents = true` for more than one level)",
+                    in_root(&p.parent())
+                ),
+            ),
+            None => SysError::new(c, e),
+        };
+        if p.is_root() {
+            return if node == Node::Dir {
+                Ok(Effect::Unchanged)
+            } else {
+                Err(SysError::new(c, Errno::EEXIST))
+            };
+        }
+        let (dir, name) = files::parent(self.root_fd().map_err(err)?, p.relative()).map_err(err)?;
+        match files::lstat_at(dir.as_fd(), name) {
+            Ok(st) => {
+                if files::matches(dir.as_fd(), name, &st, &node) {
+                    return Ok(Effect::Unchanged);
+                }
+                // A symlink where a directory or a file mountpoint is wanted is accepted when
+                // it leads, inside the root, to one: the mount follows it the same way.
+                if kind(&st) == SFlag::S_IFLNK && matches!(node, Node::Dir | Node::File) {
+                    if let Ok(fd) = self.resolve(p, How::FOLLOW) {
+                        let t = fstat(fd.as_fd()).map_err(err)?;
+                        if (node == Node::Dir) == (kind(&t) == SFlag::S_IFDIR) {
+                            return Ok(Effect::Unchanged);
+                        }
+                    }
+                }
+                if node == Node::File && kind(&st) != SFlag::S_IFDIR {
+                    // Any existing non-directory will do as a file mountpoint.
+                    return Ok(Effect::Unchanged);
+                }
+                Err(SysError::refused(
+                    c,
+                    Errno::EEXIST,
+                    format!(
+                        "`{}` exists and is {}, not the {} the plan makes",
+                        in_root(p),
+                        kind_word(&st),
+                        node.word()
+                    ),
+                ))
+            }
+            Err(Errno::ENOENT) => {
+                let mut u = Undo::Remove {
+                    path: p.clone(),
+                    node: node.clone(),
+                    id: None,
+                };
+                before(&u)?;
+                let st = files::create(dir.as_fd(), name, &node, mode).map_err(err)?;
+                if let Undo::Remove { id, .. } = &mut u {
+                    *id = Some(files::id_of(&st));
+                }
+                // mkdir ignores the set-id bits: set them on the new directory itself.
+                if node == Node::Dir && mode & 0o6000 != 0 {
+                    let fd = files::open_for_chown(dir.as_fd(), name).map_err(err)?;
+                    files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode).map_err(err)?;
+                }
+                Ok(Effect::Changed(u))
+            }
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    /// Opens the new root. For a bound root it must be the bind the setup made on the
+    /// directory it opened: the same inode, on another mount (the new bind on top).
+    fn open_root(&mut self, c: &Call, t: &Target) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        let path = match t {
+            Target::Host(h) => PathBuf::from(h.as_str()),
+            Target::TmpRoot => self.tmproot.clone(),
+            _ => return Err(err(Errno::EINVAL)),
+        };
+        let fd = nix::fcntl::open(
+            &path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(err)?;
+        if let Some(first) = self.bound_root.take() {
+            let a = files::statx_id(first.as_fd()).map_err(err)?;
+            let b = files::statx_id(fd.as_fd()).map_err(err)?;
+            if a.0 != b.0 || (a.1.is_some() && a.1 == b.1) {
+                return Err(SysError::refused(
+                    c,
+                    Errno::EXDEV,
+                    format!(
+                        "`{}` is not the directory that was bound (it was renamed or replaced \
+                         while the root was set up)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        self.root = Some(fd);
+        Ok(Effect::Local)
+    }
+
+    fn node_of(&self, c: &Call, node: NodeType, dev: &Dev) -> Result<Node, SysError> {
+        let rdev = match dev {
+            Dev::Num(a, b) => nix::sys::stat::makedev(u64::from(*a), u64::from(*b)),
+            Dev::FromHost(h) => {
+                let st = nix::sys::stat::stat(h.as_str()).map_err(|e| SysError::new(c, e))?;
+                return match kind(&st) {
+                    SFlag::S_IFCHR => Ok(Node::Char(st.st_rdev)),
+                    SFlag::S_IFBLK => Ok(Node::Block(st.st_rdev)),
+                    _ => Err(SysError::refused(
+                        c,
+                        Errno::EINVAL,
+                        format!("the host's `{h}` is {}, not a device", kind_word(&st)),
+                    )),
+                };
+            }
+        };
+        Ok(match node {
+            NodeType::Char => Node::Char(rdev),
+            NodeType::Block => Node::Block(rdev),
+            NodeType::Fifo => Node::Fifo,
+        })
+    }
+
+    fn read_mountinfo(&self) -> Result<Vec<mountinfo::RawMount>, Errno> {
+        let fd = nix::fcntl::openat(
+            self.proc.as_fd(),
+            "self/mountinfo",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut s = String::with_capacity(4096);
+        std::fs::File::from(fd)
+            .read_to_string(&mut s)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        Ok(mountinfo::parse(&s))
+    }
+
+    /// The root as mountinfo shows it: its path from this process's root.
+    fn root_prefix(&self) -> Result<String, Errno> {
+        let fd = self.root_fd()?;
+        let l = nix::fcntl::readlinkat(self.proc.as_fd(), fd_name(fd).as_str())?;
+        Ok(l.to_string_lossy().into_owned())
+    }
+}
+
+impl Sys for Linux {
+    fn call(&mut self, c: &Call, before: &mut Before<'_>) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        match c {
+            Call::OpenRoot(t) => self.open_root(c, t),
+            Call::Mount { .. } => self.do_mount(c, before),
+            Call::SetattrRec { target, set } => {
+                let (Target::InRoot(p) | Target::AfterPivot(p)) = target else {
+                    return Err(err(Errno::EINVAL));
+                };
+                let fd = self.resolve(p, How::FOLLOW).map_err(err)?;
+                let old = mount::flags_of_fd(fd.as_fd()).map_err(err)?;
+                let u = Undo::Unsetattr {
+                    path: p.clone(),
+                    clear: *set - old,
+                };
+                before(&u)?;
+                mount::setattr_rec(fd.as_fd(), *set, MsFlags::empty()).map_err(err)?;
+                Ok(Effect::Changed(u))
+            }
+            Call::Umount(t) => {
+                let s = self.target(t, How::FOLLOW).map_err(err)?;
+                let path = self.path_of(&s).map_err(err)?;
+                nix::mount::umount2(path.as_str(), nix::mount::MntFlags::MNT_DETACH)
+                    .map_err(err)?;
+                Ok(Effect::Local)
+            }
+            Call::Mkdir {
+                path,
+                mode,
+                if_missing,
+                ..
+            } => {
+                let r = self.create(c, path, Node::Dir, mode.bits(), before)?;
+                if !if_missing && r == Effect::Unchanged {
+                    return Err(SysError::refused(
+                        c,
+                        Errno::EEXIST,
+                        format!("`{}` already exists", in_root(path)),
+                    ));
+                }
+                Ok(r)
+            }
+            Call::CreateFile { path, mode, .. } => {
+                self.create(c, path, Node::File, mode.bits(), before)
+            }
+            Call::Mknod {
+                path,
+                node,
+                mode,
+                dev,
+                ..
+            } => {
+                let n = self.node_of(c, *node, dev)?;
+                self.create(c, path, n, mode.bits(), before)
+            }
+            Call::Symlink { to, path, .. } => {
+                self.create(c, path, Node::Symlink(to.clone()), 0o777, before)
+            }
+            Call::Chmod { path, mode, .. } => {
+                let fd = files::open_for_chmod(self.root_fd().map_err(err)?, path.relative())
+                    .map_err(err)?;
+                let st = fstat(fd.as_fd()).map_err(err)?;
+                let old = st.st_mode & 0o7777;
+                if old == mode.bits() {
+                    return Ok(Effect::Unchanged);
+                }
+                let u = Undo::Chmod {
+                    path: path.clone(),
+                    id: files::id_of(&st),
+                    mode: old,
+                };
+                before(&u)?;
+                files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode.bits()).map_err(err)?;
+                Ok(Effect::Changed(u))
+            }
+            Call::Chown { path, uid, gid, .. } => {
+                let fd = files::open_for_chown(self.root_fd().map_err(err)?, path.relative())
+                    .map_err(err)?;
+                let st = fstat(fd.as_fd()).map_err(err)?;
+                if uid.is_none_or(|u| u == st.st_uid) && gid.is_none_or(|g| g == st.st_gid) {
+                    return Ok(Effect::Unchanged);
+                }
+                let u = Undo::Chown {
+                    path: path.clone(),
+                    id: files::id_of(&st),
+                    uid: st.st_uid,
+                    gid: st.st_gid,
+                };
+                before(&u)?;
+                files::chown_fd(fd.as_fd(), *uid, *gid).map_err(err)?;
+                Ok(Effect::Changed(u))
+            }
+            Call::Mask(p) => self.mask(c, p, before),
+            Call::Readonly(p) => self.readonly(c, p, before),
+            Call::MaskHostProcSys => {
+                let m = self.read_mountinfo().map_err(err)?;
+                let prefix = self.root_prefix().map_err(err)?;
+                mount::mask_host_proc_sys(&m, &prefix)?;
+                Ok(Effect::Local)
+            }
+            Call::Chdir(t) => {
+                match t {
+                    Target::InRoot(p) | Target::AfterPivot(p) => {
+                        let fd = self.resolve(p, How::DIR).map_err(err)?;
+                        nix::unistd::fchdir(fd.as_fd()).map_err(err)?;
+                    }
+                    Target::Host(h) => nix::unistd::chdir(h.as_str()).map_err(err)?,
+                    Target::TmpRoot => nix::unistd::chdir(&self.tmproot).map_err(err)?,
+                    Target::Cwd => {}
+                }
+                self.cwd_at_proc = false;
+                Ok(Effect::Local)
+            }
+            Call::PivotRoot { new_root, put_old } => {
+                nix::unistd::pivot_root(new_root.as_str(), put_old.as_str()).map_err(err)?;
+                self.cwd_at_proc = false;
+                Ok(Effect::Local)
+            }
+            Call::Chroot => {
+                nix::unistd::chroot(".").map_err(err)?;
+                Ok(Effect::Local)
+            }
+            Call::Rmdir(p) => {
+                let (dir, name) =
+                    files::parent(self.root_fd().map_err(err)?, p.relative()).map_err(err)?;
+                nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::RemoveDir)
+                    .map_err(err)?;
+                Ok(Effect::Local)
+            }
+        }
+    }
+
+    fn undo(&mut self, u: &Undo) -> Result<(), SysError> {
+        let err = |e: Errno| SysError::new(u, e);
+        let kept = |r: Reversed| match r {
+            Reversed::Done | Reversed::Gone => Ok(()),
+            Reversed::Kept(why) => Err(SysError::refused(
+                u,
+                Errno::EEXIST,
+                format!("left alone: {why}"),
+            )),
+        };
+        let root = self.root_fd().map_err(err)?;
+        match u {
+            Undo::Umount(p) => {
+                let fd = match self.resolve(p, How::FOLLOW) {
+                    Ok(fd) => fd,
+                    Err(Errno::ENOENT) => return Ok(()),
+                    Err(e) => return Err(err(e)),
+                };
+                // `spot` keeps the descriptor open until umount2 has used its name.
+                let spot = Spot::Fd(fd);
+                let t = self.path_of(&spot).map_err(err)?;
+                nix::mount::umount2(t.as_str(), nix::mount::MntFlags::MNT_DETACH).map_err(err)
+            }
+            Undo::Remove { path, node, id } => {
+                kept(files::remove(root, path.relative(), node, *id).map_err(err)?)
+            }
+            Undo::Chmod { path, id, mode } => kept(
+                files::restore_mode(root, self.proc.as_fd(), path.relative(), *id, *mode)
+                    .map_err(err)?,
+            ),
+            Undo::Chown { path, id, uid, gid } => {
+                kept(files::restore_owner(root, path.relative(), *id, *uid, *gid).map_err(err)?)
+            }
+            Undo::Remount { path, flags } => {
+                let t = Spot::Fd(self.resolve(path, How::FOLLOW).map_err(err)?);
+                self.mount(
+                    None,
+                    &t,
+                    None,
+                    MsFlags::MS_REMOUNT | MsFlags::MS_BIND | *flags,
+                    None,
+                )
+                .map_err(err)
+            }
+            Undo::Unsetattr { path, clear } => {
+                let fd = self.resolve(path, How::FOLLOW).map_err(err)?;
+                mount::setattr_rec(fd.as_fd(), MsFlags::empty(), *clear).map_err(err)
+            }
+        }
+    }
+
+    fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError> {
+        let err = |e: Errno| SysError::new("read(\"/proc/self/mountinfo\")", e);
+        let m = self.read_mountinfo().map_err(err)?;
+        let prefix = self.root_prefix().map_err(err)?;
+        Ok(mountinfo::below(m, &prefix))
+    }
+}

@@ -1,0 +1,202 @@
+//! Mount-table calls on resolved descriptors: the flags a mount has, `mount_setattr`, and
+//! runc's masking of the host's full proc and sysfs mounts before a move.
+//!
+//! Takes `O_PATH` descriptors (or, for host proc/sysfs masking, the mountinfo text and the
+//! root's path); returns flags or what was done.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use nix::errno::Errno;
+
+use super::mountinfo::{RawMount, is_below};
+use crate::model::MsFlags;
+use crate::sys::SysError;
+
+const ST_RELATIME: u64 = 4096;
+
+/// The per-mount flags of the mount `fd` is on, from `fstatvfs` (works on `O_PATH`).
+pub fn flags_of_fd(fd: BorrowedFd<'_>) -> Result<MsFlags, Errno> {
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    let r = unsafe { libc::fstatvfs(fd.as_raw_fd(), st.as_mut_ptr()) };
+    Errno::result(r)?;
+    let st = unsafe { st.assume_init() };
+    let f = st.f_flag;
+    let mut out = MsFlags::empty();
+    for (st_bit, ms) in [
+        (libc::ST_RDONLY, MsFlags::MS_RDONLY),
+        (libc::ST_NOSUID, MsFlags::MS_NOSUID),
+        (libc::ST_NODEV, MsFlags::MS_NODEV),
+        (libc::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (libc::ST_NOATIME, MsFlags::MS_NOATIME),
+        (libc::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+    ] {
+        if f & st_bit != 0 {
+            out |= ms;
+        }
+    }
+    if f & ST_RELATIME != 0 {
+        out |= MsFlags::MS_RELATIME;
+    }
+    Ok(out)
+}
+
+/// The flags a bind remount in a user namespace must keep, because the kernel locked them
+/// when the mount was copied from a more privileged namespace: every one of ro, nosuid,
+/// nodev, noexec the mount has, and its atime mode unless `asked` sets one.
+pub fn locked_to_keep(current: MsFlags, asked: MsFlags) -> MsFlags {
+    let mut keep = current
+        & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
+    if !asked.intersects(atime) {
+        keep |= if current.contains(MsFlags::MS_NOATIME) {
+            MsFlags::MS_NOATIME
+        } else if current.contains(MsFlags::MS_RELATIME) {
+            MsFlags::MS_RELATIME
+        } else {
+            MsFlags::MS_STRICTATIME
+        };
+    }
+    if current.contains(MsFlags::MS_NODIRATIME) {
+        keep |= MsFlags::MS_NODIRATIME;
+    }
+    keep
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+const MOUNT_ATTR__ATIME: u64 = 0x70;
+const MOUNT_ATTR_NOATIME: u64 = 0x10;
+const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+fn attr_bits(f: MsFlags) -> u64 {
+    let mut a = 0;
+    for (ms, at) in [
+        (MsFlags::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+        (MsFlags::MS_NODIRATIME, MOUNT_ATTR_NODIRATIME),
+    ] {
+        if f.contains(ms) {
+            a |= at;
+        }
+    }
+    a
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH|AT_RECURSIVE, {set, clr})`. An atime mode in `set`
+/// replaces the current one (the kernel wants the whole atime field cleared first).
+pub fn setattr_rec(fd: BorrowedFd<'_>, set: MsFlags, clr: MsFlags) -> Result<(), Errno> {
+    let mut attr = MountAttr {
+        attr_set: attr_bits(set),
+        attr_clr: attr_bits(clr),
+        propagation: 0,
+        userns_fd: 0,
+    };
+    if set.contains(MsFlags::MS_NOATIME) {
+        attr.attr_clr |= MOUNT_ATTR__ATIME;
+        attr.attr_set |= MOUNT_ATTR_NOATIME;
+    } else if set.contains(MsFlags::MS_STRICTATIME) {
+        attr.attr_clr |= MOUNT_ATTR__ATIME;
+        attr.attr_set |= MOUNT_ATTR_STRICTATIME;
+    } else if set.contains(MsFlags::MS_RELATIME) {
+        attr.attr_clr |= MOUNT_ATTR__ATIME;
+    }
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// runc's msMoveRoot: every full (root `/`) proc or sysfs mount outside `root_prefix` is made
+/// a recursive slave and detached; where the kernel refuses (EINVAL, EPERM: a locked mount in
+/// a user namespace) it is covered by an empty tmpfs instead. Mountpoints are host paths of
+/// this namespace, from mountinfo; ones already gone with a detached parent are skipped.
+pub fn mask_host_proc_sys(mounts: &[RawMount], root_prefix: &str) -> Result<(), SysError> {
+    for m in mounts {
+        if m.fs_root != "/" || !(m.fstype == "proc" || m.fstype == "sysfs") {
+            continue;
+        }
+        if is_below(&m.mountpoint, root_prefix) {
+            continue;
+        }
+        let mp = m.mountpoint.as_str();
+        let slave = nix::mount::mount(
+            None::<&str>,
+            mp,
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        );
+        let detached = match slave {
+            Err(Errno::ENOENT) => continue,
+            Err(e @ (Errno::EINVAL | Errno::EPERM)) => Err(e),
+            Err(e) => {
+                return Err(SysError::new(
+                    format!("mount(NULL, {mp:?}, NULL, MS_SLAVE|MS_REC, NULL)"),
+                    e,
+                ));
+            }
+            Ok(()) => nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH),
+        };
+        match detached {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(Errno::EINVAL | Errno::EPERM) => {
+                nix::mount::mount(
+                    Some("tmpfs"),
+                    mp,
+                    Some("tmpfs"),
+                    MsFlags::empty(),
+                    None::<&str>,
+                )
+                .map_err(|e| {
+                    SysError::new(format!("mount(\"tmpfs\", {mp:?}, \"tmpfs\", 0, NULL)"), e)
+                })?;
+            }
+            Err(e) => {
+                return Err(SysError::new(format!("umount2({mp:?}, MNT_DETACH)"), e));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locked_flags_keep_what_the_mount_has() {
+        let cur = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RELATIME;
+        assert_eq!(
+            locked_to_keep(cur, MsFlags::MS_RDONLY),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RELATIME
+        );
+        assert_eq!(
+            locked_to_keep(cur, MsFlags::MS_NOATIME),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV
+        );
+        assert_eq!(
+            locked_to_keep(MsFlags::empty(), MsFlags::empty()),
+            MsFlags::MS_STRICTATIME
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! The mount calls of [`Linux`]: targets and sources made into names mount(2) takes, and the
+//! mounts of steps, masks and read-only paths.
+//!
+//! Takes calls whose targets are paths inside the root; returns what changed. A resolved
+//! target is an `O_PATH` descriptor, passed to mount(2) as `self/fd/N` relative to the host
+//! `/proc` (the working directory is set there first, see [`Linux::at_proc`]).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::stat::{SFlag, fstat};
+
+use super::files::{fd_name, kind};
+use super::resolve::{self, How};
+use super::{Linux, host, mount, why_resolve};
+use crate::calls::{Call, Source, Target};
+use crate::model::{MsFlags, RootPath};
+use crate::sys::{Before, Effect, SysError, Undo};
+
+pub(super) const PROPAGATION: MsFlags = MsFlags::MS_PRIVATE
+    .union(MsFlags::MS_SLAVE)
+    .union(MsFlags::MS_SHARED)
+    .union(MsFlags::MS_UNBINDABLE);
+
+/// A mount target or source, ready for mount(2): a resolved descriptor or a path.
+pub(super) enum Spot {
+    Fd(OwnedFd),
+    Path(String),
+}
+
+impl Linux {
+    /// Sets the working directory to the host `/proc`, for `self/fd/N` names.
+    pub(super) fn at_proc(&mut self) -> Result<(), Errno> {
+        if !self.cwd_at_proc {
+            nix::unistd::fchdir(self.proc.as_fd())?;
+            self.cwd_at_proc = true;
+        }
+        Ok(())
+    }
+
+    pub(super) fn path_of(&mut self, s: &Spot) -> Result<String, Errno> {
+        match s {
+            Spot::Fd(fd) => {
+                self.at_proc()?;
+                Ok(fd_name(fd.as_fd()))
+            }
+            Spot::Path(p) => Ok(p.clone()),
+        }
+    }
+
+    pub(super) fn mount(
+        &mut self,
+        src: Option<&Spot>,
+        target: &Spot,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<(), Errno> {
+        let src = match src {
+            Some(s) => Some(self.path_of(s)?),
+            None => None,
+        };
+        let t = self.path_of(target)?;
+        nix::mount::mount(src.as_deref(), t.as_str(), fstype, flags, data)
+    }
+
+    pub(super) fn target(&mut self, t: &Target, how: How) -> Result<Spot, Errno> {
+        Ok(match t {
+            Target::InRoot(p) | Target::AfterPivot(p) => Spot::Fd(self.resolve(p, how)?),
+            Target::Host(h) => Spot::Path(h.as_str().to_string()),
+            Target::TmpRoot => Spot::Path(self.tmproot.to_string_lossy().into_owned()),
+            Target::Cwd => Spot::Path(".".into()),
+        })
+    }
+
+    pub(super) fn source(&mut self, s: &Source) -> Result<Option<Spot>, Errno> {
+        Ok(match s {
+            Source::None => None,
+            Source::Name(n) => Some(Spot::Path(n.clone())),
+            Source::Host(h) => Some(Spot::Fd(
+                host::open_path(Path::new(h.as_str()), false).map_err(|e| e.errno)?,
+            )),
+            Source::Cwd => Some(Spot::Path(".".into())),
+        })
+    }
+
+    pub(super) fn do_mount(
+        &mut self,
+        c: &Call,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        let Call::Mount {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+        } = c
+        else {
+            return Err(SysError::new(c, Errno::EINVAL));
+        };
+        let err = |e: Errno| SysError::new(c, e);
+        let fstype = fstype.as_deref();
+        let data = data.as_deref();
+        if let (Source::Host(s), Target::Host(t)) = (source, target) {
+            if s == t && flags.contains(MsFlags::MS_BIND) {
+                // The root bound onto itself: open it once and bind that very directory onto
+                // itself through its descriptor, so a rename of the host path between the
+                // open and the mount cannot make another directory the root. OpenRoot then
+                // checks it opened the bind made here.
+                let fd = host::open_path(Path::new(s.as_str()), true)?;
+                let spot = Spot::Fd(fd);
+                self.mount(Some(&spot), &spot, None, *flags, None)
+                    .map_err(err)?;
+                if let Spot::Fd(fd) = spot {
+                    self.bound_root = Some(fd);
+                }
+                return Ok(Effect::Local);
+            }
+        }
+        let Target::InRoot(p) = target else {
+            // The implicit setup, the pivot's own calls: paths of this process, no undo.
+            let t = self.target(target, How::DIR).map_err(err)?;
+            let s = self.source(source).map_err(err)?;
+            self.mount(s.as_ref(), &t, fstype, *flags, data)
+                .map_err(err)?;
+            return Ok(Effect::Local);
+        };
+        let root = self.root.as_ref().map(|f| f.as_fd());
+        let refuse = |e: Errno, how: How| match why_resolve(root, p, e, how) {
+            Some(w) => SysError::refused(c, e, w),
+            None => SysError::new(c, e),
+        };
+        if flags.intersects(PROPAGATION) {
+            let t = Spot::Fd(
+                self.resolve(p, How::FOLLOW)
+                    .map_err(|e| refuse(e, How::FOLLOW))?,
+            );
+            self.mount(None, &t, None, *flags, None).map_err(err)?;
+            return Ok(Effect::Local);
+        }
+        if flags.contains(MsFlags::MS_REMOUNT) {
+            let fd = self
+                .resolve(p, How::FOLLOW)
+                .map_err(|e| refuse(e, How::FOLLOW))?;
+            let old = mount::flags_of_fd(fd.as_fd()).map_err(err)?;
+            let u = Undo::Remount {
+                path: p.clone(),
+                flags: old,
+            };
+            before(&u)?;
+            let t = Spot::Fd(fd);
+            match self.mount(None, &t, None, *flags, None) {
+                Err(Errno::EPERM) if self.userns => {
+                    // The kernel refuses to clear flags it locked on mounts copied from the
+                    // host: keep them and try again.
+                    let keep = mount::locked_to_keep(old, *flags);
+                    self.mount(None, &t, None, *flags | keep, None)
+                        .map_err(err)?;
+                }
+                r => r.map_err(err)?,
+            }
+            return Ok(Effect::Changed(u));
+        }
+        let how = match fstype {
+            Some("proc") | Some("sysfs") => How::REAL_DIR,
+            _ => How::FOLLOW,
+        };
+        let t = Spot::Fd(self.resolve(p, how).map_err(|e| refuse(e, how))?);
+        let s = self.source(source).map_err(err)?;
+        let u = Undo::Umount(p.clone());
+        before(&u)?;
+        self.mount(s.as_ref(), &t, fstype, *flags, data)
+            .map_err(err)?;
+        Ok(Effect::Changed(u))
+    }
+
+    /// runc's maskedPaths: an empty read-only tmpfs over a directory, the host's `/dev/null`
+    /// over anything else; a missing path is left alone.
+    pub(super) fn mask(
+        &mut self,
+        c: &Call,
+        p: &RootPath,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        let fd = match self.resolve(p, How::FOLLOW) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
+            Err(e) => return Err(err(e)),
+        };
+        let is_dir = kind(&fstat(fd.as_fd()).map_err(err)?) == SFlag::S_IFDIR;
+        let u = Undo::Umount(p.clone());
+        before(&u)?;
+        let t = Spot::Fd(fd);
+        if is_dir {
+            let src = Spot::Path("tmpfs".into());
+            self.mount(Some(&src), &t, Some("tmpfs"), MsFlags::MS_RDONLY, None)
+                .map_err(err)?;
+        } else {
+            let null = Spot::Fd(resolve::dup(self.null.as_fd()).map_err(err)?);
+            self.mount(Some(&null), &t, None, MsFlags::MS_BIND, None)
+                .map_err(err)?;
+        }
+        Ok(Effect::Changed(u))
+    }
+
+    /// runc's readonlyPaths: the path bound onto itself, then that bind and everything below it
+    /// made read-only; a missing path is left alone.
+    pub(super) fn readonly(
+        &mut self,
+        c: &Call,
+        p: &RootPath,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        let fd = match self.resolve(p, How::FOLLOW) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
+            Err(e) => return Err(err(e)),
+        };
+        let u = Undo::Umount(p.clone());
+        before(&u)?;
+        let t = Spot::Fd(fd);
+        self.mount(Some(&t), &t, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+            .map_err(err)?;
+        drop(t);
+        // The descriptor resolved before the bind is below it: resolve the new top.
+        let top = self.resolve(p, How::FOLLOW).map_err(err)?;
+        mount::setattr_rec(top.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty()).map_err(err)?;
+        Ok(Effect::Changed(u))
+    }
+}

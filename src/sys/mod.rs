@@ -1,0 +1,252 @@
+//! The syscall layer: one narrow trait between the executor and the kernel.
+//!
+//! Takes the [`Call`]s of [`crate::calls`] one at a time; returns an [`Effect`] saying what
+//! changed, so `exec` can keep an [`Undo`] record, and runs those records back on rollback.
+//! [`linux::Linux`] is the real implementation (and the only code that makes the calls of a
+//! step); [`fake::Fake`] records every call and undo for unit tests of ordering and rollback.
+//!
+//! Before a call changes anything that an undo record would reverse, it tells the caller
+//! through `before` (with the undo record as far as it is known), so `exec` can write a
+//! journal entry and sync it before the change happens.
+
+pub mod fake;
+pub mod linux;
+
+use std::fmt;
+
+use nix::errno::Errno;
+
+use crate::calls::Call;
+use crate::model::{MsFlags, RootPath};
+
+/// The identity of an inode: (st_dev, st_ino).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    /// st_dev.
+    pub dev: u64,
+    /// st_ino.
+    pub ino: u64,
+}
+
+/// What a created inode is, so rollback and recovery remove only what they made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A directory (removed only when empty).
+    Dir,
+    /// A regular file (an empty mountpoint).
+    File,
+    /// A character device with this st_rdev.
+    Char(u64),
+    /// A block device with this st_rdev.
+    Block(u64),
+    /// A FIFO.
+    Fifo,
+    /// A symlink with this target.
+    Symlink(String),
+}
+
+impl Node {
+    /// A short word for messages and the journal.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Node::Dir => "dir",
+            Node::File => "file",
+            Node::Char(_) => "char",
+            Node::Block(_) => "block",
+            Node::Fifo => "fifo",
+            Node::Symlink(_) => "symlink",
+        }
+    }
+}
+
+/// How to reverse one change. Paths are inside the new root (resolved through the root
+/// descriptor, which stays valid after a pivot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undo {
+    /// A mount was made on this path: detach the topmost mount there.
+    Umount(RootPath),
+    /// An inode was created: remove it if it is still the same inode (`id`; `None` only in the
+    /// intent written before the creation) and the same kind of node.
+    Remove {
+        /// Where.
+        path: RootPath,
+        /// What was created.
+        node: Node,
+        /// Its identity once created.
+        id: Option<FileId>,
+    },
+    /// A mode was changed: put `mode` back if the inode is still `id`.
+    Chmod {
+        /// Where.
+        path: RootPath,
+        /// The inode changed.
+        id: FileId,
+        /// The permission bits before.
+        mode: u32,
+    },
+    /// An owner was changed: put `uid`/`gid` back if the inode is still `id`.
+    Chown {
+        /// Where.
+        path: RootPath,
+        /// The inode changed.
+        id: FileId,
+        /// The owner before.
+        uid: u32,
+        /// The group before.
+        gid: u32,
+    },
+    /// A mount's flags were changed by a bind remount: set `flags` again.
+    Remount {
+        /// The mountpoint.
+        path: RootPath,
+        /// The per-mount flags before (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, atime).
+        flags: MsFlags,
+    },
+    /// `mount_setattr` set attributes recursively: clear the ones that were not set before.
+    Unsetattr {
+        /// The mountpoint.
+        path: RootPath,
+        /// The MS_* flags to clear.
+        clear: MsFlags,
+    },
+}
+
+impl Undo {
+    /// The path the record works on.
+    pub fn path(&self) -> &RootPath {
+        match self {
+            Undo::Umount(p) => p,
+            Undo::Remove { path, .. }
+            | Undo::Chmod { path, .. }
+            | Undo::Chown { path, .. }
+            | Undo::Remount { path, .. }
+            | Undo::Unsetattr { path, .. } => path,
+        }
+    }
+}
+
+impl fmt::Display for Undo {
+    /// What the undo does, as a call.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = |p: &RootPath| {
+            if p.is_root() {
+                "\"<root>\"".to_string()
+            } else {
+                format!("\"<root>{}\"", p.as_str())
+            }
+        };
+        match self {
+            Undo::Umount(p) => write!(f, "umount2({}, MNT_DETACH)", r(p)),
+            Undo::Remove { path, node, .. } => match node {
+                Node::Dir => write!(f, "rmdir({})", r(path)),
+                n => write!(f, "unlink({}) ({})", r(path), n.word()),
+            },
+            Undo::Chmod { path, mode, .. } => write!(f, "chmod({}, 0{mode:o})", r(path)),
+            Undo::Chown { path, uid, gid, .. } => {
+                write!(f, "lchown({}, {uid}, {gid})", r(path))
+            }
+            Undo::Remount { path, flags } => write!(
+                f,
+                "mount(NULL, {}, NULL, MS_REMOUNT|MS_BIND|{}, NULL)",
+                r(path),
+                crate::model::ms_flags_str(*flags)
+            ),
+            Undo::Unsetattr { path, clear } => write!(
+                f,
+                "mount_setattr({}, AT_RECURSIVE, {{attr_clr={}}})",
+                r(path),
+                crate::model::ms_flags_str(*clear)
+            ),
+        }
+    }
+}
+
+/// What a call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing: what the call makes was already there (an existing directory, a missing path
+    /// to mask).
+    Unchanged,
+    /// It changed the new namespace or this process only (propagation, a pivot, a chdir, the
+    /// root mount): gone with the namespace, nothing for rollback to do.
+    Local,
+    /// It changed something that rollback reverses with this record.
+    Changed(Undo),
+}
+
+/// A failed system call: the call with its arguments and the errno.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysError {
+    /// The call as the dry run prints it (`mount("proc", "<root>/proc", "proc", ...)`), or the
+    /// undo record's call.
+    pub call: String,
+    /// The errno.
+    pub errno: Errno,
+    /// Why, when the error is a refusal by mountplan rather than the kernel (a symlink where a
+    /// real directory is required, a device with the wrong number, ...).
+    pub why: Option<String>,
+}
+
+impl SysError {
+    /// An error from the kernel.
+    pub fn new(call: impl fmt::Display, errno: Errno) -> Self {
+        SysError {
+            call: call.to_string(),
+            errno,
+            why: None,
+        }
+    }
+    /// A refusal, with the errno it is reported as.
+    pub fn refused(call: impl fmt::Display, errno: Errno, why: impl Into<String>) -> Self {
+        SysError {
+            call: call.to_string(),
+            errno,
+            why: Some(why.into()),
+        }
+    }
+}
+
+/// `EPERM (Operation not permitted)`.
+pub fn errno_words(e: Errno) -> String {
+    format!("{e:?} ({})", e.desc())
+}
+
+impl fmt::Display for SysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} => {}", self.call, errno_words(self.errno))?;
+        if let Some(w) = &self.why {
+            write!(f, ": {w}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SysError {}
+
+/// One line of /proc/self/mountinfo, as much as verification needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    /// The mountpoint, relative to the new root (`/` is the root itself).
+    pub mountpoint: String,
+    /// The path inside its filesystem that is mounted (`/` for a whole filesystem).
+    pub fs_root: String,
+    /// The filesystem type.
+    pub fstype: String,
+    /// The per-mount flags: MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_NOATIME, ...
+    pub flags: MsFlags,
+}
+
+/// Told before a change is made, with the undo record as far as it is known then.
+pub type Before<'a> = dyn FnMut(&Undo) -> Result<(), SysError> + 'a;
+
+/// The system calls a plan needs.
+pub trait Sys {
+    /// Makes one call. `before` is called right before the change an undo record reverses
+    /// (and not at all when the call finds what it would make already there); when it fails,
+    /// the change is not made.
+    fn call(&mut self, c: &Call, before: &mut Before<'_>) -> Result<Effect, SysError>;
+    /// Reverses one change.
+    fn undo(&mut self, u: &Undo) -> Result<(), SysError>;
+    /// The mounts at or below the new root, mountpoints relative to it, in mount table order.
+    fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError>;
+}

@@ -1,0 +1,26 @@
+//! Privileged tests of `mountplan apply`, `recover` and `release`: they run the built binary
+//! as root in real namespaces and check the result from inside (the command's view) and from
+//! outside (the host's mount table and a manifest of every host directory involved, identical
+//! before and after, success or failure).
+//!
+//! Where the machine cannot make namespaces they say so loudly and, under CI=true, fail.
+//! The failure-injection, kill and hang hooks (MOUNTPLAN_TEST_*) exist in debug builds only;
+//! the tests that need them say so and do nothing in a release build.
+
+#[path = "apply/support.rs"]
+mod support;
+
+#[path = "apply/plans.rs"]
+mod plans;
+
+#[path = "apply/rollback.rs"]
+mod rollback;
+
+#[path = "apply/hostile.rs"]
+mod hostile;
+
+#[path = "apply/process.rs"]
+mod process;
+
+#[path = "apply/verify.rs"]
+mod verify;

@@ -1,0 +1,111 @@
+//! Verification against the real mount table: a bound root that brings submounts of its own
+//! verifies; a mount that lands elsewhere than the plan says (through a symlink in the root)
+//! fails the apply, shows the difference, and is rolled back.
+
+use std::os::unix::fs::symlink;
+
+use crate::support::*;
+
+const PLAN: &str = r#"
+version = 1
+name = "verify"
+
+[root]
+path = "${ROOTFS}"
+
+[namespaces]
+user = false
+
+[[step]]
+kind = "mount"
+id = "run"
+type = "tmpfs"
+target = "/var/run"
+create = "none"
+
+[[step]]
+kind = "mount"
+id = "proc"
+type = "proc"
+target = "/proc"
+"#;
+
+#[test]
+fn a_root_with_submounts_of_its_own_verifies() {
+    let Some(_serial) = privileged("a_root_with_submounts_of_its_own_verifies") else {
+        return;
+    };
+    let s = Scratch::new("verify-sub");
+    let root = s.path("root");
+    busybox_root(&root);
+    std::fs::create_dir_all(root.join("var/run")).unwrap();
+    let mnt = root.join("mnt");
+    let sh = |c: String| {
+        let st = std::process::Command::new("sh")
+            .args(["-c", &c])
+            .status()
+            .unwrap();
+        assert!(st.success(), "{c}");
+    };
+    // The host has mounts below the root: the root's bind brings them along.
+    let m = mnt.display().to_string();
+    sh(format!(
+        "mount -t tmpfs host-sub {m} && mkdir {m}/inner && mount -t tmpfs inner {m}/inner"
+    ));
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .args(["-R", &self.0])
+                .status();
+        }
+    }
+    let _u = Unmount(m.clone());
+    let plan = s.write("v.toml", PLAN);
+    let host = host_mounts();
+    let o = Run::apply(&plan, &s.state()).set("ROOTFS", &root).run();
+    assert_eq!(o.status, 0, "{}", o.stderr);
+    // The root, /var/run and /proc; /mnt and /mnt/inner came with the root.
+    assert!(
+        o.stderr.contains("3 predicted mounts match"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(host, host_mounts());
+}
+
+#[test]
+fn a_mount_that_lands_elsewhere_fails_verification_and_is_rolled_back() {
+    let Some(_serial) =
+        privileged("a_mount_that_lands_elsewhere_fails_verification_and_is_rolled_back")
+    else {
+        return;
+    };
+    let s = Scratch::new("verify-diff");
+    let root = s.path("root");
+    busybox_root(&root);
+    // /var/run is a symlink to /run, as on most distributions: the tmpfs lands on /run.
+    symlink("/run", root.join("var/run")).unwrap();
+    let plan = s.write("v.toml", PLAN);
+    let before = manifest(&[&root]);
+    let host = host_mounts();
+    let o = Run::apply(&plan, &s.state()).set("ROOTFS", &root).run();
+    assert_eq!(o.status, 125, "{}", o.stderr);
+    for w in [
+        "differs from the plan's prediction",
+        "predicted mount tree vs /proc/self/mountinfo",
+        "/var/run",
+        "/run ",
+        "rolled back",
+    ] {
+        assert!(o.stderr.contains(w), "no {w:?} in:\n{}", o.stderr);
+    }
+    assert_same("verify failure", &before, &manifest(&[&root]));
+    assert_eq!(host, host_mounts());
+    // Without verification the same plan succeeds.
+    let o = Run::apply(&plan, &s.state())
+        .set("ROOTFS", &root)
+        .arg("--no-verify")
+        .run();
+    assert_eq!(o.status, 0, "{}", o.stderr);
+}
