@@ -489,7 +489,10 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                         // mount_setattr(AT_RECURSIVE) instead, or its submounts stay writable.
                         let rest = m.flags - BIND_KEEPS;
                         if !rest.is_empty() && *recursive {
-                            calls.push(Call::SetattrRec { target: t, set: rest });
+                            calls.push(Call::SetattrRec {
+                                target: t,
+                                set: rest,
+                            });
                         } else if !rest.is_empty() {
                             calls.push(Call::Mount {
                                 source: Source::None,

@@ -113,7 +113,10 @@ impl Report {
             labels.push(miette::LabeledSpan::new_primary_with_span(label, l.span));
             for (at, text) in &d.secondary {
                 if at.src == l.src {
-                    labels.push(miette::LabeledSpan::new_with_span(Some(text.clone()), at.span));
+                    labels.push(miette::LabeledSpan::new_with_span(
+                        Some(text.clone()),
+                        at.span,
+                    ));
                 } else {
                     let mut r = Diag::error(d.code, text.clone(), *at);
                     r.severity = Severity::Warning;

@@ -146,7 +146,11 @@ mod tests {
         ]);
         let l = load(Path::new("p/a.toml"), &mut r);
         assert!(l.diags.is_empty(), "{:?}", l.diags);
-        let names: Vec<_> = l.plans.iter().map(|(i, _)| l.sources.get(*i).name.clone()).collect();
+        let names: Vec<_> = l
+            .plans
+            .iter()
+            .map(|(i, _)| l.sources.get(*i).name.clone())
+            .collect();
         assert_eq!(names, ["p/b/base.toml", "p/a.toml"]);
     }
 

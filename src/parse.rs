@@ -15,14 +15,45 @@ use crate::source::{Loc, SourceId, Sources};
 
 /// The keys a step may have, for "did you mean".
 const STEP_KEYS: &[&str] = &[
-    "kind", "id", "after", "note", "type", "source", "target", "options", "create", "size",
-    "nr_inodes", "mode", "uid", "gid", "newinstance", "ptmxmode", "lower", "upper", "work", "data",
-    "propagation", "recursive", "path", "parents", "node", "major", "minor", "from_host", "to",
-    "strategy", "fallback", "put_old",
+    "kind",
+    "id",
+    "after",
+    "note",
+    "type",
+    "source",
+    "target",
+    "options",
+    "create",
+    "size",
+    "nr_inodes",
+    "mode",
+    "uid",
+    "gid",
+    "newinstance",
+    "ptmxmode",
+    "lower",
+    "upper",
+    "work",
+    "data",
+    "propagation",
+    "recursive",
+    "path",
+    "parents",
+    "node",
+    "major",
+    "minor",
+    "from_host",
+    "to",
+    "strategy",
+    "fallback",
+    "put_old",
 ];
 
 /// The closest candidate to `word` by edit distance, when close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
@@ -50,7 +81,11 @@ fn from_toml(src: SourceId, e: &toml::de::Error, fallback: std::ops::Range<usize
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None if !expected.is_empty() => d.help(format!(
                     "expected one of {}",
-                    expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+                    expected
+                        .iter()
+                        .map(|e| format!("`{e}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
                 None => d,
             };

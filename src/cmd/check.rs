@@ -14,7 +14,10 @@ pub fn read_plan(p: &Path) -> std::io::Result<String> {
     String::from_utf8(bytes).map_err(|e| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("not UTF-8 text (bad byte at offset {})", e.utf8_error().valid_up_to()),
+            format!(
+                "not UTF-8 text (bad byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
         )
     })
 }
@@ -29,8 +32,16 @@ pub fn stderr_color(c: Color) -> bool {
 }
 
 /// Prints diagnostics to stderr.
-pub fn print_diags(sources: &mountplan::source::Sources, diags: &[mountplan::diag::Diag], color: Color) {
-    let width = if std::io::stderr().is_terminal() { 100 } else { 80 };
+pub fn print_diags(
+    sources: &mountplan::source::Sources,
+    diags: &[mountplan::diag::Diag],
+    color: Color,
+) {
+    let width = if std::io::stderr().is_terminal() {
+        100
+    } else {
+        80
+    };
     eprint!(
         "{}",
         mountplan::diag::render_human(sources, diags, width, stderr_color(color))
@@ -55,7 +66,13 @@ pub fn run(a: CheckArgs) -> u8 {
             }
             CheckFormat::Json => all.push(mountplan::diag::json(&c.sources, &c.diags)),
         }
-        status = status.max(if unreadable { 2 } else if bad { 1 } else { 0 });
+        status = status.max(if unreadable {
+            2
+        } else if bad {
+            1
+        } else {
+            0
+        });
     }
     if a.format == CheckFormat::Json {
         let diags: Vec<serde_json::Value> = all

@@ -288,7 +288,11 @@ fn host_key(s: &raw::Step) -> Option<String> {
         Some("bind" | "rbind" | "overlay")
     );
     if bind {
-        if let Some(v) = s.source.as_ref().filter(|_| s.fstype.as_ref().is_some_and(|t| t.value != "overlay")) {
+        if let Some(v) = s
+            .source
+            .as_ref()
+            .filter(|_| s.fstype.as_ref().is_some_and(|t| t.value != "overlay"))
+        {
             return Some(v.value.clone());
         }
         if let Some(l) = s.lower.as_ref().and_then(|l| l.first()) {

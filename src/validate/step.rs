@@ -12,14 +12,37 @@ use super::values::{Ctx, flags};
 pub fn allowed(kind: StepKind) -> &'static [&'static str] {
     match kind {
         StepKind::Mount => &[
-            "type", "source", "target", "options", "create", "size", "nr_inodes", "mode", "uid",
-            "gid", "newinstance", "ptmxmode", "lower", "upper", "work", "data",
+            "type",
+            "source",
+            "target",
+            "options",
+            "create",
+            "size",
+            "nr_inodes",
+            "mode",
+            "uid",
+            "gid",
+            "newinstance",
+            "ptmxmode",
+            "lower",
+            "upper",
+            "work",
+            "data",
         ],
         StepKind::Remount => &["target", "options"],
         StepKind::Propagation => &["target", "propagation", "recursive"],
         StepKind::Umount => &["target"],
         StepKind::Mkdir => &["path", "mode", "parents"],
-        StepKind::Mknod => &["path", "node", "major", "minor", "from_host", "mode", "uid", "gid"],
+        StepKind::Mknod => &[
+            "path",
+            "node",
+            "major",
+            "minor",
+            "from_host",
+            "mode",
+            "uid",
+            "gid",
+        ],
         StepKind::Symlink => &["path", "to"],
         StepKind::Chmod => &["path", "mode", "uid", "gid"],
         StepKind::Mask | StepKind::Readonly => &["path"],
@@ -40,8 +63,18 @@ fn mount_fields(ty: &str) -> &'static [&'static str] {
 }
 
 const TYPED: &[&str] = &[
-    "size", "nr_inodes", "mode", "uid", "gid", "newinstance", "ptmxmode", "lower", "upper", "work",
-    "data", "source",
+    "size",
+    "nr_inodes",
+    "mode",
+    "uid",
+    "gid",
+    "newinstance",
+    "ptmxmode",
+    "lower",
+    "upper",
+    "work",
+    "data",
+    "source",
 ];
 
 fn missing(cx: &mut Ctx, at: Loc, kind: StepKind, field: &str, example: &str) {
@@ -156,8 +189,12 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
             let target = cx.root_path(t)?;
             if target.is_root() {
                 cx.err(
-                    Diag::error("mountplan::umount::root", "cannot unmount the new root", cx.loc(t))
-                        .help("unmount a mount inside the root"),
+                    Diag::error(
+                        "mountplan::umount::root",
+                        "cannot unmount the new root",
+                        cx.loc(t),
+                    )
+                    .help("unmount a mount inside the root"),
                 );
                 return None;
             }
@@ -341,14 +378,22 @@ fn mknod(cx: &mut Ctx, s: &raw::Step, at: Loc) -> Option<Action> {
                         Loc::new(cx.src, span),
                     )
                     .also(cx.loc(h), "the node is copied from here")
-                    .help(format!("remove `{f}`: `from_host` copies the type and number")),
+                    .help(format!(
+                        "remove `{f}`: `from_host` copies the type and number"
+                    )),
                 );
             }
         }
         NodeSpec::FromHost(cx.host_path(h)?)
     } else {
         let Some(n) = &s.node else {
-            missing(cx, at, kind, "node", "\"char\" (or from_host = \"/dev/null\")");
+            missing(
+                cx,
+                at,
+                kind,
+                "node",
+                "\"char\" (or from_host = \"/dev/null\")",
+            );
             return None;
         };
         let node = match n.value.as_str() {
@@ -425,7 +470,9 @@ fn mount(cx: &mut Ctx, s: &raw::Step, at: Loc) -> Option<Action> {
                 format!("`{}` is not a filesystem type", tyv.escape_debug()),
                 cx.loc(ty),
             )
-            .help("e.g. `bind`, `tmpfs`, `proc`, `sysfs`, `devpts`, `mqueue`, `overlay`, `cgroup2`"),
+            .help(
+                "e.g. `bind`, `tmpfs`, `proc`, `sysfs`, `devpts`, `mqueue`, `overlay`, `cgroup2`",
+            ),
         );
         return None;
     }
@@ -522,10 +569,14 @@ fn mount(cx: &mut Ctx, s: &raw::Step, at: Loc) -> Option<Action> {
                 missing(cx, at, kind, "lower", "[\"/srv/lower\"]");
                 return None;
             };
-            let lower: Vec<_> = lower.iter().map(|l| {
-                let h = cx.host_path(l)?;
-                cx.data_value(&Sp::new(h.to_string(), l.span.clone()), true).map(|_| h)
-            }).collect();
+            let lower: Vec<_> = lower
+                .iter()
+                .map(|l| {
+                    let h = cx.host_path(l)?;
+                    cx.data_value(&Sp::new(h.to_string(), l.span.clone()), true)
+                        .map(|_| h)
+                })
+                .collect();
             let upper = s.upper.as_ref().map(|u| cx.host_path(u));
             let work = s.work.as_ref().map(|u| cx.host_path(u));
             if upper.is_some() != work.is_some() {

@@ -11,7 +11,10 @@ fn check(text: &str) -> (Option<crate::model::Plan>, Vec<Diag>, String) {
 fn check_set(text: &str, set: &[(&str, &str)]) -> (Option<crate::model::Plan>, Vec<Diag>, String) {
     let t = text.to_string();
     let l = crate::load::load(Path::new("t.toml"), &mut |_| Ok(t.clone()));
-    let set: Vec<(String, String)> = set.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let set: Vec<(String, String)> = set
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     let (p, mut d) = super::validate(&l.sources, &l.plans, &set);
     let mut all = l.diags;
     all.append(&mut d);
@@ -90,7 +93,9 @@ fn mode_over_07777() {
 
 #[test]
 fn duplicate_id_has_both_places() {
-    let text = format!("{HEAD}[[step]]\nkind = \"mask\"\nid = \"x\"\npath = \"/a\"\n[[step]]\nkind = \"mask\"\nid = \"x\"\npath = \"/b\"\n");
+    let text = format!(
+        "{HEAD}[[step]]\nkind = \"mask\"\nid = \"x\"\npath = \"/a\"\n[[step]]\nkind = \"mask\"\nid = \"x\"\npath = \"/b\"\n"
+    );
     let (_, d, t) = check(&text);
     assert_eq!(d[0].code, "mountplan::id::duplicate");
     let first = d[0].secondary[0].0;
@@ -100,7 +105,9 @@ fn duplicate_id_has_both_places() {
 
 #[test]
 fn unknown_flag_suggests() {
-    let (d, s) = one("[[step]]\nkind = \"mount\"\ntype = \"tmpfs\"\ntarget = \"/t\"\noptions = [\"nosiud\"]\n");
+    let (d, s) = one(
+        "[[step]]\nkind = \"mount\"\ntype = \"tmpfs\"\ntarget = \"/t\"\noptions = [\"nosiud\"]\n",
+    );
     assert_eq!(d.code, "mountplan::option::unknown");
     assert_eq!(s, "\"nosiud\"");
     assert_eq!(d.help.as_deref(), Some("did you mean `nosuid`?"));
@@ -116,14 +123,18 @@ fn ro_with_rw_conflicts() {
 
 #[test]
 fn comma_in_data_is_refused() {
-    let (d, s) = one("[[step]]\nkind = \"mount\"\ntype = \"ext4\"\nsource = \"/dev/sda1\"\ntarget = \"/t\"\ndata = [\"errors=remount-ro,dax\"]\n");
+    let (d, s) = one(
+        "[[step]]\nkind = \"mount\"\ntype = \"ext4\"\nsource = \"/dev/sda1\"\ntarget = \"/t\"\ndata = [\"errors=remount-ro,dax\"]\n",
+    );
     assert_eq!(d.code, "mountplan::option::smuggle");
     assert_eq!(s, "\"errors=remount-ro,dax\"");
 }
 
 #[test]
 fn device_number_range() {
-    let (d, s) = one("[[step]]\nkind = \"mknod\"\npath = \"/n\"\nnode = \"char\"\nmajor = 1\nminor = 2000000\n");
+    let (d, s) = one(
+        "[[step]]\nkind = \"mknod\"\npath = \"/n\"\nnode = \"char\"\nmajor = 1\nminor = 2000000\n",
+    );
     assert_eq!(d.code, "mountplan::number::range");
     assert_eq!(s, "2000000");
 }
@@ -137,10 +148,15 @@ fn proc_under_proc() {
 
 #[test]
 fn second_pivot_and_host_source_after_pivot() {
-    let text = format!("{HEAD}[[step]]\nkind = \"pivot\"\n[[step]]\nkind = \"mount\"\ntype = \"bind\"\nsource = \"/usr\"\ntarget = \"/usr\"\n[[step]]\nkind = \"pivot\"\n");
+    let text = format!(
+        "{HEAD}[[step]]\nkind = \"pivot\"\n[[step]]\nkind = \"mount\"\ntype = \"bind\"\nsource = \"/usr\"\ntarget = \"/usr\"\n[[step]]\nkind = \"pivot\"\n"
+    );
     let (_, d, t) = check(&text);
     let codes: Vec<_> = d.iter().map(|d| d.code).collect();
-    assert_eq!(codes, ["mountplan::host_after_pivot", "mountplan::pivot::twice"]);
+    assert_eq!(
+        codes,
+        ["mountplan::host_after_pivot", "mountplan::pivot::twice"]
+    );
     assert_eq!(at(&t, &d[0]), "\"/usr\"");
 }
 
@@ -157,14 +173,19 @@ fn unknown_variable_points_inside_the_string() {
 fn set_overrides_and_unused_set_warns() {
     let text = "version = 1\n[vars]\nR = \"/a\"\n[root]\npath = \"${R}\"\n";
     let (p, d, _) = check_set(text, &[("R", "/b"), ("NOPE", "1")]);
-    assert_eq!(p.unwrap().root, crate::model::Root::Path(crate::model::HostPath::new("/b").unwrap()));
+    assert_eq!(
+        p.unwrap().root,
+        crate::model::Root::Path(crate::model::HostPath::new("/b").unwrap())
+    );
     assert_eq!(d.len(), 1);
     assert!(!d[0].is_error());
 }
 
 #[test]
 fn every_problem_is_collected() {
-    let text = format!("{HEAD}[[step]]\nkind = \"mkdir\"\npath = \"rel\"\n[[step]]\nkind = \"chmod\"\npath = \"/a\"\nmode = \"9\"\n[[step]]\nkind = \"mknod\"\npath = \"/n\"\nnode = \"pipe\"\n");
+    let text = format!(
+        "{HEAD}[[step]]\nkind = \"mkdir\"\npath = \"rel\"\n[[step]]\nkind = \"chmod\"\npath = \"/a\"\nmode = \"9\"\n[[step]]\nkind = \"mknod\"\npath = \"/n\"\nnode = \"pipe\"\n"
+    );
     let (_, d, _) = check(&text);
     assert_eq!(d.iter().filter(|d| d.is_error()).count(), 3, "{d:#?}");
 }

@@ -113,7 +113,9 @@ impl Ctx<'_> {
 
     fn path_err(&mut self, s: &Sp<String>, text: &str, e: crate::model::PathError, host: bool) {
         let help = match e {
-            crate::model::PathError::Relative if host => "host paths are absolute: start it with `/`",
+            crate::model::PathError::Relative if host => {
+                "host paths are absolute: start it with `/`"
+            }
             crate::model::PathError::Relative => {
                 "paths name a place inside the new root and are absolute: start it with `/`"
             }
@@ -218,8 +220,7 @@ impl Ctx<'_> {
         let v = &s.value;
         let ok = !v.is_empty()
             && v.len() <= 64
-            && v
-                .bytes()
+            && v.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
         if !ok {
             let d = Diag::error(
@@ -341,7 +342,8 @@ pub fn flags(cx: &mut Ctx, opts: &Option<Vec<Sp<String>>>, rec_ok: bool) -> MsFl
         let loc = cx.loc(o);
         let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
         if let Some((other, _, _, oloc)) = seen.iter().find(|(_, fl, st, _)| {
-            (*fl == flag && *st != set) || (set && *st && atime.contains(flag) && atime.contains(*fl) && *fl != flag)
+            (*fl == flag && *st != set)
+                || (set && *st && atime.contains(flag) && atime.contains(*fl) && *fl != flag)
         }) {
             let d = Diag::error(
                 "mountplan::option::conflict",
