@@ -783,6 +783,66 @@ pub fn ms_flags_str(flags: MsFlags) -> String {
     out
 }
 
+/// The mount(2) data string of tmpfs options, in a fixed order (`None` when there are none).
+pub fn tmpfs_data(o: &TmpfsOptions) -> Option<String> {
+    let mut v = Vec::new();
+    if let Some(m) = o.mode {
+        v.push(format!("mode={m}"));
+    }
+    match o.size {
+        Some(Size::Bytes(b)) => v.push(format!("size={b}")),
+        Some(Size::Percent(p)) => v.push(format!("size={p}%")),
+        None => {}
+    }
+    if let Some(n) = o.nr_inodes {
+        v.push(format!("nr_inodes={n}"));
+    }
+    if let Some(u) = o.uid {
+        v.push(format!("uid={u}"));
+    }
+    if let Some(g) = o.gid {
+        v.push(format!("gid={g}"));
+    }
+    (!v.is_empty()).then(|| v.join(","))
+}
+
+/// The mount(2) data string of devpts options, in a fixed order.
+pub fn devpts_data(o: &DevptsOptions) -> Option<String> {
+    let mut v = Vec::new();
+    if o.newinstance {
+        v.push("newinstance".to_string());
+    }
+    if let Some(m) = o.ptmxmode {
+        v.push(format!("ptmxmode={m}"));
+    }
+    if let Some(m) = o.mode {
+        v.push(format!("mode={m}"));
+    }
+    if let Some(u) = o.uid {
+        v.push(format!("uid={u}"));
+    }
+    if let Some(g) = o.gid {
+        v.push(format!("gid={g}"));
+    }
+    (!v.is_empty()).then(|| v.join(","))
+}
+
+/// The mount(2) data string of overlay options.
+pub fn overlay_data(o: &OverlayOptions) -> Option<String> {
+    let mut v = Vec::new();
+    if !o.lower.is_empty() {
+        let l: Vec<&str> = o.lower.iter().map(|p| p.as_str()).collect();
+        v.push(format!("lowerdir={}", l.join(":")));
+    }
+    if let Some(u) = &o.upper {
+        v.push(format!("upperdir={u}"));
+    }
+    if let Some(w) = &o.work {
+        v.push(format!("workdir={w}"));
+    }
+    (!v.is_empty()).then(|| v.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -842,64 +902,4 @@ mod tests {
         );
         assert_eq!(ms_flags_str(MsFlags::empty()), "0");
     }
-}
-
-/// The mount(2) data string of tmpfs options, in a fixed order (`None` when there are none).
-pub fn tmpfs_data(o: &TmpfsOptions) -> Option<String> {
-    let mut v = Vec::new();
-    if let Some(m) = o.mode {
-        v.push(format!("mode={m}"));
-    }
-    match o.size {
-        Some(Size::Bytes(b)) => v.push(format!("size={b}")),
-        Some(Size::Percent(p)) => v.push(format!("size={p}%")),
-        None => {}
-    }
-    if let Some(n) = o.nr_inodes {
-        v.push(format!("nr_inodes={n}"));
-    }
-    if let Some(u) = o.uid {
-        v.push(format!("uid={u}"));
-    }
-    if let Some(g) = o.gid {
-        v.push(format!("gid={g}"));
-    }
-    (!v.is_empty()).then(|| v.join(","))
-}
-
-/// The mount(2) data string of devpts options, in a fixed order.
-pub fn devpts_data(o: &DevptsOptions) -> Option<String> {
-    let mut v = Vec::new();
-    if o.newinstance {
-        v.push("newinstance".to_string());
-    }
-    if let Some(m) = o.ptmxmode {
-        v.push(format!("ptmxmode={m}"));
-    }
-    if let Some(m) = o.mode {
-        v.push(format!("mode={m}"));
-    }
-    if let Some(u) = o.uid {
-        v.push(format!("uid={u}"));
-    }
-    if let Some(g) = o.gid {
-        v.push(format!("gid={g}"));
-    }
-    (!v.is_empty()).then(|| v.join(","))
-}
-
-/// The mount(2) data string of overlay options.
-pub fn overlay_data(o: &OverlayOptions) -> Option<String> {
-    let mut v = Vec::new();
-    if !o.lower.is_empty() {
-        let l: Vec<&str> = o.lower.iter().map(|p| p.as_str()).collect();
-        v.push(format!("lowerdir={}", l.join(":")));
-    }
-    if let Some(u) = &o.upper {
-        v.push(format!("upperdir={u}"));
-    }
-    if let Some(w) = &o.work {
-        v.push(format!("workdir={w}"));
-    }
-    (!v.is_empty()).then(|| v.join(","))
 }

@@ -2,8 +2,8 @@
 //!
 //! Takes the sources, the raw plans (includes first, the entry last) and `--set` overrides;
 //! returns the typed plan when there is no error, and every diagnostic found (errors and
-//! warnings) — never only the first. Single values are checked in [`values`], one step in
-//! [`step`], and plan-wide rules (ids, the pivot, host paths after it) here.
+//! warnings) — never only the first. Single values are checked in `values`, one step in
+//! `step`, and plan-wide rules (ids, the pivot, host paths after it) here.
 
 mod step;
 mod values;

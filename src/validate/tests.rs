@@ -162,7 +162,7 @@ fn second_pivot_and_host_source_after_pivot() {
 
 #[test]
 fn unknown_variable_points_inside_the_string() {
-    let text = format!("version = 1\n[vars]\nROOTFS = \"/r\"\n[root]\npath = \"${{ROOTF}}/x\"\n");
+    let text = "version = 1\n[vars]\nROOTFS = \"/r\"\n[root]\npath = \"${ROOTF}/x\"\n".to_string();
     let (_, d, t) = check(&text);
     assert_eq!(d[0].code, "mountplan::var::unknown");
     assert_eq!(at(&t, &d[0]), "${ROOTF}");
