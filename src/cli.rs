@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// A declarative, TOML-driven mount-plan executor for Linux.
 ///
 /// A plan file lists ordered steps that assemble a root filesystem (mount, remount,
-/// propagation, umount, mkdir, mknod, symlink, chmod, mask, pivot). mountplan checks it,
+/// propagation, umount, mkdir, mknod, symlink, chmod, mask, readonly, pivot). mountplan checks it,
 /// prints a byte-stable dry run for review, and applies it in a fresh mount namespace,
 /// rolling back everything it changed when a step fails.
 ///
