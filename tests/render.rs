@@ -32,25 +32,15 @@ fn plans() -> Vec<PathBuf> {
     out
 }
 
-/// False while validation is still the placeholder on this branch (it reports
-/// `mountplan::todo`): the TOML plans cannot be checked yet. TEMPORARY: removed when the
-/// `validate` branch is merged.
-fn validator_ready() -> bool {
-    let rel = Path::new("plans/gvisor-minimal-chroot.toml");
-    let ready = !check(rel).diags.iter().any(|d| d.code == "mountplan::todo");
-    if !ready {
-        eprintln!("validation is not written yet on this branch: TOML plans are not rendered");
-    }
-    ready
-}
-
 fn check(rel: &Path) -> mountplan::Checked {
     mountplan::check(rel, &[], &mut |p| {
         std::fs::read_to_string(Path::new(ROOT).join(p))
     })
 }
 
-/// Where a plan's snapshot of one format lives.
+/// Where a plan's snapshot of one format lives. The text dry run of a plan in plans/ is
+/// checked in beside it, as plans/NAME.plan.txt, so a plan change and its dry run are
+/// reviewed together; the other formats live under tests/snapshots/.
 fn snapshot_path(rel: &Path, ext: &str) -> PathBuf {
     let group = if rel.starts_with("plans") {
         "plans"
@@ -58,6 +48,11 @@ fn snapshot_path(rel: &Path, ext: &str) -> PathBuf {
         "fixtures"
     };
     let stem = rel.file_stem().and_then(|s| s.to_str()).unwrap_or("plan");
+    if group == "plans" && ext == "txt" {
+        return Path::new(ROOT)
+            .join("plans")
+            .join(format!("{stem}.plan.txt"));
+    }
     Path::new(ROOT)
         .join("tests/snapshots")
         .join(group)
@@ -93,9 +88,6 @@ fn formats(rel: &Path) -> Vec<(&'static str, String)> {
 
 #[test]
 fn every_plan_renders_as_its_snapshot() {
-    if !validator_ready() {
-        return;
-    }
     let plans = plans();
     assert!(
         plans.iter().any(|p| p.starts_with("plans")),
@@ -136,9 +128,6 @@ fn every_plan_renders_as_its_snapshot() {
 /// tests/snapshots/diff/.
 #[test]
 fn a_diff_renders_as_its_snapshot() {
-    if !validator_ready() {
-        return;
-    }
     let (a, b) = (
         Path::new("plans/libcontainer-rootfs.toml"),
         Path::new("plans/libcontainer-rootfs-ro.toml"),
@@ -177,9 +166,6 @@ fn a_diff_renders_as_its_snapshot() {
 
 #[test]
 fn the_same_plan_renders_the_same_bytes_twice() {
-    if !validator_ready() {
-        return;
-    }
     for rel in plans() {
         assert_eq!(formats(&rel), formats(&rel), "{}", rel.display());
     }
@@ -187,9 +173,6 @@ fn the_same_plan_renders_the_same_bytes_twice() {
 
 #[test]
 fn json_parses_with_one_entry_per_step() {
-    if !validator_ready() {
-        return;
-    }
     for rel in plans() {
         let c = check(&rel);
         let dag = c.dag.as_ref().expect("valid");
@@ -249,9 +232,6 @@ fn check_mermaid(name: &str, m: &str) {
 
 #[test]
 fn mermaid_and_dot_are_well_formed() {
-    if !validator_ready() {
-        return;
-    }
     let have_dot = Command::new("dot").arg("-V").output().is_ok();
     if !have_dot {
         assert!(
@@ -292,9 +272,6 @@ fn mermaid_and_dot_are_well_formed() {
 /// The text dry run lists exactly the calls of `calls::setup` and `calls::expand`, in order.
 #[test]
 fn the_text_lists_exactly_the_planned_calls_in_order() {
-    if !validator_ready() {
-        return;
-    }
     for rel in plans() {
         let c = check(&rel);
         let dag = c.dag.as_ref().expect("valid");
@@ -335,9 +312,6 @@ fn bin() -> Command {
 
 #[test]
 fn plan_prints_the_dry_run_and_exits_0() {
-    if !validator_ready() {
-        return;
-    }
     let rel = plans()
         .into_iter()
         .find(|p| p.starts_with("plans"))
@@ -380,9 +354,6 @@ fn plan_prints_the_dry_run_and_exits_0() {
 
 #[test]
 fn plan_of_a_missing_file_fails_with_a_message() {
-    if !validator_ready() {
-        return;
-    }
     let out = bin()
         .args(["plan", "does/not/exist.toml"])
         .output()
@@ -394,9 +365,6 @@ fn plan_of_a_missing_file_fails_with_a_message() {
 
 #[test]
 fn diff_exits_like_diff() {
-    if !validator_ready() {
-        return;
-    }
     let plans: Vec<PathBuf> = plans()
         .into_iter()
         .filter(|p| p.starts_with("plans"))

@@ -16,13 +16,19 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use mountplan::diag::Diag;
 use mountplan::exec::recover::Recovery;
 use mountplan::exec::report::{self, Outcome};
 use mountplan::exec::{self, ApplyError, Config, Event, TestHooks};
 use mountplan::source::Sources;
 
 use crate::cli::{ApplyArgs, ApplyFormat, RecoverArgs, ReleaseArgs};
+
+/// Prints diagnostics (validation warnings and errors, refusals) on stderr, as `check` does.
+fn print_diags(sources: &Sources, diags: &[mountplan::diag::Diag]) {
+    if !diags.is_empty() {
+        super::check::print_diags(sources, diags, crate::cli::Color::Auto);
+    }
+}
 
 /// mountplan itself failed (invalid plan, failed step after rollback, host error).
 const FAILED: u8 = 125;
@@ -72,30 +78,6 @@ fn snippet(sources: &Sources, loc: mountplan::source::Loc, label: &str) -> Strin
         let _ = write!(s, " {label}");
     }
     s.push('\n');
-    s
-}
-
-/// A diagnostic as text: `error[code]: message`, its place, its label and help.
-fn render_diag(sources: &Sources, d: &Diag) -> String {
-    let mut s = format!(
-        "{}[{}]: {}\n",
-        if d.is_error() { "error" } else { "warning" },
-        d.code,
-        d.message
-    );
-    let at = location(sources, d.loc);
-    if !at.is_empty() {
-        let _ = writeln!(s, "  --> {at}");
-        if let Some(l) = d.loc {
-            s.push_str(&snippet(sources, l, &d.label));
-        }
-    }
-    for (l, label) in &d.secondary {
-        let _ = writeln!(s, "  --> {}: {label}", location(sources, Some(*l)));
-    }
-    if let Some(h) = &d.help {
-        let _ = writeln!(s, "  help: {h}");
-    }
     s
 }
 
@@ -248,11 +230,9 @@ fn state_dir(given: Option<PathBuf>) -> Result<PathBuf, String> {
 /// `mountplan apply`.
 pub fn apply(a: ApplyArgs) -> u8 {
     let checked = mountplan::check(&a.plan, &a.vars.set, &mut |p: &Path| {
-        std::fs::read_to_string(p)
+        super::check::read_plan(p)
     });
-    for d in &checked.diags {
-        eprint!("{}", render_diag(&checked.sources, d));
-    }
+    print_diags(&checked.sources, &checked.diags);
     let has_errors = checked.has_errors();
     let Some(dag) = checked.dag.filter(|_| !has_errors) else {
         eprintln!(
@@ -327,9 +307,7 @@ pub fn apply(a: ApplyArgs) -> u8 {
             applied.exit_status
         }
         Err(ApplyError::Refused(diags)) => {
-            for d in &diags {
-                eprint!("{}", render_diag(&sources, d));
-            }
+            print_diags(&sources, &diags);
             eprintln!("mountplan: nothing was applied");
             FAILED
         }

@@ -18,7 +18,7 @@ pub fn run(a: DiffArgs) -> u8 {
     let mut failed = false;
     for c in [&old, &new] {
         if c.dag.is_none() || c.has_errors() {
-            print_diags(c);
+            print_diags(c, a.color);
             failed = true;
         }
     }

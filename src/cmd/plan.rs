@@ -22,24 +22,9 @@ pub(crate) fn use_color(c: Color) -> bool {
     }
 }
 
-/// Prints every diagnostic of a checked plan on stderr.
-pub(crate) fn print_diags(checked: &mountplan::Checked) {
-    let mut err = std::io::stderr().lock();
-    for d in &checked.diags {
-        let sev = if d.is_error() { "error" } else { "warning" };
-        let place = d
-            .loc
-            .filter(|l| (l.src.0 as usize) < checked.sources.len())
-            .map(|l| {
-                let (line, col) = checked.sources.line_col(l.src, l.span.start);
-                format!("{}:{line}:{col}: ", checked.sources.get(l.src).name)
-            })
-            .unwrap_or_default();
-        let _ = writeln!(err, "{place}{sev}[{}]: {}", d.code, d.message);
-        if let Some(h) = &d.help {
-            let _ = writeln!(err, "  help: {h}");
-        }
-    }
+/// Prints every diagnostic of a checked plan on stderr, as `check` does.
+pub(crate) fn print_diags(checked: &mountplan::Checked, color: Color) {
+    super::check::print_diags(&checked.sources, &checked.diags, color);
 }
 
 /// Checks a plan, reading it and its includes from disk; also says whether a file could not
@@ -50,7 +35,7 @@ pub(crate) fn check(
 ) -> (mountplan::Checked, bool) {
     let mut unreadable = false;
     let checked = mountplan::check(path, vars, &mut |p| {
-        let r = std::fs::read_to_string(p);
+        let r = super::check::read_plan(p);
         unreadable |= r.is_err();
         r
     });
@@ -63,7 +48,7 @@ pub fn run(a: PlanArgs) -> u8 {
     let dag = match (&checked.dag, checked.has_errors()) {
         (Some(dag), false) => dag,
         _ => {
-            print_diags(&checked);
+            print_diags(&checked, a.color);
             return if unreadable { 2 } else { 1 };
         }
     };

@@ -131,6 +131,18 @@ pub const APPLETS: &[&str] = &[
     "sh", "cat", "ls", "stat", "sleep", "true", "false", "echo", "id", "readlink", "kill",
 ];
 
+/// The host's static busybox (`busybox-static`, which .ci/run installs).
+fn busybox() -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("busybox"))
+        .find(|p| p.is_file());
+    found.unwrap_or_else(|| {
+        panic!("busybox is not installed: the apply tests need a static busybox (apt-get install busybox-static; .ci/run installs it)")
+    })
+}
+
 /// A tiny root at `root`: the usual top-level directories and a static busybox.
 pub fn busybox_root(root: &Path) {
     for d in [
@@ -138,7 +150,7 @@ pub fn busybox_root(root: &Path) {
     ] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::fs::copy(busybox(), root.join("bin/busybox")).unwrap();
     for a in APPLETS {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
     }
