@@ -1,0 +1,168 @@
+//! The command line as a user meets it: exit statuses, help, the generated reference material
+//! (`schema`, `schema --markdown`, `completions`, `man`) against the checked-in files, and
+//! `check --format json`. Runs the built binary; needs no privileges.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mountplan"))
+        .current_dir(ROOT)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mountplan")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn no_panic(o: &Output) {
+    assert!(
+        !stderr(o).contains("panicked"),
+        "mountplan panicked:\n{}",
+        stderr(o)
+    );
+}
+
+#[test]
+fn schema_prints_the_checked_in_schema_and_reference() {
+    let o = run(&["schema"]);
+    assert_eq!(o.status.code(), Some(0));
+    let want = std::fs::read_to_string(Path::new(ROOT).join("schema/plan.schema.json")).unwrap();
+    assert_eq!(stdout(&o), want);
+    let o = run(&["schema", "--markdown"]);
+    assert_eq!(o.status.code(), Some(0));
+    let want = std::fs::read_to_string(Path::new(ROOT).join("docs/plan-format.md")).unwrap();
+    assert_eq!(stdout(&o), want);
+}
+
+#[test]
+fn check_exits_0_1_2() {
+    let plans: Vec<String> = std::fs::read_dir(Path::new(ROOT).join("plans"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(!plans.is_empty());
+    let args: Vec<&str> = std::iter::once("check")
+        .chain(plans.iter().map(String::as_str))
+        .collect();
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    let o = run(&["check", "tests/fixtures/invalid/after-later.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("after-later.toml:10:10"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("help:"), "{}", stderr(&o));
+    no_panic(&o);
+
+    let o = run(&["check", "no/such/plan.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no/such/plan.toml"), "{}", stderr(&o));
+    no_panic(&o);
+
+    let o = run(&["check", "--no-such-flag", "plans/host-sandbox.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn check_json_has_the_place_of_every_diagnostic() {
+    let o = run(&[
+        "check",
+        "--format",
+        "json",
+        "tests/fixtures/invalid/after-later.toml",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("the JSON parses");
+    let diags = v["diagnostics"]
+        .as_array()
+        .expect("diagnostics is an array");
+    assert!(!diags.is_empty());
+    for d in diags {
+        assert!(
+            d["code"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("mountplan::"))
+        );
+        assert_eq!(d["file"], "tests/fixtures/invalid/after-later.toml");
+        assert!(d["line"].as_u64().is_some_and(|l| l > 0), "{d}");
+        assert!(d["span"]["start"].as_u64() <= d["span"]["end"].as_u64());
+    }
+}
+
+#[test]
+fn an_invalid_plan_is_not_applied() {
+    // Validation comes before anything else, so this needs no privileges and changes nothing.
+    let o = run(&[
+        "apply",
+        "tests/fixtures/invalid/after-later.toml",
+        "--",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("nothing was applied"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("declared later"), "{}", stderr(&o));
+    no_panic(&o);
+}
+
+#[test]
+fn help_names_every_command_and_step_kind() {
+    let o = run(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let h = stdout(&o);
+    for c in [
+        "check",
+        "plan",
+        "diff",
+        "apply",
+        "recover",
+        "release",
+        "schema",
+        "completions",
+        "man",
+    ] {
+        assert!(h.contains(&format!("\n  {c} ")), "--help lacks `{c}`");
+    }
+    for k in [
+        "mount",
+        "remount",
+        "propagation",
+        "umount",
+        "mkdir",
+        "mknod",
+        "symlink",
+        "chmod",
+        "mask",
+        "readonly",
+        "pivot",
+    ] {
+        assert!(h.contains(k), "--help lacks the step kind `{k}`");
+    }
+    let o = run(&["no-such-command"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    let o = run(&["completions", "bash"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("mountplan"));
+    let o = run(&["man"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).starts_with(".ie") || stdout(&o).contains(".TH"));
+}
