@@ -262,7 +262,22 @@ pub fn apply(
 ) -> Result<Applied, ApplyError> {
     let plan = &dag.plan;
     let userns = wants_userns(plan);
-    let refused = preflight(dag, userns, cfg.persist.is_some());
+    let mut refused = preflight(dag, userns, cfg.persist.is_some());
+    if !userns && !nix::unistd::geteuid().is_root() {
+        refused.push(
+            Diag::error_nowhere(
+                "mountplan::apply::needs-root",
+                format!(
+                    "plan `{}` sets `user = false` in [namespaces], so it needs root (a mount \
+                     namespace without a user namespace needs CAP_SYS_ADMIN), and mountplan \
+                     runs as uid {}",
+                    plan.name,
+                    nix::unistd::geteuid()
+                ),
+            )
+            .help("run it as root, or set `user = \"auto\"` in [namespaces] to apply it rootless"),
+        );
+    }
     if !refused.is_empty() {
         return Err(ApplyError::Refused(refused));
     }

@@ -1,6 +1,8 @@
 //! Every plan in plans/ applies as root, twice (the same result both times), with a command
 //! that prints the mount table, lists /dev and stats the nodes; what it prints is checked
 //! against the plan's predicted final tree, and the host is unchanged by the second apply.
+//! Then every plan rootless (as uid 65534): plans that make device nodes are refused before
+//! anything starts; the others apply and show the same view.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -220,4 +222,124 @@ fn every_plan_applies_as_root_and_the_command_sees_the_plan() {
         }
         eprintln!("{name}: ok");
     }
+}
+
+/// Chowns a tree to 65534:65534 (not following symlinks), so a rootless apply may create in it.
+fn chown_nobody(p: &Path) {
+    let id = (
+        Some(nix::unistd::Uid::from_raw(65534)),
+        Some(nix::unistd::Gid::from_raw(65534)),
+    );
+    nix::unistd::fchownat(
+        nix::fcntl::AT_FDCWD,
+        p,
+        id.0,
+        id.1,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    if p.symlink_metadata().unwrap().is_dir() {
+        for e in std::fs::read_dir(p).unwrap() {
+            chown_nobody(&e.unwrap().path());
+        }
+    }
+}
+
+#[test]
+fn every_plan_applies_rootless_or_is_refused_before_it_starts() {
+    let test = "every_plan_applies_rootless_or_is_refused_before_it_starts";
+    let Some(_serial) = privileged(test) else {
+        return;
+    };
+    if !rootless_possible(test) {
+        return;
+    }
+    let mut names: Vec<_> = std::fs::read_dir(plans_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    names.sort();
+    let (mut applied, mut refused) = (0, 0);
+    for plan in names {
+        let name = plan.file_stem().unwrap().to_string_lossy().into_owned();
+        let s = Scratch::new(&format!("rootless-{name}"));
+        let root = s.path("root");
+        busybox_root(&root);
+        chown_nobody(&s.dir);
+        std::fs::create_dir_all(s.state()).unwrap();
+        chown_nobody(&s.state());
+        let sets: Vec<(String, String)> = if dag_of(&plan, &[]).plan.vars.contains_key("ROOTFS") {
+            vec![("ROOTFS".into(), root.display().to_string())]
+        } else {
+            Vec::new()
+        };
+        let dag = dag_of(&plan, &sets);
+        let makes_devices = mountplan::calls::expand(&dag.plan)
+            .iter()
+            .flat_map(|sc| sc.calls.iter())
+            .any(|c| {
+                let c = c.to_string();
+                c.starts_with("mknod(") && (c.contains("S_IFCHR") || c.contains("S_IFBLK"))
+            });
+        let has_shell = matches!(dag.plan.root, mountplan::model::Root::Path(_))
+            || dag
+                .tree
+                .mounts
+                .iter()
+                .any(|m| m.mountpoint.as_str() == "/bin");
+        let mut r = Run::apply(&plan, &s.state());
+        for (k, v) in &sets {
+            r = r.set(k, Path::new(v));
+        }
+        let nodes: Vec<String> = dag
+            .tree
+            .nodes
+            .iter()
+            .filter(|n| n.hidden_by.is_none())
+            .map(|n| n.path.to_string())
+            .collect();
+        if has_shell {
+            let mut c = vec!["/bin/sh", "-c", SCRIPT, "sh"];
+            c.extend(nodes.iter().map(String::as_str));
+            r = r.cmd(&c);
+        }
+        r.nobody = true;
+        let before = manifest(&[&s.dir]);
+        let host = host_mounts();
+        let o = r.run();
+        assert_eq!(host, host_mounts(), "{name}: the host mount table changed");
+        // What a user namespace cannot do (device nodes; sysfs without a network namespace
+        // of its own) is refused before anything starts, saying why and what to do instead.
+        if o.status != 0 || makes_devices {
+            assert_eq!(o.status, 125, "{name}: rootless:\n{}", o.stderr);
+            assert!(
+                o.stderr.contains("mountplan::apply::")
+                    && o.stderr.contains("help:")
+                    && o.stderr.contains("nothing was applied"),
+                "{name}: rootless refusal does not say why:\n{}",
+                o.stderr
+            );
+            assert_same(&name, &before, &manifest(&[&s.dir]));
+            refused += 1;
+        } else {
+            if has_shell {
+                check_view(&name, &dag, &o.stdout);
+            }
+            applied += 1;
+        }
+        assert!(
+            journals(&s.state()).is_empty(),
+            "{name}: a journal was left"
+        );
+        eprintln!(
+            "{name}: rootless: {}",
+            if o.status == 0 { "applied" } else { "refused" }
+        );
+    }
+    assert!(
+        applied > 0 && refused > 0,
+        "applied {applied}, refused {refused}"
+    );
 }

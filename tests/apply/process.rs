@@ -372,7 +372,7 @@ fn a_rootless_apply_works_and_device_nodes_are_refused_early() {
     }
     let s = Scratch::new("rootless");
     let bb = s.path("busybox");
-    std::fs::copy("/bin/busybox", &bb).unwrap();
+    std::fs::copy(busybox(), &bb).unwrap();
     let plan = s.write("rootless.toml", ROOTLESS);
     let state = s.path("state");
     nobody_dir(&state);

@@ -132,7 +132,7 @@ pub const APPLETS: &[&str] = &[
 ];
 
 /// The host's static busybox (`busybox-static`, which .ci/run installs).
-fn busybox() -> PathBuf {
+pub fn busybox() -> PathBuf {
     let found = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
