@@ -843,6 +843,36 @@ pub fn overlay_data(o: &OverlayOptions) -> Option<String> {
     (!v.is_empty()).then(|| v.join(","))
 }
 
+/// The mount flag words, and what they set (`true`) or clear (`false`).
+pub const FLAG_WORDS: &[(&str, MsFlags, bool)] = &[
+    ("ro", MsFlags::MS_RDONLY, true),
+    ("rw", MsFlags::MS_RDONLY, false),
+    ("nosuid", MsFlags::MS_NOSUID, true),
+    ("suid", MsFlags::MS_NOSUID, false),
+    ("nodev", MsFlags::MS_NODEV, true),
+    ("dev", MsFlags::MS_NODEV, false),
+    ("noexec", MsFlags::MS_NOEXEC, true),
+    ("exec", MsFlags::MS_NOEXEC, false),
+    ("relatime", MsFlags::MS_RELATIME, true),
+    ("norelatime", MsFlags::MS_RELATIME, false),
+    ("noatime", MsFlags::MS_NOATIME, true),
+    ("strictatime", MsFlags::MS_STRICTATIME, true),
+    ("nodiratime", MsFlags::MS_NODIRATIME, true),
+    ("sync", MsFlags::MS_SYNCHRONOUS, true),
+    ("dirsync", MsFlags::MS_DIRSYNC, true),
+    ("silent", MsFlags::MS_SILENT, true),
+    ("rec", MsFlags::MS_REC, true),
+];
+
+/// The words a plan's `options` set (in this order), as the plan writes them: `ro`,
+/// `nosuid`, …, `rec`. Words that clear a flag (`rw`, `exec`) are left out.
+pub fn option_words(flags: MsFlags) -> impl Iterator<Item = &'static str> {
+    FLAG_WORDS
+        .iter()
+        .filter(move |(_, f, set)| *set && flags.contains(*f))
+        .map(|(w, _, _)| *w)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,30 +8,10 @@ use crate::model::{
     Action, Create, FsKind, MsFlags, NodeSpec, NodeType, Plan, Root, Step, UserNs, tmpfs_data,
 };
 
-const WORDS: &[(MsFlags, &str)] = &[
-    (MsFlags::MS_RDONLY, "ro"),
-    (MsFlags::MS_NOSUID, "nosuid"),
-    (MsFlags::MS_NODEV, "nodev"),
-    (MsFlags::MS_NOEXEC, "noexec"),
-    (MsFlags::MS_RELATIME, "relatime"),
-    (MsFlags::MS_NOATIME, "noatime"),
-    (MsFlags::MS_STRICTATIME, "strictatime"),
-    (MsFlags::MS_NODIRATIME, "nodiratime"),
-    (MsFlags::MS_SYNCHRONOUS, "sync"),
-    (MsFlags::MS_DIRSYNC, "dirsync"),
-    (MsFlags::MS_LAZYTIME, "lazytime"),
-    (MsFlags::MS_SILENT, "silent"),
-    (MsFlags::MS_MANDLOCK, "mand"),
-    (MsFlags::MS_REC, "rec"),
-];
 
 /// Flags as the plan's option words (`ro, nosuid, rec`), or `(none)`.
 pub(crate) fn option_words(flags: MsFlags) -> String {
-    let v: Vec<&str> = WORDS
-        .iter()
-        .filter(|(f, _)| flags.contains(*f))
-        .map(|(_, w)| *w)
-        .collect();
+    let v: Vec<&str> = crate::model::option_words(flags).collect();
     if v.is_empty() {
         "(none)".into()
     } else {

@@ -7,29 +7,11 @@ use crate::model::{
     Action, Create, FsKind, MsFlags, NodeSpec, NodeType, PivotStrategy, RootPath, Step,
 };
 
-/// Flag words in the order they are printed.
-const WORDS: &[(MsFlags, &str)] = &[
-    (MsFlags::MS_RDONLY, "read-only"),
-    (MsFlags::MS_NOSUID, "nosuid"),
-    (MsFlags::MS_NODEV, "nodev"),
-    (MsFlags::MS_NOEXEC, "noexec"),
-    (MsFlags::MS_RELATIME, "relatime"),
-    (MsFlags::MS_NOATIME, "noatime"),
-    (MsFlags::MS_STRICTATIME, "strictatime"),
-    (MsFlags::MS_NODIRATIME, "nodiratime"),
-    (MsFlags::MS_SYNCHRONOUS, "sync"),
-    (MsFlags::MS_DIRSYNC, "dirsync"),
-    (MsFlags::MS_LAZYTIME, "lazytime"),
-    (MsFlags::MS_SILENT, "silent"),
-    (MsFlags::MS_MANDLOCK, "mand"),
-];
 
 /// The flags as words (`read-only, nosuid`), `MS_REC` left out.
 pub(crate) fn flag_words(flags: MsFlags) -> Vec<&'static str> {
-    WORDS
-        .iter()
-        .filter(|(f, _)| flags.contains(*f))
-        .map(|(_, w)| *w)
+    crate::model::option_words(flags - MsFlags::MS_REC)
+        .map(|w| if w == "ro" { "read-only" } else { w })
         .collect()
 }
 

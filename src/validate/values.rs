@@ -284,26 +284,6 @@ pub fn parse_size(t: &str) -> Option<Size> {
     n.parse::<u64>().ok()?.checked_mul(mult).map(Size::Bytes)
 }
 
-/// The mount flag words, and what they set (`true`) or clear (`false`).
-pub const FLAG_WORDS: &[(&str, MsFlags, bool)] = &[
-    ("ro", MsFlags::MS_RDONLY, true),
-    ("rw", MsFlags::MS_RDONLY, false),
-    ("nosuid", MsFlags::MS_NOSUID, true),
-    ("suid", MsFlags::MS_NOSUID, false),
-    ("nodev", MsFlags::MS_NODEV, true),
-    ("dev", MsFlags::MS_NODEV, false),
-    ("noexec", MsFlags::MS_NOEXEC, true),
-    ("exec", MsFlags::MS_NOEXEC, false),
-    ("relatime", MsFlags::MS_RELATIME, true),
-    ("norelatime", MsFlags::MS_RELATIME, false),
-    ("noatime", MsFlags::MS_NOATIME, true),
-    ("strictatime", MsFlags::MS_STRICTATIME, true),
-    ("nodiratime", MsFlags::MS_NODIRATIME, true),
-    ("sync", MsFlags::MS_SYNCHRONOUS, true),
-    ("dirsync", MsFlags::MS_DIRSYNC, true),
-    ("silent", MsFlags::MS_SILENT, true),
-    ("rec", MsFlags::MS_REC, true),
-];
 
 /// Reads `options` into flags; reports unknown words and conflicts. `rec_ok` says whether
 /// `rec` is allowed (binds and remounts).
@@ -312,14 +292,14 @@ pub fn flags(cx: &mut Ctx, opts: &Option<Vec<Sp<String>>>, rec_ok: bool) -> MsFl
     let mut seen: Vec<(&'static str, MsFlags, bool, Loc)> = Vec::new();
     for o in opts.iter().flatten() {
         let word = o.value.as_str();
-        let Some(&(name, flag, set)) = FLAG_WORDS.iter().find(|(n, _, _)| *n == word) else {
+        let Some(&(name, flag, set)) = crate::model::FLAG_WORDS.iter().find(|(n, _, _)| *n == word) else {
             let mut d = Diag::error(
                 "mountplan::option::unknown",
                 format!("unknown mount option `{}`", word.escape_debug()),
                 cx.loc(o),
             )
             .label("not a mount flag");
-            d = match did_you_mean(word, FLAG_WORDS.iter().map(|(n, _, _)| *n)) {
+            d = match did_you_mean(word, crate::model::FLAG_WORDS.iter().map(|(n, _, _)| *n)) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None if word.contains('=') => d.help(
                     "filesystem options are keys of the step (`mode`, `size`, ...) or `data` entries",
