@@ -342,6 +342,26 @@ pub struct Step {
 }
 
 impl Step {
+    /// Where the step names what it works on (its `target` or `path`), else its `kind`: the
+    /// place a diagnostic about the step points at.
+    pub fn key_loc(&self) -> Loc {
+        match &self.action {
+            Action::Mount(m) => m.target_loc,
+            Action::Remount(m) => m.target_loc,
+            Action::Propagation(m) => m.target_loc,
+            Action::Umount(m) => m.target_loc,
+            Action::Mkdir(m) => m.path_loc,
+            Action::Mknod(m) => m.path_loc,
+            Action::Symlink(m) => m.path_loc,
+            Action::Chmod(m) => m.path_loc,
+            Action::Mask(m) => m.path_loc,
+            Action::Readonly(m) => m.path_loc,
+            Action::Pivot(_) => self.loc,
+        }
+    }
+}
+
+impl Step {
     /// The step's kind.
     pub fn kind(&self) -> StepKind {
         self.action.kind()

@@ -125,24 +125,6 @@ fn recovery_text(r: &Recovery) -> String {
     s
 }
 
-/// Where a step names what it works on (its `target` or `path`), else its `kind`.
-fn key_loc(st: &mountplan::model::Step) -> mountplan::source::Loc {
-    use mountplan::model::Action;
-    match &st.action {
-        Action::Mount(m) => m.target_loc,
-        Action::Remount(m) => m.target_loc,
-        Action::Propagation(m) => m.target_loc,
-        Action::Umount(m) => m.target_loc,
-        Action::Mkdir(m) => m.path_loc,
-        Action::Mknod(m) => m.path_loc,
-        Action::Symlink(m) => m.path_loc,
-        Action::Chmod(m) => m.path_loc,
-        Action::Mask(m) => m.path_loc,
-        Action::Readonly(m) => m.path_loc,
-        Action::Pivot(_) => st.loc,
-    }
-}
-
 /// The failure of an apply, with the step's place in the plan.
 fn failure_text(o: &Outcome, dag: &mountplan::graph::Dag, sources: &Sources) -> String {
     let mut s = String::new();
@@ -156,7 +138,7 @@ fn failure_text(o: &Outcome, dag: &mountplan::graph::Dag, sources: &Sources) -> 
                 st.id,
                 st.kind().as_str()
             );
-            let loc = key_loc(st);
+            let loc = st.key_loc();
             let at = location(sources, Some(loc));
             if !at.is_empty() {
                 let _ = writeln!(s, "  --> {at}");

@@ -8,7 +8,6 @@ use crate::model::{
     Action, Create, FsKind, MsFlags, NodeSpec, NodeType, Plan, Root, Step, UserNs, tmpfs_data,
 };
 
-
 /// Flags as the plan's option words (`ro, nosuid, rec`), or `(none)`.
 pub(crate) fn option_words(flags: MsFlags) -> String {
     let v: Vec<&str> = crate::model::option_words(flags).collect();

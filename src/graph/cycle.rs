@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::{Edge, EdgeKind, id_loc, path_loc};
+use super::{Edge, EdgeKind, id_loc};
 use crate::diag::Diag;
 use crate::model::Plan;
 use crate::source::Loc;
@@ -199,7 +199,7 @@ fn link_loc(plan: &Plan, l: &Link, after_locs: &BTreeMap<(usize, usize), Loc>) -
             .get(&(l.dep, l.step))
             .copied()
             .unwrap_or_else(|| id_loc(&plan.steps[l.step])),
-        _ => path_loc(&plan.steps[l.step]),
+        _ => plan.steps[l.step].key_loc(),
     }
 }
 

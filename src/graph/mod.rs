@@ -215,24 +215,6 @@ pub fn build(plan: Plan) -> Result<Dag, Vec<Diag>> {
     })
 }
 
-/// Where a step's path is written (its `target` or `path`), else its `kind`.
-pub(crate) fn path_loc(step: &crate::model::Step) -> crate::source::Loc {
-    use crate::model::Action;
-    match &step.action {
-        Action::Mount(m) => m.target_loc,
-        Action::Remount(m) => m.target_loc,
-        Action::Propagation(m) => m.target_loc,
-        Action::Umount(m) => m.target_loc,
-        Action::Mkdir(m) => m.path_loc,
-        Action::Mknod(m) => m.path_loc,
-        Action::Symlink(m) => m.path_loc,
-        Action::Chmod(m) => m.path_loc,
-        Action::Mask(m) => m.path_loc,
-        Action::Readonly(m) => m.path_loc,
-        Action::Pivot(_) => step.loc,
-    }
-}
-
 /// Where a step's name is written (its `id`, else its `kind`).
 pub(crate) fn id_loc(step: &crate::model::Step) -> crate::source::Loc {
     step.id_loc.unwrap_or(step.loc)

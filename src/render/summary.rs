@@ -7,7 +7,6 @@ use crate::model::{
     Action, Create, FsKind, MsFlags, NodeSpec, NodeType, PivotStrategy, RootPath, Step,
 };
 
-
 /// The flags as words (`read-only, nosuid`), `MS_REC` left out.
 pub(crate) fn flag_words(flags: MsFlags) -> Vec<&'static str> {
     crate::model::option_words(flags - MsFlags::MS_REC)

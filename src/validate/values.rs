@@ -284,7 +284,6 @@ pub fn parse_size(t: &str) -> Option<Size> {
     n.parse::<u64>().ok()?.checked_mul(mult).map(Size::Bytes)
 }
 
-
 /// Reads `options` into flags; reports unknown words and conflicts. `rec_ok` says whether
 /// `rec` is allowed (binds and remounts).
 pub fn flags(cx: &mut Ctx, opts: &Option<Vec<Sp<String>>>, rec_ok: bool) -> MsFlags {
@@ -292,7 +291,8 @@ pub fn flags(cx: &mut Ctx, opts: &Option<Vec<Sp<String>>>, rec_ok: bool) -> MsFl
     let mut seen: Vec<(&'static str, MsFlags, bool, Loc)> = Vec::new();
     for o in opts.iter().flatten() {
         let word = o.value.as_str();
-        let Some(&(name, flag, set)) = crate::model::FLAG_WORDS.iter().find(|(n, _, _)| *n == word) else {
+        let Some(&(name, flag, set)) = crate::model::FLAG_WORDS.iter().find(|(n, _, _)| *n == word)
+        else {
             let mut d = Diag::error(
                 "mountplan::option::unknown",
                 format!("unknown mount option `{}`", word.escape_debug()),

@@ -5,7 +5,7 @@
 use super::Walk;
 use super::lookup::keys_below;
 use crate::diag::Diag;
-use crate::graph::{EdgeKind, NodeKind, path_loc};
+use crate::graph::{EdgeKind, NodeKind};
 use crate::model::{Action, RootPath};
 use crate::source::Loc;
 
@@ -38,7 +38,7 @@ impl Walk<'_, '_> {
                  step makes it",
                 step.id
             ),
-            path_loc(step),
+            step.key_loc(),
         )
         .label(if parent {
             "its parent directory is missing"
@@ -50,7 +50,7 @@ impl Walk<'_, '_> {
         ));
         if let Some(by) = e.by {
             d = d.also(
-                path_loc(&self.plan.steps[by]),
+                self.plan.steps[by].key_loc(),
                 "the empty tmpfs is mounted here",
             );
         }
@@ -71,7 +71,7 @@ impl Walk<'_, '_> {
             let mut d = Diag::warning(
                 "mountplan::graph::not-a-mount",
                 format!("nothing is mounted on `{t}` when step `{}` runs", step.id),
-                path_loc(step),
+                step.key_loc(),
             )
             .label("not a mountpoint at this point of the plan")
             .help(format!(
@@ -81,7 +81,7 @@ impl Walk<'_, '_> {
             ));
             if let Some(by) = self.entries[v].by {
                 d = d.also(
-                    path_loc(&self.plan.steps[by]),
+                    self.plan.steps[by].key_loc(),
                     format!("the mount `{t}` is in is made here, on `{mp}`"),
                 );
             }
@@ -156,7 +156,7 @@ impl Walk<'_, '_> {
                 join_and(&names)
             )
         };
-        let mut d = Diag::warning("mountplan::graph::hides", message, path_loc(step))
+        let mut d = Diag::warning("mountplan::graph::hides", message, step.key_loc())
             .label(format!("`{t}` is mounted here, over what is already there"))
             .help(format!(
                 "a mount covers everything below its target: move step `{}` above the steps \
@@ -165,7 +165,7 @@ impl Walk<'_, '_> {
             ));
         let mut seen: Vec<Loc> = Vec::new();
         for (p, by, verb) in &hidden {
-            let loc = path_loc(&plan.steps[*by]);
+            let loc = plan.steps[*by].key_loc();
             if !seen.contains(&loc) {
                 seen.push(loc);
                 d = d.also(loc, format!("`{p}` is {verb} here, then hidden"));
