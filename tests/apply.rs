@@ -24,3 +24,6 @@ mod process;
 
 #[path = "apply/verify.rs"]
 mod verify;
+
+#[path = "apply/races.rs"]
+mod races;
