@@ -27,3 +27,6 @@ mod verify;
 
 #[path = "apply/races.rs"]
 mod races;
+
+#[path = "apply/nodes.rs"]
+mod nodes;
