@@ -30,3 +30,6 @@ mod races;
 
 #[path = "apply/nodes.rs"]
 mod nodes;
+
+#[path = "apply/propagation.rs"]
+mod propagation;
