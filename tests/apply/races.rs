@@ -324,3 +324,77 @@ fn races_negative_control_path_based_mounts_do_escape() {
         "the control reached the host mount table"
     );
 }
+
+/// `readonly` binds the path onto itself, then makes the new bind read-only. Two directories
+/// of the root are swapped meanwhile; the other one holds a tmpfs mount of the plan. Whatever
+/// the swap does, a successful apply must leave the bind read-only (never make the tmpfs
+/// read-only in its place and leave the bind writable). `--no-verify`, so the check after the
+/// last step cannot hide a wrong result by failing the apply.
+const RO_PLAN: &str = r#"
+version = 1
+name = "race-ro"
+
+[root]
+path = "${ROOTFS}"
+
+[namespaces]
+user = false
+
+[[step]]
+kind = "mount"
+id = "tmpfs-b"
+type = "tmpfs"
+target = "/race/b/ro"
+
+[[step]]
+kind = "readonly"
+id = "ro-a"
+path = "/race/a/ro"
+"#;
+
+#[test]
+fn races_readonly_never_leaves_its_bind_writable() {
+    let Some(_serial) = privileged("races_readonly_never_leaves_its_bind_writable") else {
+        return;
+    };
+    let s = Scratch::new("race-ro");
+    let root = s.path("root");
+    for d in ["race/a/ro", "race/b/ro"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let plan = s.write("race-ro.toml", RO_PLAN);
+    let host = host_mounts();
+    let inside = root.join("race").display().to_string();
+    let sw = Swapper::start(&root.join("race/a"), &root.join("race/b"));
+    let (mut runs, mut ok, mut refused) = (0, 0, 0);
+    let start = Instant::now();
+    while runs < 300 && start.elapsed() < Duration::from_millis(1500) {
+        runs += 1;
+        let o = Run::apply(&plan, &s.state())
+            .set("ROOTFS", &root)
+            .arg("--no-verify")
+            .cmd(&["cat", "/proc/self/mountinfo"])
+            .run();
+        if o.status == 125 {
+            refused += 1;
+            assert!(o.stderr.contains("race-ro.toml:"), "{}", o.stderr);
+            continue;
+        }
+        assert_eq!(o.status, 0, "{}", o.stderr);
+        ok += 1;
+        for (mp, fstype, opts) in parse_mountinfo(&o.stdout) {
+            if mp.starts_with(&inside) && fstype != "tmpfs" {
+                assert!(
+                    opts.split(',').any(|o| o == "ro"),
+                    "run {runs}: the readonly bind {mp} is writable:\n{}",
+                    o.stdout
+                );
+            }
+        }
+    }
+    let swaps = sw.stop();
+    eprintln!("races readonly: {runs} runs, {ok} ok, {refused} refused, {swaps} swaps");
+    assert!(ok > 0, "no apply succeeded");
+    assert_eq!(host, host_mounts());
+    assert!(journals(&s.state()).is_empty());
+}
