@@ -33,3 +33,6 @@ mod nodes;
 
 #[path = "apply/propagation.rs"]
 mod propagation;
+
+#[path = "apply/resources.rs"]
+mod resources;
