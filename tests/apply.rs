@@ -36,3 +36,6 @@ mod propagation;
 
 #[path = "apply/resources.rs"]
 mod resources;
+
+#[path = "apply/seccomp.rs"]
+mod seccomp;
