@@ -39,3 +39,6 @@ mod resources;
 
 #[path = "apply/seccomp.rs"]
 mod seccomp;
+
+#[path = "apply/idempotence.rs"]
+mod idempotence;
