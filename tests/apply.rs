@@ -42,3 +42,6 @@ mod seccomp;
 
 #[path = "apply/idempotence.rs"]
 mod idempotence;
+
+#[path = "apply/descriptors.rs"]
+mod descriptors;

@@ -130,7 +130,10 @@ fn idempotence_applying_a_plan_twice_gives_the_same_result() {
     // The persistent steps found their work done.
     for id in ["deep", "fifo", "null", "link", "mode"] {
         let want = format!("{{\"id\":\"{id}\",");
-        let i = second.stderr.find(&want).unwrap_or_else(|| panic!("{id}: {}", second.stderr));
+        let i = second
+            .stderr
+            .find(&want)
+            .unwrap_or_else(|| panic!("{id}: {}", second.stderr));
         let step = &second.stderr[i..second.stderr[i..].find('}').unwrap() + i];
         assert!(
             step.contains("\"status\":\"unchanged\""),
