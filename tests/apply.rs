@@ -45,3 +45,6 @@ mod idempotence;
 
 #[path = "apply/descriptors.rs"]
 mod descriptors;
+
+#[path = "apply/crashes.rs"]
+mod crashes;

@@ -92,6 +92,9 @@ pub enum Event<'a> {
     ChildDied {
         /// The signal that killed it.
         signal: Option<i32>,
+        /// It left a journal (which the parent undoes next). When false it had finished its
+        /// steps and its journal, so their changes stay.
+        journal: bool,
     },
 }
 
@@ -341,7 +344,8 @@ pub fn apply(
             drop(host_fds);
             drop(jdir);
             process::forward_signals_to(child);
-            let mut applied = wait_child(child, &mut parent_sock, cfg, lock, on);
+            let left = || recover::exists(&jpath, &jname);
+            let mut applied = wait_child(child, &mut parent_sock, cfg, lock, &left, on);
             drop(parent_sock);
             let done_ok = applied.outcome.as_ref().is_some_and(|o| o.succeeded());
             if !done_ok && recover::exists(&jpath, &jname) {
@@ -362,6 +366,7 @@ fn wait_child(
     sock: &mut UnixStream,
     cfg: &Config,
     lock: OwnedFd,
+    journal_left: &dyn Fn() -> bool,
     on: &mut dyn FnMut(Event<'_>),
 ) -> Applied {
     let mut lock = Some(lock);
@@ -392,7 +397,10 @@ fn wait_child(
             Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => Some(s as i32),
             _ => None,
         };
-        on(Event::ChildDied { signal });
+        on(Event::ChildDied {
+            signal,
+            journal: journal_left(),
+        });
         exit_status = 125;
     } else if !ok || persist_error.is_some() {
         exit_status = 125;
