@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::hostile::Resolver;
 use crate::support::*;
 
 /// A thread exchanging two paths as fast as it can until dropped.
@@ -179,7 +180,7 @@ struct Tally {
 
 /// Applies `r`'s plan again and again for about `budget` (at most `max` runs) while the
 /// directory is swapped; checks every run; returns the tally.
-fn race_applies(r: &Race, no_openat2: bool, budget: Duration, max: u32) -> Tally {
+fn race_applies(r: &Race, how: Resolver, budget: Duration, max: u32) -> Tally {
     let host = host_mounts();
     let outside = manifest(&[&r.canary, &r.src]);
     let canary = r.canary.display().to_string();
@@ -191,11 +192,15 @@ fn race_applies(r: &Race, no_openat2: bool, budget: Duration, max: u32) -> Tally
             .set("ROOTFS", &r.root)
             .set("SRC", &r.src)
             .cmd(&["cat", "/proc/self/mountinfo"]);
-        if no_openat2 {
+        if how == Resolver::Hook {
             run = run.env("MOUNTPLAN_TEST_NO_OPENAT2", 1);
         }
-        let o = run.run();
-        let what = format!("run {} (no_openat2={no_openat2})", t.runs);
+        let mut cmd = run.command();
+        if how == Resolver::Seccomp {
+            deny_openat2(&mut cmd);
+        }
+        let o = finish(cmd.spawn().unwrap(), Duration::from_secs(60));
+        let what = format!("run {} ({how:?})", t.runs);
         t.runs += 1;
         match o.status {
             0 => {
@@ -207,12 +212,15 @@ fn race_applies(r: &Race, no_openat2: bool, budget: Duration, max: u32) -> Tally
                         o.stdout
                     );
                 }
-                // Each mount is in the root (the directory or the mirror the link names).
+                // The root's bind, the tmpfs and the bind are in the root (under the name
+                // the directory has when `cat` runs). The mask may be missing: a path that
+                // does not exist when the mask resolves it (the link was there) is left
+                // alone, as runc's maskedPaths.
                 let inside = parse_mountinfo(&o.stdout)
                     .iter()
                     .filter(|(mp, _, _)| mp.starts_with(&r.root.display().to_string()))
                     .count();
-                assert!(inside >= 4, "{what}: mounts missing:\n{}", o.stdout);
+                assert!(inside >= 3, "{what}: mounts missing:\n{}", o.stdout);
             }
             125 => {
                 t.refused += 1;
@@ -251,24 +259,25 @@ fn races_swapping_a_directory_with_a_symlink_outside_never_escape() {
     else {
         return;
     };
-    let modes: &[bool] = if cfg!(debug_assertions) {
-        &[false, true]
+    let modes: &[Resolver] = if cfg!(debug_assertions) {
+        &[Resolver::Openat2, Resolver::Hook, Resolver::Seccomp]
     } else {
-        &[false]
+        &[Resolver::Openat2, Resolver::Seccomp]
     };
-    for &no_openat2 in modes {
+    let mut ok = 0;
+    for &how in modes {
         for mirror in [false, true] {
             let r = race_setup("race", mirror);
-            let t = race_applies(&r, no_openat2, Duration::from_millis(1500), 300);
-            eprintln!("races (no_openat2={no_openat2}, mirror={mirror}): {t:?}");
+            let t = race_applies(&r, how, Duration::from_millis(1200), 300);
+            eprintln!("races ({how:?}, mirror={mirror}): {t:?}");
             assert!(t.swaps > 1000, "the swapper barely ran: {t:?}");
-            // The swap must really have hit applies both ways.
-            assert!(
-                t.ok > 0 && t.refused > 0,
-                "the race was not exercised: {t:?}"
-            );
+            // The swap must really have hit the applies.
+            assert!(t.refused > 0, "the race was not exercised: {t:?}");
+            ok += t.ok;
         }
     }
+    // And some applies must have got through (how many depends on the scheduling).
+    assert!(ok > 0, "no apply succeeded under the race");
 }
 
 /// The negative control: the same race against path-based `mount --bind` and `mkdir` in a
