@@ -23,7 +23,7 @@ pub mod report;
 pub mod run;
 pub mod verify;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -504,6 +504,8 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
         verify: cfg.verify,
         userns,
     };
+    // For closing every descriptor before the command where close_range is missing.
+    let fd_proc = resolve::dup(host.proc.as_fd()).ok();
     let mut linux = match Linux::new(host, tmproot, userns) {
         Ok(l) => l,
         Err(e) => {
@@ -568,7 +570,7 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
         return 0;
     }
     drop(sock);
-    process::close_extra_fds();
+    process::close_extra_fds(fd_proc);
     if dag.plan.namespaces.pid {
         process::init_run(&args, cfg.keep_terminal, &mut |e| on(Event::ExecFailed(e)))
     } else {

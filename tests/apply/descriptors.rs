@@ -102,3 +102,59 @@ fn descriptors_leaked_into_mountplan_never_reach_the_command() {
         drop((dir, file));
     }
 }
+
+/// Kernels before 5.9 have no `close_range` (here: a seccomp filter makes it ENOSYS), and the
+/// caller may have lowered RLIMIT_NOFILE below a descriptor it leaves open: the fallback must
+/// still close every descriptor, not only those below the limit.
+#[test]
+fn descriptors_above_the_limit_are_closed_without_close_range() {
+    let Some(_serial) = privileged("descriptors_above_the_limit_are_closed_without_close_range")
+    else {
+        return;
+    };
+    for pid in [true, false] {
+        let s = Scratch::new("fds-fallback");
+        let root = s.path("root");
+        busybox_root(&root);
+        let outside = s.path("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let plan = s.write("fds.toml", &PLAN.replace("PID", &pid.to_string()));
+        let mut c = Run::apply(&plan, &s.state())
+            .set("ROOTFS", &root)
+            .cmd(&["/bin/ls", "-l", "/proc/self/fd"])
+            .command();
+        let dir = std::fs::File::open(&outside).unwrap();
+        let d = dir.as_raw_fd();
+        unsafe {
+            c.pre_exec(move || {
+                // Leaked at 40 and 1000, then the soft and hard limits lowered to 32.
+                for n in [40, 1000] {
+                    if libc::dup2(d, n) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                let l = libc::rlimit {
+                    rlim_cur: 32,
+                    rlim_max: 32,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        deny_syscalls(&mut c, &[libc::SYS_close_range as u32]);
+        let o = finish(c.spawn().unwrap(), std::time::Duration::from_secs(30));
+        assert_eq!(o.status, 0, "pid={pid}: {}", o.stderr);
+        for l in o.stdout.lines().filter(|l| l.contains(" -> ")) {
+            let (a, t) = l.split_once(" -> ").unwrap();
+            let n = a.rsplit(' ').next().unwrap();
+            assert!(
+                ["0", "1", "2"].contains(&n) || t.starts_with("/proc/"),
+                "pid={pid}: descriptor {n} -> {t} leaked into the command:\n{}",
+                o.stdout
+            );
+        }
+        drop(dir);
+    }
+}

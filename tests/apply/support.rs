@@ -484,53 +484,45 @@ const AUDIT_ARCH: u32 = 0xC000_00B7;
 /// system call is allowed. Inherited by everything the command starts.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub fn deny_openat2(cmd: &mut Command) {
+    deny_syscalls(cmd, &[libc::SYS_openat2 as u32]);
+}
+
+/// Installs, in `cmd`'s child before exec, a seccomp filter that makes each system call in
+/// `nrs` fail with ENOSYS; every other one is allowed.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub fn deny_syscalls(cmd: &mut Command, nrs: &[u32]) {
     use std::os::unix::process::CommandExt;
-    const NR: u32 = libc::SYS_openat2 as u32;
+    let n = nrs.len() as u8;
+    let ret_errno = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+    let stmt = |code, k| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    // A = arch; if A != AUDIT_ARCH goto allow; A = nr; if A == nrs[i] goto deny; allow; deny.
+    let mut f = vec![
+        stmt(0x20, 4),
+        libc::sock_filter {
+            code: 0x15,
+            jt: 0,
+            jf: n + 1,
+            k: AUDIT_ARCH,
+        },
+        stmt(0x20, 0),
+    ];
+    for (i, nr) in nrs.iter().enumerate() {
+        f.push(libc::sock_filter {
+            code: 0x15,
+            jt: n - i as u8,
+            jf: 0,
+            k: *nr,
+        });
+    }
+    f.push(stmt(0x06, libc::SECCOMP_RET_ALLOW));
+    f.push(stmt(0x06, ret_errno));
     unsafe {
-        cmd.pre_exec(|| {
-            let ret_errno = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
-            let f = [
-                // A = seccomp_data.arch
-                libc::sock_filter {
-                    code: 0x20,
-                    jt: 0,
-                    jf: 0,
-                    k: 4,
-                },
-                // if A != AUDIT_ARCH goto allow
-                libc::sock_filter {
-                    code: 0x15,
-                    jt: 0,
-                    jf: 3,
-                    k: AUDIT_ARCH,
-                },
-                // A = seccomp_data.nr
-                libc::sock_filter {
-                    code: 0x20,
-                    jt: 0,
-                    jf: 0,
-                    k: 0,
-                },
-                // if A == openat2 goto deny
-                libc::sock_filter {
-                    code: 0x15,
-                    jt: 1,
-                    jf: 0,
-                    k: NR,
-                },
-                libc::sock_filter {
-                    code: 0x06,
-                    jt: 0,
-                    jf: 0,
-                    k: libc::SECCOMP_RET_ALLOW,
-                },
-                libc::sock_filter {
-                    code: 0x06,
-                    jt: 0,
-                    jf: 0,
-                    k: ret_errno,
-                },
-            ];
+        cmd.pre_exec(move || {
             let prog = libc::sock_fprog {
                 len: f.len() as u16,
                 filter: f.as_ptr() as *mut libc::sock_filter,
