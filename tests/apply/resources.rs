@@ -207,7 +207,7 @@ fn resources_long_paths_work_by_descriptor_or_are_refused_cleanly() {
     );
 }
 
-/// RLIMIT_NOFILE from 5 to 24 (set in the child before exec; below 5 the dynamic loader
+/// RLIMIT_NOFILE from 4 to 24 (set in the child before exec; at 3 the dynamic loader
 /// itself cannot start the binary): each apply succeeds, or fails
 /// cleanly (no panic, status 125 or 2, rolled back, no journal left) wherever the limit bites.
 #[test]
@@ -239,7 +239,7 @@ fn resources_too_few_descriptors_fail_cleanly_at_every_limit() {
     let mut inside = manifest(&[&root]);
     let mut seen = std::collections::BTreeMap::new();
     for &w in modes() {
-        for limit in 5u64..=24 {
+        for limit in 4u64..=24 {
             let mut r = Run::apply(&plan, &s.state())
                 .set("ROOTFS", &root)
                 .cmd(&["/bin/true"]);
