@@ -407,3 +407,98 @@ fn races_readonly_never_leaves_its_bind_writable() {
     assert_eq!(host, host_mounts());
     assert!(journals(&s.state()).is_empty());
 }
+
+/// `mkdir` with set-id bits sets them after creating the directory (mkdir ignores them). A
+/// thread exchanges the new directory with another one of the root as soon as it exists: the
+/// bits must never land on the other directory.
+const SETID_PLAN: &str = r#"
+version = 1
+name = "race-setid"
+
+[root]
+path = "${ROOTFS}"
+
+[namespaces]
+user = false
+
+[[step]]
+kind = "mkdir"
+id = "setgid"
+path = "/race/sg"
+mode = "2750"
+"#;
+
+#[test]
+fn races_set_id_bits_never_land_on_another_directory() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(_serial) = privileged("races_set_id_bits_never_land_on_another_directory") else {
+        return;
+    };
+    let s = Scratch::new("race-setid");
+    let root = s.path("root");
+    let other = root.join("race/other");
+    std::fs::create_dir_all(&other).unwrap();
+    // Not empty, so removing the new directory by name can never remove this one.
+    std::fs::write(other.join("keep"), "keep\n").unwrap();
+    let other_ino = std::fs::metadata(&other).unwrap().ino();
+    let plan = s.write("race-setid.toml", SETID_PLAN);
+    let host = host_mounts();
+    // Exchanges sg and other whenever both exist.
+    let (a, b) = (c_path(&root.join("race/sg")), c_path(&other));
+    let stop = Arc::new(AtomicBool::new(false));
+    let hits = Arc::new(AtomicU64::new(0));
+    let (st, h) = (stop.clone(), hits.clone());
+    let racer = std::thread::spawn(move || {
+        while !st.load(Ordering::Relaxed) {
+            let r = unsafe {
+                libc::renameat2(
+                    libc::AT_FDCWD,
+                    a.as_ptr(),
+                    libc::AT_FDCWD,
+                    b.as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                )
+            };
+            if r == 0 {
+                h.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    let (mut runs, mut ok, mut refused) = (0, 0, 0);
+    let start = Instant::now();
+    while runs < 300 && start.elapsed() < Duration::from_millis(1500) {
+        runs += 1;
+        let o = Run::apply(&plan, &s.state()).set("ROOTFS", &root).run();
+        match o.status {
+            0 => ok += 1,
+            125 => {
+                refused += 1;
+                assert!(o.stderr.contains("race-setid.toml:"), "{}", o.stderr);
+            }
+            st => panic!("status {st}: {}", o.stderr),
+        }
+        // The directory that was there before must not have got the bits.
+        for name in ["race/sg", "race/other"] {
+            if let Ok(m) = std::fs::metadata(root.join(name)) {
+                if m.ino() == other_ino {
+                    assert_eq!(
+                        m.mode() & 0o7777,
+                        0o755,
+                        "run {runs}: the set-id bits landed on the other directory"
+                    );
+                }
+            }
+        }
+        // Remove the new directory (whichever name it has now) for the next run.
+        for name in ["race/sg", "race/other"] {
+            let _ = std::fs::remove_dir(root.join(name));
+        }
+        assert!(journals(&s.state()).is_empty());
+    }
+    stop.store(true, Ordering::Relaxed);
+    racer.join().unwrap();
+    let hits = hits.load(Ordering::Relaxed);
+    eprintln!("races set-id: {runs} runs, {ok} ok, {refused} refused, {hits} exchanges");
+    assert!(hits > 0, "the new directory was never exchanged");
+    assert_eq!(host, host_mounts());
+}
