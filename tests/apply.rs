@@ -24,3 +24,27 @@ mod process;
 
 #[path = "apply/verify.rs"]
 mod verify;
+
+#[path = "apply/races.rs"]
+mod races;
+
+#[path = "apply/nodes.rs"]
+mod nodes;
+
+#[path = "apply/propagation.rs"]
+mod propagation;
+
+#[path = "apply/resources.rs"]
+mod resources;
+
+#[path = "apply/seccomp.rs"]
+mod seccomp;
+
+#[path = "apply/idempotence.rs"]
+mod idempotence;
+
+#[path = "apply/descriptors.rs"]
+mod descriptors;
+
+#[path = "apply/crashes.rs"]
+mod crashes;

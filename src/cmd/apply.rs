@@ -263,11 +263,17 @@ pub fn apply(a: ApplyArgs) -> u8 {
         }
         Event::ExecFailed(e) => eprintln!("mountplan: {}", e.message()),
         Event::Hanging(n) => eprintln!("mountplan-test: hanging at journal point {n}"),
-        Event::ChildDied { signal } => eprintln!(
-            "mountplan: the apply ended before it reported ({}); what it changed on the host is undone from its journal",
+        Event::ChildDied { signal, journal } => eprintln!(
+            "mountplan: the apply ended before it reported ({}); {}",
             match signal {
                 Some(s) => format!("killed by signal {s}"),
                 None => "it exited".into(),
+            },
+            if journal {
+                "what it changed on the host is undone from its journal"
+            } else {
+                "it left no journal, so nothing on the host is undone: it had changed \
+                 nothing yet, or it had finished its steps, whose changes stay"
             }
         ),
     };

@@ -23,7 +23,7 @@ pub mod report;
 pub mod run;
 pub mod verify;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -92,6 +92,9 @@ pub enum Event<'a> {
     ChildDied {
         /// The signal that killed it.
         signal: Option<i32>,
+        /// It left a journal (which the parent undoes next). When false it had finished its
+        /// steps and its journal, so their changes stay.
+        journal: bool,
     },
 }
 
@@ -356,7 +359,8 @@ pub fn apply(
             drop(host_fds);
             drop(jdir);
             process::forward_signals_to(child);
-            let mut applied = wait_child(child, &mut parent_sock, cfg, lock, on);
+            let left = || recover::exists(&jpath, &jname);
+            let mut applied = wait_child(child, &mut parent_sock, cfg, lock, &left, on);
             drop(parent_sock);
             let done_ok = applied.outcome.as_ref().is_some_and(|o| o.succeeded());
             if !done_ok && recover::exists(&jpath, &jname) {
@@ -377,6 +381,7 @@ fn wait_child(
     sock: &mut UnixStream,
     cfg: &Config,
     lock: OwnedFd,
+    journal_left: &dyn Fn() -> bool,
     on: &mut dyn FnMut(Event<'_>),
 ) -> Applied {
     let mut lock = Some(lock);
@@ -407,7 +412,10 @@ fn wait_child(
             Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => Some(s as i32),
             _ => None,
         };
-        on(Event::ChildDied { signal });
+        on(Event::ChildDied {
+            signal,
+            journal: journal_left(),
+        });
         exit_status = 125;
     } else if !ok || persist_error.is_some() {
         exit_status = 125;
@@ -511,6 +519,8 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
         verify: cfg.verify,
         userns,
     };
+    // For closing every descriptor before the command where close_range is missing.
+    let fd_proc = resolve::dup(host.proc.as_fd()).ok();
     let mut linux = match Linux::new(host, tmproot, userns) {
         Ok(l) => l,
         Err(e) => {
@@ -575,7 +585,7 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
         return 0;
     }
     drop(sock);
-    process::close_extra_fds();
+    process::close_extra_fds(fd_proc);
     if dag.plan.namespaces.pid {
         process::init_run(&args, cfg.keep_terminal, &mut |e| on(Event::ExecFailed(e)))
     } else {

@@ -250,20 +250,62 @@ pub fn early_failure(plan: &str, e: &SysError) -> Outcome {
 }
 
 /// `close_range(3, ~0, 0)`: no descriptor but stdio reaches the command (CVE-2024-21626).
-/// Every `OwnedFd` of this process must be gone by now.
-pub fn close_extra_fds() {
+/// Every other `OwnedFd` of this process must be gone by now; `proc` (the host's `/proc`) is
+/// consumed.
+///
+/// Without `close_range` (kernels before 5.9, or a seccomp filter), every descriptor listed in
+/// `self/fd` of the host's `/proc` is closed, then every number below the soft limit: a
+/// descriptor the caller left open above a limit it lowered afterwards is closed too, and a
+/// `/proc` planted in the new root plays no part.
+pub fn close_extra_fds(proc: Option<OwnedFd>) {
+    use std::os::fd::IntoRawFd;
+    // Raw from here: close_range closes it with the others.
+    let proc = proc.map(IntoRawFd::into_raw_fd);
     let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    if r != 0 {
-        // Kernels before 5.9: close them one by one.
-        let max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-            .map(|(soft, _)| soft.min(1 << 20))
-            .unwrap_or(1024);
-        for fd in 3..max as i32 {
-            unsafe {
-                libc::close(fd);
+    if r == 0 {
+        return;
+    }
+    if let Some(p) = proc {
+        let listed = open_fds(p);
+        for fd in listed {
+            if fd >= 3 {
+                unsafe {
+                    libc::close(fd);
+                }
             }
         }
     }
+    let max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(soft, _)| soft.min(1 << 20))
+        .unwrap_or(1024);
+    for fd in 3..max as i32 {
+        unsafe {
+            libc::close(fd);
+        }
+    }
+}
+
+/// The descriptors open in this process, from `self/fd` of the `/proc` directory `proc`
+/// (empty when it cannot be read). The directory's own descriptor is not in the list.
+fn open_fds(proc: std::os::fd::RawFd) -> Vec<i32> {
+    let proc = unsafe { std::os::fd::BorrowedFd::borrow_raw(proc) };
+    let Ok(fd) = nix::fcntl::openat(
+        proc,
+        "self/fd",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return Vec::new();
+    };
+    let Ok(mut dir) = nix::dir::Dir::from_fd(fd) else {
+        return Vec::new();
+    };
+    let own = dir.as_raw_fd();
+    dir.iter()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().ok()?.parse::<i32>().ok())
+        .filter(|n| *n != own)
+        .collect()
 }
 
 /// How a command could not be run.

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::support::*;
 
-struct Case {
-    name: &'static str,
+pub struct Case {
+    pub name: &'static str,
     /// Plants the hostile thing in `root`; `canary` is a directory beside the root.
     plant: fn(root: &Path, canary: &Path),
     /// The plan's steps (the root, namespaces and a pivot-less tail are added).
@@ -18,7 +18,7 @@ struct Case {
     refused: Option<&'static [&'static str]>,
 }
 
-const CASES: &[Case] = &[
+pub const CASES: &[Case] = &[
     Case {
         name: "parent-component-is-an-absolute-symlink-outside",
         plant: |root, canary| {
@@ -174,7 +174,18 @@ fn plan_text(steps: &str) -> String {
     )
 }
 
-fn run_case(c: &Case, no_openat2: bool) {
+/// How paths are resolved in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolver {
+    /// openat2, where the kernel has it.
+    Openat2,
+    /// The user-space walk, forced by the debug-build hook MOUNTPLAN_TEST_NO_OPENAT2.
+    Hook,
+    /// The user-space walk, because a seccomp filter makes openat2 fail with ENOSYS.
+    Seccomp,
+}
+
+pub fn run_case(c: &Case, how: Resolver) {
     let s = Scratch::new(c.name);
     let root = s.path("root");
     busybox_root(&root);
@@ -187,11 +198,15 @@ fn run_case(c: &Case, no_openat2: bool) {
     let outside = manifest(&[&canary, Path::new("/etc/hostname")]);
     let inside = manifest(&[&root]);
     let mut r = Run::apply(&plan, &s.state()).set("ROOTFS", &root);
-    if no_openat2 {
+    if how == Resolver::Hook {
         r = r.env("MOUNTPLAN_TEST_NO_OPENAT2", 1);
     }
-    let o = r.run();
-    let what = format!("{} (no_openat2={no_openat2})", c.name);
+    let mut cmd = r.command();
+    if how == Resolver::Seccomp {
+        deny_openat2(&mut cmd);
+    }
+    let o = finish(cmd.spawn().unwrap(), std::time::Duration::from_secs(60));
+    let what = format!("{} ({how:?})", c.name);
     assert_same(
         &what,
         &outside,
@@ -224,9 +239,9 @@ fn hostile_roots_change_nothing_outside_and_say_what_was_refused() {
         return;
     };
     for c in CASES {
-        run_case(c, false);
+        run_case(c, Resolver::Openat2);
         if cfg!(debug_assertions) {
-            run_case(c, true);
+            run_case(c, Resolver::Hook);
         }
     }
 }

@@ -89,14 +89,16 @@ id = "pivot"
 strategy = "pivot-root"
 "#;
 
-struct Disk {
-    s: Scratch,
-    plan: PathBuf,
-    root: PathBuf,
-    hostfile: PathBuf,
+/// A bound busybox root, a host file to bind, and the disk plan.
+pub struct Disk {
+    pub s: Scratch,
+    pub plan: PathBuf,
+    pub root: PathBuf,
+    pub hostfile: PathBuf,
 }
 
-fn disk(name: &str) -> Disk {
+/// A fresh [`Disk`].
+pub fn disk(name: &str) -> Disk {
     let s = Scratch::new(name);
     let root = s.path("root");
     busybox_root(&root);
@@ -111,14 +113,15 @@ fn disk(name: &str) -> Disk {
 }
 
 impl Disk {
-    fn run(&self) -> Run<'static> {
+    /// `apply` of the disk plan with `/bin/true` as the command.
+    pub fn run(&self) -> Run<'static> {
         Run::apply(&self.plan, &self.s.state())
             .set("ROOTFS", &self.root)
             .set("HOSTFILE", &self.hostfile)
             .cmd(&["/bin/true"])
     }
     /// The host state the tests compare: the scratch directory but the state directory.
-    fn manifest(&self) -> Vec<String> {
+    pub fn manifest(&self) -> Vec<String> {
         manifest(&[&self.root, &self.hostfile])
     }
 }

@@ -195,9 +195,22 @@ impl Linux {
                 if let Undo::Remove { id, .. } = &mut u {
                     *id = Some(files::id_of(&st));
                 }
-                // mkdir ignores the set-id bits: set them on the new directory itself.
+                // mkdir ignores the set-id bits: set them on the new directory itself, which
+                // is opened again by name, so check it is the inode just made (a rename in
+                // the root in between must not put them on another directory).
                 if node == Node::Dir && mode & 0o6000 != 0 {
                     let fd = files::open_for_chown(dir.as_fd(), name).map_err(err)?;
+                    if files::id_of(&fstat(fd.as_fd()).map_err(err)?) != files::id_of(&st) {
+                        return Err(SysError::refused(
+                            c,
+                            Errno::EXDEV,
+                            format!(
+                                "`{}` was moved or replaced right after it was made (a rename \
+                                 in the root): its set-id bits are not put on another directory",
+                                in_root(p)
+                            ),
+                        ));
+                    }
                     files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode).map_err(err)?;
                 }
                 Ok(Effect::Changed(u))

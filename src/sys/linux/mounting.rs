@@ -5,18 +5,20 @@
 //! target is an `O_PATH` descriptor, passed to mount(2) as `self/fd/N` relative to the host
 //! `/proc` (the working directory is set there first, see [`Linux::at_proc`]).
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::sys::stat::{SFlag, fstat};
+use nix::fcntl::OFlag;
+use nix::sys::stat::{Mode, SFlag, fstat};
 
-use super::files::{fd_name, kind};
+use super::files::{self, fd_name, kind};
 use super::resolve::{self, How};
-use super::{Linux, host, mount, why_resolve};
+use super::{Linux, host, in_root, mount, why_resolve};
 use crate::calls::{Call, Source, Target};
 use crate::model::{MsFlags, RootPath};
-use crate::sys::{Before, Effect, SysError, Undo};
+use crate::sys::{Before, Effect, FileId, SysError, Undo};
 
 pub(super) const PROPAGATION: MsFlags = MsFlags::MS_PRIVATE
     .union(MsFlags::MS_SLAVE)
@@ -220,15 +222,68 @@ impl Linux {
             Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
             Err(e) => return Err(err(e)),
         };
+        let below = files::statx_id(fd.as_fd()).map_err(err)?;
         let u = Undo::Umount(p.clone());
         before(&u)?;
         let t = Spot::Fd(fd);
         self.mount(Some(&t), &t, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
             .map_err(err)?;
         drop(t);
-        // The descriptor resolved before the bind is below it: resolve the new top.
+        // The descriptor resolved before the bind is below it: resolve the new top, and make
+        // sure it is the bind just made. A rename in the root between the bind and this
+        // resolution could otherwise name another mount, which would be made read-only while
+        // the bind stayed writable.
         let top = self.resolve(p, How::FOLLOW).map_err(err)?;
+        if !self.is_bind_on(top.as_fd(), below).map_err(err)? {
+            return Err(SysError::refused(
+                c,
+                Errno::EXDEV,
+                format!(
+                    "`{}` was moved or replaced between its bind and making it read-only (a \
+                     rename in the root): another mount is there now, which is left alone",
+                    in_root(p)
+                ),
+            ));
+        }
         mount::setattr_rec(top.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty()).map_err(err)?;
         Ok(Effect::Changed(u))
+    }
+
+    /// Whether `top` is the root of a mount stacked right on `below` (the inode and mount id
+    /// of the directory a bind was made on): the same inode, and a mount whose parent is the
+    /// mount `below` was on. Kernels before 5.8 do not give mount ids: only the inode is
+    /// checked there.
+    fn is_bind_on(&self, top: BorrowedFd<'_>, below: (FileId, Option<u64>)) -> Result<bool, Errno> {
+        let (id, mnt) = files::statx_id(top)?;
+        if id != below.0 {
+            return Ok(false);
+        }
+        let (Some(mnt), Some(under)) = (mnt, below.1) else {
+            return Ok(true);
+        };
+        if mnt == under {
+            return Ok(false);
+        }
+        Ok(self.mount_parent(mnt)? == Some(under))
+    }
+
+    /// The parent mount id of mount `id` (fields 1 and 2 of /proc/self/mountinfo).
+    fn mount_parent(&self, id: u64) -> Result<Option<u64>, Errno> {
+        let fd = nix::fcntl::openat(
+            self.proc.as_fd(),
+            "self/mountinfo",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut s = String::with_capacity(4096);
+        std::fs::File::from(fd)
+            .read_to_string(&mut s)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        Ok(s.lines().find_map(|l| {
+            let mut f = l.split(' ');
+            let me: u64 = f.next()?.parse().ok()?;
+            let parent: u64 = f.next()?.parse().ok()?;
+            (me == id).then_some(parent)
+        }))
     }
 }

@@ -1,0 +1,504 @@
+//! Races of the CVE-2021-30465 class: while applies run, a helper thread swaps a directory of
+//! the root with a symlink to a canary directory outside it (`renameat2(RENAME_EXCHANGE)` in a
+//! loop). Every step under that directory (a tmpfs mount, a bind, `mkdir` with parents, a FIFO,
+//! a mode change, a mask) must land inside the root or fail: the canary never changes and no
+//! mount ever lands on it. A negative control runs the same race against plain path-based
+//! `mount` and `mkdir` in a shell, and must see escapes, so the test can see one.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::hostile::Resolver;
+use crate::support::*;
+
+/// A thread exchanging two paths as fast as it can until dropped.
+pub struct Swapper {
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicU64>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+fn c_path(p: &Path) -> std::ffi::CString {
+    std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+impl Swapper {
+    /// Starts exchanging `a` and `b` (both must exist).
+    pub fn start(a: &Path, b: &Path) -> Swapper {
+        let (a, b) = (c_path(a), c_path(b));
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicU64::new(0));
+        let (s, n) = (stop.clone(), count.clone());
+        let handle = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let r = unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+                assert_eq!(r, 0, "renameat2: {}", std::io::Error::last_os_error());
+                n.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        Swapper {
+            stop,
+            count,
+            handle: Some(handle),
+        }
+    }
+    /// Stops; returns how many exchanges were made.
+    pub fn stop(mut self) -> u64 {
+        self.halt();
+        self.count.load(Ordering::Relaxed)
+    }
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            h.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Swapper {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Every step works under `/race/dir`, which the swapper exchanges with `/race/link`, an
+/// absolute symlink to the canary. No pivot: the command (the host's `cat`) prints the mount
+/// table of the new namespace, where a mount on the canary would show.
+const RACE_PLAN: &str = r#"
+version = 1
+name = "race"
+
+[root]
+path = "${ROOTFS}"
+
+[namespaces]
+user = false
+
+[[step]]
+kind = "mount"
+id = "tmpfs-m"
+type = "tmpfs"
+target = "/race/dir/m"
+
+[[step]]
+kind = "mount"
+id = "bind-b"
+type = "bind"
+source = "${SRC}"
+target = "/race/dir/b"
+
+[[step]]
+kind = "mkdir"
+id = "deep"
+path = "/race/dir/p/q/r"
+parents = true
+
+[[step]]
+kind = "mknod"
+id = "fifo"
+path = "/race/dir/fifo"
+node = "fifo"
+
+[[step]]
+kind = "chmod"
+id = "mode"
+path = "/race/dir/file"
+mode = "0600"
+
+[[step]]
+kind = "mask"
+id = "mask"
+path = "/race/dir/secret"
+"#;
+
+/// The same files in the root's directory, the canary and (when `mirror`) the place the
+/// symlink names inside the root, so a step through any of them could succeed.
+fn populate(d: &Path) {
+    for sub in ["m", "b"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("file"), "file\n").unwrap();
+    std::fs::write(d.join("secret"), "secret\n").unwrap();
+}
+
+struct Race {
+    s: Scratch,
+    root: PathBuf,
+    canary: PathBuf,
+    src: PathBuf,
+    plan: PathBuf,
+}
+
+fn race_setup(name: &str, mirror: bool) -> Race {
+    let s = Scratch::new(name);
+    let root = s.path("root");
+    std::fs::create_dir_all(root.join("race/dir")).unwrap();
+    populate(&root.join("race/dir"));
+    let canary = s.path("canary");
+    populate(&canary);
+    std::os::unix::fs::symlink(&canary, root.join("race/link")).unwrap();
+    if mirror {
+        // Inside the root, the link names <root>/<canary path>: make it exist too.
+        populate(&root.join(canary.strip_prefix("/").unwrap()));
+    }
+    let src = s.path("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("from-src"), "src\n").unwrap();
+    let plan = s.write("race.toml", RACE_PLAN);
+    Race {
+        s,
+        root,
+        canary,
+        src,
+        plan,
+    }
+}
+
+/// What a run of racing applies saw.
+#[derive(Debug, Default)]
+struct Tally {
+    runs: u32,
+    ok: u32,
+    refused: u32,
+    /// Failed verification: a mount landed inside the root but not where planned (the
+    /// directory was moved after the mount, or it went through the link to the mirror),
+    /// and the executor caught it.
+    misplaced: u32,
+    swaps: u64,
+}
+
+/// Applies `r`'s plan again and again for about `budget` (at most `max` runs) while the
+/// directory is swapped; checks every run; returns the tally.
+fn race_applies(r: &Race, how: Resolver, budget: Duration, max: u32) -> Tally {
+    let host = host_mounts();
+    let outside = manifest(&[&r.canary, &r.src]);
+    let canary = r.canary.display().to_string();
+    let sw = Swapper::start(&r.root.join("race/dir"), &r.root.join("race/link"));
+    let mut t = Tally::default();
+    let start = Instant::now();
+    while t.runs < max && start.elapsed() < budget {
+        let mut run = Run::apply(&r.plan, &r.s.state())
+            .set("ROOTFS", &r.root)
+            .set("SRC", &r.src)
+            .cmd(&["cat", "/proc/self/mountinfo"]);
+        if how == Resolver::Hook {
+            run = run.env("MOUNTPLAN_TEST_NO_OPENAT2", 1);
+        }
+        let mut cmd = run.command();
+        if how == Resolver::Seccomp {
+            deny_openat2(&mut cmd);
+        }
+        let o = finish(cmd.spawn().unwrap(), Duration::from_secs(60));
+        let what = format!("run {} ({how:?})", t.runs);
+        t.runs += 1;
+        match o.status {
+            0 => {
+                t.ok += 1;
+                for (mp, fstype, _) in parse_mountinfo(&o.stdout) {
+                    assert!(
+                        !mp.starts_with(&canary),
+                        "{what}: a {fstype} mount landed on the canary {mp}:\n{}",
+                        o.stdout
+                    );
+                }
+                // The root's bind, the tmpfs and the bind are in the root (under the name
+                // the directory has when `cat` runs). The mask may be missing: a path that
+                // does not exist when the mask resolves it (the link was there) is left
+                // alone, as runc's maskedPaths.
+                let inside = parse_mountinfo(&o.stdout)
+                    .iter()
+                    .filter(|(mp, _, _)| mp.starts_with(&r.root.display().to_string()))
+                    .count();
+                assert!(inside >= 3, "{what}: mounts missing:\n{}", o.stdout);
+            }
+            125 => {
+                t.refused += 1;
+                if o.stderr.contains("differs from the plan's prediction") {
+                    // The directory moved between a mount and the check: the mount is in
+                    // the root, at the path the directory has now. Rolled back.
+                    t.misplaced += 1;
+                } else {
+                    assert!(
+                        o.stderr.contains("race.toml:") && o.stderr.contains("failed"),
+                        "{what}: the message must name the step and its place:\n{}",
+                        o.stderr
+                    );
+                }
+            }
+            s => panic!("{what}: status {s}:\n{}", o.stderr),
+        }
+        assert!(journals(&r.s.state()).is_empty(), "{what}: journal left");
+    }
+    t.swaps = sw.stop();
+    assert_same(
+        "the canary and the bind source",
+        &outside,
+        &manifest(&[&r.canary, &r.src]),
+    );
+    assert_eq!(host, host_mounts(), "the host mount table changed");
+    let left = wait_no_processes(&r.s.dir.display().to_string());
+    assert!(left.is_empty(), "processes left: {left:?}");
+    t
+}
+
+#[test]
+fn races_swapping_a_directory_with_a_symlink_outside_never_escape() {
+    let Some(_serial) =
+        privileged("races_swapping_a_directory_with_a_symlink_outside_never_escape")
+    else {
+        return;
+    };
+    let modes: &[Resolver] = if cfg!(debug_assertions) {
+        &[Resolver::Openat2, Resolver::Hook, Resolver::Seccomp]
+    } else {
+        &[Resolver::Openat2, Resolver::Seccomp]
+    };
+    let mut ok = 0;
+    for &how in modes {
+        for mirror in [false, true] {
+            let r = race_setup("race", mirror);
+            let t = race_applies(&r, how, Duration::from_millis(1200), 300);
+            eprintln!("races ({how:?}, mirror={mirror}): {t:?}");
+            assert!(t.swaps > 1000, "the swapper barely ran: {t:?}");
+            // The swap must really have hit the applies.
+            assert!(t.refused > 0, "the race was not exercised: {t:?}");
+            ok += t.ok;
+        }
+    }
+    // And some applies must have got through (how many depends on the scheduling).
+    assert!(ok > 0, "no apply succeeded under the race");
+}
+
+/// The negative control: the same race against path-based `mount --bind` and `mkdir` in a
+/// private mount namespace (`unshare -m`, so nothing reaches the host's table). The canary
+/// must be hit: this is what the executor's descriptor-based resolution prevents.
+#[test]
+fn races_negative_control_path_based_mounts_do_escape() {
+    let Some(_serial) = privileged("races_negative_control_path_based_mounts_do_escape") else {
+        return;
+    };
+    let r = race_setup("race-control", false);
+    let host = host_mounts();
+    let canary = r.canary.display().to_string();
+    let target = r.root.join("race/dir/m").display().to_string();
+    let mk = r.root.join("race/dir/made").display().to_string();
+    // Each round: bind through the path, look whether it landed on the canary, undo it; and
+    // mkdir through the path.
+    let script = format!(
+        "n=0; i=0; while [ $i -lt 200 ]; do i=$((i+1)); \
+         if mount --bind {src} {target} 2>/dev/null; then \
+           grep -q ' {canary}/m ' /proc/self/mountinfo && n=$((n+1)); \
+           umount -l {canary}/m 2>/dev/null; umount -l {target} 2>/dev/null; \
+         fi; mkdir {mk} 2>/dev/null; done; echo escapes=$n",
+        src = r.src.display(),
+    );
+    let sw = Swapper::start(&r.root.join("race/dir"), &r.root.join("race/link"));
+    let o = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let swaps = sw.stop();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let escapes: u32 = kv(&out)
+        .get("escapes")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no count: {out} {}", String::from_utf8_lossy(&o.stderr)));
+    let mkdir_escaped = r.canary.join("made").exists();
+    eprintln!(
+        "negative control: {escapes} of 200 path-based binds landed on the canary, \
+         mkdir escaped: {mkdir_escaped}, {swaps} swaps"
+    );
+    assert!(
+        escapes > 0,
+        "the control saw no escape: the race test could not see one"
+    );
+    assert!(
+        mkdir_escaped,
+        "the path-based mkdir never landed in the canary"
+    );
+    assert_eq!(
+        host,
+        host_mounts(),
+        "the control reached the host mount table"
+    );
+}
+
+/// `readonly` binds the path onto itself, then makes the new bind read-only. Two directories
+/// of the root are swapped meanwhile; the other one holds a tmpfs mount of the plan. Whatever
+/// the swap does, a successful apply must leave the bind read-only (never make the tmpfs
+/// read-only in its place and leave the bind writable). `--no-verify`, so the check after the
+/// last step cannot hide a wrong result by failing the apply.
+const RO_PLAN: &str = r#"
+version = 1
+name = "race-ro"
+
+[root]
+path = "${ROOTFS}"
+
+[namespaces]
+user = false
+
+[[step]]
+kind = "mount"
+id = "tmpfs-b"
+type = "tmpfs"
+target = "/race/b/ro"
+
+[[step]]
+kind = "readonly"
+id = "ro-a"
+path = "/race/a/ro"
+"#;
+
+#[test]
+fn races_readonly_never_leaves_its_bind_writable() {
+    let Some(_serial) = privileged("races_readonly_never_leaves_its_bind_writable") else {
+        return;
+    };
+    let s = Scratch::new("race-ro");
+    let root = s.path("root");
+    for d in ["race/a/ro", "race/b/ro"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let plan = s.write("race-ro.toml", RO_PLAN);
+    let host = host_mounts();
+    let inside = root.join("race").display().to_string();
+    let sw = Swapper::start(&root.join("race/a"), &root.join("race/b"));
+    let (mut runs, mut ok, mut refused) = (0, 0, 0);
+    let start = Instant::now();
+    while runs < 300 && start.elapsed() < Duration::from_millis(1500) {
+        runs += 1;
+        let o = Run::apply(&plan, &s.state())
+            .set("ROOTFS", &root)
+            .arg("--no-verify")
+            .cmd(&["cat", "/proc/self/mountinfo"])
+            .run();
+        if o.status == 125 {
+            refused += 1;
+            assert!(o.stderr.contains("race-ro.toml:"), "{}", o.stderr);
+            continue;
+        }
+        assert_eq!(o.status, 0, "{}", o.stderr);
+        ok += 1;
+        for (mp, fstype, opts) in parse_mountinfo(&o.stdout) {
+            if mp.starts_with(&inside) && fstype != "tmpfs" {
+                assert!(
+                    opts.split(',').any(|o| o == "ro"),
+                    "run {runs}: the readonly bind {mp} is writable:\n{}",
+                    o.stdout
+                );
+            }
+        }
+    }
+    let swaps = sw.stop();
+    eprintln!("races readonly: {runs} runs, {ok} ok, {refused} refused, {swaps} swaps");
+    assert!(ok > 0, "no apply succeeded");
+    assert_eq!(host, host_mounts());
+    assert!(journals(&s.state()).is_empty());
+}
+
+/// `mkdir` with set-id bits sets them after creating the directory (mkdir ignores them). A
+/// thread exchanges the new directory with another one of the root as soon as it exists: the
+/// bits must never land on the other directory.
+const SETID_PLAN: &str = r#"
+version = 1
+name = "race-setid"
+
+[root]
+path = "${ROOTFS}"
+
+[namespaces]
+user = false
+
+[[step]]
+kind = "mkdir"
+id = "setgid"
+path = "/race/sg"
+mode = "2750"
+"#;
+
+#[test]
+fn races_set_id_bits_never_land_on_another_directory() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(_serial) = privileged("races_set_id_bits_never_land_on_another_directory") else {
+        return;
+    };
+    let s = Scratch::new("race-setid");
+    let root = s.path("root");
+    let other = root.join("race/other");
+    std::fs::create_dir_all(&other).unwrap();
+    // Not empty, so removing the new directory by name can never remove this one.
+    std::fs::write(other.join("keep"), "keep\n").unwrap();
+    let other_ino = std::fs::metadata(&other).unwrap().ino();
+    let plan = s.write("race-setid.toml", SETID_PLAN);
+    let host = host_mounts();
+    // Exchanges sg and other whenever both exist.
+    let (a, b) = (c_path(&root.join("race/sg")), c_path(&other));
+    let stop = Arc::new(AtomicBool::new(false));
+    let hits = Arc::new(AtomicU64::new(0));
+    let (st, h) = (stop.clone(), hits.clone());
+    let racer = std::thread::spawn(move || {
+        while !st.load(Ordering::Relaxed) {
+            let r = unsafe {
+                libc::renameat2(
+                    libc::AT_FDCWD,
+                    a.as_ptr(),
+                    libc::AT_FDCWD,
+                    b.as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                )
+            };
+            if r == 0 {
+                h.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    let (mut runs, mut ok, mut refused) = (0, 0, 0);
+    let start = Instant::now();
+    while runs < 300 && start.elapsed() < Duration::from_millis(1500) {
+        runs += 1;
+        let o = Run::apply(&plan, &s.state()).set("ROOTFS", &root).run();
+        match o.status {
+            0 => ok += 1,
+            125 => {
+                refused += 1;
+                assert!(o.stderr.contains("race-setid.toml:"), "{}", o.stderr);
+            }
+            st => panic!("status {st}: {}", o.stderr),
+        }
+        // The directory that was there before must not have got the bits.
+        for name in ["race/sg", "race/other"] {
+            if let Ok(m) = std::fs::metadata(root.join(name)) {
+                if m.ino() == other_ino {
+                    assert_eq!(
+                        m.mode() & 0o7777,
+                        0o755,
+                        "run {runs}: the set-id bits landed on the other directory"
+                    );
+                }
+            }
+        }
+        // Remove the new directory (whichever name it has now) for the next run.
+        for name in ["race/sg", "race/other"] {
+            let _ = std::fs::remove_dir(root.join(name));
+        }
+        assert!(journals(&s.state()).is_empty());
+    }
+    stop.store(true, Ordering::Relaxed);
+    racer.join().unwrap();
+    let hits = hits.load(Ordering::Relaxed);
+    eprintln!("races set-id: {runs} runs, {ok} ok, {refused} refused, {hits} exchanges");
+    assert!(hits > 0, "the new directory was never exchanged");
+    assert_eq!(host, host_mounts());
+}
