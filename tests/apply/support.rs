@@ -27,15 +27,30 @@ pub fn ci() -> bool {
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Held by a privileged test for its whole run: the tests compare the host's mount table
-/// before and after, so they must not overlap.
-pub type Serial = std::sync::MutexGuard<'static, ()>;
+/// before and after, so they must not overlap — with each other (the mutex) nor with the
+/// privileged tests of another test process on the same machine, e.g. a second checkout
+/// (an exclusive `flock` on /tmp/mountplan-privileged-tests.lock).
+pub struct Serial {
+    _guard: std::sync::MutexGuard<'static, ()>,
+    _file: Option<nix::fcntl::Flock<std::fs::File>>,
+}
 
 /// `Some` (holding the lock that runs privileged tests one at a time) when this process can
 /// make mount namespaces (root, and the kernel allows it). When it cannot, says so loudly;
 /// under CI=true that is a failure, not a skip.
 pub fn privileged(test: &str) -> Option<Serial> {
     let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    can_make_namespaces(test).then_some(guard)
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/mountplan-privileged-tests.lock")
+        .ok()
+        .and_then(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).ok());
+    can_make_namespaces(test).then_some(Serial {
+        _guard: guard,
+        _file: file,
+    })
 }
 
 /// True when the library validates a minimal plan (validation is written by another branch;
