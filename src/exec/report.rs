@@ -24,7 +24,9 @@ pub enum Status {
     Fallback,
     /// A call failed: the apply stopped here.
     Failed,
-    /// Not reached (an earlier step failed), or rolled back.
+    /// It ran, then a later failure undid it.
+    RolledBack,
+    /// Not reached: an earlier step failed.
     NotRun,
 }
 
@@ -36,6 +38,7 @@ impl Status {
             Status::Unchanged => "unchanged",
             Status::Fallback => "fallback",
             Status::Failed => "failed",
+            Status::RolledBack => "rolled-back",
             Status::NotRun => "not-run",
         }
     }

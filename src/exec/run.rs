@@ -313,7 +313,7 @@ pub fn run(
         r.rollback_to(0);
         for s in out.steps.iter_mut() {
             if matches!(s.status, Status::Ok | Status::Fallback) {
-                s.status = Status::NotRun;
+                s.status = Status::RolledBack;
             }
         }
     }

@@ -426,7 +426,7 @@ fn existing_things_are_left_alone_and_not_undone() {
             .any(|u| u == "rmdir(\"<root>/etc/app\")")
     );
     assert!(fake.files.contains_key(&rp("/proc")) && fake.files.contains_key(&rp("/etc")));
-    assert_eq!(o.steps[0].status, Status::NotRun);
+    assert_eq!(o.steps[0].status, Status::RolledBack);
 }
 
 #[test]
