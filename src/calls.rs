@@ -512,7 +512,13 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                             flags: m.flags,
                             data: m.data.clone(),
                         });
-                        mounts.push(m.target.clone(), None);
+                        // What is made on an overlay with an upper layer is written to that
+                        // host directory: it outlives the namespace, so it is journaled there.
+                        let host = match fs {
+                            FsKind::Overlay(o) => o.upper.clone(),
+                            _ => None,
+                        };
+                        mounts.push(m.target.clone(), host);
                     }
                 }
             }

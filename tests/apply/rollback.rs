@@ -504,3 +504,81 @@ fn changes_below_a_bind_source_are_undone_there_after_a_kill_or_a_failure() {
             .unwrap();
     }
 }
+
+const OVERLAY_PLAN: &str = r#"
+version = 1
+name = "overlay-changes"
+
+[root]
+tmpfs = {}
+
+[[step]]
+kind = "mount"
+type = "overlay"
+target = "/app"
+lower = ["${LOWER}"]
+upper = "${UPPER}"
+work = "${WORK}"
+
+[[step]]
+kind = "mkdir"
+path = "/app/new/deeper"
+parents = true
+
+[[step]]
+kind = "symlink"
+path = "/app/link"
+to = "existing"
+
+[[step]]
+kind = "mknod"
+path = "/app/fifo"
+node = "fifo"
+mode = "0600"
+"#;
+
+/// What a plan makes on an overlay is written to its upper layer, a host directory: a
+/// failure at any call leaves the upper layer as it was.
+#[test]
+fn changes_on_an_overlay_are_undone_in_its_upper_layer_after_a_failure() {
+    let test = "changes_on_an_overlay_are_undone_in_its_upper_layer_after_a_failure";
+    let Some(_serial) = privileged(test) else {
+        return;
+    };
+    if !debug_hooks(test) {
+        return;
+    }
+    let s = Scratch::new("overlay-changes");
+    let (lower, upper, work) = (s.path("lower"), s.path("upper"), s.path("work"));
+    for d in [&lower, &upper, &work] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(lower.join("existing"), "lower\n").unwrap();
+    let plan = s.write("o.toml", OVERLAY_PLAN);
+    let before = manifest(&[&lower, &upper]);
+    let host = host_mounts();
+    let mut n = 0;
+    loop {
+        let o = Run::apply(&plan, &s.state())
+            .set("LOWER", &lower)
+            .set("UPPER", &upper)
+            .set("WORK", &work)
+            .env("MOUNTPLAN_TEST_FAIL_AT_CALL", n)
+            .run();
+        if o.status == 0 {
+            break;
+        }
+        assert_eq!(o.status, 125, "fail at {n}: {}", o.stderr);
+        assert_same(
+            &format!("fail at {n}"),
+            &before,
+            &manifest(&[&lower, &upper]),
+        );
+        assert_eq!(host, host_mounts());
+        assert!(journals(&s.state()).is_empty(), "fail at {n}");
+        n += 1;
+    }
+    assert!(n >= 5, "only {n} calls failed in turn");
+    // The run that succeeded wrote into the upper layer, as an overlay does.
+    assert!(upper.join("new/deeper").is_dir() && upper.join("fifo").exists());
+}
