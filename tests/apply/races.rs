@@ -448,6 +448,16 @@ fn races_set_id_bits_never_land_on_another_directory() {
     let stop = Arc::new(AtomicBool::new(false));
     let hits = Arc::new(AtomicU64::new(0));
     let (st, h) = (stop.clone(), hits.clone());
+    /// Stops the racer however the test ends (before the scratch directory is removed).
+    struct Stop(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+            if let Some(h) = self.1.take() {
+                let _ = h.join();
+            }
+        }
+    }
     let racer = std::thread::spawn(move || {
         while !st.load(Ordering::Relaxed) {
             let r = unsafe {
@@ -464,6 +474,7 @@ fn races_set_id_bits_never_land_on_another_directory() {
             }
         }
     });
+    let racer = Stop(stop, Some(racer));
     let (mut runs, mut ok, mut refused) = (0, 0, 0);
     let start = Instant::now();
     while runs < 300 && start.elapsed() < Duration::from_millis(1500) {
@@ -495,8 +506,7 @@ fn races_set_id_bits_never_land_on_another_directory() {
         }
         assert!(journals(&s.state()).is_empty());
     }
-    stop.store(true, Ordering::Relaxed);
-    racer.join().unwrap();
+    drop(racer);
     let hits = hits.load(Ordering::Relaxed);
     eprintln!("races set-id: {runs} runs, {ok} ok, {refused} refused, {hits} exchanges");
     assert!(hits > 0, "the new directory was never exchanged");
