@@ -147,6 +147,8 @@ fn populate(d: &Path) {
 }
 
 struct Race {
+    /// Applies run as uid 65534 in a user namespace of their own.
+    rootless: bool,
     s: Scratch,
     root: PathBuf,
     canary: PathBuf,
@@ -171,6 +173,7 @@ fn race_setup(name: &str, mirror: bool) -> Race {
     std::fs::write(src.join("from-src"), "src\n").unwrap();
     let plan = s.write("race.toml", RACE_PLAN);
     Race {
+        rootless: false,
         s,
         root,
         canary,
@@ -209,6 +212,7 @@ fn race_applies(r: &Race, how: Resolver, budget: Duration, max: u32) -> Tally {
         if how == Resolver::Hook {
             run = run.env("MOUNTPLAN_TEST_NO_OPENAT2", 1);
         }
+        run.nobody = r.rootless;
         let mut cmd = run.command();
         if how == Resolver::Seccomp {
             deny_openat2(&mut cmd);
@@ -632,4 +636,43 @@ fn races_the_put_old_pivot_never_leaves_the_host_root_visible() {
     );
     assert!(swapped > 0, "the put_old directory was never exchanged");
     assert_eq!(host, host_mounts());
+}
+
+/// The same race, rootless: the apply runs as uid 65534 (setpriv) and makes a user namespace;
+/// the root, the canary and the bind source belong to 65534, so a step that escaped could
+/// write the canary.
+#[test]
+fn races_rootless_never_escape_either() {
+    let Some(_serial) = privileged("races_rootless_never_escape_either") else {
+        return;
+    };
+    if !rootless_possible("races_rootless_never_escape_either") {
+        return;
+    }
+    let mut ok = 0;
+    for mirror in [false, true] {
+        let mut r = race_setup("race-rootless", mirror);
+        r.rootless = true;
+        let text = std::fs::read_to_string(&r.plan).unwrap();
+        std::fs::write(&r.plan, text.replace("user = false", "user = true")).unwrap();
+        for d in [&r.root, &r.canary, &r.src, &r.s.state()] {
+            std::fs::create_dir_all(d).unwrap();
+            chown_tree(d);
+        }
+        let t = race_applies(&r, Resolver::Openat2, Duration::from_millis(1200), 300);
+        eprintln!("races rootless (mirror={mirror}): {t:?}");
+        assert!(t.refused > 0, "the race was not exercised: {t:?}");
+        ok += t.ok;
+    }
+    assert!(ok > 0, "no rootless apply succeeded under the race");
+}
+
+/// `chown -R 65534:65534` without following symlinks.
+fn chown_tree(p: &Path) {
+    std::os::unix::fs::lchown(p, Some(65534), Some(65534)).unwrap();
+    if std::fs::symlink_metadata(p).unwrap().is_dir() {
+        for e in std::fs::read_dir(p).unwrap() {
+            chown_tree(&e.unwrap().path());
+        }
+    }
 }
