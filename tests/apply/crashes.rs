@@ -301,3 +301,85 @@ fn crashes_concurrent_applies_on_one_root_take_turns() {
     );
     assert_eq!(host, host_mounts());
 }
+
+/// Recovery killed too: the parent of an apply SIGKILLed at a random instant (its child dies
+/// with it and leaves its journal), then `mountplan recover` SIGKILLed at random instants, up
+/// to three times, before one runs to the end. 50 rounds: the root ends as before or as after
+/// a successful apply, and no journal is left.
+#[test]
+fn crashes_recover_killed_at_random_instants_still_finishes() {
+    let Some(_serial) = privileged("crashes_recover_killed_at_random_instants_still_finishes")
+    else {
+        return;
+    };
+    let twin = disk("recover-twin");
+    let t = std::time::Instant::now();
+    assert_eq!(twin.run().run().status, 0);
+    let span = ((t.elapsed().as_micros() as u64) * 5 / 4).min(30_000);
+    let after_ok = shape(&twin);
+    let host = host_mounts();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |m: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % m.max(1)
+    };
+    let (mut journaled, mut recover_killed, mut as_before, mut as_after) = (0, 0, 0, 0);
+    for i in 0..50 {
+        let d = disk("recover-kill");
+        let before = shape(&d);
+        let mut parent = d.run().command().spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(next(span)));
+        let _ = parent.kill();
+        let _ = parent.wait();
+        let left = wait_no_processes(&d.s.dir.display().to_string());
+        assert!(left.is_empty(), "round {i}: processes left: {left:?}");
+        if !journals(&d.s.state()).is_empty() {
+            journaled += 1;
+        }
+        for _ in 0..3 {
+            if journals(&d.s.state()).is_empty() {
+                break;
+            }
+            let mut r = Run {
+                args: vec![
+                    "recover".into(),
+                    "--state-dir".into(),
+                    d.s.state().display().to_string(),
+                ],
+                ..Run::default()
+            }
+            .command()
+            .spawn()
+            .unwrap();
+            std::thread::sleep(Duration::from_micros(next(3000)));
+            if r.try_wait().unwrap().is_none() {
+                recover_killed += 1;
+            }
+            let _ = r.kill();
+            let _ = r.wait();
+        }
+        let o = recover(&d);
+        assert_eq!(o.status, 0, "round {i}: {}", o.stderr);
+        assert!(journals(&d.s.state()).is_empty(), "round {i}: {}", o.stderr);
+        let now = shape(&d);
+        if now == before {
+            as_before += 1;
+        } else if now == after_ok {
+            as_after += 1;
+        } else {
+            assert_same(
+                &format!("round {i}: neither before nor after"),
+                &before,
+                &now,
+            );
+        }
+        assert_eq!(host, host_mounts(), "round {i}");
+    }
+    eprintln!(
+        "recover kills: {journaled} of 50 applies left a journal, {recover_killed} recovers \
+         killed while running; {as_before} as before, {as_after} as after"
+    );
+    assert!(journaled > 0, "no kill left a journal");
+}

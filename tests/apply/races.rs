@@ -28,6 +28,9 @@ fn c_path(p: &Path) -> std::ffi::CString {
 impl Swapper {
     /// Starts exchanging `a` and `b` (both must exist).
     pub fn start(a: &Path, b: &Path) -> Swapper {
+        Self::spawn(a, b, false)
+    }
+    fn spawn(a: &Path, b: &Path, lenient: bool) -> Swapper {
         let (a, b) = (c_path(a), c_path(b));
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
@@ -43,8 +46,15 @@ impl Swapper {
                         libc::RENAME_EXCHANGE,
                     )
                 };
-                assert_eq!(r, 0, "renameat2: {}", std::io::Error::last_os_error());
-                n.fetch_add(1, Ordering::Relaxed);
+                if r == 0 {
+                    n.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    let e = std::io::Error::last_os_error();
+                    assert!(
+                        lenient && e.raw_os_error() == Some(libc::ENOENT),
+                        "renameat2: {e}"
+                    );
+                }
             }
         });
         Swapper {
@@ -52,6 +62,10 @@ impl Swapper {
             count,
             handle: Some(handle),
         }
+    }
+    /// Starts exchanging `a` and `b`, retrying while one of them does not exist yet.
+    pub fn start_lenient(a: &Path, b: &Path) -> Swapper {
+        Self::spawn(a, b, true)
     }
     /// Stops; returns how many exchanges were made.
     pub fn stop(mut self) -> u64 {
@@ -133,6 +147,8 @@ fn populate(d: &Path) {
 }
 
 struct Race {
+    /// Applies run as uid 65534 in a user namespace of their own.
+    rootless: bool,
     s: Scratch,
     root: PathBuf,
     canary: PathBuf,
@@ -157,6 +173,7 @@ fn race_setup(name: &str, mirror: bool) -> Race {
     std::fs::write(src.join("from-src"), "src\n").unwrap();
     let plan = s.write("race.toml", RACE_PLAN);
     Race {
+        rootless: false,
         s,
         root,
         canary,
@@ -195,6 +212,7 @@ fn race_applies(r: &Race, how: Resolver, budget: Duration, max: u32) -> Tally {
         if how == Resolver::Hook {
             run = run.env("MOUNTPLAN_TEST_NO_OPENAT2", 1);
         }
+        run.nobody = r.rootless;
         let mut cmd = run.command();
         if how == Resolver::Seccomp {
             deny_openat2(&mut cmd);
@@ -448,6 +466,16 @@ fn races_set_id_bits_never_land_on_another_directory() {
     let stop = Arc::new(AtomicBool::new(false));
     let hits = Arc::new(AtomicU64::new(0));
     let (st, h) = (stop.clone(), hits.clone());
+    /// Stops the racer however the test ends (before the scratch directory is removed).
+    struct Stop(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+            if let Some(h) = self.1.take() {
+                let _ = h.join();
+            }
+        }
+    }
     let racer = std::thread::spawn(move || {
         while !st.load(Ordering::Relaxed) {
             let r = unsafe {
@@ -464,6 +492,7 @@ fn races_set_id_bits_never_land_on_another_directory() {
             }
         }
     });
+    let racer = Stop(stop, Some(racer));
     let (mut runs, mut ok, mut refused) = (0, 0, 0);
     let start = Instant::now();
     while runs < 300 && start.elapsed() < Duration::from_millis(1500) {
@@ -495,10 +524,155 @@ fn races_set_id_bits_never_land_on_another_directory() {
         }
         assert!(journals(&s.state()).is_empty());
     }
-    stop.store(true, Ordering::Relaxed);
-    racer.join().unwrap();
+    drop(racer);
     let hits = hits.load(Ordering::Relaxed);
     eprintln!("races set-id: {runs} runs, {ok} ok, {refused} refused, {hits} exchanges");
     assert!(hits > 0, "the new directory was never exchanged");
     assert_eq!(host, host_mounts());
+}
+
+/// The `put-old` pivot: `pivot_root(".", ".pivot_root")` names its put_old directory by path,
+/// relative to the new root. A thread exchanges the directory, as soon as the apply made it,
+/// with a symlink to another directory of the root. Whatever happens, a command that runs must
+/// not see the old root (the host's) mounted anywhere: its mount table is the new root and
+/// its proc, nothing else.
+const PIVOT_PLAN: &str = r#"
+version = 1
+name = "race-pivot"
+
+[root]
+path = "${ROOTFS}"
+
+[namespaces]
+user = false
+pid = true
+
+[[step]]
+kind = "mount"
+id = "proc"
+type = "proc"
+target = "/proc"
+
+[[step]]
+kind = "pivot"
+id = "pivot"
+strategy = "put-old"
+put_old = "/.pivot_root"
+"#;
+
+#[test]
+fn races_the_put_old_pivot_never_leaves_the_host_root_visible() {
+    let Some(_serial) = privileged("races_the_put_old_pivot_never_leaves_the_host_root_visible")
+    else {
+        return;
+    };
+    let s = Scratch::new("race-pivot");
+    let root = s.path("root");
+    busybox_root(&root);
+    std::fs::create_dir(root.join("elsewhere")).unwrap();
+    let link = root.join("pr-link");
+    let put_old = root.join(".pivot_root");
+    let plan = s.write("race-pivot.toml", PIVOT_PLAN);
+    let host = host_mounts();
+    let (mut runs, mut ok, mut refused, mut kept, mut swapped) = (0, 0, 0, 0, 0u64);
+    let start = Instant::now();
+    while runs < 200 && start.elapsed() < Duration::from_millis(1500) {
+        runs += 1;
+        // Reset: the link in place, no put_old directory; then race this one apply.
+        let _ = std::fs::remove_file(&link);
+        let _ = std::fs::remove_file(&put_old);
+        let _ = std::fs::remove_dir(&put_old);
+        let _ = std::fs::remove_dir(&link);
+        std::os::unix::fs::symlink("/elsewhere", &link).unwrap();
+        let sw = Swapper::start_lenient(&put_old, &link);
+        let o = Run::apply(&plan, &s.state())
+            .set("ROOTFS", &root)
+            .cmd(&["/bin/cat", "/proc/self/mountinfo"])
+            .run();
+        swapped += sw.stop();
+        match o.status {
+            0 => {
+                ok += 1;
+                let mounts = parse_mountinfo(&o.stdout);
+                let points: Vec<&str> = mounts.iter().map(|(mp, _, _)| mp.as_str()).collect();
+                assert_eq!(
+                    points,
+                    ["/", "/proc"],
+                    "run {runs}: more than the new root is mounted:\n{}",
+                    o.stdout
+                );
+            }
+            125 => {
+                refused += 1;
+                assert!(
+                    o.stderr.contains("race-pivot.toml:") || o.stderr.contains("differs"),
+                    "run {runs}: {}",
+                    o.stderr
+                );
+            }
+            st => panic!("run {runs}: status {st}: {}", o.stderr),
+        }
+        if !journals(&s.state()).is_empty() {
+            // The rollback met the swapped names (a symlink where it made a directory: left
+            // alone; or a directory that became a symlink between its check and rmdir), so it
+            // kept the journal. With the racer stopped, `recover` must finish it.
+            kept += 1;
+            let r = Run {
+                args: vec![
+                    "recover".into(),
+                    "--state-dir".into(),
+                    s.state().display().to_string(),
+                ],
+                ..Run::default()
+            }
+            .run();
+            assert_eq!(r.status, 0, "run {runs}: recover: {}", r.stderr);
+            assert!(journals(&s.state()).is_empty(), "run {runs}: {}", r.stderr);
+        }
+    }
+    eprintln!(
+        "races put-old pivot: {runs} runs, {ok} ok, {refused} refused ({kept} kept their \
+         journal for recover), {swapped} exchanges"
+    );
+    assert!(swapped > 0, "the put_old directory was never exchanged");
+    assert_eq!(host, host_mounts());
+}
+
+/// The same race, rootless: the apply runs as uid 65534 (setpriv) and makes a user namespace;
+/// the root, the canary and the bind source belong to 65534, so a step that escaped could
+/// write the canary.
+#[test]
+fn races_rootless_never_escape_either() {
+    let Some(_serial) = privileged("races_rootless_never_escape_either") else {
+        return;
+    };
+    if !rootless_possible("races_rootless_never_escape_either") {
+        return;
+    }
+    let mut ok = 0;
+    for mirror in [false, true] {
+        let mut r = race_setup("race-rootless", mirror);
+        r.rootless = true;
+        let text = std::fs::read_to_string(&r.plan).unwrap();
+        std::fs::write(&r.plan, text.replace("user = false", "user = true")).unwrap();
+        for d in [&r.root, &r.canary, &r.src, &r.s.state()] {
+            std::fs::create_dir_all(d).unwrap();
+            chown_tree(d);
+        }
+        let t = race_applies(&r, Resolver::Openat2, Duration::from_millis(1200), 300);
+        eprintln!("races rootless (mirror={mirror}): {t:?}");
+        assert!(t.refused > 0, "the race was not exercised: {t:?}");
+        ok += t.ok;
+    }
+    assert!(ok > 0, "no rootless apply succeeded under the race");
+}
+
+/// `chown -R 65534:65534` without following symlinks.
+fn chown_tree(p: &Path) {
+    std::os::unix::fs::lchown(p, Some(65534), Some(65534)).unwrap();
+    if std::fs::symlink_metadata(p).unwrap().is_dir() {
+        for e in std::fs::read_dir(p).unwrap() {
+            chown_tree(&e.unwrap().path());
+        }
+    }
 }

@@ -330,3 +330,65 @@ fn resources_too_few_descriptors_fail_cleanly_at_every_limit() {
         "no limit was low enough"
     );
 }
+
+/// The state directory full (a small tmpfs, filled): the journal cannot be written, so no
+/// change is made; the step fails cleanly, nothing changed on disk, no journal left.
+#[test]
+fn resources_a_full_state_directory_changes_nothing() {
+    let Some(_serial) = privileged("resources_a_full_state_directory_changes_nothing") else {
+        return;
+    };
+    let s = Scratch::new("state-full");
+    let root = s.path("root");
+    busybox_root(&root);
+    std::fs::create_dir(root.join("srv")).unwrap();
+    let state = s.path("state");
+    std::fs::create_dir(&state).unwrap();
+    let st = state.display().to_string();
+    let sh = |c: &str| {
+        let ok = std::process::Command::new("sh")
+            .args(["-c", c])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{c}");
+    };
+    sh(&format!(
+        "mount -t tmpfs -o size=64k,mode=0700 mp-state-full {st}"
+    ));
+    /// Unmounts the state tmpfs however the test ends.
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .args(["-l", &self.0])
+                .status();
+        }
+    }
+    let _unmount = Unmount(st.clone());
+    // The directories apply needs, then a file filling every block.
+    std::fs::create_dir(state.join("journal")).unwrap();
+    std::fs::create_dir(state.join("tmproot")).unwrap();
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", &format!("of={st}/fill"), "bs=4k"])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let plan = s.write(
+        "res.toml",
+        &plan_text(
+            "[[step]]\nkind = \"mkdir\"\nid = \"deep\"\npath = \"/srv/a/b\"\nparents = true\n\
+             [[step]]\nkind = \"chmod\"\nid = \"mode\"\npath = \"/etc\"\nmode = \"0700\"\n",
+        ),
+    );
+    let host = host_mounts();
+    let inside = manifest(&[&root]);
+    let o = Run::apply(&plan, &state).set("ROOTFS", &root).run();
+    assert_eq!(o.status, 125, "{}", o.stderr);
+    for w in ["`deep`", "res.toml:", "No space left on device"] {
+        assert!(o.stderr.contains(w), "no {w:?} in:\n{}", o.stderr);
+    }
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    assert_same("state full", &inside, &manifest(&[&root]));
+    assert!(journals(&state).is_empty(), "{:?}", journals(&state));
+    assert_eq!(host, host_mounts());
+}

@@ -244,9 +244,19 @@ fn walk(p: &Path, out: &mut Vec<String>) {
     }
 }
 
-/// The host's mount table as this test process sees it.
+/// The host's mount table as this test process sees it, without the mounts of *other* test
+/// processes' scratch directories (the same suite may run at the same time from another
+/// checkout; their mounts come and go on the shared host table).
 pub fn host_mounts() -> String {
-    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let ours = format!("/tmp/mountplan-test-{}-", std::process::id());
+    text.lines()
+        .filter(|l| {
+            let mp = l.split(' ').nth(4).unwrap_or("");
+            !mp.starts_with("/tmp/mountplan-test-") || mp.starts_with(&ours)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// Asserts two manifests are the same, showing the lines that differ.
