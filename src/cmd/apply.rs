@@ -250,6 +250,7 @@ pub fn apply(a: ApplyArgs) -> u8 {
     let checked = mountplan::check(&a.plan, &a.vars.set, &mut |p: &Path| {
         std::fs::read_to_string(p)
     });
+    mountplan::timing::mark("checked");
     for d in &checked.diags {
         eprint!("{}", render_diag(&checked.sources, d));
     }

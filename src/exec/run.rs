@@ -215,6 +215,7 @@ pub fn run(
         out.rollback_errors = r.rollback_errors;
         return out;
     }
+    crate::timing::mark("root-bound");
     // What the root brings along (a bound root's own submounts) is not the plan's doing.
     let inherited = if opts.verify && matches!(plan.root, Root::Path(_)) {
         match r.sys.mounts() {
@@ -232,6 +233,7 @@ pub fn run(
         Vec::new()
     };
     out.setup_micros = micros(t);
+    crate::timing::mark("setup");
 
     for sc in calls::expand(plan) {
         let Some(i) = sc.step else { continue };
@@ -286,6 +288,7 @@ pub fn run(
         }
     }
 
+    crate::timing::mark("steps");
     if out.failure.is_none() && opts.verify {
         match r.sys.mounts() {
             Ok(actual) => {

@@ -18,8 +18,7 @@ pub mod mountinfo;
 mod mounting;
 pub mod resolve;
 
-use std::io::Read;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::errno::Errno;
@@ -263,18 +262,36 @@ impl Linux {
         })
     }
 
-    fn read_mountinfo(&self) -> Result<Vec<mountinfo::RawMount>, Errno> {
+    /// The text of /proc/self/mountinfo, read in large chunks (the file has no size to ask
+    /// for: no `fstat` first).
+    fn mountinfo_text(&self) -> Result<String, Errno> {
         let fd = nix::fcntl::openat(
             self.proc.as_fd(),
             "self/mountinfo",
             OFlag::O_RDONLY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
-        let mut s = String::with_capacity(4096);
-        std::fs::File::from(fd)
-            .read_to_string(&mut s)
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-        Ok(mountinfo::parse(&s))
+        let mut buf: Vec<u8> = Vec::with_capacity(16 << 10);
+        loop {
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(buf.capacity());
+            }
+            let spare = buf.spare_capacity_mut();
+            // SAFETY: read(2) writes at most `spare.len()` bytes into the spare capacity, and
+            // only the bytes it reports are added to the length.
+            let n = unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+            match n {
+                0 => break,
+                n if n > 0 => unsafe { buf.set_len(buf.len() + n as usize) },
+                _ if Errno::last() == Errno::EINTR => {}
+                _ => return Err(Errno::last()),
+            }
+        }
+        String::from_utf8(buf).map_err(|_| Errno::EIO)
+    }
+
+    fn read_mountinfo(&self) -> Result<Vec<mountinfo::RawMount>, Errno> {
+        Ok(mountinfo::parse(&self.mountinfo_text()?))
     }
 
     /// The root as mountinfo shows it: its path from this process's root.
@@ -471,8 +488,8 @@ impl Sys for Linux {
 
     fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError> {
         let err = |e: Errno| SysError::new("read(\"/proc/self/mountinfo\")", e);
-        let m = self.read_mountinfo().map_err(err)?;
+        let text = self.mountinfo_text().map_err(err)?;
         let prefix = self.root_prefix().map_err(err)?;
-        Ok(mountinfo::below(m, &prefix))
+        Ok(mountinfo::below_text(&text, &prefix))
     }
 }
