@@ -53,6 +53,7 @@ pub fn check(
             }
         }
     }
+    crate::timing::mark("graph");
     Checked {
         sources: loaded.sources,
         dag,
