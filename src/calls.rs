@@ -181,6 +181,22 @@ pub enum Call {
     Rmdir(RootPath),
 }
 
+impl Call {
+    /// The place on the host this call changes, when it changes a file on a persistent
+    /// filesystem (the change is journaled); `None` for everything else.
+    pub fn host_place(&self) -> Option<&HostPlace> {
+        match self {
+            Call::Mkdir { host, .. }
+            | Call::CreateFile { host, .. }
+            | Call::Mknod { host, .. }
+            | Call::Symlink { host, .. }
+            | Call::Chmod { host, .. }
+            | Call::Chown { host, .. } => host.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 /// The calls of one step (or of the implicit setup).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepCalls {

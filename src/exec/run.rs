@@ -45,15 +45,7 @@ pub enum Point {
 
 /// The place on the host a call changes, when it changes a persistent file.
 pub fn host_place(c: &Call) -> Option<&HostPlace> {
-    match c {
-        Call::Mkdir { host, .. }
-        | Call::CreateFile { host, .. }
-        | Call::Mknod { host, .. }
-        | Call::Symlink { host, .. }
-        | Call::Chmod { host, .. }
-        | Call::Chown { host, .. } => host.as_ref(),
-        _ => None,
-    }
+    c.host_place()
 }
 
 struct Record {

@@ -153,6 +153,22 @@ impl Linux {
             };
         }
         let (dir, name) = files::parent(self.root_fd().map_err(err)?, p.relative()).map_err(err)?;
+        // A change that is not journaled (on a filesystem that goes away with the namespace)
+        // is tried first, and what is there looked at only when something is: one `fstatat`
+        // less per node. A journaled change keeps its order: intent on disk, then the change.
+        if c.host_place().is_none() {
+            let u = Undo::Remove {
+                path: p.clone(),
+                node: node.clone(),
+                id: None,
+            };
+            before(&u)?;
+            match files::create(dir.as_fd(), name, &node, mode) {
+                Ok(st) => return self.created(c, p, &dir, name, &node, mode, u, &st),
+                Err(Errno::EEXIST) => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
         match files::lstat_at(dir.as_fd(), name) {
             Ok(st) => {
                 if files::matches(dir.as_fd(), name, &st, &node) {
@@ -184,25 +200,56 @@ impl Linux {
                 ))
             }
             Err(Errno::ENOENT) => {
-                let mut u = Undo::Remove {
+                let u = Undo::Remove {
                     path: p.clone(),
                     node: node.clone(),
                     id: None,
                 };
                 before(&u)?;
                 let st = files::create(dir.as_fd(), name, &node, mode).map_err(err)?;
-                if let Undo::Remove { id, .. } = &mut u {
-                    *id = Some(files::id_of(&st));
-                }
-                // mkdir ignores the set-id bits: set them on the new directory itself.
-                if node == Node::Dir && mode & 0o6000 != 0 {
-                    let fd = files::open_for_chown(dir.as_fd(), name).map_err(err)?;
-                    files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode).map_err(err)?;
-                }
-                Ok(Effect::Changed(u))
+                self.created(c, p, &dir, name, &node, mode, u, &st)
             }
             Err(e) => Err(err(e)),
         }
+    }
+
+    /// After `create` made `node`: the undo record gets the new inode's identity, and a new
+    /// directory its set-id bits (mkdir ignores them).
+    #[allow(clippy::too_many_arguments)]
+    fn created(
+        &self,
+        c: &Call,
+        p: &RootPath,
+        dir: &OwnedFd,
+        name: &str,
+        node: &Node,
+        mode: u32,
+        mut u: Undo,
+        st: &nix::sys::stat::FileStat,
+    ) -> Result<Effect, SysError> {
+        let root = self.root.as_ref().map(|f| f.as_fd());
+        // The same errors as `create`'s.
+        let err = |e: Errno| match why_resolve(root, p, e, How::DIR) {
+            Some(w) => SysError::refused(c, e, w),
+            None if e == Errno::ENOENT => SysError::refused(
+                c,
+                e,
+                format!(
+                    "its parent `{}` does not exist: make it first (a mkdir step, with \
+                     `parents = true` for more than one level)",
+                    in_root(&p.parent())
+                ),
+            ),
+            None => SysError::new(c, e),
+        };
+        if let Undo::Remove { id, .. } = &mut u {
+            *id = Some(files::id_of(st));
+        }
+        if *node == Node::Dir && mode & 0o6000 != 0 {
+            let fd = files::open_for_chown(dir.as_fd(), name).map_err(err)?;
+            files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode).map_err(err)?;
+        }
+        Ok(Effect::Changed(u))
     }
 
     /// Opens the new root. For a bound root it must be the bind the setup made on the
