@@ -22,7 +22,7 @@ runc run -b "$W/bundle" mpbench
 i=1
 while [ "$i" -le "${ROUNDS:-3}" ]; do
   echo "round $i ($(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg))"
-  hyperfine -N --warmup 10 --runs "${RUNS:-100}" --export-json "$W/apply-$i.json" "$@" \
+  $NICE hyperfine -N --warmup 10 --runs "${RUNS:-100}" --export-json "$W/apply-$i.json" "$@" \
     -n limit-c "$W/limit $R" \
     -n bwrap "bwrap --bind $R / --proc /proc --dev /dev --tmpfs /tmp --unshare-pid /bin/true" \
     -n runc "runc run -b $W/bundle mpbench" \
