@@ -30,7 +30,7 @@ PY
   # Both must succeed: a benchmark of an error path would mean nothing.
   "$MP" check "$f" >/dev/null 2>&1 || { echo "bench: mountplan check $f failed" >&2; exit 1; }
   "$MP" plan "$f" --color never > "$W/front-$n.out"
-  $NICE hyperfine -N --warmup 1 --runs "${RUNS:-10}" --export-json "$W/front-$n.json" \
+  $PRIO hyperfine -N --warmup 1 --runs "${RUNS:-10}" --export-json "$W/front-$n.json" \
     "$MP check $f" "$MP plan $f --color never" >/dev/null 2>&1
   python3 - "$W/front-$n.json" "$n" "$f" "$W/front-$n.out" "$MP" <<'PY'
 import json, os, resource, subprocess, sys

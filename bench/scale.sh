@@ -25,7 +25,7 @@ PY
   "$MP" apply "$plan" --set ROOTFS="$R" -- /bin/true 2>/dev/null
   "$W/limit" "$R" "$n"
   args=$(i=0; while [ $i -lt "$n" ]; do printf -- '--tmpfs /tmp/m%d ' $i; i=$((i+1)); done)
-  $NICE hyperfine -N --warmup 3 --runs "${RUNS:-30}" --export-json "$W/scale-$n.json" \
+  $PRIO hyperfine -N --warmup 3 --runs "${RUNS:-30}" --export-json "$W/scale-$n.json" \
     -n "limit-c N=$n" "$W/limit $R $n" \
     -n "bwrap N=$n" "bwrap --bind $R / --proc /proc --dev /dev --tmpfs /tmp $args --unshare-pid /bin/true" \
     -n "mountplan N=$n" "$MP apply $plan --set ROOTFS=$R -- /bin/true" >/dev/null
