@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what the benchmarks need (Debian packages). Run once, as root.
-# GNU time (the `time` package) gives frontend.sh its peak memory figures.
+# frontend.sh takes peak memory from getrusage (python3), so GNU time is not needed.
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq hyperfine bubblewrap runc busybox-static gcc time python3 >/dev/null
+apt-get install -y -qq hyperfine bubblewrap runc busybox-static gcc python3 >/dev/null
