@@ -11,7 +11,9 @@
 //! descriptor, never on a joined string. `<tmproot>` is the directory in the tool's state
 //! directory that an empty tmpfs root is mounted on, inside the new namespace only.
 
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
+use std::ops::Bound;
 
 use crate::model::{
     Action, Create, FsKind, HostPath, Mode, MsFlags, NodeSpec, NodeType, PivotStrategy, Plan, Root,
@@ -177,6 +179,22 @@ pub enum Call {
     Chroot,
     /// `unlinkat(AT_REMOVEDIR)` of a directory in the current root (after a pivot).
     Rmdir(RootPath),
+}
+
+impl Call {
+    /// The place on the host this call changes, when it changes a file on a persistent
+    /// filesystem (the change is journaled); `None` for everything else.
+    pub fn host_place(&self) -> Option<&HostPlace> {
+        match self {
+            Call::Mkdir { host, .. }
+            | Call::CreateFile { host, .. }
+            | Call::Mknod { host, .. }
+            | Call::Symlink { host, .. }
+            | Call::Chmod { host, .. }
+            | Call::Chown { host, .. } => host.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// The calls of one step (or of the implicit setup).
@@ -368,36 +386,88 @@ fn attr_str(set: MsFlags) -> String {
 /// The flags a bind mount keeps from its first call; everything else needs a remount.
 const BIND_KEEPS: MsFlags = MsFlags::MS_REC;
 
-/// A mount the expansion knows about while walking the steps, to find which filesystem a path
-/// lives on (persistent host directory or a fresh one that vanishes with the namespace).
-struct Covering {
-    target: RootPath,
-    host: Option<HostPath>,
-}
-
-/// Tracks the mounts made so far, to tell where a created file lives.
+/// Tracks the mounts made so far, to tell where a created file lives (persistent host
+/// directory or a fresh filesystem that vanishes with the namespace).
+///
+/// Behaves as a stack of coverings (target, host directory), newest last: a path lives on the
+/// newest covering at or above it. Indexed by target so that a lookup costs one map probe per
+/// ancestor of the path, not a scan of every mount made so far (plans with 100k steps).
 struct Mounts {
-    stack: Vec<Covering>,
+    /// The target of each pushed covering, by push number (the stack order).
+    order: Vec<String>,
+    /// Per target, its live coverings as (push number, host directory), oldest first.
+    by_target: BTreeMap<String, Vec<(usize, Option<HostPath>)>>,
 }
 
 impl Mounts {
+    fn new() -> Self {
+        Mounts {
+            order: Vec::new(),
+            by_target: BTreeMap::new(),
+        }
+    }
     fn host_place(&self, p: &RootPath) -> Option<HostPlace> {
-        let c = self.stack.iter().rev().find(|c| p.starts_with(&c.target))?;
-        let base = c.host.clone()?;
-        let rel = p.as_str()[c.target.as_str().len()..]
-            .trim_start_matches('/')
-            .to_string();
+        let s = p.as_str();
+        // `/`, every ancestor, then the path itself: the newest covering among them.
+        let ancestors = std::iter::once("/")
+            .chain(
+                s.char_indices()
+                    .filter(|&(i, c)| c == '/' && i > 0)
+                    .map(|(i, _)| &s[..i]),
+            )
+            .chain((s != "/").then_some(s));
+        let mut best: Option<(usize, &str, &Option<HostPath>)> = None;
+        for a in ancestors {
+            if let Some((n, host)) = self.by_target.get(a).and_then(|v| v.last()) {
+                if best.is_none_or(|(b, _, _)| *n > b) {
+                    best = Some((*n, a, host));
+                }
+            }
+        }
+        let (_, target, host) = best?;
+        let base = host.clone()?;
+        let rel = s[target.len()..].trim_start_matches('/').to_string();
         Some(HostPlace { base, rel })
     }
     fn push(&mut self, target: RootPath, host: Option<HostPath>) {
-        self.stack.push(Covering { target, host });
+        let n = self.order.len();
+        let t = target.as_str().to_string();
+        self.by_target.entry(t.clone()).or_default().push((n, host));
+        self.order.push(t);
     }
     fn remove(&mut self, target: &RootPath) {
-        if let Some(i) = self.stack.iter().rposition(|c| &c.target == target) {
-            // Detaching a mount detaches everything below it too.
-            let t = self.stack[i].target.clone();
-            self.stack.truncate(i);
-            self.stack.retain(|c| !c.target.starts_with(&t));
+        let t = target.as_str();
+        let Some(&(i, _)) = self.by_target.get(t).and_then(|v| v.last()) else {
+            return;
+        };
+        // Detaching a mount detaches everything made after it that sits on it, and what lies
+        // below it: as a stack, everything from its place on, then everything below it.
+        while self.order.len() > i {
+            let n = self.order.len() - 1;
+            let k = self.order.pop().expect("not empty");
+            if let Some(v) = self.by_target.get_mut(&k) {
+                if v.last().is_some_and(|(m, _)| *m == n) {
+                    v.pop();
+                }
+                if v.is_empty() {
+                    self.by_target.remove(&k);
+                }
+            }
+        }
+        if target.is_root() {
+            self.by_target.clear();
+            return;
+        }
+        self.by_target.remove(t);
+        let below: Vec<String> = self
+            .by_target
+            .range::<str, _>((Bound::Excluded(format!("{t}/").as_str()), Bound::Unbounded))
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(t) && k.as_bytes().get(t.len()) == Some(&b'/'))
+            .cloned()
+            .collect();
+        for k in below {
+            self.by_target.remove(&k);
         }
     }
 }
@@ -443,7 +513,7 @@ pub fn setup(plan: &Plan) -> StepCalls {
 
 /// Every step's calls, in plan order. Index `i` of the result is step `i`.
 pub fn expand(plan: &Plan) -> Vec<StepCalls> {
-    let mut mounts = Mounts { stack: Vec::new() };
+    let mut mounts = Mounts::new();
     if let Root::Path(p) = &plan.root {
         mounts.push(RootPath::root(), Some(p.clone()));
     } else {
@@ -687,5 +757,72 @@ fn pivot_calls(s: PivotStrategy, put_old: &RootPath, mounts: &Mounts) -> Vec<Cal
             Call::Chroot,
             Call::Chdir(Target::AfterPivot(RootPath::root())),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The straightforward stack the index replaced: the reference for its behaviour.
+    struct Naive(Vec<(RootPath, Option<HostPath>)>);
+
+    impl Naive {
+        fn host_place(&self, p: &RootPath) -> Option<HostPlace> {
+            let (t, h) = self.0.iter().rev().find(|(t, _)| p.starts_with(t))?;
+            let base = h.clone()?;
+            let rel = p.as_str()[t.as_str().len()..]
+                .trim_start_matches('/')
+                .to_string();
+            Some(HostPlace { base, rel })
+        }
+        fn remove(&mut self, target: &RootPath) {
+            if let Some(i) = self.0.iter().rposition(|(t, _)| t == target) {
+                let t = self.0[i].0.clone();
+                self.0.truncate(i);
+                self.0.retain(|(c, _)| !c.starts_with(&t));
+            }
+        }
+    }
+
+    #[test]
+    fn indexed_mounts_match_the_naive_stack() {
+        let paths: Vec<RootPath> = [
+            "/", "/a", "/a/b", "/a/b/c", "/a/bc", "/a0", "/a.b", "/b", "/b/a", "/ab",
+        ]
+        .iter()
+        .map(|p| RootPath::new(p).unwrap())
+        .collect();
+        let hosts = [None, Some(HostPath::new("/srv/x").unwrap())];
+        // A small deterministic generator (xorshift), many short random histories.
+        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s % n as u64) as usize
+        };
+        for _ in 0..300 {
+            let mut a = Mounts::new();
+            let mut b = Naive(Vec::new());
+            for _ in 0..40 {
+                let p = paths[next(paths.len())].clone();
+                match next(4) {
+                    0 | 1 => {
+                        let h = hosts[next(2)].clone();
+                        a.push(p.clone(), h.clone());
+                        b.0.push((p, h));
+                    }
+                    2 => {
+                        a.remove(&p);
+                        b.remove(&p);
+                    }
+                    _ => {}
+                }
+                for q in &paths {
+                    assert_eq!(a.host_place(q), b.host_place(q), "at {q}");
+                }
+            }
+        }
     }
 }

@@ -32,6 +32,7 @@ pub mod reference;
 pub mod render;
 pub mod source;
 pub mod sys;
+pub mod timing;
 pub mod validate;
 
 mod pipeline;

@@ -9,6 +9,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    ExitCode::from(cmd::run(cli.command))
+    mountplan::timing::start();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let command = match cli::quick_apply(&args) {
+        Some(a) => cli::Command::Apply(a),
+        None => cli::Cli::parse().command,
+    };
+    mountplan::timing::mark("args");
+    ExitCode::from(cmd::run(command))
 }

@@ -114,6 +114,7 @@ pub fn parse(sources: &Sources, id: SourceId) -> (raw::Plan, Vec<Diag>) {
     let text = &sources.get(id).text;
     let mut diags = Vec::new();
     let (table, errors) = DeTable::parse_recoverable(text);
+    crate::timing::mark("toml");
     for e in &errors {
         diags.push(from_toml(id, e, 0..0));
     }

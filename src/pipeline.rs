@@ -36,9 +36,11 @@ pub fn check(
     read: &mut dyn FnMut(&Path) -> io::Result<String>,
 ) -> Checked {
     let loaded = crate::load::load(entry, read);
+    crate::timing::mark("loaded");
     let mut diags = loaded.diags;
     let (plan, more) = crate::validate::validate(&loaded.sources, &loaded.plans, vars);
     diags.extend(more);
+    crate::timing::mark("validated");
     let mut dag = None;
     if let Some(plan) = plan {
         if !diags.iter().any(Diag::is_error) {
@@ -51,6 +53,7 @@ pub fn check(
             }
         }
     }
+    crate::timing::mark("graph");
     Checked {
         sources: loaded.sources,
         dag,

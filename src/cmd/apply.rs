@@ -214,6 +214,7 @@ pub fn apply(a: ApplyArgs) -> u8 {
     let checked = mountplan::check(&a.plan, &a.vars.set, &mut |p: &Path| {
         super::check::read_plan(p)
     });
+    mountplan::timing::mark("checked");
     print_diags(&checked.sources, &checked.diags);
     let has_errors = checked.has_errors();
     let Some(dag) = checked.dag.filter(|_| !has_errors) else {

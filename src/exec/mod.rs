@@ -331,6 +331,7 @@ pub fn apply(
             .map_err(|e| ApplyError::Host(SysError::new("unshare(CLONE_NEWPID)", e)))?;
     }
 
+    crate::timing::mark("host-prepared");
     match unsafe { nix::unistd::fork() } {
         Err(e) => Err(ApplyError::Host(SysError::new("fork()", e))),
         Ok(ForkResult::Child) => {
@@ -361,6 +362,7 @@ pub fn apply(
             process::forward_signals_to(child);
             let left = || recover::exists(&jpath, &jname);
             let mut applied = wait_child(child, &mut parent_sock, cfg, lock, &left, on);
+            crate::timing::mark("child-reaped");
             drop(parent_sock);
             let done_ok = applied.outcome.as_ref().is_some_and(|o| o.succeeded());
             if !done_ok && recover::exists(&jpath, &jname) {
@@ -458,6 +460,7 @@ fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8
         // The parent is gone (or we cannot follow it): stop before changing anything.
         return 125;
     }
+    crate::timing::mark("child-started");
     let mut c = c;
     let mut ns = plan.namespaces;
     ns.pid &= !c.pid_here;
@@ -467,6 +470,7 @@ fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8
         on(Event::Setup(&o));
         return 125;
     }
+    crate::timing::mark("namespaces");
     if !ns.pid {
         return steps_then_command(dag, cfg, c, on);
     }
@@ -570,8 +574,10 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     }
     drop(journal);
     drop(linux);
+    crate::timing::mark("steps-verified");
     report(&mut sock, &outcome);
     on(Event::Setup(&outcome));
+    crate::timing::mark("reported");
     if !outcome.succeeded() {
         return 125;
     }

@@ -361,6 +361,7 @@ pub fn exec_command(args: &[std::ffi::CString], keep_terminal: bool) -> ExecErro
         return ExecError { program, errno: e };
     }
     default_signals();
+    crate::timing::mark("exec");
     let Some(first) = args.first() else {
         return ExecError {
             program,

@@ -45,15 +45,7 @@ pub enum Point {
 
 /// The place on the host a call changes, when it changes a persistent file.
 pub fn host_place(c: &Call) -> Option<&HostPlace> {
-    match c {
-        Call::Mkdir { host, .. }
-        | Call::CreateFile { host, .. }
-        | Call::Mknod { host, .. }
-        | Call::Symlink { host, .. }
-        | Call::Chmod { host, .. }
-        | Call::Chown { host, .. } => host.as_ref(),
-        _ => None,
-    }
+    c.host_place()
 }
 
 struct Record {
@@ -215,6 +207,7 @@ pub fn run(
         out.rollback_errors = r.rollback_errors;
         return out;
     }
+    crate::timing::mark("root-bound");
     // What the root brings along (a bound root's own submounts) is not the plan's doing.
     let inherited = if opts.verify && matches!(plan.root, Root::Path(_)) {
         match r.sys.mounts() {
@@ -232,6 +225,7 @@ pub fn run(
         Vec::new()
     };
     out.setup_micros = micros(t);
+    crate::timing::mark("setup");
 
     for sc in calls::expand(plan) {
         let Some(i) = sc.step else { continue };
@@ -286,6 +280,7 @@ pub fn run(
         }
     }
 
+    crate::timing::mark("steps");
     if out.failure.is_none() && opts.verify {
         match r.sys.mounts() {
             Ok(actual) => {

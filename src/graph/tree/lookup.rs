@@ -1,8 +1,10 @@
 //! The model's lookups: which mount is visible at a path, which node, who made it, and the
 //! bookkeeping of adding mounts and nodes. Every lookup walks the path's ancestors in a
-//! `BTreeMap` by mountpoint, so the walk stays linear in the plan (times the path depth).
+//! [`PathIndex`] by path (one hash probe each), so the walk stays linear in the plan (times the
+//! path depth).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 
 use super::{Entry, Node, Walk};
 use crate::graph::{Edge, EdgeKind, NodeKind, TreeMount, TreeNode};
@@ -20,15 +22,50 @@ pub(super) fn prefixes(p: &str) -> impl Iterator<Item = &str> {
     )
 }
 
-/// Keys of `map` strictly below `t`.
-pub(super) fn keys_below<'a, V>(map: &'a BTreeMap<String, V>, t: &RootPath) -> Vec<&'a String> {
+/// Indices (of mounts or nodes) by path, in the order added: a hash map for the point lookups
+/// the walk makes several times per step, and the paths in order for "everything below".
+#[derive(Debug, Default)]
+pub(super) struct PathIndex {
+    map: HashMap<String, Vec<usize>>,
+    keys: BTreeSet<String>,
+}
+
+impl PathIndex {
+    pub(super) fn get(&self, k: &str) -> Option<&Vec<usize>> {
+        self.map.get(k)
+    }
+    pub(super) fn get_mut(&mut self, k: &str) -> Option<&mut Vec<usize>> {
+        self.map.get_mut(k)
+    }
+    pub(super) fn get_key_value(&self, k: &str) -> Option<(&String, &Vec<usize>)> {
+        self.map.get_key_value(k)
+    }
+    /// Adds `v` last at `k`.
+    pub(super) fn push(&mut self, k: &str, v: usize) {
+        match self.map.get_mut(k) {
+            Some(vs) => vs.push(v),
+            None => {
+                self.keys.insert(k.to_string());
+                self.map.insert(k.to_string(), vec![v]);
+            }
+        }
+    }
+    pub(super) fn remove(&mut self, k: &str) {
+        if self.map.remove(k).is_some() {
+            self.keys.remove(k);
+        }
+    }
+}
+
+/// Keys of `map` strictly below `t`, in order.
+pub(super) fn keys_below<'a>(map: &'a PathIndex, t: &RootPath) -> Vec<&'a String> {
     if t.is_root() {
-        return map.keys().filter(|k| k.as_str() != "/").collect();
+        return map.keys.iter().filter(|k| k.as_str() != "/").collect();
     }
     let prefix = format!("{t}/");
-    map.range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, _)| k)
+    map.keys
+        .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+        .take_while(|k| k.starts_with(&prefix))
         .collect()
 }
 
@@ -42,10 +79,7 @@ impl Walk<'_, '_> {
         file_root: bool,
     ) -> usize {
         let idx = self.entries.len();
-        self.at
-            .entry(mount.mountpoint.as_str().to_string())
-            .or_default()
-            .push(idx);
+        self.at.push(mount.mountpoint.as_str(), idx);
         if let Some(p) = parent {
             self.entries[p].children.push(idx);
         }
@@ -198,10 +232,7 @@ impl Walk<'_, '_> {
             made_by: i,
             alive: true,
         });
-        self.node_at
-            .entry(path.as_str().to_string())
-            .or_default()
-            .push(idx);
+        self.node_at.push(path.as_str(), idx);
         idx
     }
 

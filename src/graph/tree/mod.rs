@@ -97,10 +97,10 @@ struct Walk<'p, 'w> {
     plan: &'p Plan,
     entries: Vec<Entry>,
     /// Alive entries by mountpoint, in the order made (the last is on top).
-    at: BTreeMap<String, Vec<usize>>,
+    at: lookup::PathIndex,
     nodes: Vec<Node>,
     /// Alive nodes by path, in the order made.
-    node_at: BTreeMap<String, Vec<usize>>,
+    node_at: lookup::PathIndex,
     edges: Vec<Edge>,
     warnings: &'w mut Vec<Diag>,
 }
@@ -130,9 +130,9 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
     let mut w = Walk {
         plan,
         entries: Vec::new(),
-        at: BTreeMap::new(),
+        at: lookup::PathIndex::default(),
         nodes: Vec::new(),
-        node_at: BTreeMap::new(),
+        node_at: lookup::PathIndex::default(),
         edges: Vec::new(),
         warnings,
     };

@@ -18,8 +18,7 @@ pub mod mountinfo;
 mod mounting;
 pub mod resolve;
 
-use std::io::Read;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::errno::Errno;
@@ -154,6 +153,22 @@ impl Linux {
             };
         }
         let (dir, name) = files::parent(self.root_fd().map_err(err)?, p.relative()).map_err(err)?;
+        // A change that is not journaled (on a filesystem that goes away with the namespace)
+        // is tried first, and what is there looked at only when something is: one `fstatat`
+        // less per node. A journaled change keeps its order: intent on disk, then the change.
+        if c.host_place().is_none() {
+            let u = Undo::Remove {
+                path: p.clone(),
+                node: node.clone(),
+                id: None,
+            };
+            before(&u)?;
+            match files::create(dir.as_fd(), name, &node, mode) {
+                Ok(st) => return self.created(c, p, &dir, name, &node, mode, u, &st),
+                Err(Errno::EEXIST) => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
         match files::lstat_at(dir.as_fd(), name) {
             Ok(st) => {
                 if files::matches(dir.as_fd(), name, &st, &node) {
@@ -185,38 +200,70 @@ impl Linux {
                 ))
             }
             Err(Errno::ENOENT) => {
-                let mut u = Undo::Remove {
+                let u = Undo::Remove {
                     path: p.clone(),
                     node: node.clone(),
                     id: None,
                 };
                 before(&u)?;
                 let st = files::create(dir.as_fd(), name, &node, mode).map_err(err)?;
-                if let Undo::Remove { id, .. } = &mut u {
-                    *id = Some(files::id_of(&st));
-                }
-                // mkdir ignores the set-id bits: set them on the new directory itself, which
-                // is opened again by name, so check it is the inode just made (a rename in
-                // the root in between must not put them on another directory).
-                if node == Node::Dir && mode & 0o6000 != 0 {
-                    let fd = files::open_for_chown(dir.as_fd(), name).map_err(err)?;
-                    if files::id_of(&fstat(fd.as_fd()).map_err(err)?) != files::id_of(&st) {
-                        return Err(SysError::refused(
-                            c,
-                            Errno::EXDEV,
-                            format!(
-                                "`{}` was moved or replaced right after it was made (a rename \
-                                 in the root): its set-id bits are not put on another directory",
-                                in_root(p)
-                            ),
-                        ));
-                    }
-                    files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode).map_err(err)?;
-                }
-                Ok(Effect::Changed(u))
+                self.created(c, p, &dir, name, &node, mode, u, &st)
             }
             Err(e) => Err(err(e)),
         }
+    }
+
+    /// After `create` made `node`: the undo record gets the new inode's identity, and a new
+    /// directory its set-id bits (mkdir ignores them).
+    #[allow(clippy::too_many_arguments)]
+    fn created(
+        &self,
+        c: &Call,
+        p: &RootPath,
+        dir: &OwnedFd,
+        name: &str,
+        node: &Node,
+        mode: u32,
+        mut u: Undo,
+        st: &nix::sys::stat::FileStat,
+    ) -> Result<Effect, SysError> {
+        let root = self.root.as_ref().map(|f| f.as_fd());
+        // The same errors as `create`'s.
+        let err = |e: Errno| match why_resolve(root, p, e, How::DIR) {
+            Some(w) => SysError::refused(c, e, w),
+            None if e == Errno::ENOENT => SysError::refused(
+                c,
+                e,
+                format!(
+                    "its parent `{}` does not exist: make it first (a mkdir step, with \
+                     `parents = true` for more than one level)",
+                    in_root(&p.parent())
+                ),
+            ),
+            None => SysError::new(c, e),
+        };
+        if let Undo::Remove { id, .. } = &mut u {
+            *id = Some(files::id_of(st));
+        }
+        // mkdir ignores the set-id bits: set them on the new directory itself, which is
+        // opened again by name, so check it is the inode just made (a rename in the root in
+        // between must not put them on another directory).
+        if *node == Node::Dir && mode & 0o6000 != 0 {
+            let fd = files::open_for_chown(dir.as_fd(), name).map_err(err)?;
+            if files::id_of(&fstat(fd.as_fd()).map_err(err)?) != files::id_of(st) {
+                return Err(SysError::refused(
+                    c,
+                    Errno::EXDEV,
+                    format!(
+                        "`{}` was moved or replaced right after it was made (a rename in the \
+                         root): its set-id bits are not put on another directory",
+                        in_root(p)
+                    ),
+                ));
+            }
+            files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode).map_err(err)?;
+        }
+        Ok(Effect::Changed(u))
     }
 
     /// Opens the new root. For a bound root it must be the bind the setup made on the
@@ -276,18 +323,36 @@ impl Linux {
         })
     }
 
-    fn read_mountinfo(&self) -> Result<Vec<mountinfo::RawMount>, Errno> {
+    /// The text of /proc/self/mountinfo, read in large chunks (the file has no size to ask
+    /// for: no `fstat` first).
+    fn mountinfo_text(&self) -> Result<String, Errno> {
         let fd = nix::fcntl::openat(
             self.proc.as_fd(),
             "self/mountinfo",
             OFlag::O_RDONLY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
-        let mut s = String::with_capacity(4096);
-        std::fs::File::from(fd)
-            .read_to_string(&mut s)
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-        Ok(mountinfo::parse(&s))
+        let mut buf: Vec<u8> = Vec::with_capacity(16 << 10);
+        loop {
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(buf.capacity());
+            }
+            let spare = buf.spare_capacity_mut();
+            // SAFETY: read(2) writes at most `spare.len()` bytes into the spare capacity, and
+            // only the bytes it reports are added to the length.
+            let n = unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+            match n {
+                0 => break,
+                n if n > 0 => unsafe { buf.set_len(buf.len() + n as usize) },
+                _ if Errno::last() == Errno::EINTR => {}
+                _ => return Err(Errno::last()),
+            }
+        }
+        String::from_utf8(buf).map_err(|_| Errno::EIO)
+    }
+
+    fn read_mountinfo(&self) -> Result<Vec<mountinfo::RawMount>, Errno> {
+        Ok(mountinfo::parse(&self.mountinfo_text()?))
     }
 
     /// The root as mountinfo shows it: its path from this process's root.
@@ -484,8 +549,8 @@ impl Sys for Linux {
 
     fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError> {
         let err = |e: Errno| SysError::new("read(\"/proc/self/mountinfo\")", e);
-        let m = self.read_mountinfo().map_err(err)?;
+        let text = self.mountinfo_text().map_err(err)?;
         let prefix = self.root_prefix().map_err(err)?;
-        Ok(mountinfo::below(m, &prefix))
+        Ok(mountinfo::below_text(&text, &prefix))
     }
 }

@@ -98,29 +98,60 @@ pub fn is_below(path: &str, prefix: &str) -> bool {
         || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
 }
 
+/// The entries at or below `prefix` in the file's text, with mountpoints made relative to it
+/// (`/` for `prefix`): the same as `below(parse(text), prefix)`, but a line is decoded only
+/// when its mountpoint is at or below `prefix` (the host's own mounts, which can be thousands,
+/// are skipped after finding their fifth field).
+pub fn below_text(text: &str, prefix: &str) -> Vec<MountEntry> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut f = line.splitn(6, ' ');
+        let (Some(_id), Some(_parent), Some(_dev), Some(_root), Some(mp)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        // An escaped mountpoint (a space, tab, newline or backslash in it) is decoded first.
+        let wanted = if mp.contains('\\') {
+            is_below(&unescape(mp), prefix)
+        } else {
+            is_below(mp, prefix)
+        };
+        if !wanted {
+            continue;
+        }
+        if let Some(e) = parse_line(line) {
+            out.push(relative(e, prefix));
+        }
+    }
+    out
+}
+
+fn relative(e: RawMount, prefix: &str) -> MountEntry {
+    let rel = if prefix == "/" {
+        e.mountpoint
+    } else {
+        let r = &e.mountpoint[prefix.len()..];
+        if r.is_empty() {
+            "/".to_string()
+        } else {
+            r.to_string()
+        }
+    };
+    MountEntry {
+        mountpoint: rel,
+        fs_root: e.fs_root,
+        fstype: e.fstype,
+        flags: e.flags,
+    }
+}
+
 /// The entries at or below `prefix`, with mountpoints made relative to it (`/` for `prefix`).
 pub fn below(entries: Vec<RawMount>, prefix: &str) -> Vec<MountEntry> {
     entries
         .into_iter()
         .filter(|e| is_below(&e.mountpoint, prefix))
-        .map(|e| {
-            let rel = if prefix == "/" {
-                e.mountpoint.clone()
-            } else {
-                let r = &e.mountpoint[prefix.len()..];
-                if r.is_empty() {
-                    "/".to_string()
-                } else {
-                    r.to_string()
-                }
-            };
-            MountEntry {
-                mountpoint: rel,
-                fs_root: e.fs_root,
-                fstype: e.fstype,
-                flags: e.flags,
-            }
-        })
+        .map(|e| relative(e, prefix))
         .collect()
 }
 
@@ -157,6 +188,17 @@ garbage line
         let mps: Vec<&str> = m.iter().map(|e| e.mountpoint.as_str()).collect();
         assert_eq!(mps, ["/", "/dev"]);
         assert_eq!(below(parse(SAMPLE), "/").len(), 5);
+    }
+
+    #[test]
+    fn below_text_is_below_of_the_whole_parse() {
+        for prefix in ["/", "/srv/my root", "/srv/my rootx", "/proc", "/nowhere"] {
+            assert_eq!(
+                below_text(SAMPLE, prefix),
+                below(parse(SAMPLE), prefix),
+                "{prefix}"
+            );
+        }
     }
 
     #[test]
