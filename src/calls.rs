@@ -389,12 +389,12 @@ const BIND_KEEPS: MsFlags = MsFlags::MS_REC;
 /// Tracks the mounts made so far, to tell where a created file lives (persistent host
 /// directory or a fresh filesystem that vanishes with the namespace).
 ///
-/// Behaves as a stack of coverings (target, host directory), newest last: a path lives on the
+/// Each mount is a covering (target, host directory) with a push number: a path lives on the
 /// newest covering at or above it. Indexed by target so that a lookup costs one map probe per
 /// ancestor of the path, not a scan of every mount made so far (plans with 100k steps).
 struct Mounts {
-    /// The target of each pushed covering, by push number (the stack order).
-    order: Vec<String>,
+    /// The push number of the next covering.
+    next: usize,
     /// Per target, its live coverings as (push number, host directory), oldest first.
     by_target: BTreeMap<String, Vec<(usize, Option<HostPath>)>>,
 }
@@ -402,7 +402,7 @@ struct Mounts {
 impl Mounts {
     fn new() -> Self {
         Mounts {
-            order: Vec::new(),
+            next: 0,
             by_target: BTreeMap::new(),
         }
     }
@@ -430,44 +430,47 @@ impl Mounts {
         Some(HostPlace { base, rel })
     }
     fn push(&mut self, target: RootPath, host: Option<HostPath>) {
-        let n = self.order.len();
-        let t = target.as_str().to_string();
-        self.by_target.entry(t.clone()).or_default().push((n, host));
-        self.order.push(t);
+        let n = self.next;
+        self.next += 1;
+        self.by_target
+            .entry(target.as_str().to_string())
+            .or_default()
+            .push((n, host));
     }
+    /// `umount2(target, MNT_DETACH)`: the newest mount on `target` goes, with every mount
+    /// made below it after it (they sit on it). Mounts made below it before it stay: it hid
+    /// them, and they show again. Mounts elsewhere are untouched.
     fn remove(&mut self, target: &RootPath) {
         let t = target.as_str();
-        let Some(&(i, _)) = self.by_target.get(t).and_then(|v| v.last()) else {
+        let Some(v) = self.by_target.get_mut(t) else {
             return;
         };
-        // Detaching a mount detaches everything made after it that sits on it, and what lies
-        // below it: as a stack, everything from its place on, then everything below it.
-        while self.order.len() > i {
-            let n = self.order.len() - 1;
-            let k = self.order.pop().expect("not empty");
+        let Some((i, _)) = v.pop() else {
+            return;
+        };
+        if v.is_empty() {
+            self.by_target.remove(t);
+        }
+        let prefix = if target.is_root() {
+            "/".to_string()
+        } else {
+            format!("{t}/")
+        };
+        let below: Vec<String> = self
+            .by_target
+            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(&prefix))
+            .filter(|k| k.as_str() != t)
+            .cloned()
+            .collect();
+        for k in below {
             if let Some(v) = self.by_target.get_mut(&k) {
-                if v.last().is_some_and(|(m, _)| *m == n) {
-                    v.pop();
-                }
+                v.retain(|(n, _)| *n < i);
                 if v.is_empty() {
                     self.by_target.remove(&k);
                 }
             }
-        }
-        if target.is_root() {
-            self.by_target.clear();
-            return;
-        }
-        self.by_target.remove(t);
-        let below: Vec<String> = self
-            .by_target
-            .range::<str, _>((Bound::Excluded(format!("{t}/").as_str()), Bound::Unbounded))
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(t) && k.as_bytes().get(t.len()) == Some(&b'/'))
-            .cloned()
-            .collect();
-        for k in below {
-            self.by_target.remove(&k);
         }
     }
 }
@@ -776,13 +779,41 @@ mod tests {
                 .to_string();
             Some(HostPlace { base, rel })
         }
+        /// The newest mount on `target` and every mount made after it below it.
         fn remove(&mut self, target: &RootPath) {
             if let Some(i) = self.0.iter().rposition(|(t, _)| t == target) {
-                let t = self.0[i].0.clone();
-                self.0.truncate(i);
-                self.0.retain(|(c, _)| !c.starts_with(&t));
+                let mut k = 0;
+                self.0.retain(|(c, _)| {
+                    k += 1;
+                    k - 1 < i || (k - 1 > i && !(c.starts_with(target) && c != target))
+                });
             }
         }
+    }
+
+    #[test]
+    fn an_umount_leaves_later_mounts_elsewhere_and_earlier_ones_below() {
+        let rp = |p: &str| RootPath::new(p).unwrap();
+        let hp = |p: &str| Some(HostPath::new(p).unwrap());
+        let mut m = Mounts::new();
+        m.push(rp("/"), hp("/srv/root"));
+        m.push(rp("/a/deep"), hp("/src/deep"));
+        m.push(rp("/a"), None);
+        m.push(rp("/a/on-a"), hp("/src/on-a"));
+        m.push(rp("/b"), hp("/src/b"));
+        m.remove(&rp("/a"));
+        // The bind made after the umounted tmpfs, elsewhere, is still there.
+        assert_eq!(m.host_place(&rp("/b/x")).unwrap().base.as_str(), "/src/b");
+        // What was mounted below /a before it shows again; what sat on it went with it.
+        assert_eq!(
+            m.host_place(&rp("/a/deep/x")).unwrap().base.as_str(),
+            "/src/deep"
+        );
+        let on_root = m.host_place(&rp("/a/on-a/x")).unwrap();
+        assert_eq!(
+            (on_root.base.as_str(), on_root.rel.as_str()),
+            ("/srv/root", "a/on-a/x")
+        );
     }
 
     #[test]
