@@ -256,9 +256,9 @@ pub fn validate(
             None
         }
     };
-    if diags.iter().any(Diag::is_error) {
+    let Some(root) = root.filter(|_| !diags.iter().any(Diag::is_error)) else {
         return (None, diags);
-    }
+    };
     let entry_name = &sources.get(*entry_id).name;
     let plan = model::Plan {
         name: name.unwrap_or_else(|| {
@@ -268,7 +268,7 @@ pub fn validate(
                 .unwrap_or_else(|| "plan".into())
         }),
         description,
-        root: root.expect("no error means a root"),
+        root,
         namespaces: ns,
         vars,
         includes: plans[..plans.len() - 1]
