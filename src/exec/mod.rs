@@ -332,6 +332,8 @@ pub fn apply(
     }
 
     crate::timing::mark("host-prepared");
+    // SAFETY: mountplan is single-threaded here (no thread is ever started on the apply path),
+    // so the child may run any code after fork.
     match unsafe { nix::unistd::fork() } {
         Err(e) => Err(ApplyError::Host(SysError::new("fork()", e))),
         Ok(ForkResult::Child) => {
@@ -474,6 +476,7 @@ fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8
     if !ns.pid {
         return steps_then_command(dag, cfg, c, on);
     }
+    // SAFETY: single-threaded, as above.
     match unsafe { nix::unistd::fork() } {
         Err(e) => {
             let o = process::early_failure(&plan.name, &SysError::new("fork()", e));

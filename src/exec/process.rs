@@ -46,6 +46,7 @@ static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
 extern "C" fn forward(sig: libc::c_int) {
     let pid = FORWARD_TO.load(Ordering::Relaxed);
     if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe; the handler touches nothing else but an atomic.
         unsafe {
             libc::kill(pid, sig);
         }
@@ -64,6 +65,7 @@ pub fn forward_signals_to(pid: Pid) {
     );
     for s in FORWARDED {
         // Cannot fail for these signals with a valid handler.
+        // SAFETY: the handler only reads an atomic and calls kill(2), both async-signal-safe.
         let _ = unsafe { nix::sys::signal::sigaction(s, &a) };
     }
 }
@@ -72,6 +74,7 @@ pub fn forward_signals_to(pid: Pid) {
 fn default_signals() {
     let d = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for s in FORWARDED.iter().chain(&[Signal::SIGPIPE]) {
+        // SAFETY: restoring the default disposition installs no handler.
         let _ = unsafe { nix::sys::signal::sigaction(*s, &d) };
     }
 }
@@ -130,12 +133,14 @@ pub fn peer_gone(sock: &UnixStream) -> bool {
         events: libc::POLLIN,
         revents: 0,
     };
+    // SAFETY: `p` is one valid pollfd that outlives the call; the timeout is 0.
     let r = unsafe { libc::poll(&mut p, 1, 0) };
     r > 0 && p.revents & (libc::POLLHUP | libc::POLLERR) != 0
 }
 
 /// `prctl(PR_SET_PDEATHSIG, SIGKILL)`: this process dies with its parent.
 pub fn die_with_parent() -> Result<(), SysError> {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes integers only.
     let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     Errno::result(r)
         .map(drop)
@@ -261,6 +266,8 @@ pub fn close_extra_fds(proc: Option<OwnedFd>) {
     use std::os::fd::IntoRawFd;
     // Raw from here: close_range closes it with the others.
     let proc = proc.map(IntoRawFd::into_raw_fd);
+    // SAFETY: close_range(2) takes integers only; no OwnedFd of this process is left open
+    // (the caller's contract), so nothing closes a descriptor Rust still owns.
     let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
     if r == 0 {
         return;
@@ -269,6 +276,7 @@ pub fn close_extra_fds(proc: Option<OwnedFd>) {
         let listed = open_fds(p);
         for fd in listed {
             if fd >= 3 {
+                // SAFETY: as for close_range above: only descriptors no Rust owner holds remain.
                 unsafe {
                     libc::close(fd);
                 }
@@ -279,6 +287,7 @@ pub fn close_extra_fds(proc: Option<OwnedFd>) {
         .map(|(soft, _)| soft.min(1 << 20))
         .unwrap_or(1024);
     for fd in 3..max as i32 {
+        // SAFETY: as above; closing a number that is not open is EBADF, harmless.
         unsafe {
             libc::close(fd);
         }
@@ -288,6 +297,7 @@ pub fn close_extra_fds(proc: Option<OwnedFd>) {
 /// The descriptors open in this process, from `self/fd` of the `/proc` directory `proc`
 /// (empty when it cannot be read). The directory's own descriptor is not in the list.
 fn open_fds(proc: std::os::fd::RawFd) -> Vec<i32> {
+    // SAFETY: `proc` is open for the whole of this function (closed only afterwards).
     let proc = unsafe { std::os::fd::BorrowedFd::borrow_raw(proc) };
     let Ok(fd) = nix::fcntl::openat(
         proc,
@@ -381,11 +391,14 @@ pub fn init_run(
     keep_terminal: bool,
     on_exec_error: &mut dyn FnMut(&ExecError),
 ) -> u8 {
+    // SAFETY: the child only execs or `_exit`s (exec_command allocates nothing that a lock
+    // held by another thread could block: the process is single-threaded here).
     match unsafe { nix::unistd::fork() } {
         Err(_) => 125,
         Ok(ForkResult::Child) => {
             let e = exec_command(args, keep_terminal);
             on_exec_error(&e);
+            // SAFETY: _exit(2) ends the child at once, without running the parent's atexit handlers.
             unsafe { libc::_exit(i32::from(e.status())) }
         }
         Ok(ForkResult::Parent { child }) => {
@@ -410,6 +423,7 @@ pub fn init_run(
 pub fn exit_now(code: u8) -> ! {
     let _ = std::io::stderr().flush();
     let _ = std::io::stdout().flush();
+    // SAFETY: _exit(2) takes an integer; the streams were flushed above.
     unsafe { libc::_exit(i32::from(code)) }
 }
 
@@ -419,5 +433,6 @@ pub fn die_now() -> ! {
     if nix::unistd::getpid().as_raw() != 1 {
         let _ = nix::sys::signal::raise(Signal::SIGKILL);
     }
+    // SAFETY: _exit(2) takes an integer.
     unsafe { libc::_exit(137) }
 }

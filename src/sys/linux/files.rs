@@ -56,6 +56,8 @@ pub fn id_of(st: &FileStat) -> FileId {
 /// before 5.8, which do not say).
 pub fn statx_id(fd: BorrowedFd<'_>) -> Result<(FileId, Option<u64>), Errno> {
     let mut st = std::mem::MaybeUninit::<libc::statx>::uninit();
+    // SAFETY: an empty C string with AT_EMPTY_PATH names `fd` itself; `st` is writable and
+    // large enough for a statx.
     let r = unsafe {
         libc::statx(
             fd.as_raw_fd(),
@@ -66,6 +68,7 @@ pub fn statx_id(fd: BorrowedFd<'_>) -> Result<(FileId, Option<u64>), Errno> {
         )
     };
     Errno::result(r)?;
+    // SAFETY: statx succeeded, so the kernel filled `st`.
     let st = unsafe { st.assume_init() };
     let mnt = (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id);
     let dev = nix::sys::stat::makedev(u64::from(st.stx_dev_major), u64::from(st.stx_dev_minor));

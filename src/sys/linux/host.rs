@@ -155,6 +155,7 @@ pub fn lock(path: &Path, on_wait: &mut dyn FnMut()) -> Result<(OwnedFd, Locked),
         Mode::from_bits_truncate(0o600),
     )
     .map_err(|e| SysError::new(format!("open({:?}, O_RDWR|O_CREAT, 0600)", p(path)), e))?;
+    // SAFETY: flock(2) on a descriptor owned by `fd`, which outlives the call.
     let r = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if r == 0 {
         return Ok((fd, Locked::Free));
@@ -165,6 +166,7 @@ pub fn lock(path: &Path, on_wait: &mut dyn FnMut()) -> Result<(OwnedFd, Locked),
     }
     on_wait();
     loop {
+        // SAFETY: as above.
         let r = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) };
         if r == 0 {
             return Ok((fd, Locked::Waited));

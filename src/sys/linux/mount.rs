@@ -17,8 +17,10 @@ const ST_RELATIME: u64 = 4096;
 /// The per-mount flags of the mount `fd` is on, from `fstatvfs` (works on `O_PATH`).
 pub fn flags_of_fd(fd: BorrowedFd<'_>) -> Result<MsFlags, Errno> {
     let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `st` is writable and large enough for a statvfs; `fd` is open.
     let r = unsafe { libc::fstatvfs(fd.as_raw_fd(), st.as_mut_ptr()) };
     Errno::result(r)?;
+    // SAFETY: fstatvfs succeeded, so the kernel filled `st`.
     let st = unsafe { st.assume_init() };
     let f = st.f_flag;
     let mut out = MsFlags::empty();
@@ -113,6 +115,8 @@ pub fn setattr_rec(fd: BorrowedFd<'_>, set: MsFlags, clr: MsFlags) -> Result<(),
     } else if set.contains(MsFlags::MS_RELATIME) {
         attr.attr_clr |= MOUNT_ATTR__ATIME;
     }
+    // SAFETY: mount_setattr(2) reads `attr` (its size passed) and an empty C string naming
+    // `fd` itself (AT_EMPTY_PATH); both outlive the call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,

@@ -141,7 +141,9 @@ fn is_type(st: &FileStat, t: SFlag) -> bool {
 
 /// Duplicates a descriptor (close-on-exec).
 pub fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) on an open descriptor takes integers only.
     let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    // SAFETY: on success the new descriptor is open and owned by nothing else.
     Errno::result(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
