@@ -335,7 +335,7 @@ pub fn render_human(
             out.push_str(&d.message);
         }
         if let Some(at) = &r.unshown {
-            out.push_str(&format!("  at {at} (the line is too long to show)\n"));
+            out.push_str(&format!("  at {at} (a line there is too long to show)\n"));
         }
         out.push('\n');
     }
@@ -443,7 +443,7 @@ mod tests {
         let d = Diag::error("mountplan::syntax", "bad", Loc::new(id, 90_012..90_013)).label("here");
         let out = render_human(&s, &[d], 80, false);
         assert!(
-            out.contains("at t.toml:2:90001 (the line is too long to show)"),
+            out.contains("at t.toml:2:90001 (a line there is too long to show)"),
             "{out}"
         );
         assert!(out.len() < 1000, "{out}");

@@ -139,7 +139,18 @@ pub fn parse(sources: &Sources, id: SourceId) -> (raw::Plan, Vec<Diag>) {
         let vspan = value.span();
         match value.into_inner() {
             DeValue::Array(items) => {
-                for item in items {
+                if let Some(over) = items.get(crate::load::MAX_STEPS) {
+                    diags.push(
+                        Diag::error(
+                            "mountplan::limit::steps",
+                            format!("the plan has more than {} steps", crate::load::MAX_STEPS),
+                            Loc::new(id, over.span()),
+                        )
+                        .label("this step is past the limit")
+                        .help("split the plan; a plan this long cannot be reviewed"),
+                    );
+                }
+                for item in items.into_iter().take(crate::load::MAX_STEPS) {
                     let ispan = item.span();
                     if !matches!(item.get_ref(), DeValue::Table(_)) {
                         diags.push(

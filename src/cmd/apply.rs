@@ -247,9 +247,7 @@ fn state_dir(given: Option<PathBuf>) -> Result<PathBuf, String> {
 
 /// `mountplan apply`.
 pub fn apply(a: ApplyArgs) -> u8 {
-    let checked = mountplan::check(&a.plan, &a.vars.set, &mut |p: &Path| {
-        std::fs::read_to_string(p)
-    });
+    let checked = mountplan::check(&a.plan, &a.vars.set, &mut |p: &Path| super::read_plan(p));
     for d in &checked.diags {
         eprint!("{}", render_diag(&checked.sources, d));
     }

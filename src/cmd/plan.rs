@@ -50,7 +50,7 @@ pub(crate) fn check(
 ) -> (mountplan::Checked, bool) {
     let mut unreadable = false;
     let checked = mountplan::check(path, vars, &mut |p| {
-        let r = std::fs::read_to_string(p);
+        let r = super::read_plan(p);
         unreadable |= r.is_err();
         r
     });
