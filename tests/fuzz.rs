@@ -365,7 +365,7 @@ fn field() -> impl Strategy<Value = String> {
 
 /// Fields that make a step of `kind` likely valid, so structured plans get past validation.
 fn typical(kind: &'static str) -> BoxedStrategy<Vec<String>> {
-    let p = || prop::sample::select(&PATHS[..17]).prop_map(|p| p.to_string());
+    let p = || prop::sample::select(&PATHS[1..16]).prop_map(|p| p.to_string());
     match kind {
         "mount" => (
             prop::sample::select(
@@ -386,7 +386,10 @@ fn typical(kind: &'static str) -> BoxedStrategy<Vec<String>> {
                 v
             })
             .boxed(),
-        "remount" | "umount" => p().prop_map(|d| vec![format!("target = {d:?}\n")]).boxed(),
+        "umount" => p().prop_map(|d| vec![format!("target = {d:?}\n")]).boxed(),
+        "remount" => (p(), prop::sample::select(&WORDS[10..16]))
+            .prop_map(|(d, o)| vec![format!("target = {d:?}\n"), format!("options = [{o:?}]\n")])
+            .boxed(),
         "propagation" => (p(), prop::sample::select(&WORDS[23..27]))
             .prop_map(|(d, w)| {
                 vec![
@@ -416,7 +419,7 @@ fn typical(kind: &'static str) -> BoxedStrategy<Vec<String>> {
         "symlink" => (p(), p())
             .prop_map(|(d, t)| vec![format!("path = {d:?}\n"), format!("to = {t:?}\n")])
             .boxed(),
-        "chmod" => (p(), prop::sample::select(&WORDS[36..39]))
+        "chmod" => (p(), prop::sample::select(&WORDS[37..40]))
             .prop_map(|(d, m)| vec![format!("path = {d:?}\n"), format!("mode = {m:?}\n")])
             .boxed(),
         _ => prop::sample::select(&WORDS[32..36])
@@ -428,25 +431,19 @@ fn typical(kind: &'static str) -> BoxedStrategy<Vec<String>> {
 /// A random plan from the grammar: a head, then steps with typical fields, some random
 /// fields, ids and `after` references.
 fn structured() -> impl Strategy<Value = String> {
-    let step = (
-        prop::sample::select(KINDS),
-        0u8..4,
-        prop::collection::vec(field(), 0..3),
-        0usize..12,
-    )
+    let extra = prop_oneof![
+        6 => Just(Vec::new()),
+        1 => prop::collection::vec(field(), 1..3),
+    ];
+    let kind = prop_oneof![
+        12 => prop::sample::select(&KINDS[..10]),
+        1 => Just("pivot"),
+    ];
+    let step = (kind, 0u8..4, extra, 0usize..12)
         .prop_flat_map(|(kind, id, extra, after)| (typical(kind), Just((kind, id, extra, after))))
-        .prop_map(|(fields, (kind, id, extra, after))| {
-            let mut s = format!("[[step]]\nkind = {kind:?}\n");
-            if id > 0 {
-                s.push_str(&format!("id = \"s{after}\"\n"));
-            }
-            if id == 3 {
-                s.push_str(&format!("after = [\"s{}\"]\n", after / 2));
-            }
-            for f in fields.iter().chain(&extra) {
-                s.push_str(f);
-            }
-            s
+        .prop_map(|(mut fields, (kind, id, extra, after))| {
+            fields.extend(extra);
+            (kind, id, fields, after)
         });
     (
         prop::sample::select(
@@ -467,7 +464,23 @@ fn structured() -> impl Strategy<Value = String> {
         ),
         prop::collection::vec(step, 0..14),
     )
-        .prop_map(|(root, ns, steps)| format!("version = 1\n{root}{ns}{}", steps.concat()))
+        .prop_map(|(root, ns, steps)| {
+            // Ids are unique; `after` mostly names an earlier step.
+            let mut text = String::new();
+            for (i, (kind, id, fields, after)) in steps.into_iter().enumerate() {
+                text.push_str(&format!("[[step]]\nkind = {kind:?}\n"));
+                if id > 0 {
+                    text.push_str(&format!("id = \"s{i}\"\n"));
+                }
+                if id == 3 && i > 0 {
+                    // Mostly an earlier step; sometimes a later one or an unknown one.
+                    text.push_str(&format!("after = [\"s{}\"]\n", after % (i + 2)));
+                }
+                text.extend(fields);
+            }
+            let steps = text;
+            format!("version = 1\n{root}{ns}{steps}")
+        })
 }
 
 /// One mutation of a text.
@@ -668,7 +681,8 @@ fn corpus_files_hold() {
     }
 }
 
-/// Enough structured plans are valid for the back half of the pipeline to be fuzzed.
+/// Enough structured plans are valid (a fifth; a third when written) for the back half of
+/// the pipeline to be fuzzed.
 #[test]
 fn structured_plans_are_often_valid() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
@@ -679,8 +693,9 @@ fn structured_plans_are_often_valid() {
         let c = check(Path::new("plans/fuzz.toml"), &text);
         valid += usize::from(c.dag.is_some() && !c.has_errors());
     }
+    println!("{valid} of {n} structured plans are valid");
     assert!(
-        valid * 10 >= n,
+        valid * 5 >= n,
         "only {valid} of {n} structured plans are valid"
     );
 }
