@@ -26,6 +26,8 @@ const HANG: Duration = Duration::from_secs(60);
 const OK: i32 = 0;
 const INVALID: i32 = 1;
 const UNREADABLE: i32 = 2;
+/// `apply`: mountplan itself failed (here: the plan is invalid, nothing is applied).
+const APPLY_FAILED: i32 = 125;
 
 /// A scratch directory for one test, removed when dropped.
 struct Scratch(PathBuf);
@@ -637,5 +639,45 @@ fn diff_of_hostile_plans_ends_cleanly() {
         let args: [OsString; 3] = ["diff".into(), good.clone().into(), other.clone().into()];
         let a: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
         clean(&run(&d, &a), UNREADABLE, "cannot read");
+    }
+}
+
+#[test]
+fn apply_refuses_hostile_plans_before_doing_anything() {
+    let d = Scratch::new("apply");
+    let state = d.path("state");
+    let long_line = d.write(
+        "pivots.toml",
+        format!(
+            "version = 1\nstep = [{}]\n[root]\ntmpfs = {{}}\n",
+            "{kind=\"pivot\"},".repeat(((2 << 20) - 100) / 15)
+        ),
+    );
+    let fifo = d.path("fifo.toml");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: mkfifo with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let cases: [(&Path, &str); 4] = [
+        // 10 000 diagnostics on one 2 MB line printed the line each time: gigabytes.
+        (&long_line, "mountplan::limit::steps"),
+        (&fifo, "a FIFO that gave nothing"),
+        (Path::new("/dev/zero"), "not a regular file (a device)"),
+        (&d.0, "not a regular file (a directory)"),
+    ];
+    for (plan, needle) in cases {
+        let args: [&std::ffi::OsStr; 4] = [
+            "apply".as_ref(),
+            "--state-dir".as_ref(),
+            state.as_os_str(),
+            plan.as_os_str(),
+        ];
+        let r = run(&d, &args);
+        clean(&r, APPLY_FAILED, needle);
+        assert!(
+            r.stderr.len() < 4 << 20,
+            "{}: {} bytes of stderr",
+            r.what,
+            r.stderr.len()
+        );
     }
 }
