@@ -156,6 +156,12 @@ fn spans_inside(c: &mountplan::Checked) {
 /// The properties, for one input: no panic (the caller catches it), spans inside, and the
 /// same bytes when checked and rendered twice.
 fn holds(at: &Path, text: &str, seed: Option<&mountplan::Checked>) {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    if n % 10_000 == 0 {
+        // Seen with --nocapture: how many inputs a long run checked.
+        println!("fuzz: {n} inputs checked");
+    }
     let first = everything(at, text, seed);
     let again = everything(at, text, seed);
     assert!(first == again, "not deterministic:\n{text}");
