@@ -508,6 +508,8 @@ enum Op {
     Splice(f64, usize, f64, usize),
     /// Insert a `key = value` line after a `[[step]]` header (or anywhere).
     Field(f64, String),
+    /// Insert a token repeated many times (long lines, long strings, deep nesting).
+    Repeat(f64, String, usize),
 }
 
 const TOKENS: &[&str] = &[
@@ -557,7 +559,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => at.clone().prop_map(Op::DuplicateLine),
         1 => (at.clone(), at.clone()).prop_map(|(a, b)| Op::SwapLines(a, b)),
         2 => (at.clone(), 0usize..1000, at.clone(), 1usize..12).prop_map(|(a, f, b, n)| Op::Splice(a, f, b, n)),
-        4 => (at, field()).prop_map(|(a, f)| Op::Field(a, f)),
+        4 => (at.clone(), field()).prop_map(|(a, f)| Op::Field(a, f)),
+        1 => (at, prop::sample::select(TOKENS), 1usize..100_000)
+            .prop_map(|(a, t, n)| Op::Repeat(a, t.to_string(), n)),
     ]
 }
 
@@ -583,6 +587,10 @@ fn apply(text: &str, op: &Op) -> String {
         Op::Insert(f, t) => {
             let i = pos(*f, b.len());
             b.splice(i..i, t.bytes());
+        }
+        Op::Repeat(f, t, n) => {
+            let i = pos(*f, b.len());
+            b.splice(i..i, t.repeat(*n).into_bytes());
         }
         Op::Delete(f, n) => {
             let i = pos(*f, b.len());
