@@ -2,9 +2,10 @@
 //!
 //! Inputs come from two generators: mutations of a corpus (the plans in `plans/`, the
 //! fixtures in `tests/fixtures/` and the seeds and past crashes in `tests/fuzz-corpus/`) by
-//! byte flips, token inserts (once, or repeated up to 150 000 bytes), range deletes, line deletes, duplicates and swaps, splices of
-//! lines from another corpus file, and `key = value` lines put into steps from a grammar of
-//! the known keys, kinds and values; and random structured plans from the same grammar.
+//! byte flips, token inserts (once, or repeated up to 150 000 bytes), range deletes, line
+//! deletes, duplicates and swaps, splices of lines from another corpus file, and
+//! `key = value` lines put into steps from a grammar of the known keys, kinds and values; and
+//! random structured plans from the same grammar.
 //!
 //! The properties, for every input: nothing panics; every diagnostic's spans (primary and
 //! secondary) lie inside their source, on character boundaries; the diagnostics render
