@@ -13,13 +13,13 @@ use crate::source::{Loc, SourceId, Sources};
 
 /// How deep includes may nest.
 const MAX_DEPTH: usize = 16;
-/// The largest plan file read, in bytes (2 MiB; parsing takes up to ~250 times that). A reader should stop reading past it; a
-/// longer text is refused here too.
+/// The largest plan file read, in bytes (2 MiB: parsing takes up to ~240 times that in
+/// memory). A reader should stop reading past it; a longer text is refused here too.
 pub const MAX_FILE_BYTES: usize = 2 << 20;
 /// The most bytes one plan may read, all its includes together (16 MiB): includes may
 /// repeat a file, so without it a few small files could include each other into billions.
 pub const MAX_TOTAL_BYTES: usize = 16 << 20;
-/// The most files one plan may read, the plan itself and every include counted.
+/// The most files one plan may read (or try to), the plan itself and every include counted.
 pub const MAX_FILES: usize = 256;
 /// The most steps a plan may have, its includes' steps counted. Real plans have tens; past
 /// this the dry run and the final mount tree stop being reviewable.
@@ -45,7 +45,9 @@ pub fn load(entry: &Path, read: &mut dyn FnMut(&Path) -> io::Result<String>) -> 
             let mut stack = vec![(entry.to_path_buf(), None)];
             let mut budget = Budget {
                 bytes: l.sources.get(id).text.len(),
+                files: 1,
                 steps: 0,
+                spent: false,
             };
             visit(&mut l, entry, id, &mut stack, &mut budget, read);
         }
@@ -95,7 +97,12 @@ pub fn too_big() -> io::Error {
 /// What one plan has used of the limits so far.
 struct Budget {
     bytes: usize,
+    /// Files read or tried.
+    files: usize,
     steps: usize,
+    /// A limit on files or bytes was reported: no more includes are read (each would be read
+    /// in full only to be refused: a file can list hundreds of thousands of includes).
+    spent: bool,
 }
 
 fn visit(
@@ -158,7 +165,11 @@ fn visit(
             ));
             continue;
         }
-        if l.sources.len() >= MAX_FILES {
+        if budget.spent {
+            continue;
+        }
+        if budget.files >= MAX_FILES {
+            budget.spent = true;
             l.diags.push(
                 Diag::error(
                     "mountplan::limit::files",
@@ -170,8 +181,10 @@ fn visit(
             );
             continue;
         }
+        budget.files += 1;
         match read(&child).and_then(within_limit) {
             Ok(text) if budget.bytes + text.len() > MAX_TOTAL_BYTES => {
+                budget.spent = true;
                 l.diags.push(
                     Diag::error(
                         "mountplan::limit::bytes",
@@ -344,6 +357,25 @@ mod tests {
         let mut r = fs(&[("a.toml", a.as_str()), ("b.toml", "version = 1\n")]);
         let l = load(Path::new("a.toml"), &mut r);
         assert_eq!(l.sources.len(), MAX_FILES);
-        assert_eq!(codes(&l), vec!["mountplan::limit::files"; 6]);
+        assert_eq!(codes(&l), ["mountplan::limit::files"]);
+    }
+
+    #[test]
+    fn includes_past_a_limit_are_not_read() {
+        // 100 000 includes of a 200 kB file: 20 GB read (to be refused) without the stop.
+        let a = format!(
+            "version = 1\ninclude = [{}]\n",
+            "\"b.toml\", ".repeat(100_000)
+        );
+        let b = format!("version = 1\n#{}\n", "x".repeat(200_000));
+        let mut reads = 0;
+        let mut inner = fs(&[("a.toml", a.as_str()), ("b.toml", b.as_str())]);
+        let mut r = |p: &Path| {
+            reads += 1;
+            inner(p)
+        };
+        let l = load(Path::new("a.toml"), &mut r);
+        assert_eq!(codes(&l), ["mountplan::limit::bytes"]);
+        assert!(reads <= MAX_TOTAL_BYTES / 200_000 + 2, "{reads} reads");
     }
 }
