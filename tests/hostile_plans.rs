@@ -549,19 +549,29 @@ fn non_regular_files_are_refused_without_hanging() {
     // SAFETY: mkfifo with a valid C string.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
     both(&d, &fifo, UNREADABLE, "a FIFO that gave nothing");
-    // A FIFO with a writer is read like a pipe (`mountplan diff a.toml <(git show ...)`).
-    let writer = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || {
-            // Opening for writing waits for the reader.
-            std::fs::write(
-                &fifo,
-                format!("{HEAD}[[step]]\nkind = \"mkdir\"\npath = \"/a\"\n"),
-            )
-        })
-    };
-    let r = run(&d, &["check".as_ref(), fifo.as_os_str()]);
-    writer.join().expect("writer").expect("write fifo");
+    // A pipe is read (`mountplan diff a.toml <(git show ...)` passes `/dev/fd/63`): here one
+    // whose writer wrote the plan and closed, inherited by the child as `/dev/fd/N`.
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 with a valid array; the ends are closed below. Both are close-on-exec
+    // (children of other tests must not hold the write end open); the read end is then
+    // made inheritable.
+    unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0, "pipe2");
+        assert_eq!(libc::fcntl(fds[0], libc::F_SETFD, 0), 0, "fcntl");
+    }
+    let plan = format!("{HEAD}[[step]]\nkind = \"mkdir\"\npath = \"/a\"\n");
+    // SAFETY: writing a buffer smaller than the pipe's to its write end, then closing it.
+    unsafe {
+        assert_eq!(
+            libc::write(fds[1], plan.as_ptr().cast(), plan.len()),
+            plan.len() as isize
+        );
+        libc::close(fds[1]);
+    }
+    let via = format!("/dev/fd/{}", fds[0]);
+    let r = run(&d, &["check".as_ref(), via.as_ref()]);
+    // SAFETY: closing the read end this test opened.
+    unsafe { libc::close(fds[0]) };
     clean(&r, OK, "ok (1 steps)");
     // An include that is a directory, or a device, is an error at the include.
     let f = d.write(
