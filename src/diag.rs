@@ -92,23 +92,145 @@ impl fmt::Display for Diag {
     }
 }
 
+/// The longest line (in bytes) a snippet shows; a diagnostic whose lines are longer is shown
+/// without its snippet, with its place as `file:line:col` instead (miette pads to the column
+/// with a format width, which panics past 65535, and would print the whole line).
+pub const MAX_SNIPPET_LINE: usize = 1000;
+/// The most lines a snippet shows; a longer span is shown as `file:line:col`.
+pub const MAX_SNIPPET_LINES: usize = 200;
+
+/// Where every line of a text starts, as miette counts lines (`\n`, `\r\n` or a lone `\r`).
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Indexes `text` once, so that each diagnostic finds its lines in logarithmic time.
+    pub fn new(text: &str) -> LineIndex {
+        let b = text.as_bytes();
+        let mut starts = vec![0];
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'\r' if b.get(i + 1) == Some(&b'\n') => {
+                    starts.push(i + 2);
+                    i += 2;
+                    continue;
+                }
+                b'\r' | b'\n' => starts.push(i + 1),
+                _ => {}
+            }
+            i += 1;
+        }
+        LineIndex { starts }
+    }
+    /// The 0-based line holding byte `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1)
+    }
+    /// The byte range of lines `first..=last` (clamped), line breaks included.
+    fn range(&self, first: usize, last: usize, len: usize) -> std::ops::Range<usize> {
+        let start = self.starts.get(first).copied().unwrap_or(len).min(len);
+        let end = self.starts.get(last + 1).copied().unwrap_or(len).min(len);
+        start..end.max(start)
+    }
+}
+
+/// A file's text for miette, read through a [`LineIndex`]: miette's own `str` source scans
+/// from the first byte for every label, which is quadratic over many diagnostics.
+#[derive(Debug)]
+struct Snippet {
+    name: String,
+    text: std::sync::Arc<str>,
+    index: std::sync::Arc<LineIndex>,
+}
+
+impl miette::SourceCode for Snippet {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let len = self.text.len();
+        if span.offset() + span.len() > len {
+            return Err(miette::MietteError::OutOfBounds);
+        }
+        // miette's algorithm, run on the lines around the span only: from `before` lines
+        // above the byte before it (so the span does not start the window, an edge miette
+        // treats apart) to two lines past `after` below it (it stops at the end of the last).
+        let first = self
+            .index
+            .line_of(span.offset().saturating_sub(1))
+            .saturating_sub(before);
+        let last_byte = (span.offset() + span.len()).saturating_sub(1);
+        let last = self.index.line_of(last_byte) + after + 2;
+        let w = self.index.range(first, last, len);
+        let local = miette::SourceSpan::new((span.offset() - w.start).into(), span.len());
+        let bytes = &self.text.as_bytes()[w.clone()];
+        let c = bytes.read_span(&local, before, after)?;
+        let data = c.data();
+        let at = data.as_ptr() as usize - bytes.as_ptr() as usize + w.start;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            data,
+            (at, data.len()).into(),
+            c.line() + first,
+            c.column(),
+            c.line_count() + first,
+        )))
+    }
+}
+
 /// One diagnostic ready for miette: the file it points into and its labels there.
 #[derive(Debug)]
 pub struct Report {
     diag: Diag,
-    source: Option<miette::NamedSource<std::sync::Arc<str>>>,
+    source: Option<Snippet>,
     labels: Vec<miette::LabeledSpan>,
     related: Vec<Report>,
+    /// `file:line:col` when the snippet is too big to show.
+    unshown: Option<String>,
 }
 
 impl Report {
     /// Wraps `d` with the text of the file it points into. Secondary labels in the same file
     /// become labels; those in other files become related reports.
     pub fn new(sources: &crate::source::Sources, d: &Diag) -> Report {
+        let index: Vec<_> = sources
+            .iter()
+            .map(|(_, f)| std::sync::Arc::new(LineIndex::new(&f.text)))
+            .collect();
+        Report::indexed(sources, &index, d)
+    }
+
+    /// [`Report::new`] with every source's [`LineIndex`] (in source order) computed once.
+    fn indexed(
+        sources: &crate::source::Sources,
+        index: &[std::sync::Arc<LineIndex>],
+        d: &Diag,
+    ) -> Report {
         let mut labels = Vec::new();
         let mut related = Vec::new();
-        let source = d.loc.map(|l| {
+        let mut unshown = None;
+        let source = d.loc.and_then(|l| {
             let f = sources.get(l.src);
+            let idx = index.get(l.src.0 as usize)?.clone();
+            let mut spans = vec![l.span];
+            spans.extend(
+                d.secondary
+                    .iter()
+                    .filter(|(at, _)| at.src == l.src)
+                    .map(|(at, _)| at.span),
+            );
+            if !showable(&f.text, &idx, &spans) {
+                let (line, col) = sources.line_col(l.src, l.span.start);
+                unshown = Some(format!("{}:{line}:{col}", f.name));
+                return None;
+            }
             let label = (!d.label.is_empty()).then(|| d.label.clone());
             labels.push(miette::LabeledSpan::new_primary_with_span(label, l.span));
             for (at, text) in &d.secondary {
@@ -120,18 +242,37 @@ impl Report {
                 } else {
                     let mut r = Diag::error(d.code, text.clone(), *at);
                     r.severity = Severity::Warning;
-                    related.push(Report::new(sources, &r));
+                    related.push(Report::indexed(sources, index, &r));
                 }
             }
-            miette::NamedSource::new(f.name.clone(), f.text.clone())
+            Some(Snippet {
+                name: f.name.clone(),
+                text: f.text.clone(),
+                index: idx,
+            })
         });
         Report {
             diag: d.clone(),
             source,
             labels,
             related,
+            unshown,
         }
     }
+}
+
+/// True when every span, with a line of context either side, fits a snippet: inside the text,
+/// at most [`MAX_SNIPPET_LINES`] lines, none longer than [`MAX_SNIPPET_LINE`] bytes.
+fn showable(text: &str, index: &LineIndex, spans: &[crate::source::Span]) -> bool {
+    spans.iter().all(|s| {
+        if s.end > text.len() {
+            return false;
+        }
+        let first = index.line_of(s.start).saturating_sub(1);
+        let last = index.line_of(s.end.saturating_sub(1).max(s.start)) + 1;
+        last - first <= MAX_SNIPPET_LINES
+            && (first..=last).all(|l| index.range(l, l, text.len()).len() <= MAX_SNIPPET_LINE + 2)
+    })
 }
 
 impl fmt::Display for Report {
@@ -183,11 +324,18 @@ pub fn render_human(
         miette::GraphicalTheme::unicode_nocolor()
     };
     let h = miette::GraphicalReportHandler::new_themed(theme).with_width(width);
+    let index: Vec<_> = sources
+        .iter()
+        .map(|(_, f)| std::sync::Arc::new(LineIndex::new(&f.text)))
+        .collect();
     let mut out = String::new();
     for d in diags {
-        let r = Report::new(sources, d);
+        let r = Report::indexed(sources, &index, d);
         if h.render_report(&mut out, &r).is_err() {
             out.push_str(&d.message);
+        }
+        if let Some(at) = &r.unshown {
+            out.push_str(&format!("  at {at} (a line there is too long to show)\n"));
         }
         out.push('\n');
     }
@@ -234,4 +382,70 @@ pub fn json(sources: &crate::source::Sources, diags: &[Diag]) -> serde_json::Val
         })
         .collect();
     serde_json::json!({"format_version": 1, "diagnostics": items})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{Loc, Sources};
+    use miette::SourceCode;
+
+    /// The indexed snippet reads exactly what miette's own `str` source reads.
+    #[test]
+    fn snippet_reads_as_miette_does() {
+        let texts = [
+            "",
+            "a",
+            "a\nbb\n\nccc\n",
+            "x\r\ny\rz\n\r\nw",
+            "version = 1\n[[step]]\nkind = \"mkdir\"\npath = \"/a\"\n",
+            "\n\n\n",
+        ];
+        for text in texts {
+            let s = Snippet {
+                name: "t".into(),
+                text: text.into(),
+                index: std::sync::Arc::new(LineIndex::new(text)),
+            };
+            for start in 0..=text.len() {
+                for len in 0..=text.len() - start {
+                    for ctx in 0..3 {
+                        let span = miette::SourceSpan::new(start.into(), len);
+                        let want = text.read_span(&span, ctx, ctx);
+                        let got = s.read_span(&span, ctx, ctx);
+                        match (want, got) {
+                            (Ok(w), Ok(g)) => {
+                                let at = (text, start, len, ctx);
+                                assert_eq!(w.data(), g.data(), "{at:?}");
+                                assert_eq!(w.span(), g.span(), "{at:?}");
+                                assert_eq!(w.line(), g.line(), "{at:?}");
+                                assert_eq!(w.column(), g.column(), "{at:?}");
+                                assert_eq!(w.line_count(), g.line_count(), "{at:?}");
+                            }
+                            (Err(_), Err(_)) => {}
+                            (w, g) => {
+                                panic!("{text:?} {start} {len}: {:?} {:?}", w.is_ok(), g.is_ok())
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Regression: miette pads to a label's column with a format width, which panicked
+    /// ("Formatting argument out of range") for a label past column 65535.
+    #[test]
+    fn a_label_far_along_a_long_line_renders_without_its_snippet() {
+        let text = format!("version = 1\n{}\n", "@".repeat(100_000));
+        let mut s = Sources::new();
+        let id = s.add("t.toml", text.as_str());
+        let d = Diag::error("mountplan::syntax", "bad", Loc::new(id, 90_012..90_013)).label("here");
+        let out = render_human(&s, &[d], 80, false);
+        assert!(
+            out.contains("at t.toml:2:90001 (a line there is too long to show)"),
+            "{out}"
+        );
+        assert!(out.len() < 1000, "{out}");
+    }
 }

@@ -13,6 +13,17 @@ use crate::source::{Loc, SourceId, Sources};
 
 /// How deep includes may nest.
 const MAX_DEPTH: usize = 16;
+/// The largest plan file read, in bytes (2 MiB: parsing takes up to ~240 times that in
+/// memory). A reader should stop reading past it; a longer text is refused here too.
+pub const MAX_FILE_BYTES: usize = 2 << 20;
+/// The most bytes one plan may read, all its includes together (16 MiB): includes may
+/// repeat a file, so without it a few small files could include each other into billions.
+pub const MAX_TOTAL_BYTES: usize = 16 << 20;
+/// The most files one plan may read (or try to), the plan itself and every include counted.
+pub const MAX_FILES: usize = 256;
+/// The most steps a plan may have, its includes' steps counted. Real plans have tens; past
+/// this the dry run and the final mount tree stop being reviewable.
+pub const MAX_STEPS: usize = 10_000;
 
 /// Every file read, and its raw plan.
 #[derive(Debug, Default)]
@@ -28,21 +39,70 @@ pub struct Loaded {
 /// Reads `entry` and everything it includes.
 pub fn load(entry: &Path, read: &mut dyn FnMut(&Path) -> io::Result<String>) -> Loaded {
     let mut l = Loaded::default();
-    match read(entry) {
+    match read(entry).and_then(within_limit) {
         Ok(text) => {
             let id = l.sources.add(entry.display().to_string(), text);
             let mut stack = vec![(entry.to_path_buf(), None)];
-            visit(&mut l, entry, id, &mut stack, read);
+            let mut budget = Budget {
+                bytes: l.sources.get(id).text.len(),
+                files: 1,
+                steps: 0,
+                spent: false,
+            };
+            visit(&mut l, entry, id, &mut stack, &mut budget, read);
         }
         Err(e) => l.diags.push(
             Diag::error_nowhere(
                 "mountplan::io",
                 format!("cannot read `{}`: {e}", entry.display()),
             )
-            .help("check the path and its permissions"),
+            .help(read_help(&e)),
         ),
     }
     l
+}
+
+/// What to do about a file that cannot be read.
+fn read_help(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::FileTooLarge => format!(
+            "a plan file is at most {} MiB; split it with `include`",
+            MAX_FILE_BYTES >> 20
+        ),
+        io::ErrorKind::InvalidData => "save the plan as UTF-8 text".into(),
+        io::ErrorKind::InvalidInput => "give the path of a plan file".into(),
+        _ => "check the path and its permissions".into(),
+    }
+}
+
+/// A text longer than [`MAX_FILE_BYTES`] as an error, for readers that do not stop there.
+fn within_limit(text: String) -> io::Result<String> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
+}
+
+/// The error of a file over [`MAX_FILE_BYTES`], as readers should report it.
+pub fn too_big() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!(
+            "larger than the limit of {} MiB for a plan file",
+            MAX_FILE_BYTES >> 20
+        ),
+    )
+}
+
+/// What one plan has used of the limits so far.
+struct Budget {
+    bytes: usize,
+    /// Files read or tried.
+    files: usize,
+    steps: usize,
+    /// A limit on files or bytes was reported: no more includes are read (each would be read
+    /// in full only to be refused: a file can list hundreds of thousands of includes).
+    spent: bool,
 }
 
 fn visit(
@@ -50,10 +110,32 @@ fn visit(
     path: &Path,
     id: SourceId,
     stack: &mut Vec<(PathBuf, Option<Loc>)>,
+    budget: &mut Budget,
     read: &mut dyn FnMut(&Path) -> io::Result<String>,
 ) {
-    let (plan, diags) = crate::parse::parse(&l.sources, id);
+    let (mut plan, diags) = crate::parse::parse(&l.sources, id);
     l.diags.extend(diags);
+    budget.steps += plan.step.len();
+    if budget.steps > MAX_STEPS {
+        // Counted before the includes are read, so the first file past the limit is blamed.
+        let over = plan.step.len() - (budget.steps - MAX_STEPS).min(plan.step.len());
+        let at = plan
+            .step
+            .get(over)
+            .map(|s| s.kind.span.clone())
+            .unwrap_or(0..0);
+        l.diags.push(
+            Diag::error(
+                "mountplan::limit::steps",
+                format!("the plan has more than {MAX_STEPS} steps, its includes counted"),
+                Loc::new(id, at),
+            )
+            .label("this step is past the limit")
+            .help("split the plan; a plan this long cannot be reviewed"),
+        );
+        plan.step.truncate(over);
+        budget.steps = MAX_STEPS;
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
     for inc in plan.include.iter().flatten() {
         let loc = Loc::new(id, inc.span.clone());
@@ -83,11 +165,44 @@ fn visit(
             ));
             continue;
         }
-        match read(&child) {
+        if budget.spent {
+            continue;
+        }
+        if budget.files >= MAX_FILES {
+            budget.spent = true;
+            l.diags.push(
+                Diag::error(
+                    "mountplan::limit::files",
+                    format!("the plan reads more than {MAX_FILES} files, includes counted"),
+                    loc,
+                )
+                .label("one include too many")
+                .help("include each file once"),
+            );
+            continue;
+        }
+        budget.files += 1;
+        match read(&child).and_then(within_limit) {
+            Ok(text) if budget.bytes + text.len() > MAX_TOTAL_BYTES => {
+                budget.spent = true;
+                l.diags.push(
+                    Diag::error(
+                        "mountplan::limit::bytes",
+                        format!(
+                            "the plan and its includes are larger than {} MiB together",
+                            MAX_TOTAL_BYTES >> 20
+                        ),
+                        loc,
+                    )
+                    .label("this include is past the limit")
+                    .help("include each file once"),
+                );
+            }
             Ok(text) => {
+                budget.bytes += text.len();
                 let cid = l.sources.add(child.display().to_string(), text);
                 stack.push((child.clone(), Some(loc)));
-                visit(l, &child, cid, stack, read);
+                visit(l, &child, cid, stack, budget, read);
                 stack.pop();
             }
             Err(e) => l.diags.push(
@@ -173,5 +288,94 @@ mod tests {
         let l = load(Path::new("a.toml"), &mut r);
         let loc = l.diags[0].loc.unwrap();
         assert_eq!(&t[loc.span.start..loc.span.end], "\"nope.toml\"");
+    }
+
+    fn codes(l: &Loaded) -> Vec<&'static str> {
+        l.diags.iter().map(|d| d.code).collect()
+    }
+
+    #[test]
+    fn a_text_over_the_file_limit_is_unreadable() {
+        let big = "#".repeat(MAX_FILE_BYTES + 1);
+        let mut r = fs(&[("a.toml", big.as_str())]);
+        let l = load(Path::new("a.toml"), &mut r);
+        assert_eq!(codes(&l), ["mountplan::io"]);
+        assert!(l.sources.is_empty());
+    }
+
+    #[test]
+    fn steps_past_the_limit_across_includes_are_an_error() {
+        let half = "[[step]]\nkind = \"pivot\"\n".repeat(MAX_STEPS / 2 + 1);
+        let b = format!("version = 1\n{half}");
+        let a = format!("version = 1\ninclude = [\"b.toml\"]\n{half}");
+        let mut r = fs(&[("a.toml", a.as_str()), ("b.toml", b.as_str())]);
+        let l = load(Path::new("a.toml"), &mut r);
+        assert_eq!(codes(&l), ["mountplan::limit::steps"]);
+        let n: usize = l.plans.iter().map(|(_, p)| p.step.len()).sum();
+        assert_eq!(n, MAX_STEPS);
+    }
+
+    #[test]
+    fn an_include_bomb_stops_at_the_limits() {
+        // Each file includes the next one eight times: 8^15 reads without the limits.
+        let mut files = Vec::new();
+        for i in 0..16 {
+            let inc = format!("\"f{}.toml\", ", i + 1).repeat(8);
+            let pad = "#".repeat(200_000);
+            files.push((
+                format!("f{i}.toml"),
+                format!("version = 1\ninclude = [{inc}]\n{pad}\n"),
+            ));
+        }
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let mut reads = 0;
+        let mut inner = fs(&refs);
+        let mut r = |p: &Path| {
+            reads += 1;
+            inner(p)
+        };
+        let l = load(Path::new("f0.toml"), &mut r);
+        assert!(
+            codes(&l).contains(&"mountplan::limit::bytes"),
+            "{:?}",
+            codes(&l)
+        );
+        assert!(reads < 2 * MAX_FILES, "{reads} reads");
+        let total: usize = l.sources.iter().map(|(_, f)| f.text.len()).sum();
+        assert!(total <= MAX_TOTAL_BYTES);
+    }
+
+    #[test]
+    fn many_small_includes_stop_at_the_file_limit() {
+        let a = format!(
+            "version = 1\ninclude = [{}]\n",
+            "\"b.toml\", ".repeat(MAX_FILES + 5)
+        );
+        let mut r = fs(&[("a.toml", a.as_str()), ("b.toml", "version = 1\n")]);
+        let l = load(Path::new("a.toml"), &mut r);
+        assert_eq!(l.sources.len(), MAX_FILES);
+        assert_eq!(codes(&l), ["mountplan::limit::files"]);
+    }
+
+    #[test]
+    fn includes_past_a_limit_are_not_read() {
+        // 100 000 includes of a 200 kB file: 20 GB read (to be refused) without the stop.
+        let a = format!(
+            "version = 1\ninclude = [{}]\n",
+            "\"b.toml\", ".repeat(100_000)
+        );
+        let b = format!("version = 1\n#{}\n", "x".repeat(200_000));
+        let mut reads = 0;
+        let mut inner = fs(&[("a.toml", a.as_str()), ("b.toml", b.as_str())]);
+        let mut r = |p: &Path| {
+            reads += 1;
+            inner(p)
+        };
+        let l = load(Path::new("a.toml"), &mut r);
+        assert_eq!(codes(&l), ["mountplan::limit::bytes"]);
+        assert!(reads <= MAX_TOTAL_BYTES / 200_000 + 2, "{reads} reads");
     }
 }

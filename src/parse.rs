@@ -13,6 +13,9 @@ use crate::diag::Diag;
 use crate::raw;
 use crate::source::{Loc, SourceId, Sources};
 
+/// How many syntax errors of one file are shown; the rest are counted in one more.
+pub const MAX_SYNTAX_ERRORS: usize = 100;
+
 /// The keys a step may have, for "did you mean".
 const STEP_KEYS: &[&str] = &[
     "kind",
@@ -115,8 +118,21 @@ pub fn parse(sources: &Sources, id: SourceId) -> (raw::Plan, Vec<Diag>) {
     let mut diags = Vec::new();
     let (table, errors) = DeTable::parse_recoverable(text);
     crate::timing::mark("toml");
-    for e in &errors {
+    for e in errors.iter().take(MAX_SYNTAX_ERRORS) {
         diags.push(from_toml(id, e, 0..0));
+    }
+    if let Some(e) = errors.get(MAX_SYNTAX_ERRORS) {
+        // A binary or badly broken file has one error per line: millions, none of them useful.
+        let more = errors.len() - MAX_SYNTAX_ERRORS;
+        diags.push(
+            Diag::error(
+                "mountplan::syntax",
+                format!("{more} more syntax errors, from here on"),
+                Loc::new(id, e.span().unwrap_or(0..0)),
+            )
+            .label("the next one")
+            .help("fix the errors above first; is this a plan file?"),
+        );
     }
     if !errors.is_empty() {
         // A document with syntax errors is not read further: recovered values may be wrong.
@@ -140,7 +156,18 @@ pub fn parse(sources: &Sources, id: SourceId) -> (raw::Plan, Vec<Diag>) {
         let vspan = value.span();
         match value.into_inner() {
             DeValue::Array(items) => {
-                for item in items {
+                if let Some(over) = items.get(crate::load::MAX_STEPS) {
+                    diags.push(
+                        Diag::error(
+                            "mountplan::limit::steps",
+                            format!("the plan has more than {} steps", crate::load::MAX_STEPS),
+                            Loc::new(id, over.span()),
+                        )
+                        .label("this step is past the limit")
+                        .help("split the plan; a plan this long cannot be reviewed"),
+                    );
+                }
+                for item in items.into_iter().take(crate::load::MAX_STEPS) {
                     let ispan = item.span();
                     if !matches!(item.get_ref(), DeValue::Table(_)) {
                         diags.push(
@@ -215,6 +242,16 @@ mod tests {
         assert_eq!(d[1].code, "mountplan::unknown_value");
         assert_eq!(d[1].help.as_deref(), Some("did you mean `mkdir`?"));
         assert_eq!(plan.step.len(), 1);
+    }
+
+    #[test]
+    fn syntax_errors_past_the_limit_are_counted_in_one() {
+        let t = format!("version = 1\n{}", "@\n".repeat(MAX_SYNTAX_ERRORS + 7));
+        let (_, d) = p(&t);
+        assert_eq!(d.len(), MAX_SYNTAX_ERRORS + 1);
+        // toml reports each bad line (and here one more at the end).
+        let m = &d[MAX_SYNTAX_ERRORS].message;
+        assert!(m.ends_with(" more syntax errors, from here on"), "{m}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! every diagnostic can point at the exact key in the exact file.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// One file's text, shared cheaply with diagnostics.
 #[derive(Debug, Clone)]
@@ -14,6 +14,55 @@ pub struct PlanSource {
     pub name: String,
     /// The whole text of the file.
     pub text: Arc<str>,
+    /// Built on the first [`Sources::line_col`], so that each is logarithmic, not linear.
+    index: OnceLock<Arc<TextIndex>>,
+}
+
+/// Where the lines of a text start, and how many characters come before every
+/// [`TextIndex::STRIDE`]-th byte: [`line_col`] in logarithmic time plus a short count.
+#[derive(Debug)]
+struct TextIndex {
+    /// Byte offsets of every `\n`.
+    newlines: Vec<usize>,
+    /// `chars[i]`: characters starting before byte `i * STRIDE`.
+    chars: Vec<usize>,
+}
+
+impl TextIndex {
+    const STRIDE: usize = 1024;
+
+    fn new(text: &str) -> TextIndex {
+        let b = text.as_bytes();
+        let newlines = newline_offsets(b);
+        let mut chars = Vec::with_capacity(b.len() / Self::STRIDE + 1);
+        let mut n = 0;
+        for chunk in b.chunks(Self::STRIDE) {
+            chars.push(n);
+            n += starts(chunk);
+        }
+        chars.push(n);
+        TextIndex { newlines, chars }
+    }
+
+    /// Characters starting before byte `at`.
+    fn chars_before(&self, b: &[u8], at: usize) -> usize {
+        let k = at / Self::STRIDE;
+        self.chars[k] + starts(&b[k * Self::STRIDE..at])
+    }
+}
+
+/// Offsets of every `\n` in `b`.
+fn newline_offsets(b: &[u8]) -> Vec<usize> {
+    b.iter()
+        .enumerate()
+        .filter(|(_, c)| **c == b'\n')
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// How many characters start in `b` (bytes that are not UTF-8 continuation bytes).
+fn starts(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| (c as i8) >= -0x40).count()
 }
 
 /// Index of a file in [`Sources`].
@@ -94,6 +143,7 @@ impl Sources {
         self.files.push(PlanSource {
             name: name.into(),
             text: text.into(),
+            index: OnceLock::new(),
         });
         SourceId((self.files.len() - 1) as u32)
     }
@@ -116,9 +166,25 @@ impl Sources {
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
-    /// The 1-based line and column (in characters) of a byte offset in a file.
+    /// The 1-based line and column (in characters) of a byte offset in a file, as
+    /// [`line_col`] counts them, in logarithmic time (diagnostics ask once each).
     pub fn line_col(&self, id: SourceId, offset: usize) -> (usize, usize) {
-        line_col(&self.get(id).text, offset)
+        let f = self.get(id);
+        let text: &str = &f.text;
+        let ix = f.index.get_or_init(|| Arc::new(TextIndex::new(text)));
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = ix.newlines.partition_point(|&n| n < offset);
+        let line_start = if before == 0 {
+            0
+        } else {
+            ix.newlines[before - 1] + 1
+        };
+        let b = text.as_bytes();
+        let col = ix.chars_before(b, offset) - ix.chars_before(b, line_start);
+        (before + 1, col + 1)
     }
     /// The text a location covers.
     pub fn slice(&self, loc: Loc) -> &str {
@@ -152,5 +218,23 @@ mod tests {
         // 'é' is two bytes; the '=' after "bé " is the 4th character.
         assert_eq!(line_col(t, 10), (2, 4));
         assert_eq!(line_col(t, 999), (3, 1));
+    }
+
+    /// The indexed [`Sources::line_col`] counts exactly as [`line_col`] does, across the
+    /// index's strides and inside multi-byte characters.
+    #[test]
+    fn indexed_line_col_is_line_col() {
+        let mut t = String::new();
+        for i in 0..3000 {
+            t.push_str(["a", "é", "\n", "€", "\r", "😀", "\r\n"][i * 7 % 11 % 7]);
+            if i % 500 == 0 {
+                t.push_str(&"x".repeat(1500));
+            }
+        }
+        let mut s = Sources::new();
+        let id = s.add("t", t.as_str());
+        for off in 0..=t.len() + 2 {
+            assert_eq!(s.line_col(id, off), line_col(&t, off), "at {off}");
+        }
     }
 }

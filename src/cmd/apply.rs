@@ -51,11 +51,25 @@ fn snippet(sources: &Sources, loc: mountplan::source::Loc, label: &str) -> Strin
     }
     let text = &sources.get(loc.src).text;
     let start = loc.span.start.min(text.len());
-    let line_start = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let line_end = text[start..]
-        .find('\n')
-        .map(|i| start + i)
-        .unwrap_or(text.len());
+    // Only a line of at most MAX_SNIPPET_LINE bytes is shown, and only that far is searched:
+    // thousands of diagnostics on one long line printed it whole each time (gigabytes).
+    let max = mountplan::diag::MAX_SNIPPET_LINE;
+    let b = text.as_bytes();
+    let lo = start.saturating_sub(max + 1);
+    let hi = (start + max + 1).min(b.len());
+    let line_start = match b[lo..start].iter().rposition(|&c| c == b'\n') {
+        Some(i) => lo + i + 1,
+        None if lo == 0 => 0,
+        None => return String::new(),
+    };
+    let line_end = match b[start..hi].iter().position(|&c| c == b'\n') {
+        Some(i) => start + i,
+        None if hi == b.len() => b.len(),
+        None => return String::new(),
+    };
+    if line_end - line_start > max {
+        return String::new();
+    }
     let line = &text[line_start..line_end];
     let (n, col) = sources.line_col(loc.src, start);
     let width = loc.span.end.min(line_end).saturating_sub(start).max(1);
@@ -211,9 +225,7 @@ fn state_dir(given: Option<PathBuf>) -> Result<PathBuf, String> {
 
 /// `mountplan apply`.
 pub fn apply(a: ApplyArgs) -> u8 {
-    let checked = mountplan::check(&a.plan, &a.vars.set, &mut |p: &Path| {
-        super::check::read_plan(p)
-    });
+    let checked = mountplan::check(&a.plan, &a.vars.set, &mut |p: &Path| super::read_plan(p));
     mountplan::timing::mark("checked");
     print_diags(&checked.sources, &checked.diags);
     let has_errors = checked.has_errors();

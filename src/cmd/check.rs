@@ -2,25 +2,10 @@
 //! reference material.
 
 use std::io::IsTerminal;
-use std::path::Path;
 
 use clap::CommandFactory;
 
 use crate::cli::{CheckArgs, CheckFormat, Color, CompletionsArgs, SchemaArgs};
-
-/// Reads a plan file for the pipeline: bytes, then UTF-8 with the offset of the first bad byte.
-pub fn read_plan(p: &Path) -> std::io::Result<String> {
-    let bytes = std::fs::read(p)?;
-    String::from_utf8(bytes).map_err(|e| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "not UTF-8 text (bad byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
-        )
-    })
-}
 
 /// Whether to colour output written to stderr.
 pub fn stderr_color(c: Color) -> bool {
@@ -53,7 +38,7 @@ pub fn run(a: CheckArgs) -> u8 {
     let mut status = 0;
     let mut all = Vec::new();
     for plan in &a.plans {
-        let c = mountplan::check(plan, &a.vars.set, &mut |p| read_plan(p));
+        let c = mountplan::check(plan, &a.vars.set, &mut |p| super::read_plan(p));
         let unreadable = c.sources.is_empty();
         let bad = c.has_errors() || (a.deny_warnings && !c.diags.is_empty());
         match a.format {

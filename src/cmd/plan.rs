@@ -35,7 +35,7 @@ pub(crate) fn check(
 ) -> (mountplan::Checked, bool) {
     let mut unreadable = false;
     let checked = mountplan::check(path, vars, &mut |p| {
-        let r = super::check::read_plan(p);
+        let r = super::read_plan(p);
         unreadable |= r.is_err();
         r
     });

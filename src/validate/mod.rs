@@ -48,6 +48,7 @@ pub fn validate(
     let mut pivot: Option<Loc> = None;
     let mut n = 0usize;
     let mut ok = true;
+    let mut expanded = 0;
     for (src, p) in plans {
         let text = sources.get(*src).text.clone();
         let mut cx = Ctx {
@@ -56,6 +57,7 @@ pub fn validate(
             vars: &vars,
             used: &mut used,
             diags: &mut diags,
+            expanded: &mut expanded,
         };
         match &p.version {
             Some(v) if v.value == 1 => {}

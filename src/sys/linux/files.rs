@@ -220,6 +220,35 @@ pub fn open_for_chown(root: BorrowedFd<'_>, rel: &str) -> Result<OwnedFd, Errno>
     resolve(root, rel, How::NOFOLLOW)
 }
 
+/// Whether the directory `fd` (an `O_PATH` descriptor, `st` its fstat) is indistinguishable
+/// from one this process has just made with `mkdir(mode)` under a zero umask: a directory
+/// owned by the effective uid, with those permission bits (the set-gid bit aside, which a
+/// set-gid parent passes on), and empty. A directory swapped in by a rename race that passes
+/// this is one the plan could have made there, so setting bits on it changes nothing else.
+pub fn is_fresh_dir(fd: BorrowedFd<'_>, st: &FileStat, mode: u32) -> Result<bool, Errno> {
+    let want = mode & 0o1777;
+    if kind(st) != SFlag::S_IFDIR
+        || st.st_uid != nix::unistd::geteuid().as_raw()
+        || (st.st_mode & 0o1777) != want
+    {
+        return Ok(false);
+    }
+    let d = nix::fcntl::openat(
+        fd,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut dir = nix::dir::Dir::from_fd(d)?;
+    for e in dir.iter() {
+        let name = e?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// `chmod` of exactly the inode `fd` refers to, through `/proc/self/fd/N` of the host proc.
 pub fn chmod_fd(proc: BorrowedFd<'_>, fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
     nix::sys::stat::fchmodat(

@@ -246,11 +246,15 @@ impl Linux {
             *id = Some(files::id_of(st));
         }
         // mkdir ignores the set-id bits: set them on the new directory itself, which is
-        // opened again by name, so check it is the inode just made (a rename in the root in
-        // between must not put them on another directory).
+        // opened again by name, so check it is the inode just made and, since `st` was read
+        // by name too, that it is as fresh as one (a rename in the root in between must not
+        // put them on another directory).
         if *node == Node::Dir && mode & 0o6000 != 0 {
             let fd = files::open_for_chown(dir.as_fd(), name).map_err(err)?;
-            if files::id_of(&fstat(fd.as_fd()).map_err(err)?) != files::id_of(st) {
+            let now = fstat(fd.as_fd()).map_err(err)?;
+            if files::id_of(&now) != files::id_of(st)
+                || !files::is_fresh_dir(fd.as_fd(), &now, mode).map_err(err)?
+            {
                 return Err(SysError::refused(
                     c,
                     Errno::EXDEV,
