@@ -27,6 +27,15 @@ build_mountplan() {
   MP=$TOP/target/$TARGET/release/mountplan
 }
 
+# examples/frontend.rs, built like mountplan: the front half without the command line's input
+# limits (a plan of more than 10 000 steps is refused by `mountplan check`).
+build_frontend() {
+  TARGET=$(rustc -vV | sed -n 's/^host: //p')
+  RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
+    --manifest-path "$TOP/Cargo.toml" --target "$TARGET" --example frontend
+  FE=$TOP/target/$TARGET/release/examples/frontend
+}
+
 # The rootfs, as ../shared/bench/mkroot.sh makes it: busybox (static) and its directories
 # (shell.sh ends with the rootfs's own chroot).
 make_rootfs() {

@@ -36,4 +36,4 @@ pub mod timing;
 pub mod validate;
 
 mod pipeline;
-pub use pipeline::{Checked, check};
+pub use pipeline::{Checked, check, check_with};

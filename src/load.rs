@@ -25,6 +25,44 @@ pub const MAX_FILES: usize = 256;
 /// this the dry run and the final mount tree stop being reviewable.
 pub const MAX_STEPS: usize = 10_000;
 
+/// The limits one plan is loaded under. [`Limits::default`] holds the constants above: what
+/// the command line applies to every plan, since a plan may come from anyone. A caller that
+/// trusts its input (a benchmark of 100 000 steps) may lift them with [`Limits::none`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest file, in bytes ([`MAX_FILE_BYTES`]).
+    pub file_bytes: usize,
+    /// All files together, in bytes ([`MAX_TOTAL_BYTES`]).
+    pub total_bytes: usize,
+    /// Files read or tried ([`MAX_FILES`]).
+    pub files: usize,
+    /// Steps, includes counted ([`MAX_STEPS`]).
+    pub steps: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            file_bytes: MAX_FILE_BYTES,
+            total_bytes: MAX_TOTAL_BYTES,
+            files: MAX_FILES,
+            steps: MAX_STEPS,
+        }
+    }
+}
+
+impl Limits {
+    /// No limit but memory: for trusted, generated input only.
+    pub fn none() -> Self {
+        Limits {
+            file_bytes: usize::MAX,
+            total_bytes: usize::MAX,
+            files: usize::MAX,
+            steps: usize::MAX,
+        }
+    }
+}
+
 /// Every file read, and its raw plan.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -36,9 +74,19 @@ pub struct Loaded {
     pub diags: Vec<Diag>,
 }
 
-/// Reads `entry` and everything it includes.
+/// Reads `entry` and everything it includes, under the default [`Limits`].
 pub fn load(entry: &Path, read: &mut dyn FnMut(&Path) -> io::Result<String>) -> Loaded {
+    load_with(entry, read, &Limits::default())
+}
+
+/// Reads `entry` and everything it includes, under `limits`.
+pub fn load_with(
+    entry: &Path,
+    read: &mut dyn FnMut(&Path) -> io::Result<String>,
+    limits: &Limits,
+) -> Loaded {
     let mut l = Loaded::default();
+    let within_limit = |t: String| within_limit(t, limits.file_bytes);
     match read(entry).and_then(within_limit) {
         Ok(text) => {
             let id = l.sources.add(entry.display().to_string(), text);
@@ -48,6 +96,7 @@ pub fn load(entry: &Path, read: &mut dyn FnMut(&Path) -> io::Result<String>) -> 
                 files: 1,
                 steps: 0,
                 spent: false,
+                limits: *limits,
             };
             visit(&mut l, entry, id, &mut stack, &mut budget, read);
         }
@@ -75,9 +124,9 @@ fn read_help(e: &io::Error) -> String {
     }
 }
 
-/// A text longer than [`MAX_FILE_BYTES`] as an error, for readers that do not stop there.
-fn within_limit(text: String) -> io::Result<String> {
-    if text.len() > MAX_FILE_BYTES {
+/// A text longer than `max` bytes as an error, for readers that do not stop there.
+fn within_limit(text: String, max: usize) -> io::Result<String> {
+    if text.len() > max {
         return Err(too_big());
     }
     Ok(text)
@@ -103,6 +152,7 @@ struct Budget {
     /// A limit on files or bytes was reported: no more includes are read (each would be read
     /// in full only to be refused: a file can list hundreds of thousands of includes).
     spent: bool,
+    limits: Limits,
 }
 
 fn visit(
@@ -113,12 +163,13 @@ fn visit(
     budget: &mut Budget,
     read: &mut dyn FnMut(&Path) -> io::Result<String>,
 ) {
-    let (mut plan, diags) = crate::parse::parse(&l.sources, id);
+    let max_steps = budget.limits.steps;
+    let (mut plan, diags) = crate::parse::parse(&l.sources, id, max_steps);
     l.diags.extend(diags);
-    budget.steps += plan.step.len();
-    if budget.steps > MAX_STEPS {
+    budget.steps = budget.steps.saturating_add(plan.step.len());
+    if budget.steps > max_steps {
         // Counted before the includes are read, so the first file past the limit is blamed.
-        let over = plan.step.len() - (budget.steps - MAX_STEPS).min(plan.step.len());
+        let over = plan.step.len() - (budget.steps - max_steps).min(plan.step.len());
         let at = plan
             .step
             .get(over)
@@ -127,14 +178,14 @@ fn visit(
         l.diags.push(
             Diag::error(
                 "mountplan::limit::steps",
-                format!("the plan has more than {MAX_STEPS} steps, its includes counted"),
+                format!("the plan has more than {max_steps} steps, its includes counted"),
                 Loc::new(id, at),
             )
             .label("this step is past the limit")
             .help("split the plan; a plan this long cannot be reviewed"),
         );
         plan.step.truncate(over);
-        budget.steps = MAX_STEPS;
+        budget.steps = max_steps;
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     for inc in plan.include.iter().flatten() {
@@ -168,12 +219,15 @@ fn visit(
         if budget.spent {
             continue;
         }
-        if budget.files >= MAX_FILES {
+        if budget.files >= budget.limits.files {
             budget.spent = true;
             l.diags.push(
                 Diag::error(
                     "mountplan::limit::files",
-                    format!("the plan reads more than {MAX_FILES} files, includes counted"),
+                    format!(
+                        "the plan reads more than {} files, includes counted",
+                        budget.limits.files
+                    ),
                     loc,
                 )
                 .label("one include too many")
@@ -182,15 +236,15 @@ fn visit(
             continue;
         }
         budget.files += 1;
-        match read(&child).and_then(within_limit) {
-            Ok(text) if budget.bytes + text.len() > MAX_TOTAL_BYTES => {
+        match read(&child).and_then(|t| within_limit(t, budget.limits.file_bytes)) {
+            Ok(text) if budget.bytes.saturating_add(text.len()) > budget.limits.total_bytes => {
                 budget.spent = true;
                 l.diags.push(
                     Diag::error(
                         "mountplan::limit::bytes",
                         format!(
                             "the plan and its includes are larger than {} MiB together",
-                            MAX_TOTAL_BYTES >> 20
+                            budget.limits.total_bytes >> 20
                         ),
                         loc,
                     )

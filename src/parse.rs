@@ -113,7 +113,7 @@ fn from_toml(src: SourceId, e: &toml::de::Error, fallback: std::ops::Range<usize
 }
 
 /// Parses file `id` of `sources`.
-pub fn parse(sources: &Sources, id: SourceId) -> (raw::Plan, Vec<Diag>) {
+pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> (raw::Plan, Vec<Diag>) {
     let text = &sources.get(id).text;
     let mut diags = Vec::new();
     let (table, errors) = DeTable::parse_recoverable(text);
@@ -156,18 +156,18 @@ pub fn parse(sources: &Sources, id: SourceId) -> (raw::Plan, Vec<Diag>) {
         let vspan = value.span();
         match value.into_inner() {
             DeValue::Array(items) => {
-                if let Some(over) = items.get(crate::load::MAX_STEPS) {
+                if let Some(over) = items.get(max_steps) {
                     diags.push(
                         Diag::error(
                             "mountplan::limit::steps",
-                            format!("the plan has more than {} steps", crate::load::MAX_STEPS),
+                            format!("the plan has more than {max_steps} steps"),
                             Loc::new(id, over.span()),
                         )
                         .label("this step is past the limit")
                         .help("split the plan; a plan this long cannot be reviewed"),
                     );
                 }
-                for item in items.into_iter().take(crate::load::MAX_STEPS) {
+                for item in items.into_iter().take(max_steps) {
                     let ispan = item.span();
                     if !matches!(item.get_ref(), DeValue::Table(_)) {
                         diags.push(
@@ -220,7 +220,7 @@ mod tests {
     fn p(text: &str) -> (raw::Plan, Vec<Diag>) {
         let mut s = Sources::new();
         let id = s.add("t.toml", text);
-        parse(&s, id)
+        parse(&s, id, crate::load::MAX_STEPS)
     }
 
     #[test]

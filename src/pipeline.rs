@@ -29,13 +29,25 @@ impl Checked {
     }
 }
 
-/// Loads, parses, validates and builds the DAG of the plan at `entry`.
+/// Loads, parses, validates and builds the DAG of the plan at `entry`, under the default
+/// [`Limits`](crate::load::Limits) (what the command line applies).
 pub fn check(
     entry: &Path,
     vars: &[(String, String)],
     read: &mut dyn FnMut(&Path) -> io::Result<String>,
 ) -> Checked {
-    let loaded = crate::load::load(entry, read);
+    check_with(entry, vars, read, &crate::load::Limits::default())
+}
+
+/// [`check`] under other limits (e.g. [`Limits::none`](crate::load::Limits::none) for a
+/// benchmark's generated plans).
+pub fn check_with(
+    entry: &Path,
+    vars: &[(String, String)],
+    read: &mut dyn FnMut(&Path) -> io::Result<String>,
+    limits: &crate::load::Limits,
+) -> Checked {
+    let loaded = crate::load::load_with(entry, read, limits);
     crate::timing::mark("loaded");
     let mut diags = loaded.diags;
     let (plan, more) = crate::validate::validate(&loaded.sources, &loaded.plans, vars);
