@@ -16,42 +16,6 @@ use crate::source::{Loc, SourceId, Sources};
 /// How many syntax errors of one file are shown; the rest are counted in one more.
 pub const MAX_SYNTAX_ERRORS: usize = 100;
 
-/// The keys a step may have, for "did you mean".
-const STEP_KEYS: &[&str] = &[
-    "kind",
-    "id",
-    "after",
-    "note",
-    "type",
-    "source",
-    "target",
-    "options",
-    "create",
-    "size",
-    "nr_inodes",
-    "mode",
-    "uid",
-    "gid",
-    "newinstance",
-    "ptmxmode",
-    "lower",
-    "upper",
-    "work",
-    "data",
-    "propagation",
-    "recursive",
-    "path",
-    "parents",
-    "node",
-    "major",
-    "minor",
-    "from_host",
-    "to",
-    "strategy",
-    "fallback",
-    "put_old",
-];
-
 /// The closest candidate to `word` by edit distance, when close enough to be a likely typo.
 pub fn did_you_mean<'a>(
     word: &str,
@@ -186,7 +150,8 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> (raw::Plan, V
                             let mut d = from_toml(id, &e, ispan);
                             if d.code == "mountplan::unknown_key" {
                                 let word = d.message.split('`').nth(1).unwrap_or("").to_string();
-                                if let Some(s) = did_you_mean(&word, STEP_KEYS.iter().copied()) {
+                                if let Some(s) = did_you_mean(&word, raw::STEP_KEYS.iter().copied())
+                                {
                                     d.help = Some(format!("did you mean `{s}`?"));
                                 } else {
                                     d.help = Some(

@@ -181,6 +181,43 @@ impl<'de> Deserialize<'de> for UserNs {
     }
 }
 
+/// Every key a `[[step]]` table may have, whatever its kind (for "did you mean"; a test
+/// holds it to the kinds' fields that validation allows, and to the schema).
+pub const STEP_KEYS: &[&str] = &[
+    "kind",
+    "id",
+    "after",
+    "note",
+    "type",
+    "source",
+    "target",
+    "options",
+    "create",
+    "size",
+    "nr_inodes",
+    "mode",
+    "uid",
+    "gid",
+    "newinstance",
+    "ptmxmode",
+    "lower",
+    "upper",
+    "work",
+    "data",
+    "propagation",
+    "recursive",
+    "path",
+    "parents",
+    "node",
+    "major",
+    "minor",
+    "from_host",
+    "to",
+    "strategy",
+    "fallback",
+    "put_old",
+];
+
 /// The kinds of step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

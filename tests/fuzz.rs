@@ -184,40 +184,7 @@ const KINDS: &[&str] = &[
     "pivot",
 ];
 
-const STEP_KEYS: &[&str] = &[
-    "kind",
-    "id",
-    "after",
-    "note",
-    "type",
-    "source",
-    "target",
-    "options",
-    "create",
-    "size",
-    "nr_inodes",
-    "mode",
-    "uid",
-    "gid",
-    "newinstance",
-    "ptmxmode",
-    "lower",
-    "upper",
-    "work",
-    "data",
-    "propagation",
-    "recursive",
-    "path",
-    "parents",
-    "node",
-    "major",
-    "minor",
-    "from_host",
-    "to",
-    "strategy",
-    "fallback",
-    "put_old",
-];
+use mountplan::raw::STEP_KEYS;
 
 /// Words the values are made of: every enumerated value of a step, and near misses.
 const WORDS: &[&str] = &[

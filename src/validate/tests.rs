@@ -219,3 +219,23 @@ fn a_variable_bomb_stops_at_the_expansion_limit() {
     );
     assert_eq!(at(&t, lim[0]), "${X}");
 }
+
+#[test]
+fn the_step_keys_are_the_kinds_fields_and_the_schema_s() {
+    use std::collections::BTreeSet;
+    let listed: BTreeSet<&str> = crate::raw::STEP_KEYS.iter().copied().collect();
+    let mut allowed: BTreeSet<&str> = ["kind", "id", "after", "note"].into();
+    for k in crate::raw::StepKind::ALL {
+        allowed.extend(super::step::allowed(k).iter().copied());
+    }
+    assert_eq!(
+        listed, allowed,
+        "raw::STEP_KEYS against the fields validation allows"
+    );
+    let schema = crate::raw::schema();
+    let props = schema["$defs"]["Step"]["properties"]
+        .as_object()
+        .expect("the schema describes a step's properties");
+    let in_schema: BTreeSet<&str> = props.keys().map(String::as_str).collect();
+    assert_eq!(listed, in_schema, "raw::STEP_KEYS against the schema");
+}
