@@ -55,7 +55,7 @@ fn recover(d: &Disk) -> Out {
     .run()
 }
 
-/// Kills the child running the steps (not the parent) at a random instant, 100 times: the
+/// Kills the child running the steps (not the parent) at a random instant, 300 times: the
 /// parent sees it die, undoes its journal, and exits 125 saying so; or the apply had finished
 /// first. Either way the root is as before or as after a successful apply, no journal is
 /// left, nothing outlives the parent.
@@ -79,7 +79,7 @@ fn crashes_the_child_killed_at_random_instants_is_undone_by_the_parent() {
     let (mut as_before, mut as_after) = (0, 0);
     // A fixed seed: the same instants on every run of the test.
     let mut seed = 0x2545_f491_4f6c_dd1du64;
-    for i in 0..100 {
+    for i in 0..300 {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
