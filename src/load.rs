@@ -21,6 +21,11 @@ pub const MAX_FILE_BYTES: usize = 2 << 20;
 pub const MAX_TOTAL_BYTES: usize = 16 << 20;
 /// The most files one plan may read (or try to), the plan itself and every include counted.
 pub const MAX_FILES: usize = 256;
+/// The most value marks a plan may have, its includes counted: the bytes `=`, `.`, `,`, `[`
+/// and `{`, counted before parsing, a bound on the keys, tables and values the TOML parser
+/// would build (each costs it up to ~900 bytes: 2 MiB of dotted keys took 920 MB). A plan of
+/// 10 000 steps has about 60 000.
+pub const MAX_VALUE_MARKS: usize = 300_000;
 /// The most steps a plan may have, its includes' steps counted. Real plans have tens; past
 /// this the dry run and the final mount tree stop being reviewable.
 pub const MAX_STEPS: usize = 10_000;
@@ -38,6 +43,8 @@ pub struct Limits {
     pub files: usize,
     /// Steps, includes counted ([`MAX_STEPS`]).
     pub steps: usize,
+    /// Value marks, includes counted ([`MAX_VALUE_MARKS`]).
+    pub value_marks: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +54,7 @@ impl Default for Limits {
             total_bytes: MAX_TOTAL_BYTES,
             files: MAX_FILES,
             steps: MAX_STEPS,
+            value_marks: MAX_VALUE_MARKS,
         }
     }
 }
@@ -59,6 +67,7 @@ impl Limits {
             total_bytes: usize::MAX,
             files: usize::MAX,
             steps: usize::MAX,
+            value_marks: usize::MAX,
         }
     }
 }
@@ -96,6 +105,7 @@ pub fn load_with(
                 files: 1,
                 steps: 0,
                 spent: false,
+                marks: 0,
                 limits: *limits,
             };
             visit(&mut l, entry, id, &mut stack, &mut budget, read);
@@ -152,7 +162,17 @@ struct Budget {
     /// A limit on files or bytes was reported: no more includes are read (each would be read
     /// in full only to be refused: a file can list hundreds of thousands of includes).
     spent: bool,
+    /// Value marks seen (see [`MAX_VALUE_MARKS`]).
+    marks: usize,
     limits: Limits,
+}
+
+/// The bytes that open a key, a table or a value in TOML (`=`, `.`, `,`, `[`, `{`): an upper
+/// bound, strings and comments included, of what parsing `text` builds.
+fn value_marks(text: &str) -> usize {
+    text.bytes()
+        .filter(|b| matches!(b, b'=' | b'.' | b',' | b'[' | b'{'))
+        .count()
 }
 
 fn visit(
@@ -163,6 +183,27 @@ fn visit(
     budget: &mut Budget,
     read: &mut dyn FnMut(&Path) -> io::Result<String>,
 ) {
+    budget.marks = budget
+        .marks
+        .saturating_add(value_marks(&l.sources.get(id).text));
+    if budget.marks > budget.limits.value_marks {
+        // Not parsed at all: the parser's memory is what this limit bounds.
+        budget.spent = true;
+        l.diags.push(
+            Diag::error(
+                "mountplan::limit::values",
+                format!(
+                    "the plan has more than {} keys, tables and values (counted as the bytes \
+                     `=`, `.`, `,`, `[` and `{{`), its includes counted",
+                    budget.limits.value_marks
+                ),
+                Loc::new(id, 0..0),
+            )
+            .label("this file is past the limit, and was not read further")
+            .help("split the plan, or write it with fewer, simpler keys; a plan this large cannot be reviewed"),
+        );
+        return;
+    }
     let max_steps = budget.limits.steps;
     let (mut plan, diags) = crate::parse::parse(&l.sources, id, max_steps);
     l.diags.extend(diags);

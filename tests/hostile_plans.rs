@@ -216,6 +216,9 @@ fn a_50_mb_file_is_refused_unread() {
     }
 }
 
+/// Just under `load::MAX_VALUE_MARKS`, with room for the plan's head.
+const MARKS: usize = mountplan::load::MAX_VALUE_MARKS - 100;
+
 #[test]
 fn files_at_the_size_limit_cost_bounded_time_and_memory() {
     let d = Scratch::new("limit");
@@ -224,22 +227,47 @@ fn files_at_the_size_limit_cost_bounded_time_and_memory() {
         (
             "inline-tables",
             fill("version = 1\nx = [", "{a=1},", "]\n", size),
-            "unknown key `x`",
+            "mountplan::limit::values",
         ),
         (
             "int-array",
             fill("version = 1\nx = [", "1,", "]\n", size),
-            "unknown key `x`",
+            "mountplan::limit::values",
         ),
         (
             "empty-arrays",
             fill("version = 1\nx = [", "[],", "]\n", size),
-            "unknown key `x`",
+            "mountplan::limit::values",
         ),
         (
             "array-of-tables",
             fill("version = 1\n", "[[a]]\n", "", size),
-            "unknown key `a`",
+            "mountplan::limit::values",
+        ),
+        (
+            // Distinct dotted keys: 17 tables a line; 2 MiB of them took 920 MB to parse.
+            "dotted-keys",
+            (0..)
+                .map(|i| format!("k{i}.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o = 1\n"))
+                .scan(0usize, |n, l| {
+                    *n += l.len();
+                    (*n < size).then_some(l)
+                })
+                .collect::<String>(),
+            "mountplan::limit::values",
+        ),
+        (
+            // Just under the value limit: what the parser may still be made to build.
+            "dotted-keys-at-the-value-limit",
+            (0..MARKS / 17)
+                .map(|i| format!("k{i}.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o = 1\n"))
+                .collect::<String>(),
+            "unknown key `k0`",
+        ),
+        (
+            "inline-tables-at-the-value-limit",
+            fill("version = 1\nx = [", "{a=1},", "]\n", MARKS / 3 * 6),
+            "unknown key `x`",
         ),
         ("comment-lines", fill(HEAD, "#\n", "", size), "ok (0 steps)"),
         ("blank-lines", fill(HEAD, "\n", "", size), "ok (0 steps)"),
@@ -343,7 +371,7 @@ fn a_million_steps_is_refused_and_ten_thousand_run() {
         + &"[[step]]\nkind = \"pivot\"\n".repeat(1_000_000);
     let f = d.write("million.toml", million);
     both(&d, &f, UNREADABLE, "larger than the limit");
-    // As many as fit in 2 MiB, written inline: the step limit.
+    // As many as fit in 2 MiB, written inline: too many values to parse.
     let n = ((2 << 20) - 100) / "{kind=\"pivot\"},".len();
     let f = d.write(
         "inline.toml",
@@ -352,8 +380,8 @@ fn a_million_steps_is_refused_and_ten_thousand_run() {
             "{kind=\"pivot\"},".repeat(n)
         ),
     );
-    both(&d, &f, INVALID, "mountplan::limit::steps");
-    // One past the limit.
+    both(&d, &f, INVALID, "mountplan::limit::values");
+    // One past the step limit.
     let mk = |i: usize| format!("[[step]]\nkind = \"mkdir\"\npath = \"/d{i}\"\n");
     let f = d.write(
         "over.toml",
@@ -669,8 +697,9 @@ fn apply_refuses_hostile_plans_before_doing_anything() {
     // SAFETY: mkfifo with a valid C string.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
     let cases: [(&Path, &str); 4] = [
-        // 10 000 diagnostics on one 2 MB line printed the line each time: gigabytes.
-        (&long_line, "mountplan::limit::steps"),
+        // 10 000 diagnostics on one 2 MB line printed the line each time: gigabytes. Now
+        // refused before parsing (too many values).
+        (&long_line, "mountplan::limit::values"),
         (&fifo, "a FIFO that gave nothing"),
         (Path::new("/dev/zero"), "not a regular file (a device)"),
         (&d.0, "not a regular file (a directory)"),
