@@ -43,22 +43,6 @@ pub trait Log {
     fn undone(&mut self, seq: u64) -> Result<(), String>;
 }
 
-/// A log that keeps nothing (plans that change no persistent file, and tests).
-#[derive(Debug, Default)]
-pub struct NoLog;
-
-impl Log for NoLog {
-    fn intent(&mut self, _: u64, _: &HostPlace, _: &Undo) -> Result<(), String> {
-        Ok(())
-    }
-    fn done(&mut self, _: u64, _: &Undo) -> Result<(), String> {
-        Ok(())
-    }
-    fn undone(&mut self, _: u64) -> Result<(), String> {
-        Ok(())
-    }
-}
-
 /// FNV-1a, 64 bits.
 fn fnv64(b: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -280,11 +264,6 @@ impl Journal {
             let _ = nix::unistd::fsync(self.dir.as_fd());
         }
         Ok(())
-    }
-
-    /// True once a record was written.
-    pub fn is_open(&self) -> bool {
-        self.file.is_some()
     }
 }
 

@@ -305,7 +305,7 @@ pub fn apply(
     drop(state);
     let key = journal::key(plan);
     let lock_path = jpath.join(format!("{key}.lock"));
-    let (lock, _) = host::lock(&lock_path, &mut || on(Event::WaitingForLock(&lock_path)))
+    let lock = host::lock(&lock_path, &mut || on(Event::WaitingForLock(&lock_path)))
         .map_err(ApplyError::Host)?;
     let jname = format!("{key}.journal");
     let mut recovered = Vec::new();
@@ -618,7 +618,7 @@ pub fn recover(state_dir: &Path, on: &mut dyn FnMut(Event<'_>)) -> Result<Vec<Re
     for name in names {
         let key = name.trim_end_matches(".journal");
         let lock_path = jpath.join(format!("{key}.lock"));
-        let (lock, _) = host::lock(&lock_path, &mut || on(Event::WaitingForLock(&lock_path)))?;
+        let lock = host::lock(&lock_path, &mut || on(Event::WaitingForLock(&lock_path)))?;
         if recover::exists(&jpath, &name) {
             let r = recover::recover_file(&jpath, &name);
             on(Event::Recovered(&r));

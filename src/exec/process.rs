@@ -242,14 +242,7 @@ pub fn early_failure(plan: &str, e: &SysError) -> Outcome {
     Outcome {
         plan: plan.to_string(),
         setup_failed: true,
-        failure: Some(Failure {
-            step: None,
-            call: Some(e.call.clone()),
-            errno: Some(format!("{:?}", e.errno)),
-            errno_text: Some(e.errno.desc().to_string()),
-            why: e.why.clone(),
-            message: e.to_string(),
-        }),
+        failure: Some(Failure::from_sys(None, e)),
         ..Outcome::default()
     }
 }
@@ -391,8 +384,8 @@ pub fn init_run(
     keep_terminal: bool,
     on_exec_error: &mut dyn FnMut(&ExecError),
 ) -> u8 {
-    // SAFETY: the child only execs or `_exit`s (exec_command allocates nothing that a lock
-    // held by another thread could block: the process is single-threaded here).
+    // SAFETY: the process is single-threaded (mountplan starts no thread), so the child may
+    // allocate and print before it execs or `_exit`s.
     match unsafe { nix::unistd::fork() } {
         Err(_) => 125,
         Ok(ForkResult::Child) => {

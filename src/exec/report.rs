@@ -101,6 +101,20 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    /// The failure of a system call: at step `step`, or in the setup (`None`).
+    pub fn from_sys(step: Option<usize>, e: &crate::sys::SysError) -> Failure {
+        Failure {
+            step,
+            call: Some(e.call.clone()),
+            errno: Some(format!("{:?}", e.errno)),
+            errno_text: Some(e.errno.desc().to_string()),
+            why: e.why.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Everything an apply did, up to the command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Outcome {

@@ -19,7 +19,7 @@ use nix::errno::Errno;
 use super::journal::Log;
 use super::report::{Failure, Outcome, Status, StepReport};
 use super::verify;
-use crate::calls::{self, Call, HostPlace};
+use crate::calls::{self, Call};
 use crate::graph::Dag;
 use crate::model::Root;
 use crate::sys::{Effect, Sys, SysError, Undo};
@@ -41,11 +41,6 @@ pub enum Point {
     Intent(u64),
     /// Change `seq` is made; its done record is not written yet.
     Made(u64),
-}
-
-/// The place on the host a call changes, when it changes a persistent file.
-pub fn host_place(c: &Call) -> Option<&HostPlace> {
-    c.host_place()
 }
 
 struct Record {
@@ -72,7 +67,7 @@ impl Runner<'_> {
     fn call(&mut self, c: &Call) -> Result<Effect, SysError> {
         let seq = self.seq;
         self.seq += 1;
-        let place = host_place(c);
+        let place = c.host_place();
         let mut journaled = false;
         let log = &mut *self.log;
         let point = &mut *self.point;
@@ -149,17 +144,6 @@ impl Runner<'_> {
     }
 }
 
-fn failure(step: Option<usize>, e: &SysError) -> Failure {
-    Failure {
-        step,
-        call: Some(e.call.clone()),
-        errno: Some(format!("{:?}", e.errno)),
-        errno_text: Some(e.errno.desc().to_string()),
-        why: e.why.clone(),
-        message: e.to_string(),
-    }
-}
-
 /// Applies the plan through `sys`, journaling host changes in `log`. `point` is called at
 /// each point of the journal protocol (tests kill the process there).
 pub fn run(
@@ -201,7 +185,7 @@ pub fn run(
     let setup = calls::setup(plan);
     if let Err(e) = r.calls(&setup.calls) {
         out.setup_failed = true;
-        out.failure = Some(failure(None, &e));
+        out.failure = Some(Failure::from_sys(None, &e));
         r.rollback_to(0);
         out.rolled_back = r.rolled_back;
         out.rollback_errors = r.rollback_errors;
@@ -214,7 +198,7 @@ pub fn run(
             Ok(m) => m,
             Err(e) => {
                 out.setup_failed = true;
-                out.failure = Some(failure(None, &e));
+                out.failure = Some(Failure::from_sys(None, &e));
                 r.rollback_to(0);
                 out.rolled_back = r.rolled_back;
                 out.rollback_errors = r.rollback_errors;
@@ -274,7 +258,7 @@ pub fn run(
             Err(e) => {
                 st.status = Status::Failed;
                 st.error = Some(e.to_string());
-                out.failure = Some(failure(Some(i), &e));
+                out.failure = Some(Failure::from_sys(Some(i), &e));
                 break;
             }
         }
@@ -300,7 +284,7 @@ pub fn run(
                 }
                 out.verify = Some(v);
             }
-            Err(e) => out.failure = Some(failure(None, &e)),
+            Err(e) => out.failure = Some(Failure::from_sys(None, &e)),
         }
     }
 

@@ -8,7 +8,7 @@ use nix::errno::Errno;
 
 use super::journal::Log;
 use super::report::Status;
-use super::run::{Options, Point, host_place, run};
+use super::run::{Options, Point, run};
 use super::verify;
 use crate::calls::{self, Call, HostPlace};
 use crate::graph::{Dag, FinalTree, TreeMount};
@@ -342,7 +342,7 @@ fn only_calls_with_a_host_place_are_journaled() {
                     | Call::Chmod { .. }
                     | Call::Chown { .. }
             );
-            assert_eq!(host_place(c).is_some(), persistent, "{c}");
+            assert_eq!(c.host_place().is_some(), persistent, "{c}");
         }
     }
 }

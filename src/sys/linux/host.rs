@@ -69,7 +69,7 @@ pub fn open_host_fds() -> Result<HostFds, SysError> {
     }
     let null = open_path(Path::new("/dev/null"), false)?;
     let st = fstat(null.as_fd()).map_err(|e| SysError::new("fstat(\"/dev/null\")", e))?;
-    let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    let is_chr = super::files::kind(&st) == SFlag::S_IFCHR;
     if !is_chr || st.st_rdev != nix::sys::stat::makedev(1, 3) {
         return Err(SysError::refused(
             "fstat(\"/dev/null\")",
@@ -137,18 +137,9 @@ pub fn state_subdir(state: &OwnedFd, state_path: &Path, name: &str) -> Result<Pa
     }
 }
 
-/// Whether a lock was free or had to be waited for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Locked {
-    /// Taken at once.
-    Free,
-    /// Another apply held it; taken after it let go.
-    Waited,
-}
-
 /// Takes an exclusive `flock` on `path` (created 0600), waiting if another process holds it;
 /// `on_wait` is called once before waiting.
-pub fn lock(path: &Path, on_wait: &mut dyn FnMut()) -> Result<(OwnedFd, Locked), SysError> {
+pub fn lock(path: &Path, on_wait: &mut dyn FnMut()) -> Result<OwnedFd, SysError> {
     let fd = nix::fcntl::open(
         path,
         OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
@@ -158,7 +149,7 @@ pub fn lock(path: &Path, on_wait: &mut dyn FnMut()) -> Result<(OwnedFd, Locked),
     // SAFETY: flock(2) on a descriptor owned by `fd`, which outlives the call.
     let r = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if r == 0 {
-        return Ok((fd, Locked::Free));
+        return Ok(fd);
     }
     let e = Errno::last();
     if e != Errno::EWOULDBLOCK {
@@ -169,7 +160,7 @@ pub fn lock(path: &Path, on_wait: &mut dyn FnMut()) -> Result<(OwnedFd, Locked),
         // SAFETY: as above.
         let r = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) };
         if r == 0 {
-            return Ok((fd, Locked::Waited));
+            return Ok(fd);
         }
         let e = Errno::last();
         if e != Errno::EINTR {

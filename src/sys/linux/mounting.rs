@@ -5,13 +5,12 @@
 //! target is an `O_PATH` descriptor, passed to mount(2) as `self/fd/N` relative to the host
 //! `/proc` (the working directory is set there first, see [`Linux::at_proc`]).
 
-use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::stat::{Mode, SFlag, fstat};
+
+use nix::sys::stat::{SFlag, fstat};
 
 use super::files::{self, fd_name, kind};
 use super::resolve::{self, How};
@@ -269,17 +268,7 @@ impl Linux {
 
     /// The parent mount id of mount `id` (fields 1 and 2 of /proc/self/mountinfo).
     fn mount_parent(&self, id: u64) -> Result<Option<u64>, Errno> {
-        let fd = nix::fcntl::openat(
-            self.proc.as_fd(),
-            "self/mountinfo",
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
-        let mut s = String::with_capacity(4096);
-        std::fs::File::from(fd)
-            .read_to_string(&mut s)
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-        Ok(s.lines().find_map(|l| {
+        Ok(self.mountinfo_text()?.lines().find_map(|l| {
             let mut f = l.split(' ');
             let me: u64 = f.next()?.parse().ok()?;
             let parent: u64 = f.next()?.parse().ok()?;

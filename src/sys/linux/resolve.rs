@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
-use nix::sys::stat::{FileStat, Mode, SFlag, fstat};
+use nix::sys::stat::{Mode, SFlag, fstat};
 
 /// How many symlinks one resolution may follow (the kernel's MAXSYMLINKS).
 pub const MAX_LINKS: u32 = 40;
@@ -135,10 +135,6 @@ fn open_path(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
     )
 }
 
-fn is_type(st: &FileStat, t: SFlag) -> bool {
-    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == t
-}
-
 /// Duplicates a descriptor (close-on-exec).
 pub fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     // SAFETY: fcntl(F_DUPFD_CLOEXEC) on an open descriptor takes integers only.
@@ -147,14 +143,13 @@ pub fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     Errno::result(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 const PROC_ROOT_INO: u64 = 1;
 
 /// A procfs symlink that is not at the proc root (`self`, `thread-self`, `mounts`, ...) is
 /// a magic link (`/proc/PID/root`, `/proc/PID/fd/N`, `/proc/PID/ns/*`): refused.
 fn is_magic(link: BorrowedFd<'_>, parent: BorrowedFd<'_>) -> Result<bool, Errno> {
     let fs = nix::sys::statfs::fstatfs(link)?;
-    if fs.filesystem_type().0 as i64 != PROC_SUPER_MAGIC {
+    if fs.filesystem_type().0 as i64 != super::host::PROC_SUPER_MAGIC {
         return Ok(false);
     }
     Ok(fstat(parent)?.st_ino != PROC_ROOT_INO)
@@ -175,9 +170,6 @@ fn walk(root: BorrowedFd<'_>, rel: &str, how: How) -> Result<OwnedFd, Errno> {
     let mut last: Option<OwnedFd> = None;
     let mut links = 0u32;
     while let Some(c) = todo.pop() {
-        if c == "." {
-            continue;
-        }
         if c == ".." {
             stack.pop();
             continue;
@@ -186,7 +178,7 @@ fn walk(root: BorrowedFd<'_>, rel: &str, how: How) -> Result<OwnedFd, Errno> {
         let fd = open_path(cur, &c)?;
         let st = fstat(fd.as_fd())?;
         let final_component = todo.is_empty();
-        if is_type(&st, SFlag::S_IFLNK) {
+        if super::files::kind(&st) == SFlag::S_IFLNK {
             // As the kernel: O_NOFOLLOW gives the final link itself (ENOTDIR when a
             // directory is required) before RESOLVE_NO_SYMLINKS is considered.
             if final_component && !how.follow {
@@ -220,7 +212,7 @@ fn walk(root: BorrowedFd<'_>, rel: &str, how: How) -> Result<OwnedFd, Errno> {
             );
             continue;
         }
-        if is_type(&st, SFlag::S_IFDIR) {
+        if super::files::kind(&st) == SFlag::S_IFDIR {
             stack.push(fd);
         } else if final_component {
             if how.dir {
@@ -250,7 +242,7 @@ pub fn first_symlink(root: BorrowedFd<'_>, rel: &str) -> Option<(String, String)
         let fd = open_path(dir, c).ok()?;
         walked.push('/');
         walked.push_str(c);
-        if is_type(&fstat(fd.as_fd()).ok()?, SFlag::S_IFLNK) {
+        if super::files::kind(&fstat(fd.as_fd()).ok()?) == SFlag::S_IFLNK {
             let t = nix::fcntl::readlinkat(fd.as_fd(), "").ok()?;
             return Some((walked, t.to_string_lossy().into_owned()));
         }
