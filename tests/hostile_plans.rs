@@ -689,7 +689,7 @@ fn apply_refuses_hostile_plans_before_doing_anything() {
         "pivots.toml",
         format!(
             "version = 1\nstep = [{}]\n[root]\ntmpfs = {{}}\n",
-            "{kind=\"pivot\"},".repeat(((2 << 20) - 100) / 15)
+            "{kind=\"pivot\"},".repeat(9_000)
         ),
     );
     let fifo = d.path("fifo.toml");
@@ -697,9 +697,9 @@ fn apply_refuses_hostile_plans_before_doing_anything() {
     // SAFETY: mkfifo with a valid C string.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
     let cases: [(&Path, &str); 4] = [
-        // 10 000 diagnostics on one 2 MB line printed the line each time: gigabytes. Now
-        // refused before parsing (too many values).
-        (&long_line, "mountplan::limit::values"),
+        // 9 000 pivots on one 135 kB line, under every input limit: a diagnostic for each of
+        // them, which printed the line each time (over a gigabyte of stderr); now 1.4 MB.
+        (&long_line, "mountplan::pivot::twice"),
         (&fifo, "a FIFO that gave nothing"),
         (Path::new("/dev/zero"), "not a regular file (a device)"),
         (&d.0, "not a regular file (a directory)"),

@@ -205,10 +205,17 @@ fn dot_is_well_formed_and_escaped() {
     let sample_dot = dot(&dag);
     assert!(sample_dot.contains("  s1 -> s2 [style=dashed, label=\"mount\"];\n"));
     assert!(sample_dot.contains("  s3 -> s4;\n"));
-    // Graphviz itself, where installed (CI installs it).
+    // Graphviz itself, where installed (CI installs it, and there it must run).
     for src in [out, sample_dot] {
-        if let Some(ok) = run_dot(&src) {
-            assert!(ok, "dot rejected:\n{src}");
+        match run_dot(&src) {
+            Some(ok) => assert!(ok, "dot rejected:\n{src}"),
+            None => {
+                eprintln!("graphviz `dot` is not installed: dot output checked by structure only");
+                assert!(
+                    std::env::var("CI").ok().as_deref() != Some("true"),
+                    "graphviz `dot` must be installed under CI=true (.ci/run installs it)"
+                );
+            }
         }
     }
 }

@@ -171,6 +171,10 @@ fn crashes_the_child_killed_at_random_instants_is_undone_by_the_parent() {
          as after"
     );
     assert!(killed > 0, "no kill landed during the apply");
+    assert!(
+        undone > 0,
+        "no kill landed after a journaled change: nothing was undone"
+    );
 }
 
 fn finish_child(c: &mut std::process::Child) -> Out {

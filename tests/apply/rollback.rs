@@ -131,6 +131,10 @@ fn debug_hooks(test: &str) -> bool {
         eprintln!(
             "\n!!!! {test}: NOT RUN: the MOUNTPLAN_TEST_* hooks exist only in debug builds\n"
         );
+        assert!(
+            !ci(),
+            "{test} must run under CI=true: run the tests in a debug build"
+        );
     }
     cfg!(debug_assertions)
 }
@@ -495,6 +499,9 @@ fn changes_below_a_bind_source_are_undone_there_after_a_kill_or_a_failure() {
         // Four changes (two directories, the FIFO, the mode): eight journal points.
         if hook == "MOUNTPLAN_TEST_KILL_AT" {
             assert_eq!(n, 8);
+        } else {
+            // Every call of the plan failed in turn before one run went through.
+            assert!(n >= 4, "{hook}: only {n} calls failed in turn");
         }
         // The last run succeeded: its changes stay. Undo them by hand for the next hook.
         use std::os::unix::fs::PermissionsExt;

@@ -53,8 +53,8 @@ pub fn privileged(test: &str) -> Option<Serial> {
     })
 }
 
-/// True when the library validates a minimal plan (validation is written by another branch;
-/// until it lands every apply stops at "not valid").
+/// True when this process is root and `unshare -m -p -f` works; otherwise says NOT RUN (and
+/// fails under CI=true).
 fn can_make_namespaces(test: &str) -> bool {
     let root = nix::unistd::geteuid().is_root();
     let ns = root
