@@ -15,7 +15,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// 2 usage error or unreadable file. apply exits with the command's status (128+N when the
 /// command is killed by signal N), 0 without a command, 125 when mountplan itself fails
 /// (invalid plan, failed step — after rollback), 126 when the command cannot be executed,
-/// 127 when it is not found.
+/// 127 when it is not found. recover exits 1 when something could not be undone; release 1
+/// when FILE is not a pinned namespace.
 #[derive(Debug, Parser)]
 #[command(
     name = "mountplan",
@@ -128,7 +129,7 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
-    /// When to use colour (text only; the other formats never have colour).
+    /// When to use colour: the text dry run, and diagnostics on stderr (the other formats never have colour).
     #[arg(long, value_enum, default_value_t)]
     pub color: Color,
 }
@@ -162,7 +163,7 @@ pub struct DiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,
-    /// When to use colour (text only).
+    /// When to use colour: the text diff, and diagnostics on stderr.
     #[arg(long, value_enum, default_value_t)]
     pub color: Color,
 }

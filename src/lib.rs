@@ -16,7 +16,7 @@
 //! sys       the syscall layer: linux (the only file that calls the kernel) and a recording fake
 //! ```
 //!
-//! Only `main` prints; only `main` and `load` (through the reader it is given) read files;
+//! Only `main` prints (and [`timing`], on stderr, when `MOUNTPLAN_TIMING=1`); only `main` and `load` (through the reader it is given) read files;
 //! only `exec`, through [`sys::Sys`], touches the kernel.
 
 pub mod calls;

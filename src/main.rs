@@ -1,5 +1,5 @@
 //! The `mountplan` binary: parses the command line, runs one subcommand, prints, and exits
-//! with the documented status. The only place that prints.
+//! with the documented status. The only place that prints (but for `MOUNTPLAN_TIMING`).
 
 mod cli;
 mod cmd;
