@@ -101,13 +101,13 @@ pub const MAX_SNIPPET_LINES: usize = 200;
 
 /// Where every line of a text starts, as miette counts lines (`\n`, `\r\n` or a lone `\r`).
 #[derive(Debug, Clone)]
-pub struct LineIndex {
+pub(crate) struct LineIndex {
     starts: Vec<usize>,
 }
 
 impl LineIndex {
     /// Indexes `text` once, so that each diagnostic finds its lines in logarithmic time.
-    pub fn new(text: &str) -> LineIndex {
+    pub(crate) fn new(text: &str) -> LineIndex {
         let b = text.as_bytes();
         let mut starts = vec![0];
         let mut i = 0;
@@ -197,17 +197,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// Wraps `d` with the text of the file it points into. Secondary labels in the same file
-    /// become labels; those in other files become related reports.
-    pub fn new(sources: &crate::source::Sources, d: &Diag) -> Report {
-        let index: Vec<_> = sources
-            .iter()
-            .map(|(_, f)| std::sync::Arc::new(LineIndex::new(&f.text)))
-            .collect();
-        Report::indexed(sources, &index, d)
-    }
-
-    /// [`Report::new`] with every source's [`LineIndex`] (in source order) computed once.
+    /// Wraps `d` with the text of the file it points into, given every source's [`LineIndex`]
+    /// (in source order, computed once). Secondary labels in the same file become labels;
+    /// those in other files become related reports.
     fn indexed(
         sources: &crate::source::Sources,
         index: &[std::sync::Arc<LineIndex>],
@@ -240,8 +232,7 @@ impl Report {
                         at.span,
                     ));
                 } else {
-                    let mut r = Diag::error(d.code, text.clone(), *at);
-                    r.severity = Severity::Warning;
+                    let r = Diag::warning(d.code, text.clone(), *at);
                     related.push(Report::indexed(sources, index, &r));
                 }
             }

@@ -267,12 +267,8 @@ pub fn apply(a: ApplyArgs) -> u8 {
             if json {
                 return;
             }
-            if o.succeeded() {
-                eprint!("{}", report::text(o));
-            } else {
-                eprint!("{}", report::text(o));
-                eprint!("{}", failure_text(o, &dag, &sources));
-            }
+            // The failure text is empty when the apply succeeded.
+            eprint!("{}{}", report::text(o), failure_text(o, &dag, &sources));
         }
         Event::ExecFailed(e) => eprintln!("mountplan: {}", e.message()),
         Event::Hanging(n) => eprintln!("mountplan-test: hanging at journal point {n}"),

@@ -25,7 +25,7 @@ pub fn validate(
     set: &[(String, String)],
 ) -> (Option<model::Plan>, Vec<Diag>) {
     let mut diags = Vec::new();
-    let Some((entry_id, entry)) = plans.last() else {
+    let Some((entry_id, _)) = plans.last() else {
         return (None, diags);
     };
     // Variables: includes first, the entry overrides, then --set.
@@ -41,13 +41,12 @@ pub fn validate(
     let mut used = BTreeSet::new();
     let mut name = None;
     let mut description = None;
-    let mut root: Option<(Root, Loc)> = None;
+    let mut root: Option<Root> = None;
     let mut ns = Namespaces::default();
     let mut steps = Vec::new();
     let mut ids: BTreeMap<String, Loc> = BTreeMap::new();
     let mut pivot: Option<Loc> = None;
     let mut n = 0usize;
-    let mut ok = true;
     let mut expanded = 0;
     for (src, p) in plans {
         let text = sources.get(*src).text.clone();
@@ -92,7 +91,7 @@ pub fn validate(
             match (&r.value.path, &r.value.tmpfs) {
                 (Some(pa), None) => {
                     if let Some(h) = cx.host_path(pa) {
-                        root = Some((Root::Path(h), l));
+                        root = Some(Root::Path(h));
                     }
                 }
                 (None, Some(t)) => {
@@ -103,16 +102,13 @@ pub fn validate(
                         .nr_inodes
                         .as_ref()
                         .and_then(|x| cx.bounded(x, "nr_inodes", u64::MAX >> 1));
-                    root = Some((
-                        Root::Tmpfs(TmpfsOptions {
-                            size,
-                            mode,
-                            nr_inodes: nr,
-                            uid: None,
-                            gid: None,
-                        }),
-                        l,
-                    ));
+                    root = Some(Root::Tmpfs(TmpfsOptions {
+                        size,
+                        mode,
+                        nr_inodes: nr,
+                        uid: None,
+                        gid: None,
+                    }));
                 }
                 _ => cx.err(
                     Diag::error(
@@ -179,7 +175,6 @@ pub fn validate(
             let note = s.note.as_ref().and_then(|v| cx.sub(v));
             let action = step::action(&mut cx, s);
             let Some(action) = action else {
-                ok = false;
                 continue;
             };
             // Plan-wide rules that need the order.
@@ -191,7 +186,6 @@ pub fn validate(
                             .also(first, "first pivot")
                             .help("remove one of the pivot steps"),
                     );
-                    ok = false;
                     continue;
                 }
                 pivot = Some(loc);
@@ -207,12 +201,10 @@ pub fn validate(
                         .also(pv, "the pivot")
                         .help("move this step above the pivot"),
                     );
-                    ok = false;
                     continue;
                 }
             }
             let Some(id) = id else {
-                ok = false;
                 continue;
             };
             steps.push(model::Step {
@@ -226,38 +218,33 @@ pub fn validate(
             });
         }
     }
-    let _ = ok;
     for (k, _) in set {
         let declared = plans
             .iter()
             .any(|(_, p)| p.vars.as_ref().is_some_and(|v| v.contains_key(k)));
         if !declared && !used.contains(k) {
             diags.push(
-                Diag::error_nowhere(
-                    "mountplan::var::unused",
-                    format!("`--set {k}` names no variable of the plan"),
-                )
+                Diag {
+                    severity: crate::diag::Severity::Warning,
+                    ..Diag::error_nowhere(
+                        "mountplan::var::unused",
+                        format!("`--set {k}` names no variable of the plan"),
+                    )
+                }
                 .help("check the name against the plan's [vars]"),
             );
-            if let Some(d) = diags.last_mut() {
-                d.severity = crate::diag::Severity::Warning;
-            }
         }
     }
-    let root = match root {
-        Some((r, _)) => Some(r),
-        None => {
-            diags.push(
-                Diag::error(
-                    "mountplan::root::missing",
-                    "the plan has no `[root]`",
-                    Loc::new(*entry_id, 0..0),
-                )
-                .help("add `[root]` with `path = \"/srv/rootfs\"` or `tmpfs = {}`"),
-            );
-            None
-        }
-    };
+    if root.is_none() {
+        diags.push(
+            Diag::error(
+                "mountplan::root::missing",
+                "the plan has no `[root]`",
+                Loc::new(*entry_id, 0..0),
+            )
+            .help("add `[root]` with `path = \"/srv/rootfs\"` or `tmpfs = {}`"),
+        );
+    }
     let Some(root) = root.filter(|_| !diags.iter().any(Diag::is_error)) else {
         return (None, diags);
     };
@@ -279,7 +266,6 @@ pub fn validate(
             .collect(),
         steps,
     };
-    let _ = entry;
     (Some(plan), diags)
 }
 

@@ -193,21 +193,10 @@ impl Ctx<'_> {
         m
     }
 
-    /// A uid or gid.
+    /// A uid or gid: `0..=4294967294` (`-1`, all ones, means "unchanged" to chown(2)).
     pub fn id_num(&mut self, s: &Sp<i64>, what: &str) -> Option<u32> {
-        match u32::try_from(s.value) {
-            Ok(v) if v != u32::MAX => Some(v),
-            _ => {
-                let d = Diag::error(
-                    "mountplan::number::range",
-                    format!("{what} `{}` is out of range", s.value),
-                    self.loc(s),
-                )
-                .label(format!("{what} must be from 0 to 4294967294"));
-                self.err(d);
-                None
-            }
-        }
+        self.bounded(s, what, u64::from(u32::MAX) - 1)
+            .and_then(|v| u32::try_from(v).ok())
     }
 
     /// An integer in `0..=max`.
