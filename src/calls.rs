@@ -767,7 +767,7 @@ fn pivot_calls(s: PivotStrategy, put_old: &RootPath, mounts: &Mounts) -> Vec<Cal
 mod tests {
     use super::*;
 
-    /// The straightforward stack the index replaced: the reference for its behaviour.
+    /// A plain stack of coverings, scanned: the reference model the index is checked against.
     struct Naive(Vec<(RootPath, Option<HostPath>)>);
 
     impl Naive {
@@ -782,10 +782,12 @@ mod tests {
         /// The newest mount on `target` and every mount made after it below it.
         fn remove(&mut self, target: &RootPath) {
             if let Some(i) = self.0.iter().rposition(|(t, _)| t == target) {
-                let mut k = 0;
+                // Entries after `i` are never on `target` itself (`i` is the newest there).
+                let mut j = 0;
                 self.0.retain(|(c, _)| {
-                    k += 1;
-                    k - 1 < i || (k - 1 > i && !(c.starts_with(target) && c != target))
+                    let keep = j < i || (j > i && !c.starts_with(target));
+                    j += 1;
+                    keep
                 });
             }
         }

@@ -26,21 +26,16 @@ const COMPARED: MsFlags = MsFlags::MS_RDONLY
     .union(MsFlags::MS_NOEXEC);
 
 fn flag_words(f: MsFlags) -> String {
-    let mut v = vec![if f.contains(MsFlags::MS_RDONLY) {
+    let rw = if f.contains(MsFlags::MS_RDONLY) {
         "ro"
     } else {
         "rw"
-    }];
-    for (b, w) in [
-        (MsFlags::MS_NOSUID, "nosuid"),
-        (MsFlags::MS_NODEV, "nodev"),
-        (MsFlags::MS_NOEXEC, "noexec"),
-    ] {
-        if f.contains(b) {
-            v.push(w);
-        }
-    }
-    v.join(",")
+    };
+    let rest = crate::model::option_words(f & (COMPARED - MsFlags::MS_RDONLY));
+    std::iter::once(rw)
+        .chain(rest)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn show_pred(m: &TreeMount) -> String {

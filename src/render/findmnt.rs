@@ -25,18 +25,16 @@ pub(crate) fn options(m: &TreeMount) -> String {
     } else if !bind {
         v.push("rw");
     }
-    for (f, w) in [
-        (MsFlags::MS_NOSUID, "nosuid"),
-        (MsFlags::MS_NODEV, "nodev"),
-        (MsFlags::MS_NOEXEC, "noexec"),
-        (MsFlags::MS_RELATIME, "relatime"),
-        (MsFlags::MS_NOATIME, "noatime"),
-        (MsFlags::MS_STRICTATIME, "strictatime"),
-        (MsFlags::MS_NODIRATIME, "nodiratime"),
-    ] {
-        if m.flags.contains(f) {
-            v.push(w);
-        }
+    // The per-mount flags findmnt shows after ro/rw, as the plan's option words.
+    let shown = MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC
+        | MsFlags::MS_RELATIME
+        | MsFlags::MS_NOATIME
+        | MsFlags::MS_STRICTATIME
+        | MsFlags::MS_NODIRATIME;
+    for w in crate::model::option_words(m.flags & shown) {
+        v.push(w);
     }
     if let Some(d) = &m.data {
         v.push(d);

@@ -198,11 +198,11 @@ impl Walk<'_, '_> {
     /// filesystem, else marked `if_missing`.
     pub(super) fn add_if_missing(&mut self, i: usize, path: &RootPath, kind: NodeKind, mode: Mode) {
         let certain = self.empty_fs_without(path).is_some();
-        let n = self.add_node_owned(i, path, kind, Some(mode), None, None);
+        let n = self.add_node(i, path, kind, Some(mode), None, None);
         self.nodes[n].node.if_missing = !certain;
     }
 
-    pub(super) fn add_node_owned(
+    pub(super) fn add_node(
         &mut self,
         i: usize,
         path: &RootPath,

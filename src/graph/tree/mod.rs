@@ -277,12 +277,12 @@ impl Walk<'_, '_> {
                     // As the calls make it: a character device with the host node's number.
                     NodeSpec::FromHost(h) => NodeKind::Char(Dev::FromHost(h.clone())),
                 };
-                self.add_node_owned(i, &n.path, kind, Some(n.mode), n.uid, n.gid);
+                self.add_node(i, &n.path, kind, Some(n.mode), n.uid, n.gid);
             }
             Action::Symlink(s) => {
                 self.path_edges(i, &s.path, false);
                 self.check_exists(i, &s.path.parent(), true);
-                self.add_node_owned(
+                self.add_node(
                     i,
                     &s.path,
                     NodeKind::Symlink(s.to.clone()),
@@ -305,14 +305,7 @@ impl Walk<'_, '_> {
                         node.if_missing = false;
                     }
                     None => {
-                        self.add_node_owned(
-                            i,
-                            &c.path,
-                            NodeKind::Changed,
-                            Some(c.mode),
-                            c.uid,
-                            c.gid,
-                        );
+                        self.add_node(i, &c.path, NodeKind::Changed, Some(c.mode), c.uid, c.gid);
                     }
                 }
             }
