@@ -182,31 +182,26 @@ pub fn run(
     };
 
     let t = Instant::now();
-    let setup = calls::setup(plan);
-    if let Err(e) = r.calls(&setup.calls) {
-        out.setup_failed = true;
-        out.failure = Some(Failure::from_sys(None, &e));
-        r.rollback_to(0);
-        out.rolled_back = r.rolled_back;
-        out.rollback_errors = r.rollback_errors;
-        return out;
-    }
-    crate::timing::mark("root-bound");
-    // What the root brings along (a bound root's own submounts) is not the plan's doing.
-    let inherited = if opts.verify && matches!(plan.root, Root::Path(_)) {
-        match r.sys.mounts() {
-            Ok(m) => m,
-            Err(e) => {
-                out.setup_failed = true;
-                out.failure = Some(Failure::from_sys(None, &e));
-                r.rollback_to(0);
-                out.rolled_back = r.rolled_back;
-                out.rollback_errors = r.rollback_errors;
-                return out;
-            }
+    // The implicit setup, then what the root brings along (a bound root's own submounts,
+    // which are not the plan's doing); a failure of either is a failed setup.
+    let setup = r.calls(&calls::setup(plan).calls).and_then(|_| {
+        crate::timing::mark("root-bound");
+        if opts.verify && matches!(plan.root, Root::Path(_)) {
+            r.sys.mounts()
+        } else {
+            Ok(Vec::new())
         }
-    } else {
-        Vec::new()
+    });
+    let inherited = match setup {
+        Ok(m) => m,
+        Err(e) => {
+            out.setup_failed = true;
+            out.failure = Some(Failure::from_sys(None, &e));
+            r.rollback_to(0);
+            out.rolled_back = r.rolled_back;
+            out.rollback_errors = r.rollback_errors;
+            return out;
+        }
     };
     out.setup_micros = micros(t);
     crate::timing::mark("setup");

@@ -122,17 +122,11 @@ impl Linux {
         resolve(self.root_fd()?, p.relative(), how)
     }
 
-    /// Creates `node` at `p` unless the same node is there already.
-    fn create(
-        &mut self,
-        c: &Call,
-        p: &RootPath,
-        node: Node,
-        mode: u32,
-        before: &mut Before<'_>,
-    ) -> Result<Effect, SysError> {
+    /// The error of making `p` (by `create` or `created`): what resolving it found, or a
+    /// missing parent with the fix.
+    fn create_error(&self, c: &Call, p: &RootPath, e: Errno) -> SysError {
         let root = self.root.as_ref().map(|f| f.as_fd());
-        let err = |e: Errno| match why_resolve(root, p, e, How::DIR) {
+        match why_resolve(root, p, e, How::DIR) {
             Some(w) => SysError::refused(c, e, w),
             None if e == Errno::ENOENT => SysError::refused(
                 c,
@@ -144,7 +138,19 @@ impl Linux {
                 ),
             ),
             None => SysError::new(c, e),
-        };
+        }
+    }
+
+    /// Creates `node` at `p` unless the same node is there already.
+    fn create(
+        &mut self,
+        c: &Call,
+        p: &RootPath,
+        node: Node,
+        mode: u32,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        let err = |e: Errno| self.create_error(c, p, e);
         if p.is_root() {
             return if node == Node::Dir {
                 Ok(Effect::Unchanged)
@@ -227,21 +233,7 @@ impl Linux {
         mut u: Undo,
         st: &nix::sys::stat::FileStat,
     ) -> Result<Effect, SysError> {
-        let root = self.root.as_ref().map(|f| f.as_fd());
-        // The same errors as `create`'s.
-        let err = |e: Errno| match why_resolve(root, p, e, How::DIR) {
-            Some(w) => SysError::refused(c, e, w),
-            None if e == Errno::ENOENT => SysError::refused(
-                c,
-                e,
-                format!(
-                    "its parent `{}` does not exist: make it first (a mkdir step, with \
-                     `parents = true` for more than one level)",
-                    in_root(&p.parent())
-                ),
-            ),
-            None => SysError::new(c, e),
-        };
+        let err = |e: Errno| self.create_error(c, p, e);
         if let Undo::Remove { id, .. } = &mut u {
             *id = Some(files::id_of(st));
         }
