@@ -104,6 +104,9 @@ pub enum Call {
         if_missing: bool,
         /// Its place on the host, when on a persistent filesystem.
         host: Option<HostPlace>,
+        /// On a filesystem the plan made that only this mount namespace reaches (tmpfs,
+        /// devpts): nothing outside can rename or replace what is made there.
+        private: bool,
     },
     /// `openat(O_CREAT|O_EXCL)` of an empty file when missing (a file mountpoint).
     CreateFile {
@@ -113,6 +116,9 @@ pub enum Call {
         mode: Mode,
         /// Its place on the host, when on a persistent filesystem.
         host: Option<HostPlace>,
+        /// On a filesystem the plan made that only this mount namespace reaches (tmpfs,
+        /// devpts): nothing outside can rename or replace what is made there.
+        private: bool,
     },
     /// `mknodat`. An existing node of the same type and number is accepted.
     Mknod {
@@ -126,6 +132,9 @@ pub enum Call {
         dev: Dev,
         /// Its place on the host, when on a persistent filesystem.
         host: Option<HostPlace>,
+        /// On a filesystem the plan made that only this mount namespace reaches (tmpfs,
+        /// devpts): nothing outside can rename or replace what is made there.
+        private: bool,
     },
     /// `symlinkat`. An existing link with the same target is accepted.
     Symlink {
@@ -135,6 +144,9 @@ pub enum Call {
         path: RootPath,
         /// Its place on the host, when on a persistent filesystem.
         host: Option<HostPlace>,
+        /// On a filesystem the plan made that only this mount namespace reaches (tmpfs,
+        /// devpts): nothing outside can rename or replace what is made there.
+        private: bool,
     },
     /// `fchmodat` (on the resolved descriptor).
     Chmod {
@@ -193,6 +205,18 @@ impl Call {
             | Call::Chmod { host, .. }
             | Call::Chown { host, .. } => host.as_ref(),
             _ => None,
+        }
+    }
+
+    /// Whether this call creates a file on a filesystem the plan made that only this mount
+    /// namespace reaches (see [`Call::Mkdir`]'s `private`).
+    pub fn is_private(&self) -> bool {
+        match self {
+            Call::Mkdir { private, .. }
+            | Call::CreateFile { private, .. }
+            | Call::Mknod { private, .. }
+            | Call::Symlink { private, .. } => *private,
+            _ => false,
         }
     }
 }
@@ -395,8 +419,18 @@ const BIND_KEEPS: MsFlags = MsFlags::MS_REC;
 struct Mounts {
     /// The push number of the next covering.
     next: usize,
-    /// Per target, its live coverings as (push number, host directory), oldest first.
-    by_target: BTreeMap<String, Vec<(usize, Option<HostPath>)>>,
+    /// Per target, its live coverings, oldest first.
+    by_target: BTreeMap<String, Vec<Covering>>,
+}
+
+/// One mount as [`Mounts`] sees it.
+struct Covering {
+    /// Its push number (newer is larger).
+    n: usize,
+    /// The host directory its files live in, when persistent.
+    host: Option<HostPath>,
+    /// A filesystem the plan made that only this mount namespace reaches (tmpfs, devpts).
+    private: bool,
 }
 
 impl Mounts {
@@ -406,7 +440,8 @@ impl Mounts {
             by_target: BTreeMap::new(),
         }
     }
-    fn host_place(&self, p: &RootPath) -> Option<HostPlace> {
+    /// The newest covering at or above `p`: its target and entry.
+    fn newest<'a>(&'a self, p: &'a RootPath) -> Option<(&'a str, &'a Covering)> {
         let s = p.as_str();
         // `/`, every ancestor, then the path itself: the newest covering among them.
         let ancestors = std::iter::once("/")
@@ -416,26 +451,38 @@ impl Mounts {
                     .map(|(i, _)| &s[..i]),
             )
             .chain((s != "/").then_some(s));
-        let mut best: Option<(usize, &str, &Option<HostPath>)> = None;
+        let mut best: Option<(&str, &Covering)> = None;
         for a in ancestors {
-            if let Some((n, host)) = self.by_target.get(a).and_then(|v| v.last()) {
-                if best.is_none_or(|(b, _, _)| *n > b) {
-                    best = Some((*n, a, host));
+            if let Some(c) = self.by_target.get(a).and_then(|v| v.last()) {
+                if best.is_none_or(|(_, b)| c.n > b.n) {
+                    best = Some((a, c));
                 }
             }
         }
-        let (_, target, host) = best?;
-        let base = host.clone()?;
-        let rel = s[target.len()..].trim_start_matches('/').to_string();
+        best
+    }
+    fn host_place(&self, p: &RootPath) -> Option<HostPlace> {
+        let (target, c) = self.newest(p)?;
+        let base = c.host.clone()?;
+        let rel = p.as_str()[target.len()..]
+            .trim_start_matches('/')
+            .to_string();
         Some(HostPlace { base, rel })
     }
+    /// Whether `p` lives on a filesystem the plan made that only this namespace reaches.
+    fn private(&self, p: &RootPath) -> bool {
+        self.newest(p).is_some_and(|(_, c)| c.private)
+    }
     fn push(&mut self, target: RootPath, host: Option<HostPath>) {
+        self.push_fs(target, host, false);
+    }
+    fn push_fs(&mut self, target: RootPath, host: Option<HostPath>, private: bool) {
         let n = self.next;
         self.next += 1;
         self.by_target
             .entry(target.as_str().to_string())
             .or_default()
-            .push((n, host));
+            .push(Covering { n, host, private });
     }
     /// `umount2(target, MNT_DETACH)`: the newest mount on `target` goes, with every mount
     /// made below it after it (they sit on it). Mounts made below it before it stay: it hid
@@ -445,7 +492,7 @@ impl Mounts {
         let Some(v) = self.by_target.get_mut(t) else {
             return;
         };
-        let Some((i, _)) = v.pop() else {
+        let Some(Covering { n: i, .. }) = v.pop() else {
             return;
         };
         if v.is_empty() {
@@ -466,7 +513,7 @@ impl Mounts {
             .collect();
         for k in below {
             if let Some(v) = self.by_target.get_mut(&k) {
-                v.retain(|(n, _)| *n < i);
+                v.retain(|c| c.n < i);
                 if v.is_empty() {
                     self.by_target.remove(&k);
                 }
@@ -520,7 +567,7 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
     if let Root::Path(p) = &plan.root {
         mounts.push(RootPath::root(), Some(p.clone()));
     } else {
-        mounts.push(RootPath::root(), None);
+        mounts.push_fs(RootPath::root(), None, true);
     }
     let mut out = Vec::with_capacity(plan.steps.len());
     for (i, step) in plan.steps.iter().enumerate() {
@@ -535,11 +582,13 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                         mode: Mode::from_bits(0o755),
                         if_missing: true,
                         host: mounts.host_place(&m.target),
+                        private: mounts.private(&m.target),
                     }),
                     Create::File => calls.push(Call::CreateFile {
                         path: m.target.clone(),
                         mode: Mode::from_bits(0o644),
                         host: mounts.host_place(&m.target),
+                        private: mounts.private(&m.target),
                     }),
                     Create::None => {}
                 }
@@ -591,7 +640,8 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                             FsKind::Overlay(o) => o.upper.clone(),
                             _ => None,
                         };
-                        mounts.push(m.target.clone(), host);
+                        let private = matches!(fs, FsKind::Tmpfs(_) | FsKind::Devpts(_));
+                        mounts.push_fs(m.target.clone(), host, private);
                     }
                 }
             }
@@ -638,6 +688,7 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                             mode: Mode::from_bits(0o755),
                             if_missing: true,
                             host: mounts.host_place(a),
+                            private: mounts.private(a),
                         });
                     }
                 }
@@ -646,6 +697,7 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                     mode: m.mode,
                     if_missing: true,
                     host: mounts.host_place(&m.path),
+                    private: mounts.private(&m.path),
                 });
             }
             Action::Mknod(n) => {
@@ -660,6 +712,7 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                     mode: n.mode,
                     dev,
                     host: host.clone(),
+                    private: mounts.private(&n.path),
                 });
                 if n.uid.is_some() || n.gid.is_some() {
                     calls.push(Call::Chown {
@@ -674,6 +727,7 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                 to: s.to.clone(),
                 path: s.path.clone(),
                 host: mounts.host_place(&s.path),
+                private: mounts.private(&s.path),
             }),
             Action::Chmod(c) => {
                 let host = mounts.host_place(&c.path);
@@ -725,6 +779,7 @@ fn pivot_calls(s: PivotStrategy, put_old: &RootPath, mounts: &Mounts) -> Vec<Cal
                 mode: Mode::from_bits(0o700),
                 if_missing: false,
                 host: mounts.host_place(put_old),
+                private: mounts.private(put_old),
             },
             Call::Chdir(root),
             Call::PivotRoot {
@@ -857,5 +912,112 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Which creations are private (on a tmpfs or devpts the plan made, where the executor
+    /// reuses descriptors): never on the host, a bind, an overlay or another filesystem, and
+    /// again after an umount uncovers a private one.
+    #[test]
+    fn creations_on_a_tmpfs_or_devpts_the_plan_made_are_private() {
+        let text = r#"
+version = 1
+name = "private"
+[root]
+path = "/srv/root"
+[[step]]
+kind = "mkdir"
+path = "/host"
+[[step]]
+kind = "mount"
+type = "tmpfs"
+target = "/t"
+[[step]]
+kind = "mkdir"
+path = "/t/a"
+[[step]]
+kind = "mount"
+type = "bind"
+source = "/srv/data"
+target = "/t/a"
+[[step]]
+kind = "symlink"
+path = "/t/a/bound"
+to = "x"
+[[step]]
+kind = "umount"
+target = "/t/a"
+[[step]]
+kind = "mknod"
+path = "/t/a/fifo"
+node = "fifo"
+[[step]]
+kind = "mount"
+type = "devpts"
+target = "/t/pts"
+[[step]]
+kind = "mkdir"
+path = "/t/pts/d"
+[[step]]
+kind = "mount"
+type = "overlay"
+target = "/t/o"
+lower = ["/srv/l"]
+upper = "/srv/u"
+work = "/srv/w"
+[[step]]
+kind = "mkdir"
+path = "/t/o/d"
+[[step]]
+kind = "mount"
+type = "cgroup2"
+target = "/t/cg"
+[[step]]
+kind = "mkdir"
+path = "/t/cg/d"
+"#;
+        let c = crate::check_with(
+            std::path::Path::new("private.toml"),
+            &[],
+            &mut |_| Ok(text.to_string()),
+            &crate::load::Limits::default(),
+        );
+        let dag = c.dag.as_ref().expect("the plan is valid");
+        let got: Vec<(String, bool)> = expand(&dag.plan)
+            .iter()
+            .flat_map(|sc| &sc.calls)
+            .filter_map(|c| match c {
+                Call::Mkdir { path, .. }
+                | Call::CreateFile { path, .. }
+                | Call::Mknod { path, .. }
+                | Call::Symlink { path, .. } => Some((path.to_string(), c.is_private())),
+                _ => None,
+            })
+            .collect();
+        let want = [
+            ("/host", false),
+            ("/t", false),
+            ("/t/a", true),
+            ("/t/a", true),
+            ("/t/a/bound", false),
+            ("/t/a/fifo", true),
+            ("/t/pts", true),
+            ("/t/pts/d", true),
+            ("/t/o", true),
+            ("/t/o/d", false),
+            ("/t/cg", true),
+            ("/t/cg/d", false),
+        ];
+        let want: Vec<(String, bool)> = want.iter().map(|(p, b)| (p.to_string(), *b)).collect();
+        assert_eq!(got, want);
+        // A tmpfs root is private from the start.
+        let text = "version = 1\nname = \"t\"\n[root]\ntmpfs = {}\n[[step]]\nkind = \"mkdir\"\npath = \"/a\"\n";
+        let c = crate::check_with(
+            std::path::Path::new("t.toml"),
+            &[],
+            &mut |_| Ok(text.to_string()),
+            &crate::load::Limits::default(),
+        );
+        let calls = expand(&c.dag.as_ref().expect("valid").plan);
+        assert!(calls[0].calls[0].is_private(), "{}", calls[0].calls[0]);
     }
 }

@@ -48,3 +48,6 @@ mod descriptors;
 
 #[path = "apply/crashes.rs"]
 mod crashes;
+
+#[path = "apply/shortcuts.rs"]
+mod shortcuts;

@@ -160,14 +160,22 @@ fn seccomp_the_walk_never_falls_back_to_path_calls() {
 }
 
 /// The rules: openat2 always ENOSYS; every mount's target is `self/fd/N` (or `/`, the setup's
-/// rslave, and `.` for the pivot); a path below the root appears only in exec arguments, in
-/// data read or written (mountinfo, the journal) and as what `readlink` returned.
+/// rslave, and `.` for the pivot), or `self/fd/N/NAME` right after the `mkdirat(N, "NAME")` that
+/// made it (a directory made on a private filesystem: see tests/apply/shortcuts.rs); a path
+/// below the root appears only in exec arguments, in data read or written (mountinfo, the
+/// journal) and as what `readlink` returned.
 fn audit(text: &str, root: &Path) {
     let below = format!("{}/", root.display());
     let mut mounts = 0;
     let mut walked = 0;
+    // Each process's previous call (strace -f interleaves them).
+    let mut last: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
     for l in text.lines() {
-        let call = l.split_once(' ').map(|(_, r)| r.trim_start()).unwrap_or(l);
+        let (pid, call) = l
+            .split_once(' ')
+            .map(|(p, r)| (p, r.trim_start()))
+            .unwrap_or(("", l));
+        let previous = last.get(pid).copied();
         let name = call.split('(').next().unwrap_or("");
         if name == "openat2" {
             assert!(l.contains("ENOSYS"), "openat2 was not denied: {l}");
@@ -178,11 +186,23 @@ fn audit(text: &str, root: &Path) {
         if name == "mount" {
             mounts += 1;
             let target = call.split(", ").nth(1).unwrap_or("");
+            let fd_name = target
+                .strip_prefix("\"self/fd/")
+                .and_then(|t| t.strip_suffix('"'));
             let ok = target == "\"/\""
                 || target == "\".\""
-                || (target.starts_with("\"self/fd/") && target.ends_with('"'));
+                || fd_name.is_some_and(|t| {
+                    t.bytes().all(|b| b.is_ascii_digit())
+                        || t.split_once('/').is_some_and(|(fd, name)| {
+                            previous.is_some_and(|p: &str| {
+                                p.contains(&format!("mkdirat({fd}, \"{name}\", "))
+                                    && p.ends_with(" = 0")
+                            })
+                        })
+                });
             assert!(ok, "a mount on a path, not a descriptor: {l}");
         }
+        last.insert(pid, call);
         if call.contains(&below) {
             assert!(
                 ["execve", "read", "write", "pwrite64", "readlinkat"].contains(&name),
@@ -210,11 +230,21 @@ fn seccomp_the_audit_catches_path_based_calls() {
         "1 mount(NULL, \"/\", NULL, MS_REC|MS_SLAVE, NULL) = 0\n".repeat(4)
     );
     audit(&five, root);
+    audit(
+        &format!(
+            "{five}1 mkdirat(4, \"x\", 0755) = 0\n1 mount(\"tmpfs\", \"self/fd/4/x\", \"tmpfs\", 0, NULL) = 0\n"
+        ),
+        root,
+    );
     for bad in [
         "1 mkdir(\"/tmp/r/srv/a\", 0755) = 0\n",
         "1 mount(\"tmpfs\", \"/tmp/r/tmp\", \"tmpfs\", 0, NULL) = 0\n",
         "1 openat2(3, \"x\", {}, 24) = 4\n",
         "1 mount(\"tmpfs\", \"tmp\", \"tmpfs\", 0, NULL) = 0\n",
+        "1 mount(\"tmpfs\", \"self/fd/4/x\", \"tmpfs\", 0, NULL) = 0\n",
+        "1 mkdirat(4, \"x\", 0755) = 0\n2 mount(\"tmpfs\", \"self/fd/4/x\", \"tmpfs\", 0, NULL) = 0\n",
+        "1 mkdirat(5, \"x\", 0755) = 0\n1 mount(\"tmpfs\", \"self/fd/4/x\", \"tmpfs\", 0, NULL) = 0\n",
+        "1 mkdirat(4, \"x\", 0755) = -1 EEXIST (File exists)\n1 mount(\"tmpfs\", \"self/fd/4/x\", \"tmpfs\", 0, NULL) = 0\n",
     ] {
         let t = format!("{five}{bad}");
         let r = std::panic::catch_unwind(|| audit(&t, root));

@@ -119,29 +119,40 @@ pub fn matches(dir: BorrowedFd<'_>, name: &str, st: &FileStat, node: &Node) -> b
 
 /// Creates `node` named `name` in `dir` with `mode` (exclusively: never over anything).
 pub fn create(dir: BorrowedFd<'_>, name: &str, node: &Node, mode: u32) -> Result<FileStat, Errno> {
+    if *node == Node::File {
+        return fstat(open_new_file(dir, name, mode)?.as_fd());
+    }
+    make(dir, name, node, mode)?;
+    lstat_at(dir, name)
+}
+
+/// Makes `node` as `name` in `dir` (never following a final symlink), without looking at it
+/// afterwards: for changes whose undo needs no identity.
+pub fn make(dir: BorrowedFd<'_>, name: &str, node: &Node, mode: u32) -> Result<(), Errno> {
     let m = Mode::from_bits_truncate(mode as libc::mode_t);
     match node {
-        Node::Dir => nix::sys::stat::mkdirat(dir, name, m)?,
-        Node::File => {
-            let fd = nix::fcntl::openat(
-                dir,
-                name,
-                OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_WRONLY
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC
-                    | OFlag::O_NOCTTY,
-                m,
-            )?;
-            return fstat(fd.as_fd());
-        }
-        Node::Char(r) => nix::sys::stat::mknodat(dir, name, SFlag::S_IFCHR, m, *r)?,
-        Node::Block(r) => nix::sys::stat::mknodat(dir, name, SFlag::S_IFBLK, m, *r)?,
-        Node::Fifo => nix::sys::stat::mknodat(dir, name, SFlag::S_IFIFO, m, 0)?,
-        Node::Symlink(to) => nix::unistd::symlinkat(to.as_str(), dir, name)?,
+        Node::Dir => nix::sys::stat::mkdirat(dir, name, m),
+        Node::File => open_new_file(dir, name, mode).map(drop),
+        Node::Char(r) => nix::sys::stat::mknodat(dir, name, SFlag::S_IFCHR, m, *r),
+        Node::Block(r) => nix::sys::stat::mknodat(dir, name, SFlag::S_IFBLK, m, *r),
+        Node::Fifo => nix::sys::stat::mknodat(dir, name, SFlag::S_IFIFO, m, 0),
+        Node::Symlink(to) => nix::unistd::symlinkat(to.as_str(), dir, name),
     }
-    lstat_at(dir, name)
+}
+
+/// A new, empty regular file (`O_EXCL`, never through a symlink).
+fn open_new_file(dir: BorrowedFd<'_>, name: &str, mode: u32) -> Result<OwnedFd, Errno> {
+    nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_CREAT
+            | OFlag::O_EXCL
+            | OFlag::O_WRONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC
+            | OFlag::O_NOCTTY,
+        Mode::from_bits_truncate(mode as libc::mode_t),
+    )
 }
 
 /// What reversing a change found.

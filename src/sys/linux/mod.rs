@@ -44,6 +44,24 @@ pub struct Linux {
     cwd_at_proc: bool,
     /// The root directory as opened for the setup's bind (see [`Linux::open_root`]).
     bound_root: Option<OwnedFd>,
+    /// The parent directory of the last private creation (one on a filesystem of this mount
+    /// namespace only, which no other process can reach to rename or replace anything) and
+    /// its relative path: the next creation in the same directory uses it instead of resolving
+    /// the path again. Dropped by every call that could change what a path names (any mount
+    /// other than one on a directory just made there, umount, pivot, chroot, rmdir, ...).
+    dir_cache: Option<(String, OwnedFd)>,
+    /// The private directory the previous call made (see [`Linux::dir_cache`]): a mount on it
+    /// goes through its parent's descriptor and its name, which nothing can have replaced,
+    /// instead of a resolution of its own.
+    fresh: Option<RootPath>,
+}
+
+/// The directory a creation happens in.
+enum Parent {
+    /// The root descriptor itself (for the root's own children).
+    Root,
+    /// A resolved directory.
+    Fd(OwnedFd),
 }
 
 pub(super) fn in_root(p: &RootPath) -> String {
@@ -111,6 +129,8 @@ impl Linux {
             userns,
             cwd_at_proc: false,
             bound_root: None,
+            dir_cache: None,
+            fresh: None,
         })
     }
 
@@ -141,6 +161,27 @@ impl Linux {
         }
     }
 
+    /// The directory to create `rel`'s final name in, and that name. A private parent (on a
+    /// filesystem of this namespace only, see [`Linux::dir_cache`]) comes from the cache when it
+    /// is the one resolved last; the root's own children are made on the root descriptor.
+    fn parent_dir<'r>(&mut self, rel: &'r str, private: bool) -> Result<(Parent, &'r str), Errno> {
+        let (dir, name) = files::split(rel);
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(Errno::EINVAL);
+        }
+        if dir.is_empty() {
+            return Ok((Parent::Root, name));
+        }
+        if private {
+            if let Some((cached, fd)) = self.dir_cache.take() {
+                if cached == dir {
+                    return Ok((Parent::Fd(fd), name));
+                }
+            }
+        }
+        Ok((Parent::Fd(resolve(self.root_fd()?, dir, How::DIR)?), name))
+    }
+
     /// Creates `node` at `p` unless the same node is there already.
     fn create(
         &mut self,
@@ -150,7 +191,6 @@ impl Linux {
         mode: u32,
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
-        let err = |e: Errno| self.create_error(c, p, e);
         if p.is_root() {
             return if node == Node::Dir {
                 Ok(Effect::Unchanged)
@@ -158,26 +198,68 @@ impl Linux {
                 Err(SysError::new(c, Errno::EEXIST))
             };
         }
-        let (dir, name) = files::parent(self.root_fd().map_err(err)?, p.relative()).map_err(err)?;
+        let private = c.is_private();
+        let (dir, name) = self
+            .parent_dir(p.relative(), private)
+            .map_err(|e| self.create_error(c, p, e))?;
+        let r = self.create_in(c, p, &dir, name, &node, mode, private, before);
+        if private {
+            if node == Node::Dir && matches!(r, Ok(Effect::Changed(_))) {
+                self.fresh = Some(p.clone());
+            }
+            if let Parent::Fd(fd) = dir {
+                let rel = files::split(p.relative()).0;
+                self.dir_cache = Some((rel.to_string(), fd));
+            }
+        }
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_in(
+        &self,
+        c: &Call,
+        p: &RootPath,
+        dir: &Parent,
+        name: &str,
+        node: &Node,
+        mode: u32,
+        private: bool,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        let err = |e: Errno| self.create_error(c, p, e);
+        let dir = match dir {
+            Parent::Root => self.root_fd().map_err(err)?,
+            Parent::Fd(fd) => fd.as_fd(),
+        };
+        let u = Undo::Remove {
+            path: p.clone(),
+            node: node.clone(),
+            id: None,
+        };
         // A change that is not journaled (on a filesystem that goes away with the namespace)
-        // is tried first, and what is there looked at only when something is: one `fstatat`
-        // less per node. A journaled change keeps its order: intent on disk, then the change.
+        // is tried first, and what is there looked at only when something is. On a private
+        // filesystem, where nothing else can make, rename or replace a file, its undo record
+        // needs no identity either: no `fstatat` at all for a new node (unless set-id bits
+        // are to be put on a new directory). A journaled change keeps its order: intent on
+        // disk, then the change, then its identity.
         if c.host_place().is_none() {
-            let u = Undo::Remove {
-                path: p.clone(),
-                node: node.clone(),
-                id: None,
-            };
             before(&u)?;
-            match files::create(dir.as_fd(), name, &node, mode) {
-                Ok(st) => return self.created(c, p, &dir, name, &node, mode, u, &st),
+            let made = if private && !(*node == Node::Dir && mode & 0o6000 != 0) {
+                files::make(dir, name, node, mode).map(|()| None)
+            } else {
+                files::create(dir, name, node, mode).map(Some)
+            };
+            match made {
+                Ok(None) => return Ok(Effect::Changed(u)),
+                Ok(Some(st)) => return self.created(c, p, dir, name, node, mode, u, &st),
                 Err(Errno::EEXIST) => {}
                 Err(e) => return Err(err(e)),
             }
         }
-        match files::lstat_at(dir.as_fd(), name) {
+        match files::lstat_at(dir, name) {
             Ok(st) => {
-                if files::matches(dir.as_fd(), name, &st, &node) {
+                if files::matches(dir, name, &st, node) {
                     return Ok(Effect::Unchanged);
                 }
                 // A symlink where a directory or a file mountpoint is wanted is accepted when
@@ -185,12 +267,12 @@ impl Linux {
                 if kind(&st) == SFlag::S_IFLNK && matches!(node, Node::Dir | Node::File) {
                     if let Ok(fd) = self.resolve(p, How::FOLLOW) {
                         let t = fstat(fd.as_fd()).map_err(err)?;
-                        if (node == Node::Dir) == (kind(&t) == SFlag::S_IFDIR) {
+                        if (*node == Node::Dir) == (kind(&t) == SFlag::S_IFDIR) {
                             return Ok(Effect::Unchanged);
                         }
                     }
                 }
-                if node == Node::File && kind(&st) != SFlag::S_IFDIR {
+                if *node == Node::File && kind(&st) != SFlag::S_IFDIR {
                     // Any existing non-directory will do as a file mountpoint.
                     return Ok(Effect::Unchanged);
                 }
@@ -206,14 +288,9 @@ impl Linux {
                 ))
             }
             Err(Errno::ENOENT) => {
-                let u = Undo::Remove {
-                    path: p.clone(),
-                    node: node.clone(),
-                    id: None,
-                };
                 before(&u)?;
-                let st = files::create(dir.as_fd(), name, &node, mode).map_err(err)?;
-                self.created(c, p, &dir, name, &node, mode, u, &st)
+                let st = files::create(dir, name, node, mode).map_err(err)?;
+                self.created(c, p, dir, name, node, mode, u, &st)
             }
             Err(e) => Err(err(e)),
         }
@@ -226,7 +303,7 @@ impl Linux {
         &self,
         c: &Call,
         p: &RootPath,
-        dir: &OwnedFd,
+        dir: BorrowedFd<'_>,
         name: &str,
         node: &Node,
         mode: u32,
@@ -242,7 +319,7 @@ impl Linux {
         // by name too, that it is as fresh as one (a rename in the root in between must not
         // put them on another directory).
         if *node == Node::Dir && mode & 0o6000 != 0 {
-            let fd = files::open_for_chown(dir.as_fd(), name).map_err(err)?;
+            let fd = files::open_for_chown(dir, name).map_err(err)?;
             let now = fstat(fd.as_fd()).map_err(err)?;
             if files::id_of(&now) != files::id_of(st)
                 || !files::is_fresh_dir(fd.as_fd(), &now, mode).map_err(err)?
@@ -362,9 +439,30 @@ impl Linux {
 impl Sys for Linux {
     fn call(&mut self, c: &Call, before: &mut Before<'_>) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
+        let fresh = self.fresh.take();
+        let on_fresh = match c {
+            Call::Mount {
+                target: Target::InRoot(p),
+                flags,
+                ..
+            } => fresh.as_ref() == Some(p) && !flags.intersects(mounting::NOT_NEW),
+            _ => false,
+        };
+        let keeps_paths = matches!(
+            c,
+            Call::Mkdir { .. }
+                | Call::CreateFile { .. }
+                | Call::Mknod { .. }
+                | Call::Symlink { .. }
+                | Call::Chmod { .. }
+                | Call::Chown { .. }
+        );
+        if !keeps_paths && !on_fresh {
+            self.dir_cache = None;
+        }
         match c {
             Call::OpenRoot(t) => self.open_root(c, t),
-            Call::Mount { .. } => self.do_mount(c, before),
+            Call::Mount { .. } => self.do_mount(c, on_fresh, before),
             Call::SetattrRec { target, set } => {
                 let (Target::InRoot(p) | Target::AfterPivot(p)) = target else {
                     return Err(err(Errno::EINVAL));
@@ -462,6 +560,11 @@ impl Sys for Linux {
             }
             Call::Chdir(t) => {
                 match t {
+                    // The root is its own descriptor: resolving "." in it gives the same
+                    // directory again.
+                    Target::InRoot(p) | Target::AfterPivot(p) if p.is_root() => {
+                        nix::unistd::fchdir(self.root_fd().map_err(err)?).map_err(err)?;
+                    }
                     Target::InRoot(p) | Target::AfterPivot(p) => {
                         let fd = self.resolve(p, How::DIR).map_err(err)?;
                         nix::unistd::fchdir(fd.as_fd()).map_err(err)?;

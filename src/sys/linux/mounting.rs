@@ -5,7 +5,7 @@
 //! target is an `O_PATH` descriptor, passed to mount(2) as `self/fd/N` relative to the host
 //! `/proc` (the working directory is set there first, see [`Linux::at_proc`]).
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -24,9 +24,16 @@ pub(super) const PROPAGATION: MsFlags = MsFlags::MS_PRIVATE
     .union(MsFlags::MS_SHARED)
     .union(MsFlags::MS_UNBINDABLE);
 
-/// A mount target or source, ready for mount(2): a resolved descriptor or a path.
+/// Flags of a mount(2) call that does not put a new mount on its target.
+pub(super) const NOT_NEW: MsFlags = PROPAGATION
+    .union(MsFlags::MS_REMOUNT)
+    .union(MsFlags::MS_MOVE);
+
+/// A mount target or source, ready for mount(2): a resolved descriptor, a name in a directory
+/// held open (one made by this process on a filesystem of its own namespace), or a path.
 pub(super) enum Spot {
     Fd(OwnedFd),
+    In(RawFd, String),
     Path(String),
 }
 
@@ -46,8 +53,27 @@ impl Linux {
                 self.at_proc()?;
                 Ok(fd_name(fd.as_fd()))
             }
+            Spot::In(dir, name) => {
+                self.at_proc()?;
+                Ok(format!("self/fd/{dir}/{name}"))
+            }
             Spot::Path(p) => Ok(p.clone()),
         }
+    }
+
+    /// The directory the previous call made at `p` on a private filesystem, as its parent's
+    /// descriptor (the root's, or the cached one) and its name.
+    fn fresh_spot(&self, p: &RootPath) -> Option<Spot> {
+        let (dir, name) = files::split(p.relative());
+        let fd = if dir.is_empty() {
+            self.root.as_ref()?.as_raw_fd()
+        } else {
+            match &self.dir_cache {
+                Some((cached, fd)) if cached == dir => fd.as_raw_fd(),
+                _ => return None,
+            }
+        };
+        Some(Spot::In(fd, name.to_string()))
     }
 
     pub(super) fn mount(
@@ -86,9 +112,12 @@ impl Linux {
         })
     }
 
+    /// A mount call. `on_fresh`: its target is the directory the previous call made on a
+    /// filesystem of this namespace only, and it puts a new mount there.
     pub(super) fn do_mount(
         &mut self,
         c: &Call,
+        on_fresh: bool,
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let Call::Mount {
@@ -168,7 +197,10 @@ impl Linux {
             Some("proc") | Some("sysfs") => How::REAL_DIR,
             _ => How::FOLLOW,
         };
-        let t = Spot::Fd(self.resolve(p, how).map_err(|e| refuse(e, how))?);
+        let t = match on_fresh.then(|| self.fresh_spot(p)).flatten() {
+            Some(spot) => spot,
+            None => Spot::Fd(self.resolve(p, how).map_err(|e| refuse(e, how))?),
+        };
         let s = self.source(source).map_err(err)?;
         let u = Undo::Umount(p.clone());
         before(&u)?;
