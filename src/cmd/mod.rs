@@ -59,7 +59,10 @@ pub fn read_plan(p: &Path) -> io::Result<String> {
     } else if meta.len() > MAX_FILE_BYTES as u64 {
         return Err(too_big());
     }
-    let mut bytes = Vec::new();
+    // Room for the whole file and the read that finds its end: two reads, not one per
+    // doubling of a buffer that starts at 32 bytes.
+    let hint = if fifo { 0 } else { meta.len() as usize + 1 };
+    let mut bytes = Vec::with_capacity(hint);
     f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
     if bytes.len() > MAX_FILE_BYTES {
         return Err(too_big());
