@@ -187,7 +187,7 @@ pub fn run(
     let setup = r.calls(&calls::setup(plan).calls).and_then(|_| {
         crate::timing::mark("root-bound");
         if opts.verify && matches!(plan.root, Root::Path(_)) {
-            r.sys.mounts()
+            r.sys.inherited()
         } else {
             Ok(Vec::new())
         }

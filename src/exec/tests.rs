@@ -464,7 +464,10 @@ fn tm(mp: &str, fstype: &str, flags: MsFlags, step: Option<usize>, recursive: bo
 }
 
 fn me(mp: &str, fstype: &str, flags: MsFlags) -> MountEntry {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(100);
     MountEntry {
+        id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        parent: 1,
         mountpoint: mp.into(),
         fs_root: "/".into(),
         fstype: fstype.into(),

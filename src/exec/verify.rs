@@ -12,7 +12,7 @@
 //! submounts the bound root brought, and at a masked path (masks depend on what exists).
 //! The mounts of masks and read-only paths may be missing: a missing path is left alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::report::{Mismatch, VerifyReport};
 use crate::graph::{Dag, TreeMount};
@@ -47,7 +47,8 @@ fn show_actual(e: &MountEntry) -> String {
 }
 
 /// Compares the prediction with the mount table. `inherited` is the mount table right after
-/// the root was bound (empty for a tmpfs root).
+/// the root was bound (empty for a tmpfs root, and when the bind is known to have brought no
+/// other mount: see [`crate::sys::Sys::inherited`]).
 pub fn compare(
     dag: &Dag,
     actual: &[MountEntry],
@@ -60,20 +61,20 @@ pub fn compare(
     for e in actual {
         groups.entry(e.mountpoint.as_str()).or_default().push(e);
     }
-    // Drop what the bound root brought along: the oldest entries at each mountpoint. At `/`
-    // the last inherited entry is the root's own bind, which the prediction covers.
-    let mut brought: BTreeMap<&str, usize> = BTreeMap::new();
-    for e in inherited {
-        *brought.entry(e.mountpoint.as_str()).or_default() += 1;
-    }
-    if let Some(n) = brought.get_mut("/") {
-        *n = n.saturating_sub(1);
-    }
-    for (mp, n) in &brought {
-        if let Some(g) = groups.get_mut(mp) {
-            let k = (*n).min(g.len());
-            g.drain(..k);
-        }
+    // Drop what the bound root brought along: every entry of `inherited` but the root's own
+    // bind (the last one at `/`, which the prediction covers), recognised by its mount id and
+    // parent id (a mount keeps both while it exists). Mounts stacked below the bind at `/`
+    // (the root's host directory was itself a mountpoint) are among them: still there when
+    // the root was not pivoted, gone with the old root when it was.
+    let bind = inherited.iter().rposition(|e| e.mountpoint == "/");
+    let brought: HashSet<(u64, u64)> = inherited
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != bind)
+        .map(|(_, e)| (e.id, e.parent))
+        .collect();
+    for g in groups.values_mut() {
+        g.retain(|e| !brought.contains(&(e.id, e.parent)));
     }
 
     let mut mismatches = Vec::new();

@@ -226,6 +226,10 @@ impl std::error::Error for SysError {}
 /// One line of /proc/self/mountinfo, as much as verification needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountEntry {
+    /// The mount id (mountinfo's field 1), which a mount keeps while it exists.
+    pub id: u64,
+    /// The parent mount's id (field 2).
+    pub parent: u64,
     /// The mountpoint, relative to the new root (`/` is the root itself).
     pub mountpoint: String,
     /// The path inside its filesystem that is mounted (`/` for a whole filesystem).
@@ -249,4 +253,10 @@ pub trait Sys {
     fn undo(&mut self, u: &Undo) -> Result<(), SysError>;
     /// The mounts at or below the new root, mountpoints relative to it, in mount table order.
     fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError>;
+    /// What the bound root brought along, right after it was bound: [`Sys::mounts`], or
+    /// nothing when the layer knows the bind brought no mount (an empty list then means the
+    /// same to verification as the bind's own entry alone).
+    fn inherited(&mut self) -> Result<Vec<MountEntry>, SysError> {
+        self.mounts()
+    }
 }

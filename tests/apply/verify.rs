@@ -1,5 +1,5 @@
 //! Verification against the real mount table: a bound root that brings submounts of its own
-//! verifies; a mount that lands elsewhere than the plan says (through a symlink in the root)
+//! verifies, and so does one whose host directory is itself a mountpoint; a mount that lands elsewhere than the plan says (through a symlink in the root)
 //! fails the apply, shows the difference, and is rolled back.
 
 use std::os::unix::fs::symlink;
@@ -108,4 +108,65 @@ fn a_mount_that_lands_elsewhere_fails_verification_and_is_rolled_back() {
         .arg("--no-verify")
         .run();
     assert_eq!(o.status, 0, "{}", o.stderr);
+}
+
+/// A root whose host directory is itself a mountpoint (a rootfs on its own filesystem, here
+/// two tmpfs stacked on it): the mounts below the bind are not the plan's, and after a pivot
+/// they are gone with the old root. Verification once counted them at `/` and took the bind
+/// itself for one of them, failing every such apply with a pivot.
+#[test]
+fn a_root_that_is_a_mountpoint_verifies_with_and_without_a_pivot() {
+    let Some(_serial) = privileged("a_root_that_is_a_mountpoint_verifies_with_and_without_a_pivot")
+    else {
+        return;
+    };
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            for _ in 0..2 {
+                let _ = std::process::Command::new("umount").arg(&self.0).status();
+            }
+        }
+    }
+    for (strategy, step) in [
+        (
+            "pivot-root",
+            "[[step]]\nkind = \"pivot\"\nstrategy = \"pivot-root\"\n",
+        ),
+        (
+            "chroot",
+            "[[step]]\nkind = \"pivot\"\nstrategy = \"chroot\"\n",
+        ),
+        ("none", ""),
+    ] {
+        let s = Scratch::new(&format!("verify-mountpoint-{strategy}"));
+        let root = s.path("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let host = host_mounts();
+        let r = root.display().to_string();
+        let _u = Unmount(r.clone());
+        for name in ["below", "top"] {
+            let st = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", name, &r])
+                .status()
+                .unwrap();
+            assert!(st.success(), "mount {name} on {r}");
+        }
+        busybox_root(&root);
+        std::fs::create_dir_all(root.join("var/run")).unwrap();
+        let plan = s.write("v.toml", &format!("{PLAN}\n{step}"));
+        let o = Run::apply(&plan, &s.state())
+            .set("ROOTFS", &root)
+            .cmd(&["/bin/true"])
+            .run();
+        assert_eq!(o.status, 0, "{strategy}: {}", o.stderr);
+        // The root, /var/run and /proc.
+        assert!(
+            o.stderr.contains("3 predicted mounts match"),
+            "{strategy}: {}",
+            o.stderr
+        );
+        drop(_u);
+        assert_eq!(host, host_mounts(), "{strategy}");
+    }
 }

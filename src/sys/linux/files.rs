@@ -55,21 +55,7 @@ pub fn id_of(st: &FileStat) -> FileId {
 /// The identity of what `fd` refers to and the id of the mount it is on (`None` on kernels
 /// before 5.8, which do not say).
 pub fn statx_id(fd: BorrowedFd<'_>) -> Result<(FileId, Option<u64>), Errno> {
-    let mut st = std::mem::MaybeUninit::<libc::statx>::uninit();
-    // SAFETY: an empty C string with AT_EMPTY_PATH names `fd` itself; `st` is writable and
-    // large enough for a statx.
-    let r = unsafe {
-        libc::statx(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            libc::STATX_INO | libc::STATX_MNT_ID,
-            st.as_mut_ptr(),
-        )
-    };
-    Errno::result(r)?;
-    // SAFETY: statx succeeded, so the kernel filled `st`.
-    let st = unsafe { st.assume_init() };
+    let st = statx(fd, libc::STATX_INO | libc::STATX_MNT_ID)?;
     let mnt = (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id);
     let dev = nix::sys::stat::makedev(u64::from(st.stx_dev_major), u64::from(st.stx_dev_minor));
     Ok((
@@ -79,6 +65,25 @@ pub fn statx_id(fd: BorrowedFd<'_>) -> Result<(FileId, Option<u64>), Errno> {
         },
         mnt,
     ))
+}
+
+/// `statx(fd, "", AT_EMPTY_PATH, mask)`.
+pub fn statx(fd: BorrowedFd<'_>, mask: libc::c_uint) -> Result<libc::statx, Errno> {
+    let mut st = std::mem::MaybeUninit::<libc::statx>::uninit();
+    // SAFETY: an empty C string with AT_EMPTY_PATH names `fd` itself; `st` is writable and
+    // large enough for a statx.
+    let r = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            mask,
+            st.as_mut_ptr(),
+        )
+    };
+    Errno::result(r)?;
+    // SAFETY: statx succeeded, so the kernel filled `st`.
+    Ok(unsafe { st.assume_init() })
 }
 
 /// The file type bits of a stat result.

@@ -50,6 +50,10 @@ pub struct Linux {
     /// the path again. Dropped by every call that could change what a path names (any mount
     /// other than one on a directory just made there, umount, pivot, chroot, rmdir, ...).
     dir_cache: Option<(String, OwnedFd)>,
+    /// The bound root brought no mount along: its host directory is not a mountpoint and has
+    /// no submounts (see [`mount::bind_is_alone`]). Then the mount table need not be read
+    /// for what it brought.
+    root_alone: bool,
     /// The private directory the previous call made (see [`Linux::dir_cache`]): a mount on it
     /// goes through its parent's descriptor and its name, which nothing can have replaced,
     /// instead of a resolution of its own.
@@ -131,6 +135,7 @@ impl Linux {
             bound_root: None,
             dir_cache: None,
             fresh: None,
+            root_alone: false,
         })
     }
 
@@ -357,6 +362,7 @@ impl Linux {
         if let Some(first) = self.bound_root.take() {
             let a = files::statx_id(first.as_fd()).map_err(err)?;
             let b = files::statx_id(fd.as_fd()).map_err(err)?;
+            self.root_alone = mount::bind_is_alone(first.as_fd(), fd.as_fd());
             if a.0 != b.0 || (a.1.is_some() && a.1 == b.1) {
                 return Err(SysError::refused(
                     c,
@@ -644,6 +650,13 @@ impl Sys for Linux {
                 mount::setattr_rec(fd.as_fd(), MsFlags::empty(), *clear).map_err(err)
             }
         }
+    }
+
+    fn inherited(&mut self) -> Result<Vec<MountEntry>, SysError> {
+        if self.root_alone {
+            return Ok(Vec::new());
+        }
+        self.mounts()
     }
 
     fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError> {

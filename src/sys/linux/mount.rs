@@ -183,6 +183,50 @@ pub fn mask_host_proc_sys(mounts: &[RawMount], root_prefix: &str) -> Result<(), 
     Ok(())
 }
 
+/// listmount(2) (Linux 6.8; the same number on every architecture).
+const SYS_LISTMOUNT: libc::c_long = 458;
+
+/// `struct mnt_id_req`, first version.
+#[repr(C)]
+struct MntIdReq {
+    size: u32,
+    spare: u32,
+    mnt_id: u64,
+    param: u64,
+}
+
+/// Whether the bind of a root directory brought no other mount along: `dir` (the directory,
+/// opened before the bind) is not the root of a mount, so nothing was mounted on it and no
+/// mount is stacked below the bind, and `bind` (the bind's root) has no child mount. Asked of
+/// statx (the mount-root attribute, the unique mount id) and listmount; `false` whenever a
+/// kernel cannot say (before 6.8), so that the mount table is read instead.
+pub fn bind_is_alone(dir: BorrowedFd<'_>, bind: BorrowedFd<'_>) -> bool {
+    let mount_root = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    let Ok(d) = super::files::statx(dir, libc::STATX_INO) else {
+        return false;
+    };
+    if d.stx_attributes_mask & mount_root == 0 || d.stx_attributes & mount_root != 0 {
+        return false;
+    }
+    let Ok(b) = super::files::statx(bind, libc::STATX_MNT_ID_UNIQUE) else {
+        return false;
+    };
+    if b.stx_mask & libc::STATX_MNT_ID_UNIQUE == 0 {
+        return false;
+    }
+    let req = MntIdReq {
+        size: std::mem::size_of::<MntIdReq>() as u32,
+        spare: 0,
+        mnt_id: b.stx_mnt_id,
+        param: 0,
+    };
+    let mut child = 0u64;
+    // SAFETY: `req` is a valid mnt_id_req of the size it states, and the kernel writes at most
+    // one id into `child`.
+    let n = unsafe { libc::syscall(SYS_LISTMOUNT, &raw const req, &raw mut child, 1usize, 0u32) };
+    n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,10 @@ use crate::sys::MountEntry;
 /// One parsed line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawMount {
+    /// Field 1: the mount id.
+    pub id: u64,
+    /// Field 2: the parent mount's id.
+    pub parent: u64,
     /// Field 5, decoded: the mountpoint relative to the process root.
     pub mountpoint: String,
     /// Field 4, decoded: the path in the filesystem that is mounted.
@@ -76,14 +80,16 @@ pub fn parse(text: &str) -> Vec<RawMount> {
 fn parse_line(line: &str) -> Option<RawMount> {
     let (left, right) = line.split_once(" - ")?;
     let mut l = left.split(' ');
-    let _id = l.next()?;
-    let _parent = l.next()?;
+    let id = l.next()?.parse().ok()?;
+    let parent = l.next()?.parse().ok()?;
     let _dev = l.next()?;
     let root = l.next()?;
     let mp = l.next()?;
     let opts = l.next()?;
     let fstype = right.split(' ').next()?;
     Some(RawMount {
+        id,
+        parent,
         mountpoint: unescape(mp),
         fs_root: unescape(root),
         fstype: unescape(fstype),
@@ -139,6 +145,8 @@ fn relative(e: RawMount, prefix: &str) -> MountEntry {
         }
     };
     MountEntry {
+        id: e.id,
+        parent: e.parent,
         mountpoint: rel,
         fs_root: e.fs_root,
         fstype: e.fstype,
