@@ -177,3 +177,33 @@ fn completions_and_man_page_are_generated() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).starts_with(".ie") || stdout(&o).contains(".TH"));
 }
+
+/// A plan whose include cannot be read is an unreadable file for every command that checks it:
+/// exit 2 (not 1, which says the plan has errors), with the include named.
+#[test]
+fn an_unreadable_include_exits_2_for_check_plan_and_diff() {
+    let dir = std::env::temp_dir().join(format!("mountplan-cli-include-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plan = dir.join("p.toml");
+    std::fs::write(
+        &plan,
+        "version = 1\nname = \"p\"\ninclude = [\"missing.toml\"]\n[root]\ntmpfs = {}\n",
+    )
+    .unwrap();
+    let p = plan.display().to_string();
+    for args in [
+        vec!["check", p.as_str()],
+        vec!["plan", p.as_str()],
+        vec!["diff", p.as_str(), p.as_str()],
+    ] {
+        let o = run(&args);
+        no_panic(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("missing.toml"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,11 +9,7 @@ use crate::cli::{CheckArgs, CheckFormat, Color, CompletionsArgs, SchemaArgs};
 
 /// Whether to colour output written to stderr.
 pub fn stderr_color(c: Color) -> bool {
-    match c {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    }
+    super::color_on(c, std::io::stderr().is_terminal())
 }
 
 /// Prints diagnostics to stderr.
@@ -38,8 +34,7 @@ pub fn run(a: CheckArgs) -> u8 {
     let mut status = 0;
     let mut all = Vec::new();
     for plan in &a.plans {
-        let c = mountplan::check(plan, &a.vars.set, &mut |p| super::read_plan(p));
-        let unreadable = c.sources.is_empty();
+        let (c, unreadable) = super::check_plan(plan, &a.vars.set);
         let bad = c.has_errors() || (a.deny_warnings && !c.diags.is_empty());
         match a.format {
             CheckFormat::Human => {

@@ -8,7 +8,8 @@ use std::io::Write;
 
 use mountplan::diff;
 
-use super::plan::{check, print_diags, use_color};
+use super::check_plan as check;
+use super::plan::{print_diags, use_color};
 use crate::cli::{DiffArgs, DiffFormat};
 
 /// Runs `mountplan diff`.

@@ -84,6 +84,33 @@ pub fn read_plan(p: &Path) -> io::Result<String> {
     })
 }
 
+/// Checks a plan, reading it and its includes with [`read_plan`]; also says whether a file
+/// could not be read (exit status 2 rather than 1, for `check`, `plan` and `diff` alike).
+pub(crate) fn check_plan(path: &Path, vars: &[(String, String)]) -> (mountplan::Checked, bool) {
+    let mut unreadable = false;
+    let checked = mountplan::check(path, vars, &mut |p| {
+        let r = read_plan(p);
+        unreadable |= r.is_err();
+        r
+    });
+    (checked, unreadable)
+}
+
+/// Whether to colour a stream: `--color always|never`, or with `auto` when the stream is a
+/// terminal and `NO_COLOR` is not set to a non-empty value (no-color.org: an empty value does
+/// not count).
+pub(crate) fn color_on(c: crate::cli::Color, terminal: bool) -> bool {
+    color_with(c, terminal, std::env::var_os("NO_COLOR").as_deref())
+}
+
+fn color_with(c: crate::cli::Color, terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    match c {
+        crate::cli::Color::Always => true,
+        crate::cli::Color::Never => false,
+        crate::cli::Color::Auto => terminal && no_color.is_none_or(|v| v.is_empty()),
+    }
+}
+
 /// Runs a subcommand and returns its exit status.
 pub fn run(c: Command) -> u8 {
     match c {
@@ -96,5 +123,22 @@ pub fn run(c: Command) -> u8 {
         Command::Schema(a) => check::schema(a),
         Command::Completions(a) => check::completions(a),
         Command::Man => check::man(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::color_with;
+    use crate::cli::Color;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn no_color_counts_only_when_not_empty() {
+        assert!(color_with(Color::Auto, true, None));
+        assert!(color_with(Color::Auto, true, Some(OsStr::new(""))));
+        assert!(!color_with(Color::Auto, true, Some(OsStr::new("1"))));
+        assert!(!color_with(Color::Auto, false, None));
+        assert!(color_with(Color::Always, false, Some(OsStr::new("1"))));
+        assert!(!color_with(Color::Never, true, None));
     }
 }

@@ -12,14 +12,7 @@ use crate::cli::{Color, PlanArgs, PlanFormat};
 
 /// Colour for stdout: `always`, `never`, or on a terminal with `NO_COLOR` unset.
 pub(crate) fn use_color(c: Color) -> bool {
-    match c {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    }
+    super::color_on(c, std::io::stdout().is_terminal())
 }
 
 /// Prints every diagnostic of a checked plan on stderr, as `check` does.
@@ -27,24 +20,9 @@ pub(crate) fn print_diags(checked: &mountplan::Checked, color: Color) {
     super::check::print_diags(&checked.sources, &checked.diags, color);
 }
 
-/// Checks a plan, reading it and its includes from disk; also says whether a file could not
-/// be read (exit status 2 rather than 1).
-pub(crate) fn check(
-    path: &std::path::Path,
-    vars: &[(String, String)],
-) -> (mountplan::Checked, bool) {
-    let mut unreadable = false;
-    let checked = mountplan::check(path, vars, &mut |p| {
-        let r = super::read_plan(p);
-        unreadable |= r.is_err();
-        r
-    });
-    (checked, unreadable)
-}
-
 /// Runs `mountplan plan`.
 pub fn run(a: PlanArgs) -> u8 {
-    let (checked, unreadable) = check(&a.plan, &a.vars.set);
+    let (checked, unreadable) = super::check_plan(&a.plan, &a.vars.set);
     let dag = match (&checked.dag, checked.has_errors()) {
         (Some(dag), false) => dag,
         _ => {
