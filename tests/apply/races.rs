@@ -6,6 +6,22 @@
 //! `mount` and `mkdir` in a shell, and must see escapes, so the test can see one.
 
 use std::os::unix::ffi::OsStrExt;
+
+/// `renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE)` by its system call (musl has no
+/// wrapper), returning -1 with errno set on failure.
+unsafe fn exchange(a: &std::ffi::CStr, b: &std::ffi::CStr) -> libc::c_long {
+    // SAFETY: two NUL-terminated paths; the kernel reads nothing else.
+    unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    }
+}
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,13 +54,7 @@ impl Swapper {
         let handle = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 let r = unsafe {
-                    libc::renameat2(
-                        libc::AT_FDCWD,
-                        a.as_ptr(),
-                        libc::AT_FDCWD,
-                        b.as_ptr(),
-                        libc::RENAME_EXCHANGE,
-                    )
+                    exchange(&a, &b)
                 };
                 if r == 0 {
                     n.fetch_add(1, Ordering::Relaxed);
@@ -479,13 +489,7 @@ fn races_set_id_bits_never_land_on_another_directory() {
     let racer = std::thread::spawn(move || {
         while !st.load(Ordering::Relaxed) {
             let r = unsafe {
-                libc::renameat2(
-                    libc::AT_FDCWD,
-                    a.as_ptr(),
-                    libc::AT_FDCWD,
-                    b.as_ptr(),
-                    libc::RENAME_EXCHANGE,
-                )
+                exchange(&a, &b)
             };
             if r == 0 {
                 h.fetch_add(1, Ordering::Relaxed);
