@@ -18,10 +18,22 @@ need() {
 }
 need hyperfine python3 cargo
 
-# A statically linked binary starts ~0.3 ms faster in this VM (fewer trapped CPUID
-# instructions in the dynamic loader); --target keeps the flag away from proc-macro builds.
+# What the benchmarks time: a static mountplan built for musl (src/musl_alloc.rs gives it
+# dlmalloc), by default. glibc's startup asks the CPU for its cache sizes with dozens of CPUID
+# instructions, each of which traps to the hypervisor in this VM: about 0.3 ms of a 2 ms apply
+# (perf: intel_check_word, handle_intel). MP_TARGET=gnu builds and times the glibc binary instead
+# (static too: a dynamic one pays the loader's CPUID queries as well). --target keeps the flags
+# away from proc-macro builds.
+case "${MP_TARGET:-musl}" in
+  musl) TARGET=x86_64-unknown-linux-musl ;;
+  gnu) TARGET=x86_64-unknown-linux-gnu ;;
+  *) echo "bench: MP_TARGET is musl or gnu" >&2; exit 2 ;;
+esac
+rustup target list --installed 2>/dev/null | grep -qx "$TARGET" || {
+  echo "bench: Rust's $TARGET target is missing: run bench/setup.sh (as root) first" >&2
+  exit 2
+}
 build_mountplan() {
-  TARGET=$(rustc -vV | sed -n 's/^host: //p')
   RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
     --manifest-path "$TOP/Cargo.toml" --target "$TARGET"
   MP=$TOP/target/$TARGET/release/mountplan
@@ -30,7 +42,6 @@ build_mountplan() {
 # examples/frontend.rs, built like mountplan: the front half without the command line's input
 # limits (a plan of more than 10 000 steps is refused by `mountplan check`).
 build_frontend() {
-  TARGET=$(rustc -vV | sed -n 's/^host: //p')
   RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
     --manifest-path "$TOP/Cargo.toml" --target "$TARGET" --example frontend
   FE=$TOP/target/$TARGET/release/examples/frontend

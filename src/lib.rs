@@ -37,3 +37,11 @@ pub mod validate;
 
 mod pipeline;
 pub use pipeline::{Checked, check, check_with};
+
+#[cfg(target_env = "musl")]
+mod musl_alloc;
+
+/// The heap of a musl build (see `musl_alloc`); glibc builds keep glibc's malloc.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static HEAP: musl_alloc::Heap = musl_alloc::Heap::new();
