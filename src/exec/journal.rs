@@ -220,7 +220,9 @@ impl Journal {
     }
 
     fn write(&mut self, line: String) -> Result<(), String> {
-        let e = |what: &str, e: std::io::Error| format!("{what} journal {}: {e}", self.name);
+        let e = |what: &str, e: std::io::Error| {
+            format!("{what} journal {}: {}", self.name, crate::sys::io_words(&e))
+        };
         if self.file.is_none() {
             let fd = nix::fcntl::openat(
                 self.dir.as_fd(),
@@ -260,7 +262,13 @@ impl Journal {
                 self.name.as_str(),
                 nix::unistd::UnlinkatFlags::NoRemoveDir,
             )
-            .map_err(|e| format!("remove journal {}: {e}", self.name))?;
+            .map_err(|e| {
+                format!(
+                    "remove journal {}: {}",
+                    self.name,
+                    crate::sys::errno_words(e)
+                )
+            })?;
             let _ = nix::unistd::fsync(self.dir.as_fd());
         }
         Ok(())

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 
 use super::journal::{Entry, parse};
+use crate::sys::io_words;
 use crate::sys::linux::files::Reversed;
 use crate::sys::linux::host;
 
@@ -84,7 +85,7 @@ pub fn recover_file(dir: &Path, name: &str) -> Recovery {
             r.removed = true;
         } else {
             r.errors
-                .push(format!("cannot read {}: {e}", path.display()));
+                .push(format!("cannot read {}: {}", path.display(), io_words(&e)));
         }
         return r;
     }
@@ -117,7 +118,9 @@ pub fn recover_file(dir: &Path, name: &str) -> Recovery {
         match std::fs::remove_file(&path) {
             Ok(()) => r.removed = true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => r.removed = true,
-            Err(e) => r.errors.push(format!("remove {}: {e}", path.display())),
+            Err(e) => r
+                .errors
+                .push(format!("remove {}: {}", path.display(), io_words(&e))),
         }
     }
     r
@@ -128,7 +131,7 @@ pub fn leftovers(dir: &Path) -> Result<Vec<String>, String> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
+        Err(e) => return Err(format!("cannot list {}: {}", dir.display(), io_words(&e))),
     };
     let mut v: Vec<String> = rd
         .filter_map(|e| e.ok())

@@ -211,6 +211,15 @@ pub fn errno_words(e: Errno) -> String {
     format!("{e:?} ({})", e.desc())
 }
 
+/// An I/O error in the same words: `EMFILE (Too many open files)` whatever the C library's
+/// own text for it (musl's and glibc's differ); other errors as they display.
+pub fn io_words(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => errno_words(Errno::from_raw(n)),
+        None => e.to_string(),
+    }
+}
+
 impl fmt::Display for SysError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} => {}", self.call, errno_words(self.errno))?;

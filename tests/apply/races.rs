@@ -53,9 +53,7 @@ impl Swapper {
         let (s, n) = (stop.clone(), count.clone());
         let handle = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
-                let r = unsafe {
-                    exchange(&a, &b)
-                };
+                let r = unsafe { exchange(&a, &b) };
                 if r == 0 {
                     n.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -488,9 +486,7 @@ fn races_set_id_bits_never_land_on_another_directory() {
     }
     let racer = std::thread::spawn(move || {
         while !st.load(Ordering::Relaxed) {
-            let r = unsafe {
-                exchange(&a, &b)
-            };
+            let r = unsafe { exchange(&a, &b) };
             if r == 0 {
                 h.fetch_add(1, Ordering::Relaxed);
             }
