@@ -313,8 +313,8 @@ fn every_plan_applies_rootless_or_is_refused_before_it_starts() {
         // What a user namespace cannot do (device nodes; sysfs without a network namespace
         // of its own), and a plan that says `user = false`, is refused before anything
         // starts, saying why and what to do instead; every other plan applies.
-        let sysfs_without_net = !dag.plan.namespaces.net
-            && dag.tree.mounts.iter().any(|m| m.fstype == "sysfs");
+        let sysfs_without_net =
+            !dag.plan.namespaces.net && dag.tree.mounts.iter().any(|m| m.fstype == "sysfs");
         let no_user = dag.plan.namespaces.user == mountplan::model::UserNs::Off;
         let expect_refusal = makes_devices || sysfs_without_net || no_user;
         if !expect_refusal {

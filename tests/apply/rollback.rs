@@ -338,6 +338,7 @@ fn kills_at_random_instants_leave_the_host_as_before_or_as_after() {
     let after_ok = rel(&twin);
     let mut seen_before = 0;
     let mut seen_after = 0;
+    let mut undone = 0;
     for i in 0..40u64 {
         let d = disk("random");
         let before = rel(&d);
@@ -351,6 +352,7 @@ fn kills_at_random_instants_leave_the_host_as_before_or_as_after() {
         let _ = child.wait();
         let left = wait_no_processes(&d.s.dir.display().to_string());
         assert!(left.is_empty(), "run {i}: processes left: {left:?}");
+        let had_journal = !journals(&d.s.state()).is_empty();
         let o = Run {
             args: vec![
                 "recover".into(),
@@ -364,13 +366,19 @@ fn kills_at_random_instants_leave_the_host_as_before_or_as_after() {
         let now = rel(&d);
         if now == before {
             seen_before += 1;
+            undone += usize::from(had_journal);
         } else if now == after_ok {
             seen_after += 1;
         } else {
             assert_same(&format!("run {i}: neither before nor after"), &before, &now);
         }
     }
-    eprintln!("random kills: {seen_before} left it as before, {seen_after} after success");
+    eprintln!(
+        "random kills: {seen_before} left it as before ({undone} of them by recover undoing a \
+         journal), {seen_after} after success"
+    );
+    // Some kills must have come mid-apply, or the test proved nothing about recovery.
+    assert!(undone > 0, "no kill left a journal for recover to undo");
 }
 
 #[test]
