@@ -469,7 +469,6 @@ fn me(mp: &str, fstype: &str, flags: MsFlags) -> MountEntry {
         id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         parent: 1,
         mountpoint: mp.into(),
-        fs_root: "/".into(),
         fstype: fstype.into(),
         flags,
     }

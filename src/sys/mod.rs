@@ -241,8 +241,6 @@ pub struct MountEntry {
     pub parent: u64,
     /// The mountpoint, relative to the new root (`/` is the root itself).
     pub mountpoint: String,
-    /// The path inside its filesystem that is mounted (`/` for a whole filesystem).
-    pub fs_root: String,
     /// The filesystem type.
     pub fstype: String,
     /// The per-mount flags: MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_NOATIME, ...

@@ -148,7 +148,6 @@ fn relative(e: RawMount, prefix: &str) -> MountEntry {
         id: e.id,
         parent: e.parent,
         mountpoint: rel,
-        fs_root: e.fs_root,
         fstype: e.fstype,
         flags: e.flags,
     }
