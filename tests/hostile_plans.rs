@@ -602,7 +602,8 @@ fn non_regular_files_are_refused_without_hanging() {
     // SAFETY: closing the read end this test opened.
     unsafe { libc::close(fds[0]) };
     clean(&r, OK, "ok (1 steps)");
-    // An include that is a directory, or a device, is an error at the include.
+    // An include that is a directory, or a device, is an error at the include, and an
+    // unreadable file (exit 2) like the plan itself would be.
     let f = d.write(
         "inc.toml",
         format!(
@@ -611,7 +612,7 @@ fn non_regular_files_are_refused_without_hanging() {
         ),
     );
     let r = run(&d, &["check".as_ref(), f.as_os_str()]);
-    clean(&r, INVALID, "not a regular file (a directory)");
+    clean(&r, UNREADABLE, "not a regular file (a directory)");
     assert!(
         r.stderr.contains("not a regular file (a device)"),
         "{}",
