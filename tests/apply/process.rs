@@ -151,6 +151,53 @@ fn the_command_sees_only_stdio_and_runs_in_its_own_session() {
     assert_eq!(kv.get("sid"), kv.get("pid"), "{}", o.stdout);
 }
 
+/// The command's signals, with and without a pid namespace (there pid 1 starts it with
+/// clone(CLONE_VM|CLONE_VFORK)): none blocked or caught; the four mountplan handles itself
+/// (SIGTERM, SIGINT, SIGHUP forwarded, SIGPIPE ignored by Rust's runtime) back to default; and
+/// one the caller ignored (here SIGUSR1, as `nohup` does with SIGHUP) still ignored, as exec
+/// passes it on.
+#[test]
+fn the_command_gets_default_signals_and_what_the_caller_ignored() {
+    let Some(_serial) = privileged("the_command_gets_default_signals_and_what_the_caller_ignored")
+    else {
+        return;
+    };
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    for pid in [true, false] {
+        let sb = small(&format!("signals-{pid}"), pid);
+        let mut c = sb.apply().cmd(&["/bin/cat", "/proc/self/status"]).command();
+        use std::os::unix::process::CommandExt;
+        // SAFETY: signal(2) is async-signal-safe.
+        unsafe {
+            c.pre_exec(|| {
+                libc::signal(libc::SIGUSR1, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let o = finish(c.spawn().unwrap(), std::time::Duration::from_secs(30));
+        assert_eq!(o.status, 0, "pid={pid}: {}", o.stderr);
+        let mask = |field: &str| {
+            let line = o
+                .stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("{field}:")))
+                .unwrap_or_else(|| panic!("pid={pid}: no {field} in:\n{}", o.stdout));
+            u64::from_str_radix(line.split_whitespace().nth(1).unwrap_or(""), 16).unwrap()
+        };
+        assert_eq!(mask("SigBlk"), 0, "pid={pid}: blocked signals");
+        assert_eq!(mask("SigCgt"), 0, "pid={pid}: caught signals");
+        let ign = mask("SigIgn");
+        assert_ne!(
+            ign & bit(libc::SIGUSR1),
+            0,
+            "pid={pid}: SIGUSR1 not passed on"
+        );
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGPIPE] {
+            assert_eq!(ign & bit(sig), 0, "pid={pid}: signal {sig} left ignored");
+        }
+    }
+}
+
 #[test]
 fn the_json_report_has_every_step_and_the_exit_status() {
     let Some(_serial) = privileged("the_json_report_has_every_step_and_the_exit_status") else {
