@@ -13,7 +13,7 @@ use nix::errno::Errno;
 use nix::sys::stat::{SFlag, fstat};
 
 use super::files::{self, fd_name, kind};
-use super::resolve::{self, How};
+use super::resolve::How;
 use super::{Linux, host, in_root, mount, why_resolve};
 use crate::calls::{Call, Source, Target};
 use crate::model::{MsFlags, RootPath};
@@ -33,6 +33,8 @@ pub(super) const NOT_NEW: MsFlags = PROPAGATION
 /// held open (one made by this process on a filesystem of its own namespace), or a path.
 pub(super) enum Spot {
     Fd(OwnedFd),
+    /// A descriptor this layer keeps open itself (the host's `/dev/null`).
+    Held(RawFd),
     In(RawFd, String),
     Path(String),
 }
@@ -52,6 +54,10 @@ impl Linux {
             Spot::Fd(fd) => {
                 self.at_proc()?;
                 Ok(fd_name(fd.as_fd()))
+            }
+            Spot::Held(fd) => {
+                self.at_proc()?;
+                Ok(format!("self/fd/{fd}"))
             }
             Spot::In(dir, name) => {
                 self.at_proc()?;
@@ -232,7 +238,7 @@ impl Linux {
             self.mount(Some(&src), &t, Some("tmpfs"), MsFlags::MS_RDONLY, None)
                 .map_err(err)?;
         } else {
-            let null = Spot::Fd(resolve::dup(self.null.as_fd()).map_err(err)?);
+            let null = Spot::Held(self.null.as_raw_fd());
             self.mount(Some(&null), &t, None, MsFlags::MS_BIND, None)
                 .map_err(err)?;
         }
