@@ -58,6 +58,17 @@ pub struct HostPlace {
     pub rel: String,
 }
 
+impl HostPlace {
+    /// The host path it names: `base/rel`, or `base` itself.
+    pub fn on_host(&self) -> String {
+        match (self.base.as_str(), self.rel.as_str()) {
+            (b, "") => b.to_string(),
+            ("/", r) => format!("/{r}"),
+            (b, r) => format!("{b}/{r}"),
+        }
+    }
+}
+
 /// A device number, given or copied from a host node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dev {

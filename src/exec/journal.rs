@@ -307,10 +307,8 @@ impl Log for Journal {
 pub struct Entry {
     /// The sequence number.
     pub seq: u64,
-    /// The host directory the path is below.
-    pub base: HostPath,
-    /// The path below it.
-    pub rel: String,
+    /// Where on the host the change was made.
+    pub place: HostPlace,
     /// The undo (from the done record when there is one, else the intent).
     pub undo: Undo,
     /// Whether the change was recorded as done.
@@ -390,8 +388,7 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
                 let undo = dec_op(path, &t[4..]).ok_or_else(bad)?;
                 out.entries.push(Entry {
                     seq,
-                    base,
-                    rel,
+                    place: HostPlace { base, rel },
                     undo,
                     done: false,
                     undone: false,
@@ -487,8 +484,8 @@ mod tests {
         let p = parse(&sample()).unwrap();
         assert_eq!(p.key, "root-00");
         assert_eq!(p.entries.len(), 2);
-        assert_eq!(p.entries[0].rel, "dev/my node");
-        assert_eq!(p.entries[0].base.as_str(), "/srv/my root");
+        assert_eq!(p.entries[0].place.rel, "dev/my node");
+        assert_eq!(p.entries[0].place.base.as_str(), "/srv/my root");
         assert!(p.entries[0].done && !p.entries[0].undone);
         assert_eq!(
             p.entries[0].undo,

@@ -54,13 +54,7 @@ impl Recovery {
 
 fn describe(e: &Entry) -> String {
     let mut s = e.undo.to_string();
-    let shown = if e.rel.is_empty() {
-        e.base.as_str().to_string()
-    } else if e.base.as_str() == "/" {
-        format!("/{}", e.rel)
-    } else {
-        format!("{}/{}", e.base.as_str(), e.rel)
-    };
+    let shown = e.place.on_host();
     let inside = if e.undo.path().is_root() {
         "\"<root>\"".to_string()
     } else {
@@ -107,7 +101,7 @@ pub fn recover_file(dir: &Path, name: &str) -> Recovery {
     };
     for e in parsed.entries.iter().rev().filter(|e| !e.undone) {
         let d = describe(e);
-        match host::undo_on_host(&proc, &e.base, &e.rel, &e.undo) {
+        match host::undo_on_host(&proc, &e.place.base, &e.place.rel, &e.undo) {
             Ok(Reversed::Done) => r.undone.push(d),
             Ok(Reversed::Gone) => {}
             Ok(Reversed::Kept(why)) => r.kept.push(format!("{d}: left alone: {why}")),

@@ -17,21 +17,12 @@ const CHANGES: MsFlags = MsFlags::MS_REMOUNT
     .union(MsFlags::MS_UNBINDABLE)
     .union(MsFlags::MS_MOVE);
 
-fn on_host(h: &HostPlace) -> String {
-    let base = h.base.as_str();
-    match (base, h.rel.as_str()) {
-        (b, "") => b.to_string(),
-        ("/", r) => format!("/{r}"),
-        (b, r) => format!("{b}/{r}"),
-    }
-}
-
 fn removal(verb: &str, path: &str, host: &Option<HostPlace>, what: &str) -> Option<String> {
     host.as_ref().map(|h| {
         format!(
             "{verb}(\"<root>{path}\") if this step made it and it is still the same inode \
              (on the host: {}); {what}",
-            on_host(h)
+            h.on_host()
         )
     })
 }
@@ -78,14 +69,14 @@ fn one(c: &Call, makes_mount: bool) -> Undo {
             format!(
                 "chmod(\"<root>{}\") back to the mode it had before (on the host: {})",
                 rel(path.as_str()),
-                on_host(h)
+                h.on_host()
             )
         })),
         Call::Chown { path, host, .. } => or_discarded(host.as_ref().map(|h| {
             format!(
                 "lchown(\"<root>{}\") back to the owner it had before (on the host: {})",
                 rel(path.as_str()),
-                on_host(h)
+                h.on_host()
             )
         })),
         Call::MaskHostProcSys | Call::PivotRoot { .. } | Call::Chroot | Call::Rmdir(_) => {
