@@ -461,13 +461,14 @@ fn spawn_command(args: &[std::ffi::CString], keep_terminal: bool) -> Result<Pid,
         setsid: !keep_terminal,
         errno: 0,
     };
-    // The child's stack: execvp's search of PATH builds names on it.
-    let mut stack = vec![0u8; 256 << 10];
-    // SAFETY: the stack grows down from the end of `stack` (16-byte aligned), which outlives
-    // the child's use of it: with CLONE_VFORK this call returns only once the child has
-    // exec'd or exited. `s` and `argv` stay alive and unmoved for as long.
+    // The child's stack (execvp's search of PATH builds names on it): allocated, not written
+    // (the child writes what it uses).
+    let mut stack: Vec<u8> = Vec::with_capacity(256 << 10);
+    // SAFETY: the stack grows down from the end of `stack`'s allocation (16-byte aligned),
+    // which outlives the child's use of it: with CLONE_VFORK this call returns only once the
+    // child has exec'd or exited. `s` and `argv` stay alive and unmoved for as long.
     let pid = unsafe {
-        let top = stack.as_mut_ptr().add(stack.len());
+        let top = stack.as_mut_ptr().add(stack.capacity());
         let top = top.sub(top as usize % 16);
         libc::clone(
             spawn_child,
