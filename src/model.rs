@@ -114,6 +114,11 @@ impl RootPath {
             Some(i) => RootPath(self.0[..i].to_string()),
         }
     }
+    /// The ancestor whose text is the first `len` bytes of this one's (`len` ends a component:
+    /// it is `1` for `/`, or the offset of a `/`).
+    pub(crate) fn ancestor(&self, len: usize) -> RootPath {
+        RootPath(self.0[..len].to_string())
+    }
     /// The last component (empty for `/`).
     pub fn file_name(&self) -> &str {
         match self.0.rfind('/') {

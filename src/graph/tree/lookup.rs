@@ -1,77 +1,166 @@
 //! The model's lookups: which mount is visible at a path, which node, who made it, and the
-//! bookkeeping of adding mounts and nodes. Every lookup walks the path's ancestors in a
-//! [`PathIndex`] by path (one hash probe each), so the walk stays linear in the plan (times the
-//! path depth).
+//! bookkeeping of adding mounts and nodes. Every path the walk meets is numbered once
+//! ([`Paths`], one hash probe per step); the model's tables are indexed by that number, and a
+//! lookup walks the path's ancestors by number (no hashing, no allocation), so the walk stays
+//! linear in the plan (times the path depth).
 
-use std::collections::{BTreeSet, HashMap};
-use std::ops::Bound;
+use std::collections::HashMap;
 
 use super::{Entry, Node, Walk};
 use crate::graph::{Edge, EdgeKind, NodeKind, TreeMount, TreeNode};
 use crate::model::{Mode, RootPath};
 
-/// `/`, then every ancestor of `p` from the top, then `p` itself, as slices of `p` (no
-/// allocation: this runs several times per step).
-pub(super) fn prefixes(p: &str) -> impl Iterator<Item = &str> {
-    std::iter::once("/").chain(
-        p.char_indices()
-            .skip(1)
-            .filter(|&(_, c)| c == '/')
-            .map(move |(i, _)| &p[..i])
-            .chain((p.len() > 1).then_some(p)),
-    )
+/// The number of a path in [`Paths`].
+pub(super) type PathId = usize;
+
+/// The number of `/`.
+pub(super) const ROOT: PathId = 0;
+
+/// Every path the walk has met, and every ancestor of each, numbered in the order met: a tree
+/// of paths (each knows its parent and its children) with a hash map from the text.
+#[derive(Debug)]
+pub(super) struct Paths {
+    ids: HashMap<String, PathId>,
+    path: Vec<RootPath>,
+    /// The parent of each path (`/` is its own).
+    parent: Vec<PathId>,
+    children: Vec<Vec<PathId>>,
 }
 
-/// Indices (of mounts or nodes) by path, in the order added: a hash map for the point lookups
-/// the walk makes several times per step, and the paths in order for "everything below".
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            ids: HashMap::from([("/".to_string(), ROOT)]),
+            path: vec![RootPath::root()],
+            parent: vec![ROOT],
+            children: vec![Vec::new()],
+        }
+    }
+}
+
+impl Paths {
+    /// The number of `p`, numbering it (and its ancestors not met yet) when new.
+    pub(super) fn id(&mut self, p: &RootPath) -> PathId {
+        let s = p.as_str();
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        // The nearest ancestor already numbered (`/` always is), then the rest down to `p`.
+        let mut ends = vec![s.len()];
+        let mut at = loop {
+            let cut = match s[..ends[ends.len() - 1]].rfind('/') {
+                Some(0) | None => 1,
+                Some(k) => k,
+            };
+            if let Some(&i) = self.ids.get(&s[..cut]) {
+                break i;
+            }
+            ends.push(cut);
+        };
+        for &end in ends.iter().rev() {
+            let id = self.path.len();
+            let text = &s[..end];
+            self.ids.insert(text.to_string(), id);
+            self.path.push(if end == s.len() {
+                p.clone()
+            } else {
+                p.ancestor(end)
+            });
+            self.parent.push(at);
+            self.children[at].push(id);
+            self.children.push(Vec::new());
+            at = id;
+        }
+        at
+    }
+    /// The path numbered `id`.
+    pub(super) fn path(&self, id: PathId) -> &RootPath {
+        &self.path[id]
+    }
+    /// The parent directory of `id` (`/` for `/`).
+    pub(super) fn parent(&self, id: PathId) -> PathId {
+        self.parent[id]
+    }
+    /// `id`, then each of its ancestors up to `/`.
+    pub(super) fn up(&self, id: PathId) -> impl Iterator<Item = PathId> + '_ {
+        let mut next = Some(id);
+        std::iter::from_fn(move || {
+            let cur = next?;
+            next = (cur != ROOT).then(|| self.parent[cur]);
+            Some(cur)
+        })
+    }
+}
+
+/// Indices (of mounts or nodes) by path number, in the order added, and for each path how
+/// many paths of its subtree (itself included) have an entry, so that "everything below"
+/// visits only those.
 #[derive(Debug, Default)]
 pub(super) struct PathIndex {
-    map: HashMap<String, Vec<usize>>,
-    keys: BTreeSet<String>,
+    map: Vec<Option<Vec<usize>>>,
+    below: Vec<usize>,
 }
 
 impl PathIndex {
-    pub(super) fn get(&self, k: &str) -> Option<&Vec<usize>> {
-        self.map.get(k)
+    pub(super) fn get(&self, k: PathId) -> Option<&Vec<usize>> {
+        self.map.get(k)?.as_ref()
     }
-    pub(super) fn get_mut(&mut self, k: &str) -> Option<&mut Vec<usize>> {
-        self.map.get_mut(k)
-    }
-    pub(super) fn get_key_value(&self, k: &str) -> Option<(&String, &Vec<usize>)> {
-        self.map.get_key_value(k)
+    pub(super) fn get_mut(&mut self, k: PathId) -> Option<&mut Vec<usize>> {
+        self.map.get_mut(k)?.as_mut()
     }
     /// Adds `v` last at `k`.
-    pub(super) fn push(&mut self, k: &str, v: usize) {
-        match self.map.get_mut(k) {
+    pub(super) fn push(&mut self, paths: &Paths, k: PathId, v: usize) {
+        if self.map.len() <= k {
+            self.map.resize(k + 1, None);
+        }
+        match &mut self.map[k] {
             Some(vs) => vs.push(v),
-            None => {
-                self.keys.insert(k.to_string());
-                self.map.insert(k.to_string(), vec![v]);
+            slot @ None => {
+                *slot = Some(vec![v]);
+                for a in paths.up(k) {
+                    if self.below.len() <= a {
+                        self.below.resize(a + 1, 0);
+                    }
+                    self.below[a] += 1;
+                }
             }
         }
     }
-    pub(super) fn remove(&mut self, k: &str) {
-        if self.map.remove(k).is_some() {
-            self.keys.remove(k);
+    pub(super) fn remove(&mut self, paths: &Paths, k: PathId) {
+        if self.map.get_mut(k).and_then(Option::take).is_some() {
+            for a in paths.up(k) {
+                self.below[a] -= 1;
+            }
         }
+    }
+    fn below(&self, k: PathId) -> usize {
+        self.below.get(k).copied().unwrap_or(0)
     }
 }
 
-/// Keys of `map` strictly below `t`, in order.
-pub(super) fn keys_below<'a>(map: &'a PathIndex, t: &RootPath) -> Vec<&'a String> {
-    if t.is_root() {
-        return map.keys.iter().filter(|k| k.as_str() != "/").collect();
+/// Paths strictly below `t` that have an entry in `map` (in no particular order).
+pub(super) fn keys_below(map: &PathIndex, paths: &Paths, t: PathId) -> Vec<PathId> {
+    let mut out = Vec::new();
+    if map.below(t) == 0 {
+        return out;
     }
-    let prefix = format!("{t}/");
-    map.keys
-        .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
-        .take_while(|k| k.starts_with(&prefix))
-        .collect()
+    let mut stack: Vec<PathId> = paths.children[t].clone();
+    while let Some(x) = stack.pop() {
+        if map.below(x) == 0 {
+            continue;
+        }
+        if map.get(x).is_some() {
+            out.push(x);
+        }
+        stack.extend_from_slice(&paths.children[x]);
+    }
+    out
 }
 
 impl Walk<'_, '_> {
     pub(super) fn push_entry(
         &mut self,
+        at: PathId,
         mount: TreeMount,
         parent: Option<usize>,
         by: Option<usize>,
@@ -79,12 +168,13 @@ impl Walk<'_, '_> {
         file_root: bool,
     ) -> usize {
         let idx = self.entries.len();
-        self.at.push(mount.mountpoint.as_str(), idx);
+        self.at.push(&self.paths, at, idx);
         if let Some(p) = parent {
             self.entries[p].children.push(idx);
         }
         self.entries.push(Entry {
             mount,
+            at,
             parent,
             children: Vec::new(),
             nodes: Vec::new(),
@@ -97,9 +187,9 @@ impl Walk<'_, '_> {
     }
 
     /// The mount visible at `p`: the latest alive mount on `p` or an ancestor.
-    pub(super) fn cover(&self, p: &RootPath, opaque: bool) -> usize {
+    pub(super) fn cover(&self, p: PathId, opaque: bool) -> usize {
         let mut best = 0;
-        for a in prefixes(p.as_str()) {
+        for a in self.paths.up(p) {
             if let Some(v) = self.at.get(a) {
                 let top = v
                     .iter()
@@ -114,10 +204,10 @@ impl Walk<'_, '_> {
     }
 
     /// The latest alive node at `p` that is not under a mount made after it.
-    pub(super) fn visible_node(&self, p: &RootPath) -> Option<usize> {
+    pub(super) fn visible_node(&self, p: PathId) -> Option<usize> {
         let by = self.entries[self.cover(p, true)].by;
         self.node_at
-            .get(p.as_str())?
+            .get(p)?
             .iter()
             .rev()
             .copied()
@@ -125,7 +215,7 @@ impl Walk<'_, '_> {
     }
 
     /// The step that made `p` (a directory when `dir`), while what it made is visible.
-    pub(super) fn creator(&self, p: &RootPath, dir: bool) -> Option<usize> {
+    pub(super) fn creator(&self, p: PathId, dir: bool) -> Option<usize> {
         let n = &self.nodes[self.visible_node(p)?];
         let ok = match n.node.kind {
             NodeKind::Changed => false,
@@ -136,14 +226,14 @@ impl Walk<'_, '_> {
     }
 
     /// True when the plan knows `p` exists: a node it made, or the root of a mount.
-    pub(super) fn exists(&self, p: &RootPath) -> bool {
-        self.visible_node(p).is_some() || &self.entries[self.cover(p, false)].mount.mountpoint == p
+    pub(super) fn exists(&self, p: PathId) -> bool {
+        self.visible_node(p).is_some() || self.entries[self.cover(p, false)].at == p
     }
 
     /// The empty filesystem `p` would be on, when `p` certainly does not exist there: on an
     /// empty tmpfs (the root, one the plan mounted, or a directory mask) only what the plan
     /// made exists.
-    pub(super) fn empty_fs_without(&self, p: &RootPath) -> Option<usize> {
+    pub(super) fn empty_fs_without(&self, p: PathId) -> Option<usize> {
         if self.exists(p) {
             return None;
         }
@@ -154,10 +244,9 @@ impl Walk<'_, '_> {
 
     /// The first alive mount, made after the node, that hides it.
     pub(super) fn hider(&self, n: &Node) -> Option<usize> {
-        let path = n.node.path.as_str();
         let mut best: Option<usize> = None;
-        for a in prefixes(path) {
-            let exempt = a == path && matches!(n.node.kind, NodeKind::Dir | NodeKind::File);
+        for a in self.paths.up(n.at) {
+            let exempt = a == n.at && matches!(n.node.kind, NodeKind::Dir | NodeKind::File);
             if exempt {
                 continue;
             }
@@ -181,11 +270,11 @@ impl Walk<'_, '_> {
 
     /// Edges of a step working at `p`: the mount it works in, the maker of its parent
     /// directory, and (when `made`) the maker of `p` itself.
-    pub(super) fn path_edges(&mut self, i: usize, p: &RootPath, made: bool) {
+    pub(super) fn path_edges(&mut self, i: usize, p: PathId, made: bool) {
         let v = self.cover(p, false);
         self.dep(self.entries[v].by, i, EdgeKind::Mount);
-        if !p.is_root() {
-            let c = self.creator(&p.parent(), true);
+        if p != ROOT {
+            let c = self.creator(self.paths.parent(p), true);
             self.dep(c, i, EdgeKind::Parent);
         }
         if made {
@@ -196,7 +285,7 @@ impl Walk<'_, '_> {
 
     /// A directory or file made only when missing (mkdir, a mountpoint): certain on an empty
     /// filesystem, else marked `if_missing`.
-    pub(super) fn add_if_missing(&mut self, i: usize, path: &RootPath, kind: NodeKind, mode: Mode) {
+    pub(super) fn add_if_missing(&mut self, i: usize, path: PathId, kind: NodeKind, mode: Mode) {
         let certain = self.empty_fs_without(path).is_some();
         let n = self.add_node(i, path, kind, Some(mode), None, None);
         self.nodes[n].node.if_missing = !certain;
@@ -205,7 +294,7 @@ impl Walk<'_, '_> {
     pub(super) fn add_node(
         &mut self,
         i: usize,
-        path: &RootPath,
+        path: PathId,
         kind: NodeKind,
         mode: Option<Mode>,
         uid: Option<u32>,
@@ -220,7 +309,7 @@ impl Walk<'_, '_> {
         self.entries[on].nodes.push(idx);
         self.nodes.push(Node {
             node: TreeNode {
-                path: path.clone(),
+                path: self.paths.path(path).clone(),
                 kind,
                 mode,
                 uid,
@@ -229,16 +318,17 @@ impl Walk<'_, '_> {
                 hidden_by: None,
                 if_missing: false,
             },
+            at: path,
             made_by: i,
             alive: true,
         });
-        self.node_at.push(path.as_str(), idx);
+        self.node_at.push(&self.paths, path, idx);
         idx
     }
 
     pub(super) fn kill_node(&mut self, n: usize) {
         self.nodes[n].alive = false;
-        if let Some(v) = self.node_at.get_mut(self.nodes[n].node.path.as_str()) {
+        if let Some(v) = self.node_at.get_mut(self.nodes[n].at) {
             v.retain(|&x| x != n);
         }
     }
@@ -258,11 +348,51 @@ impl Walk<'_, '_> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// `/` down to `p`, as numbered.
+    fn ids(paths: &mut Paths, p: &str) -> Vec<String> {
+        let id = paths.id(&RootPath::new(p).unwrap());
+        let mut v: Vec<String> = paths.up(id).map(|a| paths.path(a).to_string()).collect();
+        v.reverse();
+        v
+    }
+
     #[test]
-    fn prefixes_go_from_the_root_down() {
-        let v: Vec<&str> = super::prefixes("/dev/pts/x").collect();
-        assert_eq!(v, ["/", "/dev", "/dev/pts", "/dev/pts/x"]);
-        assert_eq!(super::prefixes("/").collect::<Vec<_>>(), ["/"]);
-        assert_eq!(super::prefixes("/a").collect::<Vec<_>>(), ["/", "/a"]);
+    fn paths_number_every_ancestor_once() {
+        let mut paths = Paths::default();
+        assert_eq!(
+            ids(&mut paths, "/dev/pts/x"),
+            ["/", "/dev", "/dev/pts", "/dev/pts/x"]
+        );
+        assert_eq!(ids(&mut paths, "/"), ["/"]);
+        assert_eq!(ids(&mut paths, "/dev/shm"), ["/", "/dev", "/dev/shm"]);
+        assert_eq!(paths.path.len(), 5);
+        let pts = paths.id(&RootPath::new("/dev/pts").unwrap());
+        assert_eq!(paths.path(paths.parent(pts)).as_str(), "/dev");
+        assert_eq!(paths.parent(ROOT), ROOT);
+    }
+
+    #[test]
+    fn keys_below_are_the_entries_strictly_below() {
+        let mut paths = Paths::default();
+        let mut ix = PathIndex::default();
+        let mut id = |p: &str| paths.id(&RootPath::new(p).unwrap());
+        let (a, ab, abc, b, ax) = (id("/a"), id("/a/b"), id("/a/b/c"), id("/b"), id("/a/x"));
+        for k in [ROOT, a, abc, b] {
+            ix.push(&paths, k, 0);
+        }
+        let below = |t| {
+            let mut v = keys_below(&ix, &paths, t);
+            v.sort();
+            v
+        };
+        assert_eq!(below(ROOT), [a, abc, b]);
+        assert_eq!(below(a), [abc]);
+        assert_eq!(below(ab), [abc]);
+        assert!(below(ax).is_empty());
+        ix.remove(&paths, abc);
+        assert!(keys_below(&ix, &paths, a).is_empty());
+        assert!(ix.get(abc).is_none());
     }
 }
