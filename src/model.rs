@@ -114,10 +114,11 @@ impl RootPath {
             Some(i) => RootPath(self.0[..i].to_string()),
         }
     }
-    /// The ancestor whose text is the first `len` bytes of this one's (`len` ends a component:
-    /// it is `1` for `/`, or the offset of a `/`).
-    pub(crate) fn ancestor(&self, len: usize) -> RootPath {
-        RootPath(self.0[..len].to_string())
+    /// A path already as [`RootPath::new`] leaves it (the text of a `RootPath`, or the part of
+    /// one before a `/`), taken as it is.
+    pub(crate) fn normalised(s: &str) -> RootPath {
+        debug_assert_eq!(RootPath::new(s).as_ref().map(RootPath::as_str), Ok(s));
+        RootPath(s.to_string())
     }
     /// The last component (empty for `/`).
     pub fn file_name(&self) -> &str {

@@ -17,30 +17,35 @@ pub(super) type PathId = usize;
 pub(super) const ROOT: PathId = 0;
 
 /// Every path the walk has met, and every ancestor of each, numbered in the order met: a tree
-/// of paths (each knows its parent and its children) with a hash map from the text.
+/// of paths (each knows its parent and its children) with a hash map from the text (borrowed
+/// from the plan: an ancestor's text is the start of its descendant's).
 #[derive(Debug)]
-pub(super) struct Paths {
-    ids: HashMap<String, PathId>,
-    path: Vec<RootPath>,
+pub(super) struct Paths<'p> {
+    ids: HashMap<&'p str, PathId>,
+    path: Vec<&'p str>,
     /// The parent of each path (`/` is its own).
     parent: Vec<PathId>,
     children: Vec<Vec<PathId>>,
 }
 
-impl Default for Paths {
-    fn default() -> Self {
-        Paths {
-            ids: HashMap::from([("/".to_string(), ROOT)]),
-            path: vec![RootPath::root()],
-            parent: vec![ROOT],
-            children: vec![Vec::new()],
-        }
+impl<'p> Paths<'p> {
+    /// `/` alone, with room for `n` more paths.
+    pub(super) fn with_capacity(n: usize) -> Self {
+        let mut ids = HashMap::with_capacity(n + 1);
+        ids.insert("/", ROOT);
+        let mut paths = Paths {
+            ids,
+            path: Vec::with_capacity(n + 1),
+            parent: Vec::with_capacity(n + 1),
+            children: Vec::with_capacity(n + 1),
+        };
+        paths.path.push("/");
+        paths.parent.push(ROOT);
+        paths.children.push(Vec::new());
+        paths
     }
-}
-
-impl Paths {
     /// The number of `p`, numbering it (and its ancestors not met yet) when new.
-    pub(super) fn id(&mut self, p: &RootPath) -> PathId {
+    pub(super) fn id(&mut self, p: &'p RootPath) -> PathId {
         let s = p.as_str();
         if let Some(&i) = self.ids.get(s) {
             return i;
@@ -60,12 +65,8 @@ impl Paths {
         for &end in ends.iter().rev() {
             let id = self.path.len();
             let text = &s[..end];
-            self.ids.insert(text.to_string(), id);
-            self.path.push(if end == s.len() {
-                p.clone()
-            } else {
-                p.ancestor(end)
-            });
+            self.ids.insert(text, id);
+            self.path.push(text);
             self.parent.push(at);
             self.children[at].push(id);
             self.children.push(Vec::new());
@@ -73,16 +74,20 @@ impl Paths {
         }
         at
     }
+    /// The text of the path numbered `id`.
+    pub(super) fn text(&self, id: PathId) -> &'p str {
+        self.path[id]
+    }
     /// The path numbered `id`.
-    pub(super) fn path(&self, id: PathId) -> &RootPath {
-        &self.path[id]
+    pub(super) fn path(&self, id: PathId) -> RootPath {
+        RootPath::normalised(self.path[id])
     }
     /// The parent directory of `id` (`/` for `/`).
     pub(super) fn parent(&self, id: PathId) -> PathId {
         self.parent[id]
     }
     /// `id`, then each of its ancestors up to `/`.
-    pub(super) fn up(&self, id: PathId) -> impl Iterator<Item = PathId> + '_ {
+    pub(super) fn up(&self, id: PathId) -> impl Iterator<Item = PathId> + use<'_, 'p> {
         let mut next = Some(id);
         std::iter::from_fn(move || {
             let cur = next?;
@@ -109,7 +114,7 @@ impl PathIndex {
         self.map.get_mut(k)?.as_mut()
     }
     /// Adds `v` last at `k`.
-    pub(super) fn push(&mut self, paths: &Paths, k: PathId, v: usize) {
+    pub(super) fn push(&mut self, paths: &Paths<'_>, k: PathId, v: usize) {
         if self.map.len() <= k {
             self.map.resize(k + 1, None);
         }
@@ -126,7 +131,7 @@ impl PathIndex {
             }
         }
     }
-    pub(super) fn remove(&mut self, paths: &Paths, k: PathId) {
+    pub(super) fn remove(&mut self, paths: &Paths<'_>, k: PathId) {
         if self.map.get_mut(k).and_then(Option::take).is_some() {
             for a in paths.up(k) {
                 self.below[a] -= 1;
@@ -139,7 +144,7 @@ impl PathIndex {
 }
 
 /// Paths strictly below `t` that have an entry in `map` (in no particular order).
-pub(super) fn keys_below(map: &PathIndex, paths: &Paths, t: PathId) -> Vec<PathId> {
+pub(super) fn keys_below(map: &PathIndex, paths: &Paths<'_>, t: PathId) -> Vec<PathId> {
     let mut out = Vec::new();
     if map.below(t) == 0 {
         return out;
@@ -309,7 +314,7 @@ impl Walk<'_, '_> {
         self.entries[on].nodes.push(idx);
         self.nodes.push(Node {
             node: TreeNode {
-                path: self.paths.path(path).clone(),
+                path: self.paths.path(path),
                 kind,
                 mode,
                 uid,
@@ -350,35 +355,35 @@ impl Walk<'_, '_> {
 mod tests {
     use super::*;
 
-    /// `/` down to `p`, as numbered.
-    fn ids(paths: &mut Paths, p: &str) -> Vec<String> {
-        let id = paths.id(&RootPath::new(p).unwrap());
-        let mut v: Vec<String> = paths.up(id).map(|a| paths.path(a).to_string()).collect();
-        v.reverse();
-        v
+    fn root_paths(v: &[&str]) -> Vec<RootPath> {
+        v.iter().map(|p| RootPath::new(p).unwrap()).collect()
     }
 
     #[test]
     fn paths_number_every_ancestor_once() {
-        let mut paths = Paths::default();
-        assert_eq!(
-            ids(&mut paths, "/dev/pts/x"),
-            ["/", "/dev", "/dev/pts", "/dev/pts/x"]
-        );
-        assert_eq!(ids(&mut paths, "/"), ["/"]);
-        assert_eq!(ids(&mut paths, "/dev/shm"), ["/", "/dev", "/dev/shm"]);
+        let all = root_paths(&["/dev/pts/x", "/", "/dev/shm", "/dev/pts"]);
+        let mut paths = Paths::with_capacity(0);
+        let mut down = |i: usize| {
+            let id = paths.id(&all[i]);
+            let mut v: Vec<&str> = paths.up(id).map(|a| paths.text(a)).collect();
+            v.reverse();
+            v
+        };
+        assert_eq!(down(0), ["/", "/dev", "/dev/pts", "/dev/pts/x"]);
+        assert_eq!(down(1), ["/"]);
+        assert_eq!(down(2), ["/", "/dev", "/dev/shm"]);
         assert_eq!(paths.path.len(), 5);
-        let pts = paths.id(&RootPath::new("/dev/pts").unwrap());
+        let pts = paths.id(&all[3]);
         assert_eq!(paths.path(paths.parent(pts)).as_str(), "/dev");
         assert_eq!(paths.parent(ROOT), ROOT);
     }
 
     #[test]
     fn keys_below_are_the_entries_strictly_below() {
-        let mut paths = Paths::default();
+        let all = root_paths(&["/a", "/a/b", "/a/b/c", "/b", "/a/x"]);
+        let mut paths = Paths::with_capacity(all.len());
         let mut ix = PathIndex::default();
-        let mut id = |p: &str| paths.id(&RootPath::new(p).unwrap());
-        let (a, ab, abc, b, ax) = (id("/a"), id("/a/b"), id("/a/b/c"), id("/b"), id("/a/x"));
+        let [a, ab, abc, b, ax] = [0, 1, 2, 3, 4].map(|i| paths.id(&all[i]));
         for k in [ROOT, a, abc, b] {
             ix.push(&paths, k, 0);
         }

@@ -100,7 +100,7 @@ struct Node {
 struct Walk<'p, 'w> {
     plan: &'p Plan,
     /// Every path met, numbered: the tables below are indexed by number.
-    paths: Paths,
+    paths: Paths<'p>,
     entries: Vec<Entry>,
     /// Alive entries by mountpoint, in the order made (the last is on top).
     at: lookup::PathIndex,
@@ -135,7 +135,8 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
     };
     let mut w = Walk {
         plan,
-        paths: Paths::default(),
+        // Mostly one new path a step.
+        paths: Paths::with_capacity(plan.steps.len()),
         entries: Vec::new(),
         at: lookup::PathIndex::default(),
         nodes: Vec::new(),
@@ -429,7 +430,7 @@ impl Walk<'_, '_> {
         };
         self.hide(i, p);
         let mount = TreeMount {
-            mountpoint: self.paths.path(p).clone(),
+            mountpoint: self.paths.path(p),
             fstype: fstype.into(),
             source: source.into(),
             flags,
@@ -451,7 +452,7 @@ impl Walk<'_, '_> {
         let bind = TreeMount {
             mountpoint: p.clone(),
             fstype: "bind".into(),
-            source: in_root(p),
+            source: in_root(&p),
             flags: self.entries[v].mount.flags | MsFlags::MS_RDONLY,
             data: None,
             step: Some(i),
@@ -460,11 +461,10 @@ impl Walk<'_, '_> {
         let file_root = self.entries[v].file_root && self.entries[v].at == pid;
         let b = self.push_entry(pid, bind, Some(v), Some(i), true, file_root);
         // The recursive bind brings along the mounts below `p` on `v`: copies, made now.
-        let p = self.paths.path(pid);
         let mut copy: Vec<usize> = Vec::new();
         for &c in &self.entries[v].children {
             let cm = &self.entries[c].mount.mountpoint;
-            if c != b && cm != p && cm.starts_with(p) {
+            if c != b && *cm != p && cm.starts_with(&p) {
                 copy.extend(self.subtree(c));
             }
         }
@@ -485,19 +485,25 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn finish(self) -> Walked {
+    fn finish(mut self) -> Walked {
+        for k in 0..self.nodes.len() {
+            if self.nodes[k].alive {
+                let by = self.hider(&self.nodes[k]).and_then(|e| self.entries[e].by);
+                self.nodes[k].node.hidden_by = by;
+            }
+        }
         let mounts = self
             .entries
-            .iter()
+            .into_iter()
             .filter(|e| e.alive)
-            .map(|e| e.mount.clone())
+            .map(|e| e.mount)
             .collect();
-        let mut nodes: Vec<TreeNode> = Vec::new();
-        for n in self.nodes.iter().filter(|n| n.alive) {
-            let mut node = n.node.clone();
-            node.hidden_by = self.hider(n).and_then(|e| self.entries[e].by);
-            nodes.push(node);
-        }
+        let mut nodes: Vec<TreeNode> = self
+            .nodes
+            .into_iter()
+            .filter(|n| n.alive)
+            .map(|n| n.node)
+            .collect();
         // Stable: nodes at the same path stay in the order made.
         nodes.sort_by(|a, b| a.path.cmp(&b.path));
         Walked {

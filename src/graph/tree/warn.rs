@@ -17,7 +17,7 @@ impl Walk<'_, '_> {
         let Some(c) = self.empty_fs_without(p) else {
             return;
         };
-        let p = self.paths.path(p);
+        let p = self.paths.text(p);
         let e = &self.entries[c];
         let step = &self.plan.steps[i];
         let on = match e.by {
@@ -67,7 +67,7 @@ impl Walk<'_, '_> {
         }
         self.dep(self.entries[v].by, i, EdgeKind::Mount);
         if !self.entries[v].mount.recursive {
-            let t = self.paths.path(tid);
+            let t = self.paths.text(tid);
             let step = &self.plan.steps[i];
             let mp = self.entries[v].mount.mountpoint.clone();
             let mut d = Diag::warning(
@@ -97,28 +97,26 @@ impl Walk<'_, '_> {
         let plan = self.plan;
         let mut hidden: Vec<(String, usize, &'static str)> = Vec::new();
         // `t` and the paths below it, in no particular order: `hidden` is sorted.
-        let mut paths = keys_below(&self.node_at, &self.paths, tid);
-        paths.push(tid);
-        for p in paths {
+        let below = keys_below(&self.node_at, &self.paths, tid);
+        for p in std::iter::once(tid).chain(below) {
             for &n in self.node_at.get(p).map(Vec::as_slice).unwrap_or(&[]) {
                 let node = &self.nodes[n];
                 let exempt =
                     node.at == tid && matches!(node.node.kind, NodeKind::Dir | NodeKind::File);
                 if !exempt && self.hider(node).is_none() {
-                    let p = self.paths.path(p).as_str().to_string();
+                    let p = self.paths.text(p).to_string();
                     hidden.push((p, node.node.step, "made"));
                 }
             }
         }
-        let mut mps = keys_below(&self.at, &self.paths, tid);
-        mps.push(tid);
-        for mp in mps {
+        let below = keys_below(&self.at, &self.paths, tid);
+        for mp in std::iter::once(tid).chain(below) {
             let Some(&top) = self.at.get(mp).and_then(|v| v.last()) else {
                 continue;
             };
             if self.cover(mp, false) == top {
                 if let Some(by) = self.entries[top].by {
-                    let mp = self.paths.path(mp).as_str().to_string();
+                    let mp = self.paths.text(mp).to_string();
                     hidden.push((mp, by, "mounted"));
                 }
             }
@@ -126,7 +124,7 @@ impl Walk<'_, '_> {
         if hidden.is_empty() {
             return;
         }
-        let t = self.paths.path(tid);
+        let t = self.paths.text(tid);
         hidden.sort();
         // A directory made as a mountpoint and the mount on it are one thing to the reader.
         hidden.dedup_by(|later, kept| {
