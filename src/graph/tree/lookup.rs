@@ -107,6 +107,13 @@ pub(super) struct PathIndex {
 }
 
 impl PathIndex {
+    /// Empty, with room for paths numbered below `n`.
+    pub(super) fn with_capacity(n: usize) -> Self {
+        PathIndex {
+            map: Vec::with_capacity(n),
+            below: Vec::with_capacity(n),
+        }
+    }
     pub(super) fn get(&self, k: PathId) -> Option<&Vec<usize>> {
         self.map.get(k)?.as_ref()
     }

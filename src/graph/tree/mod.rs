@@ -133,15 +133,17 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
             recursive: true,
         },
     };
+    // Sized for what a step mostly adds (a path, a mount or a node, an edge or two), so that
+    // the tables are not copied as they grow.
+    let n = plan.steps.len() + 1;
     let mut w = Walk {
         plan,
-        // Mostly one new path a step.
-        paths: Paths::with_capacity(plan.steps.len()),
-        entries: Vec::new(),
-        at: lookup::PathIndex::default(),
-        nodes: Vec::new(),
-        node_at: lookup::PathIndex::default(),
-        edges: Vec::new(),
+        paths: Paths::with_capacity(n),
+        entries: Vec::with_capacity(n),
+        at: lookup::PathIndex::with_capacity(n),
+        nodes: Vec::with_capacity(n),
+        node_at: lookup::PathIndex::with_capacity(n),
+        edges: Vec::with_capacity(2 * n),
         warnings,
     };
     w.push_entry(ROOT, root, None, None, false, false);
