@@ -5,6 +5,7 @@
 //! linear in the plan (times the path depth).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
 
 use super::{Entry, Node, Walk};
 use crate::graph::{Edge, EdgeKind, NodeKind, TreeMount, TreeNode};
@@ -47,32 +48,39 @@ impl<'p> Paths<'p> {
     /// The number of `p`, numbering it (and its ancestors not met yet) when new.
     pub(super) fn id(&mut self, p: &'p RootPath) -> PathId {
         let s = p.as_str();
-        if let Some(&i) = self.ids.get(s) {
-            return i;
-        }
-        // The nearest ancestor already numbered (`/` always is), then the rest down to `p`.
-        let mut ends = vec![s.len()];
-        let mut at = loop {
-            let cut = match s[..ends[ends.len() - 1]].rfind('/') {
-                Some(0) | None => 1,
-                Some(k) => k,
-            };
-            if let Some(&i) = self.ids.get(&s[..cut]) {
-                break i;
+        let (id, new) = self.add(s);
+        if new {
+            // Up to the nearest ancestor already numbered (`/` always is): one probe each.
+            let (mut child, mut end) = (id, s.len());
+            loop {
+                end = match s[..end].rfind('/') {
+                    Some(0) | None => 1,
+                    Some(k) => k,
+                };
+                let (parent, new) = self.add(&s[..end]);
+                self.parent[child] = parent;
+                self.children[parent].push(child);
+                if !new {
+                    break;
+                }
+                child = parent;
             }
-            ends.push(cut);
-        };
-        for &end in ends.iter().rev() {
-            let id = self.path.len();
-            let text = &s[..end];
-            self.ids.insert(text, id);
-            self.path.push(text);
-            self.parent.push(at);
-            self.children[at].push(id);
-            self.children.push(Vec::new());
-            at = id;
         }
-        at
+        id
+    }
+    /// The number of `text`, and whether it is new (then its parent is still to be set).
+    fn add(&mut self, text: &'p str) -> (PathId, bool) {
+        let next = self.path.len();
+        match self.ids.entry(text) {
+            Slot::Occupied(e) => (*e.get(), false),
+            Slot::Vacant(e) => {
+                e.insert(next);
+                self.path.push(text);
+                self.parent.push(ROOT);
+                self.children.push(Vec::new());
+                (next, true)
+            }
+        }
     }
     /// The text of the path numbered `id`.
     pub(super) fn text(&self, id: PathId) -> &'p str {
