@@ -54,7 +54,7 @@ fn normalise(s: &str) -> Result<String, PathError> {
     if s.is_empty() {
         return Err(PathError::Empty);
     }
-    if s.contains('\0') {
+    if s.as_bytes().contains(&0) {
         return Err(PathError::Nul);
     }
     if !s.starts_with('/') {

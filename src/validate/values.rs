@@ -53,7 +53,7 @@ impl Ctx<'_> {
     /// and converted, such as paths and modes, need no copy of their own).
     fn sub_ref<'s>(&mut self, s: &'s Sp<String>) -> Option<Cow<'s, str>> {
         let v = &s.value;
-        if !v.contains('$') {
+        if !v.as_bytes().contains(&b'$') {
             return Some(Cow::Borrowed(v));
         }
         // When the string is written without escapes, byte i of the value is byte
