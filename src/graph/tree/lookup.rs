@@ -105,52 +105,80 @@ impl<'p> Paths<'p> {
     }
 }
 
-/// Indices (of mounts or nodes) by path number, in the order added, and for each path how
-/// many paths of its subtree (itself included) have an entry, so that "everything below"
-/// visits only those.
+/// Indices (of mounts or nodes) by path number, the latest first: each path holds its latest
+/// index, and each index the one added before it at the same path (a list threaded through
+/// one vector, no allocation a path). For each path, how many paths of its subtree (itself
+/// included) hold an index, so that "everything below" visits only those.
 #[derive(Debug, Default)]
 pub(super) struct PathIndex {
-    map: Vec<Option<Vec<usize>>>,
+    /// The latest index at each path ([`NONE`] for none).
+    top: Vec<usize>,
+    /// For each index, the one before it at its path ([`NONE`] for none).
+    prev: Vec<usize>,
     below: Vec<usize>,
 }
 
+/// No index.
+const NONE: usize = usize::MAX;
+
 impl PathIndex {
-    /// Empty, with room for paths numbered below `n`.
+    /// Empty, with room for paths numbered below `n` and `n` indices.
     pub(super) fn with_capacity(n: usize) -> Self {
         PathIndex {
-            map: Vec::with_capacity(n),
+            top: Vec::with_capacity(n),
+            prev: Vec::with_capacity(n),
             below: Vec::with_capacity(n),
         }
     }
-    pub(super) fn get(&self, k: PathId) -> Option<&Vec<usize>> {
-        self.map.get(k)?.as_ref()
+    /// The latest index at `k`.
+    pub(super) fn top(&self, k: PathId) -> Option<usize> {
+        self.top.get(k).copied().filter(|&v| v != NONE)
     }
-    pub(super) fn get_mut(&mut self, k: PathId) -> Option<&mut Vec<usize>> {
-        self.map.get_mut(k)?.as_mut()
+    /// The indices at `k`, the latest first.
+    pub(super) fn latest(&self, k: PathId) -> impl Iterator<Item = usize> + '_ {
+        let mut next = self.top(k);
+        std::iter::from_fn(move || {
+            let v = next?;
+            next = Some(self.prev[v]).filter(|&p| p != NONE);
+            Some(v)
+        })
     }
-    /// Adds `v` last at `k`.
+    /// Adds `v`, the next index (indices are added once each, in order), at `k`.
     pub(super) fn push(&mut self, paths: &Paths<'_>, k: PathId, v: usize) {
-        if self.map.len() <= k {
-            self.map.resize(k + 1, None);
+        debug_assert_eq!(v, self.prev.len());
+        if self.top.len() <= k {
+            self.top.resize(k + 1, NONE);
         }
-        match &mut self.map[k] {
-            Some(vs) => vs.push(v),
-            slot @ None => {
-                *slot = Some(vec![v]);
+        let before = std::mem::replace(&mut self.top[k], v);
+        self.prev.push(before);
+        if before == NONE {
+            for a in paths.up(k) {
+                if self.below.len() <= a {
+                    self.below.resize(a + 1, 0);
+                }
+                self.below[a] += 1;
+            }
+        }
+    }
+    /// Takes `v` out of the indices at `k`.
+    pub(super) fn unlink(&mut self, paths: &Paths<'_>, k: PathId, v: usize) {
+        let Some(top) = self.top(k) else { return };
+        if top == v {
+            self.top[k] = self.prev[v];
+            if self.top[k] == NONE {
                 for a in paths.up(k) {
-                    if self.below.len() <= a {
-                        self.below.resize(a + 1, 0);
-                    }
-                    self.below[a] += 1;
+                    self.below[a] -= 1;
                 }
             }
+            return;
         }
-    }
-    pub(super) fn remove(&mut self, paths: &Paths<'_>, k: PathId) {
-        if self.map.get_mut(k).and_then(Option::take).is_some() {
-            for a in paths.up(k) {
-                self.below[a] -= 1;
+        let mut x = top;
+        while self.prev[x] != NONE {
+            if self.prev[x] == v {
+                self.prev[x] = self.prev[v];
+                return;
             }
+            x = self.prev[x];
         }
     }
     fn below(&self, k: PathId) -> usize {
@@ -169,7 +197,7 @@ pub(super) fn keys_below(map: &PathIndex, paths: &Paths<'_>, t: PathId) -> Vec<P
         if map.below(x) == 0 {
             continue;
         }
-        if map.get(x).is_some() {
+        if map.top(x).is_some() {
             out.push(x);
         }
         stack.extend_from_slice(&paths.children[x]);
@@ -210,14 +238,12 @@ impl Walk<'_, '_> {
     pub(super) fn cover(&self, p: PathId, opaque: bool) -> usize {
         let mut best = 0;
         for a in self.paths.up(p) {
-            if let Some(v) = self.at.get(a) {
-                let top = v
-                    .iter()
-                    .rev()
-                    .find(|&&e| !opaque || !self.entries[e].transparent);
-                if let Some(&e) = top {
-                    best = best.max(e);
-                }
+            let top = self
+                .at
+                .latest(a)
+                .find(|&e| !opaque || !self.entries[e].transparent);
+            if let Some(e) = top {
+                best = best.max(e);
             }
         }
         best
@@ -227,10 +253,7 @@ impl Walk<'_, '_> {
     pub(super) fn visible_node(&self, p: PathId) -> Option<usize> {
         let by = self.entries[self.cover(p, true)].by;
         self.node_at
-            .get(p)?
-            .iter()
-            .rev()
-            .copied()
+            .latest(p)
             .find(|&n| Some(self.nodes[n].made_by) > by)
     }
 
@@ -270,7 +293,7 @@ impl Walk<'_, '_> {
             if exempt {
                 continue;
             }
-            for &e in self.at.get(a).map(Vec::as_slice).unwrap_or(&[]) {
+            for e in self.at.latest(a) {
                 let en = &self.entries[e];
                 if !en.transparent && en.by > Some(n.made_by) {
                     best = Some(best.map_or(e, |b| b.min(e)));
@@ -348,9 +371,7 @@ impl Walk<'_, '_> {
 
     pub(super) fn kill_node(&mut self, n: usize) {
         self.nodes[n].alive = false;
-        if let Some(v) = self.node_at.get_mut(self.nodes[n].at) {
-            v.retain(|&x| x != n);
-        }
+        self.node_at.unlink(&self.paths, self.nodes[n].at, n);
     }
 
     /// `e` and every mount on it, in the order made.
@@ -399,8 +420,8 @@ mod tests {
         let mut paths = Paths::with_capacity(all.len());
         let mut ix = PathIndex::default();
         let [a, ab, abc, b, ax] = [0, 1, 2, 3, 4].map(|i| paths.id(&all[i]));
-        for k in [ROOT, a, abc, b] {
-            ix.push(&paths, k, 0);
+        for (v, k) in [ROOT, a, abc, b].into_iter().enumerate() {
+            ix.push(&paths, k, v);
         }
         let below = |t| {
             let mut v = keys_below(&ix, &paths, t);
@@ -411,8 +432,30 @@ mod tests {
         assert_eq!(below(a), [abc]);
         assert_eq!(below(ab), [abc]);
         assert!(below(ax).is_empty());
-        ix.remove(&paths, abc);
+        ix.unlink(&paths, abc, 2);
         assert!(keys_below(&ix, &paths, a).is_empty());
-        assert!(ix.get(abc).is_none());
+        assert!(ix.top(abc).is_none());
+    }
+
+    #[test]
+    fn indices_at_a_path_come_latest_first_and_unlink_anywhere() {
+        let all = root_paths(&["/a", "/b"]);
+        let mut paths = Paths::with_capacity(all.len());
+        let [a, b] = [0, 1].map(|i| paths.id(&all[i]));
+        let mut ix = PathIndex::default();
+        for (v, k) in [a, b, a, a, b].into_iter().enumerate() {
+            ix.push(&paths, k, v);
+        }
+        let at = |ix: &PathIndex, k| ix.latest(k).collect::<Vec<_>>();
+        assert_eq!(at(&ix, a), [3, 2, 0]);
+        assert_eq!(at(&ix, b), [4, 1]);
+        ix.unlink(&paths, a, 2);
+        assert_eq!(at(&ix, a), [3, 0]);
+        ix.unlink(&paths, a, 3);
+        assert_eq!(at(&ix, a), [0]);
+        ix.unlink(&paths, a, 7);
+        ix.unlink(&paths, a, 0);
+        assert!(ix.top(a).is_none());
+        assert_eq!(keys_below(&ix, &paths, ROOT), [b]);
     }
 }

@@ -373,12 +373,7 @@ impl Walk<'_, '_> {
         for &x in &gone {
             self.entries[x].alive = false;
             let mp = self.entries[x].at;
-            if let Some(v) = self.at.get_mut(mp) {
-                v.retain(|&y| y != x);
-                if v.is_empty() {
-                    self.at.remove(&self.paths, mp);
-                }
-            }
+            self.at.unlink(&self.paths, mp, x);
         }
         if let Some(p) = self.entries[e].parent {
             self.entries[p].children.retain(|&c| c != e);

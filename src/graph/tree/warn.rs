@@ -99,7 +99,7 @@ impl Walk<'_, '_> {
         // `t` and the paths below it, in no particular order: `hidden` is sorted.
         let below = keys_below(&self.node_at, &self.paths, tid);
         for p in std::iter::once(tid).chain(below) {
-            for &n in self.node_at.get(p).map(Vec::as_slice).unwrap_or(&[]) {
+            for n in self.node_at.latest(p) {
                 let node = &self.nodes[n];
                 let exempt =
                     node.at == tid && matches!(node.node.kind, NodeKind::Dir | NodeKind::File);
@@ -111,7 +111,7 @@ impl Walk<'_, '_> {
         }
         let below = keys_below(&self.at, &self.paths, tid);
         for mp in std::iter::once(tid).chain(below) {
-            let Some(&top) = self.at.get(mp).and_then(|v| v.last()) else {
+            let Some(top) = self.at.top(mp) else {
                 continue;
             };
             if self.cover(mp, false) == top {
