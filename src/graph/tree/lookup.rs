@@ -326,12 +326,32 @@ impl Walk<'_, '_> {
         }
     }
 
-    /// A directory or file made only when missing (mkdir, a mountpoint): certain on an empty
-    /// filesystem, else marked `if_missing`.
+    /// A directory or file made only when missing (mkdir, a mountpoint): nothing when the plan
+    /// knows `path` exists ([`Walk::exists`]); else certain on an empty filesystem
+    /// ([`Walk::empty_fs_without`]), and marked `if_missing` on any other.
     pub(super) fn add_if_missing(&mut self, i: usize, path: PathId, kind: NodeKind, mode: Mode) {
-        let certain = self.empty_fs_without(path).is_some();
-        let n = self.add_node(i, path, kind, Some(mode), None, None);
-        self.nodes[n].node.if_missing = !certain;
+        // `exists`, `empty_fs_without` and `add_node` in one: each lookup once.
+        if self.visible_node(path).is_some() {
+            return;
+        }
+        let on = self.cover(path, false);
+        if self.entries[on].at == path {
+            return;
+        }
+        let e = &self.entries[self.cover(path, true)];
+        let certain = e.mount.fstype == "tmpfs" && !e.transparent;
+        let node = TreeNode {
+            path: self.paths.path(path),
+            kind,
+            mode: Some(mode),
+            uid: None,
+            gid: None,
+            step: i,
+            hidden_by: None,
+            if_missing: !certain,
+        };
+        // Nothing is visible at `path`: no node to replace.
+        self.push_node(path, on, node);
     }
 
     pub(super) fn add_node(
@@ -347,22 +367,29 @@ impl Walk<'_, '_> {
         if let Some(old) = self.visible_node(path) {
             self.kill_node(old);
         }
-        let idx = self.nodes.len();
         let on = self.cover(path, false);
+        let node = TreeNode {
+            path: self.paths.path(path),
+            kind,
+            mode,
+            uid,
+            gid,
+            step: i,
+            hidden_by: None,
+            if_missing: false,
+        };
+        self.push_node(path, on, node)
+    }
+
+    /// Adds `node` (made by its `step`) at `path`, on the mount `on` visible there.
+    fn push_node(&mut self, path: PathId, on: usize, node: TreeNode) -> usize {
+        let idx = self.nodes.len();
         self.entries[on].nodes.push(idx);
+        let made_by = node.step;
         self.nodes.push(Node {
-            node: TreeNode {
-                path: self.paths.path(path),
-                kind,
-                mode,
-                uid,
-                gid,
-                step: i,
-                hidden_by: None,
-                if_missing: false,
-            },
+            node,
             at: path,
-            made_by: i,
+            made_by,
             alive: true,
         });
         self.node_at.push(&self.paths, path, idx);

@@ -192,16 +192,14 @@ impl Walk<'_, '_> {
                     _ => {}
                 }
                 let under = self.cover(t, false);
-                if !self.exists(t) {
-                    match m.create {
-                        Create::Dir => {
-                            self.add_if_missing(i, t, NodeKind::Dir, Mode::from_bits(0o755));
-                        }
-                        Create::File => {
-                            self.add_if_missing(i, t, NodeKind::File, Mode::from_bits(0o644));
-                        }
-                        Create::None => {}
+                match m.create {
+                    Create::Dir => {
+                        self.add_if_missing(i, t, NodeKind::Dir, Mode::from_bits(0o755));
                     }
+                    Create::File => {
+                        self.add_if_missing(i, t, NodeKind::File, Mode::from_bits(0o644));
+                    }
+                    Create::None => {}
                 }
                 self.hide(i, t);
                 let mount = match &m.fs {
@@ -262,15 +260,11 @@ impl Walk<'_, '_> {
                     let mut anc: Vec<PathId> = self.paths.up(self.paths.parent(p)).collect();
                     anc.pop();
                     for &a in anc.iter().rev() {
-                        if !self.exists(a) {
-                            self.add_if_missing(i, a, NodeKind::Dir, Mode::from_bits(0o755));
-                        }
+                        self.add_if_missing(i, a, NodeKind::Dir, Mode::from_bits(0o755));
                     }
                 }
                 // An existing directory is left as it is (mode included).
-                if !self.exists(p) {
-                    self.add_if_missing(i, p, NodeKind::Dir, m.mode);
-                }
+                self.add_if_missing(i, p, NodeKind::Dir, m.mode);
             }
             Action::Mknod(n) => {
                 let p = self.paths.id(&n.path);
