@@ -216,6 +216,8 @@ impl Walk<'_, '_> {
         file_root: bool,
     ) -> usize {
         let idx = self.entries.len();
+        // Mounts are made in step order (`made_after` relies on it).
+        debug_assert!(self.entries.last().is_none_or(|l| l.by <= by));
         self.at.push(&self.paths, at, idx);
         if let Some(p) = parent {
             self.entries[p].children.push(idx);
@@ -288,19 +290,34 @@ impl Walk<'_, '_> {
     /// The first alive mount, made after the node, that hides it.
     pub(super) fn hider(&self, n: &Node) -> Option<usize> {
         let mut best: Option<usize> = None;
-        for a in self.paths.up(n.at) {
-            let exempt = a == n.at && matches!(n.node.kind, NodeKind::Dir | NodeKind::File);
-            if exempt {
-                continue;
-            }
-            for e in self.at.latest(a) {
-                let en = &self.entries[e];
-                if !en.transparent && en.by > Some(n.made_by) {
-                    best = Some(best.map_or(e, |b| b.min(e)));
-                }
-            }
+        for e in self.made_after(n) {
+            best = Some(best.map_or(e, |b| b.min(e)));
         }
         best
+    }
+
+    /// True when an alive mount made after the node hides it ([`Walk::hider`] is some).
+    pub(super) fn hidden(&self, n: &Node) -> bool {
+        self.made_after(n).next().is_some()
+    }
+
+    /// The alive mounts, made after the node, that hide it: those on its path (unless it is a
+    /// directory or file, which a mount on it uses as its mountpoint) or on an ancestor, but
+    /// not a readonly bind and its copies (the same content). The mounts at a path come the
+    /// latest first, and the steps that made them only go down along the list: the scan of a
+    /// path stops at the first one made before the node (only those made after it are seen,
+    /// not every mount ever stacked there).
+    fn made_after<'s>(&'s self, n: &'s Node) -> impl Iterator<Item = usize> + 's {
+        let mountpoint = matches!(n.node.kind, NodeKind::Dir | NodeKind::File);
+        self.paths
+            .up(n.at)
+            .filter(move |&a| !(a == n.at && mountpoint))
+            .flat_map(move |a| {
+                self.at
+                    .latest(a)
+                    .take_while(move |&e| self.entries[e].by > Some(n.made_by))
+                    .filter(move |&e| !self.entries[e].transparent)
+            })
     }
 
     pub(super) fn dep(&mut self, from: Option<usize>, to: usize, kind: EdgeKind) {

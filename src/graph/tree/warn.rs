@@ -103,7 +103,7 @@ impl Walk<'_, '_> {
                 let node = &self.nodes[n];
                 let exempt =
                     node.at == tid && matches!(node.node.kind, NodeKind::Dir | NodeKind::File);
-                if !exempt && self.hider(node).is_none() {
+                if !exempt && !self.hidden(node) {
                     let p = self.paths.text(p).to_string();
                     hidden.push((p, node.node.step, "made"));
                 }
