@@ -54,7 +54,7 @@ fn normalise(s: &str) -> Result<String, PathError> {
     if s.is_empty() {
         return Err(PathError::Empty);
     }
-    if s.contains('\0') {
+    if s.as_bytes().contains(&0) {
         return Err(PathError::Nul);
     }
     if !s.starts_with('/') {
@@ -113,6 +113,12 @@ impl RootPath {
             Some(0) | None => RootPath::root(),
             Some(i) => RootPath(self.0[..i].to_string()),
         }
+    }
+    /// A path already as [`RootPath::new`] leaves it (the text of a `RootPath`, or the part of
+    /// one before a `/`), taken as it is.
+    pub(crate) fn normalised(s: &str) -> RootPath {
+        debug_assert_eq!(RootPath::new(s).as_ref().map(RootPath::as_str), Ok(s));
+        RootPath(s.to_string())
     }
     /// The last component (empty for `/`).
     pub fn file_name(&self) -> &str {

@@ -21,15 +21,19 @@ pub(super) struct Explicit {
 
 /// The edges of every `after` list; errors for names that are not steps and for self-references.
 pub(super) fn edges(plan: &Plan, errors: &mut Vec<Diag>) -> Explicit {
+    let mut out = Explicit {
+        edges: Vec::new(),
+        locs: BTreeMap::new(),
+    };
+    if plan.steps.iter().all(|s| s.after.is_empty()) {
+        // Most plans name no step: then the ids need no index.
+        return out;
+    }
     let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, s) in plan.steps.iter().enumerate() {
         // Duplicate ids are validation errors; the first one wins here.
         ids.entry(s.id.as_str()).or_insert(i);
     }
-    let mut out = Explicit {
-        edges: Vec::new(),
-        locs: BTreeMap::new(),
-    };
     for (to, step) in plan.steps.iter().enumerate() {
         for (name, loc) in &step.after {
             match ids.get(name.as_str()) {

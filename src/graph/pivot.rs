@@ -19,12 +19,7 @@ pub(super) fn add_edges(plan: &Plan, edges: &mut Vec<Edge>) {
         return;
     }
     for p in pivots {
-        let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for e in edges.iter() {
-            if e.from < e.to && e.to < n {
-                deps[e.to].push(e.from);
-            }
-        }
+        let deps = Deps::new(n, edges);
         let mut before = vec![false; n];
         mark(&deps, &deps[p], &mut before);
         for j in (0..p).rev() {
@@ -41,8 +36,43 @@ pub(super) fn add_edges(plan: &Plan, edges: &mut Vec<Edge>) {
     }
 }
 
+/// The forward edges by dependent step, in one vector: `deps[x]` are the steps `x` runs after.
+struct Deps {
+    /// `from` of every forward edge, grouped by `to`.
+    from: Vec<usize>,
+    /// Where each step's group starts in `from` (and, one further, ends).
+    start: Vec<usize>,
+}
+
+impl Deps {
+    fn new(n: usize, edges: &[Edge]) -> Deps {
+        let forward = || edges.iter().filter(|e| e.from < e.to && e.to < n);
+        let mut start = vec![0; n + 1];
+        for e in forward() {
+            start[e.to + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut from = vec![0; start[n]];
+        for e in forward() {
+            from[next[e.to]] = e.from;
+            next[e.to] += 1;
+        }
+        Deps { from, start }
+    }
+}
+
+impl std::ops::Index<usize> for Deps {
+    type Output = [usize];
+    fn index(&self, x: usize) -> &[usize] {
+        &self.from[self.start[x]..self.start[x + 1]]
+    }
+}
+
 /// Marks `start` and everything they depend on, transitively.
-fn mark(deps: &[Vec<usize>], start: &[usize], before: &mut [bool]) {
+fn mark(deps: &Deps, start: &[usize], before: &mut [bool]) {
     let mut stack: Vec<usize> = start.iter().copied().filter(|&s| !before[s]).collect();
     while let Some(x) = stack.pop() {
         if before[x] {

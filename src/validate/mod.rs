@@ -164,7 +164,7 @@ pub fn validate(
                     }
                     v
                 }
-                None => Some(format!("{}-{n}", s.kind.value.as_str())),
+                None => Some(default_id(s.kind.value, n)),
             };
             let after: Vec<(StepId, Loc)> = s
                 .after
@@ -267,6 +267,28 @@ pub fn validate(
         steps,
     };
     (Some(plan), diags)
+}
+
+/// `<kind>-<n>`, the id of the `n`th step (from 1) when it has none: built without the
+/// formatting machinery, which is most of the cost of a step's id.
+fn default_id(kind: raw::StepKind, n: usize) -> String {
+    let kind = kind.as_str();
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(kind.len() + 1 + digits.len() - at);
+    id.push_str(kind);
+    id.push('-');
+    id.extend(digits[at..].iter().map(|&d| char::from(d)));
+    id
 }
 
 /// The host path a step names, if any (bind source, overlay layers, from_host).

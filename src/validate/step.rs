@@ -1,6 +1,8 @@
 //! One `[[step]]` -> a [`model::Action`](crate::model::Action): the fields its kind allows,
 //! the fields it requires, and the values checked and typed.
 
+use std::ops::Range;
+
 use crate::diag::Diag;
 use crate::model::*;
 use crate::raw::{self, Sp, StepKind};
@@ -117,7 +119,9 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
     let before = cx.diags.len();
     // Fields that do not belong to this kind.
     let allowed = allowed(kind);
-    for (name, span) in s.set_fields() {
+    let fields = s.set_fields();
+    for (name, span) in &fields {
+        let (name, span) = (*name, span.clone());
         if !allowed.contains(&name) {
             let takers: Vec<&str> = StepKind::ALL
                 .iter()
@@ -139,7 +143,7 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
         }
     }
     let a = match kind {
-        StepKind::Mount => mount(cx, s, at),
+        StepKind::Mount => mount(cx, s, at, &fields),
         StepKind::Remount => {
             let t = req(cx, at, kind, &s.target, "target", "\"/\"")?;
             let target = cx.root_path(t);
@@ -452,7 +456,13 @@ fn mknod(cx: &mut Ctx, s: &raw::Step, at: Loc) -> Option<Action> {
     }))
 }
 
-fn mount(cx: &mut Ctx, s: &raw::Step, at: Loc) -> Option<Action> {
+/// A mount step; `fields` are its [`raw::Step::set_fields`].
+fn mount(
+    cx: &mut Ctx,
+    s: &raw::Step,
+    at: Loc,
+    fields: &[(&'static str, Range<usize>)],
+) -> Option<Action> {
     let kind = StepKind::Mount;
     let ty = req(cx, at, kind, &s.fstype, "type", "\"tmpfs\"");
     let t = req(cx, at, kind, &s.target, "target", "\"/tmp\"");
@@ -478,7 +488,8 @@ fn mount(cx: &mut Ctx, s: &raw::Step, at: Loc) -> Option<Action> {
     }
     // Typed options that the type does not take.
     let takes = mount_fields(tyv);
-    for (name, span) in s.set_fields() {
+    for (name, span) in fields {
+        let (name, span) = (*name, span.clone());
         if TYPED.contains(&name) && !takes.contains(&name) {
             cx.err(
                 Diag::error(

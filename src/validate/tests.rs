@@ -239,3 +239,14 @@ fn the_step_keys_are_the_kinds_fields_and_the_schema_s() {
     let in_schema: BTreeSet<&str> = props.keys().map(String::as_str).collect();
     assert_eq!(listed, in_schema, "raw::STEP_KEYS against the schema");
 }
+
+#[test]
+fn default_ids_are_kind_dash_number() {
+    for n in [1, 9, 10, 99, 100, 12_345, usize::MAX] {
+        assert_eq!(
+            super::default_id(crate::raw::StepKind::Mount, n),
+            format!("mount-{n}")
+        );
+    }
+    assert_eq!(super::default_id(crate::raw::StepKind::Pivot, 7), "pivot-7");
+}

@@ -3,6 +3,7 @@
 //! Each function takes a spanned raw value and the [`Ctx`] that collects diagnostics; it
 //! returns the typed value, or `None` after pushing a diagnostic that points at the value.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::diag::Diag;
@@ -45,9 +46,15 @@ impl Ctx<'_> {
 
     /// Substitutes `${NAME}` (and `$$`) in a string value.
     pub fn sub(&mut self, s: &Sp<String>) -> Option<String> {
+        self.sub_ref(s).map(Cow::into_owned)
+    }
+
+    /// [`Ctx::sub`], borrowing the value when it has nothing to substitute (the values checked
+    /// and converted, such as paths and modes, need no copy of their own).
+    fn sub_ref<'s>(&mut self, s: &'s Sp<String>) -> Option<Cow<'s, str>> {
         let v = &s.value;
-        if !v.contains('$') {
-            return Some(v.clone());
+        if !v.as_bytes().contains(&b'$') {
+            return Some(Cow::Borrowed(v));
         }
         // When the string is written without escapes, byte i of the value is byte
         // span.start + 1 + i of the file (after the opening quote).
@@ -136,7 +143,7 @@ impl Ctx<'_> {
             }
         }
         out.push_str(&v[i..]);
-        ok.then_some(out)
+        ok.then_some(Cow::Owned(out))
     }
 
     fn path_err(&mut self, s: &Sp<String>, text: &str, e: crate::model::PathError, host: bool) {
@@ -162,7 +169,7 @@ impl Ctx<'_> {
 
     /// A path inside the new root.
     pub fn root_path(&mut self, s: &Sp<String>) -> Option<RootPath> {
-        let t = self.sub(s)?;
+        let t = self.sub_ref(s)?;
         RootPath::new(&t)
             .map_err(|e| self.path_err(s, &t, e, false))
             .ok()
@@ -170,7 +177,7 @@ impl Ctx<'_> {
 
     /// A host path.
     pub fn host_path(&mut self, s: &Sp<String>) -> Option<HostPath> {
-        let t = self.sub(s)?;
+        let t = self.sub_ref(s)?;
         HostPath::new(&t)
             .map_err(|e| self.path_err(s, &t, e, true))
             .ok()
@@ -178,7 +185,7 @@ impl Ctx<'_> {
 
     /// An octal mode string.
     pub fn mode(&mut self, s: &Sp<String>) -> Option<Mode> {
-        let t = self.sub(s)?;
+        let t = self.sub_ref(s)?;
         let m = Mode::parse(&t);
         if m.is_none() {
             let d = Diag::error(

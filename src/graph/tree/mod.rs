@@ -71,6 +71,8 @@ fn fresh(flags: MsFlags) -> MsFlags {
 /// A mount in the model.
 struct Entry {
     mount: TreeMount,
+    /// The number of its mountpoint.
+    at: PathId,
     parent: Option<usize>,
     children: Vec<usize>,
     /// The nodes made on it.
@@ -88,6 +90,8 @@ struct Entry {
 /// A file in the model.
 struct Node {
     node: TreeNode,
+    /// The number of its path.
+    at: PathId,
     /// The step that created it (a chmod for a path the plan did not make).
     made_by: usize,
     alive: bool,
@@ -95,6 +99,8 @@ struct Node {
 
 struct Walk<'p, 'w> {
     plan: &'p Plan,
+    /// Every path met, numbered: the tables below are indexed by number.
+    paths: Paths<'p>,
     entries: Vec<Entry>,
     /// Alive entries by mountpoint, in the order made (the last is on top).
     at: lookup::PathIndex,
@@ -127,16 +133,20 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
             recursive: true,
         },
     };
+    // Sized for what a step mostly adds (a path, a mount or a node, an edge or two), so that
+    // the tables are not copied as they grow.
+    let n = plan.steps.len() + 1;
     let mut w = Walk {
         plan,
-        entries: Vec::new(),
-        at: lookup::PathIndex::default(),
-        nodes: Vec::new(),
-        node_at: lookup::PathIndex::default(),
-        edges: Vec::new(),
+        paths: Paths::with_capacity(n),
+        entries: Vec::with_capacity(n),
+        at: lookup::PathIndex::with_capacity(n),
+        nodes: Vec::with_capacity(n),
+        node_at: lookup::PathIndex::with_capacity(n),
+        edges: Vec::with_capacity(2 * n),
         warnings,
     };
-    w.push_entry(root, None, None, false, false);
+    w.push_entry(ROOT, root, None, None, false, false);
     for i in 0..plan.steps.len() {
         w.step(i);
     }
@@ -166,41 +176,32 @@ enum MaskAs {
 mod lookup;
 mod warn;
 
+use lookup::{PathId, Paths, ROOT};
+
 impl Walk<'_, '_> {
     fn step(&mut self, i: usize) {
         let plan = self.plan;
         let step = &plan.steps[i];
         match &step.action {
             Action::Mount(m) => {
-                self.path_edges(i, &m.target, true);
+                let t = self.paths.id(&m.target);
+                self.path_edges(i, t, true);
                 match m.create {
-                    Create::None => self.check_exists(i, &m.target, false),
-                    _ if !m.target.is_root() => self.check_exists(i, &m.target.parent(), true),
+                    Create::None => self.check_exists(i, t, false),
+                    _ if t != ROOT => self.check_exists(i, self.paths.parent(t), true),
                     _ => {}
                 }
-                let under = self.cover(&m.target, false);
-                if !self.exists(&m.target) {
-                    match m.create {
-                        Create::Dir => {
-                            self.add_if_missing(
-                                i,
-                                &m.target,
-                                NodeKind::Dir,
-                                Mode::from_bits(0o755),
-                            );
-                        }
-                        Create::File => {
-                            self.add_if_missing(
-                                i,
-                                &m.target,
-                                NodeKind::File,
-                                Mode::from_bits(0o644),
-                            );
-                        }
-                        Create::None => {}
+                let under = self.cover(t, false);
+                match m.create {
+                    Create::Dir => {
+                        self.add_if_missing(i, t, NodeKind::Dir, Mode::from_bits(0o755));
                     }
+                    Create::File => {
+                        self.add_if_missing(i, t, NodeKind::File, Mode::from_bits(0o644));
+                    }
+                    Create::None => {}
                 }
-                self.hide(i, &m.target);
+                self.hide(i, t);
                 let mount = match &m.fs {
                     FsKind::Bind { source, recursive } => TreeMount {
                         mountpoint: m.target.clone(),
@@ -223,42 +224,52 @@ impl Walk<'_, '_> {
                         recursive: false,
                     },
                 };
-                self.push_entry(mount, Some(under), Some(i), false, m.create == Create::File);
+                self.push_entry(
+                    t,
+                    mount,
+                    Some(under),
+                    Some(i),
+                    false,
+                    m.create == Create::File,
+                );
             }
             Action::Remount(r) => {
-                if let Some(e) = self.changes(i, &r.target) {
+                let t = self.paths.id(&r.target);
+                if let Some(e) = self.changes(i, t) {
                     self.remount(e, r.flags);
                 }
             }
             Action::Propagation(p) => {
-                self.changes(i, &p.target);
+                let t = self.paths.id(&p.target);
+                self.changes(i, t);
             }
             Action::Umount(u) => {
-                if let Some(e) = self.changes(i, &u.target) {
+                let t = self.paths.id(&u.target);
+                if let Some(e) = self.changes(i, t) {
                     self.umount(e);
                 }
             }
             Action::Mkdir(m) => {
-                self.path_edges(i, &m.path, false);
-                if !m.parents && !m.path.is_root() {
-                    self.check_exists(i, &m.path.parent(), true);
+                let p = self.paths.id(&m.path);
+                self.path_edges(i, p, false);
+                if !m.parents && p != ROOT {
+                    self.check_exists(i, self.paths.parent(p), true);
                 }
-                if m.parents {
-                    let anc = m.path.ancestors_and_self();
-                    for a in anc.iter().skip(1).take(anc.len().saturating_sub(2)) {
-                        if !self.exists(a) {
-                            self.add_if_missing(i, a, NodeKind::Dir, Mode::from_bits(0o755));
-                        }
+                if m.parents && p != ROOT {
+                    // The ancestors below `/`, from the top down.
+                    let mut anc: Vec<PathId> = self.paths.up(self.paths.parent(p)).collect();
+                    anc.pop();
+                    for &a in anc.iter().rev() {
+                        self.add_if_missing(i, a, NodeKind::Dir, Mode::from_bits(0o755));
                     }
                 }
                 // An existing directory is left as it is (mode included).
-                if !self.exists(&m.path) {
-                    self.add_if_missing(i, &m.path, NodeKind::Dir, m.mode);
-                }
+                self.add_if_missing(i, p, NodeKind::Dir, m.mode);
             }
             Action::Mknod(n) => {
-                self.path_edges(i, &n.path, false);
-                self.check_exists(i, &n.path.parent(), true);
+                let p = self.paths.id(&n.path);
+                self.path_edges(i, p, false);
+                self.check_exists(i, self.paths.parent(p), true);
                 let kind = match &n.spec {
                     NodeSpec::Given {
                         node: NodeType::Char,
@@ -277,24 +288,19 @@ impl Walk<'_, '_> {
                     // As the calls make it: a character device with the host node's number.
                     NodeSpec::FromHost(h) => NodeKind::Char(Dev::FromHost(h.clone())),
                 };
-                self.add_node(i, &n.path, kind, Some(n.mode), n.uid, n.gid);
+                self.add_node(i, p, kind, Some(n.mode), n.uid, n.gid);
             }
             Action::Symlink(s) => {
-                self.path_edges(i, &s.path, false);
-                self.check_exists(i, &s.path.parent(), true);
-                self.add_node(
-                    i,
-                    &s.path,
-                    NodeKind::Symlink(s.to.clone()),
-                    None,
-                    None,
-                    None,
-                );
+                let p = self.paths.id(&s.path);
+                self.path_edges(i, p, false);
+                self.check_exists(i, self.paths.parent(p), true);
+                self.add_node(i, p, NodeKind::Symlink(s.to.clone()), None, None, None);
             }
             Action::Chmod(c) => {
-                self.path_edges(i, &c.path, true);
-                self.check_exists(i, &c.path, false);
-                match self.visible_node(&c.path) {
+                let p = self.paths.id(&c.path);
+                self.path_edges(i, p, true);
+                self.check_exists(i, p, false);
+                match self.visible_node(p) {
                     Some(n) => {
                         let node = &mut self.nodes[n].node;
                         node.mode = Some(c.mode);
@@ -305,17 +311,19 @@ impl Walk<'_, '_> {
                         node.if_missing = false;
                     }
                     None => {
-                        self.add_node(i, &c.path, NodeKind::Changed, Some(c.mode), c.uid, c.gid);
+                        self.add_node(i, p, NodeKind::Changed, Some(c.mode), c.uid, c.gid);
                     }
                 }
             }
             Action::Mask(m) => {
-                self.path_edges(i, &m.path, true);
-                self.mask(i, &m.path);
+                let p = self.paths.id(&m.path);
+                self.path_edges(i, p, true);
+                self.mask(i, p);
             }
             Action::Readonly(r) => {
-                self.path_edges(i, &r.path, true);
-                self.readonly(i, &r.path);
+                let p = self.paths.id(&r.path);
+                self.path_edges(i, p, true);
+                self.readonly(i, p);
             }
             Action::Pivot(_) => {
                 // The tree as seen from the new root is the tree built so far; a put_old
@@ -358,13 +366,8 @@ impl Walk<'_, '_> {
         let gone = self.subtree(e);
         for &x in &gone {
             self.entries[x].alive = false;
-            let mp = self.entries[x].mount.mountpoint.as_str().to_string();
-            if let Some(v) = self.at.get_mut(&mp) {
-                v.retain(|&y| y != x);
-                if v.is_empty() {
-                    self.at.remove(&mp);
-                }
-            }
+            let mp = self.entries[x].at;
+            self.at.unlink(&self.paths, mp, x);
         }
         if let Some(p) = self.entries[e].parent {
             self.entries[p].children.retain(|&c| c != e);
@@ -380,7 +383,7 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn mask(&mut self, i: usize, p: &RootPath) {
+    fn mask(&mut self, i: usize, p: PathId) {
         let v = self.cover(p, false);
         let as_ = match self.visible_node(p).map(|n| &self.nodes[n].node.kind) {
             Some(NodeKind::Dir) => MaskAs::Tmpfs,
@@ -390,7 +393,7 @@ impl Walk<'_, '_> {
             Some(NodeKind::Symlink(_) | NodeKind::Changed) => MaskAs::Unknown,
             None => {
                 let en = &self.entries[v];
-                if &en.mount.mountpoint == p {
+                if en.at == p {
                     if en.file_root {
                         MaskAs::DevNull
                     } else if en.mount.fstype == "bind" || en.mount.fstype == "mask" {
@@ -418,7 +421,7 @@ impl Walk<'_, '_> {
         };
         self.hide(i, p);
         let mount = TreeMount {
-            mountpoint: p.clone(),
+            mountpoint: self.paths.path(p),
             fstype: fstype.into(),
             source: source.into(),
             flags,
@@ -426,32 +429,33 @@ impl Walk<'_, '_> {
             step: Some(i),
             recursive: false,
         };
-        self.push_entry(mount, Some(v), Some(i), false, file_root);
+        self.push_entry(p, mount, Some(v), Some(i), false, file_root);
     }
 
     /// A recursive bind of `p` onto itself, then everything in it made read-only.
-    fn readonly(&mut self, i: usize, p: &RootPath) {
-        if self.empty_fs_without(p).is_some() {
+    fn readonly(&mut self, i: usize, pid: PathId) {
+        if self.empty_fs_without(pid).is_some() {
             // A missing path is left alone.
             return;
         }
-        let v = self.cover(p, false);
+        let v = self.cover(pid, false);
+        let p = self.paths.path(pid);
         let bind = TreeMount {
             mountpoint: p.clone(),
             fstype: "bind".into(),
-            source: in_root(p),
+            source: in_root(&p),
             flags: self.entries[v].mount.flags | MsFlags::MS_RDONLY,
             data: None,
             step: Some(i),
             recursive: true,
         };
-        let file_root = self.entries[v].file_root && &self.entries[v].mount.mountpoint == p;
-        let b = self.push_entry(bind, Some(v), Some(i), true, file_root);
+        let file_root = self.entries[v].file_root && self.entries[v].at == pid;
+        let b = self.push_entry(pid, bind, Some(v), Some(i), true, file_root);
         // The recursive bind brings along the mounts below `p` on `v`: copies, made now.
         let mut copy: Vec<usize> = Vec::new();
         for &c in &self.entries[v].children {
             let cm = &self.entries[c].mount.mountpoint;
-            if c != b && cm != p && cm.starts_with(p) {
+            if c != b && *cm != p && cm.starts_with(&p) {
                 copy.extend(self.subtree(c));
             }
         }
@@ -466,25 +470,31 @@ impl Walk<'_, '_> {
             };
             let mut m = self.entries[c].mount.clone();
             m.flags |= MsFlags::MS_RDONLY;
-            let fr = self.entries[c].file_root;
-            let n = self.push_entry(m, Some(parent), Some(i), true, fr);
+            let (fr, at) = (self.entries[c].file_root, self.entries[c].at);
+            let n = self.push_entry(at, m, Some(parent), Some(i), true, fr);
             map.insert(c, n);
         }
     }
 
-    fn finish(self) -> Walked {
+    fn finish(mut self) -> Walked {
+        for k in 0..self.nodes.len() {
+            if self.nodes[k].alive {
+                let by = self.hider(&self.nodes[k]).and_then(|e| self.entries[e].by);
+                self.nodes[k].node.hidden_by = by;
+            }
+        }
         let mounts = self
             .entries
-            .iter()
+            .into_iter()
             .filter(|e| e.alive)
-            .map(|e| e.mount.clone())
+            .map(|e| e.mount)
             .collect();
-        let mut nodes: Vec<TreeNode> = Vec::new();
-        for n in self.nodes.iter().filter(|n| n.alive) {
-            let mut node = n.node.clone();
-            node.hidden_by = self.hider(n).and_then(|e| self.entries[e].by);
-            nodes.push(node);
-        }
+        let mut nodes: Vec<TreeNode> = self
+            .nodes
+            .into_iter()
+            .filter(|n| n.alive)
+            .map(|n| n.node)
+            .collect();
         // Stable: nodes at the same path stay in the order made.
         nodes.sort_by(|a, b| a.path.cmp(&b.path));
         Walked {

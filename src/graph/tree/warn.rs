@@ -3,20 +3,21 @@
 //! and carries both places (the step at fault and the other one).
 
 use super::Walk;
-use super::lookup::keys_below;
+use super::lookup::{PathId, keys_below};
 use crate::diag::Diag;
 use crate::graph::{EdgeKind, NodeKind};
-use crate::model::{Action, RootPath};
+use crate::model::Action;
 use crate::source::Loc;
 
 impl Walk<'_, '_> {
     /// Warns when `p` (the parent of what step `i` makes, or the path it needs) is certainly
     /// missing: it lives on an empty tmpfs (the root or one the plan mounted), where only what
     /// the plan made exists, and no earlier step made it.
-    pub(super) fn check_exists(&mut self, i: usize, p: &RootPath, parent: bool) {
+    pub(super) fn check_exists(&mut self, i: usize, p: PathId, parent: bool) {
         let Some(c) = self.empty_fs_without(p) else {
             return;
         };
+        let p = self.paths.text(p);
         let e = &self.entries[c];
         let step = &self.plan.steps[i];
         let on = match e.by {
@@ -58,14 +59,15 @@ impl Walk<'_, '_> {
     }
 
     /// Edges and checks of a step that changes the mount at `t`; the mount, when there is one.
-    pub(super) fn changes(&mut self, i: usize, t: &RootPath) -> Option<usize> {
-        let v = self.cover(t, false);
-        if &self.entries[v].mount.mountpoint == t {
+    pub(super) fn changes(&mut self, i: usize, tid: PathId) -> Option<usize> {
+        let v = self.cover(tid, false);
+        if self.entries[v].at == tid {
             self.dep(self.entries[v].by, i, EdgeKind::Changes);
             return Some(v);
         }
         self.dep(self.entries[v].by, i, EdgeKind::Mount);
         if !self.entries[v].mount.recursive {
+            let t = self.paths.text(tid);
             let step = &self.plan.steps[i];
             let mp = self.entries[v].mount.mountpoint.clone();
             let mut d = Diag::warning(
@@ -91,43 +93,38 @@ impl Walk<'_, '_> {
     }
 
     /// Warns when a mount on `t` (about to be made by step `i`) hides what earlier steps made.
-    pub(super) fn hide(&mut self, i: usize, t: &RootPath) {
+    pub(super) fn hide(&mut self, i: usize, tid: PathId) {
         let plan = self.plan;
         let mut hidden: Vec<(String, usize, &'static str)> = Vec::new();
-        let mut paths: Vec<&String> = keys_below(&self.node_at, t);
-        if let Some((k, _)) = self.node_at.get_key_value(t.as_str()) {
-            paths.insert(0, k);
-        }
-        for p in paths {
-            for &n in self.node_at.get(p).map(Vec::as_slice).unwrap_or(&[]) {
+        // `t` and the paths below it, in no particular order: `hidden` is sorted.
+        let below = keys_below(&self.node_at, &self.paths, tid);
+        for p in std::iter::once(tid).chain(below) {
+            for n in self.node_at.latest(p) {
                 let node = &self.nodes[n];
-                let exempt = &node.node.path == t
-                    && matches!(node.node.kind, NodeKind::Dir | NodeKind::File);
-                if !exempt && self.hider(node).is_none() {
-                    hidden.push((p.clone(), node.node.step, "made"));
+                let exempt =
+                    node.at == tid && matches!(node.node.kind, NodeKind::Dir | NodeKind::File);
+                if !exempt && !self.hidden(node) {
+                    let p = self.paths.text(p).to_string();
+                    hidden.push((p, node.node.step, "made"));
                 }
             }
         }
-        let mut mps: Vec<&String> = keys_below(&self.at, t);
-        if let Some((k, _)) = self.at.get_key_value(t.as_str()) {
-            mps.insert(0, k);
-        }
-        for mp in mps {
-            let Some(&top) = self.at.get(mp).and_then(|v| v.last()) else {
+        let below = keys_below(&self.at, &self.paths, tid);
+        for mp in std::iter::once(tid).chain(below) {
+            let Some(top) = self.at.top(mp) else {
                 continue;
             };
-            let Ok(path) = RootPath::new(mp) else {
-                continue;
-            };
-            if self.cover(&path, false) == top {
+            if self.cover(mp, false) == top {
                 if let Some(by) = self.entries[top].by {
-                    hidden.push((mp.clone(), by, "mounted"));
+                    let mp = self.paths.text(mp).to_string();
+                    hidden.push((mp, by, "mounted"));
                 }
             }
         }
         if hidden.is_empty() {
             return;
         }
+        let t = self.paths.text(tid);
         hidden.sort();
         // A directory made as a mountpoint and the mount on it are one thing to the reader.
         hidden.dedup_by(|later, kept| {
