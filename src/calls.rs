@@ -693,7 +693,8 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
             Action::Mkdir(m) => {
                 if m.parents {
                     let anc = m.path.ancestors_and_self();
-                    for a in &anc[1..anc.len() - 1] {
+                    // Every ancestor between `/` and the path itself (none for `/`).
+                    for a in anc.iter().skip(1).take(anc.len().saturating_sub(2)) {
                         calls.push(Call::Mkdir {
                             path: a.clone(),
                             mode: Mode::from_bits(0o755),
@@ -1030,5 +1031,32 @@ path = "/t/cg/d"
         );
         let calls = expand(&c.dag.as_ref().expect("valid").plan);
         assert!(calls[0].calls[0].is_private(), "{}", calls[0].calls[0]);
+    }
+
+    /// `mkdir -p /` is the root itself: no ancestor to make, and no panic (it once sliced
+    /// `anc[1..0]`).
+    #[test]
+    fn mkdir_with_parents_of_the_root_makes_nothing_else() {
+        let text = "version = 1\nname = \"r\"\n[root]\ntmpfs = {}\n[[step]]\nkind = \"mkdir\"\npath = \"/\"\nparents = true\n[[step]]\nkind = \"mkdir\"\npath = \"/a/b\"\nparents = true\n";
+        let c = crate::check_with(
+            std::path::Path::new("r.toml"),
+            &[],
+            &mut |_| Ok(text.to_string()),
+            &crate::load::Limits::default(),
+        );
+        let dag = c.dag.as_ref().expect("valid");
+        let made: Vec<Vec<String>> = expand(&dag.plan)
+            .iter()
+            .map(|sc| {
+                sc.calls
+                    .iter()
+                    .filter_map(|c| match c {
+                        Call::Mkdir { path, .. } => Some(path.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(made, [vec!["/"], vec!["/a", "/a/b"]]);
     }
 }
