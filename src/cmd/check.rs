@@ -18,6 +18,10 @@ pub fn print_diags(
     diags: &[mountplan::diag::Diag],
     color: Color,
 ) {
+    if diags.is_empty() {
+        // Nothing to print: no line index of every file for nothing.
+        return;
+    }
     let width = if std::io::stderr().is_terminal() {
         100
     } else {
