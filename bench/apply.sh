@@ -1,7 +1,7 @@
 #!/bin/sh
 # The reference sandbox (plans/reference-sandbox.toml: bind the root, proc, a /dev with six nodes,
 # devpts + ptmx, stdio links, tmpfs /tmp, pivot_root, exec /bin/true) set up by the raw-syscall
-# floor (limit.c), bubblewrap, runc, a shell script (shell.sh) and mountplan, all timed in ONE
+# floor (limit.c as ../shared/bench builds it, and static with musl), bubblewrap, runc, a shell script (shell.sh) and mountplan, all timed in ONE
 # hyperfine run so the ratios hold on a noisy machine.
 # Usage: bench/apply.sh [extra hyperfine args]   (RUNS=100 per command, ROUNDS=3 runs of all)
 # Results: $MP_BENCH_DIR/apply-R.json (default /tmp/mp-bench), a Markdown table per round and
@@ -28,6 +28,7 @@ while [ "$i" -le "${ROUNDS:-3}" ]; do
   echo "round $i ($(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg))"
   $PRIO hyperfine -N --warmup 10 --runs "${RUNS:-100}" --export-json "$W/apply-$i.json" "$@" \
     -n limit-c "$W/limit $R" \
+    -n limit-c-musl "$W/limit-musl $R" \
     -n bwrap "bwrap --bind $R / --proc /proc --dev /dev --tmpfs /tmp --unshare-pid /bin/true" \
     -n runc "$RUNC run -b $W/bundle mpbench" \
     -n shell "$HERE/shell.sh $R" \
@@ -43,9 +44,10 @@ done
 python3 - "$W" "${ROUNDS:-3}" <<'PY'
 import json, sys
 w, n = sys.argv[1], int(sys.argv[2])
-print("| round | mountplan median ms | / limit-c | / bwrap |")
-print("| --- | --- | --- | --- |")
+print("| round | mountplan median ms | / limit-c | / limit-c-musl | / bwrap |")
+print("| --- | --- | --- | --- | --- |")
 for i in range(1, n + 1):
     m = {r["command"]: r["median"] for r in json.load(open("%s/apply-%d.json" % (w, i)))["results"]}
-    print("| %d | %.2f | %.2f | %.2f |" % (i, m["mountplan"] * 1e3, m["mountplan"] / m["limit-c"], m["mountplan"] / m["bwrap"]))
+    print("| %d | %.2f | %.2f | %.2f | %.2f |" % (i, m["mountplan"] * 1e3, m["mountplan"] / m["limit-c"],
+                                               m["mountplan"] / m["limit-c-musl"], m["mountplan"] / m["bwrap"]))
 PY

@@ -58,9 +58,13 @@ make_rootfs() {
 }
 
 # The floor: the same system calls in C, nothing else (glibc, dynamic, as in ../shared/bench).
+# Also the same file static with musl (limit-musl): the system calls without glibc's start-up,
+# which in this VM is about half a millisecond of trapped CPUID instructions (musl-gcc, from
+# Debian's musl-tools; bench/setup.sh installs it).
 make_limit() {
-  need gcc
+  need gcc musl-gcc
   gcc -O2 -o "$W/limit" "$HERE/limit.c"
+  musl-gcc -O2 -static -o "$W/limit-musl" "$HERE/limit.c"
 }
 
 # A runc bundle for the same rootfs, /bin/true, no terminal (runc's default spec otherwise).

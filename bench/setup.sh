@@ -5,5 +5,5 @@
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq hyperfine bubblewrap runc busybox-static gcc python3 >/dev/null
+apt-get install -y -qq hyperfine bubblewrap runc busybox-static gcc musl-tools python3 >/dev/null
 rustup target add x86_64-unknown-linux-musl
