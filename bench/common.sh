@@ -20,7 +20,7 @@ need hyperfine python3 cargo
 
 # What the benchmarks time: a static mountplan built for musl (src/musl_alloc.rs gives it
 # dlmalloc), by default. glibc's startup asks the CPU for its cache sizes with dozens of CPUID
-# instructions, each of which traps to the hypervisor in this VM: about 0.3 ms of a 2 ms apply
+# instructions, each of which traps to the hypervisor in this VM: about 0.5 ms of a 2 ms apply
 # (perf: intel_check_word, handle_intel). MP_TARGET=gnu builds and times the glibc binary instead
 # (static too: a dynamic one pays the loader's CPUID queries as well). --target keeps the flags
 # away from proc-macro builds.

@@ -1,9 +1,9 @@
 //! The heap of a musl build (`--target x86_64-unknown-linux-musl`, what bench/ measures):
 //! dlmalloc behind a spin lock, instead of musl's own allocator.
 //!
-//! Takes the allocation requests of the whole process; returns memory from dlmalloc. musl's
-//! allocator makes the front half of a 1000-step plan some 30 % slower than glibc's, and
-//! dlmalloc's own global wrapper locks a pthread mutex around every call (13 % of the cycles
+//! Takes the allocation requests of the whole process; returns memory from dlmalloc. With
+//! musl's allocator an apply of a 1000-mount plan took 28.3 ms against glibc's 22.4 (25.0 with
+//! this one), and dlmalloc's own global wrapper locks a pthread mutex around every call (13 % of the cycles
 //! of `check` there). mountplan has one thread, so the lock is never contended: an atomic
 //! flag is enough and keeps the allocator sound should a thread ever appear. A `fork` never
 //! happens inside an allocation, so a child never inherits the flag set.
