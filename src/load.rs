@@ -104,6 +104,7 @@ pub fn load_with(
                 bytes: l.sources.get(id).text.len(),
                 files: 1,
                 steps: 0,
+                steps_reported: false,
                 spent: false,
                 marks: 0,
                 limits: *limits,
@@ -159,6 +160,8 @@ struct Budget {
     /// Files read or tried.
     files: usize,
     steps: usize,
+    /// The limit on steps was reported (once for the whole plan).
+    steps_reported: bool,
     /// A limit on files or bytes was reported: no more includes are read (each would be read
     /// in full only to be refused: a file can list hundreds of thousands of includes).
     spent: bool,
@@ -213,28 +216,31 @@ fn visit(
         return;
     }
     let max_steps = budget.limits.steps;
-    let (mut plan, diags) = crate::parse::parse(&l.sources, id, max_steps);
-    l.diags.extend(diags);
+    // Each file may add what is left of the plan's step budget: the first file past it is
+    // blamed, once; steps past it are dropped (the errors stop the plan anyway).
+    let counted = budget.steps;
+    let parsed = crate::parse::parse(&l.sources, id, max_steps.saturating_sub(counted));
+    l.diags.extend(parsed.diags);
+    let plan = parsed.plan;
     budget.steps = budget.steps.saturating_add(plan.step.len());
-    if budget.steps > max_steps {
-        // Counted before the includes are read, so the first file past the limit is blamed.
-        let over = plan.step.len() - (budget.steps - max_steps).min(plan.step.len());
-        let at = plan
-            .step
-            .get(over)
-            .map(|s| s.kind.span.clone())
-            .unwrap_or(0..0);
-        l.diags.push(
-            Diag::error(
-                "mountplan::limit::steps",
-                format!("the plan has more than {max_steps} steps, its includes counted"),
-                Loc::new(id, at),
-            )
-            .label("this step is past the limit")
-            .help("split the plan; a plan this long cannot be reviewed"),
-        );
-        plan.step.truncate(over);
-        budget.steps = max_steps;
+    if let Some(at) = parsed.over {
+        if !budget.steps_reported {
+            budget.steps_reported = true;
+            let counted = if counted > 0 || id != SourceId(0) {
+                ", its includes counted"
+            } else {
+                ""
+            };
+            l.diags.push(
+                Diag::error(
+                    "mountplan::limit::steps",
+                    format!("the plan has more than {max_steps} steps{counted}"),
+                    Loc::new(id, at),
+                )
+                .label("this step is past the limit")
+                .help("split the plan; a plan this long cannot be reviewed"),
+            );
+        }
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     for inc in plan.include.iter().flatten() {
@@ -430,6 +436,24 @@ mod tests {
         let mut r = fs(&[("a.toml", a.as_str()), ("b.toml", b.as_str())]);
         let l = load(Path::new("a.toml"), &mut r);
         assert_eq!(codes(&l), ["mountplan::limit::steps"]);
+        let n: usize = l.plans.iter().map(|(_, p)| p.step.len()).sum();
+        assert_eq!(n, MAX_STEPS);
+    }
+
+    /// An entry file past the limit by itself, with includes after it: one error, at the
+    /// entry's first step past the limit (there was one more for every include with steps).
+    #[test]
+    fn steps_past_the_limit_are_reported_once() {
+        let many = "[[step]]\nkind = \"pivot\"\n".repeat(MAX_STEPS + 3);
+        let one = "version = 1\n[[step]]\nkind = \"pivot\"\n";
+        let a = format!("version = 1\ninclude = [\"b.toml\", \"c.toml\"]\n{many}");
+        let mut r = fs(&[("a.toml", a.as_str()), ("b.toml", one), ("c.toml", one)]);
+        let l = load(Path::new("a.toml"), &mut r);
+        assert_eq!(codes(&l), ["mountplan::limit::steps"]);
+        assert_eq!(
+            l.diags[0].message,
+            format!("the plan has more than {MAX_STEPS} steps")
+        );
         let n: usize = l.plans.iter().map(|(_, p)| p.step.len()).sum();
         assert_eq!(n, MAX_STEPS);
     }

@@ -76,10 +76,22 @@ fn from_toml(src: SourceId, e: &toml::de::Error, fallback: std::ops::Range<usize
     Diag::error("mountplan::syntax", first, loc).label("here")
 }
 
-/// Parses file `id` of `sources`.
-pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> (raw::Plan, Vec<Diag>) {
+/// What [`parse`] read of one file.
+pub struct Parsed {
+    /// The plan, with at most the `max_steps` steps it was allowed.
+    pub plan: raw::Plan,
+    /// Syntax and shape errors.
+    pub diags: Vec<Diag>,
+    /// The span of the first step past `max_steps`, when there is one (the caller, which knows
+    /// the limit and what was counted before, says so once).
+    pub over: Option<std::ops::Range<usize>>,
+}
+
+/// Parses file `id` of `sources`, keeping at most `max_steps` steps.
+pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
     let text = &sources.get(id).text;
     let mut diags = Vec::new();
+    let mut over = None;
     let (table, errors) = DeTable::parse_recoverable(text);
     crate::timing::mark("toml");
     for e in errors.iter().take(MAX_SYNTAX_ERRORS) {
@@ -100,7 +112,11 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> (raw::Plan, V
     }
     if !errors.is_empty() {
         // A document with syntax errors is not read further: recovered values may be wrong.
-        return (raw::Plan::default(), diags);
+        return Parsed {
+            plan: raw::Plan::default(),
+            diags,
+            over,
+        };
     }
     let span = table.span();
     let mut table = table.into_inner();
@@ -120,17 +136,7 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> (raw::Plan, V
         let vspan = value.span();
         match value.into_inner() {
             DeValue::Array(items) => {
-                if let Some(over) = items.get(max_steps) {
-                    diags.push(
-                        Diag::error(
-                            "mountplan::limit::steps",
-                            format!("the plan has more than {max_steps} steps"),
-                            Loc::new(id, over.span()),
-                        )
-                        .label("this step is past the limit")
-                        .help("split the plan; a plan this long cannot be reviewed"),
-                    );
-                }
+                over = items.get(max_steps).map(|i| i.span());
                 for item in items.into_iter().take(max_steps) {
                     let ispan = item.span();
                     if !matches!(item.get_ref(), DeValue::Table(_)) {
@@ -175,7 +181,7 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> (raw::Plan, V
             ),
         }
     }
-    (plan, diags)
+    Parsed { plan, diags, over }
 }
 
 #[cfg(test)]
@@ -185,7 +191,8 @@ mod tests {
     fn p(text: &str) -> (raw::Plan, Vec<Diag>) {
         let mut s = Sources::new();
         let id = s.add("t.toml", text);
-        parse(&s, id, crate::load::MAX_STEPS)
+        let r = parse(&s, id, crate::load::MAX_STEPS);
+        (r.plan, r.diags)
     }
 
     #[test]
