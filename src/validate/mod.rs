@@ -190,12 +190,12 @@ pub fn validate(
                 }
                 pivot = Some(loc);
             } else if let Some(pv) = pivot {
-                if let Some(host) = host_key(s) {
+                if let Some(host) = host_field(s) {
                     cx.err(
                         Diag::error(
                             "mountplan::host_after_pivot",
-                            format!("host path in a step after the pivot (`{host}`)"),
-                            host_loc(&cx, s).unwrap_or(loc),
+                            format!("host path in a step after the pivot (`{}`)", host.value),
+                            cx.loc(host),
                         )
                         .label("the host is not visible after the pivot")
                         .also(pv, "the pivot")
@@ -292,32 +292,18 @@ fn default_id(kind: raw::StepKind, n: usize) -> String {
 }
 
 /// The host path a step names, if any (bind source, overlay layers, from_host).
-fn host_key(s: &raw::Step) -> Option<String> {
-    let bind = matches!(
-        s.fstype.as_ref().map(|t| t.value.as_str()),
-        Some("bind" | "rbind" | "overlay")
-    );
-    if bind {
-        if let Some(v) = s
+/// The field of a step that names a host path: a bind's `source`, an overlay's first `lower`,
+/// a node's `from_host`. One function, so the message names the key its span points at.
+fn host_field(s: &raw::Step) -> Option<&raw::Sp<String>> {
+    match s.fstype.as_ref().map(|t| t.value.as_str()) {
+        Some("bind" | "rbind") => s
             .source
             .as_ref()
-            .filter(|_| s.fstype.as_ref().is_some_and(|t| t.value != "overlay"))
-        {
-            return Some(v.value.clone());
-        }
-        if let Some(l) = s.lower.as_ref().and_then(|l| l.first()) {
-            return Some(l.value.clone());
-        }
+            .or(s.lower.as_ref().and_then(|l| l.first())),
+        Some("overlay") => s.lower.as_ref().and_then(|l| l.first()),
+        _ => None,
     }
-    s.from_host.as_ref().map(|v| v.value.clone())
-}
-
-fn host_loc(cx: &Ctx, s: &raw::Step) -> Option<Loc> {
-    s.from_host
-        .as_ref()
-        .or(s.source.as_ref())
-        .or(s.lower.as_ref().and_then(|l| l.first()))
-        .map(|v| cx.loc(v))
+    .or(s.from_host.as_ref())
 }
 
 #[cfg(test)]

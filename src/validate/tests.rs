@@ -160,6 +160,22 @@ fn second_pivot_and_host_source_after_pivot() {
     assert_eq!(at(&t, &d[0]), "\"/usr\"");
 }
 
+/// An overlay after the pivot: the message names its first lower layer, and the span points
+/// at that value, not at its `source` (the two once picked their field in different orders).
+#[test]
+fn an_overlay_after_the_pivot_points_at_its_lower_layer() {
+    let text = format!(
+        "{HEAD}[[step]]\nkind = \"pivot\"\n[[step]]\nkind = \"mount\"\ntype = \"overlay\"\nsource = \"ovl\"\ntarget = \"/o\"\nlower = [\"/srv/l\"]\n"
+    );
+    let (_, d, t) = check(&text);
+    let d = d
+        .iter()
+        .find(|d| d.code == "mountplan::host_after_pivot")
+        .expect("host_after_pivot");
+    assert!(d.message.contains("`/srv/l`"), "{}", d.message);
+    assert_eq!(at(&t, d), "\"/srv/l\"");
+}
+
 #[test]
 fn unknown_variable_points_inside_the_string() {
     let text = "version = 1\n[vars]\nROOTFS = \"/r\"\n[root]\npath = \"${ROOTF}/x\"\n".to_string();
