@@ -16,7 +16,10 @@ use crate::source::{Loc, SourceId, Sources};
 /// How many syntax errors of one file are shown; the rest are counted in one more.
 pub const MAX_SYNTAX_ERRORS: usize = 100;
 
-/// The closest candidate to `word` by edit distance, when close enough to be a likely typo.
+/// The closest candidate to `word` by edit distance (Damerau–Levenshtein: a swap of two
+/// neighbours is one edit), when close enough to be a likely typo: at most two edits, or a
+/// third of the candidate's length, and fewer than its length. Ties go to the candidate first
+/// in byte order. The one suggester for keys, values, flags, variables and step ids.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,

@@ -69,7 +69,7 @@ fn unknown(plan: &Plan, name: &str, loc: Loc) -> Diag {
         loc,
     )
     .label("no step has this id");
-    match did_you_mean(name, plan.steps.iter().map(|s| s.id.as_str())) {
+    match crate::parse::did_you_mean(name, plan.steps.iter().map(|s| s.id.as_str())) {
         Some(best) => d.help(format!("did you mean `{best}`?")),
         None => d.help(format!(
             "give the step you mean `id = \"{name}\"`, or name one of the ids the plan has"
@@ -77,57 +77,19 @@ fn unknown(plan: &Plan, name: &str, loc: Loc) -> Diag {
     }
 }
 
-/// The candidate closest to `name` by edit distance, when close enough to be a likely typo
-/// (at most a third of the name's length, and at least one edit allowed). Ties go to the
-/// first candidate.
-pub(crate) fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
-    let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
-        let d = edit_distance(name, c);
-        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
-        }
-    }
-    best.map(|(_, c)| c)
-}
-
-/// Levenshtein distance in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("proc", "proc"), 0);
-        assert_eq!(edit_distance("proc", "porc"), 2);
-        assert_eq!(edit_distance("dev", "devs"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-    }
-
-    #[test]
-    fn did_you_mean_takes_the_closest_within_a_third() {
+    fn step_ids_get_the_same_suggestions_as_keys_and_values() {
         let ids = ["dev", "devpts", "proc"];
-        assert_eq!(did_you_mean("devpt", ids.into_iter()), Some("devpts"));
-        assert_eq!(did_you_mean("prc", ids.into_iter()), Some("proc"));
-        assert_eq!(did_you_mean("sysfs", ids.into_iter()), None);
+        assert_eq!(
+            crate::parse::did_you_mean("devpt", ids.into_iter()),
+            Some("devpts")
+        );
+        assert_eq!(
+            crate::parse::did_you_mean("prc", ids.into_iter()),
+            Some("proc")
+        );
+        assert_eq!(crate::parse::did_you_mean("sysfs", ids.into_iter()), None);
     }
 }
