@@ -254,9 +254,12 @@ impl Walk<'_, '_> {
     /// The latest alive node at `p` that is not under a mount made after it.
     pub(super) fn visible_node(&self, p: PathId) -> Option<usize> {
         let by = self.entries[self.cover(p, true)].by;
+        // The latest node is the one made last: if it was made before the covering mount, so
+        // was every older one.
         self.node_at
             .latest(p)
-            .find(|&n| Some(self.nodes[n].made_by) > by)
+            .next()
+            .filter(|&n| Some(self.nodes[n].made_by) > by)
     }
 
     /// The step that made `p` (a directory when `dir`), while what it made is visible.
@@ -298,7 +301,14 @@ impl Walk<'_, '_> {
 
     /// True when an alive mount made after the node hides it ([`Walk::hider`] is some).
     pub(super) fn hidden(&self, n: &Node) -> bool {
-        self.made_after(n).next().is_some()
+        if let Some(e) = n.hidden_by_entry.get() {
+            if self.entries[e].alive {
+                return true;
+            }
+        }
+        let e = self.made_after(n).next();
+        n.hidden_by_entry.set(e);
+        e.is_some()
     }
 
     /// The alive mounts, made after the node, that hide it: those on its path (unless it is a
@@ -408,6 +418,7 @@ impl Walk<'_, '_> {
             at: path,
             made_by,
             alive: true,
+            hidden_by_entry: std::cell::Cell::new(None),
         });
         self.node_at.push(&self.paths, path, idx);
         idx

@@ -99,13 +99,25 @@ impl Walk<'_, '_> {
         // `t` and the paths below it, in no particular order: `hidden` is sorted.
         let below = keys_below(&self.node_at, &self.paths, tid);
         for p in std::iter::once(tid).chain(below) {
+            // The nodes at `p` come the latest first, made by ever earlier steps: once one is
+            // hidden by a mount on a strict ancestor of `p`, that mount hides every older one
+            // too (whatever its kind), so the scan stops there.
             for n in self.node_at.latest(p) {
                 let node = &self.nodes[n];
                 let exempt =
                     node.at == tid && matches!(node.node.kind, NodeKind::Dir | NodeKind::File);
-                if !exempt && !self.hidden(node) {
+                if exempt {
+                    continue;
+                }
+                if !self.hidden(node) {
                     let p = self.paths.text(p).to_string();
                     hidden.push((p, node.node.step, "made"));
+                } else if node
+                    .hidden_by_entry
+                    .get()
+                    .is_some_and(|e| self.entries[e].at != p)
+                {
+                    break;
                 }
             }
         }
