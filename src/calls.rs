@@ -219,6 +219,20 @@ impl Call {
         }
     }
 
+    /// Whether this call makes or changes a file (a node, its mode or its owner) rather than a
+    /// mount, a working directory or the root.
+    pub fn changes_a_file(&self) -> bool {
+        matches!(
+            self,
+            Call::Mkdir { .. }
+                | Call::CreateFile { .. }
+                | Call::Mknod { .. }
+                | Call::Symlink { .. }
+                | Call::Chmod { .. }
+                | Call::Chown { .. }
+        )
+    }
+
     /// Whether this call creates a file on a filesystem the plan made that only this mount
     /// namespace reaches (see [`Call::Mkdir`]'s `private`).
     pub fn is_private(&self) -> bool {
@@ -926,6 +940,17 @@ mod tests {
         }
     }
 
+    /// The calls of a valid plan given as text.
+    fn expand_text(text: &str) -> Vec<StepCalls> {
+        let c = crate::check_with(
+            std::path::Path::new("t.toml"),
+            &[],
+            &mut |_| Ok(text.to_string()),
+            &crate::load::Limits::default(),
+        );
+        expand(&c.dag.as_ref().expect("the plan is valid").plan)
+    }
+
     /// Which creations are private (on a tmpfs or devpts the plan made, where the executor
     /// reuses descriptors): never on the host, a bind, an overlay or another filesystem, and
     /// again after an umount uncovers a private one.
@@ -987,14 +1012,7 @@ target = "/t/cg"
 kind = "mkdir"
 path = "/t/cg/d"
 "#;
-        let c = crate::check_with(
-            std::path::Path::new("private.toml"),
-            &[],
-            &mut |_| Ok(text.to_string()),
-            &crate::load::Limits::default(),
-        );
-        let dag = c.dag.as_ref().expect("the plan is valid");
-        let got: Vec<(String, bool)> = expand(&dag.plan)
+        let got: Vec<(String, bool)> = expand_text(text)
             .iter()
             .flat_map(|sc| &sc.calls)
             .filter_map(|c| match c {
@@ -1023,13 +1041,7 @@ path = "/t/cg/d"
         assert_eq!(got, want);
         // A tmpfs root is private from the start.
         let text = "version = 1\nname = \"t\"\n[root]\ntmpfs = {}\n[[step]]\nkind = \"mkdir\"\npath = \"/a\"\n";
-        let c = crate::check_with(
-            std::path::Path::new("t.toml"),
-            &[],
-            &mut |_| Ok(text.to_string()),
-            &crate::load::Limits::default(),
-        );
-        let calls = expand(&c.dag.as_ref().expect("valid").plan);
+        let calls = expand_text(text);
         assert!(calls[0].calls[0].is_private(), "{}", calls[0].calls[0]);
     }
 
@@ -1038,14 +1050,7 @@ path = "/t/cg/d"
     #[test]
     fn mkdir_with_parents_of_the_root_makes_nothing_else() {
         let text = "version = 1\nname = \"r\"\n[root]\ntmpfs = {}\n[[step]]\nkind = \"mkdir\"\npath = \"/\"\nparents = true\n[[step]]\nkind = \"mkdir\"\npath = \"/a/b\"\nparents = true\n";
-        let c = crate::check_with(
-            std::path::Path::new("r.toml"),
-            &[],
-            &mut |_| Ok(text.to_string()),
-            &crate::load::Limits::default(),
-        );
-        let dag = c.dag.as_ref().expect("valid");
-        let made: Vec<Vec<String>> = expand(&dag.plan)
+        let made: Vec<Vec<String>> = expand_text(text)
             .iter()
             .map(|sc| {
                 sc.calls

@@ -329,7 +329,7 @@ fn visit(
 }
 
 /// A path with `.` and `..` folded lexically, to compare includes.
-fn normal(p: &Path) -> PathBuf {
+pub fn normal(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {

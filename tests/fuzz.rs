@@ -68,27 +68,10 @@ fn check(at: &Path, text: &str) -> mountplan::Checked {
             return Ok(text.to_string());
         }
         corpus()
-            .get(&normal(p))
+            .get(&mountplan::load::normal(p))
             .cloned()
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
     })
-}
-
-/// `a/./b/../c` -> `a/c`, as the loader compares includes.
-fn normal(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Everything the front end produces for `text` at `at`, as bytes: the diagnostics (human

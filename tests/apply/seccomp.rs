@@ -142,14 +142,7 @@ fn seccomp_the_walk_never_falls_back_to_path_calls() {
     let r = Run::apply(&plan, &s.state())
         .set("ROOTFS", &root)
         .cmd(&["/bin/true"]);
-    let mut c = Command::new("strace");
-    c.args(["-f", "-qq", "-s", "4096", "-o"])
-        .arg(&trace)
-        .arg(BIN)
-        .args(&r.args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    let mut c = r.traced(&trace, &["-s", "4096"]);
     deny_openat2(&mut c);
     let host = host_mounts();
     let o = finish(c.spawn().unwrap(), std::time::Duration::from_secs(60));

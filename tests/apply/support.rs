@@ -339,6 +339,23 @@ impl<'a> Run<'a> {
         self.env.push((k, v.to_string()));
         self
     }
+    /// The command under `strace -f -qq OPTS -o TRACE` (as root), not started.
+    pub fn traced(&self, trace: &Path, opts: &[&str]) -> Command {
+        let mut c = Command::new("strace");
+        c.args(["-f", "-qq"])
+            .args(opts)
+            .arg("-o")
+            .arg(trace)
+            .arg(BIN)
+            .args(&self.args);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
     /// The command, not started.
     pub fn command(&self) -> Command {
         let mut c = if self.nobody {

@@ -32,11 +32,17 @@ pub fn split(rel: &str) -> (&str, &str) {
 /// Resolves the parent directory of `rel` inside `root`, following symlinks inside the root,
 /// and returns it with the final name.
 pub fn parent<'r>(root: BorrowedFd<'_>, rel: &'r str) -> Result<(OwnedFd, &'r str), Errno> {
+    let (p, name) = split_name(rel)?;
+    Ok((resolve(root, p, How::DIR)?, name))
+}
+
+/// [`split`], refusing a final name that cannot be created (empty, `.`, `..`) with EINVAL.
+pub fn split_name(rel: &str) -> Result<(&str, &str), Errno> {
     let (p, name) = split(rel);
     if name.is_empty() || name == "." || name == ".." {
         return Err(Errno::EINVAL);
     }
-    Ok((resolve(root, p, How::DIR)?, name))
+    Ok((p, name))
 }
 
 /// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`.

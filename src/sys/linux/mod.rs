@@ -170,10 +170,7 @@ impl Linux {
     /// filesystem of this namespace only, see [`Linux::dir_cache`]) comes from the cache when it
     /// is the one resolved last; the root's own children are made on the root descriptor.
     fn parent_dir<'r>(&mut self, rel: &'r str, private: bool) -> Result<(Parent, &'r str), Errno> {
-        let (dir, name) = files::split(rel);
-        if name.is_empty() || name == "." || name == ".." {
-            return Err(Errno::EINVAL);
-        }
+        let (dir, name) = files::split_name(rel)?;
         if dir.is_empty() {
             return Ok((Parent::Root, name));
         }
@@ -207,7 +204,7 @@ impl Linux {
         let (dir, name) = self
             .parent_dir(p.relative(), private)
             .map_err(|e| self.create_error(c, p, e))?;
-        let r = self.create_in(c, p, &dir, name, &node, mode, private, before);
+        let r = self.create_in(c, p, &dir, name, &node, mode, before);
         if private {
             if node == Node::Dir && matches!(r, Ok(Effect::Changed(_))) {
                 self.fresh = Some(p.clone());
@@ -229,10 +226,10 @@ impl Linux {
         name: &str,
         node: &Node,
         mode: u32,
-        private: bool,
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let err = |e: Errno| self.create_error(c, p, e);
+        let private = c.is_private();
         let dir = match dir {
             Parent::Root => self.root_fd().map_err(err)?,
             Parent::Fd(fd) => fd.as_fd(),
@@ -454,16 +451,8 @@ impl Sys for Linux {
             } => fresh.as_ref() == Some(p) && !flags.intersects(mounting::NOT_NEW),
             _ => false,
         };
-        let keeps_paths = matches!(
-            c,
-            Call::Mkdir { .. }
-                | Call::CreateFile { .. }
-                | Call::Mknod { .. }
-                | Call::Symlink { .. }
-                | Call::Chmod { .. }
-                | Call::Chown { .. }
-        );
-        if !keeps_paths && !on_fresh {
+        // Making or changing a file does not change what a path names.
+        if !c.changes_a_file() && !on_fresh {
             self.dir_cache = None;
         }
         match c {
