@@ -61,16 +61,20 @@ pub fn id_of(st: &FileStat) -> FileId {
 /// The identity of what `fd` refers to and the id of the mount it is on (`None` on kernels
 /// before 5.8, which do not say).
 pub fn statx_id(fd: BorrowedFd<'_>) -> Result<(FileId, Option<u64>), Errno> {
-    let st = statx(fd, libc::STATX_INO | libc::STATX_MNT_ID)?;
+    Ok(ids_of(&statx(fd, libc::STATX_INO | libc::STATX_MNT_ID)?))
+}
+
+/// The identity and mount id (when the kernel gave one) of a statx result.
+pub fn ids_of(st: &libc::statx) -> (FileId, Option<u64>) {
     let mnt = (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id);
     let dev = nix::sys::stat::makedev(u64::from(st.stx_dev_major), u64::from(st.stx_dev_minor));
-    Ok((
+    (
         FileId {
             dev,
             ino: st.stx_ino,
         },
         mnt,
-    ))
+    )
 }
 
 /// `statx(fd, "", AT_EMPTY_PATH, mask)`.

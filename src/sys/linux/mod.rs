@@ -357,9 +357,11 @@ impl Linux {
         )
         .map_err(err)?;
         if let Some(first) = self.bound_root.take() {
-            let a = files::statx_id(first.as_fd()).map_err(err)?;
+            let dir =
+                files::statx(first.as_fd(), libc::STATX_INO | libc::STATX_MNT_ID).map_err(err)?;
+            let a = files::ids_of(&dir);
             let b = files::statx_id(fd.as_fd()).map_err(err)?;
-            self.root_alone = mount::bind_is_alone(first.as_fd(), fd.as_fd());
+            self.root_alone = mount::bind_is_alone(&dir, fd.as_fd());
             if a.0 != b.0 || (a.1.is_some() && a.1 == b.1) {
                 return Err(SysError::refused(
                     c,

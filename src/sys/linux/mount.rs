@@ -195,16 +195,13 @@ struct MntIdReq {
     param: u64,
 }
 
-/// Whether the bind of a root directory brought no other mount along: `dir` (the directory,
-/// opened before the bind) is not the root of a mount, so nothing was mounted on it and no
-/// mount is stacked below the bind, and `bind` (the bind's root) has no child mount. Asked of
-/// statx (the mount-root attribute, the unique mount id) and listmount; `false` whenever a
-/// kernel cannot say (before 6.8), so that the mount table is read instead.
-pub fn bind_is_alone(dir: BorrowedFd<'_>, bind: BorrowedFd<'_>) -> bool {
+/// Whether the bind of a root directory brought no other mount along: `dir` (the statx of the
+/// directory, opened before the bind) is not the root of a mount, so nothing was mounted on it
+/// and no mount is stacked below the bind, and `bind` (the bind's root) has no child mount.
+/// Asked of statx (the mount-root attribute, the unique mount id) and listmount; `false`
+/// whenever a kernel cannot say (before 6.8), so that the mount table is read instead.
+pub fn bind_is_alone(d: &libc::statx, bind: BorrowedFd<'_>) -> bool {
     let mount_root = libc::STATX_ATTR_MOUNT_ROOT as u64;
-    let Ok(d) = super::files::statx(dir, libc::STATX_INO) else {
-        return false;
-    };
     if d.stx_attributes_mask & mount_root == 0 || d.stx_attributes & mount_root != 0 {
         return false;
     }
