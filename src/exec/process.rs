@@ -70,15 +70,6 @@ pub fn forward_signals_to(pid: Pid) {
     }
 }
 
-/// Puts every signal mountplan touched back to its default (before exec).
-fn default_signals() {
-    let d = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for s in FORWARDED.iter().chain(&[Signal::SIGPIPE]) {
-        // SAFETY: restoring the default disposition installs no handler.
-        let _ = unsafe { nix::sys::signal::sigaction(*s, &d) };
-    }
-}
-
 /// The exit status for a wait status: the code, or 128+N for signal N.
 pub fn exit_code(ws: WaitStatus) -> Option<u8> {
     match ws {
@@ -311,6 +302,11 @@ fn open_fds(proc: std::os::fd::RawFd) -> Vec<i32> {
         .collect()
 }
 
+/// The exit status for a command that could not be run: 127 when not found, else 126.
+fn exec_status(e: Errno) -> u8 {
+    if e == Errno::ENOENT { 127 } else { 126 }
+}
+
 /// How a command could not be run.
 #[derive(Debug, Clone)]
 pub struct ExecError {
@@ -323,11 +319,7 @@ pub struct ExecError {
 impl ExecError {
     /// 127 when not found, else 126.
     pub fn status(&self) -> u8 {
-        if self.errno == Errno::ENOENT {
-            127
-        } else {
-            126
-        }
+        exec_status(self.errno)
     }
     /// The message.
     pub fn message(&self) -> String {
@@ -356,14 +348,6 @@ pub fn exec_command(args: &[std::ffi::CString], keep_terminal: bool) -> ExecErro
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if !keep_terminal {
-        // Not a process group leader (a fresh fork), so this cannot fail with EPERM.
-        let _ = nix::unistd::setsid();
-    }
-    if let Err(e) = nix::unistd::chdir("/") {
-        return ExecError { program, errno: e };
-    }
-    default_signals();
     crate::timing::mark("exec");
     let Some(first) = args.first() else {
         return ExecError {
@@ -371,9 +355,49 @@ pub fn exec_command(args: &[std::ffi::CString], keep_terminal: bool) -> ExecErro
             errno: Errno::ENOENT,
         };
     };
-    match nix::unistd::execvp(first, args) {
-        Err(e) => ExecError { program, errno: e },
-        Ok(never) => match never {},
+    let argv = c_argv(args);
+    // SAFETY: `first` and `argv` are valid NUL-terminated C strings and a NULL-terminated
+    // array of them, alive for the call.
+    let e = unsafe { become_command(first.as_ptr(), argv.as_ptr(), !keep_terminal) };
+    ExecError {
+        program,
+        errno: Errno::from_raw(e),
+    }
+}
+
+/// The pointers of `args`, NULL-terminated, for execvp.
+fn c_argv(args: &[std::ffi::CString]) -> Vec<*const libc::c_char> {
+    args.iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// What the process that becomes the command does: a new session when `setsid`, `chdir("/")`,
+/// the signals mountplan touched back to their default, execvp. Only system calls (no
+/// allocation, no lock): safe in the vfork child of [`spawn_command`]. Returns the errno when
+/// it fails.
+///
+/// # Safety
+/// `file` and `argv` are a C string and a NULL-terminated array of C strings.
+unsafe fn become_command(
+    file: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    setsid: bool,
+) -> libc::c_int {
+    // SAFETY: plain system call wrappers on the caller's valid C strings.
+    unsafe {
+        if setsid {
+            // Not a process group leader (a new process), so this cannot fail.
+            libc::setsid();
+        }
+        if libc::chdir(c"/".as_ptr()) == 0 {
+            for sig in FORWARDED.iter().chain(&[Signal::SIGPIPE]) {
+                libc::signal(*sig as libc::c_int, libc::SIG_DFL);
+            }
+            libc::execvp(file, argv);
+        }
+        *libc::__errno_location()
     }
 }
 
@@ -418,22 +442,12 @@ struct Spawn {
 /// suspended until it execs or exits): only system calls, no allocation, no unwinding.
 extern "C" fn spawn_child(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `Spawn` of the suspended parent, valid until this child execs or
-    // exits; every call below is a plain system call wrapper on valid C strings.
+    // exits, and holds valid C strings.
     unsafe {
         let s = &mut *arg.cast::<Spawn>();
-        if s.setsid {
-            // Not a process group leader (a new process), so this cannot fail.
-            libc::setsid();
-        }
-        if libc::chdir(c"/".as_ptr()) == 0 {
-            for sig in FORWARDED.iter().chain(&[Signal::SIGPIPE]) {
-                libc::signal(*sig as libc::c_int, libc::SIG_DFL);
-            }
-            libc::execvp(s.file, s.argv);
-        }
-        let e = *libc::__errno_location();
+        let e = become_command(s.file, s.argv, s.setsid);
         std::ptr::write_volatile(&mut s.errno, e);
-        libc::_exit(if e == libc::ENOENT { 127 } else { 126 })
+        libc::_exit(i32::from(exec_status(Errno::from_raw(e))))
     }
 }
 
@@ -453,8 +467,7 @@ fn spawn_command(args: &[std::ffi::CString], keep_terminal: bool) -> Result<Pid,
             errno: Errno::ENOENT,
         });
     };
-    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
+    let argv = c_argv(args);
     let mut s = Spawn {
         file: first.as_ptr(),
         argv: argv.as_ptr(),
