@@ -80,7 +80,7 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 /// When to use colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Color {
-    /// On a terminal only.
+    /// On a terminal, unless NO_COLOR is set to a non-empty value.
     #[default]
     Auto,
     /// Always.
