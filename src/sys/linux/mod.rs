@@ -64,8 +64,9 @@ pub struct Linux {
 enum Parent {
     /// The root descriptor itself (for the root's own children).
     Root,
-    /// A resolved directory.
-    Fd(OwnedFd),
+    /// A resolved directory, and its path when it came from [`Linux::dir_cache`] (to put it
+    /// back without building the key again).
+    Fd(OwnedFd, Option<String>),
 }
 
 pub(super) fn in_root(p: &RootPath) -> String {
@@ -177,11 +178,11 @@ impl Linux {
         if private {
             if let Some((cached, fd)) = self.dir_cache.take() {
                 if cached == dir {
-                    return Ok((Parent::Fd(fd), name));
+                    return Ok((Parent::Fd(fd, Some(cached)), name));
                 }
             }
         }
-        Ok((Parent::Fd(resolve(self.root_fd()?, dir, How::DIR)?), name))
+        Ok((Parent::Fd(resolve(self.root_fd()?, dir, How::DIR)?, None), name))
     }
 
     /// Creates `node` at `p` unless the same node is there already.
@@ -209,9 +210,9 @@ impl Linux {
             if node == Node::Dir && matches!(r, Ok(Effect::Changed(_))) {
                 self.fresh = Some(p.clone());
             }
-            if let Parent::Fd(fd) = dir {
-                let rel = files::split(p.relative()).0;
-                self.dir_cache = Some((rel.to_string(), fd));
+            if let Parent::Fd(fd, key) = dir {
+                let key = key.unwrap_or_else(|| files::split(p.relative()).0.to_string());
+                self.dir_cache = Some((key, fd));
             }
         }
         r
@@ -232,7 +233,7 @@ impl Linux {
         let private = c.is_private();
         let dir = match dir {
             Parent::Root => self.root_fd().map_err(err)?,
-            Parent::Fd(fd) => fd.as_fd(),
+            Parent::Fd(fd, _) => fd.as_fd(),
         };
         let u = Undo::Remove {
             path: p.clone(),
