@@ -226,7 +226,7 @@ fn visit(
     if let Some(at) = parsed.over {
         if !budget.steps_reported {
             budget.steps_reported = true;
-            let counted = if counted > 0 || id != SourceId(0) {
+            let counted = if counted > 0 {
                 ", its includes counted"
             } else {
                 ""
