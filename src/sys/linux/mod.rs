@@ -182,7 +182,10 @@ impl Linux {
                 }
             }
         }
-        Ok((Parent::Fd(resolve(self.root_fd()?, dir, How::DIR)?, None), name))
+        Ok((
+            Parent::Fd(resolve(self.root_fd()?, dir, How::DIR)?, None),
+            name,
+        ))
     }
 
     /// Creates `node` at `p` unless the same node is there already.
