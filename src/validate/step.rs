@@ -576,20 +576,20 @@ fn mount(
             (FsKind::Devpts(o), d, name_source(cx, "devpts")?)
         }
         "overlay" => {
+            // Each layer goes into the data string: none may end its option or start another
+            // (`upper = "/u,lowerdir=/etc"`).
+            let layer = |cx: &mut Ctx, u: &Sp<String>| {
+                let h = cx.host_path(u)?;
+                cx.data_value(&Sp::new(h.to_string(), u.span.clone()), true)
+                    .map(|_| h)
+            };
             let Some(lower) = s.lower.as_ref().filter(|l| !l.is_empty()) else {
                 missing(cx, at, kind, "lower", "[\"/srv/lower\"]");
                 return None;
             };
-            let lower: Vec<_> = lower
-                .iter()
-                .map(|l| {
-                    let h = cx.host_path(l)?;
-                    cx.data_value(&Sp::new(h.to_string(), l.span.clone()), true)
-                        .map(|_| h)
-                })
-                .collect();
-            let upper = s.upper.as_ref().map(|u| cx.host_path(u));
-            let work = s.work.as_ref().map(|u| cx.host_path(u));
+            let lower: Vec<_> = lower.iter().map(|l| layer(cx, l)).collect();
+            let upper = s.upper.as_ref().map(|u| layer(cx, u));
+            let work = s.work.as_ref().map(|u| layer(cx, u));
             if upper.is_some() != work.is_some() {
                 missing(cx, at, kind, "upper` and `work", "\"/srv/upper\"");
                 return None;

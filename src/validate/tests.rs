@@ -130,6 +130,23 @@ fn comma_in_data_is_refused() {
     assert_eq!(s, "\"errors=remount-ro,dax\"");
 }
 
+/// An overlay's upper and work directories go into its data string like its lower layers: a
+/// comma in one would smuggle in another option.
+#[test]
+fn a_comma_in_an_overlay_layer_is_refused() {
+    let layers = [
+        ("\"/l\"", "\"/u,lowerdir=/etc\"", "\"/w\""),
+        ("\"/l\"", "\"/u\"", "\"/w,index=on\""),
+    ];
+    for (lower, upper, work) in layers {
+        let (d, s) = one(&format!(
+            "[[step]]\nkind = \"mount\"\ntype = \"overlay\"\ntarget = \"/t\"\nlower = [{lower}]\nupper = {upper}\nwork = {work}\n"
+        ));
+        assert_eq!(d.code, "mountplan::option::smuggle");
+        assert!(s.contains(','), "{s}");
+    }
+}
+
 #[test]
 fn device_number_range() {
     let (d, s) = one(
