@@ -56,6 +56,10 @@ pub struct HostPlace {
     pub base: HostPath,
     /// The path below `base`, without a leading `/` (empty for `base` itself).
     pub rel: String,
+    /// When `base` is the upper layer of an overlay the plan mounts: that overlay's
+    /// mountpoint. A change there is undone in the upper layer itself once the overlay is
+    /// unmounted, and so is what the kernel copies up for it (see [`crate::sys::Sys::sides`]).
+    pub overlay: Option<RootPath>,
 }
 
 impl HostPlace {
@@ -456,6 +460,8 @@ struct Covering {
     host: Option<HostPath>,
     /// A filesystem the plan made that only this mount namespace reaches (tmpfs, devpts).
     private: bool,
+    /// For an overlay, whose `host` is its upper layer: its mountpoint.
+    overlay: Option<RootPath>,
 }
 
 impl Mounts {
@@ -492,22 +498,32 @@ impl Mounts {
         let rel = p.as_str()[target.len()..]
             .trim_start_matches('/')
             .to_string();
-        Some(HostPlace { base, rel })
+        Some(HostPlace {
+            base,
+            rel,
+            overlay: c.overlay.clone(),
+        })
     }
     /// Whether `p` lives on a filesystem the plan made that only this namespace reaches.
     fn private(&self, p: &RootPath) -> bool {
         self.newest(p).is_some_and(|(_, c)| c.private)
     }
     fn push(&mut self, target: RootPath, host: Option<HostPath>) {
-        self.push_fs(target, host, false);
+        self.push_fs(target, host, false, false);
     }
-    fn push_fs(&mut self, target: RootPath, host: Option<HostPath>, private: bool) {
+    fn push_fs(&mut self, target: RootPath, host: Option<HostPath>, private: bool, overlay: bool) {
+        let overlay = overlay.then(|| target.clone());
         let n = self.next;
         self.next += 1;
         self.by_target
             .entry(target.as_str().to_string())
             .or_default()
-            .push(Covering { n, host, private });
+            .push(Covering {
+                n,
+                host,
+                private,
+                overlay,
+            });
     }
     /// `umount2(target, MNT_DETACH)`: the newest mount on `target` goes, with every mount
     /// made below it after it (they sit on it). Mounts made below it before it stay: it hid
@@ -592,7 +608,7 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
     if let Root::Path(p) = &plan.root {
         mounts.push(RootPath::root(), Some(p.clone()));
     } else {
-        mounts.push_fs(RootPath::root(), None, true);
+        mounts.push_fs(RootPath::root(), None, true, false);
     }
     let mut out = Vec::with_capacity(plan.steps.len());
     for (i, step) in plan.steps.iter().enumerate() {
@@ -666,7 +682,8 @@ pub fn expand(plan: &Plan) -> Vec<StepCalls> {
                             _ => None,
                         };
                         let private = matches!(fs, FsKind::Tmpfs(_) | FsKind::Devpts(_));
-                        mounts.push_fs(m.target.clone(), host, private);
+                        let overlay = host.is_some();
+                        mounts.push_fs(m.target.clone(), host, private, overlay);
                     }
                 }
             }
@@ -858,7 +875,11 @@ mod tests {
             let rel = p.as_str()[t.as_str().len()..]
                 .trim_start_matches('/')
                 .to_string();
-            Some(HostPlace { base, rel })
+            Some(HostPlace {
+                base,
+                rel,
+                overlay: None,
+            })
         }
         /// The newest mount on `target` and every mount made after it below it.
         fn remove(&mut self, target: &RootPath) {

@@ -388,7 +388,11 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
                 let undo = dec_op(path, &t[4..]).ok_or_else(bad)?;
                 out.entries.push(Entry {
                     seq,
-                    place: HostPlace { base, rel },
+                    place: HostPlace {
+                        base,
+                        rel,
+                        overlay: None,
+                    },
                     undo,
                     done: false,
                     undone: false,
@@ -423,6 +427,7 @@ mod tests {
         HostPlace {
             base: HostPath::new("/srv/my root").unwrap(),
             rel: rel.into(),
+            overlay: None,
         }
     }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
-use super::journal::{Entry, parse};
+use super::journal::parse;
 use crate::sys::io_words;
 use crate::sys::linux::files::Reversed;
 use crate::sys::linux::host;
@@ -52,18 +52,6 @@ impl Recovery {
     }
 }
 
-fn describe(e: &Entry) -> String {
-    let mut s = e.undo.to_string();
-    let shown = e.place.on_host();
-    let inside = if e.undo.path().is_root() {
-        "\"<root>\"".to_string()
-    } else {
-        format!("\"<root>{}\"", e.undo.path().as_str())
-    };
-    s = s.replace(&inside, &format!("{shown:?}"));
-    s
-}
-
 /// Undoes every change a journal records that was not undone, newest first, from the host;
 /// removes the journal when nothing is left.
 pub fn recover_file(dir: &Path, name: &str) -> Recovery {
@@ -100,7 +88,7 @@ pub fn recover_file(dir: &Path, name: &str) -> Recovery {
         }
     };
     for e in parsed.entries.iter().rev().filter(|e| !e.undone) {
-        let d = describe(e);
+        let d = e.undo.on_host(&e.place);
         match host::undo_on_host(&proc, &e.place.base, &e.place.rel, &e.undo) {
             Ok(Reversed::Done) => r.undone.push(d),
             Ok(Reversed::Gone) => {}

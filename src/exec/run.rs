@@ -19,9 +19,9 @@ use nix::errno::Errno;
 use super::journal::Log;
 use super::report::{Failure, Outcome, Status, StepReport};
 use super::verify;
-use crate::calls::{self, Call};
+use crate::calls::{self, Call, HostPlace};
 use crate::graph::Dag;
-use crate::model::Root;
+use crate::model::{Root, RootPath};
 use crate::sys::{Effect, Sys, SysError, Undo};
 
 /// How to run.
@@ -47,6 +47,12 @@ struct Record {
     seq: u64,
     undo: Undo,
     journaled: bool,
+    /// Undone in this host directory (an overlay's upper layer or work directory), not
+    /// through the root.
+    place: Option<HostPlace>,
+    /// For an overlay's mount: the records undone in its layers, undone right after it (once
+    /// the overlay is unmounted), newest first.
+    after: Vec<Record>,
 }
 
 struct Runner<'a> {
@@ -54,6 +60,8 @@ struct Runner<'a> {
     log: &'a mut dyn Log,
     point: &'a mut dyn FnMut(Point),
     stack: Vec<Record>,
+    /// Each overlay mounted so far: its mountpoint and the index of its record in `stack`.
+    overlays: Vec<(RootPath, usize)>,
     seq: u64,
     rolled_back: Vec<String>,
     rollback_errors: Vec<String>,
@@ -64,9 +72,28 @@ fn micros(t: Instant) -> u64 {
 }
 
 impl Runner<'_> {
-    fn call(&mut self, c: &Call) -> Result<Effect, SysError> {
-        let seq = self.seq;
+    fn next_seq(&mut self) -> u64 {
         self.seq += 1;
+        self.seq - 1
+    }
+
+    fn call(&mut self, c: &Call) -> Result<Effect, SysError> {
+        // What the kernel makes by itself for the call (an overlay's copy-ups): journaled
+        // before the call like its own change, recorded after it if it happened.
+        let sides = self.sys.sides(c)?;
+        let mut side_seqs = Vec::with_capacity(sides.len());
+        for s in &sides {
+            let seq = self.next_seq();
+            if let Err(e) = self.log.intent(seq, &s.place, &s.undo) {
+                for &q in &side_seqs {
+                    let _ = self.log.undone(q);
+                }
+                return Err(SysError::refused(c, Errno::EIO, e));
+            }
+            (self.point)(Point::Intent(seq));
+            side_seqs.push(seq);
+        }
+        let seq = self.next_seq();
         let place = c.host_place();
         let mut journaled = false;
         let log = &mut *self.log;
@@ -80,26 +107,29 @@ impl Runner<'_> {
             }
             Ok(())
         });
-        match r {
+        let sides_done = self.sides_done(sides, &side_seqs);
+        let r = match r {
             Ok(Effect::Changed(u)) => {
                 if journaled {
                     (self.point)(Point::Made(seq));
-                    // The change is made: push its record first, so a failing done record
-                    // still gets it undone.
-                    self.stack.push(Record {
-                        seq,
-                        undo: u.clone(),
-                        journaled,
-                    });
+                }
+                // The change is made: push its record first, so a failing done record still
+                // gets it undone.
+                let at_overlay = matches!(c, Call::Mount { fstype: Some(t), .. } if t == "overlay");
+                if let (true, Undo::Umount(p)) = (at_overlay, &u) {
+                    self.overlays.push((p.clone(), self.stack.len()));
+                }
+                self.push(Record {
+                    seq,
+                    undo: u.clone(),
+                    journaled,
+                    place: place.filter(|p| p.overlay.is_some()).cloned(),
+                    after: Vec::new(),
+                });
+                if journaled {
                     self.log
                         .done(seq, &u)
                         .map_err(|e| SysError::refused(c, Errno::EIO, e))?;
-                } else {
-                    self.stack.push(Record {
-                        seq,
-                        undo: u.clone(),
-                        journaled,
-                    });
                 }
                 Ok(Effect::Changed(u))
             }
@@ -111,7 +141,55 @@ impl Runner<'_> {
                 }
                 Err(e)
             }
+        };
+        sides_done.and(r)
+    }
+
+    /// After a call with sides: records what the kernel made, and marks the rest undone.
+    fn sides_done(&mut self, sides: Vec<crate::sys::Side>, seqs: &[u64]) -> Result<(), SysError> {
+        let mut first_err = Ok(());
+        for (s, &seq) in sides.into_iter().zip(seqs) {
+            let Some(id) = self.sys.side_made(&s) else {
+                let _ = self.log.undone(seq);
+                continue;
+            };
+            let mut undo = s.undo;
+            if let Undo::Remove { id: slot, .. } = &mut undo {
+                *slot = Some(id);
+            }
+            (self.point)(Point::Made(seq));
+            let done = self.log.done(seq, &undo);
+            self.push(Record {
+                seq,
+                undo,
+                journaled: true,
+                place: Some(s.place),
+                after: Vec::new(),
+            });
+            if let (Err(e), Ok(())) = (done, &first_err) {
+                first_err = Err(SysError::refused("journal", Errno::EIO, e));
+            }
         }
+        first_err
+    }
+
+    /// Keeps a record for rollback. One undone in an overlay's layer goes with that overlay's
+    /// mount, to be undone once it is unmounted.
+    fn push(&mut self, r: Record) {
+        if let Some(mp) = r.place.as_ref().and_then(|p| p.overlay.as_ref()) {
+            let owner = self.overlays.iter().rev().find(|(p, i)| {
+                p == mp
+                    && self
+                        .stack
+                        .get(*i)
+                        .is_some_and(|o| matches!(&o.undo, Undo::Umount(q) if q == mp))
+            });
+            if let Some(&(_, i)) = owner {
+                self.stack[i].after.push(r);
+                return;
+            }
+        }
+        self.stack.push(r);
     }
 
     /// Runs calls in order; returns whether any changed something.
@@ -125,21 +203,33 @@ impl Runner<'_> {
         Ok(changed)
     }
 
+    /// Undoes one record, then what goes with it.
+    fn undo(&mut self, r: Record) {
+        let (res, shown) = match &r.place {
+            Some(p) => (self.sys.undo_at(p, &r.undo), r.undo.on_host(p)),
+            None => (self.sys.undo(&r.undo), r.undo.to_string()),
+        };
+        match res {
+            Ok(()) => {
+                self.rolled_back.push(shown);
+                if r.journaled {
+                    if let Err(e) = self.log.undone(r.seq) {
+                        self.rollback_errors.push(e);
+                    }
+                }
+            }
+            Err(e) => self.rollback_errors.push(e.to_string()),
+        }
+        for a in r.after.into_iter().rev() {
+            self.undo(a);
+        }
+    }
+
     /// Undoes every record above `mark`, newest first.
     fn rollback_to(&mut self, mark: usize) {
         while self.stack.len() > mark {
             let Some(r) = self.stack.pop() else { break };
-            match self.sys.undo(&r.undo) {
-                Ok(()) => {
-                    self.rolled_back.push(r.undo.to_string());
-                    if r.journaled {
-                        if let Err(e) = self.log.undone(r.seq) {
-                            self.rollback_errors.push(e);
-                        }
-                    }
-                }
-                Err(e) => self.rollback_errors.push(e.to_string()),
-            }
+            self.undo(r);
         }
     }
 }
@@ -176,6 +266,7 @@ pub fn run(
         log,
         point,
         stack: Vec::new(),
+        overlays: Vec::new(),
         seq: 0,
         rolled_back: Vec::new(),
         rollback_errors: Vec::new(),
@@ -322,6 +413,15 @@ impl Sys for Inject<'_> {
     }
     fn undo(&mut self, u: &Undo) -> Result<(), SysError> {
         self.inner.undo(u)
+    }
+    fn sides(&mut self, c: &Call) -> Result<Vec<crate::sys::Side>, SysError> {
+        self.inner.sides(c)
+    }
+    fn side_made(&mut self, s: &crate::sys::Side) -> Option<crate::sys::FileId> {
+        self.inner.side_made(s)
+    }
+    fn undo_at(&mut self, place: &HostPlace, u: &Undo) -> Result<(), SysError> {
+        self.inner.undo_at(place, u)
     }
     fn mounts(&mut self) -> Result<Vec<crate::sys::MountEntry>, SysError> {
         self.inner.mounts()

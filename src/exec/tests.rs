@@ -328,6 +328,70 @@ fn intents_come_before_changes_and_done_records_after() {
     assert!(events.0.borrow().is_empty());
 }
 
+/// What a plan changes on an overlay, and what the kernel copies up for it, is journaled at
+/// its place in the upper layer and undone there only after the overlay is unmounted.
+#[test]
+fn changes_on_an_overlay_are_undone_in_its_upper_layer_after_its_unmount() {
+    let overlay = FsKind::Overlay(OverlayOptions {
+        lower: vec![HostPath::new("/srv/l").unwrap()],
+        upper: Some(HostPath::new("/srv/u").unwrap()),
+        work: Some(HostPath::new("/srv/w").unwrap()),
+    });
+    let mkdir = |p: &str| {
+        Action::Mkdir(Mkdir {
+            path: rp(p),
+            path_loc: Loc::default(),
+            mode: Mode::from_bits(0o755),
+            parents: false,
+        })
+    };
+    let tmpfs = FsKind::Tmpfs(TmpfsOptions::default());
+    let mut p = plan(bound(), None);
+    p.steps = vec![
+        step("ovl", mount("/app", overlay, MsFlags::empty(), Create::Dir)),
+        step("made", mkdir("/app/etc/made")),
+        step(
+            "tmp",
+            mount("/app/etc/made", tmpfs, MsFlags::empty(), Create::None),
+        ),
+        step("after", mkdir("/data")),
+    ];
+    let d = dag(p);
+    let total = dry_run(&d.plan).len();
+    let mut fake = Fake::new();
+    fake.lower_only.insert("etc".into());
+    fake.fail_at = Some((total - 1, Errno::EIO));
+    let events = Events::default();
+    let o = run(&d, &mut fake, &mut events.clone(), no_verify(), &mut |_| {});
+    assert!(o.failure.is_some());
+    let undone: Vec<String> = fake
+        .log
+        .iter()
+        .filter_map(|r| match r {
+            Rec::Undo(u) => Some(u.to_string()),
+            Rec::UndoAt(at, u) => Some(format!("{at}: {u}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        undone,
+        [
+            "umount2(\"<root>/app/etc/made\", MNT_DETACH)",
+            "umount2(\"<root>/app\", MNT_DETACH)",
+            "/srv/u/etc/made: rmdir(\"<root>/app/etc/made\")",
+            "/srv/u/etc: rmdir(\"<root>/app/etc\")",
+            "rmdir(\"<root>/app\")",
+        ]
+    );
+    assert_eq!(o.rolled_back[2], "rmdir(\"/srv/u/etc/made\")");
+    assert_eq!(o.rolled_back[3], "rmdir(\"/srv/u/etc\")");
+    // The copy-up is journaled before the mkdir that makes it, both at their host places.
+    let ev = events.0.borrow();
+    let intents: Vec<&String> = ev.iter().filter(|e| e.starts_with('I')).collect();
+    assert!(intents[1].contains("/srv/u:etc rmdir"), "{ev:?}");
+    assert!(intents[2].contains("/srv/u:etc/made rmdir"), "{ev:?}");
+}
+
 #[test]
 fn only_calls_with_a_host_place_are_journaled() {
     let p = plan(bound(), None);

@@ -5,12 +5,12 @@
 //! [`Fake::log`]. It can be told to fail the Nth call with an errno, so tests can check that
 //! rollback replays exactly the undo records of what was really changed, in reverse.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use nix::errno::Errno;
 
-use super::{Before, Effect, FileId, MountEntry, Node, Sys, SysError, Undo};
-use crate::calls::{Call, Dev, Target};
+use super::{Before, Effect, FileId, MountEntry, Node, Side, Sys, SysError, Undo};
+use crate::calls::{Call, Dev, HostPlace, Target};
 use crate::model::{MsFlags, NodeType, RootPath};
 
 /// One thing the fake was asked to do.
@@ -22,6 +22,8 @@ pub enum Rec {
     Before(Undo),
     /// An undo record replayed.
     Undo(Undo),
+    /// An undo record replayed in a layer, with the host path it works on.
+    UndoAt(String, Undo),
 }
 
 /// The recording fake.
@@ -37,6 +39,9 @@ pub struct Fake {
     pub files: BTreeMap<RootPath, (Node, FileId)>,
     /// What [`Sys::mounts`] returns.
     pub mount_table: Vec<MountEntry>,
+    /// Directories below an overlay (relative to it) that are only in a lower layer: a change
+    /// below one copies it up (a [`Side`] of that call).
+    pub lower_only: BTreeSet<String>,
     calls: usize,
     next_ino: u64,
 }
@@ -251,5 +256,44 @@ impl Sys for Fake {
 
     fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError> {
         Ok(self.mount_table.clone())
+    }
+
+    fn sides(&mut self, c: &Call) -> Result<Vec<Side>, SysError> {
+        let Some(place) = c.host_place().filter(|p| p.overlay.is_some()) else {
+            return Ok(Vec::new());
+        };
+        let (Some(mp), rel) = (&place.overlay, place.rel.as_str()) else {
+            return Ok(Vec::new());
+        };
+        let above = rel.match_indices('/').map(|(i, _)| &rel[..i]);
+        Ok(above
+            .filter(|d| self.lower_only.contains(*d))
+            .filter_map(|d| {
+                Some(Side {
+                    place: HostPlace {
+                        base: place.base.clone(),
+                        rel: d.to_string(),
+                        overlay: Some(mp.clone()),
+                    },
+                    undo: Undo::Remove {
+                        path: RootPath::new(&format!("{}/{d}", mp.as_str())).ok()?,
+                        node: Node::Dir,
+                        id: None,
+                    },
+                })
+            })
+            .collect())
+    }
+
+    fn side_made(&mut self, s: &Side) -> Option<FileId> {
+        self.lower_only.remove(&s.place.rel).then(|| self.fresh())
+    }
+
+    fn undo_at(&mut self, place: &HostPlace, u: &Undo) -> Result<(), SysError> {
+        self.log.push(Rec::UndoAt(place.on_host(), u.clone()));
+        if let Some(e) = self.fail_undo {
+            return Err(SysError::new(u, e));
+        }
+        Ok(())
     }
 }

@@ -16,7 +16,7 @@ use std::fmt;
 
 use nix::errno::Errno;
 
-use crate::calls::Call;
+use crate::calls::{Call, HostPlace};
 use crate::model::{MsFlags, RootPath};
 
 /// The identity of an inode: (st_dev, st_ino).
@@ -161,6 +161,35 @@ impl fmt::Display for Undo {
     }
 }
 
+impl Undo {
+    /// The undo as a call on the host directory `place` names, where it is done in a layer
+    /// (and where recovery does it): `rmdir("/srv/upper/etc")` for `rmdir("<root>/app/etc")`.
+    pub fn on_host(&self, place: &HostPlace) -> String {
+        let inside = if self.path().is_root() {
+            "\"<root>\"".to_string()
+        } else {
+            format!("\"<root>{}\"", self.path().as_str())
+        };
+        self.to_string()
+            .replace(&inside, &format!("{:?}", place.on_host()))
+    }
+}
+
+/// A change the kernel makes on the host by itself when a call is made: what an overlay copies
+/// up into its upper layer before it changes a file there (each directory above the file that
+/// is only in a lower layer, and for chmod and chown the file itself), and the `work`
+/// directory it makes in its work directory when it is mounted. Found by [`Sys::sides`] before
+/// the call, journaled like the call's own change, and undone in that host directory after the
+/// overlay is unmounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Side {
+    /// Where on the host; its `overlay` is the overlay it belongs to.
+    pub place: HostPlace,
+    /// Its removal, without an identity yet. The path is the one in the root (for the work
+    /// directory's `work`, which has none, the overlay's mountpoint).
+    pub undo: Undo,
+}
+
 /// What a call did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -172,6 +201,10 @@ pub enum Effect {
     Local,
     /// It changed something that rollback reverses with this record.
     Changed(Undo),
+    /// It changed a file on an overlay that the call itself copied up into the upper layer:
+    /// removing the copy (one of the call's [`Side`]s) undoes it, so there is no record of its
+    /// own.
+    CopiedUp,
 }
 
 /// A failed system call: the call with its arguments and the errno.
@@ -258,6 +291,25 @@ pub trait Sys {
     fn call(&mut self, c: &Call, before: &mut Before<'_>) -> Result<Effect, SysError>;
     /// Reverses one change.
     fn undo(&mut self, u: &Undo) -> Result<(), SysError>;
+    /// What the kernel will make on the host by itself when `c` is made (see [`Side`]), looked
+    /// up right before it. Nothing, for a layer without overlays.
+    fn sides(&mut self, c: &Call) -> Result<Vec<Side>, SysError> {
+        let _ = c;
+        Ok(Vec::new())
+    }
+    /// After the call (made or failed): the identity of what side `s` made, or `None` when
+    /// the kernel did not make it.
+    fn side_made(&mut self, s: &Side) -> Option<FileId> {
+        let _ = s;
+        None
+    }
+    /// Reverses one change in the host directory `place` names (an overlay's upper layer or
+    /// work directory, held open since the overlay was mounted), not through the root: it is
+    /// done after that overlay is unmounted.
+    fn undo_at(&mut self, place: &HostPlace, u: &Undo) -> Result<(), SysError> {
+        let _ = place;
+        self.undo(u)
+    }
     /// The mounts at or below the new root, mountpoints relative to it, in mount table order.
     fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError>;
     /// What the bound root brought along, right after it was bound: [`Sys::mounts`], or

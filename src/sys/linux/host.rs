@@ -6,7 +6,7 @@
 //! directory); returns descriptors or what was done, with errors that name the call.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -258,14 +258,23 @@ pub fn undo_on_host(
         Err(e) if e.errno == Errno::ENOENT => return Ok(Reversed::Gone),
         Err(e) => return Err(e),
     };
-    let r = match u {
-        Undo::Remove { node, id, .. } => files::remove(dir.as_fd(), rel, node, *id),
-        Undo::Chmod { id, mode, .. } => {
-            files::restore_mode(dir.as_fd(), proc.as_fd(), rel, *id, *mode)
-        }
-        Undo::Chown { id, uid, gid, .. } => files::restore_owner(dir.as_fd(), rel, *id, *uid, *gid),
+    let r = undo_in(dir.as_fd(), proc.as_fd(), rel, u);
+    r.map_err(|e| SysError::new(call(), e))
+}
+
+/// Reverses one file change at `rel` below the directory `dir` (symlinks stay inside it),
+/// checking the inode first: a host base directory when recovering, or an overlay's layer.
+pub fn undo_in(
+    dir: BorrowedFd<'_>,
+    proc: BorrowedFd<'_>,
+    rel: &str,
+    u: &Undo,
+) -> Result<Reversed, Errno> {
+    match u {
+        Undo::Remove { node, id, .. } => files::remove(dir, rel, node, *id),
+        Undo::Chmod { id, mode, .. } => files::restore_mode(dir, proc, rel, *id, *mode),
+        Undo::Chown { id, uid, gid, .. } => files::restore_owner(dir, rel, *id, *uid, *gid),
         // Mounts live in the namespace and die with it: nothing to do on the host.
         Undo::Umount(_) | Undo::Remount { .. } | Undo::Unsetattr { .. } => Ok(Reversed::Gone),
-    };
-    r.map_err(|e| SysError::new(call(), e))
+    }
 }

@@ -13,6 +13,7 @@
 
 pub mod files;
 pub mod host;
+pub mod layers;
 pub mod mount;
 pub mod mountinfo;
 mod mounting;
@@ -29,8 +30,8 @@ use self::files::{Reversed, fd_name, kind, kind_word};
 use self::host::HostFds;
 use self::mounting::Spot;
 use self::resolve::{How, resolve};
-use super::{Before, Effect, MountEntry, Node, Sys, SysError, Undo};
-use crate::calls::{Call, Dev, Target};
+use super::{Before, Effect, FileId, MountEntry, Node, Side, Sys, SysError, Undo};
+use crate::calls::{Call, Dev, HostPlace, Target};
 use crate::model::{MsFlags, NodeType, RootPath};
 
 /// The real syscall layer for one apply.
@@ -58,6 +59,8 @@ pub struct Linux {
     /// goes through its parent's descriptor and its name, which nothing can have replaced,
     /// instead of a resolution of its own.
     fresh: Option<RootPath>,
+    /// The upper and work directories of the overlays mounted so far.
+    layers: layers::Layers,
 }
 
 /// The directory a creation happens in.
@@ -137,6 +140,7 @@ impl Linux {
             dir_cache: None,
             fresh: None,
             root_alone: false,
+            layers: layers::Layers::default(),
         })
     }
 
@@ -208,7 +212,18 @@ impl Linux {
         let (dir, name) = self
             .parent_dir(p.relative(), private)
             .map_err(|e| self.create_error(c, p, e))?;
-        let r = self.create_in(c, p, &dir, name, &node, mode, before);
+        let mut r = self.create_in(c, p, &dir, name, &node, mode, before);
+        if let (Ok(Effect::Changed(Undo::Remove { id, .. })), Some(place)) =
+            (&mut r, self.overlay_place(c))
+        {
+            // Made through the overlay, it lives in the upper layer: the identity rollback and
+            // recovery check is the upper layer's inode, not the overlay's.
+            *id = self
+                .layers
+                .id_of(place)
+                .map_err(|e| SysError::new(c, e))?
+                .or(*id);
+        }
         if private {
             if node == Node::Dir && matches!(r, Ok(Effect::Changed(_))) {
                 self.fresh = Some(p.clone());
@@ -343,6 +358,21 @@ impl Linux {
             files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode).map_err(err)?;
         }
         Ok(Effect::Changed(u))
+    }
+
+    /// The call's host place when it is below an overlay's upper layer.
+    fn overlay_place<'c>(&self, c: &'c Call) -> Option<&'c HostPlace> {
+        c.host_place().filter(|p| p.overlay.is_some())
+    }
+
+    /// The identity a chmod or chown's undo record checks: on an overlay, the upper layer's
+    /// inode (`None` when the file is only in a lower layer: the call copies it up, and
+    /// removing the copy undoes it); elsewhere the inode itself.
+    fn changed_id(&self, c: &Call, st: &nix::sys::stat::FileStat) -> Result<Option<FileId>, Errno> {
+        match self.overlay_place(c) {
+            Some(place) => self.layers.id_of(place),
+            None => Ok(Some(files::id_of(st))),
+        }
     }
 
     /// Opens the new root. For a bound root it must be the bind the setup made on the
@@ -525,9 +555,13 @@ impl Sys for Linux {
                 if old == mode.bits() {
                     return Ok(Effect::Unchanged);
                 }
+                let Some(id) = self.changed_id(c, &st).map_err(err)? else {
+                    files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode.bits()).map_err(err)?;
+                    return Ok(Effect::CopiedUp);
+                };
                 let u = Undo::Chmod {
                     path: path.clone(),
-                    id: files::id_of(&st),
+                    id,
                     mode: old,
                 };
                 before(&u)?;
@@ -541,9 +575,13 @@ impl Sys for Linux {
                 if uid.is_none_or(|u| u == st.st_uid) && gid.is_none_or(|g| g == st.st_gid) {
                     return Ok(Effect::Unchanged);
                 }
+                let Some(id) = self.changed_id(c, &st).map_err(err)? else {
+                    files::chown_fd(fd.as_fd(), *uid, *gid).map_err(err)?;
+                    return Ok(Effect::CopiedUp);
+                };
                 let u = Undo::Chown {
                     path: path.clone(),
-                    id: files::id_of(&st),
+                    id,
                     uid: st.st_uid,
                     gid: st.st_gid,
                 };
@@ -644,6 +682,38 @@ impl Sys for Linux {
                 let fd = self.resolve(path, How::FOLLOW).map_err(err)?;
                 mount::setattr_rec(fd.as_fd(), MsFlags::empty(), *clear).map_err(err)
             }
+        }
+    }
+
+    fn sides(&mut self, c: &Call) -> Result<Vec<Side>, SysError> {
+        match c {
+            Call::Mount {
+                target: Target::InRoot(p),
+                fstype: Some(t),
+                data,
+                ..
+            } if t == "overlay" => self.layers.mounting(c, p, data.as_deref()),
+            _ => match (self.overlay_place(c), self.root_fd()) {
+                (Some(place), Ok(root)) => Ok(self.layers.copy_ups(root, c, place)),
+                _ => Ok(Vec::new()),
+            },
+        }
+    }
+
+    fn side_made(&mut self, s: &Side) -> Option<FileId> {
+        self.layers.made(s)
+    }
+
+    fn undo_at(&mut self, place: &HostPlace, u: &Undo) -> Result<(), SysError> {
+        let at = || u.on_host(place);
+        match self.layers.undo(self.proc.as_fd(), place, u) {
+            Ok(Reversed::Done | Reversed::Gone) => Ok(()),
+            Ok(Reversed::Kept(why)) => Err(SysError::refused(
+                at(),
+                Errno::EEXIST,
+                format!("left alone: {why}"),
+            )),
+            Err(e) => Err(SysError::new(at(), e)),
         }
     }
 
