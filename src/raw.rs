@@ -335,9 +335,12 @@ pub struct Step {
     pub ptmxmode: Option<Sp<String>>,
     /// mount (overlay): lower layers, host paths, topmost first.
     pub lower: Option<Vec<Sp<String>>>,
-    /// mount (overlay): the writable upper layer, a host path.
+    /// mount (overlay): the writable upper layer, a host path. What later steps make or change on
+    /// the overlay lands here; a rollback (or `mountplan recover` after a kill) undoes it here,
+    /// with what the kernel copied up for it, once the overlay is unmounted.
     pub upper: Option<Sp<String>>,
     /// mount (overlay): the overlay work directory, a host path on the same filesystem as `upper`.
+    /// The `work` directory the mount makes in it is removed again by a rollback.
     pub work: Option<Sp<String>>,
     /// mount (other fstypes): filesystem options as `key` or `key=value` strings, one per entry.
     /// Commas are not allowed inside an entry.

@@ -21,10 +21,21 @@ fn removal(verb: &str, path: &str, host: &Option<HostPlace>, what: &str) -> Opti
     host.as_ref().map(|h| {
         format!(
             "{verb}(\"<root>{path}\") if this step made it and it is still the same inode \
-             (on the host: {}); {what}",
-            h.on_host()
+             (on the host: {}); {what}{}",
+            h.on_host(),
+            in_layer(h)
         )
     })
+}
+
+/// For a change on an overlay: where and when it is undone.
+fn in_layer(h: &HostPlace) -> &'static str {
+    if h.overlay.is_some() {
+        "; on an overlay, this and the directories (or the file) the kernel copied up into the \
+         upper layer for it are undone there, after the overlay is unmounted"
+    } else {
+        ""
+    }
 }
 
 enum Undo {
@@ -39,7 +50,25 @@ enum Undo {
 fn one(c: &Call, makes_mount: bool) -> Undo {
     let or_discarded = |l: Option<String>| l.map(Undo::Do).unwrap_or(Undo::Discarded);
     match c {
-        Call::Mount { target, flags, .. } if !flags.intersects(CHANGES) => match target {
+        Call::Mount {
+            target,
+            flags,
+            fstype,
+            data,
+            ..
+        } if !flags.intersects(CHANGES) => match target {
+            Target::InRoot(_) if fstype.as_deref() == Some("overlay") => {
+                let work = data
+                    .as_deref()
+                    .and_then(|d| d.split(',').find_map(|o| o.strip_prefix("workdir=")));
+                Undo::Do(match work {
+                    Some(w) => format!(
+                        "umount2({target}, MNT_DETACH); then rmdir(\"{w}/work\") (and `index`) \
+                         if the mount made it and it is still the same inode"
+                    ),
+                    None => format!("umount2({target}, MNT_DETACH)"),
+                })
+            }
             Target::InRoot(_) => Undo::Do(format!("umount2({target}, MNT_DETACH)")),
             // The setup's mounts are only in the new namespace.
             _ => Undo::Discarded,
@@ -67,16 +96,18 @@ fn one(c: &Call, makes_mount: bool) -> Undo {
         )),
         Call::Chmod { path, host, .. } => or_discarded(host.as_ref().map(|h| {
             format!(
-                "chmod(\"<root>{}\") back to the mode it had before (on the host: {})",
+                "chmod(\"<root>{}\") back to the mode it had before (on the host: {}){}",
                 rel(path.as_str()),
-                h.on_host()
+                h.on_host(),
+                in_layer(h)
             )
         })),
         Call::Chown { path, host, .. } => or_discarded(host.as_ref().map(|h| {
             format!(
-                "lchown(\"<root>{}\") back to the owner it had before (on the host: {})",
+                "lchown(\"<root>{}\") back to the owner it had before (on the host: {}){}",
                 rel(path.as_str()),
-                h.on_host()
+                h.on_host(),
+                in_layer(h)
             )
         })),
         Call::MaskHostProcSys | Call::PivotRoot { .. } | Call::Chroot | Call::Rmdir(_) => {
