@@ -205,7 +205,9 @@ pub struct ApplyArgs {
     /// $XDG_RUNTIME_DIR/mountplan.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// The command to run in the new root, after `--`.
+    /// The command to run in the new root, after `--`. It starts in `/` with every signal at
+    /// its default, except those the caller ignored (under `nohup`, SIGHUP stays ignored);
+    /// SIGTERM, SIGINT and SIGHUP sent to mountplan are passed on to it.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }

@@ -290,6 +290,7 @@ pub fn apply(
 
     // Nodes and directories get exactly the modes the plan gives, whatever the caller's umask.
     nix::sys::stat::umask(Mode::empty());
+    process::note_caller_signals();
     if cfg.test.no_openat2 {
         resolve::force_fallback();
     }

@@ -26,7 +26,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -54,6 +54,25 @@ extern "C" fn forward(sig: libc::c_int) {
 }
 
 const FORWARDED: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+
+/// The [`FORWARDED`] signals the caller ignored (bit N for signal N), kept for the command.
+static CALLER_IGNORED: AtomicU64 = AtomicU64::new(0);
+
+/// Notes which of SIGTERM, SIGINT and SIGHUP the caller ignored (`nohup` ignores SIGHUP), so
+/// the command ignores them too. Call it before any handler is installed.
+pub fn note_caller_signals() {
+    let mut bits = 0u64;
+    for s in FORWARDED {
+        let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+        // SAFETY: a query (no new action) into a zeroed sigaction.
+        let r = unsafe { libc::sigaction(s as libc::c_int, std::ptr::null(), old.as_mut_ptr()) };
+        // SAFETY: sigaction filled it, or it is still all zeroes.
+        if r == 0 && unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN {
+            bits |= 1 << (s as u32);
+        }
+    }
+    CALLER_IGNORED.store(bits, Ordering::Relaxed);
+}
 
 /// Forwards SIGTERM, SIGINT and SIGHUP to `pid` from now on.
 pub fn forward_signals_to(pid: Pid) {
@@ -374,7 +393,8 @@ fn c_argv(args: &[std::ffi::CString]) -> Vec<*const libc::c_char> {
 }
 
 /// What the process that becomes the command does: a new session when `setsid`, `chdir("/")`,
-/// the signals mountplan touched back to their default, execvp. Only system calls (no
+/// the signals mountplan touched back to their default (or ignored, for those the caller
+/// ignored), execvp. Only system calls (no
 /// allocation, no lock): safe in the vfork child of [`spawn_command`]. Returns the errno when
 /// it fails.
 ///
@@ -392,8 +412,15 @@ unsafe fn become_command(
             libc::setsid();
         }
         if libc::chdir(c"/".as_ptr()) == 0 {
+            let ignored = CALLER_IGNORED.load(Ordering::Relaxed);
             for sig in FORWARDED.iter().chain(&[Signal::SIGPIPE]) {
-                libc::signal(*sig as libc::c_int, libc::SIG_DFL);
+                let n = *sig as libc::c_int;
+                let to = if ignored & (1 << n) != 0 {
+                    libc::SIG_IGN
+                } else {
+                    libc::SIG_DFL
+                };
+                libc::signal(n, to);
             }
             libc::execvp(file, argv);
         }

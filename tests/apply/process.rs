@@ -154,8 +154,8 @@ fn the_command_sees_only_stdio_and_runs_in_its_own_session() {
 /// The command's signals, with and without a pid namespace (there pid 1 starts it with
 /// clone(CLONE_VM|CLONE_VFORK)): none blocked or caught; the four mountplan handles itself
 /// (SIGTERM, SIGINT, SIGHUP forwarded, SIGPIPE ignored by Rust's runtime) back to default; and
-/// one the caller ignored (here SIGUSR1, as `nohup` does with SIGHUP) still ignored, as exec
-/// passes it on.
+/// what the caller ignored still ignored: SIGUSR1, which exec passes on, and SIGHUP, as under
+/// `nohup`, which mountplan forwards and so must set to ignored again itself.
 #[test]
 fn the_command_gets_default_signals_and_what_the_caller_ignored() {
     let Some(_serial) = privileged("the_command_gets_default_signals_and_what_the_caller_ignored")
@@ -163,14 +163,17 @@ fn the_command_gets_default_signals_and_what_the_caller_ignored() {
         return;
     };
     let bit = |sig: i32| 1u64 << (sig - 1);
-    for pid in [true, false] {
-        let sb = small(&format!("signals-{pid}"), pid);
+    for (pid, nohup) in [(true, false), (false, false), (true, true), (false, true)] {
+        let sb = small(&format!("signals-{pid}-{nohup}"), pid);
         let mut c = sb.apply().cmd(&["/bin/cat", "/proc/self/status"]).command();
         use std::os::unix::process::CommandExt;
         // SAFETY: signal(2) is async-signal-safe.
         unsafe {
-            c.pre_exec(|| {
+            c.pre_exec(move || {
                 libc::signal(libc::SIGUSR1, libc::SIG_IGN);
+                if nohup {
+                    libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                }
                 Ok(())
             });
         }
@@ -192,7 +195,12 @@ fn the_command_gets_default_signals_and_what_the_caller_ignored() {
             0,
             "pid={pid}: SIGUSR1 not passed on"
         );
-        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGPIPE] {
+        assert_eq!(
+            ign & bit(libc::SIGHUP) != 0,
+            nohup,
+            "pid={pid} nohup={nohup}: SIGHUP"
+        );
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGPIPE] {
             assert_eq!(ign & bit(sig), 0, "pid={pid}: signal {sig} left ignored");
         }
     }
