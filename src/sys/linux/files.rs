@@ -296,6 +296,28 @@ pub fn chown_fd(fd: BorrowedFd<'_>, uid: Option<u32>, gid: Option<u32>) -> Resul
     )
 }
 
+/// Opens `rel` with `open` when it is still inode `id`; otherwise what to report instead
+/// (gone, or left alone because it is another inode now, saying what was `changed`).
+fn open_same(
+    open: fn(BorrowedFd<'_>, &str) -> Result<OwnedFd, Errno>,
+    root: BorrowedFd<'_>,
+    rel: &str,
+    id: FileId,
+    changed: &str,
+) -> Result<Result<OwnedFd, Reversed>, Errno> {
+    let fd = match open(root, rel) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(Err(Reversed::Gone)),
+        Err(e) => return Err(e),
+    };
+    if id_of(&fstat(fd.as_fd())?) != id {
+        return Ok(Err(Reversed::Kept(format!(
+            "it is no longer the inode whose {changed} was changed"
+        ))));
+    }
+    Ok(Ok(fd))
+}
+
 /// Puts `mode` back on `rel` if it is still inode `id`.
 pub fn restore_mode(
     root: BorrowedFd<'_>,
@@ -304,19 +326,13 @@ pub fn restore_mode(
     id: FileId,
     mode: u32,
 ) -> Result<Reversed, Errno> {
-    let fd = match open_for_chmod(root, rel) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(Reversed::Gone),
-        Err(e) => return Err(e),
-    };
-    let st = fstat(fd.as_fd())?;
-    if id_of(&st) != id {
-        return Ok(Reversed::Kept(
-            "it is no longer the inode whose mode was changed".into(),
-        ));
-    }
-    chmod_fd(proc, fd.as_fd(), mode)?;
-    Ok(Reversed::Done)
+    Ok(match open_same(open_for_chmod, root, rel, id, "mode")? {
+        Ok(fd) => {
+            chmod_fd(proc, fd.as_fd(), mode)?;
+            Reversed::Done
+        }
+        Err(r) => r,
+    })
 }
 
 /// Puts the owner back on `rel` if it is still inode `id`.
@@ -327,17 +343,11 @@ pub fn restore_owner(
     uid: u32,
     gid: u32,
 ) -> Result<Reversed, Errno> {
-    let fd = match open_for_chown(root, rel) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(Reversed::Gone),
-        Err(e) => return Err(e),
-    };
-    let st = fstat(fd.as_fd())?;
-    if id_of(&st) != id {
-        return Ok(Reversed::Kept(
-            "it is no longer the inode whose owner was changed".into(),
-        ));
-    }
-    chown_fd(fd.as_fd(), Some(uid), Some(gid))?;
-    Ok(Reversed::Done)
+    Ok(match open_same(open_for_chown, root, rel, id, "owner")? {
+        Ok(fd) => {
+            chown_fd(fd.as_fd(), Some(uid), Some(gid))?;
+            Reversed::Done
+        }
+        Err(r) => r,
+    })
 }

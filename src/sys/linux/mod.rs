@@ -647,10 +647,8 @@ impl Sys for Linux {
         let root = self.root_fd().map_err(err)?;
         match u {
             Undo::Umount(p) => {
-                let fd = match self.resolve(p, How::FOLLOW) {
-                    Ok(fd) => fd,
-                    Err(Errno::ENOENT) => return Ok(()),
-                    Err(e) => return Err(err(e)),
+                let Some(fd) = self.resolve_if_there(p).map_err(err)? else {
+                    return Ok(());
                 };
                 // `spot` keeps the descriptor open until umount2 has used its name.
                 let spot = Spot::Fd(fd);

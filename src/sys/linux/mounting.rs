@@ -215,6 +215,15 @@ impl Linux {
         Ok(Effect::Changed(u))
     }
 
+    /// `p` resolved (following symlinks), or `None` when it does not exist.
+    pub(super) fn resolve_if_there(&self, p: &RootPath) -> Result<Option<OwnedFd>, Errno> {
+        match self.resolve(p, How::FOLLOW) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// runc's maskedPaths: an empty read-only tmpfs over a directory, the host's `/dev/null`
     /// over anything else; a missing path is left alone.
     pub(super) fn mask(
@@ -224,10 +233,8 @@ impl Linux {
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
-        let fd = match self.resolve(p, How::FOLLOW) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
-            Err(e) => return Err(err(e)),
+        let Some(fd) = self.resolve_if_there(p).map_err(err)? else {
+            return Ok(Effect::Unchanged);
         };
         let is_dir = kind(&fstat(fd.as_fd()).map_err(err)?) == SFlag::S_IFDIR;
         let u = Undo::Umount(p.clone());
@@ -254,10 +261,8 @@ impl Linux {
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
-        let fd = match self.resolve(p, How::FOLLOW) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
-            Err(e) => return Err(err(e)),
+        let Some(fd) = self.resolve_if_there(p).map_err(err)? else {
+            return Ok(Effect::Unchanged);
         };
         let below = files::statx_id(fd.as_fd()).map_err(err)?;
         let u = Undo::Umount(p.clone());
