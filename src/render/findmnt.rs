@@ -75,13 +75,21 @@ fn pad(s: &str, w: usize) -> String {
     o
 }
 
-/// Aligns rows into columns separated by two spaces; the last column is not padded.
+/// The widest cell columns are aligned to: a wider one sticks out of its column instead of
+/// widening every row (a 4 000-character path would otherwise pad every line to it).
+const ALIGNED: usize = 100;
+
+/// Aligns rows into columns separated by two spaces; the last column is not padded, and a
+/// cell wider than [`ALIGNED`] is not aligned to.
 pub(crate) fn columns(rows: &[Vec<String>]) -> Vec<String> {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut w = vec![0; n];
     for r in rows {
         for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(width(c));
+            let cw = width(c);
+            if cw <= ALIGNED {
+                w[i] = w[i].max(cw);
+            }
         }
     }
     rows.iter()
@@ -99,6 +107,11 @@ pub(crate) fn columns(rows: &[Vec<String>]) -> Vec<String> {
         })
         .collect()
 }
+
+/// Deeper than this the tree gets no more indentation: each mount shows its depth instead, so
+/// a plan that stacks 10 000 mounts makes lines of bounded width, not a dry run quadratic in
+/// the depth.
+const DRAWN_DEPTH: usize = 24;
 
 /// The mount tree as findmnt draws it, header first.
 pub(crate) fn mount_table(tree: &FinalTree) -> Vec<String> {
@@ -118,13 +131,13 @@ pub(crate) fn mount_table(tree: &FinalTree) -> Vec<String> {
         "FSTYPE".to_string(),
         "OPTIONS".to_string(),
     ]];
-    // (mount, prefix of its children, its own branch)
-    let mut stack: Vec<(usize, String, String)> = roots
+    // (mount, prefix of its children, its own branch, its depth)
+    let mut stack: Vec<(usize, String, String, usize)> = roots
         .iter()
         .rev()
-        .map(|&r| (r, String::new(), String::new()))
+        .map(|&r| (r, String::new(), String::new(), 0))
         .collect();
-    while let Some((k, prefix, branch)) = stack.pop() {
+    while let Some((k, prefix, branch, depth)) = stack.pop() {
         let m = &ms[k];
         rows.push(vec![
             format!("{branch}{}", m.mountpoint),
@@ -135,9 +148,15 @@ pub(crate) fn mount_table(tree: &FinalTree) -> Vec<String> {
         let kids = &children[k];
         for (i, &c) in kids.iter().enumerate().rev() {
             let last = i + 1 == kids.len();
-            let b = format!("{prefix}{}", if last { "└─" } else { "├─" });
-            let p = format!("{prefix}{}", if last { "  " } else { "│ " });
-            stack.push((c, p, b));
+            let fork = if last { "└─" } else { "├─" };
+            if depth < DRAWN_DEPTH {
+                let b = format!("{prefix}{fork}");
+                let p = format!("{prefix}{}", if last { "  " } else { "│ " });
+                stack.push((c, p, b, depth + 1));
+            } else {
+                let b = format!("{prefix}[depth {}]{fork}", depth + 1);
+                stack.push((c, prefix.clone(), b, depth + 1));
+            }
         }
     }
     columns(&rows)

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::graph::fixtures::*;
-use crate::model::{Action, MsFlags, Symlink};
+use crate::model::{Action, MsFlags, RootPath, Symlink};
 use crate::source::Loc;
 
 fn sample() -> Dag {
@@ -264,4 +264,52 @@ fn the_same_input_gives_the_same_bytes() {
         text(&s, &b, &[], &TextOptions::default())
     );
     assert_eq!(json(&s, &a, &[]), json(&s, &b, &[]));
+}
+
+/// A stack of mounts deeper than the drawn depth keeps its lines bounded: each level past it
+/// shows its depth instead of more indentation, and a cell too wide to align to widens no
+/// other row.
+#[test]
+fn a_deep_mount_stack_draws_lines_of_bounded_width() {
+    let mount = |mp: &str| crate::graph::TreeMount {
+        mountpoint: RootPath::new(mp).unwrap(),
+        fstype: "tmpfs".into(),
+        source: "tmpfs".into(),
+        flags: MsFlags::MS_RELATIME,
+        data: None,
+        step: Some(0),
+        recursive: false,
+    };
+    let mut tree = crate::graph::FinalTree::default();
+    tree.mounts.push(mount("/"));
+    for _ in 0..1000 {
+        tree.mounts.push(mount("/t"));
+    }
+    let lines = findmnt::mount_table(&tree);
+    assert_eq!(lines.len(), 1002);
+    let widest = lines.iter().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest < 120, "{widest}: {}", lines[1001]);
+    assert!(lines[1001].contains("[depth 1000]└─/t"), "{}", lines[1001]);
+    // Line 25 is depth 24, the deepest drawn as findmnt does.
+    assert!(
+        lines[25].starts_with(&format!("{}└─/t ", "  ".repeat(23))) && !lines[25].contains('['),
+        "{}",
+        lines[25]
+    );
+    assert!(lines[26].contains("[depth 25]└─/t"), "{}", lines[26]);
+    // A 300-character mountpoint sticks out of its column; the others stay aligned.
+    let long = format!("/{}", "x".repeat(299));
+    let rows = vec![
+        vec!["A".to_string(), "b".to_string()],
+        vec![long.clone(), "b".to_string()],
+        vec!["CC".to_string(), "b".to_string()],
+    ];
+    assert_eq!(
+        findmnt::columns(&rows),
+        [
+            "A   b".to_string(),
+            format!("{long}  b"),
+            "CC  b".to_string()
+        ]
+    );
 }
