@@ -11,7 +11,8 @@
 //! (point 2k: intent k synced, change not made; 2k+1: change k made, done record not
 //! written); `MOUNTPLAN_TEST_HANG_AT=N` stops it there for good (a test then kills the
 //! parent and runs `mountplan recover`); `MOUNTPLAN_TEST_NO_OPENAT2=1` resolves paths with the
-//! user-space walk.
+//! user-space walk; `MOUNTPLAN_TEST_DIE_AFTER_REPORT=1` kills it right after it sent its
+//! outcome to the parent, before it printed its report.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -105,6 +106,8 @@ fn test_hooks() -> TestHooks {
         kill_at_point: var("MOUNTPLAN_TEST_KILL_AT").and_then(|v| v.parse().ok()),
         hang_at_point: var("MOUNTPLAN_TEST_HANG_AT").and_then(|v| v.parse().ok()),
         no_openat2: std::env::var_os("MOUNTPLAN_TEST_NO_OPENAT2").is_some_and(|v| v == "1"),
+        die_after_report: std::env::var_os("MOUNTPLAN_TEST_DIE_AFTER_REPORT")
+            .is_some_and(|v| v == "1"),
     }
 }
 
@@ -272,8 +275,18 @@ pub fn apply(a: ApplyArgs) -> u8 {
         }
         Event::ExecFailed(e) => eprintln!("mountplan: {}", e.message()),
         Event::Hanging(n) => eprintln!("mountplan-test: hanging at journal point {n}"),
-        Event::ChildDied { signal, journal } => eprintln!(
-            "mountplan: the apply ended before it reported ({}); {}",
+        Event::ChildDied {
+            signal,
+            journal,
+            reported,
+        } => eprintln!(
+            "mountplan: the apply ended {} ({}); {}",
+            if reported {
+                "after its steps, before it printed its report (printed above from what it \
+                 sent) or started the command"
+            } else {
+                "before it reported"
+            },
             match signal {
                 Some(s) => format!("killed by signal {s}"),
                 None => "it exited".into(),

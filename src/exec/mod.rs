@@ -56,6 +56,9 @@ pub struct TestHooks {
     pub hang_at_point: Option<u32>,
     /// `MOUNTPLAN_TEST_NO_OPENAT2=1`: resolve with the user-space walk, as without openat2.
     pub no_openat2: bool,
+    /// `MOUNTPLAN_TEST_DIE_AFTER_REPORT=1`: the process running the steps dies right after it
+    /// sent its outcome to the parent, before it printed its report.
+    pub die_after_report: bool,
 }
 
 /// How to apply.
@@ -95,6 +98,9 @@ pub enum Event<'a> {
         /// It left a journal (which the parent undoes next). When false it had finished its
         /// steps and its journal, so their changes stay.
         journal: bool,
+        /// It had sent its outcome (which the parent printed instead), not printed it: it died
+        /// after its steps, before the command started.
+        reported: bool,
     },
 }
 
@@ -394,6 +400,12 @@ fn wait_child(
         Ok(Some(b)) => serde_json::from_slice(&b).ok(),
         _ => None,
     };
+    // The child prints its report (before the command's own output), then says so. Killed in
+    // between, it leaves the printing to this process.
+    let printed = outcome.is_some() && matches!(process::recv(sock), Ok(Some(b)) if b == PRINTED);
+    if let (Some(o), false) = (&outcome, printed) {
+        on(Event::Setup(o));
+    }
     let ok = outcome.as_ref().is_some_and(|o| o.succeeded());
     let mut persist_error = None;
     if ok {
@@ -412,7 +424,7 @@ fn wait_child(
         Ok(ws) => process::exit_code(ws).unwrap_or(125),
         Err(_) => 125,
     };
-    if outcome.is_none() {
+    if !printed {
         let signal = match ws {
             Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => Some(s as i32),
             _ => None,
@@ -420,6 +432,7 @@ fn wait_child(
         on(Event::ChildDied {
             signal,
             journal: journal_left(),
+            reported: outcome.is_some(),
         });
         exit_status = 125;
     } else if !ok || persist_error.is_some() {
@@ -469,8 +482,7 @@ fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8
     ns.pid &= !c.pid_here;
     if let Err(e) = process::enter_namespaces(&ns, c.userns, &c.host.proc) {
         let o = process::early_failure(&plan.name, &e);
-        report(&mut c.sock, &o);
-        on(Event::Setup(&o));
+        report(&mut c.sock, &o, on);
         return 125;
     }
     crate::timing::mark("namespaces");
@@ -481,8 +493,7 @@ fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8
     match unsafe { nix::unistd::fork() } {
         Err(e) => {
             let o = process::early_failure(&plan.name, &SysError::new("fork()", e));
-            report(&mut c.sock, &o);
-            on(Event::Setup(&o));
+            report(&mut c.sock, &o, on);
             125
         }
         Ok(ForkResult::Child) => {
@@ -505,10 +516,25 @@ fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8
     }
 }
 
-fn report(sock: &mut UnixStream, o: &Outcome) {
+/// The child's word to the parent that it printed its report.
+const PRINTED: &[u8] = b"printed";
+
+/// Sends the outcome to the parent, prints the report, then tells the parent it did: a child
+/// killed in between leaves the printing to the parent.
+fn report(sock: &mut UnixStream, o: &Outcome, on: &mut dyn FnMut(Event<'_>)) {
+    report_or_die(sock, o, on, false);
+}
+
+/// [`report`], or with `die` (a test hook) death right after the outcome is sent.
+fn report_or_die(sock: &mut UnixStream, o: &Outcome, on: &mut dyn FnMut(Event<'_>), die: bool) {
     if let Ok(b) = serde_json::to_vec(o) {
         let _ = process::send(sock, &b);
     }
+    if die {
+        process::die_now();
+    }
+    on(Event::Setup(o));
+    let _ = process::send(sock, PRINTED);
 }
 
 fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8 {
@@ -533,8 +559,7 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
         Ok(l) => l,
         Err(e) => {
             let o = process::early_failure(&dag.plan.name, &e);
-            report(&mut sock, &o);
-            on(Event::Setup(&o));
+            report(&mut sock, &o, on);
             return 125;
         }
     };
@@ -579,8 +604,7 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     drop(journal);
     drop(linux);
     crate::timing::mark("steps-verified");
-    report(&mut sock, &outcome);
-    on(Event::Setup(&outcome));
+    report_or_die(&mut sock, &outcome, on, cfg.test.die_after_report);
     crate::timing::mark("reported");
     if !outcome.succeeded() {
         return 125;

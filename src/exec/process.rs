@@ -14,6 +14,8 @@
 //!   |                                wait, pass the status          parent still there?]
 //!   |                               steps, verify, rollback         (same, in the init)
 //!   | <--- outcome (length + JSON) --
+//!   |                               print the report
+//!   | <--- "printed" ----------------   (without it, the parent prints the report)
 //!   |  --persist: bind /proc/CHILD/ns/mnt, then "go" -->
 //!   |                               close fds >= 3, setsid, chdir("/"), exec COMMAND
 //!   |                               (pid: the init forks the command, reaps, forwards
@@ -109,11 +111,13 @@ pub fn wait_for(pid: Pid) -> Result<WaitStatus, Errno> {
     }
 }
 
-/// Sends a message: a 4-byte little-endian length, then the bytes.
+/// Sends a message: a 4-byte little-endian length, then the bytes (in one write).
 pub fn send(sock: &mut UnixStream, msg: &[u8]) -> std::io::Result<()> {
     let n = u32::try_from(msg.len()).map_err(|_| std::io::Error::from_raw_os_error(libc::E2BIG))?;
-    sock.write_all(&n.to_le_bytes())?;
-    sock.write_all(msg)
+    let mut buf = Vec::with_capacity(4 + msg.len());
+    buf.extend_from_slice(&n.to_le_bytes());
+    buf.extend_from_slice(msg);
+    sock.write_all(&buf)
 }
 
 /// Receives a message; `None` when the peer closed first.

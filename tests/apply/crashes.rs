@@ -111,9 +111,17 @@ fn crashes_the_child_killed_at_random_instants_is_undone_by_the_parent() {
             // command, or the init waiting for it) died as the command would: 128 + SIGKILL.
             137 if o.stderr.contains("predicted mounts match") => finished += 1,
             // Killed after it sent its outcome to the parent, before it printed its report:
-            // the steps had succeeded (the shape check below finds the root as after them).
-            137 if o.stderr.is_empty() => {
+            // the steps had succeeded, and the parent prints the report and says so.
+            125 if o
+                .stderr
+                .contains("after its steps, before it printed its report") =>
+            {
                 finished += 1;
+                assert!(
+                    o.stderr.contains("predicted mounts match"),
+                    "{what}: the parent must print the report:\n{}",
+                    o.stderr
+                );
                 assert_eq!(
                     shape(&d),
                     after_ok,
@@ -396,4 +404,40 @@ fn crashes_recover_killed_at_random_instants_still_finishes() {
          killed while running; {as_before} as before, {as_after} as after"
     );
     assert!(journaled > 0, "no kill left a journal");
+}
+
+/// A child killed after it sent its outcome to the parent and before it printed its report
+/// (a window of a few microseconds the random kills above rarely hit): the parent prints the
+/// report, says the child died before the command started, and exits 125; the root is as
+/// after a success, since the steps were done.
+#[test]
+fn crashes_a_child_killed_before_printing_its_report_gets_it_printed_by_the_parent() {
+    let test = "crashes_a_child_killed_before_printing_its_report_gets_it_printed_by_the_parent";
+    let Some(_serial) = privileged(test) else {
+        return;
+    };
+    if !cfg!(debug_assertions) {
+        eprintln!("NOT RUN {test}: the test hook needs a debug build");
+        assert!(!ci(), "{test} must run under CI=true");
+        return;
+    }
+    let twin = disk("report-twin");
+    assert_eq!(twin.run().run().status, 0);
+    let after_ok = shape(&twin);
+    let d = disk("report-killed");
+    let o = d.run().env("MOUNTPLAN_TEST_DIE_AFTER_REPORT", 1).run();
+    assert_eq!(o.status, 125, "{}", o.stderr);
+    assert!(o.stderr.contains("predicted mounts match"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains(
+            "after its steps, before it printed its report (printed above from what it sent) \
+             or started the command"
+        ),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(shape(&d), after_ok);
+    assert!(journals(&d.s.state()).is_empty());
+    let left = wait_no_processes(&d.s.dir.display().to_string());
+    assert!(left.is_empty(), "processes left: {left:?}");
 }
