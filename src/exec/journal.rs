@@ -192,6 +192,25 @@ fn dec_op(path: RootPath, t: &[&str]) -> Option<Undo> {
     }
 }
 
+/// The intent record of change `seq` (`None` for a change that is never journaled). The path
+/// below the base is written after a `/`: `/` alone is the base itself.
+fn intent_line(seq: u64, place: &HostPlace, u: &Undo) -> Option<String> {
+    let mut s = format!("I {seq} ");
+    enc(place.base.as_str(), &mut s);
+    s.push_str(" /");
+    if !place.rel.is_empty() {
+        enc(&place.rel, &mut s);
+    }
+    s.push(' ');
+    enc_op(u, &mut s).then(|| seal(s))
+}
+
+/// The done record of change `seq` (`None` for a change that is never journaled).
+fn done_line(seq: u64, u: &Undo) -> Option<String> {
+    let mut s = format!("D {seq} ");
+    enc_op(u, &mut s).then(|| seal(s))
+}
+
 fn seal(mut content: String) -> String {
     let c = fnv32(content.as_bytes());
     let _ = writeln!(content, " ~{c:08x}");
@@ -277,22 +296,16 @@ impl Journal {
 
 impl Log for Journal {
     fn intent(&mut self, seq: u64, place: &HostPlace, u: &Undo) -> Result<(), String> {
-        let mut s = format!("I {seq} ");
-        enc(place.base.as_str(), &mut s);
-        s.push_str(" /");
-        enc(&place.rel, &mut s);
-        s.push(' ');
-        if !enc_op(u, &mut s) {
-            return Ok(());
+        match intent_line(seq, place, u) {
+            Some(l) => self.write(l),
+            None => Ok(()),
         }
-        self.write(seal(s))
     }
     fn done(&mut self, seq: u64, u: &Undo) -> Result<(), String> {
-        let mut s = format!("D {seq} ");
-        if !enc_op(u, &mut s) {
-            return Ok(());
+        match done_line(seq, u) {
+            Some(l) => self.write(l),
+            None => Ok(()),
         }
-        self.write(seal(s))
     }
     fn undone(&mut self, seq: u64) -> Result<(), String> {
         if self.file.is_none() {
@@ -431,30 +444,20 @@ mod tests {
         }
     }
 
+    /// The journal's lines, in memory.
     struct Mem(String);
-    impl Mem {
-        fn line(&mut self, s: String) -> Result<(), String> {
-            self.0.push_str(&seal(s));
-            Ok(())
-        }
-    }
     impl Log for Mem {
         fn intent(&mut self, seq: u64, p: &HostPlace, u: &Undo) -> Result<(), String> {
-            let mut s = format!("I {seq} ");
-            enc(p.base.as_str(), &mut s);
-            s.push_str(" /");
-            enc(&p.rel, &mut s);
-            s.push(' ');
-            enc_op(u, &mut s);
-            self.line(s)
+            self.0.push_str(&intent_line(seq, p, u).unwrap());
+            Ok(())
         }
         fn done(&mut self, seq: u64, u: &Undo) -> Result<(), String> {
-            let mut s = format!("D {seq} ");
-            enc_op(u, &mut s);
-            self.line(s)
+            self.0.push_str(&done_line(seq, u).unwrap());
+            Ok(())
         }
         fn undone(&mut self, seq: u64) -> Result<(), String> {
-            self.line(format!("U {seq}"))
+            self.0.push_str(&seal(format!("U {seq}")));
+            Ok(())
         }
     }
 
@@ -502,6 +505,25 @@ mod tests {
         );
         assert!(p.entries[1].undone);
         assert!(p.warnings.is_empty());
+    }
+
+    /// A change to the base directory itself (a chmod of a bind's or an overlay's root): its
+    /// path below the base is empty, written as `/` alone. It was written `/%00`, which read
+    /// back as a NUL byte: recover refused the whole journal.
+    #[test]
+    fn a_change_to_the_base_itself_round_trips() {
+        let mut m = Mem(seal("mountplan-journal 1 root-00".into()));
+        let ch = Undo::Chmod {
+            path: RootPath::new("/").unwrap(),
+            id: FileId { dev: 7, ino: 2 },
+            mode: 0o755,
+        };
+        m.intent(3, &place(""), &ch).unwrap();
+        assert!(m.0.contains("I 3 /srv/my%20root / chmod"), "{}", m.0);
+        let p = parse(&m.0).unwrap();
+        assert_eq!(p.entries.len(), 1);
+        assert_eq!(p.entries[0].place, place(""));
+        assert_eq!(p.entries[0].undo, ch);
     }
 
     #[test]

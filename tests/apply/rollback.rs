@@ -435,7 +435,8 @@ fn two_applies_on_one_root_take_turns_and_the_second_recovers_the_first() {
 }
 
 /// Changes below a bind's source land in the host directory the bind shows: the journal
-/// names that directory as the base, and recovery undoes them there.
+/// names that directory as the base, and recovery undoes them there (a chmod of the bind's
+/// root changes the source directory itself).
 const BIND_PLAN: &str = r#"
 version = 1
 name = "bind-changes"
@@ -469,6 +470,11 @@ path = "/data/existing"
 mode = "0600"
 
 [[step]]
+kind = "chmod"
+path = "/data"
+mode = "0700"
+
+[[step]]
 kind = "pivot"
 strategy = "pivot-root"
 "#;
@@ -488,6 +494,8 @@ fn changes_below_a_bind_source_are_undone_there_after_a_kill_or_a_failure() {
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("existing"), "keep\n").unwrap();
     let plan = s.write("b.toml", BIND_PLAN);
+    use std::os::unix::fs::PermissionsExt;
+    let src_mode = std::fs::metadata(&src).unwrap().permissions().mode();
     let before = manifest(&[&src]);
     let host = host_mounts();
     let run = || Run::apply(&plan, &s.state()).set("SRC", &src);
@@ -504,9 +512,9 @@ fn changes_below_a_bind_source_are_undone_there_after_a_kill_or_a_failure() {
             assert!(journals(&s.state()).is_empty(), "{hook}={n}");
             n += 1;
         }
-        // Four changes (two directories, the FIFO, the mode): eight journal points.
+        // Five changes (two directories, the FIFO, two modes): ten journal points.
         if hook == "MOUNTPLAN_TEST_KILL_AT" {
-            assert_eq!(n, 8);
+            assert_eq!(n, 10);
         } else {
             // Every call of the plan failed in turn before one run went through.
             assert!(n >= 4, "{hook}: only {n} calls failed in turn");
@@ -517,6 +525,7 @@ fn changes_below_a_bind_source_are_undone_there_after_a_kill_or_a_failure() {
         std::fs::remove_dir_all(src.join("new")).unwrap();
         std::fs::set_permissions(src.join("existing"), std::fs::Permissions::from_mode(0o644))
             .unwrap();
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(src_mode)).unwrap();
     }
 }
 
@@ -534,6 +543,11 @@ target = "/app"
 lower = ["${LOWER}"]
 upper = "${UPPER}"
 work = "${WORK}"
+
+[[step]]
+kind = "chmod"
+path = "/app"
+mode = "0700"
 
 [[step]]
 kind = "mkdir"
@@ -561,8 +575,9 @@ path = "/app/etc/conf"
 mode = "0600"
 "#;
 
-/// What a plan makes on an overlay is written to its upper layer, a host directory, and so is
-/// what the kernel copies up for it (`etc` and `etc/sub` for the mkdir, `etc/conf` for the
+/// What a plan makes on an overlay is written to its upper layer, a host directory (a chmod of
+/// the overlay's root changes the upper directory itself), and so is what the kernel copies up
+/// for it (`etc` and `etc/sub` for the mkdir, `etc/conf` for the
 /// chmod) and the `work` directory the mount makes in the work directory: a failure at any
 /// call, or a kill at any journal point, leaves all three layers as they were.
 #[test]
@@ -619,10 +634,11 @@ fn changes_on_an_overlay_are_undone_in_its_layers_after_a_failure_or_a_kill() {
             n += 1;
         }
         if hook == "MOUNTPLAN_TEST_KILL_AT" {
-            // Nine changes, two points each: `work`, `new`, `new/deeper`, the link, the FIFO,
-            // the copies of `etc` and `etc/sub`, `etc/sub/made`, the copy of `etc/conf`; and
-            // the intent of `index`, which the mount may make (with `index=on`) but did not.
-            assert_eq!((n, windows), (19, 1), "journal points and open windows");
+            // Ten changes, two points each: `work`, the mode of the upper directory itself,
+            // `new`, `new/deeper`, the link, the FIFO, the copies of `etc` and `etc/sub`,
+            // `etc/sub/made`, the copy of `etc/conf`; and the intent of `index`, which the mount
+            // may make (with `index=on`) but did not.
+            assert_eq!((n, windows), (21, 1), "journal points and open windows");
         } else {
             assert!(n >= 8, "{hook}: only {n} calls failed in turn");
         }
@@ -639,6 +655,8 @@ fn changes_on_an_overlay_are_undone_in_its_layers_after_a_failure_or_a_kill() {
             }
         }
         std::fs::remove_dir(work.join("work")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_same(&format!("{hook}: cleaned by hand"), &before, &layers());
     }
 }

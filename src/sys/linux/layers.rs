@@ -188,6 +188,10 @@ impl Layers {
     /// The identity of `place` in its held directory (`None`: not there).
     pub fn id_of(&self, place: &HostPlace) -> Result<Option<FileId>, Errno> {
         let dir = self.get(&place.base).ok_or(Errno::EBADF)?;
+        if place.rel.is_empty() {
+            // The overlay's root: the upper directory itself.
+            return Ok(Some(files::id_of(&nix::sys::stat::fstat(dir)?)));
+        }
         let (d, name) = match files::parent(dir, &place.rel) {
             Ok(x) => x,
             Err(Errno::ENOENT) => return Ok(None),
