@@ -392,7 +392,11 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
             "I" => {
                 let base = t.get(2).and_then(|s| dec(s)).ok_or_else(bad)?;
                 let base = HostPath::new(&base).map_err(|_| bad())?;
-                let rel = t.get(3).and_then(|s| dec(s)).ok_or_else(bad)?;
+                // Earlier versions wrote the base itself as `/%00`.
+                let rel = match t.get(3) {
+                    Some(&"/%00") => "/".to_string(),
+                    r => r.and_then(|s| dec(s)).ok_or_else(bad)?,
+                };
                 let rel = rel.strip_prefix('/').ok_or_else(bad)?.to_string();
                 let path = RootPath::new(&format!("/{rel}")).map_err(|_| bad())?;
                 if rel.split('/').any(|c| c == ".." || c == ".") {
@@ -520,10 +524,21 @@ mod tests {
         };
         m.intent(3, &place(""), &ch).unwrap();
         assert!(m.0.contains("I 3 /srv/my%20root / chmod"), "{}", m.0);
-        let p = parse(&m.0).unwrap();
-        assert_eq!(p.entries.len(), 1);
-        assert_eq!(p.entries[0].place, place(""));
-        assert_eq!(p.entries[0].undo, ch);
+        // A journal an earlier version left, with `/%00`, reads the same.
+        let old = intent_line(3, &place(""), &ch)
+            .unwrap()
+            .replace(" / ", " /%00 ");
+        let old = format!(
+            "{}{}",
+            seal("mountplan-journal 1 root-00".into()),
+            seal(old.split(" ~").next().unwrap().to_string())
+        );
+        for text in [&m.0, &old] {
+            let p = parse(text).unwrap();
+            assert_eq!(p.entries.len(), 1, "{text}");
+            assert_eq!(p.entries[0].place, place(""));
+            assert_eq!(p.entries[0].undo, ch);
+        }
     }
 
     #[test]

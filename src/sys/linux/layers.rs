@@ -95,8 +95,18 @@ impl Layers {
             let Ok(base) = HostPath::new(dir) else {
                 continue;
             };
-            let fd = host::open_path(Path::new(dir), true)
-                .map_err(|e| SysError::refused(c, e.errno, format!("{}: {}", key, e)))?;
+            let fd = host::open_path(Path::new(dir), true).map_err(|e| {
+                let what = if key == "upperdir" { "upper" } else { "work" };
+                SysError::refused(
+                    c,
+                    e.errno,
+                    format!(
+                        "the overlay's {what} directory `{dir}` cannot be opened ({}): it must \
+                         be an existing directory on the host",
+                        crate::sys::errno_words(e.errno)
+                    ),
+                )
+            })?;
             if key == "workdir" {
                 for name in WORK_DIRS {
                     if !exists(fd.as_fd(), name) {
