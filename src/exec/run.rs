@@ -48,11 +48,8 @@ struct Record {
     undo: Undo,
     journaled: bool,
     /// Undone in this host directory (an overlay's upper layer or work directory), not
-    /// through the root.
+    /// through the root, once that overlay is unmounted.
     place: Option<HostPlace>,
-    /// For an overlay's mount: the records undone in its layers, undone right after it (once
-    /// the overlay is unmounted), newest first.
-    after: Vec<Record>,
 }
 
 struct Runner<'a> {
@@ -119,12 +116,11 @@ impl Runner<'_> {
                 if let (true, Undo::Umount(p)) = (at_overlay, &u) {
                     self.overlays.push((p.clone(), self.stack.len()));
                 }
-                self.push(Record {
+                self.stack.push(Record {
                     seq,
                     undo: u.clone(),
                     journaled,
                     place: place.filter(|p| p.overlay.is_some()).cloned(),
-                    after: Vec::new(),
                 });
                 if journaled {
                     self.log
@@ -159,12 +155,11 @@ impl Runner<'_> {
             }
             (self.point)(Point::Made(seq));
             let done = self.log.done(seq, &undo);
-            self.push(Record {
+            self.stack.push(Record {
                 seq,
                 undo,
                 journaled: true,
                 place: Some(s.place),
-                after: Vec::new(),
             });
             if let (Err(e), Ok(())) = (done, &first_err) {
                 first_err = Err(SysError::refused("journal", Errno::EIO, e));
@@ -173,23 +168,14 @@ impl Runner<'_> {
         first_err
     }
 
-    /// Keeps a record for rollback. One undone in an overlay's layer goes with that overlay's
-    /// mount, to be undone once it is unmounted.
-    fn push(&mut self, r: Record) {
-        if let Some(mp) = r.place.as_ref().and_then(|p| p.overlay.as_ref()) {
-            let owner = self.overlays.iter().rev().find(|(p, i)| {
-                p == mp
-                    && self
-                        .stack
-                        .get(*i)
-                        .is_some_and(|o| matches!(&o.undo, Undo::Umount(q) if q == mp))
-            });
-            if let Some(&(_, i)) = owner {
-                self.stack[i].after.push(r);
-                return;
-            }
-        }
-        self.stack.push(r);
+    /// For a record undone in an overlay's layer: the index in `stack` of that overlay's mount,
+    /// while it is there (the overlay is still mounted).
+    fn owner_of(&self, r: &Record) -> Option<usize> {
+        let mp = r.place.as_ref()?.overlay.as_ref()?;
+        self.overlays.iter().rev().find_map(|(p, i)| {
+            let here = self.stack.get(*i)?;
+            (p == mp && matches!(&here.undo, Undo::Umount(q) if q == mp)).then_some(*i)
+        })
     }
 
     /// Runs calls in order; returns whether any changed something.
@@ -203,7 +189,7 @@ impl Runner<'_> {
         Ok(changed)
     }
 
-    /// Undoes one record, then what goes with it.
+    /// Undoes one record.
     fn undo(&mut self, r: Record) {
         let (res, shown) = match &r.place {
             Some(p) => (self.sys.undo_at(p, &r.undo), r.undo.on_host(p)),
@@ -220,16 +206,31 @@ impl Runner<'_> {
             }
             Err(e) => self.rollback_errors.push(e.to_string()),
         }
-        for a in r.after.into_iter().rev() {
-            self.undo(a);
-        }
     }
 
-    /// Undoes every record above `mark`, newest first.
+    /// Undoes every record above `mark`, newest first. What is undone in an overlay's layer
+    /// waits until that overlay is unmounted (the kernel's view of a mounted overlay must not
+    /// change below it); a partial rollback (a pivot's fallback) that leaves the overlay mounted
+    /// undoes it last.
     fn rollback_to(&mut self, mark: usize) {
+        let mut waiting: Vec<(usize, Record)> = Vec::new();
         while self.stack.len() > mark {
             let Some(r) = self.stack.pop() else { break };
+            if let Some(owner) = self.owner_of(&r) {
+                waiting.push((owner, r));
+                continue;
+            }
             self.undo(r);
+            // It may have been an overlay's mount: what waited for its unmount goes now.
+            let at = self.stack.len();
+            let (now, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(o, _)| *o == at);
+            waiting = rest;
+            for (_, w) in now {
+                self.undo(w);
+            }
+        }
+        for (_, w) in waiting {
+            self.undo(w);
         }
     }
 }

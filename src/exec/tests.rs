@@ -392,6 +392,56 @@ fn changes_on_an_overlay_are_undone_in_its_upper_layer_after_its_unmount() {
     assert!(intents[2].contains("/srv/u:etc/made rmdir"), "{ev:?}");
 }
 
+/// A pivot whose put_old directory is made on an overlay, then fails and falls back: the
+/// directory is removed from the upper layer before the fallback runs, though the overlay
+/// stays mounted (a partial rollback); nothing else is undone and the apply succeeds.
+#[test]
+fn a_pivot_falling_back_removes_its_put_old_from_an_overlay_it_leaves_mounted() {
+    let overlay = FsKind::Overlay(OverlayOptions {
+        lower: vec![HostPath::new("/srv/l").unwrap()],
+        upper: Some(HostPath::new("/srv/u").unwrap()),
+        work: Some(HostPath::new("/srv/w").unwrap()),
+    });
+    let mut p = plan(bound(), None);
+    p.steps = vec![
+        step("ovl", mount("/app", overlay, MsFlags::empty(), Create::Dir)),
+        step(
+            "pivot",
+            Action::Pivot(Pivot {
+                strategy: PivotStrategy::PutOld,
+                fallback: Some(PivotStrategy::Chroot),
+                put_old: rp("/app/old"),
+            }),
+        ),
+    ];
+    let d = dag(p);
+    // Setup, then the overlay's mkdir and mount, then the pivot: mkdir put_old, chdir,
+    // pivot_root (which fails).
+    let at = calls::setup(&d.plan).calls.len() + 2 + 2;
+    assert!(matches!(dry_run(&d.plan)[at], Call::PivotRoot { .. }));
+    let mut fake = Fake::new();
+    fake.fail_at = Some((at, Errno::EINVAL));
+    let o = run(
+        &d,
+        &mut fake,
+        &mut Events::default(),
+        no_verify(),
+        &mut |_| {},
+    );
+    assert!(o.succeeded(), "{:?}", o.failure);
+    assert_eq!(o.steps[1].status, Status::Fallback);
+    let undone: Vec<String> = fake
+        .log
+        .iter()
+        .filter_map(|r| match r {
+            Rec::Undo(u) => Some(u.to_string()),
+            Rec::UndoAt(at, u) => Some(format!("{at}: {u}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(undone, ["/srv/u/old: rmdir(\"<root>/app/old\")"]);
+}
+
 #[test]
 fn only_calls_with_a_host_place_are_journaled() {
     let p = plan(bound(), None);
