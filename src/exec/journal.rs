@@ -15,7 +15,7 @@
 //! U <seq> ~<crc>                        undone by rollback (or the call failed)
 //! ```
 //!
-//! `<op>` is `rm <dir|file|fifo|char|block|symlink> <rdev|target|-> <dev|-> <ino|->`,
+//! `<op>` is `rm <dir|file|fifo|char|block|symlink|copy> <rdev|target|size:mtime:nsec|-> <dev|-> <ino|->`,
 //! `chmod <dev> <ino> <mode>` or `chown <dev> <ino> <uid> <gid>`. Tokens are percent-encoded
 //! (only `[A-Za-z0-9/._+,:@=]` stand for themselves), so a token never holds a space, a
 //! newline or `~`. `<crc>` is the FNV-1a 32 of the text before ` ~`, in hex. A last line
@@ -119,6 +119,9 @@ fn enc_op(u: &Undo, out: &mut String) -> bool {
             match node {
                 Node::Char(r) | Node::Block(r) => out.push_str(&r.to_string()),
                 Node::Symlink(t) => enc(t, out),
+                Node::Copy { size, mtime, nsec } => {
+                    let _ = write!(out, "{size}:{mtime}:{nsec}");
+                }
                 _ => out.push('-'),
             }
             let _ = write!(
@@ -161,6 +164,18 @@ fn dec_op(path: RootPath, t: &[&str]) -> Option<Undo> {
                 "char" => Node::Char(num(t.get(2))?),
                 "block" => Node::Block(num(t.get(2))?),
                 "symlink" => Node::Symlink(dec(t.get(2)?)?),
+                "copy" => {
+                    let mut v = t.get(2)?.split(':');
+                    let node = Node::Copy {
+                        size: v.next()?.parse().ok()?,
+                        mtime: v.next()?.parse().ok()?,
+                        nsec: v.next()?.parse().ok()?,
+                    };
+                    if v.next().is_some() {
+                        return None;
+                    }
+                    node
+                }
                 _ => return None,
             };
             let dev = optnum(t.get(3))?;
@@ -539,6 +554,37 @@ mod tests {
             assert_eq!(p.entries[0].place, place(""));
             assert_eq!(p.entries[0].undo, ch);
         }
+    }
+
+    /// A file an overlay copies up is journaled with the size and modification time it keeps
+    /// from the lower layer (all recovery has before its inode number is known).
+    #[test]
+    fn a_copied_up_file_round_trips_with_its_size_and_time() {
+        let mut m = Mem(seal("mountplan-journal 1 root-00".into()));
+        let node = Node::Copy {
+            size: 12,
+            mtime: 1_700_000_000,
+            nsec: 123_456_789,
+        };
+        let u = Undo::Remove {
+            path: RootPath::new("/etc/conf").unwrap(),
+            node: node.clone(),
+            id: None,
+        };
+        m.intent(0, &place("etc/conf"), &u).unwrap();
+        assert!(
+            m.0.contains(" rm copy 12:1700000000:123456789 - - "),
+            "{}",
+            m.0
+        );
+        let p = parse(&m.0).unwrap();
+        assert_eq!(p.entries[0].undo, u);
+        let bad = seal("I 0 /srv/my%20root /etc/conf rm copy 12:1:2:3 - -".into());
+        let text = format!("{}{bad}", seal("mountplan-journal 1 root-00".into()));
+        assert!(
+            parse(&text).is_err(),
+            "a fourth number is not a copy's stamp"
+        );
     }
 
     #[test]

@@ -43,6 +43,17 @@ pub enum Node {
     Fifo,
     /// A symlink with this target.
     Symlink(String),
+    /// A regular file an overlay copies up into its upper layer: it keeps the size and the
+    /// modification time of the file in the lower layer, which identify it until its inode
+    /// number is journaled. Never made by mountplan itself.
+    Copy {
+        /// st_size.
+        size: u64,
+        /// st_mtime, seconds.
+        mtime: i64,
+        /// st_mtime, nanoseconds.
+        nsec: i64,
+    },
 }
 
 impl Node {
@@ -55,6 +66,7 @@ impl Node {
             Node::Block(_) => "block",
             Node::Fifo => "fifo",
             Node::Symlink(_) => "symlink",
+            Node::Copy { .. } => "copy",
         }
     }
 }

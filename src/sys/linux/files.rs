@@ -119,7 +119,7 @@ pub fn kind_word(st: &FileStat) -> &'static str {
 pub fn matches(dir: BorrowedFd<'_>, name: &str, st: &FileStat, node: &Node) -> bool {
     match node {
         Node::Dir => kind(st) == SFlag::S_IFDIR,
-        Node::File => kind(st) == SFlag::S_IFREG,
+        Node::File | Node::Copy { .. } => kind(st) == SFlag::S_IFREG,
         Node::Char(r) => kind(st) == SFlag::S_IFCHR && st.st_rdev == *r,
         Node::Block(r) => kind(st) == SFlag::S_IFBLK && st.st_rdev == *r,
         Node::Fifo => kind(st) == SFlag::S_IFIFO,
@@ -152,6 +152,8 @@ pub fn make(dir: BorrowedFd<'_>, name: &str, node: &Node, mode: u32) -> Result<(
         Node::Block(r) => nix::sys::stat::mknodat(dir, name, SFlag::S_IFBLK, m, *r),
         Node::Fifo => nix::sys::stat::mknodat(dir, name, SFlag::S_IFIFO, m, 0),
         Node::Symlink(to) => nix::unistd::symlinkat(to.as_str(), dir, name),
+        // Only the kernel makes these (an overlay's copy-up).
+        Node::Copy { .. } => Err(Errno::EINVAL),
     }
 }
 
@@ -217,6 +219,16 @@ pub fn remove(
         None if *node == Node::File && st.st_size != 0 => {
             return Ok(Reversed::Kept(
                 "it is not empty, so it may not be the file that was created".into(),
+            ));
+        }
+        None if matches!(node, Node::Copy { size, mtime, nsec }
+            if (u64::try_from(st.st_size).ok(), st.st_mtime, st.st_mtime_nsec)
+                != (Some(*size), *mtime, *nsec)) =>
+        {
+            return Ok(Reversed::Kept(
+                "its size or modification time is not the copied file's, so it may not be the \
+                 copy"
+                    .into(),
             ));
         }
         _ => {}

@@ -43,7 +43,11 @@ fn node_at(dir: BorrowedFd<'_>, rel: &str) -> Option<Node> {
     let st = files::lstat_at(d.as_fd(), name).ok()?;
     Some(match kind(&st) {
         SFlag::S_IFDIR => Node::Dir,
-        SFlag::S_IFREG => Node::File,
+        SFlag::S_IFREG => Node::Copy {
+            size: u64::try_from(st.st_size).ok()?,
+            mtime: st.st_mtime,
+            nsec: st.st_mtime_nsec,
+        },
         SFlag::S_IFIFO => Node::Fifo,
         SFlag::S_IFCHR => Node::Char(st.st_rdev),
         SFlag::S_IFBLK => Node::Block(st.st_rdev),
