@@ -12,9 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// rolling back everything it changed when a step fails.
 ///
 /// Exit status: 0 success; 1 a plan has errors (check, plan) or two plans differ (diff);
-/// 2 usage error or unreadable file. apply exits with the command's status (128+N when the
-/// command is killed by signal N), 0 without a command, 125 when mountplan itself fails
-/// (invalid plan, failed step — after rollback), 126 when the command cannot be executed,
+/// 2 usage error or (check, plan, diff) unreadable file. apply exits with the command's status
+/// (128+N when the command is killed by signal N), 0 without a command, 125 when mountplan
+/// itself fails (unreadable or invalid plan, failed step — after rollback), 126 when the
+/// command cannot be executed,
 /// 127 when it is not found. recover exits 1 when something could not be undone; release 1
 /// when FILE is not a pinned namespace.
 #[derive(Debug, Parser)]

@@ -75,6 +75,12 @@ fn check_exits_0_1_2() {
     assert!(stderr(&o).contains("no/such/plan.toml"), "{}", stderr(&o));
     no_panic(&o);
 
+    // apply keeps 2 for the command's own status: an unreadable plan is its 125.
+    let o = run(&["apply", "no/such/plan.toml", "--", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("nothing was applied"), "{}", stderr(&o));
+    no_panic(&o);
+
     let o = run(&["check", "--no-such-flag", "plans/host-sandbox.toml"]);
     assert_eq!(o.status.code(), Some(2));
 }

@@ -650,3 +650,35 @@ fn changes_on_an_overlay_are_undone_in_its_layers_after_a_failure_or_a_kill() {
         assert_same(&format!("{hook}: cleaned by hand"), &before, &layers());
     }
 }
+
+/// An overlay the kernel refuses (EINVAL, its reason only in the kernel log) gets the reason
+/// mountplan can tell: here a work directory inside the upper one. Nothing is left behind.
+#[test]
+fn an_overlay_the_kernel_refuses_says_why() {
+    let Some(_serial) = privileged("an_overlay_the_kernel_refuses_says_why") else {
+        return;
+    };
+    let s = Scratch::new("overlay-refused");
+    let (lower, upper) = (s.path("lower"), s.path("upper"));
+    let work = upper.join("work");
+    for d in [&lower, &upper, &work] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let plan = s.write("o.toml", OVERLAY_PLAN);
+    let before = manifest(&[&lower, &upper]);
+    let o = Run::apply(&plan, &s.state())
+        .set("LOWER", &lower)
+        .set("UPPER", &upper)
+        .set("WORK", &work)
+        .run();
+    assert_eq!(o.status, 125, "{}", o.stderr);
+    assert!(o.stderr.contains("EINVAL"), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("is inside the other; overlayfs needs two separate directories"),
+        "{}",
+        o.stderr
+    );
+    assert_same("refused overlay", &before, &manifest(&[&lower, &upper]));
+    assert!(journals(&s.state()).is_empty());
+}

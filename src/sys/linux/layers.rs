@@ -134,6 +134,35 @@ impl Layers {
         Ok(out)
     }
 
+    /// Why the kernel refused (EINVAL) an overlay mounted with `data`, as far as can be told
+    /// from the directories held for it; else where to find overlayfs's own reason.
+    pub fn why_refused(&self, data: Option<&str>) -> String {
+        let dir = |key: &str| {
+            let p = option(data?, key)?;
+            let fd = self.get(&HostPath::new(p).ok()?)?;
+            Some((p, files::statx_id(fd).ok()?.1))
+        };
+        if let (Some((u, Some(um))), Some((w, Some(wm)))) = (dir("upperdir"), dir("workdir")) {
+            if um != wm {
+                return format!(
+                    "the upper directory `{u}` and the work directory `{w}` are on different \
+                     mounts; overlayfs needs both on the same one: put `work` beside `upper`"
+                );
+            }
+            let inside = |a: &str, b: &str| a.starts_with(&format!("{}/", b.trim_end_matches('/')));
+            if inside(u, w) || inside(w, u) {
+                return format!(
+                    "one of the upper directory `{u}` and the work directory `{w}` is inside the \
+                     other; overlayfs needs two separate directories on the same filesystem"
+                );
+            }
+        }
+        "overlayfs refused these options; the kernel log (`dmesg`) gives its reason (a lower \
+         layer missing or not a directory, an upper layer on a filesystem without the xattrs or \
+         d_type overlayfs needs, or a layer already used by another overlay)"
+            .into()
+    }
+
     /// Before `c` changes a file below an overlay (`place`): what the kernel will copy up
     /// into the upper layer for it. `root` resolves the file in the overlay, for its kind.
     pub fn copy_ups(&self, root: BorrowedFd<'_>, c: &Call, place: &HostPlace) -> Vec<Side> {

@@ -211,7 +211,12 @@ impl Linux {
         let u = Undo::Umount(p.clone());
         before(&u)?;
         self.mount(s.as_ref(), &t, fstype, *flags, data)
-            .map_err(err)?;
+            .map_err(|e| match (e, fstype) {
+                (Errno::EINVAL, Some("overlay")) => {
+                    SysError::refused(c, e, self.layers.why_refused(data))
+                }
+                _ => err(e),
+            })?;
         Ok(Effect::Changed(u))
     }
 
