@@ -244,6 +244,8 @@ pub struct Plan {
     pub description: Option<String>,
     /// Where the root comes from.
     pub root: Root,
+    /// Where `[root] path` is, for a root on a host directory.
+    pub root_loc: Option<Loc>,
     /// Namespaces to create (mount always).
     pub namespaces: Namespaces,
     /// Variables after command-line overrides, as substituted.
@@ -339,6 +341,9 @@ pub struct Step {
     pub loc: Loc,
     /// Where the `id` value is, when given.
     pub id_loc: Option<Loc>,
+    /// Where the step names a host path, when it does (a bind's `source`, an overlay's first
+    /// `lower`, a node's `from_host`): an apply that cannot open it points there.
+    pub host_loc: Option<Loc>,
     /// Explicit dependencies (`after`), each with the location of the name.
     pub after: Vec<(StepId, Loc)>,
     /// The reviewer's note.

@@ -51,3 +51,6 @@ mod crashes;
 
 #[path = "apply/shortcuts.rs"]
 mod shortcuts;
+
+#[path = "apply/errors.rs"]
+mod errors;

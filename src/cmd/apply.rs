@@ -155,11 +155,14 @@ fn failure_text(o: &Outcome, dag: &mountplan::graph::Dag, sources: &Sources) -> 
                 st.id,
                 st.kind().as_str()
             );
-            let loc = st.key_loc();
+            let (loc, label) = match st.host_loc.filter(|_| f.on_host) {
+                Some(h) => (h, "this host path"),
+                None => (st.key_loc(), "this step failed"),
+            };
             let at = location(sources, Some(loc));
             if !at.is_empty() {
                 let _ = writeln!(s, "  --> {at}");
-                s.push_str(&snippet(sources, loc, "this step failed"));
+                s.push_str(&snippet(sources, loc, label));
             }
         }
         None if o.verify.as_ref().is_some_and(|v| !v.ok) => {
@@ -170,6 +173,13 @@ fn failure_text(o: &Outcome, dag: &mountplan::graph::Dag, sources: &Sources) -> 
                 s,
                 "error[mountplan::apply::setup]: the namespace or the root could not be set up"
             );
+            if let Some(loc) = dag.plan.root_loc.filter(|_| f.on_host) {
+                let at = location(sources, Some(loc));
+                if !at.is_empty() {
+                    let _ = writeln!(s, "  --> {at}");
+                    s.push_str(&snippet(sources, loc, "this host path"));
+                }
+            }
         }
     }
     if let Some(call) = &f.call {

@@ -97,6 +97,10 @@ pub struct Failure {
     pub errno_text: Option<String>,
     /// The refusal's reason, when mountplan refused rather than the kernel.
     pub why: Option<String>,
+    /// It is about a host path the plan names (a bind's source, an overlay's lower layer, a
+    /// node's `from_host`, the root directory), not about the step's place in the root.
+    #[serde(default)]
+    pub on_host: bool,
     /// The whole message.
     pub message: String,
 }
@@ -110,6 +114,7 @@ impl Failure {
             errno: Some(format!("{:?}", e.errno)),
             errno_text: Some(e.errno.desc().to_string()),
             why: e.why.clone(),
+            on_host: e.on_host,
             message: e.to_string(),
         }
     }

@@ -363,6 +363,7 @@ pub fn run(
                         errno: None,
                         errno_text: None,
                         why: None,
+                        on_host: false,
                         message: format!(
                             "the mount table differs from the plan's prediction in {} place(s)",
                             v.mismatches.len()

@@ -25,6 +25,7 @@ fn step(id: &str, action: Action) -> Step {
     Step {
         id: StepId::new(id),
         explicit_id: true,
+        host_loc: None,
         loc: Loc::default(),
         id_loc: None,
         after: Vec::new(),
@@ -140,6 +141,7 @@ fn plan(root: Root, fallback: Option<PivotStrategy>) -> Plan {
         namespaces: Namespaces::default(),
         vars: Default::default(),
         includes: Vec::new(),
+        root_loc: None,
         steps,
     }
 }

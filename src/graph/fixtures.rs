@@ -40,6 +40,7 @@ impl B {
             namespaces: Namespaces::default(),
             vars: BTreeMap::new(),
             includes: Vec::new(),
+            root_loc: None,
             steps: Vec::new(),
         })
     }
@@ -55,6 +56,7 @@ impl B {
         self.0.steps.push(Step {
             id: StepId::new(id),
             explicit_id: true,
+            host_loc: None,
             loc: kind_loc(i),
             id_loc: Some(id_at(i)),
             after: after

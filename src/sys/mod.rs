@@ -230,6 +230,9 @@ pub struct SysError {
     /// Why, when the error is a refusal by mountplan rather than the kernel (a symlink where a
     /// real directory is required, a device with the wrong number, ...).
     pub why: Option<String>,
+    /// The error is about a host path the plan names (a bind's source, an overlay's lower
+    /// layer, a node's `from_host`, the root directory): the report points at that key.
+    pub on_host: bool,
 }
 
 impl SysError {
@@ -239,6 +242,7 @@ impl SysError {
             call: call.to_string(),
             errno,
             why: None,
+            on_host: false,
         }
     }
     /// A refusal, with the errno it is reported as.
@@ -247,6 +251,32 @@ impl SysError {
             call: call.to_string(),
             errno,
             why: Some(why.into()),
+            on_host: false,
+        }
+    }
+    /// A host path the plan names, `what` (`the bind's source`), could not be opened: the
+    /// refusal says why in words and how to fix it, and points at that path's key.
+    pub fn host_path(call: impl fmt::Display, errno: Errno, what: &str, path: &str) -> Self {
+        let why = match errno {
+            Errno::ENOENT => {
+                format!("{what} `{path}` does not exist on the host: create it, or fix the path")
+            }
+            Errno::ENOTDIR => format!(
+                "{what} `{path}` cannot be opened: a component of it is not a directory, or \
+                 it is not one where a directory is needed: fix the path"
+            ),
+            Errno::EACCES | Errno::EPERM => format!(
+                "{what} `{path}` cannot be opened: permission denied (rootless, mountplan \
+                 can open only what the caller can)"
+            ),
+            Errno::ELOOP => {
+                format!("{what} `{path}` cannot be opened: it goes through too many symlinks")
+            }
+            e => format!("{what} `{path}` cannot be opened: {}", errno_words(e)),
+        };
+        SysError {
+            on_host: true,
+            ..SysError::refused(call, errno, why)
         }
     }
 }

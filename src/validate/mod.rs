@@ -42,6 +42,7 @@ pub fn validate(
     let mut name = None;
     let mut description = None;
     let mut root: Option<Root> = None;
+    let mut root_loc: Option<Loc> = None;
     let mut ns = Namespaces::default();
     let mut steps = Vec::new();
     let mut ids: BTreeMap<String, Loc> = BTreeMap::new();
@@ -92,6 +93,7 @@ pub fn validate(
                 (Some(pa), None) => {
                     if let Some(h) = cx.host_path(pa) {
                         root = Some(Root::Path(h));
+                        root_loc = Some(cx.loc(pa));
                     }
                 }
                 (None, Some(t)) => {
@@ -212,6 +214,7 @@ pub fn validate(
                 explicit_id: s.id.is_some(),
                 loc,
                 id_loc: s.id.as_ref().map(|i| cx.loc(i)),
+                host_loc: host_field(s).map(|h| cx.loc(h)),
                 after,
                 note,
                 action,
@@ -258,6 +261,7 @@ pub fn validate(
         }),
         description,
         root,
+        root_loc,
         namespaces: ns,
         vars,
         includes: plans[..plans.len() - 1]

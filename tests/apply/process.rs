@@ -262,9 +262,12 @@ fn a_failed_step_names_its_place_the_call_and_the_errno_in_words() {
     assert_eq!(o.status, 125);
     for w in [
         "step 2 `gone` (mount) failed",
-        "p.toml:15:10",
-        "target = \"/mnt\"",
+        // The missing host path, not the target: that is what to fix.
+        "p.toml:14:10",
+        "source = \"/no/such/dir\"",
+        "this host path",
         "ENOENT (No such file or directory)",
+        "the bind's source `/no/such/dir` does not exist on the host",
         "mount(\"/no/such/dir\", \"<root>/mnt\"",
         "rolled back",
         "rmdir(\"<root>/made\")",

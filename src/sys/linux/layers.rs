@@ -37,6 +37,14 @@ fn option<'d>(data: &'d str, key: &str) -> Option<&'d str> {
         .find_map(|o| o.strip_prefix(key)?.strip_prefix('='))
 }
 
+/// The first lower layer in `data` that is missing or not a directory on the host, when the
+/// kernel refused the overlay for a missing path.
+pub fn missing_lower(data: Option<&str>) -> Option<&str> {
+    option(data?, "lowerdir")?
+        .split(':')
+        .find(|l| !nix::sys::stat::stat(*l).is_ok_and(|st| kind(&st) == SFlag::S_IFDIR))
+}
+
 /// The node at `rel` below `dir`, when it is one a [`Node`] can describe.
 fn node_at(dir: BorrowedFd<'_>, rel: &str) -> Option<Node> {
     let (d, name) = files::parent(dir, rel).ok()?;

@@ -416,7 +416,8 @@ impl Linux {
         let rdev = match dev {
             Dev::Num(a, b) => nix::sys::stat::makedev(u64::from(*a), u64::from(*b)),
             Dev::FromHost(h) => {
-                let st = nix::sys::stat::stat(h.as_str()).map_err(|e| SysError::new(c, e))?;
+                let st = nix::sys::stat::stat(h.as_str())
+                    .map_err(|e| SysError::host_path(c, e, "the host node", h.as_str()))?;
                 return match kind(&st) {
                     SFlag::S_IFCHR => Ok(Node::Char(st.st_rdev)),
                     SFlag::S_IFBLK => Ok(Node::Block(st.st_rdev)),

@@ -14,7 +14,7 @@ use nix::sys::stat::{SFlag, fstat};
 
 use super::files::{self, fd_name, kind};
 use super::resolve::How;
-use super::{Linux, host, in_root, mount, why_resolve};
+use super::{Linux, host, in_root, layers, mount, why_resolve};
 use crate::calls::{Call, Source, Target};
 use crate::model::{MsFlags, RootPath};
 use crate::sys::{Before, Effect, FileId, SysError, Undo};
@@ -145,7 +145,9 @@ impl Linux {
                 // itself through its descriptor, so a rename of the host path between the
                 // open and the mount cannot make another directory the root. OpenRoot then
                 // checks it opened the bind made here.
-                let fd = host::open_path(Path::new(s.as_str()), true)?;
+                let fd = host::open_path(Path::new(s.as_str()), true).map_err(|e| {
+                    SysError::host_path(e.call, e.errno, "the root directory", s.as_str())
+                })?;
                 let spot = Spot::Fd(fd);
                 self.mount(Some(&spot), &spot, None, *flags, None)
                     .map_err(err)?;
@@ -207,13 +209,22 @@ impl Linux {
             Some(spot) => spot,
             None => Spot::Fd(self.resolve(p, how).map_err(|e| refuse(e, how))?),
         };
-        let s = self.source(source).map_err(err)?;
+        let s = self.source(source).map_err(|e| match source {
+            Source::Host(h) => SysError::host_path(c, e, "the bind's source", h.as_str()),
+            _ => err(e),
+        })?;
         let u = Undo::Umount(p.clone());
         before(&u)?;
         self.mount(s.as_ref(), &t, fstype, *flags, data)
             .map_err(|e| match (e, fstype) {
                 (Errno::EINVAL, Some("overlay")) => {
                     SysError::refused(c, e, self.layers.why_refused(data))
+                }
+                (Errno::ENOENT | Errno::ENOTDIR | Errno::EACCES, Some("overlay")) => {
+                    match layers::missing_lower(data) {
+                        Some(l) => SysError::host_path(c, e, "the overlay's lower layer", l),
+                        None => err(e),
+                    }
                 }
                 _ => err(e),
             })?;

@@ -1,0 +1,78 @@
+//! Errors a user causes at apply time, which no check can see (the host's state): each names
+//! the key of the plan it comes from, with its line and column, says what is wrong and how to
+//! fix it, and changes nothing.
+
+use crate::support::*;
+
+/// One plan whose host path is missing: the key, its line and column, and the words expected.
+struct Case {
+    name: &'static str,
+    plan: &'static str,
+    at: &'static str,
+    why: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "bind-source",
+        plan: "version = 1\nname = \"e\"\n[root]\ntmpfs = {}\n[namespaces]\nuser = false\n\
+               [[step]]\nkind = \"mount\"\ntype = \"bind\"\nsource = \"/nonexistent/src\"\n\
+               target = \"/data\"\n",
+        at: "p.toml:10:10",
+        why: "the bind's source `/nonexistent/src` does not exist on the host: create it, or \
+              fix the path",
+    },
+    Case {
+        name: "from-host",
+        plan: "version = 1\nname = \"e\"\n[root]\ntmpfs = {}\n[namespaces]\nuser = false\n\
+               [[step]]\nkind = \"mknod\"\npath = \"/null\"\nfrom_host = \"/dev/nonexistent\"\n",
+        at: "p.toml:10:13",
+        why: "the host node `/dev/nonexistent` does not exist on the host",
+    },
+    Case {
+        name: "root",
+        plan: "version = 1\nname = \"e\"\n[root]\npath = \"/nonexistent/root\"\n[namespaces]\n\
+               user = false\n[[step]]\nkind = \"mkdir\"\npath = \"/x\"\n",
+        at: "p.toml:4:8",
+        why: "the root directory `/nonexistent/root` does not exist on the host",
+    },
+    Case {
+        name: "overlay-lower",
+        plan: "version = 1\nname = \"e\"\n[root]\ntmpfs = {}\n[namespaces]\nuser = false\n\
+               [[step]]\nkind = \"mount\"\ntype = \"overlay\"\ntarget = \"/o\"\n\
+               lower = [\"/nonexistent/lower\"]\n",
+        at: "p.toml:11:10",
+        why: "the overlay's lower layer `/nonexistent/lower` does not exist on the host",
+    },
+];
+
+#[test]
+fn a_missing_host_path_points_at_its_key_and_says_how_to_fix_it() {
+    let Some(_serial) = privileged("a_missing_host_path_points_at_its_key_and_says_how_to_fix_it")
+    else {
+        return;
+    };
+    let host = host_mounts();
+    for c in CASES {
+        let s = Scratch::new(c.name);
+        let plan = s.write("p.toml", c.plan);
+        let o = Run::apply(&plan, &s.state()).cmd(&["/bin/true"]).run();
+        assert_eq!(o.status, 125, "{}: {}", c.name, o.stderr);
+        assert!(
+            o.stderr.contains(&format!("{} ", c.at)) || o.stderr.contains(&format!("{}\n", c.at)),
+            "{}: no `--> {}` in:\n{}",
+            c.name,
+            c.at,
+            o.stderr
+        );
+        assert!(
+            o.stderr.contains("this host path"),
+            "{}: {}",
+            c.name,
+            o.stderr
+        );
+        assert!(o.stderr.contains(c.why), "{}: {}", c.name, o.stderr);
+        assert_eq!(host, host_mounts(), "{}", c.name);
+        assert!(journals(&s.state()).is_empty(), "{}", c.name);
+    }
+}
