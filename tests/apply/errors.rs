@@ -76,3 +76,40 @@ fn a_missing_host_path_points_at_its_key_and_says_how_to_fix_it() {
         assert!(journals(&s.state()).is_empty(), "{}", c.name);
     }
 }
+
+/// A umount or a remount of a path where nothing is mounted (the kernel's EINVAL, which a
+/// check cannot foresee on a root from the host) says so, at the step's target.
+#[test]
+fn a_umount_or_remount_of_no_mountpoint_says_so() {
+    let Some(_serial) = privileged("a_umount_or_remount_of_no_mountpoint_says_so") else {
+        return;
+    };
+    for (name, step) in [
+        ("umount", "kind = \"umount\"\ntarget = \"/etc\"\n"),
+        (
+            "remount",
+            "kind = \"remount\"\ntarget = \"/etc\"\noptions = [\"ro\"]\n",
+        ),
+    ] {
+        let s = Scratch::new(name);
+        let root = s.path("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        let plan = s.write(
+            "p.toml",
+            &format!(
+                "version = 1\nname = \"e\"\n[root]\npath = \"{}\"\n[namespaces]\nuser = false\n\
+                 [[step]]\n{step}",
+                root.display()
+            ),
+        );
+        let o = Run::apply(&plan, &s.state()).cmd(&["/bin/true"]).run();
+        assert_eq!(o.status, 125, "{name}: {}", o.stderr);
+        assert!(o.stderr.contains("p.toml:9:10"), "{name}: {}", o.stderr);
+        assert!(o.stderr.contains("EINVAL"), "{name}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("nothing is mounted on `<root>/etc`"),
+            "{name}: {}",
+            o.stderr
+        );
+    }
+}

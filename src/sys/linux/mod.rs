@@ -512,8 +512,17 @@ impl Sys for Linux {
             Call::Umount(t) => {
                 let s = self.target(t, How::FOLLOW).map_err(err)?;
                 let path = self.path_of(&s).map_err(err)?;
-                nix::mount::umount2(path.as_str(), nix::mount::MntFlags::MNT_DETACH)
-                    .map_err(err)?;
+                nix::mount::umount2(path.as_str(), nix::mount::MntFlags::MNT_DETACH).map_err(
+                    |e| match (e, &s, t) {
+                        (Errno::EINVAL, mounting::Spot::Fd(fd), Target::InRoot(p)) => {
+                            match mount::not_a_mountpoint_why(fd.as_fd(), &in_root(p)) {
+                                Some(w) => SysError::refused(c, e, w),
+                                None => err(e),
+                            }
+                        }
+                        _ => err(e),
+                    },
+                )?;
                 Ok(Effect::Local)
             }
             Call::Mkdir {

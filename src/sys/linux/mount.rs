@@ -195,6 +195,26 @@ struct MntIdReq {
     param: u64,
 }
 
+/// Whether `fd` is known not to be the root of a mount (statx's mount-root attribute; `false`
+/// when the kernel cannot say).
+pub fn surely_not_a_mountpoint(fd: BorrowedFd<'_>) -> bool {
+    let mount_root = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    super::files::statx(fd, 0).is_ok_and(|st| {
+        st.stx_attributes_mask & mount_root != 0 && st.stx_attributes & mount_root == 0
+    })
+}
+
+/// Why a umount or a remount of `path` got EINVAL, when its target is no mountpoint.
+pub fn not_a_mountpoint_why(fd: BorrowedFd<'_>, path: &str) -> Option<String> {
+    surely_not_a_mountpoint(fd).then(|| {
+        format!(
+            "nothing is mounted on `{path}`: umount and remount work on a mountpoint (one the plan \
+             mounted, or one the root brought along); mount something there first, or fix the \
+             path"
+        )
+    })
+}
+
 /// Whether the bind of a root directory brought no other mount along: `dir` (the statx of the
 /// directory, opened before the bind) is not the root of a mount, so nothing was mounted on it
 /// and no mount is stacked below the bind, and `bind` (the bind's root) has no child mount.

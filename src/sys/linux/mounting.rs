@@ -197,6 +197,15 @@ impl Linux {
                     self.mount(None, &t, None, *flags | keep, None)
                         .map_err(err)?;
                 }
+                Err(Errno::EINVAL) => {
+                    let Spot::Fd(fd) = &t else {
+                        return Err(err(Errno::EINVAL));
+                    };
+                    return Err(match mount::not_a_mountpoint_why(fd.as_fd(), &in_root(p)) {
+                        Some(w) => SysError::refused(c, Errno::EINVAL, w),
+                        None => err(Errno::EINVAL),
+                    });
+                }
                 r => r.map_err(err)?,
             }
             return Ok(Effect::Changed(u));
