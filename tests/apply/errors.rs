@@ -113,3 +113,27 @@ fn a_umount_or_remount_of_no_mountpoint_says_so() {
         );
     }
 }
+
+/// A filesystem type this kernel does not know (ENODEV) says so, with where to look.
+#[test]
+fn an_unknown_filesystem_type_says_so() {
+    let Some(_serial) = privileged("an_unknown_filesystem_type_says_so") else {
+        return;
+    };
+    let s = Scratch::new("nosuchfs");
+    let plan = s.write(
+        "p.toml",
+        "version = 1\nname = \"e\"\n[root]\ntmpfs = {}\n[namespaces]\nuser = false\n\
+         [[step]]\nkind = \"mount\"\ntype = \"nosuchfs\"\nsource = \"x\"\ntarget = \"/x\"\n",
+    );
+    let o = Run::apply(&plan, &s.state()).cmd(&["/bin/true"]).run();
+    assert_eq!(o.status, 125, "{}", o.stderr);
+    assert!(o.stderr.contains("ENODEV"), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("this kernel does not know the filesystem type `nosuchfs`"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("rmdir(\"<root>/x\")"), "{}", o.stderr);
+}

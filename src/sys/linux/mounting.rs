@@ -229,6 +229,14 @@ impl Linux {
                 (Errno::EINVAL, Some("overlay")) => {
                     SysError::refused(c, e, self.layers.why_refused(data))
                 }
+                (Errno::ENODEV, Some(t)) => SysError::refused(
+                    c,
+                    e,
+                    format!(
+                        "this kernel does not know the filesystem type `{t}` (see \
+                         /proc/filesystems): load its module, or fix `type`"
+                    ),
+                ),
                 (Errno::ENOENT | Errno::ENOTDIR | Errno::EACCES, Some("overlay")) => {
                     match layers::missing_lower(data) {
                         Some(l) => SysError::host_path(c, e, "the overlay's lower layer", l),
