@@ -15,7 +15,7 @@
 //! outcome to the parent, before it printed its report.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mountplan::exec::recover::Recovery;
 use mountplan::exec::report::{self, Outcome};
@@ -238,14 +238,19 @@ fn state_dir(given: Option<PathBuf>) -> Result<PathBuf, String> {
 
 /// `mountplan apply`.
 pub fn apply(a: ApplyArgs) -> u8 {
-    let checked = mountplan::check(&a.plan, &a.vars.set, &mut |p: &Path| super::read_plan(p));
+    let (checked, unreadable) = super::check_plan(&a.plan, &a.vars.set);
     mountplan::timing::mark("checked");
     print_diags(&checked.sources, &checked.diags);
     let has_errors = checked.has_errors();
     let Some(dag) = checked.dag.filter(|_| !has_errors) else {
         eprintln!(
-            "mountplan: {} is not valid: nothing was applied",
-            a.plan.display()
+            "mountplan: {} {}: nothing was applied",
+            a.plan.display(),
+            if unreadable {
+                "or a file it includes could not be read"
+            } else {
+                "is not valid"
+            }
         );
         return FAILED;
     };
