@@ -137,3 +137,26 @@ fn an_unknown_filesystem_type_says_so() {
     );
     assert!(o.stderr.contains("rmdir(\"<root>/x\")"), "{}", o.stderr);
 }
+
+/// A chmod of a path that is not in the root says it does not exist and how to make it.
+#[test]
+fn a_chmod_of_a_missing_path_says_how_to_make_it() {
+    let Some(_serial) = privileged("a_chmod_of_a_missing_path_says_how_to_make_it") else {
+        return;
+    };
+    let s = Scratch::new("chmod-missing");
+    let plan = s.write(
+        "p.toml",
+        "version = 1\nname = \"e\"\n[root]\ntmpfs = {}\n[namespaces]\nuser = false\n\
+         [[step]]\nkind = \"chmod\"\npath = \"/missing\"\nmode = \"0700\"\n",
+    );
+    let o = Run::apply(&plan, &s.state()).cmd(&["/bin/true"]).run();
+    assert_eq!(o.status, 125, "{}", o.stderr);
+    assert!(o.stderr.contains("p.toml:9:8"), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("`<root>/missing` does not exist: make it in an earlier step"),
+        "{}",
+        o.stderr
+    );
+}

@@ -171,6 +171,25 @@ impl Linux {
         }
     }
 
+    /// The error of opening the existing `p` for a change: what resolving it found, or that it
+    /// is missing, with the fix.
+    fn open_error(&self, c: &Call, p: &RootPath, e: Errno, how: How) -> SysError {
+        let root = self.root.as_ref().map(|f| f.as_fd());
+        match why_resolve(root, p, e, how) {
+            Some(w) => SysError::refused(c, e, w),
+            None if e == Errno::ENOENT => SysError::refused(
+                c,
+                e,
+                format!(
+                    "`{}` does not exist: make it in an earlier step (mkdir, mknod, symlink, or a \
+                     mount with `create`), or fix the path",
+                    in_root(p)
+                ),
+            ),
+            None => SysError::new(c, e),
+        }
+    }
+
     /// The directory to create `rel`'s final name in, and that name. A private parent (on a
     /// filesystem of this namespace only, see [`Linux::dir_cache`]) comes from the cache when it
     /// is the one resolved last; the root's own children are made on the root descriptor.
@@ -559,7 +578,7 @@ impl Sys for Linux {
             }
             Call::Chmod { path, mode, .. } => {
                 let fd = files::open_for_chmod(self.root_fd().map_err(err)?, path.relative())
-                    .map_err(err)?;
+                    .map_err(|e| self.open_error(c, path, e, How::FOLLOW))?;
                 let st = fstat(fd.as_fd()).map_err(err)?;
                 let old = st.st_mode & 0o7777;
                 if old == mode.bits() {
@@ -580,7 +599,7 @@ impl Sys for Linux {
             }
             Call::Chown { path, uid, gid, .. } => {
                 let fd = files::open_for_chown(self.root_fd().map_err(err)?, path.relative())
-                    .map_err(err)?;
+                    .map_err(|e| self.open_error(c, path, e, How::NOFOLLOW))?;
                 let st = fstat(fd.as_fd()).map_err(err)?;
                 if uid.is_none_or(|u| u == st.st_uid) && gid.is_none_or(|g| g == st.st_gid) {
                     return Ok(Effect::Unchanged);
