@@ -290,12 +290,8 @@ fn the_text_lists_exactly_the_planned_calls_in_order() {
             }
         }
         got.extend(cur);
-        let mut want = vec![strings(&mountplan::calls::setup(&dag.plan).calls)];
-        want.extend(
-            mountplan::calls::expand(&dag.plan)
-                .iter()
-                .map(|s| strings(&s.calls)),
-        );
+        let mut want = vec![strings(&dag.calls.setup)];
+        want.extend(dag.calls.steps.iter().map(|s| strings(&s.calls)));
         assert_eq!(got, want, "{}", rel.display());
     }
 }

@@ -6,17 +6,20 @@
 //! with `fdatasync` before the change (intent) and after it (done, with the inode's identity);
 //! parses such a file back into [`Entry`]s for [`mod@super::recover`].
 //!
-//! ## Format (version 1)
+//! ## Format (version 2)
 //!
 //! ```text
-//! mountplan-journal 1 <key> ~<crc>
+//! mountplan-journal 2 <key> ~<crc>
 //! I <seq> <base> /<rel> <op> ~<crc>     intent, written and synced before the change
 //! D <seq> <op> ~<crc>                   done: the op with the inode's dev and ino
 //! U <seq> ~<crc>                        undone by rollback (or the call failed)
 //! ```
 //!
 //! `<op>` is `rm <dir|file|fifo|char|block|symlink|copy> <rdev|target|size:mtime:nsec|-> <dev|-> <ino|->`,
-//! `chmod <dev> <ino> <mode>` or `chown <dev> <ino> <uid> <gid>`. Tokens are percent-encoded
+//! `chmod <dev> <ino> <mode>` or `chown <dev> <ino> <uid> <gid> <mode>`, then the identity of
+//! the directory the file is in, `<pdev|-> <pino|->`: undo and recovery act only in that very
+//! directory. `<rel>` is where the change really is below `<base>` (symlinks resolved).
+//! Version 1 (no directory identity, no mode for chown) is still read. Tokens are percent-encoded
 //! (only `[A-Za-z0-9/._+,:@=]` stand for themselves), so a token never holds a space, a
 //! newline or `~`. `<crc>` is the FNV-1a 32 of the text before ` ~`, in hex. A last line
 //! without its newline or with a wrong crc is a torn write and is ignored; a damaged line
@@ -29,9 +32,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
-use crate::calls::HostPlace;
+use crate::calls::{At, HostPlace, MountId};
 use crate::model::{HostPath, Plan, Root, RootPath};
 use crate::sys::{FileId, Node, Undo};
+
+/// The version of the format this code writes.
+const VERSION: u32 = 2;
 
 /// Where journal records go.
 pub trait Log {
@@ -134,12 +140,30 @@ fn enc_op(u: &Undo, out: &mut String) -> bool {
         Undo::Chmod { id, mode, .. } => {
             let _ = write!(out, "chmod {} {} {:o}", id.dev, id.ino, mode);
         }
-        Undo::Chown { id, uid, gid, .. } => {
-            let _ = write!(out, "chown {} {} {} {}", id.dev, id.ino, uid, gid);
+        Undo::Chown {
+            id, uid, gid, mode, ..
+        } => {
+            let _ = write!(
+                out,
+                "chown {} {} {} {} {:o}",
+                id.dev, id.ino, uid, gid, mode
+            );
         }
         // Mounts live in the namespace: never journaled.
-        Undo::Umount(_) | Undo::Remount { .. } | Undo::Unsetattr { .. } => return false,
+        Undo::Umount { .. } | Undo::Setattr { .. } => return false,
     }
+    let parent = match u {
+        Undo::Remove { parent, .. } | Undo::Chmod { parent, .. } | Undo::Chown { parent, .. } => {
+            *parent
+        }
+        _ => None,
+    };
+    let _ = write!(
+        out,
+        " {} {}",
+        opt(parent.map(|i| i.dev)),
+        opt(parent.map(|i| i.ino))
+    );
     true
 }
 
@@ -154,7 +178,26 @@ fn optnum(t: Option<&&str>) -> Option<Option<u64>> {
     }
 }
 
-fn dec_op(path: RootPath, t: &[&str]) -> Option<Undo> {
+/// The directory identity at `t[i]`, `t[i + 1]` (version 2), or none (version 1).
+fn parent_at(t: &[&str], i: usize, v: u32) -> Option<Option<FileId>> {
+    if v < 2 {
+        return (t.len() == i).then_some(None);
+    }
+    if t.len() != i + 2 {
+        return None;
+    }
+    Some(match (optnum(t.get(i))?, optnum(t.get(i + 1))?) {
+        (Some(dev), Some(ino)) => Some(FileId { dev, ino }),
+        _ => None,
+    })
+}
+
+fn dec_op(path: RootPath, rel: &str, t: &[&str], v: u32) -> Option<Undo> {
+    let at = At {
+        path,
+        on: MountId::ROOT,
+        rel: rel.to_string(),
+    };
     match *t.first()? {
         "rm" => {
             let node = match *t.get(1)? {
@@ -184,25 +227,40 @@ fn dec_op(path: RootPath, t: &[&str]) -> Option<Undo> {
                 (Some(dev), Some(ino)) => Some(FileId { dev, ino }),
                 _ => None,
             };
-            Some(Undo::Remove { path, node, id })
+            Some(Undo::Remove {
+                at,
+                node,
+                id,
+                parent: parent_at(t, 5, v)?,
+            })
         }
         "chmod" => Some(Undo::Chmod {
-            path,
+            at,
             id: FileId {
                 dev: num(t.get(1))?,
                 ino: num(t.get(2))?,
             },
             mode: u32::from_str_radix(t.get(3)?, 8).ok()?,
+            parent: parent_at(t, 4, v)?,
         }),
-        "chown" => Some(Undo::Chown {
-            path,
-            id: FileId {
-                dev: num(t.get(1))?,
-                ino: num(t.get(2))?,
-            },
-            uid: u32::try_from(num(t.get(3))?).ok()?,
-            gid: u32::try_from(num(t.get(4))?).ok()?,
-        }),
+        "chown" => {
+            let (mode, p) = if v < 2 {
+                (0, 5)
+            } else {
+                (u32::from_str_radix(t.get(5)?, 8).ok()?, 6)
+            };
+            Some(Undo::Chown {
+                at,
+                id: FileId {
+                    dev: num(t.get(1))?,
+                    ino: num(t.get(2))?,
+                },
+                uid: u32::try_from(num(t.get(3))?).ok()?,
+                gid: u32::try_from(num(t.get(4))?).ok()?,
+                mode,
+                parent: parent_at(t, p, v)?,
+            })
+        }
         _ => None,
     }
 }
@@ -271,7 +329,7 @@ impl Journal {
             )
             .map_err(|x| e("create", x.into()))?;
             let mut f = std::fs::File::from(fd);
-            let head = seal(format!("mountplan-journal 1 {}", self.key));
+            let head = seal(format!("mountplan-journal {VERSION} {}", self.key));
             f.write_all(head.as_bytes())
                 .and_then(|_| f.sync_data())
                 .map_err(|x| e("write", x))?;
@@ -370,6 +428,7 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
         }
     };
     let lines: Vec<&str> = complete.split('\n').collect();
+    let mut version = VERSION;
     for (n, line) in lines.iter().enumerate() {
         let ok = line
             .rsplit_once(" ~")
@@ -392,12 +451,17 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
             if t.first() != Some(&"mountplan-journal") {
                 return Err("not a mountplan journal".into());
             }
-            if t.get(1) != Some(&"1") {
-                return Err(format!(
-                    "journal format version {} is not known to this mountplan (it knows 1)",
-                    t.get(1).unwrap_or(&"?")
-                ));
-            }
+            version = match t.get(1) {
+                Some(&"1") => 1,
+                Some(&"2") => 2,
+                v => {
+                    return Err(format!(
+                        "journal format version {} is not known to this mountplan (it knows 1 \
+                         and 2)",
+                        v.unwrap_or(&"?")
+                    ));
+                }
+            };
             out.key = t.get(2).map(|s| s.to_string()).unwrap_or_default();
             continue;
         }
@@ -417,7 +481,7 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
                 if rel.split('/').any(|c| c == ".." || c == ".") {
                     return Err(bad());
                 }
-                let undo = dec_op(path, &t[4..]).ok_or_else(bad)?;
+                let undo = dec_op(path, &rel, &t[4..], version).ok_or_else(bad)?;
                 out.entries.push(Entry {
                     seq,
                     place: HostPlace {
@@ -437,7 +501,8 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
                     .rev()
                     .find(|e| e.seq == seq)
                     .ok_or_else(bad)?;
-                e.undo = dec_op(e.undo.path().clone(), &t[2..]).ok_or_else(bad)?;
+                e.undo = dec_op(e.undo.path().clone(), &e.place.rel, &t[2..], version)
+                    .ok_or_else(bad)?;
                 e.done = true;
             }
             "U" => {
@@ -454,6 +519,15 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(p: &str) -> At {
+        let path = RootPath::new(p).unwrap();
+        At {
+            rel: path.relative().to_string(),
+            path,
+            on: MountId::ROOT,
+        }
+    }
 
     fn place(rel: &str) -> HostPlace {
         HostPlace {
@@ -481,24 +555,26 @@ mod tests {
     }
 
     fn sample() -> String {
-        let mut m = Mem(seal("mountplan-journal 1 root-00".into()));
-        let p = RootPath::new("/dev/my node").unwrap();
+        let mut m = Mem(seal("mountplan-journal 2 root-00".into()));
         let intent = Undo::Remove {
-            path: p.clone(),
+            at: at("/dev/my node"),
             node: Node::Symlink("../a b~%".into()),
             id: None,
+            parent: Some(FileId { dev: 7, ino: 1 }),
         };
         m.intent(0, &place("dev/my node"), &intent).unwrap();
         let done = Undo::Remove {
-            path: p,
+            at: at("/dev/my node"),
             node: Node::Symlink("../a b~%".into()),
             id: Some(FileId { dev: 7, ino: 9 }),
+            parent: Some(FileId { dev: 7, ino: 1 }),
         };
         m.done(0, &done).unwrap();
         let ch = Undo::Chmod {
-            path: RootPath::new("/etc").unwrap(),
+            at: at("/etc"),
             id: FileId { dev: 7, ino: 2 },
             mode: 0o1755,
+            parent: Some(FileId { dev: 7, ino: 1 }),
         };
         m.intent(1, &place("etc"), &ch).unwrap();
         m.done(1, &ch).unwrap();
@@ -517,9 +593,10 @@ mod tests {
         assert_eq!(
             p.entries[0].undo,
             Undo::Remove {
-                path: RootPath::new("/dev/my node").unwrap(),
+                at: at("/dev/my node"),
                 node: Node::Symlink("../a b~%".into()),
                 id: Some(FileId { dev: 7, ino: 9 }),
+                parent: Some(FileId { dev: 7, ino: 1 }),
             }
         );
         assert!(p.entries[1].undone);
@@ -531,11 +608,12 @@ mod tests {
     /// back as a NUL byte: recover refused the whole journal.
     #[test]
     fn a_change_to_the_base_itself_round_trips() {
-        let mut m = Mem(seal("mountplan-journal 1 root-00".into()));
+        let mut m = Mem(seal("mountplan-journal 2 root-00".into()));
         let ch = Undo::Chmod {
-            path: RootPath::new("/").unwrap(),
+            at: at("/"),
             id: FileId { dev: 7, ino: 2 },
             mode: 0o755,
+            parent: None,
         };
         m.intent(3, &place(""), &ch).unwrap();
         assert!(m.0.contains("I 3 /srv/my%20root / chmod"), "{}", m.0);
@@ -545,7 +623,7 @@ mod tests {
             .replace(" / ", " /%00 ");
         let old = format!(
             "{}{}",
-            seal("mountplan-journal 1 root-00".into()),
+            seal("mountplan-journal 2 root-00".into()),
             seal(old.split(" ~").next().unwrap().to_string())
         );
         for text in [&m.0, &old] {
@@ -560,27 +638,28 @@ mod tests {
     /// from the lower layer (all recovery has before its inode number is known).
     #[test]
     fn a_copied_up_file_round_trips_with_its_size_and_time() {
-        let mut m = Mem(seal("mountplan-journal 1 root-00".into()));
+        let mut m = Mem(seal("mountplan-journal 2 root-00".into()));
         let node = Node::Copy {
             size: 12,
             mtime: 1_700_000_000,
             nsec: 123_456_789,
         };
         let u = Undo::Remove {
-            path: RootPath::new("/etc/conf").unwrap(),
+            at: at("/etc/conf"),
             node: node.clone(),
             id: None,
+            parent: None,
         };
         m.intent(0, &place("etc/conf"), &u).unwrap();
         assert!(
-            m.0.contains(" rm copy 12:1700000000:123456789 - - "),
+            m.0.contains(" rm copy 12:1700000000:123456789 - - - - "),
             "{}",
             m.0
         );
         let p = parse(&m.0).unwrap();
         assert_eq!(p.entries[0].undo, u);
-        let bad = seal("I 0 /srv/my%20root /etc/conf rm copy 12:1:2:3 - -".into());
-        let text = format!("{}{bad}", seal("mountplan-journal 1 root-00".into()));
+        let bad = seal("I 0 /srv/my%20root /etc/conf rm copy 12:1:2:3 - - - -".into());
+        let text = format!("{}{bad}", seal("mountplan-journal 2 root-00".into()));
         assert!(
             parse(&text).is_err(),
             "a fourth number is not a copy's stamp"
@@ -614,9 +693,9 @@ mod tests {
     #[test]
     fn unknown_versions_and_paths_with_dotdot_are_refused() {
         assert!(
-            parse(&seal("mountplan-journal 2 k".into()))
+            parse(&seal("mountplan-journal 3 k".into()))
                 .unwrap_err()
-                .contains("version 2")
+                .contains("version 3")
         );
         let mut s = seal("mountplan-journal 1 k".into());
         s.push_str(&seal("I 0 /srv /a/../b rm dir - - -".into()));

@@ -555,7 +555,7 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     };
     // For closing every descriptor before the command where close_range is missing.
     let fd_proc = resolve::dup(host.proc.as_fd()).ok();
-    let mut linux = match Linux::new(host, tmproot, userns) {
+    let mut linux = match Linux::new(host, tmproot, userns, dag.calls.mounts) {
         Ok(l) => l,
         Err(e) => {
             let o = process::early_failure(&dag.plan.name, &e);

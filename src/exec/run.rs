@@ -1,13 +1,16 @@
 //! The steps in order, with an undo record after each change and rollback on failure.
 //!
 //! Takes a [`Dag`], a [`Sys`] and a journal [`Log`]; returns the [`Outcome`]. The calls made
-//! are exactly [`calls::setup`] then [`calls::expand`] — what the dry run prints — in order:
+//! are exactly the DAG's lowered calls ([`crate::calls::Lowered`]) — what the dry run prints —
+//! in order:
 //!
 //! 1. the implicit setup: `/` recursive slave, the root mounted or bound, its descriptor;
 //! 2. each step's calls; after every call that changed something, its undo record (and, for a
 //!    change on a persistent host filesystem, a journal intent synced before the change and a
 //!    done record after it);
-//! 3. a pivot whose call fails undoes what the step did so far and runs its fallback;
+//! 3. a pivot whose switch to the new root the kernel refuses (`pivot_root`, the root's
+//!    `MS_MOVE`, `chroot`; see [`Call::switches_root`]) undoes what the step did so far and
+//!    runs its fallback; any other failure of its calls fails the step;
 //! 4. any other failure undoes every record in reverse and stops;
 //! 5. with `verify`, the mount table is compared with the predicted tree; a difference is a
 //!    failure like any other (rolled back).
@@ -19,7 +22,7 @@ use nix::errno::Errno;
 use super::journal::Log;
 use super::report::{Failure, Outcome, Status, StepReport};
 use super::verify;
-use crate::calls::{self, Call, HostPlace};
+use crate::calls::{Call, HostPlace, MountId};
 use crate::graph::Dag;
 use crate::model::{Root, RootPath};
 use crate::sys::{Effect, Sys, SysError, Undo};
@@ -59,9 +62,22 @@ struct Runner<'a> {
     stack: Vec<Record>,
     /// Each overlay mounted so far: its mountpoint and the index of its record in `stack`.
     overlays: Vec<(RootPath, usize)>,
+    /// The mounts made as overlays (an overlay's attach is its mount).
+    overlay_mounts: Vec<MountId>,
     seq: u64,
     rolled_back: Vec<String>,
     rollback_errors: Vec<String>,
+}
+
+/// Where a change really is: the call's host directory, and the path below it that the layer
+/// found (symlinks resolved, a put_old directory's fresh name).
+fn real_place(p: &HostPlace, u: &Undo) -> HostPlace {
+    match u {
+        Undo::Remove { at, .. } | Undo::Chmod { at, .. } | Undo::Chown { at, .. } => {
+            p.with_rel(at.rel.clone())
+        }
+        _ => p.clone(),
+    }
 }
 
 fn micros(t: Instant) -> u64 {
@@ -97,7 +113,7 @@ impl Runner<'_> {
         let point = &mut *self.point;
         let r = self.sys.call(c, &mut |u: &Undo| {
             if let Some(p) = place {
-                log.intent(seq, p, u)
+                log.intent(seq, &real_place(p, u), u)
                     .map_err(|e| SysError::refused(c, Errno::EIO, e))?;
                 journaled = true;
                 point(Point::Intent(seq));
@@ -112,15 +128,18 @@ impl Runner<'_> {
                 }
                 // The change is made: push its record first, so a failing done record still
                 // gets it undone.
-                let at_overlay = matches!(c, Call::Mount { fstype: Some(t), .. } if t == "overlay");
-                if let (true, Undo::Umount(p)) = (at_overlay, &u) {
-                    self.overlays.push((p.clone(), self.stack.len()));
+                let at_overlay =
+                    matches!(c, Call::Attach { mount, .. } if self.overlay_mounts.contains(mount));
+                if let (true, Undo::Umount { path, .. }) = (at_overlay, &u) {
+                    self.overlays.push((path.clone(), self.stack.len()));
                 }
                 self.stack.push(Record {
                     seq,
                     undo: u.clone(),
                     journaled,
-                    place: place.filter(|p| p.overlay.is_some()).cloned(),
+                    place: place
+                        .filter(|p| p.overlay.is_some())
+                        .map(|p| real_place(p, &u)),
                 });
                 if journaled {
                     self.log
@@ -129,7 +148,14 @@ impl Runner<'_> {
                 }
                 Ok(Effect::Changed(u))
             }
-            Ok(e) => Ok(e),
+            Ok(e) => {
+                if let Call::NewFs { fstype, mount, .. } = c {
+                    if fstype == "overlay" {
+                        self.overlay_mounts.push(*mount);
+                    }
+                }
+                Ok(e)
+            }
             Err(e) => {
                 if journaled {
                     // The intent is on disk but the call failed: nothing to undo.
@@ -174,16 +200,19 @@ impl Runner<'_> {
         let mp = r.place.as_ref()?.overlay.as_ref()?;
         self.overlays.iter().rev().find_map(|(p, i)| {
             let here = self.stack.get(*i)?;
-            (p == mp && matches!(&here.undo, Undo::Umount(q) if q == mp)).then_some(*i)
+            (p == mp && matches!(&here.undo, Undo::Umount { path, .. } if path == mp)).then_some(*i)
         })
     }
 
-    /// Runs calls in order; returns whether any changed something.
-    fn calls(&mut self, cs: &[Call]) -> Result<bool, SysError> {
+    /// Runs calls in order; returns whether any changed something, or the error and the call
+    /// that failed.
+    fn calls<'c>(&mut self, cs: &'c [Call]) -> Result<bool, (SysError, &'c Call)> {
         let mut changed = false;
         for c in cs {
-            if !matches!(self.call(c)?, Effect::Unchanged) {
-                changed = true;
+            match self.call(c) {
+                Ok(Effect::Unchanged) => {}
+                Ok(_) => changed = true,
+                Err(e) => return Err((e, c)),
             }
         }
         Ok(changed)
@@ -268,6 +297,7 @@ pub fn run(
         point,
         stack: Vec::new(),
         overlays: Vec::new(),
+        overlay_mounts: Vec::new(),
         seq: 0,
         rolled_back: Vec::new(),
         rollback_errors: Vec::new(),
@@ -276,7 +306,7 @@ pub fn run(
     let t = Instant::now();
     // The implicit setup, then what the root brings along (a bound root's own submounts,
     // which are not the plan's doing); a failure of either is a failed setup.
-    let setup = r.calls(&calls::setup(plan).calls).and_then(|_| {
+    let setup = r.calls(&dag.calls.setup).map_err(|(e, _)| e).and_then(|_| {
         crate::timing::mark("root-bound");
         if opts.verify && matches!(plan.root, Root::Path(_)) {
             r.sys.inherited()
@@ -298,7 +328,7 @@ pub fn run(
     out.setup_micros = micros(t);
     crate::timing::mark("setup");
 
-    for sc in calls::expand(plan) {
+    for sc in &dag.calls.steps {
         let Some(i) = sc.step else { continue };
         let t = Instant::now();
         let mark = r.stack.len();
@@ -311,8 +341,10 @@ pub fn run(
                 },
                 None,
             )),
-            Err(first) => match &sc.fallback {
-                Some(fb) => {
+            Err((first, failed)) => match &sc.fallback {
+                // Only the kernel's refusal of the switch itself takes the fallback: a failure
+                // the root's content could cause (a name it holds, a symlink) fails the step.
+                Some(fb) if failed.switches_root() => {
                     // Undo what the first strategy did; that is part of the fallback, not a
                     // rollback of the apply.
                     let shown = r.rolled_back.len();
@@ -320,7 +352,7 @@ pub fn run(
                     r.rolled_back.truncate(shown);
                     match r.calls(fb) {
                         Ok(_) => Ok((Status::Fallback, Some(first.to_string()))),
-                        Err(e) => Err(SysError {
+                        Err((e, _)) => Err(SysError {
                             why: Some(format!(
                                 "{}the first strategy had failed too: {first}",
                                 e.why
@@ -332,7 +364,7 @@ pub fn run(
                         }),
                     }
                 }
-                None => Err(first),
+                _ => Err(first),
             },
         };
         let st = &mut out.steps[i];

@@ -176,6 +176,9 @@ pub struct Dag {
     pub warnings: Vec<Diag>,
     /// The predicted final state.
     pub tree: FinalTree,
+    /// The system calls of the setup and of every step, computed once ([`crate::calls`]):
+    /// what the dry run prints and the executor makes.
+    pub calls: crate::calls::Lowered,
 }
 
 impl Dag {
@@ -207,11 +210,13 @@ pub fn build(plan: Plan) -> Result<Dag, Vec<Diag>> {
     pivot::add_edges(&plan, &mut edges);
     edges.sort_by_key(|e| (e.to, e.from, e.kind));
     edges.dedup();
+    let calls = crate::calls::lower(&plan);
     Ok(Dag {
         plan,
         edges,
         warnings,
         tree: walked.tree,
+        calls,
     })
 }
 

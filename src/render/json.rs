@@ -205,7 +205,7 @@ pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
         },
         warnings: r.general.iter().map(|d| jdiag(&r, d)).collect(),
         setup: Setup {
-            calls: strings(&r.setup.calls),
+            calls: strings(r.setup),
             undo: r.setup_undo.clone(),
         },
         steps: r

@@ -180,14 +180,13 @@ pub fn markdown(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
         fenced(&mut o, "", &t);
     }
 
-    let total: usize =
-        r.setup.calls.len() + r.steps.iter().map(|s| s.calls.calls.len()).sum::<usize>();
+    let total: usize = r.setup.len() + r.steps.iter().map(|s| s.calls.calls.len()).sum::<usize>();
     let _ = writeln!(
         o,
         "\n<details>\n<summary>System calls, in order ({total}), and what rollback does</summary>\n"
     );
     let mut body = String::from("setup (implicit: always done first)\n");
-    for c in &r.setup.calls {
+    for c in r.setup {
         let _ = writeln!(body, "  {c}");
     }
     for l in &r.setup_undo {
@@ -205,7 +204,10 @@ pub fn markdown(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
             let _ = writeln!(body, "  {c}");
         }
         if let Some(f) = &s.calls.fallback {
-            let _ = writeln!(body, "  fallback, when a call above fails:");
+            let _ = writeln!(
+                body,
+                "  fallback, when the kernel refuses the switch to the new root:"
+            );
             for c in f {
                 let _ = writeln!(body, "    {c}");
             }

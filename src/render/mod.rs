@@ -38,11 +38,18 @@ pub use markdown::markdown;
 pub use mermaid::mermaid;
 pub use text::text;
 
-use crate::calls::{self, StepCalls};
+use crate::calls::StepCalls;
 use crate::diag::Diag;
 use crate::graph::{Dag, EdgeKind};
 use crate::model::{Action, Root, Step, UserNs};
 use crate::source::Sources;
+
+/// What a step has when the lowering has nothing for it (never for a DAG that was built).
+static NO_CALLS: StepCalls = StepCalls {
+    step: None,
+    calls: Vec::new(),
+    fallback: None,
+};
 
 /// Options of the text format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,8 +68,8 @@ pub(crate) struct StepView<'a> {
     pub summary: String,
     /// The steps it depends on, in plan order, each with every reason.
     pub deps: Vec<(usize, Vec<EdgeKind>)>,
-    /// Its calls (and fallback), from [`calls::expand`].
-    pub calls: StepCalls,
+    /// Its calls (and fallback), as lowered once in the DAG.
+    pub calls: &'a StepCalls,
     /// What rollback does.
     pub undo: Vec<String>,
     /// Diagnostics pointing into it.
@@ -75,8 +82,8 @@ pub(crate) struct Review<'a> {
     pub dag: &'a Dag,
     /// The plan's file name, as given.
     pub file: String,
-    /// The implicit setup.
-    pub setup: StepCalls,
+    /// The implicit setup's calls.
+    pub setup: &'a [crate::calls::Call],
     /// What rollback does for the setup.
     pub setup_undo: Vec<String>,
     /// Every step, in order.
@@ -117,21 +124,17 @@ impl<'a> Review<'a> {
                 _ => v.push((e.from, vec![e.kind])),
             }
         }
-        let setup = calls::setup(plan);
-        let setup_undo = undo::undo(&setup, false);
-        let mut expanded = calls::expand(plan).into_iter();
+        let setup = dag.calls.setup.as_slice();
+        let setup_undo = undo::undo(setup, false);
+        let mut lowered = dag.calls.steps.iter();
         let steps = plan
             .steps
             .iter()
             .enumerate()
             .zip(deps.into_iter().zip(per_step))
             .map(|((index, step), (deps, diags))| {
-                let calls = expanded.next().unwrap_or(StepCalls {
-                    step: Some(index),
-                    calls: Vec::new(),
-                    fallback: None,
-                });
-                let undo = undo::undo(&calls, matches!(step.action, Action::Pivot(_)));
+                let calls = lowered.next().unwrap_or(&NO_CALLS);
+                let undo = undo::undo(&calls.calls, matches!(step.action, Action::Pivot(_)));
                 StepView {
                     index,
                     step,

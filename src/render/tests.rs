@@ -56,13 +56,13 @@ fn the_text_lists_exactly_the_planned_calls_in_order() {
     let d = sample();
     let t = text(&sources_for(8), &d, &[], &TextOptions::default());
     let mut want = vec![
-        calls::setup(&d.plan)
-            .calls
+        d.calls
+            .setup
             .iter()
             .map(|c| c.to_string())
             .collect::<Vec<_>>(),
     ];
-    for sc in calls::expand(&d.plan) {
+    for sc in &d.calls.steps {
         want.push(sc.calls.iter().map(|c| c.to_string()).collect());
     }
     assert_eq!(call_blocks(&t), want);
@@ -78,7 +78,8 @@ fn the_text_has_the_header_steps_tree_and_files() {
     assert!(t.contains("\nstep 5: etc-mode (chmod)\n"));
     assert!(t.contains("  depends on: etc (made)\n"));
     assert!(t.contains(
-        "    lchown(\"<root>/etc\") back to the owner it had before (on the host: /srv/root/etc)\n"
+        "    lchown(\"<root>/etc\") back to the owner it had before (and the set-id bits the \
+         chown cleared), if it is still the same inode (on the host: /srv/root/etc)\n"
     ));
     assert!(t.contains("\n  TARGET         SOURCE              FSTYPE  OPTIONS\n  /              /srv/root           bind    ro\n  ├─/dev         tmpfs               tmpfs   rw,relatime\n"), "{t}");
     assert!(
@@ -157,8 +158,9 @@ fn json_is_one_document_with_the_documented_fields() {
     assert_eq!(v["steps"][1]["depends_on"][0]["kind"], "mount");
     assert_eq!(
         v["steps"][0]["calls"][1],
-        "mount(\"tmpfs\", \"<root>/dev\", \"tmpfs\", 0, NULL)"
+        "fsopen(\"tmpfs\") + fsconfig(source=\"tmpfs\") + fsmount(0) = M1"
     );
+    assert_eq!(v["steps"][0]["calls"][2], "move_mount(M1, \"<root>/dev\")");
     assert_eq!(v["edges"][0]["from"], "dev");
     assert_eq!(v["final"]["mounts"][0]["mountpoint"], "/");
     assert_eq!(v["final"]["mounts"][1]["parent"], 0);
@@ -243,7 +245,7 @@ fn markdown_has_the_table_graph_tree_and_calls() {
     assert!(m.contains("| 2 | `null` | mknod | create character device /dev/null (1:3), mode 0666 | `dev` (mount) |\n"));
     assert!(m.contains("```mermaid\nflowchart TD\n"));
     assert!(m.contains(
-        "<details>\n<summary>System calls, in order (18), and what rollback does</summary>"
+        "<details>\n<summary>System calls, in order (20), and what rollback does</summary>"
     ));
     assert!(m.contains("  pivot_root(\".\", \".\")\n"));
     assert!(m.trim_end().ends_with("</details>"));

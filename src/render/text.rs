@@ -81,7 +81,7 @@ pub fn text(sources: &Sources, dag: &Dag, diags: &[Diag], opts: &TextOptions) ->
 
     o.push('\n');
     let _ = writeln!(o, "{}", p.bold("setup (implicit: always done first)"));
-    calls_block(&mut o, "calls", &r.setup.calls);
+    calls_block(&mut o, "calls", r.setup);
     lines_block(&mut o, &p, "undo", &r.setup_undo);
 
     for s in &r.steps {
@@ -111,7 +111,11 @@ pub fn text(sources: &Sources, dag: &Dag, diags: &[Diag], opts: &TextOptions) ->
         }
         calls_block(&mut o, "calls", &s.calls.calls);
         if let Some(f) = &s.calls.fallback {
-            calls_block(&mut o, "fallback, when a call above fails", f);
+            calls_block(
+                &mut o,
+                "fallback, when the kernel refuses the switch to the new root",
+                f,
+            );
         }
         lines_block(&mut o, &p, "undo", &s.undo);
         for d in &s.diags {

@@ -1,41 +1,37 @@
-//! What rollback does to undo a step: its [`StepCalls`] -> lines of plain words.
+//! What rollback does to undo a step: its calls -> lines of plain words.
 //!
-//! Takes the calls of one step (as [`crate::calls::expand`] gives them, never re-derived) and
-//! returns what a rollback does for them, last call first. Mounts are detached; files made on
-//! a persistent filesystem (the calls' `host` place) are removed only when they are still the
-//! same inode; modes and owners are put back. Everything else lives only in the new mount
-//! namespace and is discarded with it, and the lines say so.
+//! Takes the calls of one step (as the DAG keeps them, never re-derived) and returns what a
+//! rollback does for them, last call first: each line is a call the executor may make. Mounts
+//! are detached; files made on a persistent filesystem (the calls' `host` place) are removed
+//! only when they are still the same inode in the same directory; modes and owners are put
+//! back. Everything else lives only in the new mount namespace and is discarded with it, and
+//! the lines say so.
 
-use crate::calls::{Call, HostPlace, StepCalls, Target};
-use crate::model::MsFlags;
+use crate::calls::{AttrOn, Call, HostPlace, Target};
 
-/// Changes an existing mount instead of making one.
-const CHANGES: MsFlags = MsFlags::MS_REMOUNT
-    .union(MsFlags::MS_PRIVATE)
-    .union(MsFlags::MS_SLAVE)
-    .union(MsFlags::MS_SHARED)
-    .union(MsFlags::MS_UNBINDABLE)
-    .union(MsFlags::MS_MOVE);
-
-fn removal(verb: &str, path: &str, host: &Option<HostPlace>, what: &str) -> Option<String> {
-    host.as_ref().map(|h| {
-        format!(
-            "{verb}(\"<root>{path}\") if this step made it and it is still the same inode \
-             (on the host: {}); {what}{}",
+/// Where a change is undone, in words: on the host (journaled), or in this namespace only.
+fn where_(host: &Option<HostPlace>) -> String {
+    match host {
+        Some(h) => format!(
+            " (on the host: {}){}",
             h.on_host(),
-            in_layer(h)
-        )
-    })
+            if h.overlay.is_some() {
+                "; on an overlay, this and the directories (or the file) the kernel copied up \
+                 into the upper layer for it are undone there, after the overlay is unmounted"
+            } else {
+                ""
+            }
+        ),
+        None => " (on a filesystem of this mount namespace only)".to_string(),
+    }
 }
 
-/// For a change on an overlay: where and when it is undone.
-fn in_layer(h: &HostPlace) -> &'static str {
-    if h.overlay.is_some() {
-        "; on an overlay, this and the directories (or the file) the kernel copied up into the \
-         upper layer for it are undone there, after the overlay is unmounted"
-    } else {
-        ""
-    }
+fn removal(verb: &str, at: &crate::calls::At, host: &Option<HostPlace>, what: &str) -> String {
+    format!(
+        "{verb}({at}) if this step made it and it is still the same inode in the same \
+         directory{}; {what}",
+        where_(host)
+    )
 }
 
 enum Undo {
@@ -43,90 +39,104 @@ enum Undo {
     Do(String),
     /// Only in the new namespace: discarded with it.
     Discarded,
-    /// Nothing to undo (a chdir, an open).
+    /// Nothing to undo (a chdir, a detached mount that goes with its descriptor).
     Nothing,
 }
 
-fn one(c: &Call, makes_mount: bool) -> Undo {
-    let or_discarded = |l: Option<String>| l.map(Undo::Do).unwrap_or(Undo::Discarded);
-    match c {
-        Call::Mount {
-            target,
-            flags,
+/// The work directory of the overlay that `calls` makes as `mount`, if any.
+fn overlay_work(calls: &[Call], mount: crate::calls::MountId) -> Option<Option<String>> {
+    calls.iter().find_map(|c| match c {
+        Call::NewFs {
             fstype,
-            data,
+            params,
+            mount: m,
             ..
-        } if !flags.intersects(CHANGES) => match target {
-            Target::InRoot(_) if fstype.as_deref() == Some("overlay") => {
-                let work = data
-                    .as_deref()
-                    .and_then(|d| d.split(',').find_map(|o| o.strip_prefix("workdir=")));
-                Undo::Do(match work {
-                    Some(w) => format!(
-                        "umount2({target}, MNT_DETACH); then rmdir(\"{w}/work\") (and `index`) \
-                         if the mount made it and it is still the same inode"
-                    ),
-                    None => format!("umount2({target}, MNT_DETACH)"),
-                })
-            }
-            Target::InRoot(_) => Undo::Do(format!("umount2({target}, MNT_DETACH)")),
-            // The setup's mounts are only in the new namespace.
-            _ => Undo::Discarded,
-        },
-        // A remount right after a bind is undone by detaching the bind.
-        Call::Mount { .. } | Call::SetattrRec { .. } if makes_mount => Undo::Nothing,
-        Call::Mount { .. } | Call::SetattrRec { .. } | Call::Umount(_) => Undo::Discarded,
-        Call::Mask(p) | Call::Readonly(p) => Undo::Do(format!(
-            "umount2({}, MNT_DETACH) if it mounted anything",
-            Target::InRoot(p.clone())
+        } if *m == mount && fstype == "overlay" => Some(
+            params
+                .iter()
+                .find(|p| p.key == "workdir")
+                .and_then(|p| p.value.clone()),
+        ),
+        _ => None,
+    })
+}
+
+fn one(c: &Call, all: &[Call]) -> Undo {
+    match c {
+        Call::Attach {
+            mount,
+            to: to @ Target::InRoot(_),
+        } => Undo::Do(match overlay_work(all, *mount) {
+            Some(Some(w)) => format!(
+                "umount2({mount} {to}, MNT_DETACH); then rmdir(\"{w}/work\") (and `index`) if \
+                 the mount made it and it is still the same inode"
+            ),
+            _ => format!("umount2({mount} {to}, MNT_DETACH)"),
+        }),
+        // The setup's mounts are only in the new namespace.
+        Call::Attach { .. } | Call::Mount { .. } | Call::Umount(_) => Undo::Discarded,
+        // A detached mount goes with its descriptor.
+        Call::NewFs { .. } | Call::CloneTree { .. } => Undo::Nothing,
+        Call::SetAttr {
+            on: AttrOn::Mount(_),
+            ..
+        } => Undo::Nothing,
+        Call::SetAttr {
+            on: AttrOn::Path(t),
+            recursive,
+            ..
+        } => Undo::Do(format!(
+            "mount_setattr({t}, {}, ...) back to the flags it had before",
+            if *recursive { "AT_RECURSIVE" } else { "0" }
         )),
-        Call::Mkdir { path, host, .. } => or_discarded(removal(
+        Call::Mask { at, mount } | Call::Readonly { at, mount } => Undo::Do(format!(
+            "umount2({mount} {at}, MNT_DETACH) if it mounted anything"
+        )),
+        Call::Mkdir { at, host, .. } => Undo::Do(removal(
             "rmdir",
-            rel(path.as_str()),
+            at,
             host,
             "a directory that is not empty is left",
         )),
-        Call::CreateFile { path, host, .. }
-        | Call::Mknod { path, host, .. }
-        | Call::Symlink { path, host, .. } => or_discarded(removal(
+        Call::CreateFile { at, host, .. }
+        | Call::Mknod { at, host, .. }
+        | Call::Symlink { at, host, .. } => Undo::Do(removal(
             "unlink",
-            rel(path.as_str()),
+            at,
             host,
             "an existing one it accepted is left",
         )),
-        Call::Chmod { path, host, .. } => or_discarded(host.as_ref().map(|h| {
-            format!(
-                "chmod(\"<root>{}\") back to the mode it had before (on the host: {}){}",
-                rel(path.as_str()),
-                h.on_host(),
-                in_layer(h)
-            )
-        })),
-        Call::Chown { path, host, .. } => or_discarded(host.as_ref().map(|h| {
-            format!(
-                "lchown(\"<root>{}\") back to the owner it had before (on the host: {}){}",
-                rel(path.as_str()),
-                h.on_host(),
-                in_layer(h)
-            )
-        })),
-        Call::MaskHostProcSys | Call::PivotRoot { .. } | Call::Chroot | Call::Rmdir(_) => {
+        Call::MakePutOld { at, host } => {
+            let named = |s: String| format!("{s}XXXXXX");
+            let host = host.as_ref().map(|h| h.with_rel(named(h.rel.clone())));
+            Undo::Do(format!(
+                "rmdir({}) if this step made it and it is still that directory{}",
+                crate::calls::quote(&named(format!("<root>{}", at.path.as_str()))),
+                where_(&host)
+            ))
+        }
+        Call::Chmod { at, host, .. } => Undo::Do(format!(
+            "chmod({at}) back to the mode it had before, if it is still the same inode{}",
+            where_(host)
+        )),
+        Call::Chown { at, host, .. } => Undo::Do(format!(
+            "lchown({at}) back to the owner it had before (and the set-id bits the chown \
+             cleared), if it is still the same inode{}",
+            where_(host)
+        )),
+        Call::MaskHostProcSys | Call::PivotRoot { .. } | Call::Chroot | Call::RemovePutOld => {
             Undo::Discarded
         }
-        Call::OpenRoot(_) | Call::Chdir(_) => Undo::Nothing,
+        Call::Chdir(_) => Undo::Nothing,
     }
 }
 
 /// The undo lines of one step (or of the implicit setup), in the order rollback runs them.
-pub(crate) fn undo(sc: &StepCalls, is_pivot: bool) -> Vec<String> {
-    let makes_mount = sc.calls.iter().any(|c| match c {
-        Call::Mount { flags, .. } => !flags.intersects(CHANGES),
-        _ => false,
-    });
+pub(crate) fn undo(calls: &[Call], is_pivot: bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut discarded = false;
-    for c in sc.calls.iter().rev() {
-        match one(c, makes_mount) {
+    for c in calls.iter().rev() {
+        match one(c, calls) {
             Undo::Do(l) => out.push(l),
             Undo::Discarded => discarded = true,
             Undo::Nothing => {}
@@ -147,9 +157,4 @@ pub(crate) fn undo(sc: &StepCalls, is_pivot: bool) -> Vec<String> {
         out.push("nothing to undo".to_string());
     }
     out
-}
-
-/// `/` stays `` (so `<root>` + path reads `<root>`), anything else as is.
-fn rel(p: &str) -> &str {
-    if p == "/" { "" } else { p }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use nix::errno::Errno;
 
 use super::{Before, Effect, FileId, MountEntry, Node, Side, Sys, SysError, Undo};
-use crate::calls::{Call, Dev, HostPlace, Target};
+use crate::calls::{At, AttrOn, Call, Dev, HostPlace, MountId, Target};
 use crate::model::{MsFlags, NodeType, RootPath};
 
 /// One thing the fake was asked to do.
@@ -93,25 +93,36 @@ impl Fake {
         self.log.push(Rec::Before(u.clone()));
         before(u)
     }
-    fn create(
-        &mut self,
-        path: &RootPath,
-        node: Node,
-        before: &mut Before<'_>,
-    ) -> Result<Effect, SysError> {
+    fn create(&mut self, at: &At, node: Node, before: &mut Before<'_>) -> Result<Effect, SysError> {
         let intent = Undo::Remove {
-            path: path.clone(),
+            at: at.clone(),
             node: node.clone(),
             id: None,
+            parent: None,
         };
         self.note(before, &intent)?;
         let id = self.fresh();
-        self.files.insert(path.clone(), (node.clone(), id));
+        self.files.insert(at.path.clone(), (node.clone(), id));
         Ok(Effect::Changed(Undo::Remove {
-            path: path.clone(),
+            at: at.clone(),
             node,
             id: Some(id),
+            parent: None,
         }))
+    }
+    /// Creates `node` at `at` unless the same node is there (a different one: EEXIST).
+    fn make(
+        &mut self,
+        c: &Call,
+        at: &At,
+        node: Node,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        match self.files.get(&at.path) {
+            Some((have, _)) if *have == node => Ok(Effect::Unchanged),
+            Some(_) => Err(SysError::new(c, Errno::EEXIST)),
+            None => self.create(at, node, before),
+        }
     }
 }
 
@@ -133,104 +144,96 @@ impl Sys for Fake {
             }
         }
         match c {
-            Call::Mkdir {
-                path, if_missing, ..
-            } => match self.files.get(path) {
+            Call::Mkdir { at, if_missing, .. } => match self.files.get(&at.path) {
                 Some((Node::Dir, _)) if *if_missing => Ok(Effect::Unchanged),
                 Some(_) => Err(SysError::new(c, Errno::EEXIST)),
-                None => self.create(path, Node::Dir, before),
+                None => self.create(at, Node::Dir, before),
             },
-            Call::CreateFile { path, .. } => {
-                if self.files.contains_key(path) {
+            Call::CreateFile { at, .. } => {
+                if self.files.contains_key(&at.path) {
                     Ok(Effect::Unchanged)
                 } else {
-                    self.create(path, Node::File, before)
+                    self.create(at, Node::File, before)
                 }
             }
-            Call::Mknod {
-                path, node, dev, ..
-            } => {
+            Call::Mknod { at, node, dev, .. } => {
                 let n = match node {
                     NodeType::Char => Node::Char(rdev(dev)),
                     NodeType::Block => Node::Block(rdev(dev)),
                     NodeType::Fifo => Node::Fifo,
                 };
-                match self.files.get(path) {
-                    Some((have, _)) if *have == n => Ok(Effect::Unchanged),
-                    Some(_) => Err(SysError::new(c, Errno::EEXIST)),
-                    None => self.create(path, n, before),
-                }
+                self.make(c, at, n, before)
             }
-            Call::Symlink { to, path, .. } => {
-                let n = Node::Symlink(to.clone());
-                match self.files.get(path) {
-                    Some((have, _)) if *have == n => Ok(Effect::Unchanged),
-                    Some(_) => Err(SysError::new(c, Errno::EEXIST)),
-                    None => self.create(path, n, before),
-                }
+            Call::Symlink { to, at, .. } => self.make(c, at, Node::Symlink(to.clone()), before),
+            Call::MakePutOld { at, .. } => {
+                let named = At {
+                    path: RootPath::new(&format!("{}XXXXXX", at.path.as_str()))
+                        .unwrap_or_else(|_| at.path.clone()),
+                    on: at.on,
+                    rel: format!("{}XXXXXX", at.rel),
+                };
+                self.make(c, &named, Node::Dir, before)
             }
-            Call::Chmod { path, .. } => {
-                let Some((_, id)) = self.files.get(path).cloned() else {
+            Call::Chmod { at, .. } => {
+                let Some((_, id)) = self.files.get(&at.path).cloned() else {
                     return Err(SysError::new(c, Errno::ENOENT));
                 };
                 let u = Undo::Chmod {
-                    path: path.clone(),
+                    at: at.clone(),
                     id,
                     mode: 0o755,
+                    parent: None,
                 };
                 self.note(before, &u)?;
                 Ok(Effect::Changed(u))
             }
-            Call::Chown { path, .. } => {
-                let Some((_, id)) = self.files.get(path).cloned() else {
+            Call::Chown { at, .. } => {
+                let Some((_, id)) = self.files.get(&at.path).cloned() else {
                     return Err(SysError::new(c, Errno::ENOENT));
                 };
                 let u = Undo::Chown {
-                    path: path.clone(),
+                    at: at.clone(),
                     id,
                     uid: 0,
                     gid: 0,
+                    mode: 0o755,
+                    parent: None,
                 };
                 self.note(before, &u)?;
                 Ok(Effect::Changed(u))
             }
-            Call::Mount { target, flags, .. } => match target {
-                Target::InRoot(p) if flags.contains(MsFlags::MS_REMOUNT) => {
-                    let u = Undo::Remount {
-                        path: p.clone(),
-                        flags: MsFlags::empty(),
-                    };
-                    self.note(before, &u)?;
-                    Ok(Effect::Changed(u))
-                }
-                Target::InRoot(p)
-                    if !flags.intersects(
-                        MsFlags::MS_PRIVATE
-                            | MsFlags::MS_SLAVE
-                            | MsFlags::MS_SHARED
-                            | MsFlags::MS_UNBINDABLE,
-                    ) =>
-                {
-                    let u = Undo::Umount(p.clone());
-                    self.note(before, &u)?;
-                    Ok(Effect::Changed(u))
-                }
-                _ => Ok(Effect::Local),
-            },
-            Call::SetattrRec {
-                target: Target::InRoot(p),
-                set,
+            Call::Attach {
+                mount,
+                to: Target::InRoot(at),
             } => {
-                let u = Undo::Unsetattr {
-                    path: p.clone(),
+                let u = Undo::Umount {
+                    path: at.path.clone(),
+                    mount: *mount,
+                };
+                self.note(before, &u)?;
+                Ok(Effect::Changed(u))
+            }
+            Call::SetAttr {
+                on: AttrOn::Path(Target::InRoot(at)),
+                recursive,
+                set,
+                ..
+            } => {
+                let u = Undo::Setattr {
+                    at: at.clone(),
+                    recursive: *recursive,
+                    set: MsFlags::empty(),
                     clear: *set,
                 };
                 self.note(before, &u)?;
                 Ok(Effect::Changed(u))
             }
-            Call::Mask(p) | Call::Readonly(p) => {
-                if self.files.contains_key(p) {
-                    let u = Undo::Umount(p.clone());
+            Call::Mask { at, mount } | Call::Readonly { at, mount } => {
+                if self.files.contains_key(&at.path) {
+                    let u = Undo::Umount {
+                        path: at.path.clone(),
+                        mount: *mount,
+                    };
                     self.note(before, &u)?;
                     Ok(Effect::Changed(u))
                 } else {
@@ -246,9 +249,9 @@ impl Sys for Fake {
         if let Some(e) = self.fail_undo {
             return Err(SysError::new(u, e));
         }
-        if let Undo::Remove { path, id, .. } = u {
-            if self.files.get(path).map(|(_, i)| Some(*i)) == Some(*id) {
-                self.files.remove(path);
+        if let Undo::Remove { at, id, .. } = u {
+            if self.files.get(&at.path).map(|(_, i)| Some(*i)) == Some(*id) {
+                self.files.remove(&at.path);
             }
         }
         Ok(())
@@ -276,9 +279,14 @@ impl Sys for Fake {
                         overlay: Some(mp.clone()),
                     },
                     undo: Undo::Remove {
-                        path: RootPath::new(&format!("{}/{d}", mp.as_str())).ok()?,
+                        at: At {
+                            path: RootPath::new(&format!("{}/{d}", mp.as_str())).ok()?,
+                            on: MountId::ROOT,
+                            rel: d.to_string(),
+                        },
                         node: Node::Dir,
                         id: None,
+                        parent: None,
                     },
                 })
             })

@@ -16,7 +16,7 @@ use std::fmt;
 
 use nix::errno::Errno;
 
-use crate::calls::{Call, HostPlace};
+use crate::calls::{At, Call, HostPlace, MountId};
 use crate::model::{MsFlags, RootPath};
 
 /// The identity of an inode: (st_dev, st_ino).
@@ -71,53 +71,70 @@ impl Node {
     }
 }
 
-/// How to reverse one change. Paths are inside the new root (resolved through the root
-/// descriptor, which stays valid after a pivot).
+/// How to reverse one change. Paths are inside the new root, placed on the mount they are
+/// on ([`At`]): they are resolved below that mount's held descriptor, which stays valid after
+/// a pivot. In the records of changes to a persistent filesystem, `at.rel` is where the change
+/// really is (symlinks resolved), and `parent` the identity of the directory it is in: an undo
+/// acts only when it finds that very directory there, and otherwise leaves the record (it
+/// cannot prove the file it would touch is the one the apply changed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Undo {
-    /// A mount was made on this path: detach the topmost mount there.
-    Umount(RootPath),
+    /// A mount the plan made: detach it, through its descriptor (and forget the descriptor).
+    Umount {
+        /// Where it was attached.
+        path: RootPath,
+        /// Which.
+        mount: MountId,
+    },
     /// An inode was created: remove it if it is still the same inode (`id`; `None` only in the
-    /// intent written before the creation) and the same kind of node.
+    /// intent written before the creation, and on a filesystem of this namespace only) and the
+    /// same kind of node.
     Remove {
         /// Where.
-        path: RootPath,
+        at: At,
         /// What was created.
         node: Node,
         /// Its identity once created.
         id: Option<FileId>,
+        /// The directory it was made in (`None`: on a filesystem of this namespace only, or in
+        /// a journal of an earlier version).
+        parent: Option<FileId>,
     },
     /// A mode was changed: put `mode` back if the inode is still `id`.
     Chmod {
         /// Where.
-        path: RootPath,
+        at: At,
         /// The inode changed.
         id: FileId,
         /// The permission bits before.
         mode: u32,
+        /// The directory it is in.
+        parent: Option<FileId>,
     },
-    /// An owner was changed: put `uid`/`gid` back if the inode is still `id`.
+    /// An owner was changed: put `uid`/`gid` back if the inode is still `id`, then the set-id
+    /// bits of `mode` the chown cleared.
     Chown {
         /// Where.
-        path: RootPath,
+        at: At,
         /// The inode changed.
         id: FileId,
         /// The owner before.
         uid: u32,
         /// The group before.
         gid: u32,
+        /// The permission bits before.
+        mode: u32,
+        /// The directory it is in.
+        parent: Option<FileId>,
     },
-    /// A mount's flags were changed by a bind remount: set `flags` again.
-    Remount {
+    /// `mount_setattr` changed a mount's flags: set and clear what puts them back.
+    Setattr {
         /// The mountpoint.
-        path: RootPath,
-        /// The per-mount flags before (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, atime).
-        flags: MsFlags,
-    },
-    /// `mount_setattr` set attributes recursively: clear the ones that were not set before.
-    Unsetattr {
-        /// The mountpoint.
-        path: RootPath,
+        at: At,
+        /// `AT_RECURSIVE`.
+        recursive: bool,
+        /// The MS_* flags to set.
+        set: MsFlags,
         /// The MS_* flags to clear.
         clear: MsFlags,
     },
@@ -127,12 +144,11 @@ impl Undo {
     /// The path the record works on.
     pub fn path(&self) -> &RootPath {
         match self {
-            Undo::Umount(p) => p,
-            Undo::Remove { path, .. }
-            | Undo::Chmod { path, .. }
-            | Undo::Chown { path, .. }
-            | Undo::Remount { path, .. }
-            | Undo::Unsetattr { path, .. } => path,
+            Undo::Umount { path, .. } => path,
+            Undo::Remove { at, .. }
+            | Undo::Chmod { at, .. }
+            | Undo::Chown { at, .. }
+            | Undo::Setattr { at, .. } => &at.path,
         }
     }
 }
@@ -140,34 +156,37 @@ impl Undo {
 impl fmt::Display for Undo {
     /// What the undo does, as a call.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = |p: &RootPath| {
-            if p.is_root() {
-                "\"<root>\"".to_string()
-            } else {
-                format!("\"<root>{}\"", p.as_str())
-            }
-        };
+        let r = crate::calls::display_in_root;
         match self {
-            Undo::Umount(p) => write!(f, "umount2({}, MNT_DETACH)", r(p)),
-            Undo::Remove { path, node, .. } => match node {
-                Node::Dir => write!(f, "rmdir({})", r(path)),
-                n => write!(f, "unlink({}) ({})", r(path), n.word()),
+            Undo::Umount { path, .. } => write!(f, "umount2({}, MNT_DETACH)", r(path)),
+            Undo::Remove { at, node, .. } => match node {
+                Node::Dir => write!(f, "rmdir({})", r(&at.path)),
+                n => write!(f, "unlink({}) ({})", r(&at.path), n.word()),
             },
-            Undo::Chmod { path, mode, .. } => write!(f, "chmod({}, 0{mode:o})", r(path)),
-            Undo::Chown { path, uid, gid, .. } => {
-                write!(f, "lchown({}, {uid}, {gid})", r(path))
+            Undo::Chmod { at, mode, .. } => write!(f, "chmod({}, 0{mode:o})", r(&at.path)),
+            Undo::Chown {
+                at, uid, gid, mode, ..
+            } => {
+                write!(f, "lchown({}, {uid}, {gid})", r(&at.path))?;
+                if mode & 0o6000 != 0 {
+                    write!(f, "; chmod({}, 0{mode:o})", r(&at.path))?;
+                }
+                Ok(())
             }
-            Undo::Remount { path, flags } => write!(
+            Undo::Setattr {
+                at,
+                recursive,
+                set,
+                clear,
+            } => write!(
                 f,
-                "mount(NULL, {}, NULL, MS_REMOUNT|MS_BIND|{}, NULL)",
-                r(path),
-                crate::model::ms_flags_str(*flags)
-            ),
-            Undo::Unsetattr { path, clear } => write!(
-                f,
-                "mount_setattr({}, AT_RECURSIVE, {{attr_clr={}}})",
-                r(path),
-                crate::model::ms_flags_str(*clear)
+                "{}",
+                crate::calls::Call::SetAttr {
+                    on: crate::calls::AttrOn::Path(crate::calls::Target::InRoot(at.clone())),
+                    recursive: *recursive,
+                    set: *set,
+                    clear: *clear,
+                }
             ),
         }
     }
@@ -177,11 +196,7 @@ impl Undo {
     /// The undo as a call on the host directory `place` names, where it is done in a layer
     /// (and where recovery does it): `rmdir("/srv/upper/etc")` for `rmdir("<root>/app/etc")`.
     pub fn on_host(&self, place: &HostPlace) -> String {
-        let inside = if self.path().is_root() {
-            "\"<root>\"".to_string()
-        } else {
-            format!("\"<root>{}\"", self.path().as_str())
-        };
+        let inside = crate::calls::display_in_root(self.path());
         self.to_string()
             .replace(&inside, &format!("{:?}", place.on_host()))
     }

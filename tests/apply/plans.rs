@@ -276,7 +276,9 @@ fn every_plan_applies_rootless_or_is_refused_before_it_starts() {
             Vec::new()
         };
         let dag = dag_of(&plan, &sets);
-        let makes_devices = mountplan::calls::expand(&dag.plan)
+        let makes_devices = dag
+            .calls
+            .steps
             .iter()
             .flat_map(|sc| sc.calls.iter())
             .any(|c| {

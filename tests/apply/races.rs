@@ -44,9 +44,6 @@ fn c_path(p: &Path) -> std::ffi::CString {
 impl Swapper {
     /// Starts exchanging `a` and `b` (both must exist).
     pub fn start(a: &Path, b: &Path) -> Swapper {
-        Self::spawn(a, b, false)
-    }
-    fn spawn(a: &Path, b: &Path, lenient: bool) -> Swapper {
         let (a, b) = (c_path(a), c_path(b));
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
@@ -57,11 +54,7 @@ impl Swapper {
                 if r == 0 {
                     n.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    let e = std::io::Error::last_os_error();
-                    assert!(
-                        lenient && e.raw_os_error() == Some(libc::ENOENT),
-                        "renameat2: {e}"
-                    );
+                    panic!("renameat2: {}", std::io::Error::last_os_error());
                 }
             }
         });
@@ -71,9 +64,33 @@ impl Swapper {
             handle: Some(handle),
         }
     }
-    /// Starts exchanging `a` and `b`, retrying while one of them does not exist yet.
-    pub fn start_lenient(a: &Path, b: &Path) -> Swapper {
-        Self::spawn(a, b, true)
+    /// Starts exchanging every entry of `dir` whose name starts with `prefix` (as the owner
+    /// of a root finds a name mountplan makes there, by listing it) with `b`.
+    pub fn start_matching(dir: &Path, prefix: &str, b: &Path) -> Swapper {
+        let (dir, prefix, b) = (dir.to_path_buf(), prefix.to_string(), c_path(b));
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicU64::new(0));
+        let (s, n) = (stop.clone(), count.clone());
+        let handle = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let Ok(rd) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for e in rd.filter_map(|e| e.ok()) {
+                    if e.file_name().to_string_lossy().starts_with(&prefix) {
+                        let a = c_path(&e.path());
+                        if unsafe { exchange(&a, &b) } == 0 {
+                            n.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        });
+        Swapper {
+            stop,
+            count,
+            handle: Some(handle),
+        }
     }
     /// Stops; returns how many exchanges were made.
     pub fn stop(mut self) -> u64 {
@@ -571,20 +588,25 @@ fn races_the_put_old_pivot_never_leaves_the_host_root_visible() {
     busybox_root(&root);
     std::fs::create_dir(root.join("elsewhere")).unwrap();
     let link = root.join("pr-link");
-    let put_old = root.join(".pivot_root");
     let plan = s.write("race-pivot.toml", PIVOT_PLAN);
     let host = host_mounts();
     let (mut runs, mut ok, mut refused, mut kept, mut swapped) = (0, 0, 0, 0, 0u64);
     let start = Instant::now();
     while runs < 200 && start.elapsed() < Duration::from_millis(1500) {
         runs += 1;
-        // Reset: the link in place, no put_old directory; then race this one apply.
+        // Reset: the link in place, no put_old directory; then race this one apply. The put_old
+        // directory gets a fresh random name: the racer finds it by listing the root, as its
+        // owner would, and exchanges it with the link.
+        for e in std::fs::read_dir(&root).unwrap().filter_map(|e| e.ok()) {
+            if e.file_name().to_string_lossy().starts_with(".pivot_root") {
+                let _ = std::fs::remove_file(e.path());
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
         let _ = std::fs::remove_file(&link);
-        let _ = std::fs::remove_file(&put_old);
-        let _ = std::fs::remove_dir(&put_old);
         let _ = std::fs::remove_dir(&link);
         std::os::unix::fs::symlink("/elsewhere", &link).unwrap();
-        let sw = Swapper::start_lenient(&put_old, &link);
+        let sw = Swapper::start_matching(&root, ".pivot_root", &link);
         let o = Run::apply(&plan, &s.state())
             .set("ROOTFS", &root)
             .cmd(&["/bin/cat", "/proc/self/mountinfo"])

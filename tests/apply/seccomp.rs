@@ -152,11 +152,11 @@ fn seccomp_the_walk_never_falls_back_to_path_calls() {
     audit(&text, &root);
 }
 
-/// The rules: openat2 always ENOSYS; every mount's target is `self/fd/N` (or `/`, the setup's
-/// rslave, and `.` for the pivot), or `self/fd/N/NAME` right after the `mkdirat(N, "NAME")` that
-/// made it (a directory made on a private filesystem: see tests/apply/shortcuts.rs); a path
-/// below the root appears only in exec arguments, in data read or written (mountinfo, the
-/// journal) and as what `readlink` returned.
+/// The rules: openat2 always ENOSYS; every `mount(2)` target is `self/fd/N` (or `/`, the
+/// setup's rslave, and `.` for the pivot), or `self/fd/N/NAME` right after the
+/// `mkdirat(N, "NAME")` that made it; every `move_mount` and `mount_setattr` works on
+/// descriptors alone (empty paths); a path below the root appears only in exec arguments, in
+/// data read or written (mountinfo, the journal) and as what `readlink` returned.
 fn audit(text: &str, root: &Path) {
     let below = format!("{}/", root.display());
     let mut mounts = 0;
@@ -175,6 +175,14 @@ fn audit(text: &str, root: &Path) {
         }
         if name == "openat" && l.contains("O_PATH") && l.contains("O_NOFOLLOW") {
             walked += 1;
+        }
+        if name == "move_mount" || name == "mount_setattr" {
+            mounts += usize::from(name == "move_mount");
+            let paths: Vec<&str> = call.split(", ").filter(|a| a.starts_with('"')).collect();
+            assert!(
+                paths.iter().all(|p| *p == "\"\"" || p.starts_with("\"\"")),
+                "a {name} on a path, not a descriptor: {l}"
+            );
         }
         if name == "mount" {
             mounts += 1;

@@ -1,11 +1,10 @@
-//! The executor's shortcuts on filesystems the plan made (tmpfs, devpts: no other process can
-//! reach them to rename or replace anything): the parent directory of a creation is resolved
-//! once and reused for the next creation in it, and a mount on a directory the previous call
-//! just made goes through that parent's descriptor and the name. A reused descriptor must
-//! never outlive what it names: any mount on the directory or above it, umount and pivot drop
-//! it. These plans make each of those changes between two creations in one directory and check,
-//! from inside, that every file landed on the filesystem on top at its time (the verification
-//! of the mount table checks the mounts), and under strace that the shortcuts were taken.
+//! Creations on the plan's own mounts go through the descriptor of the mount they are on,
+//! held from the moment the mount was made (`fsmount`), never through its mountpoint on disk:
+//! a name right below a mount's root is made on that descriptor with no resolution at all.
+//! These plans stack and unmount mounts between creations in one directory and check, from
+//! inside, that every file landed on the mount on top at its time (the verification of the
+//! mount table checks the mounts), and under strace that each creation used the descriptor of
+//! its mount.
 
 use crate::support::*;
 
@@ -69,19 +68,14 @@ create = "none"
 kind = "mkdir"
 path = "/t/a/y/v"
 
-# A parent reached through a symlink resolves inside the root, to the top of /t/a.
-[[step]]
-kind = "symlink"
-path = "/t/s"
-to = "/t/a"
-
+# Right below the top of /t/a again.
 [[step]]
 kind = "mkdir"
-path = "/t/s/q"
+path = "/t/a/q"
 
 [[step]]
 kind = "mknod"
-path = "/t/s/fifo"
+path = "/t/a/fifo"
 node = "fifo"
 
 # An umount between two creations in /t/a/y: /t/a/y/u lands on the tmpfs below again.
@@ -134,12 +128,12 @@ fn shortcuts_land_every_file_on_the_mount_on_top_at_its_time() {
             "-c",
             "for d in /t /t/a /t/a/y /t/a/y/z; do echo \"$d:\" $(ls -a $d); done",
         ])
-        .traced(&trace, &["-e", "trace=mount,mkdirat,openat2"]);
+        .traced(&trace, &["-e", "trace=fsmount,mkdirat,mknodat,openat2"]);
     let o = finish(c.spawn().unwrap(), std::time::Duration::from_secs(60));
     assert_eq!(o.status, 0, "{}", o.stderr);
     assert_eq!(
         o.stdout,
-        "/t: . .. a s\n\
+        "/t: . .. a\n\
          /t/a: . .. fifo q y\n\
          /t/a/y: . .. u w z\n\
          /t/a/y/z: . ..\n",
@@ -153,29 +147,38 @@ fn shortcuts_land_every_file_on_the_mount_on_top_at_its_time() {
     );
     assert_same("shortcuts", &before, &manifest(&[&root]));
     assert_eq!(host, host_mounts());
-    // The shortcuts were taken: the mount on the new /t/a/y/z went through its parent's
-    // descriptor right after mkdirat made it there, and /t/a/y/w was made on that same
-    // descriptor, without a resolution of its own.
+    // Each creation right below a mount's root was made on the descriptor `fsmount` gave for
+    // that mount, with no path resolution: /t/a on the first tmpfs (/t), y, q and fifo on the
+    // second (/t/a), v on the fourth (/t/a/y).
     let text = std::fs::read_to_string(&trace).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let at = lines
-        .iter()
-        .position(|l| l.contains("mkdirat(") && l.contains("\"z\""))
-        .unwrap_or_else(|| panic!("no mkdirat of z:\n{text}"));
-    let dir = lines[at]
-        .split("mkdirat(")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .unwrap();
-    assert!(
-        lines[at + 1].contains(&format!("mount(\"tmpfs\", \"self/fd/{dir}/z\"")),
-        "the mount on z did not use its parent's descriptor:\n{}\n{}",
-        lines[at],
-        lines[at + 1]
-    );
-    assert!(
-        lines[at + 2].contains(&format!("mkdirat({dir}, \"w\"")),
-        "w was not made on the same parent descriptor:\n{}",
-        lines[at + 2]
+    let fds: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains("fsmount(") && !l.contains("= -1"))
+        .filter_map(|l| l.rsplit("= ").next().map(|n| n.trim().to_string()))
+        .collect();
+    // The root's tmpfs is not made (a directory root); /t, /t/a, /t/a/y/z, /t/a/y in order.
+    assert_eq!(fds.len(), 4, "four tmpfs mounts:\n{text}");
+    let made_on = |name: &str| -> String {
+        let l = text
+            .lines()
+            .find(|l| {
+                (l.contains("mkdirat(") || l.contains("mknodat("))
+                    && l.contains(&format!(", \"{name}\""))
+            })
+            .unwrap_or_else(|| panic!("no creation of {name}:\n{text}"));
+        l.split('(')
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(made_on("a"), fds[0], "/t/a not made on the /t mount");
+    for n in ["y", "q", "fifo"] {
+        assert_eq!(made_on(n), fds[1], "/t/a/{n} not made on the /t/a mount");
+    }
+    assert_eq!(
+        made_on("v"),
+        fds[3],
+        "/t/a/y/v not made on the /t/a/y mount"
     );
 }

@@ -21,6 +21,34 @@ pub fn fd_name(fd: BorrowedFd<'_>) -> String {
     format!("self/fd/{}", fd.as_raw_fd())
 }
 
+/// Where `fd` is below `base`, as the kernel names them now (their `self/fd/N` links in the
+/// `/proc` directory `proc`): the path with every symlink resolved, without a leading `/`
+/// (empty for `base` itself). `None` when the kernel does not name `fd` below `base` (it was
+/// removed, or is elsewhere).
+pub fn rel_below(
+    proc: BorrowedFd<'_>,
+    base: BorrowedFd<'_>,
+    fd: BorrowedFd<'_>,
+) -> Result<Option<String>, Errno> {
+    let name = |f: BorrowedFd<'_>| -> Result<String, Errno> {
+        let l = nix::fcntl::readlinkat(proc, fd_name(f).as_str())?;
+        l.into_string().map_err(|_| Errno::EILSEQ)
+    };
+    let (b, f) = (name(base)?, name(fd)?);
+    if f.ends_with(" (deleted)") {
+        return Ok(None);
+    }
+    if f == b {
+        return Ok(Some(String::new()));
+    }
+    let below = if b == "/" {
+        f.strip_prefix('/')
+    } else {
+        f.strip_prefix(b.as_str()).and_then(|r| r.strip_prefix('/'))
+    };
+    Ok(below.filter(|r| !r.is_empty()).map(str::to_string))
+}
+
 /// Splits a relative path into its parent and final name (`("", name)` for one component).
 pub fn split(rel: &str) -> (&str, &str) {
     match rel.rfind('/') {
@@ -183,20 +211,58 @@ pub enum Reversed {
     Kept(String),
 }
 
-/// Removes the node at `rel` inside `root` if it is still the one created: same kind (and
-/// device number or link target) and, when `id` is known, the same inode. Without `id` (a
-/// journal intent whose creation may or may not have happened) a regular file is removed only
-/// when empty, and a directory only when empty (rmdir refuses otherwise).
+/// The directory a record's file is in, `dir` below `base`: when the record knows its identity
+/// (`parent`), found exactly where the record says (no symlink, below `base`, on its mount) and
+/// checked to be that very directory, or else left alone with why (the file there cannot be
+/// proved to be the one the apply changed); without it (a filesystem of the namespace only, a
+/// journal of an earlier version), resolved as the plan's paths are, and gone when missing.
+pub fn record_dir(
+    base: BorrowedFd<'_>,
+    dir: &str,
+    parent: Option<FileId>,
+) -> Result<Result<OwnedFd, Reversed>, Errno> {
+    let Some(want) = parent else {
+        return match resolve(base, dir, How::DIR) {
+            Ok(fd) => Ok(Ok(fd)),
+            Err(Errno::ENOENT) => Ok(Err(Reversed::Gone)),
+            Err(e) => Err(e),
+        };
+    };
+    let shown = if dir.is_empty() { "." } else { dir };
+    let fd = match resolve(base, dir, How::EXACT.dir()) {
+        Ok(fd) => fd,
+        Err(e @ (Errno::ENOENT | Errno::ELOOP | Errno::EXDEV | Errno::ENOTDIR)) => {
+            return Ok(Err(Reversed::Kept(format!(
+                "its directory `{shown}` is not where it was ({}): it was moved, removed or                  replaced, so what is there cannot be proved to be what the apply changed; the                  record is kept",
+                crate::sys::errno_words(e)
+            ))));
+        }
+        Err(e) => return Err(e),
+    };
+    if id_of(&fstat(fd.as_fd())?) != want {
+        return Ok(Err(Reversed::Kept(format!(
+            "its directory `{shown}` is another directory now: what is there cannot be proved              to be what the apply changed; the record is kept"
+        ))));
+    }
+    Ok(Ok(fd))
+}
+
+/// Removes the node at `rel` below `root` if it is still the one created: in its directory
+/// (see [`record_dir`]), the same kind (and device number or link target) and, when `id` is
+/// known, the same inode. Without `id` (a journal intent whose creation may or may not have
+/// happened) a regular file is removed only when empty, and a directory only when empty (rmdir
+/// refuses otherwise).
 pub fn remove(
     root: BorrowedFd<'_>,
     rel: &str,
     node: &Node,
     id: Option<FileId>,
+    parent: Option<FileId>,
 ) -> Result<Reversed, Errno> {
-    let (dir, name) = match parent(root, rel) {
-        Ok(x) => x,
-        Err(Errno::ENOENT) => return Ok(Reversed::Gone),
-        Err(e) => return Err(e),
+    let (dir, name) = split_name(rel)?;
+    let dir = match record_dir(root, dir, parent)? {
+        Ok(d) => d,
+        Err(r) => return Ok(r),
     };
     let st = match lstat_at(dir.as_fd(), name) {
         Ok(st) => st,
@@ -308,19 +374,48 @@ pub fn chown_fd(fd: BorrowedFd<'_>, uid: Option<u32>, gid: Option<u32>) -> Resul
     )
 }
 
-/// Opens `rel` with `open` when it is still inode `id`; otherwise what to report instead
-/// (gone, or left alone because it is another inode now, saying what was `changed`).
+/// Opens the file a mode or owner record names, `rel` below `root`, when it is still inode
+/// `id` in its directory (see [`record_dir`]; `rel` empty: `root` itself); otherwise what to
+/// report instead (gone, or left alone because it is another inode now, saying what was
+/// `changed`). Without `parent`, `follow` says whether a final symlink is followed (chmod) or
+/// not (lchown), as the plan's call did.
 fn open_same(
-    open: fn(BorrowedFd<'_>, &str) -> Result<OwnedFd, Errno>,
     root: BorrowedFd<'_>,
     rel: &str,
     id: FileId,
+    parent: Option<FileId>,
+    follow: bool,
     changed: &str,
 ) -> Result<Result<OwnedFd, Reversed>, Errno> {
-    let fd = match open(root, rel) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(Err(Reversed::Gone)),
-        Err(e) => return Err(e),
+    let fd = if rel.is_empty() {
+        super::resolve::dup(root)?
+    } else if parent.is_some() {
+        let (dir, name) = split_name(rel)?;
+        let dir = match record_dir(root, dir, parent)? {
+            Ok(d) => d,
+            Err(r) => return Ok(Err(r)),
+        };
+        match nix::fcntl::openat(
+            dir.as_fd(),
+            name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(Err(Reversed::Gone)),
+            Err(e) => return Err(e),
+        }
+    } else {
+        let open = if follow {
+            open_for_chmod
+        } else {
+            open_for_chown
+        };
+        match open(root, rel) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(Err(Reversed::Gone)),
+            Err(e) => return Err(e),
+        }
     };
     if id_of(&fstat(fd.as_fd())?) != id {
         return Ok(Err(Reversed::Kept(format!(
@@ -330,15 +425,16 @@ fn open_same(
     Ok(Ok(fd))
 }
 
-/// Puts `mode` back on `rel` if it is still inode `id`.
+/// Puts `mode` back on `rel` if it is still inode `id` (in its directory `parent`).
 pub fn restore_mode(
     root: BorrowedFd<'_>,
     proc: BorrowedFd<'_>,
     rel: &str,
     id: FileId,
     mode: u32,
+    parent: Option<FileId>,
 ) -> Result<Reversed, Errno> {
-    Ok(match open_same(open_for_chmod, root, rel, id, "mode")? {
+    Ok(match open_same(root, rel, id, parent, true, "mode")? {
         Ok(fd) => {
             chmod_fd(proc, fd.as_fd(), mode)?;
             Reversed::Done
@@ -347,17 +443,26 @@ pub fn restore_mode(
     })
 }
 
-/// Puts the owner back on `rel` if it is still inode `id`.
+/// Puts the owner back on `rel` if it is still inode `id` (in its directory `parent`), then
+/// the set-id bits of `mode` that the chown cleared.
+#[allow(clippy::too_many_arguments)]
 pub fn restore_owner(
     root: BorrowedFd<'_>,
+    proc: BorrowedFd<'_>,
     rel: &str,
     id: FileId,
     uid: u32,
     gid: u32,
+    mode: u32,
+    parent: Option<FileId>,
 ) -> Result<Reversed, Errno> {
-    Ok(match open_same(open_for_chown, root, rel, id, "owner")? {
+    Ok(match open_same(root, rel, id, parent, false, "owner")? {
         Ok(fd) => {
             chown_fd(fd.as_fd(), Some(uid), Some(gid))?;
+            let st = fstat(fd.as_fd())?;
+            if mode & 0o6000 != 0 && kind(&st) != SFlag::S_IFLNK && st.st_mode & 0o7777 != mode {
+                chmod_fd(proc, fd.as_fd(), mode)?;
+            }
             Reversed::Done
         }
         Err(r) => r,

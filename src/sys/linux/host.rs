@@ -271,10 +271,21 @@ pub fn undo_in(
     u: &Undo,
 ) -> Result<Reversed, Errno> {
     match u {
-        Undo::Remove { node, id, .. } => files::remove(dir, rel, node, *id),
-        Undo::Chmod { id, mode, .. } => files::restore_mode(dir, proc, rel, *id, *mode),
-        Undo::Chown { id, uid, gid, .. } => files::restore_owner(dir, rel, *id, *uid, *gid),
+        Undo::Remove {
+            node, id, parent, ..
+        } => files::remove(dir, rel, node, *id, *parent),
+        Undo::Chmod {
+            id, mode, parent, ..
+        } => files::restore_mode(dir, proc, rel, *id, *mode, *parent),
+        Undo::Chown {
+            id,
+            uid,
+            gid,
+            mode,
+            parent,
+            ..
+        } => files::restore_owner(dir, proc, rel, *id, *uid, *gid, *mode, *parent),
         // Mounts live in the namespace and die with it: nothing to do on the host.
-        Undo::Umount(_) | Undo::Remount { .. } | Undo::Unsetattr { .. } => Ok(Reversed::Gone),
+        Undo::Umount { .. } | Undo::Setattr { .. } => Ok(Reversed::Gone),
     }
 }

@@ -17,7 +17,7 @@ use nix::sys::stat::SFlag;
 
 use super::files::{self, Reversed, kind};
 use super::host;
-use crate::calls::{Call, HostPlace};
+use crate::calls::{At, Call, FsParam, HostPlace, MountId};
 use crate::model::{HostPath, RootPath};
 use crate::sys::{FileId, Node, Side, SysError, Undo};
 
@@ -31,16 +31,18 @@ pub struct Layers {
     dirs: Vec<(HostPath, OwnedFd)>,
 }
 
-/// The value of `key=` in a mount data string.
-fn option<'d>(data: &'d str, key: &str) -> Option<&'d str> {
-    data.split(',')
-        .find_map(|o| o.strip_prefix(key)?.strip_prefix('='))
+/// The value of the parameter `key`.
+fn option<'d>(params: &'d [FsParam], key: &str) -> Option<&'d str> {
+    params
+        .iter()
+        .find(|p| p.key == key)
+        .and_then(|p| p.value.as_deref())
 }
 
-/// The first lower layer in `data` that is missing or not a directory on the host, when the
-/// kernel refused the overlay for a missing path.
-pub fn missing_lower(data: Option<&str>) -> Option<&str> {
-    option(data?, "lowerdir")?
+/// The first lower layer that is missing or not a directory on the host, when the kernel
+/// refused the overlay for a missing path.
+pub fn missing_lower(params: &[FsParam]) -> Option<&str> {
+    option(params, "lowerdir")?
         .split(':')
         .find(|l| !nix::sys::stat::stat(*l).is_ok_and(|st| kind(&st) == SFlag::S_IFDIR))
 }
@@ -88,20 +90,13 @@ impl Layers {
             .map(|(_, fd)| fd.as_fd())
     }
 
-    /// Before the overlay on `target` is mounted with `data`: opens and holds its upper and
-    /// work directories; returns the directories the mount will make in the work directory.
-    pub fn mounting(
-        &mut self,
-        c: &Call,
-        target: &RootPath,
-        data: Option<&str>,
-    ) -> Result<Vec<Side>, SysError> {
+    /// Before an overlay is made with `params`: opens and holds its upper and work
+    /// directories; returns the directories the mount will make in the work directory (undone
+    /// after the overlay is gone: they are recorded after the call, above its own records).
+    pub fn mounting(&mut self, c: &Call, params: &[FsParam]) -> Result<Vec<Side>, SysError> {
         let mut out = Vec::new();
-        let Some(data) = data else {
-            return Ok(out);
-        };
         for key in ["upperdir", "workdir"] {
-            let Some(dir) = option(data, key) else {
+            let Some(dir) = option(params, key) else {
                 continue;
             };
             let Ok(base) = HostPath::new(dir) else {
@@ -122,16 +117,23 @@ impl Layers {
             if key == "workdir" {
                 for name in WORK_DIRS {
                     if !exists(fd.as_fd(), name) {
+                        let path =
+                            RootPath::new(&format!("/{name}")).unwrap_or_else(|_| RootPath::root());
                         out.push(Side {
                             place: HostPlace {
                                 base: base.clone(),
                                 rel: name.to_string(),
-                                overlay: Some(target.clone()),
+                                overlay: None,
                             },
                             undo: Undo::Remove {
-                                path: target.clone(),
+                                at: At {
+                                    path,
+                                    on: MountId::ROOT,
+                                    rel: name.to_string(),
+                                },
                                 node: Node::Dir,
                                 id: None,
+                                parent: None,
                             },
                         });
                     }
@@ -144,9 +146,9 @@ impl Layers {
 
     /// Why the kernel refused (EINVAL) an overlay mounted with `data`, as far as can be told
     /// from the directories held for it; else where to find overlayfs's own reason.
-    pub fn why_refused(&self, data: Option<&str>) -> String {
+    pub fn why_refused(&self, params: &[FsParam], log: Option<&str>) -> String {
         let dir = |key: &str| {
-            let p = option(data?, key)?;
+            let p = option(params, key)?;
             let fd = self.get(&HostPath::new(p).ok()?)?;
             Some((p, files::statx_id(fd).ok()?.1))
         };
@@ -165,15 +167,26 @@ impl Layers {
                 );
             }
         }
-        "overlayfs refused these options; the kernel log (`dmesg`) gives its reason (a lower \
-         layer missing or not a directory, an upper layer on a filesystem without the xattrs or \
-         d_type overlayfs needs, or a layer already used by another overlay)"
-            .into()
+        match log {
+            Some(l) => format!("overlayfs refused these options: {l}"),
+            None => "overlayfs refused these options; the kernel log (`dmesg`) gives its reason \
+                     (a lower layer missing or not a directory, an upper layer on a filesystem \
+                     without the xattrs or d_type overlayfs needs, or a layer already used by \
+                     another overlay)"
+                .into(),
+        }
     }
 
     /// Before `c` changes a file below an overlay (`place`): what the kernel will copy up
-    /// into the upper layer for it. `root` resolves the file in the overlay, for its kind.
-    pub fn copy_ups(&self, root: BorrowedFd<'_>, c: &Call, place: &HostPlace) -> Vec<Side> {
+    /// into the upper layer for it. `base` and `below` resolve the file in the overlay, for its
+    /// kind.
+    pub fn copy_ups(
+        &self,
+        base: BorrowedFd<'_>,
+        below: &str,
+        c: &Call,
+        place: &HostPlace,
+    ) -> Vec<Side> {
         let mut out = Vec::new();
         let (Some(upper), Some(mountpoint)) = (self.get(&place.base), place.overlay.as_ref())
         else {
@@ -202,7 +215,7 @@ impl Layers {
                 continue;
             };
             let node = if end == rel.len() {
-                match node_at(root, path.relative()) {
+                match node_at(base, below) {
                     Some(n) => n,
                     None => continue,
                 }
@@ -216,9 +229,14 @@ impl Layers {
                     overlay: Some(mountpoint.clone()),
                 },
                 undo: Undo::Remove {
-                    path,
+                    at: At {
+                        path,
+                        on: MountId::ROOT,
+                        rel: sub.to_string(),
+                    },
                     node,
                     id: None,
+                    parent: None,
                 },
             });
         }
@@ -271,12 +289,22 @@ impl Layers {
 mod tests {
     use super::option;
 
+    use crate::calls::FsParam;
+
     #[test]
     fn options_are_found_by_their_whole_key() {
-        let d = "lowerdir=/l1:/l2,upperdir=/u,workdir=/w";
-        assert_eq!(option(d, "upperdir"), Some("/u"));
-        assert_eq!(option(d, "workdir"), Some("/w"));
-        assert_eq!(option(d, "dir"), None);
-        assert_eq!(option("xupperdir=/a", "upperdir"), None);
+        let p = |k: &str, v: &str| FsParam {
+            key: k.into(),
+            value: Some(v.into()),
+        };
+        let d = [
+            p("lowerdir", "/l1:/l2"),
+            p("upperdir", "/u"),
+            p("workdir", "/w"),
+        ];
+        assert_eq!(option(&d, "upperdir"), Some("/u"));
+        assert_eq!(option(&d, "workdir"), Some("/w"));
+        assert_eq!(option(&d, "dir"), None);
+        assert_eq!(option(&[p("xupperdir", "/a")], "upperdir"), None);
     }
 }

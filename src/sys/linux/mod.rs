@@ -1,22 +1,31 @@
 //! The real [`Sys`]: the only code that makes a plan's system calls.
 //!
 //! Takes the [`Call`]s of a plan in order, inside the new mount namespace; returns what each
-//! changed. Every path inside the new root is resolved from the root descriptor with
-//! [`mod@resolve`] (openat2 `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`, or the user-space walk),
-//! creation happens on the resolved parent descriptor with the final name, and mounts land
-//! on the resolved `O_PATH` descriptor through `self/fd/N` of the **host** `/proc` opened
-//! before the namespace was made: the process's working directory is set to that `/proc`
-//! (`fchdir`), so the relative name `self/fd/N` keeps working after a pivot, when `/proc` in
-//! the new root may be missing, a fresh proc, or planted. Calls that need a particular
-//! working directory (`pivot_root(".", ...)`, `chroot(".")`) are always preceded by the
-//! `Chdir` of their step, which resets it.
+//! changed. Every mount the plan makes is made with the new mount API (`fsmount`,
+//! `open_tree`), held by its descriptor from that moment ([`below::Held`]) and attached with
+//! `move_mount`; every path inside the new root is resolved below the descriptor of the mount
+//! the dry run puts it on ([`below`]), never into another mount. Creation happens on the
+//! resolved parent descriptor with the final name. What only `mount(2)` and `umount2(2)` can
+//! do (propagation, `MS_MOVE`, detaching) takes a descriptor as `self/fd/N` of the **host**
+//! `/proc` opened before the namespace was made: the working directory is set to that
+//! `/proc` (`fchdir`), so the relative name keeps working after a pivot, when `/proc` in the
+//! new root may be missing, a fresh proc, or planted. Calls that need a particular working
+//! directory (`pivot_root(".", ...)`, `chroot(".")`) are always preceded by the `Chdir` of
+//! their step, which resets it.
+//!
+//! `below` holds the mounts and resolves below them, `mounting` makes the mount calls,
+//! `files` the file changes and their reversal, `resolve` the path walk, `newmount` the
+//! kernel's mount API, `mount` flags and masking, `layers` an overlay's host directories,
+//! `host` what happens outside the namespace.
 
+mod below;
 pub mod files;
 pub mod host;
 pub mod layers;
 pub mod mount;
 pub mod mountinfo;
 mod mounting;
+pub mod newmount;
 pub mod resolve;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -26,53 +35,49 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, SFlag, fstat};
 
+use self::below::Held;
 use self::files::{Reversed, fd_name, kind, kind_word};
 use self::host::HostFds;
-use self::mounting::Spot;
-use self::resolve::{How, resolve};
+use self::resolve::How;
 use super::{Before, Effect, FileId, MountEntry, Node, Side, Sys, SysError, Undo};
-use crate::calls::{Call, Dev, HostPlace, Target};
-use crate::model::{MsFlags, NodeType, RootPath};
+use crate::calls::{At, Call, Dev, HostPlace, MountId, Target};
+use crate::model::NodeType;
 
 /// The real syscall layer for one apply.
 #[derive(Debug)]
 pub struct Linux {
     proc: OwnedFd,
     null: OwnedFd,
-    root: Option<OwnedFd>,
+    /// The plan's mounts, by number; `M0` is the new root.
+    held: Held,
     tmproot: PathBuf,
     userns: bool,
     cwd_at_proc: bool,
-    /// The root directory as opened for the setup's bind (see [`Linux::open_root`]).
-    bound_root: Option<OwnedFd>,
-    /// The parent directory of the last private creation (one on a filesystem of this mount
-    /// namespace only, which no other process can reach to rename or replace anything) and
-    /// its relative path: the next creation in the same directory uses it instead of resolving
-    /// the path again. Dropped by every call that could change what a path names (any mount
-    /// other than one on a directory just made there, umount, pivot, chroot, rmdir, ...).
-    dir_cache: Option<(String, OwnedFd)>,
+    /// The root directory as opened for the setup's copy (see [`Linux::attach_root`]).
+    root_dir: Option<OwnedFd>,
     /// The bound root brought no mount along: its host directory is not a mountpoint and has
     /// no submounts (see [`mount::bind_is_alone`]). Then the mount table need not be read
     /// for what it brought.
     root_alone: bool,
-    /// The private directory the previous call made (see [`Linux::dir_cache`]): a mount on it
-    /// goes through its parent's descriptor and its name, which nothing can have replaced,
-    /// instead of a resolution of its own.
-    fresh: Option<RootPath>,
     /// The upper and work directories of the overlays mounted so far.
     layers: layers::Layers,
+    /// The fstype of each mount made with `fsmount`, by number (proc and sysfs are attached
+    /// only on real directories; an overlay's host directories are held).
+    fstypes: Vec<Option<String>>,
+    /// The put_old directory a `put-old` pivot made: its parent, its name and its identity.
+    put_old: Option<(OwnedFd, String, FileId, OwnedFd)>,
+    /// `/` right before a `put-old` pivot: the old root's mount, after it.
+    old_root: Option<OwnedFd>,
 }
 
-/// The directory a creation happens in.
-enum Parent {
-    /// The root descriptor itself (for the root's own children).
-    Root,
-    /// A resolved directory, and its path when it came from [`Linux::dir_cache`] (to put it
-    /// back without building the key again).
-    Fd(OwnedFd, Option<String>),
+/// Where the mount `at` is on is attached: `at`'s path without the part below that mount.
+fn mountpoint(at: &At) -> crate::model::RootPath {
+    let p = at.path.as_str();
+    let cut = p.len().saturating_sub(at.rel.len());
+    crate::model::RootPath::new(&p[..cut]).unwrap_or_else(|_| crate::model::RootPath::root())
 }
 
-pub(super) fn in_root(p: &RootPath) -> String {
+pub(super) fn in_root(p: &crate::model::RootPath) -> String {
     if p.is_root() {
         "<root>".into()
     } else {
@@ -80,158 +85,255 @@ pub(super) fn in_root(p: &RootPath) -> String {
     }
 }
 
-/// Says what a failed resolution refused, when it is a refusal rather than a plain error.
-pub(super) fn why_resolve(
-    root: Option<BorrowedFd<'_>>,
-    p: &RootPath,
-    e: Errno,
-    how: How,
-) -> Option<String> {
-    match e {
-        Errno::ENOENT => {
-            let (link, to) = resolve::first_symlink(root?, p.relative())?;
-            Some(format!(
-                "`<root>{link}` is a symlink to `{to}`; symlinks are resolved inside the root, \
-                 where that path does not exist (a link cannot lead out of the root)"
-            ))
-        }
-        Errno::ELOOP if how.no_symlinks => Some(format!(
-            "`{}` is reached through a symlink; proc and sysfs are mounted only on real \
-             directories (CVE-2019-19921): make it a directory in the root",
-            in_root(p)
-        )),
-        Errno::ENOTDIR if how.no_symlinks => Some(format!(
-            "`{}` is not a real directory (a symlink or another kind of file); proc and sysfs \
-             are mounted only on real directories (CVE-2019-19921)",
-            in_root(p)
-        )),
-        Errno::ELOOP => Some(format!(
-            "resolving `{}` inside the root met a symlink loop, more than 40 symlinks, or a \
-             magic link such as /proc/self/root, which are refused",
-            in_root(p)
-        )),
-        Errno::ENOTDIR => Some(format!(
-            "a component of `{}` is not a directory (it may be a symlink, a file or a FIFO \
-             planted in the root)",
-            in_root(p)
-        )),
-        _ => None,
-    }
-}
-
 impl Linux {
-    /// A syscall layer using the host descriptors opened before the namespace was made.
-    /// `tmproot` is where an empty tmpfs root is mounted; `userns` says the process is in a
-    /// user namespace it created (bind remounts then keep the flags the kernel locked).
+    /// A syscall layer using the host descriptors opened before the namespace was made, for a
+    /// plan that makes `mounts` mounts (the root included). `tmproot` is where an empty tmpfs
+    /// root is mounted; `userns` says the process is in a user namespace it created (bind
+    /// remounts then keep the flags the kernel locked).
     ///
     /// Call it in the new mount namespace: a bind's source must be a mount of the caller's
     /// namespace (the kernel refuses others with EINVAL), so `/dev/null` is opened again here
     /// and checked to be the very inode the host descriptor names.
-    pub fn new(host: HostFds, tmproot: PathBuf, userns: bool) -> Result<Self, SysError> {
+    pub fn new(
+        host: HostFds,
+        tmproot: PathBuf,
+        userns: bool,
+        mounts: usize,
+    ) -> Result<Self, SysError> {
         let null = host::reopen_null(&host.null)?;
         Ok(Linux {
             proc: host.proc,
             null,
-            root: None,
+            held: Held::new(mounts),
             tmproot,
             userns,
             cwd_at_proc: false,
-            bound_root: None,
-            dir_cache: None,
-            fresh: None,
+            root_dir: None,
             root_alone: false,
             layers: layers::Layers::default(),
+            fstypes: Vec::new(),
+            put_old: None,
+            old_root: None,
         })
     }
 
     fn root_fd(&self) -> Result<BorrowedFd<'_>, Errno> {
-        self.root.as_ref().map(|f| f.as_fd()).ok_or(Errno::EBADF)
+        let fd = self.held.fd(MountId::ROOT).ok_or(Errno::EBADF)?;
+        // SAFETY: the root's descriptor is held for as long as this layer lives.
+        Ok(unsafe { BorrowedFd::borrow_raw(fd) })
     }
 
-    fn resolve(&self, p: &RootPath, how: How) -> Result<OwnedFd, Errno> {
-        resolve(self.root_fd()?, p.relative(), how)
+    /// The fstype of mount `m`, when it was made with `fsmount`.
+    fn fstype(&self, m: MountId) -> Option<&str> {
+        self.fstypes.get(m.index())?.as_deref()
     }
 
-    /// The error of making `p` (by `create` or `created`): what resolving it found, or a
-    /// missing parent with the fix.
-    fn create_error(&self, c: &Call, p: &RootPath, e: Errno) -> SysError {
-        let root = self.root.as_ref().map(|f| f.as_fd());
-        match why_resolve(root, p, e, How::DIR) {
+    /// Why resolving `at` failed, in words, when it is a refusal rather than a plain error.
+    fn why(&self, at: &At, e: Errno, how: How) -> Option<String> {
+        let p = in_root(&at.path);
+        match e {
+            Errno::EXDEV => {
+                let on = if at.on == MountId::ROOT {
+                    "the root".to_string()
+                } else {
+                    format!("{}, the plan's mount there", at.on)
+                };
+                let through = self
+                    .held
+                    .base(at)
+                    .ok()
+                    .and_then(|b| resolve::first_symlink(b.as_fd(), &b.rel))
+                    .map(|(link, to)| {
+                        format!(
+                            "the symlink `{}` (-> `{to}`) in the way",
+                            mountpoint(at).join(&link)
+                        )
+                    })
+                    .unwrap_or_else(|| {
+                        "a symlink, a `..` or a mount in the way, or a rename while apply ran"
+                            .to_string()
+                    });
+                Some(format!(
+                    "`{p}` leads off the mount the dry run puts it on ({on}), through {through}; \
+                     mountplan changes a path only on the mount its dry run names: make the path \
+                     a real directory there, or name the real path"
+                ))
+            }
+            Errno::ENOENT => {
+                let b = self.held.base(at).ok()?;
+                let (link, to) = resolve::first_symlink(b.as_fd(), &b.rel)?;
+                Some(format!(
+                    "`<root>{}` is a symlink to `{to}`; symlinks are resolved inside the root, \
+                     where that path does not exist (a link cannot lead out of the root)",
+                    mountpoint(at).join(&link)
+                ))
+            }
+            Errno::ELOOP if how.no_symlinks => Some(format!(
+                "`{p}` is reached through a symlink; proc and sysfs are mounted only on real \
+                 directories (CVE-2019-19921): make it a directory in the root"
+            )),
+            Errno::ENOTDIR if how.no_symlinks => Some(format!(
+                "`{p}` is not a real directory (a symlink or another kind of file); proc and \
+                 sysfs are mounted only on real directories (CVE-2019-19921)"
+            )),
+            Errno::ELOOP => Some(format!(
+                "resolving `{p}` inside the root met a symlink loop, more than 40 symlinks, a \
+                 magic link such as /proc/self/root, or a symlink to another mount, which are \
+                 refused"
+            )),
+            Errno::ENOTDIR => Some(format!(
+                "a component of `{p}` is not a directory (it may be a symlink, a file or a FIFO \
+                 planted in the root)"
+            )),
+            _ => None,
+        }
+    }
+
+    /// A failed resolution of `at` for `c`, with why.
+    fn refuse(&self, c: &Call, at: &At, e: Errno, how: How) -> SysError {
+        match self.why(at, e, how) {
             Some(w) => SysError::refused(c, e, w),
-            None if e == Errno::ENOENT => SysError::refused(
+            None => SysError::new(c, e),
+        }
+    }
+
+    /// The error of making `at` (by `create` or `created`): what resolving it found, or a
+    /// missing parent with the fix.
+    fn create_error(&self, c: &Call, at: &At, e: Errno) -> SysError {
+        match self.why(at, e, How::DIR) {
+            Some(w) if e != Errno::ENOENT || self.has_symlink(at) => SysError::refused(c, e, w),
+            _ if e == Errno::ENOENT => SysError::refused(
                 c,
                 e,
                 format!(
                     "its parent `{}` does not exist: make it first (a mkdir step, with \
                      `parents = true` for more than one level)",
-                    in_root(&p.parent())
+                    in_root(&at.path.parent())
                 ),
             ),
+            Some(w) => SysError::refused(c, e, w),
             None => SysError::new(c, e),
         }
     }
 
-    /// The error of opening the existing `p` for a change: what resolving it found, or that it
-    /// is missing, with the fix.
-    fn open_error(&self, c: &Call, p: &RootPath, e: Errno, how: How) -> SysError {
-        let root = self.root.as_ref().map(|f| f.as_fd());
-        match why_resolve(root, p, e, how) {
-            Some(w) => SysError::refused(c, e, w),
-            None if e == Errno::ENOENT => SysError::refused(
+    fn has_symlink(&self, at: &At) -> bool {
+        self.held
+            .base(at)
+            .ok()
+            .and_then(|b| resolve::first_symlink(b.as_fd(), &b.rel))
+            .is_some()
+    }
+
+    /// The error of opening the existing `at` for a change: what resolving it found, or that
+    /// it is missing, with the fix.
+    fn open_error(&self, c: &Call, at: &At, e: Errno, how: How) -> SysError {
+        match self.why(at, e, how) {
+            Some(w) if e != Errno::ENOENT || self.has_symlink(at) => SysError::refused(c, e, w),
+            _ if e == Errno::ENOENT => SysError::refused(
                 c,
                 e,
                 format!(
                     "`{}` does not exist: make it in an earlier step (mkdir, mknod, symlink, or a \
                      mount with `create`), or fix the path",
-                    in_root(p)
+                    in_root(&at.path)
                 ),
             ),
+            Some(w) => SysError::refused(c, e, w),
             None => SysError::new(c, e),
         }
     }
 
-    /// The directory to create `rel`'s final name in, and that name. A private parent (on a
-    /// filesystem of this namespace only, see [`Linux::dir_cache`]) comes from the cache when it
-    /// is the one resolved last; the root's own children are made on the root descriptor.
-    fn parent_dir<'r>(&mut self, rel: &'r str, private: bool) -> Result<(Parent, &'r str), Errno> {
-        let (dir, name) = files::split_name(rel)?;
-        if dir.is_empty() {
-            return Ok((Parent::Root, name));
+    /// Where `fd` really is below the mount `at` is on, and the identity of the directory it
+    /// is in, for the record of a change to a persistent filesystem: `at` with that path, so
+    /// that rollback and recovery find exactly what was changed. `None` for a change that
+    /// needs no proof (on an overlay, whose changes are undone in its upper layer).
+    fn placed(
+        &self,
+        c: &Call,
+        at: &At,
+        fd: BorrowedFd<'_>,
+        name: Option<&str>,
+    ) -> Result<(At, Option<FileId>), SysError> {
+        if c.host_place().is_none_or(|h| h.overlay.is_some()) {
+            return Ok((at.clone(), None));
         }
-        if private {
-            if let Some((cached, fd)) = self.dir_cache.take() {
-                if cached == dir {
-                    return Ok((Parent::Fd(fd, Some(cached)), name));
+        let err = |e: Errno| SysError::new(c, e);
+        let b = self.held.base(at).map_err(err)?;
+        let (dir, dir_fd) = match name {
+            // `fd` is the directory a new node is made in.
+            Some(_) => (
+                files::rel_below(self.proc.as_fd(), b.as_fd(), fd).map_err(err)?,
+                None,
+            ),
+            // `fd` is the file changed: its directory is found again from its path.
+            None => {
+                let full = files::rel_below(self.proc.as_fd(), b.as_fd(), fd).map_err(err)?;
+                match full {
+                    Some(f) if f.is_empty() => return Ok((self.with_rel(at, b.on, f), None)),
+                    Some(f) => {
+                        let (d, n) = files::split(&f);
+                        let dfd = resolve::resolve(b.as_fd(), d, How::EXACT.dir()).ok();
+                        (Some(f.clone()), dfd.map(|x| (x, n.to_string())))
+                    }
+                    None => (None, None),
                 }
             }
+        };
+        let Some(dir) = dir else {
+            return Err(SysError::refused(
+                c,
+                Errno::EXDEV,
+                format!(
+                    "`{}` is not below the mount it was resolved on any more (moved while apply \
+                     ran)",
+                    in_root(&at.path)
+                ),
+            ));
+        };
+        match name {
+            Some(n) => {
+                let rel = if dir.is_empty() {
+                    n.to_string()
+                } else {
+                    format!("{dir}/{n}")
+                };
+                let id = files::id_of(&fstat(fd).map_err(err)?);
+                Ok((self.with_rel(at, b.on, rel), Some(id)))
+            }
+            None => {
+                let parent = match &dir_fd {
+                    Some((d, _)) => Some(files::id_of(&fstat(d.as_fd()).map_err(err)?)),
+                    None => None,
+                };
+                Ok((self.with_rel(at, b.on, dir), parent))
+            }
         }
-        Ok((
-            Parent::Fd(resolve(self.root_fd()?, dir, How::DIR)?, None),
-            name,
-        ))
     }
 
-    /// Creates `node` at `p` unless the same node is there already.
+    fn with_rel(&self, at: &At, on: MountId, rel: String) -> At {
+        At {
+            path: at.path.clone(),
+            on,
+            rel,
+        }
+    }
+
+    /// Creates `node` at `at` unless the same node is there already.
     fn create(
         &mut self,
         c: &Call,
-        p: &RootPath,
+        at: &At,
         node: Node,
         mode: u32,
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
-        if p.is_root() {
-            return if node == Node::Dir {
-                Ok(Effect::Unchanged)
-            } else {
-                Err(SysError::new(c, Errno::EEXIST))
-            };
-        }
-        let private = c.is_private();
-        let (dir, name) = self
-            .parent_dir(p.relative(), private)
-            .map_err(|e| self.create_error(c, p, e))?;
-        let mut r = self.create_in(c, p, &dir, name, &node, mode, before);
+        let (dir, name) = match self.held.parent(at) {
+            Ok(x) => x,
+            // The mount's root itself.
+            Err(Errno::EEXIST) if node == Node::Dir => return Ok(Effect::Unchanged),
+            Err(e) => return Err(self.create_error(c, at, e)),
+        };
+        let mut r = self.create_in(c, at, dir.as_fd(), name, &node, mode, before);
         if let (Ok(Effect::Changed(Undo::Remove { id, .. })), Some(place)) =
             (&mut r, self.overlay_place(c))
         {
@@ -243,15 +345,6 @@ impl Linux {
                 .map_err(|e| SysError::new(c, e))?
                 .or(*id);
         }
-        if private {
-            if node == Node::Dir && matches!(r, Ok(Effect::Changed(_))) {
-                self.fresh = Some(p.clone());
-            }
-            if let Parent::Fd(fd, key) = dir {
-                let key = key.unwrap_or_else(|| files::split(p.relative()).0.to_string());
-                self.dir_cache = Some((key, fd));
-            }
-        }
         r
     }
 
@@ -259,23 +352,21 @@ impl Linux {
     fn create_in(
         &self,
         c: &Call,
-        p: &RootPath,
-        dir: &Parent,
+        at: &At,
+        dir: BorrowedFd<'_>,
         name: &str,
         node: &Node,
         mode: u32,
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
-        let err = |e: Errno| self.create_error(c, p, e);
+        let err = |e: Errno| self.create_error(c, at, e);
         let private = c.is_private();
-        let dir = match dir {
-            Parent::Root => self.root_fd().map_err(err)?,
-            Parent::Fd(fd, _) => fd.as_fd(),
-        };
+        let (placed, parent) = self.placed(c, at, dir, Some(name))?;
         let u = Undo::Remove {
-            path: p.clone(),
+            at: placed,
             node: node.clone(),
             id: None,
+            parent,
         };
         // A change that is not journaled (on a filesystem that goes away with the namespace)
         // is tried first, and what is there looked at only when something is. On a private
@@ -292,7 +383,7 @@ impl Linux {
             };
             match made {
                 Ok(None) => return Ok(Effect::Changed(u)),
-                Ok(Some(st)) => return self.created(c, p, dir, name, node, mode, u, &st),
+                Ok(Some(st)) => return self.created(c, at, dir, name, node, mode, u, &st),
                 Err(Errno::EEXIST) => {}
                 Err(e) => return Err(err(e)),
             }
@@ -303,9 +394,9 @@ impl Linux {
                     return Ok(Effect::Unchanged);
                 }
                 // A symlink where a directory or a file mountpoint is wanted is accepted when
-                // it leads, inside the root, to one: the mount follows it the same way.
+                // it leads, on the same mount, to one: the mount follows it the same way.
                 if kind(&st) == SFlag::S_IFLNK && matches!(node, Node::Dir | Node::File) {
-                    if let Ok(fd) = self.resolve(p, How::FOLLOW) {
+                    if let Ok(fd) = self.held.file(at, How::FOLLOW) {
                         let t = fstat(fd.as_fd()).map_err(err)?;
                         if (*node == Node::Dir) == (kind(&t) == SFlag::S_IFDIR) {
                             return Ok(Effect::Unchanged);
@@ -321,7 +412,7 @@ impl Linux {
                     Errno::EEXIST,
                     format!(
                         "`{}` exists and is {}, not the {} the plan makes",
-                        in_root(p),
+                        in_root(&at.path),
                         kind_word(&st),
                         node.word()
                     ),
@@ -330,7 +421,7 @@ impl Linux {
             Err(Errno::ENOENT) => {
                 before(&u)?;
                 let st = files::create(dir, name, node, mode).map_err(err)?;
-                self.created(c, p, dir, name, node, mode, u, &st)
+                self.created(c, at, dir, name, node, mode, u, &st)
             }
             Err(e) => Err(err(e)),
         }
@@ -342,7 +433,7 @@ impl Linux {
     fn created(
         &self,
         c: &Call,
-        p: &RootPath,
+        at: &At,
         dir: BorrowedFd<'_>,
         name: &str,
         node: &Node,
@@ -350,7 +441,7 @@ impl Linux {
         mut u: Undo,
         st: &nix::sys::stat::FileStat,
     ) -> Result<Effect, SysError> {
-        let err = |e: Errno| self.create_error(c, p, e);
+        let err = |e: Errno| self.create_error(c, at, e);
         if let Undo::Remove { id, .. } = &mut u {
             *id = Some(files::id_of(st));
         }
@@ -370,7 +461,7 @@ impl Linux {
                     format!(
                         "`{}` was moved or replaced right after it was made (a rename in the \
                          root): its set-id bits are not put on another directory",
-                        in_root(p)
+                        in_root(&at.path)
                     ),
                 ));
             }
@@ -392,43 +483,6 @@ impl Linux {
             Some(place) => self.layers.id_of(place),
             None => Ok(Some(files::id_of(st))),
         }
-    }
-
-    /// Opens the new root. For a bound root it must be the bind the setup made on the
-    /// directory it opened: the same inode, on another mount (the new bind on top).
-    fn open_root(&mut self, c: &Call, t: &Target) -> Result<Effect, SysError> {
-        let err = |e: Errno| SysError::new(c, e);
-        let path = match t {
-            Target::Host(h) => PathBuf::from(h.as_str()),
-            Target::TmpRoot => self.tmproot.clone(),
-            _ => return Err(err(Errno::EINVAL)),
-        };
-        let fd = nix::fcntl::open(
-            &path,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(err)?;
-        if let Some(first) = self.bound_root.take() {
-            let dir =
-                files::statx(first.as_fd(), libc::STATX_INO | libc::STATX_MNT_ID).map_err(err)?;
-            let a = files::ids_of(&dir);
-            let b = files::statx_id(fd.as_fd()).map_err(err)?;
-            self.root_alone = mount::bind_is_alone(&dir, fd.as_fd());
-            if a.0 != b.0 || (a.1.is_some() && a.1 == b.1) {
-                return Err(SysError::refused(
-                    c,
-                    Errno::EXDEV,
-                    format!(
-                        "`{}` is not the directory that was bound (it was renamed or replaced \
-                         while the root was set up)",
-                        path.display()
-                    ),
-                ));
-            }
-        }
-        self.root = Some(fd);
-        Ok(Effect::Local)
     }
 
     fn node_of(&self, c: &Call, node: NodeType, dev: &Dev) -> Result<Node, SysError> {
@@ -453,6 +507,74 @@ impl Linux {
             NodeType::Block => Node::Block(rdev),
             NodeType::Fifo => Node::Fifo,
         })
+    }
+
+    fn chmod(
+        &mut self,
+        c: &Call,
+        at: &At,
+        mode: u32,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        let fd = self
+            .held
+            .file(at, How::FOLLOW)
+            .map_err(|e| self.open_error(c, at, e, How::FOLLOW))?;
+        let st = fstat(fd.as_fd()).map_err(err)?;
+        let old = st.st_mode & 0o7777;
+        if old == mode {
+            return Ok(Effect::Unchanged);
+        }
+        let Some(id) = self.changed_id(c, &st).map_err(err)? else {
+            files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode).map_err(err)?;
+            return Ok(Effect::CopiedUp);
+        };
+        let (placed, parent) = self.placed(c, at, fd.as_fd(), None)?;
+        let u = Undo::Chmod {
+            at: placed,
+            id,
+            mode: old,
+            parent,
+        };
+        before(&u)?;
+        files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode).map_err(err)?;
+        Ok(Effect::Changed(u))
+    }
+
+    fn chown(
+        &mut self,
+        c: &Call,
+        at: &At,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        let fd = self
+            .held
+            .file(at, How::NOFOLLOW)
+            .map_err(|e| self.open_error(c, at, e, How::NOFOLLOW))?;
+        let st = fstat(fd.as_fd()).map_err(err)?;
+        if uid.is_none_or(|u| u == st.st_uid) && gid.is_none_or(|g| g == st.st_gid) {
+            return Ok(Effect::Unchanged);
+        }
+        let Some(id) = self.changed_id(c, &st).map_err(err)? else {
+            files::chown_fd(fd.as_fd(), uid, gid).map_err(err)?;
+            return Ok(Effect::CopiedUp);
+        };
+        let (placed, parent) = self.placed(c, at, fd.as_fd(), None)?;
+        let u = Undo::Chown {
+            at: placed,
+            id,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mode: st.st_mode & 0o7777,
+            parent,
+        };
+        before(&u)?;
+        files::chown_fd(fd.as_fd(), uid, gid).map_err(err)?;
+        Ok(Effect::Changed(u))
     }
 
     /// The text of /proc/self/mountinfo, read in large chunks (the file has no size to ask
@@ -498,128 +620,58 @@ impl Linux {
 impl Sys for Linux {
     fn call(&mut self, c: &Call, before: &mut Before<'_>) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
-        let fresh = self.fresh.take();
-        let on_fresh = match c {
-            Call::Mount {
-                target: Target::InRoot(p),
-                flags,
-                ..
-            } => fresh.as_ref() == Some(p) && !flags.intersects(mounting::NOT_NEW),
-            _ => false,
-        };
-        // Making or changing a file does not change what a path names.
-        if !c.changes_a_file() && !on_fresh {
-            self.dir_cache = None;
-        }
         match c {
-            Call::OpenRoot(t) => self.open_root(c, t),
-            Call::Mount { .. } => self.do_mount(c, on_fresh, before),
-            Call::SetattrRec { target, set } => {
-                let (Target::InRoot(p) | Target::AfterPivot(p)) = target else {
-                    return Err(err(Errno::EINVAL));
-                };
-                let fd = self.resolve(p, How::FOLLOW).map_err(err)?;
-                let old = mount::flags_of_fd(fd.as_fd()).map_err(err)?;
-                let u = Undo::Unsetattr {
-                    path: p.clone(),
-                    clear: *set - old,
-                };
-                before(&u)?;
-                mount::setattr_rec(fd.as_fd(), *set, MsFlags::empty()).map_err(err)?;
-                Ok(Effect::Changed(u))
-            }
-            Call::Umount(t) => {
-                let s = self.target(t, How::FOLLOW).map_err(err)?;
-                let path = self.path_of(&s).map_err(err)?;
-                nix::mount::umount2(path.as_str(), nix::mount::MntFlags::MNT_DETACH).map_err(
-                    |e| match (e, &s, t) {
-                        (Errno::EINVAL, mounting::Spot::Fd(fd), Target::InRoot(p)) => {
-                            match mount::not_a_mountpoint_why(fd.as_fd(), &in_root(p)) {
-                                Some(w) => SysError::refused(c, e, w),
-                                None => err(e),
-                            }
-                        }
-                        _ => err(e),
-                    },
-                )?;
-                Ok(Effect::Local)
-            }
+            Call::Mount { .. } => self.mount_call(c),
+            Call::NewFs { .. } => self.new_fs(c),
+            Call::CloneTree {
+                source,
+                recursive,
+                mount,
+            } => self.clone_tree(c, source, *recursive, *mount),
+            Call::SetAttr {
+                on,
+                recursive,
+                set,
+                clear,
+            } => self.set_attr(c, on, *recursive, *set, *clear, before),
+            Call::Attach { mount, to } => self.attach(c, *mount, to, before),
+            Call::Umount(t) => self.umount(c, t),
             Call::Mkdir {
-                path,
+                at,
                 mode,
                 if_missing,
                 ..
             } => {
-                let r = self.create(c, path, Node::Dir, mode.bits(), before)?;
+                let r = self.create(c, at, Node::Dir, mode.bits(), before)?;
                 if !if_missing && r == Effect::Unchanged {
                     return Err(SysError::refused(
                         c,
                         Errno::EEXIST,
-                        format!("`{}` already exists", in_root(path)),
+                        format!("`{}` already exists", in_root(&at.path)),
                     ));
                 }
                 Ok(r)
             }
-            Call::CreateFile { path, mode, .. } => {
-                self.create(c, path, Node::File, mode.bits(), before)
+            Call::CreateFile { at, mode, .. } => {
+                self.create(c, at, Node::File, mode.bits(), before)
             }
             Call::Mknod {
-                path,
+                at,
                 node,
                 mode,
                 dev,
                 ..
             } => {
                 let n = self.node_of(c, *node, dev)?;
-                self.create(c, path, n, mode.bits(), before)
+                self.create(c, at, n, mode.bits(), before)
             }
-            Call::Symlink { to, path, .. } => {
-                self.create(c, path, Node::Symlink(to.clone()), 0o777, before)
+            Call::Symlink { to, at, .. } => {
+                self.create(c, at, Node::Symlink(to.clone()), 0o777, before)
             }
-            Call::Chmod { path, mode, .. } => {
-                let fd = files::open_for_chmod(self.root_fd().map_err(err)?, path.relative())
-                    .map_err(|e| self.open_error(c, path, e, How::FOLLOW))?;
-                let st = fstat(fd.as_fd()).map_err(err)?;
-                let old = st.st_mode & 0o7777;
-                if old == mode.bits() {
-                    return Ok(Effect::Unchanged);
-                }
-                let Some(id) = self.changed_id(c, &st).map_err(err)? else {
-                    files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode.bits()).map_err(err)?;
-                    return Ok(Effect::CopiedUp);
-                };
-                let u = Undo::Chmod {
-                    path: path.clone(),
-                    id,
-                    mode: old,
-                };
-                before(&u)?;
-                files::chmod_fd(self.proc.as_fd(), fd.as_fd(), mode.bits()).map_err(err)?;
-                Ok(Effect::Changed(u))
-            }
-            Call::Chown { path, uid, gid, .. } => {
-                let fd = files::open_for_chown(self.root_fd().map_err(err)?, path.relative())
-                    .map_err(|e| self.open_error(c, path, e, How::NOFOLLOW))?;
-                let st = fstat(fd.as_fd()).map_err(err)?;
-                if uid.is_none_or(|u| u == st.st_uid) && gid.is_none_or(|g| g == st.st_gid) {
-                    return Ok(Effect::Unchanged);
-                }
-                let Some(id) = self.changed_id(c, &st).map_err(err)? else {
-                    files::chown_fd(fd.as_fd(), *uid, *gid).map_err(err)?;
-                    return Ok(Effect::CopiedUp);
-                };
-                let u = Undo::Chown {
-                    path: path.clone(),
-                    id,
-                    uid: st.st_uid,
-                    gid: st.st_gid,
-                };
-                before(&u)?;
-                files::chown_fd(fd.as_fd(), *uid, *gid).map_err(err)?;
-                Ok(Effect::Changed(u))
-            }
-            Call::Mask(p) => self.mask(c, p, before),
-            Call::Readonly(p) => self.readonly(c, p, before),
+            Call::Chmod { at, mode, .. } => self.chmod(c, at, mode.bits(), before),
+            Call::Chown { at, uid, gid, .. } => self.chown(c, at, *uid, *gid, before),
+            Call::Mask { at, mount } => self.mask(c, at, *mount, before),
+            Call::Readonly { at, mount } => self.readonly(c, at, *mount, before),
             Call::MaskHostProcSys => {
                 let m = self.read_mountinfo().map_err(err)?;
                 let prefix = self.root_prefix().map_err(err)?;
@@ -628,38 +680,38 @@ impl Sys for Linux {
             }
             Call::Chdir(t) => {
                 match t {
-                    // The root is its own descriptor: resolving "." in it gives the same
-                    // directory again.
-                    Target::InRoot(p) | Target::AfterPivot(p) if p.is_root() => {
+                    Target::InRoot(at) => {
+                        let fd = self
+                            .held
+                            .file(at, How::DIR)
+                            .map_err(|e| self.refuse(c, at, e, How::DIR))?;
+                        nix::unistd::fchdir(fd.as_fd()).map_err(err)?;
+                    }
+                    // After a pivot the root's descriptor is `/`: resolving in it gives the
+                    // same directory as the path.
+                    Target::AfterPivot(p) if p.is_root() => {
                         nix::unistd::fchdir(self.root_fd().map_err(err)?).map_err(err)?;
                     }
-                    Target::InRoot(p) | Target::AfterPivot(p) => {
-                        let fd = self.resolve(p, How::DIR).map_err(err)?;
+                    Target::AfterPivot(p) => {
+                        let fd =
+                            resolve::resolve(self.root_fd().map_err(err)?, p.relative(), How::DIR)
+                                .map_err(err)?;
                         nix::unistd::fchdir(fd.as_fd()).map_err(err)?;
                     }
                     Target::Host(h) => nix::unistd::chdir(h.as_str()).map_err(err)?,
                     Target::TmpRoot => nix::unistd::chdir(&self.tmproot).map_err(err)?,
-                    Target::Cwd => {}
+                    Target::Cwd | Target::OldRoot => {}
                 }
                 self.cwd_at_proc = false;
                 Ok(Effect::Local)
             }
-            Call::PivotRoot { new_root, put_old } => {
-                nix::unistd::pivot_root(new_root.as_str(), put_old.as_str()).map_err(err)?;
-                self.cwd_at_proc = false;
-                Ok(Effect::Local)
-            }
+            Call::MakePutOld { at, .. } => self.make_put_old(c, at, before),
+            Call::PivotRoot { put_old } => self.pivot_root(c, *put_old),
             Call::Chroot => {
                 nix::unistd::chroot(".").map_err(err)?;
                 Ok(Effect::Local)
             }
-            Call::Rmdir(p) => {
-                let (dir, name) =
-                    files::parent(self.root_fd().map_err(err)?, p.relative()).map_err(err)?;
-                nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::RemoveDir)
-                    .map_err(err)?;
-                Ok(Effect::Local)
-            }
+            Call::RemovePutOld => self.remove_put_old(c),
         }
     }
 
@@ -673,55 +725,99 @@ impl Sys for Linux {
                 format!("left alone: {why}"),
             )),
         };
-        let root = self.root_fd().map_err(err)?;
         match u {
-            Undo::Umount(p) => {
-                let Some(fd) = self.resolve_if_there(p).map_err(err)? else {
+            Undo::Umount { mount, .. } => {
+                let Some(fd) = self.held.fd(*mount) else {
                     return Ok(());
                 };
-                // `spot` keeps the descriptor open until umount2 has used its name.
-                let spot = Spot::Fd(fd);
-                let t = self.path_of(&spot).map_err(err)?;
-                nix::mount::umount2(t.as_str(), nix::mount::MntFlags::MNT_DETACH).map_err(err)
+                self.at_proc().map_err(err)?;
+                let r = nix::mount::umount2(
+                    format!("self/fd/{fd}").as_str(),
+                    nix::mount::MntFlags::MNT_DETACH,
+                );
+                match r {
+                    Ok(()) | Err(Errno::EINVAL) => {
+                        self.held.forget(*mount);
+                        Ok(())
+                    }
+                    Err(e) => Err(err(e)),
+                }
             }
-            Undo::Remove { path, node, id } => {
-                kept(files::remove(root, path.relative(), node, *id).map_err(err)?)
+            Undo::Remove {
+                at,
+                node,
+                id,
+                parent,
+            } => {
+                let b = self.held.base(at).map_err(err)?;
+                kept(files::remove(b.as_fd(), &b.rel, node, *id, *parent).map_err(err)?)
             }
-            Undo::Chmod { path, id, mode } => kept(
-                files::restore_mode(root, self.proc.as_fd(), path.relative(), *id, *mode)
-                    .map_err(err)?,
-            ),
-            Undo::Chown { path, id, uid, gid } => {
-                kept(files::restore_owner(root, path.relative(), *id, *uid, *gid).map_err(err)?)
-            }
-            Undo::Remount { path, flags } => {
-                let t = Spot::Fd(self.resolve(path, How::FOLLOW).map_err(err)?);
-                self.mount(
-                    None,
-                    &t,
-                    None,
-                    MsFlags::MS_REMOUNT | MsFlags::MS_BIND | *flags,
-                    None,
+            Undo::Chmod {
+                at,
+                id,
+                mode,
+                parent,
+            } => {
+                let b = self.held.base(at).map_err(err)?;
+                kept(
+                    files::restore_mode(b.as_fd(), self.proc.as_fd(), &b.rel, *id, *mode, *parent)
+                        .map_err(err)?,
                 )
-                .map_err(err)
             }
-            Undo::Unsetattr { path, clear } => {
-                let fd = self.resolve(path, How::FOLLOW).map_err(err)?;
-                mount::setattr_rec(fd.as_fd(), MsFlags::empty(), *clear).map_err(err)
+            Undo::Chown {
+                at,
+                id,
+                uid,
+                gid,
+                mode,
+                parent,
+            } => {
+                let b = self.held.base(at).map_err(err)?;
+                kept(
+                    files::restore_owner(
+                        b.as_fd(),
+                        self.proc.as_fd(),
+                        &b.rel,
+                        *id,
+                        *uid,
+                        *gid,
+                        *mode,
+                        *parent,
+                    )
+                    .map_err(err)?,
+                )
+            }
+            Undo::Setattr {
+                at,
+                recursive,
+                set,
+                clear,
+            } => {
+                let fd = self.held.top(at, How::FOLLOW).map_err(err)?;
+                let (s, c) = crate::calls::mount_attr(*set, *clear);
+                newmount::mount_setattr(fd.as_fd(), *recursive, s, c).map_err(err)
             }
         }
     }
 
     fn sides(&mut self, c: &Call) -> Result<Vec<Side>, SysError> {
         match c {
-            Call::Mount {
-                target: Target::InRoot(p),
-                fstype: Some(t),
-                data,
-                ..
-            } if t == "overlay" => self.layers.mounting(c, p, data.as_deref()),
-            _ => match (self.overlay_place(c), self.root_fd()) {
-                (Some(place), Ok(root)) => Ok(self.layers.copy_ups(root, c, place)),
+            Call::NewFs { fstype, params, .. } if fstype == "overlay" => {
+                self.layers.mounting(c, params)
+            }
+            _ => match (self.overlay_place(c), c) {
+                (
+                    Some(place),
+                    Call::Mkdir { at, .. }
+                    | Call::CreateFile { at, .. }
+                    | Call::Mknod { at, .. }
+                    | Call::Symlink { at, .. }
+                    | Call::Chmod { at, .. }
+                    | Call::Chown { at, .. },
+                ) => match self.held.base(at) {
+                    Ok(b) => Ok(self.layers.copy_ups(b.as_fd(), &b.rel, c, place)),
+                    Err(_) => Ok(Vec::new()),
+                },
                 _ => Ok(Vec::new()),
             },
         }

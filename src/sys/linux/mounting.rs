@@ -1,43 +1,38 @@
-//! The mount calls of [`Linux`]: targets and sources made into names mount(2) takes, and the
-//! mounts of steps, masks and read-only paths.
+//! The mount calls of [`Linux`]: new filesystems and copies of trees made detached and held by
+//! their descriptors, their flags, attaching them, unmounting, masks, read-only paths and the
+//! pivot's own calls.
 //!
-//! Takes calls whose targets are paths inside the root; returns what changed. A resolved
-//! target is an `O_PATH` descriptor, passed to mount(2) as `self/fd/N` relative to the host
-//! `/proc` (the working directory is set there first, see [`Linux::at_proc`]).
+//! Takes mount calls whose targets are paths placed on the plan's mounts; returns what
+//! changed. A target is a descriptor resolved below the mount it is on (see [`super::below`]);
+//! `mount(2)` and `umount2(2)`, which take no descriptor, get it as `self/fd/N` relative to the
+//! host `/proc` (the working directory is set there first, see [`Linux::at_proc`]).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::{Mode, SFlag, fstat};
 
-use nix::sys::stat::{SFlag, fstat};
-
-use super::files::{self, fd_name, kind};
+use super::below::Fd;
+use super::files::{self, kind};
 use super::resolve::How;
-use super::{Linux, host, in_root, layers, mount, why_resolve};
-use crate::calls::{Call, Source, Target};
-use crate::model::{MsFlags, RootPath};
-use crate::sys::{Before, Effect, FileId, SysError, Undo};
+use super::{Linux, host, in_root, layers, mount, newmount};
+use crate::calls::{At, AttrOn, Call, FsParam, MountId, Source, Target};
+use crate::model::{HostPath, MsFlags};
+use crate::sys::{Before, Effect, SysError, Undo};
 
-pub(super) const PROPAGATION: MsFlags = MsFlags::MS_PRIVATE
-    .union(MsFlags::MS_SLAVE)
-    .union(MsFlags::MS_SHARED)
-    .union(MsFlags::MS_UNBINDABLE);
+/// The per-mount flags a bind remount sets exactly.
+const PERM: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
 
-/// Flags of a mount(2) call that does not put a new mount on its target.
-pub(super) const NOT_NEW: MsFlags = PROPAGATION
-    .union(MsFlags::MS_REMOUNT)
-    .union(MsFlags::MS_MOVE);
-
-/// A mount target or source, ready for mount(2): a resolved descriptor, a name in a directory
-/// held open (one made by this process on a filesystem of its own namespace), or a path.
-pub(super) enum Spot {
-    Fd(OwnedFd),
-    /// A descriptor this layer keeps open itself (the host's `/dev/null`).
-    Held(RawFd),
-    In(RawFd, String),
-    Path(String),
-}
+/// The atime flags.
+const ATIME: MsFlags = MsFlags::MS_NOATIME
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_STRICTATIME)
+    .union(MsFlags::MS_NODIRATIME);
 
 impl Linux {
     /// Sets the working directory to the host `/proc`, for `self/fd/N` names.
@@ -49,306 +44,559 @@ impl Linux {
         Ok(())
     }
 
-    pub(super) fn path_of(&mut self, s: &Spot) -> Result<String, Errno> {
-        match s {
-            Spot::Fd(fd) => {
-                self.at_proc()?;
-                Ok(fd_name(fd.as_fd()))
-            }
-            Spot::Held(fd) => {
-                self.at_proc()?;
-                Ok(format!("self/fd/{fd}"))
-            }
-            Spot::In(dir, name) => {
-                self.at_proc()?;
-                Ok(format!("self/fd/{dir}/{name}"))
-            }
-            Spot::Path(p) => Ok(p.clone()),
-        }
+    /// `self/fd/N` of a descriptor, with the working directory at the host `/proc`.
+    fn name_of(&mut self, fd: i32) -> Result<String, Errno> {
+        self.at_proc()?;
+        Ok(format!("self/fd/{fd}"))
     }
 
-    /// The directory the previous call made at `p` on a private filesystem, as its parent's
-    /// descriptor (the root's, or the cached one) and its name.
-    fn fresh_spot(&self, p: &RootPath) -> Option<Spot> {
-        let (dir, name) = files::split(p.relative());
-        let fd = if dir.is_empty() {
-            self.root.as_ref()?.as_raw_fd()
-        } else {
-            match &self.dir_cache {
-                Some((cached, fd)) if cached == dir => fd.as_raw_fd(),
-                _ => return None,
-            }
-        };
-        Some(Spot::In(fd, name.to_string()))
-    }
-
-    pub(super) fn mount(
-        &mut self,
-        src: Option<&Spot>,
-        target: &Spot,
-        fstype: Option<&str>,
-        flags: MsFlags,
-        data: Option<&str>,
-    ) -> Result<(), Errno> {
-        let src = match src {
-            Some(s) => Some(self.path_of(s)?),
-            None => None,
-        };
-        let t = self.path_of(target)?;
-        nix::mount::mount(src.as_deref(), t.as_str(), fstype, flags, data)
-    }
-
-    pub(super) fn target(&mut self, t: &Target, how: How) -> Result<Spot, Errno> {
-        Ok(match t {
-            Target::InRoot(p) | Target::AfterPivot(p) => Spot::Fd(self.resolve(p, how)?),
-            Target::Host(h) => Spot::Path(h.as_str().to_string()),
-            Target::TmpRoot => Spot::Path(self.tmproot.to_string_lossy().into_owned()),
-            Target::Cwd => Spot::Path(".".into()),
-        })
-    }
-
-    pub(super) fn source(&mut self, s: &Source) -> Result<Option<Spot>, Errno> {
-        Ok(match s {
-            Source::None => None,
-            Source::Name(n) => Some(Spot::Path(n.clone())),
-            Source::Host(h) => Some(Spot::Fd(
-                host::open_path(Path::new(h.as_str()), false).map_err(|e| e.errno)?,
-            )),
-            Source::Cwd => Some(Spot::Path(".".into())),
-        })
-    }
-
-    /// A mount call. `on_fresh`: its target is the directory the previous call made on a
-    /// filesystem of this namespace only, and it puts a new mount there.
-    pub(super) fn do_mount(
-        &mut self,
-        c: &Call,
-        on_fresh: bool,
-        before: &mut Before<'_>,
-    ) -> Result<Effect, SysError> {
+    /// `mount(2)` of what only changes an existing mount: propagation, the setup's slave,
+    /// the root's `MS_MOVE`, the old root made private after a pivot.
+    pub(super) fn mount_call(&mut self, c: &Call) -> Result<Effect, SysError> {
         let Call::Mount {
             source,
             target,
-            fstype,
             flags,
-            data,
         } = c
         else {
             return Err(SysError::new(c, Errno::EINVAL));
         };
         let err = |e: Errno| SysError::new(c, e);
-        let fstype = fstype.as_deref();
-        let data = data.as_deref();
-        if let (Source::Host(s), Target::Host(t)) = (source, target) {
-            if s == t && flags.contains(MsFlags::MS_BIND) {
-                // The root bound onto itself: open it once and bind that very directory onto
-                // itself through its descriptor, so a rename of the host path between the
-                // open and the mount cannot make another directory the root. OpenRoot then
-                // checks it opened the bind made here.
-                let fd = host::open_path(Path::new(s.as_str()), true).map_err(|e| {
-                    SysError::host_path(e.call, e.errno, "the root directory", s.as_str())
-                })?;
-                let spot = Spot::Fd(fd);
-                self.mount(Some(&spot), &spot, None, *flags, None)
-                    .map_err(err)?;
-                if let Spot::Fd(fd) = spot {
-                    self.bound_root = Some(fd);
-                }
-                return Ok(Effect::Local);
+        let src = match source {
+            Source::None => None,
+            Source::Cwd => Some(".".to_string()),
+            Source::Host(h) => Some(h.as_str().to_string()),
+        };
+        let t = match target {
+            Target::InRoot(at) => {
+                let how = How::FOLLOW;
+                let fd = self
+                    .held
+                    .top(at, how)
+                    .map_err(|e| self.refuse(c, at, e, how))?;
+                let r = fd.raw();
+                let name = self.name_of(r).map_err(err)?;
+                (name, Some(fd))
             }
-        }
-        let Target::InRoot(p) = target else {
-            // The implicit setup, the pivot's own calls: paths of this process, no undo.
-            let t = self.target(target, How::DIR).map_err(err)?;
-            let s = self.source(source).map_err(err)?;
-            self.mount(s.as_ref(), &t, fstype, *flags, data)
-                .map_err(err)?;
-            return Ok(Effect::Local);
-        };
-        let root = self.root.as_ref().map(|f| f.as_fd());
-        let refuse = |e: Errno, how: How| match why_resolve(root, p, e, how) {
-            Some(w) => SysError::refused(c, e, w),
-            None => SysError::new(c, e),
-        };
-        if flags.intersects(PROPAGATION) {
-            let t = Spot::Fd(
-                self.resolve(p, How::FOLLOW)
-                    .map_err(|e| refuse(e, How::FOLLOW))?,
-            );
-            self.mount(None, &t, None, *flags, None).map_err(err)?;
-            return Ok(Effect::Local);
-        }
-        if flags.contains(MsFlags::MS_REMOUNT) {
-            let fd = self
-                .resolve(p, How::FOLLOW)
-                .map_err(|e| refuse(e, How::FOLLOW))?;
-            let old = mount::flags_of_fd(fd.as_fd()).map_err(err)?;
-            let u = Undo::Remount {
-                path: p.clone(),
-                flags: old,
-            };
-            before(&u)?;
-            let t = Spot::Fd(fd);
-            match self.mount(None, &t, None, *flags, None) {
-                Err(Errno::EPERM) if self.userns => {
-                    // The kernel refuses to clear flags it locked on mounts copied from the
-                    // host: keep them and try again.
-                    let keep = mount::locked_to_keep(old, *flags);
-                    self.mount(None, &t, None, *flags | keep, None)
-                        .map_err(err)?;
-                }
-                Err(Errno::EINVAL) => {
-                    let Spot::Fd(fd) = &t else {
-                        return Err(err(Errno::EINVAL));
-                    };
-                    return Err(match mount::not_a_mountpoint_why(fd.as_fd(), &in_root(p)) {
-                        Some(w) => SysError::refused(c, Errno::EINVAL, w),
-                        None => err(Errno::EINVAL),
-                    });
-                }
-                r => r.map_err(err)?,
+            Target::Host(h) => (h.as_str().to_string(), None),
+            Target::TmpRoot => (self.tmproot.to_string_lossy().into_owned(), None),
+            Target::Cwd => (".".to_string(), None),
+            Target::AfterPivot(p) => (p.as_str().to_string(), None),
+            Target::OldRoot => {
+                let fd = self
+                    .old_root
+                    .as_ref()
+                    .map(|f| f.as_raw_fd())
+                    .ok_or_else(|| err(Errno::EBADF))?;
+                (self.name_of(fd).map_err(err)?, None)
             }
-            return Ok(Effect::Changed(u));
-        }
-        let how = match fstype {
-            Some("proc") | Some("sysfs") => How::REAL_DIR,
-            _ => How::FOLLOW,
         };
-        let t = match on_fresh.then(|| self.fresh_spot(p)).flatten() {
-            Some(spot) => spot,
-            None => Spot::Fd(self.resolve(p, how).map_err(|e| refuse(e, how))?),
+        // `t.1` keeps a resolved descriptor open until mount(2) has used its name.
+        nix::mount::mount(
+            src.as_deref(),
+            t.0.as_str(),
+            None::<&str>,
+            *flags,
+            None::<&str>,
+        )
+        .map_err(err)?;
+        drop(t.1);
+        Ok(Effect::Local)
+    }
+
+    /// A new filesystem, made detached and held as its mount number.
+    pub(super) fn new_fs(&mut self, c: &Call) -> Result<Effect, SysError> {
+        let Call::NewFs {
+            fstype,
+            source,
+            params,
+            sb,
+            attr,
+            mount,
+        } = c
+        else {
+            return Err(SysError::new(c, Errno::EINVAL));
         };
-        let s = self.source(source).map_err(|e| match source {
-            Source::Host(h) => SysError::host_path(c, e, "the bind's source", h.as_str()),
-            _ => err(e),
-        })?;
-        let u = Undo::Umount(p.clone());
-        before(&u)?;
-        self.mount(s.as_ref(), &t, fstype, *flags, data)
-            .map_err(|e| match (e, fstype) {
-                (Errno::EINVAL, Some("overlay")) => {
-                    SysError::refused(c, e, self.layers.why_refused(data))
-                }
-                (Errno::ENODEV, Some(t)) => SysError::refused(
-                    c,
-                    e,
-                    format!(
-                        "this kernel does not know the filesystem type `{t}` (see \
-                         /proc/filesystems): load its module, or fix `type`"
-                    ),
+        let err = |e: Errno| SysError::new(c, e);
+        let fs = newmount::fsopen(fstype).map_err(|e| match e {
+            Errno::ENODEV => SysError::refused(
+                c,
+                e,
+                format!(
+                    "this kernel does not know the filesystem type `{fstype}` (see \
+                     /proc/filesystems): load its module, or fix `type`"
                 ),
-                (Errno::ENOENT | Errno::ENOTDIR | Errno::EACCES, Some("overlay")) => {
-                    match layers::missing_lower(data) {
+            ),
+            Errno::ENOSYS => SysError::refused(
+                c,
+                e,
+                "this kernel (or a seccomp filter) lacks the new mount API (fsopen, Linux 5.2), \
+                 which mountplan uses to hold every mount it makes by its descriptor",
+            ),
+            e => err(e),
+        })?;
+        let refused = |e: Errno, fs: &OwnedFd| {
+            let log = newmount::fs_log(fs.as_fd());
+            match (e, fstype.as_str()) {
+                (Errno::EINVAL, "overlay") => {
+                    SysError::refused(c, e, self.layers.why_refused(params, log.as_deref()))
+                }
+                (Errno::ENOENT | Errno::ENOTDIR | Errno::EACCES, "overlay") => {
+                    match layers::missing_lower(params) {
                         Some(l) => SysError::host_path(c, e, "the overlay's lower layer", l),
                         None => err(e),
                     }
                 }
-                _ => err(e),
-            })?;
-        Ok(Effect::Changed(u))
+                _ => match log {
+                    Some(l) => SysError::refused(c, e, format!("{fstype} says: {l}")),
+                    None => err(e),
+                },
+            }
+        };
+        let mut all: Vec<(&str, Option<&str>)> = vec![("source", Some(source.as_str()))];
+        all.extend(
+            params
+                .iter()
+                .map(|p: &FsParam| (p.key.as_str(), p.value.as_deref())),
+        );
+        let words = crate::calls::sb_words(*sb);
+        all.extend(words.iter().map(|w| (*w, None)));
+        for (k, v) in all {
+            newmount::fsconfig(fs.as_fd(), k, v).map_err(|e| refused(e, &fs))?;
+        }
+        newmount::fsconfig_create(fs.as_fd()).map_err(|e| refused(e, &fs))?;
+        let (bits, _) = crate::calls::mount_attr(*attr, MsFlags::empty());
+        let m = newmount::fsmount(fs.as_fd(), bits).map_err(|e| refused(e, &fs))?;
+        self.held.put(*mount, m);
+        let i = mount.index();
+        if self.fstypes.len() <= i {
+            self.fstypes.resize(i + 1, None);
+        }
+        self.fstypes[i] = Some(fstype.clone());
+        Ok(Effect::Local)
     }
 
-    /// `p` resolved (following symlinks), or `None` when it does not exist.
-    pub(super) fn resolve_if_there(&self, p: &RootPath) -> Result<Option<OwnedFd>, Errno> {
-        match self.resolve(p, How::FOLLOW) {
-            Ok(fd) => Ok(Some(fd)),
-            Err(Errno::ENOENT) => Ok(None),
-            Err(e) => Err(e),
+    /// A detached copy of a host directory's mount, held as its mount number.
+    pub(super) fn clone_tree(
+        &mut self,
+        c: &Call,
+        source: &HostPath,
+        recursive: bool,
+        mount: MountId,
+    ) -> Result<Effect, SysError> {
+        let what = if mount == MountId::ROOT {
+            "the root directory"
+        } else {
+            "the bind's source"
+        };
+        let dir = host::open_path(Path::new(source.as_str()), mount == MountId::ROOT)
+            .map_err(|e| SysError::host_path(c, e.errno, what, source.as_str()))?;
+        let m = newmount::clone_tree(dir.as_fd(), recursive).map_err(|e| match e {
+            Errno::ENOSYS => SysError::refused(
+                c,
+                e,
+                "this kernel (or a seccomp filter) lacks the new mount API (open_tree, Linux \
+                 5.2), which mountplan uses to hold every mount it makes by its descriptor",
+            ),
+            e => SysError::new(c, e),
+        })?;
+        if mount == MountId::ROOT {
+            self.root_dir = Some(dir);
+        }
+        self.held.put(mount, m);
+        Ok(Effect::Local)
+    }
+
+    /// `mount_setattr` on a held mount or on the mount at a path.
+    pub(super) fn set_attr(
+        &mut self,
+        c: &Call,
+        on: &AttrOn,
+        recursive: bool,
+        set: MsFlags,
+        clear: MsFlags,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        let (fd, undo) = match on {
+            AttrOn::Mount(m) => (
+                Fd::Held(self.held.fd(*m).ok_or_else(|| err(Errno::EBADF))?),
+                None,
+            ),
+            AttrOn::Path(Target::InRoot(at)) => {
+                let fd = self
+                    .held
+                    .top(at, How::FOLLOW)
+                    .map_err(|e| self.refuse(c, at, e, How::FOLLOW))?;
+                let old = mount::flags_of_fd(fd.as_fd()).map_err(err)?;
+                let u = if recursive {
+                    // Take back what was not there before.
+                    Undo::Setattr {
+                        at: at.clone(),
+                        recursive,
+                        set: MsFlags::empty(),
+                        clear: (set - old) & PERM,
+                    }
+                } else {
+                    let restore = old & (PERM | ATIME);
+                    Undo::Setattr {
+                        at: at.clone(),
+                        recursive,
+                        set: restore,
+                        clear: PERM - restore,
+                    }
+                };
+                (fd, Some(u))
+            }
+            AttrOn::Path(_) => return Err(err(Errno::EINVAL)),
+        };
+        if let Some(u) = &undo {
+            before(u)?;
+        }
+        let (s, cl) = crate::calls::mount_attr(set, clear);
+        match newmount::mount_setattr(fd.as_fd(), recursive, s, cl) {
+            Ok(()) => {}
+            Err(Errno::EPERM) if self.userns => {
+                // The kernel refuses to clear flags it locked on mounts copied from the host:
+                // keep them and try again.
+                let old = mount::flags_of_fd(fd.as_fd()).map_err(err)?;
+                let keep = mount::locked_to_keep(old, set);
+                let (s, cl) = crate::calls::mount_attr(set | (keep & PERM), clear - keep);
+                newmount::mount_setattr(fd.as_fd(), recursive, s, cl).map_err(err)?;
+            }
+            Err(Errno::EINVAL) => {
+                let shown = match on {
+                    AttrOn::Path(Target::InRoot(at)) => in_root(&at.path),
+                    _ => c.to_string(),
+                };
+                return Err(match mount::not_a_mountpoint_why(fd.as_fd(), &shown) {
+                    Some(w) => SysError::refused(c, Errno::EINVAL, w),
+                    None => err(Errno::EINVAL),
+                });
+            }
+            Err(e) => return Err(err(e)),
+        }
+        Ok(match undo {
+            Some(u) => Effect::Changed(u),
+            None => Effect::Local,
+        })
+    }
+
+    /// Attaches a held mount: the root on its directory (the setup), or a mount of a step on
+    /// top of what is at its target.
+    pub(super) fn attach(
+        &mut self,
+        c: &Call,
+        mount: MountId,
+        to: &Target,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        let from = self.held.fd(mount).ok_or_else(|| err(Errno::EBADF))?;
+        // SAFETY: held until forgotten, which happens only below.
+        let from_fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(from) };
+        match to {
+            Target::Host(_) => {
+                // The root: onto the very directory it was copied from.
+                let dir = self.root_dir.take().ok_or_else(|| err(Errno::EBADF))?;
+                newmount::move_mount(from_fd, dir.as_fd()).map_err(err)?;
+                let st =
+                    files::statx(dir.as_fd(), libc::STATX_INO | libc::STATX_MNT_ID).map_err(err)?;
+                self.root_alone = mount::bind_is_alone(&st, from_fd);
+                Ok(Effect::Local)
+            }
+            Target::TmpRoot => {
+                let dir = host::open_path(&self.tmproot, true).map_err(|e| err(e.errno))?;
+                newmount::move_mount(from_fd, dir.as_fd()).map_err(err)?;
+                Ok(Effect::Local)
+            }
+            Target::InRoot(at) => {
+                let how = match self.fstype(mount) {
+                    Some("proc" | "sysfs") => How::REAL_DIR,
+                    _ => How::FOLLOW,
+                };
+                let t = self
+                    .held
+                    .top(at, how)
+                    .map_err(|e| self.refuse(c, at, e, how))?;
+                let u = Undo::Umount {
+                    path: at.path.clone(),
+                    mount,
+                };
+                before(&u)?;
+                if let Err(e) = newmount::move_mount(from_fd, t.as_fd()) {
+                    self.held.forget(mount);
+                    return Err(err(e));
+                }
+                self.held.attached(mount, at);
+                Ok(Effect::Changed(u))
+            }
+            _ => Err(err(Errno::EINVAL)),
         }
     }
 
-    /// runc's maskedPaths: an empty read-only tmpfs over a directory, the host's `/dev/null`
-    /// over anything else; a missing path is left alone.
+    /// `umount2(MNT_DETACH)` of the mount at a path (a held one through its descriptor), or of
+    /// the pivot's old root.
+    pub(super) fn umount(&mut self, c: &Call, t: &Target) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        let (name, keep, forget) = match t {
+            Target::InRoot(at) => {
+                let fd = self
+                    .held
+                    .top(at, How::FOLLOW)
+                    .map_err(|e| self.refuse(c, at, e, How::FOLLOW))?;
+                let name = self.name_of(fd.raw()).map_err(err)?;
+                let forget = at.rel.is_empty().then_some(at.on);
+                (name, Some((fd, at)), forget)
+            }
+            Target::Cwd => (".".to_string(), None, None),
+            Target::OldRoot => {
+                let fd = self
+                    .old_root
+                    .as_ref()
+                    .map(|f| f.as_raw_fd())
+                    .ok_or_else(|| err(Errno::EBADF))?;
+                (self.name_of(fd).map_err(err)?, None, None)
+            }
+            Target::Host(h) => (h.as_str().to_string(), None, None),
+            Target::AfterPivot(p) => (p.as_str().to_string(), None, None),
+            Target::TmpRoot => (self.tmproot.to_string_lossy().into_owned(), None, None),
+        };
+        let r = nix::mount::umount2(name.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        if let Err(e) = r {
+            return Err(match (e, &keep) {
+                (Errno::EINVAL, Some((fd, at))) => {
+                    match mount::not_a_mountpoint_why(fd.as_fd(), &in_root(&at.path)) {
+                        Some(w) => SysError::refused(c, e, w),
+                        None => err(e),
+                    }
+                }
+                _ => err(e),
+            });
+        }
+        drop(keep);
+        if let Some(m) = forget {
+            self.held.forget(m);
+        }
+        if matches!(t, Target::OldRoot) {
+            self.old_root = None;
+        }
+        Ok(Effect::Local)
+    }
+
+    /// runc's maskedPaths: an empty read-only tmpfs over a directory, a copy of the host's
+    /// `/dev/null` mount over anything else; a missing path is left alone.
     pub(super) fn mask(
         &mut self,
         c: &Call,
-        p: &RootPath,
+        at: &At,
+        mount: MountId,
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
-        let Some(fd) = self.resolve_if_there(p).map_err(err)? else {
-            return Ok(Effect::Unchanged);
+        self.held.attached(mount, at);
+        let t = match self.held.top(at, How::FOLLOW) {
+            Ok(t) => t,
+            Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
+            Err(e) => return Err(self.refuse(c, at, e, How::FOLLOW)),
         };
-        let is_dir = kind(&fstat(fd.as_fd()).map_err(err)?) == SFlag::S_IFDIR;
-        let u = Undo::Umount(p.clone());
-        before(&u)?;
-        let t = Spot::Fd(fd);
-        if is_dir {
-            let src = Spot::Path("tmpfs".into());
-            self.mount(Some(&src), &t, Some("tmpfs"), MsFlags::MS_RDONLY, None)
-                .map_err(err)?;
+        let is_dir = kind(&fstat(t.as_fd()).map_err(err)?) == SFlag::S_IFDIR;
+        let m = if is_dir {
+            let fs = newmount::fsopen("tmpfs").map_err(err)?;
+            newmount::fsconfig(fs.as_fd(), "source", Some("tmpfs")).map_err(err)?;
+            newmount::fsconfig(fs.as_fd(), "ro", None).map_err(err)?;
+            newmount::fsconfig_create(fs.as_fd()).map_err(err)?;
+            let (bits, _) = crate::calls::mount_attr(MsFlags::MS_RDONLY, MsFlags::empty());
+            newmount::fsmount(fs.as_fd(), bits).map_err(err)?
         } else {
-            let null = Spot::Held(self.null.as_raw_fd());
-            self.mount(Some(&null), &t, None, MsFlags::MS_BIND, None)
-                .map_err(err)?;
-        }
+            newmount::clone_tree(self.null.as_fd(), false).map_err(err)?
+        };
+        let u = Undo::Umount {
+            path: at.path.clone(),
+            mount,
+        };
+        before(&u)?;
+        newmount::move_mount(m.as_fd(), t.as_fd()).map_err(err)?;
+        self.held.put(mount, m);
         Ok(Effect::Changed(u))
     }
 
-    /// runc's readonlyPaths: the path bound onto itself, then that bind and everything below it
-    /// made read-only; a missing path is left alone.
+    /// runc's readonlyPaths: a recursive copy of the mount at the path, made read-only with
+    /// every mount below it while detached, then attached on the path; a missing path is left
+    /// alone. Nothing is resolved again after the copy: no rename in the root can make it
+    /// land elsewhere or another mount read-only, and no mount table is read.
     pub(super) fn readonly(
         &mut self,
         c: &Call,
-        p: &RootPath,
+        at: &At,
+        mount: MountId,
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
-        let Some(fd) = self.resolve_if_there(p).map_err(err)? else {
-            return Ok(Effect::Unchanged);
+        self.held.attached(mount, at);
+        let t = match self.held.top(at, How::FOLLOW) {
+            Ok(t) => t,
+            Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
+            Err(e) => return Err(self.refuse(c, at, e, How::FOLLOW)),
         };
-        let below = files::statx_id(fd.as_fd()).map_err(err)?;
-        let u = Undo::Umount(p.clone());
+        let m = newmount::clone_tree(t.as_fd(), true).map_err(err)?;
+        let (bits, _) = crate::calls::mount_attr(MsFlags::MS_RDONLY, MsFlags::empty());
+        newmount::mount_setattr(m.as_fd(), true, bits, 0).map_err(err)?;
+        let u = Undo::Umount {
+            path: at.path.clone(),
+            mount,
+        };
         before(&u)?;
-        let t = Spot::Fd(fd);
-        self.mount(Some(&t), &t, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
-            .map_err(err)?;
-        drop(t);
-        // The descriptor resolved before the bind is below it: resolve the new top, and make
-        // sure it is the bind just made. A rename in the root between the bind and this
-        // resolution could otherwise name another mount, which would be made read-only while
-        // the bind stayed writable.
-        let top = self.resolve(p, How::FOLLOW).map_err(err)?;
-        if !self.is_bind_on(top.as_fd(), below).map_err(err)? {
-            return Err(SysError::refused(
-                c,
-                Errno::EXDEV,
-                format!(
-                    "`{}` was moved or replaced between its bind and making it read-only (a \
-                     rename in the root): another mount is there now, which is left alone",
-                    in_root(p)
-                ),
-            ));
-        }
-        mount::setattr_rec(top.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty()).map_err(err)?;
+        newmount::move_mount(m.as_fd(), t.as_fd()).map_err(err)?;
+        self.held.put(mount, m);
         Ok(Effect::Changed(u))
     }
 
-    /// Whether `top` is the root of a mount stacked right on `below` (the inode and mount id
-    /// of the directory a bind was made on): the same inode, and a mount whose parent is the
-    /// mount `below` was on. Kernels before 5.8 do not give mount ids: only the inode is
-    /// checked there.
-    fn is_bind_on(&self, top: BorrowedFd<'_>, below: (FileId, Option<u64>)) -> Result<bool, Errno> {
-        let (id, mnt) = files::statx_id(top)?;
-        if id != below.0 {
-            return Ok(false);
+    /// A new put_old directory: the prefix at `at` and six random characters, a fresh name
+    /// (another one while a name exists), made 0700 and held.
+    pub(super) fn make_put_old(
+        &mut self,
+        c: &Call,
+        at: &At,
+        before: &mut Before<'_>,
+    ) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        let (dir, prefix) = self
+            .held
+            .parent(at)
+            .map_err(|e| self.create_error(c, at, e))?;
+        let mut name = String::new();
+        for _ in 0..100 {
+            name = format!("{prefix}{}", random_suffix());
+            match files::lstat_at(dir.as_fd(), &name) {
+                Err(Errno::ENOENT) => break,
+                Ok(_) => name.clear(),
+                Err(e) => return Err(err(e)),
+            }
         }
-        let (Some(mnt), Some(under)) = (mnt, below.1) else {
-            return Ok(true);
+        if name.is_empty() {
+            return Err(SysError::refused(
+                c,
+                Errno::EEXIST,
+                "no free name for the put_old directory after 100 tries",
+            ));
+        }
+        let path = at.path.parent().join(&name);
+        let named = At {
+            path: path.clone(),
+            on: at.on,
+            rel: match at.split() {
+                Some(("", _)) | None => name.clone(),
+                Some((d, _)) => format!("{d}/{name}"),
+            },
         };
-        if mnt == under {
-            return Ok(false);
+        let (placed, parent) = self.placed(c, &named, dir.as_fd(), Some(&name))?;
+        let mut u = Undo::Remove {
+            at: placed,
+            node: crate::sys::Node::Dir,
+            id: None,
+            parent,
+        };
+        before(&u)?;
+        // Exclusive: a name taken since it was looked at fails the step, never another
+        // directory is used.
+        nix::sys::stat::mkdirat(dir.as_fd(), name.as_str(), Mode::from_bits_truncate(0o700))
+            .map_err(err)?;
+        let fd = nix::fcntl::openat(
+            dir.as_fd(),
+            name.as_str(),
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(err)?;
+        let id = files::id_of(&fstat(fd.as_fd()).map_err(err)?);
+        if let Undo::Remove { id: slot, .. } = &mut u {
+            *slot = Some(id);
         }
-        Ok(self.mount_parent(mnt)? == Some(under))
+        let parent_fd = match dir {
+            Fd::Own(f) => f,
+            Fd::Held(_) => super::resolve::dup(dir.as_fd()).map_err(err)?,
+        };
+        self.put_old = Some((parent_fd, name, id, fd));
+        Ok(Effect::Changed(u))
     }
 
-    /// The parent mount id of mount `id` (fields 1 and 2 of /proc/self/mountinfo).
-    fn mount_parent(&self, id: u64) -> Result<Option<u64>, Errno> {
-        Ok(self.mountinfo_text()?.lines().find_map(|l| {
-            let mut f = l.split(' ');
-            let me: u64 = f.next()?.parse().ok()?;
-            let parent: u64 = f.next()?.parse().ok()?;
-            (me == id).then_some(parent)
-        }))
+    /// `pivot_root` from the new root (the working directory): `put_old` `"."`, or the put_old
+    /// directory made before, through its descriptor (its name in the root plays no part).
+    pub(super) fn pivot_root(&mut self, c: &Call, put_old: bool) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        if !put_old {
+            nix::unistd::pivot_root(".", ".").map_err(err)?;
+            self.cwd_at_proc = false;
+            return Ok(Effect::Local);
+        }
+        let Some((_, _, _, dir)) = &self.put_old else {
+            return Err(err(Errno::EBADF));
+        };
+        let dir = dir.as_raw_fd();
+        let root = self.root_fd().map_err(err)?.as_raw_fd();
+        // The old root, `/` now: after the pivot, the mount it is on is the one to detach.
+        let old = host::open_path(Path::new("/"), true).map_err(|e| err(e.errno))?;
+        self.at_proc().map_err(err)?;
+        let (new_root, put) = (format!("self/fd/{root}"), format!("self/fd/{dir}"));
+        nix::unistd::pivot_root(new_root.as_str(), put.as_str()).map_err(err)?;
+        self.old_root = Some(old);
+        Ok(Effect::Local)
     }
+
+    /// Removes the put_old directory, if it is still the one made.
+    pub(super) fn remove_put_old(&mut self, c: &Call) -> Result<Effect, SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        let Some((dir, name, id, fd)) = self.put_old.take() else {
+            return Ok(Effect::Local);
+        };
+        drop(fd);
+        match files::lstat_at(dir.as_fd(), &name) {
+            Ok(st) if files::id_of(&st) == id => nix::unistd::unlinkat(
+                dir.as_fd(),
+                name.as_str(),
+                nix::unistd::UnlinkatFlags::RemoveDir,
+            )
+            .map_err(err)?,
+            Ok(_) => {
+                return Err(SysError::refused(
+                    c,
+                    Errno::EEXIST,
+                    format!(
+                        "`{name}` is not the put_old directory made (replaced while apply ran): \
+                         left alone"
+                    ),
+                ));
+            }
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(err(e)),
+        }
+        Ok(Effect::Local)
+    }
+}
+
+/// Six characters from `[A-Za-z0-9]`, from the kernel's random pool.
+fn random_suffix() -> String {
+    const SET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut b = [0u8; 6];
+    // SAFETY: getrandom(2) writes at most `b.len()` bytes into `b`.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != b.len() as isize {
+        // Not random, still unlikely to be taken; a taken name is looked at first anyway.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        b = [
+            t as u8,
+            (t >> 8) as u8,
+            (t >> 16) as u8,
+            (t >> 24) as u8,
+            7,
+            11,
+        ];
+    }
+    b.iter()
+        .map(|x| SET[*x as usize % SET.len()] as char)
+        .collect()
 }

@@ -51,6 +51,12 @@ pub struct How {
     pub no_symlinks: bool,
     /// Require a directory.
     pub dir: bool,
+    /// Stay below the starting directory (`RESOLVE_BENEATH`): an absolute symlink or a `..`
+    /// above it is refused with EXDEV, instead of being taken from it as from `/`
+    /// (`RESOLVE_IN_ROOT`).
+    pub beneath: bool,
+    /// Never cross into another mount (`RESOLVE_NO_XDEV`): EXDEV.
+    pub no_xdev: bool,
 }
 
 impl How {
@@ -59,25 +65,54 @@ impl How {
         follow: true,
         no_symlinks: false,
         dir: false,
+        beneath: false,
+        no_xdev: false,
     };
     /// Follow symlinks inside the root; a directory.
     pub const DIR: How = How {
         follow: true,
         no_symlinks: false,
         dir: true,
+        beneath: false,
+        no_xdev: false,
     };
     /// The last component itself, not what it points to.
     pub const NOFOLLOW: How = How {
         follow: false,
         no_symlinks: false,
         dir: false,
+        beneath: false,
+        no_xdev: false,
     };
     /// A real directory reached without any symlink (CVE-2019-19921).
     pub const REAL_DIR: How = How {
         follow: false,
         no_symlinks: true,
         dir: true,
+        beneath: false,
+        no_xdev: false,
     };
+    /// A path written as the kernel names it (a journal record's): no symlink anywhere, below
+    /// the starting directory, on its mount.
+    pub const EXACT: How = How {
+        follow: false,
+        no_symlinks: true,
+        dir: false,
+        beneath: true,
+        no_xdev: true,
+    };
+    /// The same, staying on the starting directory's mount (and below it, with `beneath`).
+    pub const fn on_mount(self, beneath: bool) -> How {
+        How {
+            beneath,
+            no_xdev: true,
+            ..self
+        }
+    }
+    /// The same, requiring a directory.
+    pub const fn dir(self) -> How {
+        How { dir: true, ..self }
+    }
 }
 
 /// Resolves `rel` (relative; empty or `.` for `root` itself) inside `root`.
@@ -108,9 +143,17 @@ fn resolve_openat2(root: BorrowedFd<'_>, rel: &str, how: How) -> Result<OwnedFd,
     if how.dir {
         flags |= OFlag::O_DIRECTORY;
     }
-    let mut res = ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS;
+    let mut res = ResolveFlag::RESOLVE_NO_MAGICLINKS;
+    res |= if how.beneath {
+        ResolveFlag::RESOLVE_BENEATH
+    } else {
+        ResolveFlag::RESOLVE_IN_ROOT
+    };
     if how.no_symlinks {
         res |= ResolveFlag::RESOLVE_NO_SYMLINKS;
+    }
+    if how.no_xdev {
+        res |= ResolveFlag::RESOLVE_NO_XDEV;
     }
     // EAGAIN: a rename raced with the walk (the kernel cannot prove `..` stayed inside).
     let mut tries = 0;
@@ -169,13 +212,24 @@ fn walk(root: BorrowedFd<'_>, rel: &str, how: How) -> Result<OwnedFd, Errno> {
     // The final object when it is not a directory pushed on the stack.
     let mut last: Option<OwnedFd> = None;
     let mut links = 0u32;
+    // The mount everything must stay on, with `no_xdev`.
+    let mount = if how.no_xdev {
+        super::files::statx_id(root)?.1
+    } else {
+        None
+    };
     while let Some(c) = todo.pop() {
         if c == ".." {
-            stack.pop();
+            if stack.pop().is_none() && how.beneath {
+                return Err(Errno::EXDEV);
+            }
             continue;
         }
         let cur = stack.last().map(|f| f.as_fd()).unwrap_or(root);
         let fd = open_path(cur, &c)?;
+        if how.no_xdev && super::files::statx_id(fd.as_fd())?.1 != mount {
+            return Err(Errno::EXDEV);
+        }
         let st = fstat(fd.as_fd())?;
         let final_component = todo.is_empty();
         if super::files::kind(&st) == SFlag::S_IFLNK {
@@ -201,6 +255,9 @@ fn walk(root: BorrowedFd<'_>, rel: &str, how: How) -> Result<OwnedFd, Errno> {
             let target = nix::fcntl::readlinkat(fd.as_fd(), "")?;
             let target = target.to_str().ok_or(Errno::EINVAL)?;
             if target.starts_with('/') {
+                if how.beneath {
+                    return Err(Errno::EXDEV);
+                }
                 stack.clear();
             }
             todo.extend(
