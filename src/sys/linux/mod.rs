@@ -17,10 +17,11 @@ pub mod layers;
 pub mod mount;
 pub mod mountinfo;
 mod mounting;
+pub mod pin;
 pub mod resolve;
+pub mod state;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -40,7 +41,8 @@ pub struct Linux {
     proc: OwnedFd,
     null: OwnedFd,
     root: Option<OwnedFd>,
-    tmproot: PathBuf,
+    /// Where an empty tmpfs root is mounted (`None` for a root directory).
+    tmproot: Option<state::TmpRoot>,
     userns: bool,
     cwd_at_proc: bool,
     /// The root directory as opened for the setup's bind (see [`Linux::open_root`]).
@@ -121,13 +123,17 @@ pub(super) fn why_resolve(
 
 impl Linux {
     /// A syscall layer using the host descriptors opened before the namespace was made.
-    /// `tmproot` is where an empty tmpfs root is mounted; `userns` says the process is in a
+    /// `tmproot` is where an empty tmpfs root is mounted, as this namespace sees it; `userns` says the process is in a
     /// user namespace it created (bind remounts then keep the flags the kernel locked).
     ///
     /// Call it in the new mount namespace: a bind's source must be a mount of the caller's
     /// namespace (the kernel refuses others with EINVAL), so `/dev/null` is opened again here
     /// and checked to be the very inode the host descriptor names.
-    pub fn new(host: HostFds, tmproot: PathBuf, userns: bool) -> Result<Self, SysError> {
+    pub fn new(
+        host: HostFds,
+        tmproot: Option<state::TmpRoot>,
+        userns: bool,
+    ) -> Result<Self, SysError> {
         let null = host::reopen_null(&host.null)?;
         Ok(Linux {
             proc: host.proc,
@@ -142,6 +148,13 @@ impl Linux {
             root_alone: false,
             layers: layers::Layers::default(),
         })
+    }
+
+    /// The tmpfs root's mountpoint (EINVAL for a root directory, which has none).
+    fn tmproot(&self) -> Result<&state::TmpRoot, SysError> {
+        self.tmproot
+            .as_ref()
+            .ok_or_else(|| SysError::new("<tmproot>", Errno::EINVAL))
     }
 
     fn root_fd(&self) -> Result<BorrowedFd<'_>, Errno> {
@@ -398,17 +411,16 @@ impl Linux {
     /// directory it opened: the same inode, on another mount (the new bind on top).
     fn open_root(&mut self, c: &Call, t: &Target) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
-        let path = match t {
-            Target::Host(h) => PathBuf::from(h.as_str()),
-            Target::TmpRoot => self.tmproot.clone(),
+        let fd = match t {
+            Target::Host(h) => nix::fcntl::open(
+                h.as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(err)?,
+            Target::TmpRoot => self.tmproot()?.open_root(c)?,
             _ => return Err(err(Errno::EINVAL)),
         };
-        let fd = nix::fcntl::open(
-            &path,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(err)?;
         if let Some(first) = self.bound_root.take() {
             let dir =
                 files::statx(first.as_fd(), libc::STATX_INO | libc::STATX_MNT_ID).map_err(err)?;
@@ -422,7 +434,10 @@ impl Linux {
                     format!(
                         "`{}` is not the directory that was bound (it was renamed or replaced \
                          while the root was set up)",
-                        path.display()
+                        match t {
+                            Target::Host(h) => h.as_str(),
+                            _ => "<tmproot>",
+                        }
                     ),
                 ));
             }
@@ -638,7 +653,10 @@ impl Sys for Linux {
                         nix::unistd::fchdir(fd.as_fd()).map_err(err)?;
                     }
                     Target::Host(h) => nix::unistd::chdir(h.as_str()).map_err(err)?,
-                    Target::TmpRoot => nix::unistd::chdir(&self.tmproot).map_err(err)?,
+                    Target::TmpRoot => {
+                        let fd = self.tmproot()?.open_root(c)?;
+                        nix::unistd::fchdir(fd.as_fd()).map_err(err)?;
+                    }
                     Target::Cwd => {}
                 }
                 self.cwd_at_proc = false;

@@ -102,7 +102,13 @@ impl Linux {
         Ok(match t {
             Target::InRoot(p) | Target::AfterPivot(p) => Spot::Fd(self.resolve(p, how)?),
             Target::Host(h) => Spot::Path(h.as_str().to_string()),
-            Target::TmpRoot => Spot::Path(self.tmproot.to_string_lossy().into_owned()),
+            Target::TmpRoot => Spot::Held(
+                self.tmproot
+                    .as_ref()
+                    .ok_or(Errno::EINVAL)?
+                    .mountpoint()
+                    .as_raw_fd(),
+            ),
             Target::Cwd => Spot::Path(".".into()),
         })
     }
