@@ -202,16 +202,20 @@ impl StateDir {
                 return Err(sys("walk".into(), Errno::EINVAL));
             };
             let shown = parent.path.join(&c);
-            let st = match fstatat(
+            let found = fstatat(
                 parent.fd.as_fd(),
                 c.as_os_str(),
                 AtFlags::AT_SYMLINK_NOFOLLOW,
-            ) {
+            );
+            if found == Err(Errno::ENOENT) {
+                // Missing: nothing is made, nor said to be missing, in a directory that would
+                // be refused with it there.
+                dir_guards(path, parent, &shown, me())?;
+            }
+            let st = match found {
                 Ok(st) => st,
                 Err(Errno::ENOENT) if !create => return Ok(None),
                 Err(Errno::ENOENT) if todo.is_empty() && !made => {
-                    // Nothing is made in a directory that is refused.
-                    dir_guards(path, parent, &shown, me())?;
                     match nix::sys::stat::mkdirat(
                         parent.fd.as_fd(),
                         c.as_os_str(),
