@@ -123,8 +123,9 @@ pub(super) fn why_resolve(
 
 impl Linux {
     /// A syscall layer using the host descriptors opened before the namespace was made.
-    /// `tmproot` is where an empty tmpfs root is mounted, as this namespace sees it; `userns` says the process is in a
-    /// user namespace it created (bind remounts then keep the flags the kernel locked).
+    /// `tmproot` is where an empty tmpfs root is mounted, as this namespace sees it; `userns`
+    /// says the process is in a user namespace it created (bind remounts then keep the flags
+    /// the kernel locked).
     ///
     /// Call it in the new mount namespace: a bind's source must be a mount of the caller's
     /// namespace (the kernel refuses others with EINVAL), so `/dev/null` is opened again here
