@@ -16,8 +16,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// (128+N when the command is killed by signal N), 0 without a command, 125 when mountplan
 /// itself fails (unreadable or invalid plan, failed step — after rollback), 126 when the
 /// command cannot be executed,
-/// 127 when it is not found. recover exits 1 when something could not be undone; release 1
-/// when FILE is not a pinned namespace.
+/// 127 when it is not found. recover exits 1 when something could not be undone, 2 when the
+/// state directory cannot be used; release 1 when FILE is not a pinned namespace.
 #[derive(Debug, Parser)]
 #[command(
     name = "mountplan",
@@ -188,8 +188,12 @@ pub struct ApplyArgs {
     pub plan: PathBuf,
     #[command(flatten)]
     pub vars: VarArgs,
-    /// Pin the new mount namespace on FILE (created if missing) so `nsenter --mount=FILE`
-    /// enters it; `mountplan release FILE` undoes it. Not with a COMMAND.
+    /// Pin the new mount namespace on FILE so `nsenter --mount=FILE` enters it; `mountplan
+    /// release FILE` undoes it. Not with a COMMAND. FILE is created (never through a symlink),
+    /// or must be an empty regular file you own that does not pin a namespace already; the
+    /// namespace is bound onto the file opened, so a symlink planted at FILE cannot redirect
+    /// it. Refused for a plan with a pid namespace that mounts its proc (that proc dies with
+    /// the apply): set `pid = false` or drop the proc mount.
     #[arg(long, value_name = "FILE", conflicts_with = "command")]
     pub persist: Option<PathBuf>,
     /// Skip comparing /proc/self/mountinfo with the predicted mount tree after the last step.
@@ -203,7 +207,10 @@ pub struct ApplyArgs {
     #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
     pub format: ApplyFormat,
     /// Where journals and locks live. Default /run/mountplan as root, else
-    /// $XDG_RUNTIME_DIR/mountplan.
+    /// $XDG_RUNTIME_DIR/mountplan. Created 0700 if missing; it must be yours and writable
+    /// only by you, and every directory on the way to it owned by root or you and not
+    /// writable by others (unless sticky, like /tmp, with what is in it root's or yours):
+    /// otherwise it is refused before anything is done.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// The command to run in the new root, after `--`. It starts in `/` with every signal at
@@ -225,7 +232,8 @@ pub enum ApplyFormat {
 /// `mountplan recover`.
 #[derive(Debug, Args)]
 pub struct RecoverArgs {
-    /// Where journals and locks live (as for apply).
+    /// Where journals and locks live (as for apply, and checked the same way). Only journals
+    /// you own and only you can write are acted on; lock files no apply holds are removed.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 }
@@ -233,7 +241,8 @@ pub struct RecoverArgs {
 /// `mountplan release`.
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
-    /// The file given to `apply --persist`.
+    /// The file given to `apply --persist` (never followed if it is a symlink). Exit 1 when
+    /// it is not a pinned namespace.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 }

@@ -54,3 +54,9 @@ mod shortcuts;
 
 #[path = "apply/errors.rs"]
 mod errors;
+
+#[path = "apply/state.rs"]
+mod state;
+
+#[path = "apply/persist.rs"]
+mod persist;

@@ -12,7 +12,8 @@
 //! written); `MOUNTPLAN_TEST_HANG_AT=N` stops it there for good (a test then kills the
 //! parent and runs `mountplan recover`); `MOUNTPLAN_TEST_NO_OPENAT2=1` resolves paths with the
 //! user-space walk; `MOUNTPLAN_TEST_DIE_AFTER_REPORT=1` kills it right after it sent its
-//! outcome to the parent, before it printed its report.
+//! outcome to the parent, before it printed its report; `MOUNTPLAN_TEST_PAUSE_BEFORE_PERSIST=1`
+//! makes the parent stop itself (SIGSTOP) right before it pins the namespace for `--persist`.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use mountplan::exec::recover::Recovery;
 use mountplan::exec::report::{self, Outcome};
 use mountplan::exec::{self, ApplyError, Config, Event, TestHooks};
 use mountplan::source::Sources;
+use mountplan::sys::linux::host::HostError;
 
 use crate::cli::{ApplyArgs, ApplyFormat, RecoverArgs, ReleaseArgs};
 
@@ -107,6 +109,8 @@ fn test_hooks() -> TestHooks {
         hang_at_point: var("MOUNTPLAN_TEST_HANG_AT").and_then(|v| v.parse().ok()),
         no_openat2: std::env::var_os("MOUNTPLAN_TEST_NO_OPENAT2").is_some_and(|v| v == "1"),
         die_after_report: std::env::var_os("MOUNTPLAN_TEST_DIE_AFTER_REPORT")
+            .is_some_and(|v| v == "1"),
+        pause_before_persist: std::env::var_os("MOUNTPLAN_TEST_PAUSE_BEFORE_PERSIST")
             .is_some_and(|v| v == "1"),
     }
 }
@@ -290,6 +294,7 @@ pub fn apply(a: ApplyArgs) -> u8 {
         }
         Event::ExecFailed(e) => eprintln!("mountplan: {}", e.message()),
         Event::Hanging(n) => eprintln!("mountplan-test: hanging at journal point {n}"),
+        Event::PausingBeforePersist => eprintln!("mountplan-test: pausing before persist"),
         Event::ChildDied {
             signal,
             journal,
@@ -382,18 +387,32 @@ pub fn recover(a: RecoverArgs) -> u8 {
                 1
             }
         }
-        Err(e) => {
+        Err(ApplyError::Refused(diags)) => {
+            print_diags(&Sources::new(), &diags);
+            eprintln!("mountplan: nothing was recovered");
+            2
+        }
+        Err(ApplyError::Host(e)) => {
             eprintln!("mountplan: {e}");
             2
+        }
+        Err(ApplyError::Leftover(r)) => {
+            eprint!("{}", recovery_text(&r));
+            1
         }
     }
 }
 
-/// `mountplan release FILE`.
+/// `mountplan release FILE`: exit 1 when FILE is not a pinned namespace or it cannot be
+/// released.
 pub fn release(a: ReleaseArgs) -> u8 {
     match exec::release(&a.file) {
         Ok(()) => 0,
-        Err(e) => {
+        Err(HostError::Refused(r)) => {
+            print_diags(&Sources::new(), &[exec::refusal(r)]);
+            1
+        }
+        Err(HostError::Sys(e)) => {
             eprintln!("mountplan: cannot release {}: {e}", a.file.display());
             1
         }

@@ -4,14 +4,17 @@
 //! the exit status), or an [`ApplyError`] when nothing was started. The checklist, in order:
 //!
 //! 1. refuse early what cannot work ([`preflight`]: device nodes in a user namespace, ...);
-//! 2. `umask(0)`; open the host's `/proc` and `/dev/null` (`O_PATH`, checked); open the
-//!    state directory and take the root's lock; undo a journal a killed apply left;
+//! 2. `umask(0)`; open (or create) `--persist FILE`, never through a symlink; open the host's
+//!    `/proc` and `/dev/null` (`O_PATH`, checked); open the state directory once, through a
+//!    checked walk from `/` ([`state`]), and reach everything in it through that descriptor;
+//!    take the root's lock; undo a journal a killed apply left;
 //! 3. fork; the child makes the namespaces ([`process`]) and runs the steps ([`run`]) through
 //!    [`crate::sys::linux::Linux`], journaling host changes ([`journal`]), verifying the
 //!    mount table ([`verify`]) and rolling back on failure;
 //! 4. the child reports to the parent, then execs the command (or, in a pid namespace, its
-//!    init runs it); the parent waits, pins the namespace for `--persist`, and undoes the
-//!    journal itself if the child died before reporting.
+//!    init runs it); the parent waits, pins the namespace for `--persist` (on the descriptor
+//!    of FILE opened in step 2), and undoes the journal itself, still under the lock, if the
+//!    child died before reporting; the lock file is removed when the lock is released.
 //!
 //! Printing is the caller's: it gets [`Event`]s (in the parent, or in the child for the
 //! per-step report, which must come out before the command's own output).
@@ -28,7 +31,6 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Pid};
 
@@ -40,6 +42,9 @@ use crate::diag::Diag;
 use crate::graph::Dag;
 use crate::model::{Action, FsKind, NodeSpec, NodeType, Plan, Root, UserNs};
 use crate::sys::SysError;
+use crate::sys::linux::host::{HostError, Refusal};
+use crate::sys::linux::pin::{self, Pin};
+use crate::sys::linux::state::{self, Lock, StateDir, TmpRootDir};
 use crate::sys::linux::{Linux, host, resolve};
 
 /// Test hooks (see `docs` of `mountplan apply`; read from the environment only by debug
@@ -59,6 +64,10 @@ pub struct TestHooks {
     /// `MOUNTPLAN_TEST_DIE_AFTER_REPORT=1`: the process running the steps dies right after it
     /// sent its outcome to the parent, before it printed its report.
     pub die_after_report: bool,
+    /// `MOUNTPLAN_TEST_PAUSE_BEFORE_PERSIST=1`: with `--persist`, the parent stops itself
+    /// (SIGSTOP) after the steps succeeded, right before it binds the namespace onto FILE, so
+    /// a test can swap FILE and then let it go on (SIGCONT).
+    pub pause_before_persist: bool,
 }
 
 /// How to apply.
@@ -91,6 +100,8 @@ pub enum Event<'a> {
     ExecFailed(&'a process::ExecError),
     /// Test hook: the process running the steps stops at this journal point for good.
     Hanging(u32),
+    /// Test hook: the parent stops itself right before it pins the namespace.
+    PausingBeforePersist,
     /// The child ended without reporting (killed): `signal` when it was a signal.
     ChildDied {
         /// The signal that killed it.
@@ -152,15 +163,40 @@ pub fn default_state_dir() -> Result<PathBuf, String> {
     }
 }
 
-/// What cannot work, found before any namespace is made: in a user namespace, device nodes
-/// (the kernel refuses them), owners other than root (only the caller is mapped, as 0), proc
-/// without a pid namespace and sysfs without a network namespace, and `--persist`.
+/// What cannot work, found before any namespace is made: `--persist` of a pid namespace with
+/// its own proc (the proc dies with the apply's init, so the pinned namespace's `/proc` would
+/// be dead); in a user namespace, device nodes (the kernel refuses them), owners other than
+/// root (only the caller is mapped, as 0), proc without a pid namespace and sysfs without a
+/// network namespace, and `--persist`.
 pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
     let mut out = Vec::new();
+    let plan = &dag.plan;
+    if persist && plan.namespaces.pid {
+        for s in &plan.steps {
+            if let Action::Mount(m) = &s.action {
+                if m.fs == FsKind::Proc {
+                    out.push(
+                        Diag::error(
+                            "mountplan::apply::persist-pid-proc",
+                            format!(
+                                "step `{}` mounts the proc of the plan's pid namespace, which                                  dies when the apply ends: the namespace --persist pins would                                  keep a dead `{}` (`nsenter --mount=FILE` could not read                                  /proc/self/...)",
+                                s.id.as_str(),
+                                m.target
+                            ),
+                            m.target_loc,
+                        )
+                        .label("this proc dies with the apply")
+                        .help(
+                            "to pin this plan, set `pid = false` in [namespaces] (proc then                              shows the host's processes), or drop the proc mount",
+                        ),
+                    );
+                }
+            }
+        }
+    }
     if !userns {
         return out;
     }
-    let plan = &dag.plan;
     for s in &plan.steps {
         let id = s.id.as_str();
         match &s.action {
@@ -250,13 +286,42 @@ fn rootless_owner(id: &str, loc: crate::source::Loc) -> Diag {
     .help("drop `uid`/`gid`, or run as root with [namespaces] user = false")
 }
 
-fn open_dir(path: &Path) -> Result<OwnedFd, SysError> {
-    nix::fcntl::open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| SysError::new(format!("open({:?}, O_DIRECTORY)", path.display()), e))
+/// A host path refused (the state directory, `--persist` FILE), as a diagnostic.
+pub fn refusal(r: Refusal) -> Diag {
+    Diag::error_nowhere(r.code, r.message).help(r.help)
+}
+
+impl From<HostError> for ApplyError {
+    fn from(e: HostError) -> Self {
+        match e {
+            HostError::Sys(e) => ApplyError::Host(e),
+            HostError::Refused(r) => ApplyError::Refused(vec![refusal(r)]),
+        }
+    }
+}
+
+/// The journal directory and its path (for messages only).
+struct Journals<'a> {
+    fd: OwnedFd,
+    path: &'a Path,
+}
+
+impl Journals<'_> {
+    /// Takes the lock `<key>.lock`, waiting for another holder.
+    fn lock(&self, key: &str, on: &mut dyn FnMut(Event<'_>)) -> Result<Lock, SysError> {
+        let name = format!("{key}.lock");
+        let shown = self.path.join(&name);
+        let l = state::lock(self.fd.as_fd(), self.path, &name, true, &mut || {
+            on(Event::WaitingForLock(&shown))
+        })?;
+        l.ok_or_else(|| SysError::new(format!("flock({:?})", shown.display()), Errno::EAGAIN))
+    }
+    fn exists(&self, name: &str) -> bool {
+        state::exists(self.fd.as_fd(), name)
+    }
+    fn recover(&self, name: &str) -> Recovery {
+        recover::recover_file(self.fd.as_fd(), self.path, name)
+    }
 }
 
 fn sys_io(call: &str, e: std::io::Error) -> SysError {
@@ -296,35 +361,52 @@ pub fn apply(
 
     // Nodes and directories get exactly the modes the plan gives, whatever the caller's umask.
     nix::sys::stat::umask(Mode::empty());
+    // FILE is opened (or made) first: a FILE that cannot be pinned on is refused before
+    // anything starts, and the bind later lands on this very file. Dropped unpinned (any
+    // return below), a FILE this apply made is removed again.
+    let mut pin = match &cfg.persist {
+        Some(f) => Some(Pin::prepare(f)?),
+        None => None,
+    };
     process::note_caller_signals();
     if cfg.test.no_openat2 {
         resolve::force_fallback();
     }
     let host_fds = host::open_host_fds().map_err(ApplyError::Host)?;
-    let state = host::state_dir(&cfg.state_dir).map_err(ApplyError::Host)?;
-    let jpath = host::state_subdir(&state, &cfg.state_dir, "journal").map_err(ApplyError::Host)?;
+    let Some(state) = StateDir::open(&cfg.state_dir, true)? else {
+        return Err(ApplyError::Host(SysError::new(
+            format!("mkdir({:?})", cfg.state_dir.display()),
+            Errno::ENOENT,
+        )));
+    };
+    let jpath = state.path().join("journal");
+    let journals = Journals {
+        fd: state
+            .subdir("journal", true)?
+            .ok_or_else(|| SysError::new("open(\"journal\")", Errno::ENOENT))
+            .map_err(ApplyError::Host)?,
+        path: &jpath,
+    };
     let tmproot = match plan.root {
-        Root::Tmpfs(_) => {
-            host::state_subdir(&state, &cfg.state_dir, "tmproot").map_err(ApplyError::Host)?
-        }
-        Root::Path(_) => cfg.state_dir.join("tmproot"),
+        Root::Tmpfs(_) => Some(state.tmproot()?),
+        Root::Path(_) => None,
     };
     drop(state);
     let key = journal::key(plan);
-    let lock_path = jpath.join(format!("{key}.lock"));
-    let lock = host::lock(&lock_path, &mut || on(Event::WaitingForLock(&lock_path)))
-        .map_err(ApplyError::Host)?;
+    let lock = journals.lock(&key, on).map_err(ApplyError::Host)?;
     let jname = format!("{key}.journal");
     let mut recovered = Vec::new();
-    if recover::exists(&jpath, &jname) {
-        let r = recover::recover_file(&jpath, &jname);
+    if journals.exists(&jname) {
+        let r = journals.recover(&jname);
         on(Event::Recovered(&r));
         if !r.complete() {
+            lock.release(journals.fd.as_fd());
             return Err(ApplyError::Leftover(Box::new(r)));
         }
         recovered.push(r);
     }
-    let jdir = open_dir(&jpath).map_err(ApplyError::Host)?;
+    let jdir = resolve::dup(journals.fd.as_fd())
+        .map_err(|e| ApplyError::Host(SysError::new("dup(<journal directory>)", e)))?;
     let (mut parent_sock, child_sock) =
         UnixStream::pair().map_err(|e| ApplyError::Host(sys_io("socketpair(AF_UNIX)", e)))?;
     let parent = nix::unistd::getpid();
@@ -362,22 +444,38 @@ pub fn apply(
                 },
                 on,
             );
+            // The copies of FILE's descriptor and of the journal directory's die with this
+            // process (no destructor runs: FILE is the parent's to remove).
             process::exit_now(code)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(child_sock);
             drop(host_fds);
             drop(jdir);
+            drop(tmproot);
             process::forward_signals_to(child);
-            let left = || recover::exists(&jpath, &jname);
-            let mut applied = wait_child(child, &mut parent_sock, cfg, lock, &left, on);
+            let left = || journals.exists(&jname);
+            let (mut applied, lock) = wait_child(
+                child,
+                &mut parent_sock,
+                cfg,
+                lock,
+                &journals,
+                pin.as_mut(),
+                &left,
+                on,
+            );
             crate::timing::mark("child-reaped");
             drop(parent_sock);
             let done_ok = applied.outcome.as_ref().is_some_and(|o| o.succeeded());
-            if !done_ok && recover::exists(&jpath, &jname) {
-                let r = recover::recover_file(&jpath, &jname);
+            if !done_ok && journals.exists(&jname) {
+                // Still under the lock: no other apply on this root recovers it at the same time.
+                let r = journals.recover(&jname);
                 on(Event::Recovered(&r));
                 applied.recovered.push(r);
+            }
+            if let Some(l) = lock {
+                l.release(journals.fd.as_fd());
             }
             recovered.append(&mut applied.recovered);
             applied.recovered = recovered;
@@ -386,15 +484,20 @@ pub fn apply(
     }
 }
 
-/// The parent's side: read the outcome, pin the namespace, release the lock, wait.
+/// The parent's side: read the outcome, pin the namespace, wait. The lock is released (and
+/// its file removed) as soon as the steps succeeded; otherwise it is handed back, for the
+/// recovery of what the child left.
+#[allow(clippy::too_many_arguments)]
 fn wait_child(
     child: Pid,
     sock: &mut UnixStream,
     cfg: &Config,
-    lock: OwnedFd,
+    lock: Lock,
+    journals: &Journals<'_>,
+    pin: Option<&mut Pin>,
     journal_left: &dyn Fn() -> bool,
     on: &mut dyn FnMut(Event<'_>),
-) -> Applied {
+) -> (Applied, Option<Lock>) {
     let mut lock = Some(lock);
     let outcome: Option<Outcome> = match process::recv(sock) {
         Ok(Some(b)) => serde_json::from_slice(&b).ok(),
@@ -410,16 +513,21 @@ fn wait_child(
     let mut persist_error = None;
     if ok {
         // The journal is gone: another apply on this root may start.
-        lock = None;
-        if let Some(file) = &cfg.persist {
-            let r = host::persist(child.as_raw(), file);
+        if let Some(l) = lock.take() {
+            l.release(journals.fd.as_fd());
+        }
+        if let Some(pin) = pin {
+            if cfg.test.pause_before_persist {
+                on(Event::PausingBeforePersist);
+                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+            }
+            let r = pin.bind(child.as_raw());
             let go: &[u8] = if r.is_ok() { b"1" } else { b"0" };
             let _ = process::send(sock, go);
             persist_error = r.err();
         }
     }
     let ws = process::wait_for(child);
-    drop(lock);
     let mut exit_status = match ws {
         Ok(ws) => process::exit_code(ws).unwrap_or(125),
         Err(_) => 125,
@@ -438,12 +546,15 @@ fn wait_child(
     } else if !ok || persist_error.is_some() {
         exit_status = 125;
     }
-    Applied {
-        outcome,
-        exit_status,
-        recovered: Vec::new(),
-        persist_error,
-    }
+    (
+        Applied {
+            outcome,
+            exit_status,
+            recovered: Vec::new(),
+            persist_error,
+        },
+        lock,
+    )
 }
 
 /// What the child takes over from the parent.
@@ -451,10 +562,12 @@ struct Child {
     host: host::HostFds,
     jdir: OwnedFd,
     key: String,
-    tmproot: PathBuf,
+    /// The tmpfs root's mountpoint, held from the host's mount namespace.
+    tmproot: Option<TmpRootDir>,
     userns: bool,
     sock: UnixStream,
-    lock: OwnedFd,
+    /// Held, never released here: the parent removes the lock file.
+    lock: Lock,
     parent: Pid,
     /// The parent made the pid namespace: this child is its pid 1.
     pid_here: bool,
@@ -480,6 +593,13 @@ fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8
     let mut c = c;
     let mut ns = plan.namespaces;
     ns.pid &= !c.pid_here;
+    // The kernel moves the working directory into the new mount namespace: from there the
+    // tmpfs root's mountpoint is found again without a path.
+    if let Some(Err(e)) = c.tmproot.as_ref().map(TmpRootDir::before_unshare) {
+        let o = process::early_failure(&plan.name, &e);
+        report(&mut c.sock, &o, on);
+        return 125;
+    }
     if let Err(e) = process::enter_namespaces(&ns, c.userns, &c.host.proc) {
         let o = process::early_failure(&plan.name, &e);
         report(&mut c.sock, &o, on);
@@ -555,6 +675,14 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     };
     // For closing every descriptor before the command where close_range is missing.
     let fd_proc = resolve::dup(host.proc.as_fd()).ok();
+    let tmproot = match tmproot.map(TmpRootDir::in_new_namespace).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            let o = process::early_failure(&dag.plan.name, &e);
+            report(&mut sock, &o, on);
+            return 125;
+        }
+    };
     let mut linux = match Linux::new(host, tmproot, userns, dag.calls.mounts) {
         Ok(l) => l,
         Err(e) => {
@@ -629,34 +757,54 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     }
 }
 
-/// Undoes every journal left in the state directory, each under its root's lock.
-pub fn recover(state_dir: &Path, on: &mut dyn FnMut(Event<'_>)) -> Result<Vec<Recovery>, SysError> {
-    let jpath = state_dir.join("journal");
-    match std::fs::symlink_metadata(state_dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        _ => {}
-    }
-    drop(host::state_dir(state_dir)?);
-    let names = recover::leftovers(&jpath)
-        .map_err(|m| SysError::refused("readdir(journal)", Errno::EIO, m))?;
+/// Undoes every journal left in the state directory, each under its root's lock, and removes
+/// the lock files no apply holds (earlier versions left one per root). A missing state
+/// directory has nothing to recover.
+pub fn recover(
+    state_dir: &Path,
+    on: &mut dyn FnMut(Event<'_>),
+) -> Result<Vec<Recovery>, ApplyError> {
+    let Some(state) = StateDir::open(state_dir, false)? else {
+        return Ok(Vec::new());
+    };
+    let jpath = state.path().join("journal");
+    let Some(fd) = state.subdir("journal", false)? else {
+        return Ok(Vec::new());
+    };
+    drop(state);
+    let journals = Journals { fd, path: &jpath };
+    let listed = |suffix: &str| {
+        state::list(journals.fd.as_fd(), suffix).map_err(|e| {
+            ApplyError::Host(SysError::new(format!("readdir({:?})", jpath.display()), e))
+        })
+    };
     let mut out = Vec::new();
-    for name in names {
+    for name in listed(".journal")? {
         let key = name.trim_end_matches(".journal");
-        let lock_path = jpath.join(format!("{key}.lock"));
-        let lock = host::lock(&lock_path, &mut || on(Event::WaitingForLock(&lock_path)))?;
-        if recover::exists(&jpath, &name) {
-            let r = recover::recover_file(&jpath, &name);
+        let lock = journals.lock(key, on).map_err(ApplyError::Host)?;
+        if journals.exists(&name) {
+            let r = journals.recover(&name);
             on(Event::Recovered(&r));
             out.push(r);
         }
-        drop(lock);
+        lock.release(journals.fd.as_fd());
+    }
+    for name in listed(".lock")? {
+        let key = name.trim_end_matches(".lock");
+        if journals.exists(&format!("{key}.journal")) {
+            continue;
+        }
+        // Held: an apply is running on that root, and removes it when done.
+        if let Ok(Some(l)) = state::lock(journals.fd.as_fd(), &jpath, &name, false, &mut || {}) {
+            l.release(journals.fd.as_fd());
+        }
     }
     Ok(out)
 }
 
 /// Undoes `apply --persist FILE`.
-pub fn release(file: &Path) -> Result<(), SysError> {
-    host::release(file)
+pub fn release(file: &Path) -> Result<(), HostError> {
+    pin::release(file)
 }
 
 #[cfg(test)]

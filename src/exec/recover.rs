@@ -1,21 +1,18 @@
 //! Recovery: the journal of an apply that did not finish -> the host as it was.
 //!
-//! Takes a journal directory (and, for [`recover_file`], a journal's name); undoes every
+//! Takes a journal directory's descriptor and a journal's name; undoes every
 //! change the journal records that was not undone, newest first, from the host: each path is
 //! resolved inside its base directory (symlinks cannot lead out of it) and the inode is
 //! checked (kind, device number or link target, and dev/ino once known) before anything is
 //! removed or changed back. Returns what was undone, left alone, or could not be undone; the
 //! journal is removed only when nothing is left to do.
 
-use std::io::Read;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-
 use super::journal::parse;
-use crate::sys::io_words;
 use crate::sys::linux::files::Reversed;
-use crate::sys::linux::host;
+use crate::sys::linux::{host, state};
 
 /// What recovering one journal did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -52,26 +49,27 @@ impl Recovery {
     }
 }
 
-/// Undoes every change a journal records that was not undone, newest first, from the host;
-/// removes the journal when nothing is left.
-pub fn recover_file(dir: &Path, name: &str) -> Recovery {
-    let path = dir.join(name);
+/// Undoes every change the journal `name` in the journal directory `dir` records that was
+/// not undone, newest first, from the host; removes the journal when nothing is left (only the
+/// very file read). `shown` is the directory's path, for messages.
+pub fn recover_file(dir: BorrowedFd<'_>, shown: &Path, name: &str) -> Recovery {
+    let path = shown.join(name);
     let mut r = Recovery {
         journal: path.clone(),
         ..Recovery::default()
     };
-    let mut text = String::new();
-    let read = std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut text));
-    if let Err(e) = read {
-        if e.kind() == std::io::ErrorKind::NotFound {
+    let read = match state::read(dir, name) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
             r.removed = true;
-        } else {
-            r.errors
-                .push(format!("cannot read {}: {}", path.display(), io_words(&e)));
+            return r;
         }
-        return r;
-    }
-    let parsed = match parse(&text) {
+        Err(e) => {
+            r.errors.push(format!("{}: {e}", path.display()));
+            return r;
+        }
+    };
+    let parsed = match parse(&read.text) {
         Ok(p) => p,
         Err(e) => {
             r.errors
@@ -97,34 +95,14 @@ pub fn recover_file(dir: &Path, name: &str) -> Recovery {
         }
     }
     if r.errors.is_empty() {
-        match std::fs::remove_file(&path) {
-            Ok(()) => r.removed = true,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => r.removed = true,
-            Err(e) => r
-                .errors
-                .push(format!("remove {}: {}", path.display(), io_words(&e))),
+        match state::remove(dir, name, read.id) {
+            Ok(_) => r.removed = true,
+            Err(e) => r.errors.push(format!(
+                "remove {}: {}",
+                path.display(),
+                crate::sys::errno_words(e)
+            )),
         }
     }
     r
-}
-
-/// The journals left in a journal directory, by file name, sorted.
-pub fn leftovers(dir: &Path) -> Result<Vec<String>, String> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot list {}: {}", dir.display(), io_words(&e))),
-    };
-    let mut v: Vec<String> = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".journal"))
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
-/// True when the file exists (errors other than "missing" count as existing).
-pub fn exists(dir: &Path, name: &str) -> bool {
-    !matches!(nix::sys::stat::lstat(&dir.join(name)), Err(Errno::ENOENT))
 }

@@ -314,6 +314,7 @@ fn crashes_concurrent_applies_on_one_root_take_turns() {
             }
         }
         assert!(journals(&d.s.state()).is_empty(), "round {round}");
+        assert!(locks(&d.s.state()).is_empty(), "round {round}");
         assert_eq!(shape(&d), after_ok, "round {round}");
     }
     eprintln!("concurrent applies: {waited} of 40 waited for the lock");

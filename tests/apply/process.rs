@@ -305,7 +305,7 @@ fn persist_pins_the_namespace_and_release_undoes_it() {
     let Some(_serial) = privileged("persist_pins_the_namespace_and_release_undoes_it") else {
         return;
     };
-    let sb = small("persist", true);
+    let sb = small("persist", false);
     // The pin must live on a private mount (it cannot propagate into itself).
     let pins = sb.s.path("pins");
     std::fs::create_dir(&pins).unwrap();

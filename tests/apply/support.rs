@@ -282,6 +282,29 @@ pub fn journals(state: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The lock files left in a state directory (each apply removes its own when done).
+pub fn locks(state: &Path) -> Vec<String> {
+    std::fs::read_dir(state.join("journal"))
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".lock"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `text` (a diagnostic, wrapped at 80 columns anywhere, even inside a path) says
+/// `words`: both compared without white space and the renderer's margin.
+pub fn says(text: &str, words: &str) -> bool {
+    let flat = |t: &str| -> String {
+        t.chars()
+            .filter(|c| !c.is_whitespace() && *c != '│')
+            .collect()
+    };
+    flat(text).contains(&flat(words))
+}
+
 /// What a run of the binary gave.
 #[derive(Debug)]
 pub struct Out {

@@ -1,14 +1,15 @@
 //! Host-side kernel work around an apply: the descriptors opened before anything else, the
-//! state directory and its locks, pinning a namespace on a file and releasing it, and the
-//! undo of one journal record from the host.
+//! undo of one journal record from the host, and the error of host-side work that refuses a
+//! path rather than failing a call ([`HostError`]). The state directory and its locks are in
+//! [`super::state`], `--persist` and `release` in [`super::pin`].
 //!
-//! Takes host paths (the state directory, `--persist FILE`, a journal record's base
-//! directory); returns descriptors or what was done, with errors that name the call.
+//! Takes host paths (a journal record's base directory); returns descriptors or what was
+//! done, with errors that name the call.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -22,6 +23,42 @@ use crate::sys::{SysError, Undo};
 pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// nsfs's f_type (the files in /proc/PID/ns/).
 pub const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+/// A host path mountplan will not use, in words: nothing failed, so there is no errno.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// A stable code such as `mountplan::state-dir::unsafe`.
+    pub code: &'static str,
+    /// What is wrong and where, lowercase, with values in backticks.
+    pub message: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+/// The error of host-side work on a path the caller gave (the state directory, `--persist`
+/// FILE, `release` FILE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostError {
+    /// A call failed.
+    Sys(SysError),
+    /// The path was refused.
+    Refused(Refusal),
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostError::Sys(e) => e.fmt(f),
+            HostError::Refused(r) => write!(f, "{} (help: {})", r.message, r.help),
+        }
+    }
+}
+
+impl From<SysError> for HostError {
+    fn from(e: SysError) -> Self {
+        HostError::Sys(e)
+    }
+}
 
 /// The host descriptors opened before the namespace is made, so masking and `self/fd/N`
 /// mounts keep working after a pivot, whatever the new root holds at `/proc` or `/dev/null`.
@@ -94,148 +131,6 @@ pub fn reopen_null(early: &OwnedFd) -> Result<OwnedFd, SysError> {
         ));
     }
     Ok(fd)
-}
-
-/// The state directory: created 0700 if missing, and refused when someone else could write
-/// it (another user could plant journals that recovery would act on).
-pub fn state_dir(path: &Path) -> Result<OwnedFd, SysError> {
-    match nix::unistd::mkdir(path, Mode::from_bits_truncate(0o700)) {
-        Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => return Err(SysError::new(format!("mkdir({:?}, 0700)", p(path)), e)),
-    }
-    let fd = nix::fcntl::open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| SysError::new(format!("open({:?}, O_DIRECTORY)", p(path)), e))?;
-    let st = fstat(fd.as_fd()).map_err(|e| SysError::new(format!("fstat({:?})", p(path)), e))?;
-    if st.st_uid != nix::unistd::geteuid().as_raw() || st.st_mode & 0o022 != 0 {
-        return Err(SysError::refused(
-            format!("fstat({:?})", p(path)),
-            Errno::EPERM,
-            format!(
-                "the state directory must be owned by uid {} and writable only by it \
-                 (it is uid {}, mode 0{:o}); fix it or choose another with --state-dir",
-                nix::unistd::geteuid(),
-                st.st_uid,
-                st.st_mode & 0o7777
-            ),
-        ));
-    }
-    Ok(fd)
-}
-
-/// Creates a directory in the state directory if missing (journal/, tmproot/).
-pub fn state_subdir(state: &OwnedFd, state_path: &Path, name: &str) -> Result<PathBuf, SysError> {
-    match nix::sys::stat::mkdirat(state.as_fd(), name, Mode::from_bits_truncate(0o700)) {
-        Ok(()) | Err(Errno::EEXIST) => Ok(state_path.join(name)),
-        Err(e) => Err(SysError::new(
-            format!("mkdir({:?}, 0700)", p(&state_path.join(name))),
-            e,
-        )),
-    }
-}
-
-/// Takes an exclusive `flock` on `path` (created 0600), waiting if another process holds it;
-/// `on_wait` is called once before waiting.
-pub fn lock(path: &Path, on_wait: &mut dyn FnMut()) -> Result<OwnedFd, SysError> {
-    let fd = nix::fcntl::open(
-        path,
-        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-        Mode::from_bits_truncate(0o600),
-    )
-    .map_err(|e| SysError::new(format!("open({:?}, O_RDWR|O_CREAT, 0600)", p(path)), e))?;
-    // SAFETY: flock(2) on a descriptor owned by `fd`, which outlives the call.
-    let r = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if r == 0 {
-        return Ok(fd);
-    }
-    let e = Errno::last();
-    if e != Errno::EWOULDBLOCK {
-        return Err(SysError::new(format!("flock({:?}, LOCK_EX)", p(path)), e));
-    }
-    on_wait();
-    loop {
-        // SAFETY: as above.
-        let r = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) };
-        if r == 0 {
-            return Ok(fd);
-        }
-        let e = Errno::last();
-        if e != Errno::EINTR {
-            return Err(SysError::new(format!("flock({:?}, LOCK_EX)", p(path)), e));
-        }
-    }
-}
-
-/// Pins the mount namespace of `pid` on `file` (created 0644 if missing): a bind mount of
-/// `/proc/PID/ns/mnt`, so `nsenter --mount=FILE` enters it.
-pub fn persist(pid: i32, file: &Path) -> Result<(), SysError> {
-    let mut created = false;
-    match nix::fcntl::open(
-        file,
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-        Mode::from_bits_truncate(0o644),
-    ) {
-        Ok(_) => created = true,
-        Err(Errno::EEXIST) => {}
-        Err(e) => {
-            return Err(SysError::new(
-                format!("open({:?}, O_CREAT|O_EXCL, 0644)", p(file)),
-                e,
-            ));
-        }
-    }
-    let src = format!("/proc/{pid}/ns/mnt");
-    let call = format!("mount({src:?}, {:?}, NULL, MS_BIND, NULL)", p(file));
-    let r = nix::mount::mount(
-        Some(src.as_str()),
-        file,
-        None::<&str>,
-        nix::mount::MsFlags::MS_BIND,
-        None::<&str>,
-    );
-    match r {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            if created {
-                let _ = nix::unistd::unlink(file);
-            }
-            if e == Errno::EINVAL {
-                Err(SysError::refused(
-                    call,
-                    e,
-                    "the file must be on a private mount (a namespace cannot be pinned where \
-                     it would propagate into itself): `mount --bind DIR DIR && mount \
-                     --make-private DIR`, then pin it in DIR",
-                ))
-            } else {
-                Err(SysError::new(call, e))
-            }
-        }
-    }
-}
-
-/// Undoes [`persist`]: checks `file` is a pinned namespace (nsfs), detaches it, removes it.
-pub fn release(file: &Path) -> Result<(), SysError> {
-    let fd = open_path(file, false)?;
-    let fs = nix::sys::statfs::fstatfs(fd.as_fd())
-        .map_err(|e| SysError::new(format!("fstatfs({:?})", p(file)), e))?;
-    drop(fd);
-    if fs.filesystem_type().0 as i64 != NSFS_MAGIC {
-        return Err(SysError::refused(
-            format!("fstatfs({:?})", p(file)),
-            Errno::EINVAL,
-            "it is not a pinned namespace (not an nsfs mount): nothing to release",
-        ));
-    }
-    nix::mount::umount2(
-        file,
-        nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW,
-    )
-    .map_err(|e| SysError::new(format!("umount2({:?}, MNT_DETACH)", p(file)), e))?;
-    nix::unistd::unlink(file).map_err(|e| SysError::new(format!("unlink({:?})", p(file)), e))
 }
 
 /// Reverses one journal record from the host: `rel` is resolved inside `base` (symlinks stay

@@ -26,10 +26,11 @@ pub mod mount;
 pub mod mountinfo;
 mod mounting;
 pub mod newmount;
+pub mod pin;
 pub mod resolve;
+pub mod state;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -50,7 +51,9 @@ pub struct Linux {
     null: OwnedFd,
     /// The plan's mounts, by number; `M0` is the new root.
     held: Held,
-    tmproot: PathBuf,
+    /// Where an empty tmpfs root is mounted, as this namespace sees it (`None` for a root
+    /// directory).
+    tmproot: Option<state::TmpRoot>,
     userns: bool,
     cwd_at_proc: bool,
     /// The root directory as opened for the setup's copy (see [`Linux::attach_root`]).
@@ -88,15 +91,15 @@ pub(super) fn in_root(p: &crate::model::RootPath) -> String {
 impl Linux {
     /// A syscall layer using the host descriptors opened before the namespace was made, for a
     /// plan that makes `mounts` mounts (the root included). `tmproot` is where an empty tmpfs
-    /// root is mounted; `userns` says the process is in a user namespace it created (bind
-    /// remounts then keep the flags the kernel locked).
+    /// root is mounted, as this namespace sees it; `userns` says the process is in a user
+    /// namespace it created (bind remounts then keep the flags the kernel locked).
     ///
     /// Call it in the new mount namespace: a bind's source must be a mount of the caller's
     /// namespace (the kernel refuses others with EINVAL), so `/dev/null` is opened again here
     /// and checked to be the very inode the host descriptor names.
     pub fn new(
         host: HostFds,
-        tmproot: PathBuf,
+        tmproot: Option<state::TmpRoot>,
         userns: bool,
         mounts: usize,
     ) -> Result<Self, SysError> {
@@ -115,6 +118,14 @@ impl Linux {
             put_old: None,
             old_root: None,
         })
+    }
+
+    /// The tmpfs root's mountpoint (EINVAL for a root directory, which has none).
+    fn tmproot_mountpoint(&self) -> Result<BorrowedFd<'_>, Errno> {
+        self.tmproot
+            .as_ref()
+            .map(|t| t.mountpoint())
+            .ok_or(Errno::EINVAL)
     }
 
     fn root_fd(&self) -> Result<BorrowedFd<'_>, Errno> {
@@ -699,7 +710,10 @@ impl Sys for Linux {
                         nix::unistd::fchdir(fd.as_fd()).map_err(err)?;
                     }
                     Target::Host(h) => nix::unistd::chdir(h.as_str()).map_err(err)?,
-                    Target::TmpRoot => nix::unistd::chdir(&self.tmproot).map_err(err)?,
+                    Target::TmpRoot => {
+                        let fd = self.tmproot_mountpoint().map_err(err)?;
+                        nix::unistd::fchdir(fd).map_err(err)?;
+                    }
                     Target::Cwd | Target::OldRoot => {}
                 }
                 self.cwd_at_proc = false;

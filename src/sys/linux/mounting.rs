@@ -79,7 +79,10 @@ impl Linux {
                 (name, Some(fd))
             }
             Target::Host(h) => (h.as_str().to_string(), None),
-            Target::TmpRoot => (self.tmproot.to_string_lossy().into_owned(), None),
+            Target::TmpRoot => {
+                let fd = self.tmproot_mountpoint().map_err(err)?.as_raw_fd();
+                (self.name_of(fd).map_err(err)?, None)
+            }
             Target::Cwd => (".".to_string(), None),
             Target::AfterPivot(p) => (p.as_str().to_string(), None),
             Target::OldRoot => {
@@ -306,8 +309,8 @@ impl Linux {
                 Ok(Effect::Local)
             }
             Target::TmpRoot => {
-                let dir = host::open_path(&self.tmproot, true).map_err(|e| err(e.errno))?;
-                newmount::move_mount(from_fd, dir.as_fd()).map_err(err)?;
+                let dir = self.tmproot_mountpoint().map_err(err)?;
+                newmount::move_mount(from_fd, dir).map_err(err)?;
                 Ok(Effect::Local)
             }
             Target::InRoot(at) => {
@@ -360,7 +363,10 @@ impl Linux {
             }
             Target::Host(h) => (h.as_str().to_string(), None, None),
             Target::AfterPivot(p) => (p.as_str().to_string(), None, None),
-            Target::TmpRoot => (self.tmproot.to_string_lossy().into_owned(), None, None),
+            Target::TmpRoot => {
+                let fd = self.tmproot_mountpoint().map_err(err)?.as_raw_fd();
+                (self.name_of(fd).map_err(err)?, None, None)
+            }
         };
         let r = nix::mount::umount2(name.as_str(), nix::mount::MntFlags::MNT_DETACH);
         if let Err(e) = r {
