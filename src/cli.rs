@@ -236,6 +236,12 @@ pub struct RecoverArgs {
     /// you own and only you can write are acted on; lock files no apply holds are removed.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Remove a journal even when some of its records cannot be proved to act on what the
+    /// apply changed (listed as `kept`: a directory on their path was moved or replaced since).
+    /// Without it such a journal stays, and applies on that root wait for it: check the listed
+    /// paths by hand first.
+    #[arg(long)]
+    pub forget: bool,
 }
 
 /// `mountplan release`.

@@ -60,3 +60,6 @@ mod state;
 
 #[path = "apply/persist.rs"]
 mod persist;
+
+#[path = "apply/attacks.rs"]
+mod attacks;

@@ -137,11 +137,21 @@ fn recovery_text(r: &Recovery) -> String {
     if r.undone.is_empty() && r.kept.is_empty() && r.errors.is_empty() {
         let _ = writeln!(s, "  nothing had been changed yet");
     }
-    if !r.complete() {
+    if !r.errors.is_empty() {
         let _ = writeln!(
             s,
             "  the journal is kept: fix the cause, then run `mountplan recover`"
         );
+    } else if !r.complete() {
+        let _ = writeln!(
+            s,
+            "  the journal is kept: what it lists as kept cannot be proved to be what the apply \
+             changed (a directory on its path was moved or replaced); put it back and run \
+             `mountplan recover`, or check those paths by hand and run `mountplan recover \
+             --forget`"
+        );
+    } else if !r.kept.is_empty() {
+        let _ = writeln!(s, "  the journal is removed: --forget dropped what it kept");
     }
     s
 }
@@ -370,7 +380,7 @@ pub fn recover(a: RecoverArgs) -> u8 {
             eprintln!("mountplan: an apply holds {}; waiting for it", p.display());
         }
     };
-    match exec::recover(&dir, &mut on) {
+    match exec::recover(&dir, a.forget, &mut on) {
         Ok(rs) => {
             if rs.is_empty() {
                 eprintln!(

@@ -16,9 +16,12 @@
 //! ```
 //!
 //! `<op>` is `rm <dir|file|fifo|char|block|symlink|copy> <rdev|target|size:mtime:nsec|-> <dev|-> <ino|->`,
-//! `chmod <dev> <ino> <mode>` or `chown <dev> <ino> <uid> <gid> <mode>`, then the identity of
-//! the directory the file is in, `<pdev|-> <pino|->`: undo and recovery act only in that very
-//! directory. `<rel>` is where the change really is below `<base>` (symlinks resolved).
+//! `chmod <dev> <ino> <mode>` or `chown <dev> <ino> <uid> <gid> <mode>`, then the directory the
+//! file is in: `<pdev|-> <pino|->` its identity, `</planned|->` the file's path below the base
+//! as the plan names it when that is not `<rel>`, and `<type:hex|->` the directory's file
+//! handle. Undo and recovery act only in that very directory: found by its handle wherever it
+//! is (or known gone), else at either path and checked. `<rel>` is where the change really is
+//! below `<base>` (symlinks resolved, as the kernel named it).
 //! Version 1 (no directory identity, no mode for chown) is still read. Tokens are percent-encoded
 //! (only `[A-Za-z0-9/._+,:@=]` stand for themselves), so a token never holds a space, a
 //! newline or `~`. `<crc>` is the FNV-1a 32 of the text before ` ~`, in hex. A last line
@@ -34,7 +37,7 @@ use nix::sys::stat::Mode;
 
 use crate::calls::{At, HostPlace, MountId};
 use crate::model::{HostPath, Plan, Root, RootPath};
-use crate::sys::{FileId, Node, Undo};
+use crate::sys::{FileId, Handle, Node, Parent, Undo};
 
 /// The version of the format this code writes.
 const VERSION: u32 = 2;
@@ -154,16 +157,34 @@ fn enc_op(u: &Undo, out: &mut String) -> bool {
     }
     let parent = match u {
         Undo::Remove { parent, .. } | Undo::Chmod { parent, .. } | Undo::Chown { parent, .. } => {
-            *parent
+            parent.clone()
         }
         _ => None,
     };
     let _ = write!(
         out,
-        " {} {}",
-        opt(parent.map(|i| i.dev)),
-        opt(parent.map(|i| i.ino))
+        " {} {} ",
+        opt(parent.as_ref().map(|p| p.id.dev)),
+        opt(parent.as_ref().map(|p| p.id.ino))
     );
+    match parent.as_ref().and_then(|p| p.planned.as_deref()) {
+        Some(r) => {
+            out.push('/');
+            if !r.is_empty() {
+                enc(r, out);
+            }
+        }
+        None => out.push('-'),
+    }
+    match parent.as_ref().and_then(|p| p.handle.as_ref()) {
+        Some(h) => {
+            let _ = write!(out, " {}:", h.kind);
+            for b in &h.bytes {
+                let _ = write!(out, "{b:02x}");
+            }
+        }
+        None => out.push_str(" -"),
+    }
     true
 }
 
@@ -178,16 +199,49 @@ fn optnum(t: Option<&&str>) -> Option<Option<u64>> {
     }
 }
 
-/// The directory identity at `t[i]`, `t[i + 1]` (version 2), or none (version 1).
-fn parent_at(t: &[&str], i: usize, v: u32) -> Option<Option<FileId>> {
+/// The directory at `t[i..]`: its identity and the path as planned (version 2), or none
+/// (version 1).
+fn parent_at(t: &[&str], i: usize, v: u32) -> Option<Option<Parent>> {
     if v < 2 {
         return (t.len() == i).then_some(None);
     }
-    if t.len() != i + 2 {
+    if t.len() != i + 4 {
+        return None;
+    }
+    let handle = match *t.get(i + 3)? {
+        "-" => None,
+        h => {
+            let (kind, hex) = h.split_once(':')?;
+            if hex.len() % 2 != 0 || hex.len() > 256 {
+                return None;
+            }
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|k| u8::from_str_radix(hex.get(k..k + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            Some(Handle {
+                kind: kind.parse().ok()?,
+                bytes,
+            })
+        }
+    };
+    let planned = match *t.get(i + 2)? {
+        "-" => None,
+        "/" => Some(String::new()),
+        p => Some(dec(p.strip_prefix('/')?)?),
+    };
+    if planned
+        .as_deref()
+        .is_some_and(|p| p.split('/').any(|c| c == ".." || c == "."))
+    {
         return None;
     }
     Some(match (optnum(t.get(i))?, optnum(t.get(i + 1))?) {
-        (Some(dev), Some(ino)) => Some(FileId { dev, ino }),
+        (Some(dev), Some(ino)) => Some(Parent {
+            id: FileId { dev, ino },
+            planned,
+            handle,
+        }),
         _ => None,
     })
 }
@@ -560,21 +614,42 @@ mod tests {
             at: at("/dev/my node"),
             node: Node::Symlink("../a b~%".into()),
             id: None,
-            parent: Some(FileId { dev: 7, ino: 1 }),
+            parent: Some(Parent {
+                id: FileId { dev: 7, ino: 1 },
+                planned: Some("dev/my  node".into()),
+                handle: Some(Handle {
+                    kind: 1,
+                    bytes: vec![0, 0xab, 7],
+                }),
+            }),
         };
         m.intent(0, &place("dev/my node"), &intent).unwrap();
         let done = Undo::Remove {
             at: at("/dev/my node"),
             node: Node::Symlink("../a b~%".into()),
             id: Some(FileId { dev: 7, ino: 9 }),
-            parent: Some(FileId { dev: 7, ino: 1 }),
+            parent: Some(Parent {
+                id: FileId { dev: 7, ino: 1 },
+                planned: Some("dev/my  node".into()),
+                handle: Some(Handle {
+                    kind: 1,
+                    bytes: vec![0, 0xab, 7],
+                }),
+            }),
         };
         m.done(0, &done).unwrap();
         let ch = Undo::Chmod {
             at: at("/etc"),
             id: FileId { dev: 7, ino: 2 },
             mode: 0o1755,
-            parent: Some(FileId { dev: 7, ino: 1 }),
+            parent: Some(Parent {
+                id: FileId { dev: 7, ino: 1 },
+                planned: Some("dev/my  node".into()),
+                handle: Some(Handle {
+                    kind: 1,
+                    bytes: vec![0, 0xab, 7],
+                }),
+            }),
         };
         m.intent(1, &place("etc"), &ch).unwrap();
         m.done(1, &ch).unwrap();
@@ -596,7 +671,14 @@ mod tests {
                 at: at("/dev/my node"),
                 node: Node::Symlink("../a b~%".into()),
                 id: Some(FileId { dev: 7, ino: 9 }),
-                parent: Some(FileId { dev: 7, ino: 1 }),
+                parent: Some(Parent {
+                    id: FileId { dev: 7, ino: 1 },
+                    planned: Some("dev/my  node".into()),
+                    handle: Some(Handle {
+                        kind: 1,
+                        bytes: vec![0, 0xab, 7],
+                    }),
+                }),
             }
         );
         assert!(p.entries[1].undone);
@@ -652,18 +734,55 @@ mod tests {
         };
         m.intent(0, &place("etc/conf"), &u).unwrap();
         assert!(
-            m.0.contains(" rm copy 12:1700000000:123456789 - - - - "),
+            m.0.contains(" rm copy 12:1700000000:123456789 - - - - - - "),
             "{}",
             m.0
         );
         let p = parse(&m.0).unwrap();
         assert_eq!(p.entries[0].undo, u);
-        let bad = seal("I 0 /srv/my%20root /etc/conf rm copy 12:1:2:3 - - - -".into());
+        let bad = seal("I 0 /srv/my%20root /etc/conf rm copy 12:1:2:3 - - - - - -".into());
         let text = format!("{}{bad}", seal("mountplan-journal 2 root-00".into()));
         assert!(
             parse(&text).is_err(),
             "a fourth number is not a copy's stamp"
         );
+    }
+
+    /// A journal of the first version (no directory identity, no mode in a chown) still reads:
+    /// its records are undone as before.
+    #[test]
+    fn a_version_1_journal_still_reads() {
+        let mut t = seal("mountplan-journal 1 root-00".into());
+        t.push_str(&seal("I 0 /srv/root /etc/app rm dir - - -".into()));
+        t.push_str(&seal("D 0 rm dir - 7 9".into()));
+        t.push_str(&seal("I 1 /srv/root /etc/null chown 7 10 5 6".into()));
+        let p = parse(&t).unwrap();
+        assert_eq!(p.entries.len(), 2);
+        assert_eq!(
+            p.entries[0].undo,
+            Undo::Remove {
+                at: at("/etc/app"),
+                node: Node::Dir,
+                id: Some(FileId { dev: 7, ino: 9 }),
+                parent: None,
+            }
+        );
+        assert_eq!(
+            p.entries[1].undo,
+            Undo::Chown {
+                at: at("/etc/null"),
+                id: FileId { dev: 7, ino: 10 },
+                uid: 5,
+                gid: 6,
+                mode: 0,
+                parent: None,
+            }
+        );
+        // A version 2 record in a version 1 journal (more fields than the version has) is not
+        // read as one.
+        let mut bad = seal("mountplan-journal 1 root-00".into());
+        bad.push_str(&seal("I 0 /srv/root /etc/app rm dir - - - - - - -".into()));
+        assert!(parse(&bad).is_err());
     }
 
     #[test]

@@ -179,7 +179,10 @@ pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
                         Diag::error(
                             "mountplan::apply::persist-pid-proc",
                             format!(
-                                "step `{}` mounts the proc of the plan's pid namespace, which                                  dies when the apply ends: the namespace --persist pins would                                  keep a dead `{}` (`nsenter --mount=FILE` could not read                                  /proc/self/...)",
+                                "step `{}` mounts the proc of the plan's pid namespace, which \
+                                 dies when the apply ends: the namespace --persist pins would \
+                                 keep a dead `{}` (`nsenter --mount=FILE` could not read \
+                                 /proc/self/...)",
                                 s.id.as_str(),
                                 m.target
                             ),
@@ -187,7 +190,8 @@ pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
                         )
                         .label("this proc dies with the apply")
                         .help(
-                            "to pin this plan, set `pid = false` in [namespaces] (proc then                              shows the host's processes), or drop the proc mount",
+                            "to pin this plan, set `pid = false` in [namespaces] (proc then \
+                             shows the host's processes), or drop the proc mount",
                         ),
                     );
                 }
@@ -319,8 +323,8 @@ impl Journals<'_> {
     fn exists(&self, name: &str) -> bool {
         state::exists(self.fd.as_fd(), name)
     }
-    fn recover(&self, name: &str) -> Recovery {
-        recover::recover_file(self.fd.as_fd(), self.path, name)
+    fn recover(&self, name: &str, forget: bool) -> Recovery {
+        recover::recover_file(self.fd.as_fd(), self.path, name, forget)
     }
 }
 
@@ -397,7 +401,7 @@ pub fn apply(
     let jname = format!("{key}.journal");
     let mut recovered = Vec::new();
     if journals.exists(&jname) {
-        let r = journals.recover(&jname);
+        let r = journals.recover(&jname, false);
         on(Event::Recovered(&r));
         if !r.complete() {
             lock.release(journals.fd.as_fd());
@@ -470,7 +474,7 @@ pub fn apply(
             let done_ok = applied.outcome.as_ref().is_some_and(|o| o.succeeded());
             if !done_ok && journals.exists(&jname) {
                 // Still under the lock: no other apply on this root recovers it at the same time.
-                let r = journals.recover(&jname);
+                let r = journals.recover(&jname, false);
                 on(Event::Recovered(&r));
                 applied.recovered.push(r);
             }
@@ -760,8 +764,12 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
 /// Undoes every journal left in the state directory, each under its root's lock, and removes
 /// the lock files no apply holds (earlier versions left one per root). A missing state
 /// directory has nothing to recover.
+/// Undoes every journal left in the state directory, each under its root's lock; with
+/// `forget`, a journal is removed even when some of its records could not be proved to act on
+/// what the apply changed (they are reported as kept).
 pub fn recover(
     state_dir: &Path,
+    forget: bool,
     on: &mut dyn FnMut(Event<'_>),
 ) -> Result<Vec<Recovery>, ApplyError> {
     let Some(state) = StateDir::open(state_dir, false)? else {
@@ -783,7 +791,7 @@ pub fn recover(
         let key = name.trim_end_matches(".journal");
         let lock = journals.lock(key, on).map_err(ApplyError::Host)?;
         if journals.exists(&name) {
-            let r = journals.recover(&name);
+            let r = journals.recover(&name, forget);
             on(Event::Recovered(&r));
             out.push(r);
         }

@@ -21,7 +21,9 @@ pub struct Recovery {
     pub journal: PathBuf,
     /// Changes undone.
     pub undone: Vec<String>,
-    /// Changes left alone, with why (what is there is not what was made).
+    /// Changes left alone, with why: what is there cannot be proved to be what was changed
+    /// (its directory moved or replaced, another inode at its name). They keep the journal,
+    /// unless recovery was told to forget them.
     pub kept: Vec<String>,
     /// Changes that could not be undone (the journal is kept for another try).
     pub errors: Vec<String>,
@@ -32,9 +34,9 @@ pub struct Recovery {
 }
 
 impl Recovery {
-    /// True when nothing is left to undo.
+    /// True when nothing is left to undo (or what was left was forgotten on purpose).
     pub fn complete(&self) -> bool {
-        self.errors.is_empty()
+        self.errors.is_empty() && (self.kept.is_empty() || self.removed)
     }
     /// For the JSON report.
     pub fn to_json(&self) -> serde_json::Value {
@@ -51,8 +53,10 @@ impl Recovery {
 
 /// Undoes every change the journal `name` in the journal directory `dir` records that was
 /// not undone, newest first, from the host; removes the journal when nothing is left (only the
-/// very file read). `shown` is the directory's path, for messages.
-pub fn recover_file(dir: BorrowedFd<'_>, shown: &Path, name: &str) -> Recovery {
+/// very file read). A record that cannot be proved to act on what the apply changed is left,
+/// and keeps the journal, unless `forget` (a person checked those paths). `shown` is the
+/// directory's path, for messages.
+pub fn recover_file(dir: BorrowedFd<'_>, shown: &Path, name: &str, forget: bool) -> Recovery {
     let path = shown.join(name);
     let mut r = Recovery {
         journal: path.clone(),
@@ -94,7 +98,7 @@ pub fn recover_file(dir: BorrowedFd<'_>, shown: &Path, name: &str) -> Recovery {
             Err(x) => r.errors.push(x.to_string()),
         }
     }
-    if r.errors.is_empty() {
+    if r.errors.is_empty() && (r.kept.is_empty() || forget) {
         match state::remove(dir, name, read.id) {
             Ok(_) => r.removed = true,
             Err(e) => r.errors.push(format!(

@@ -28,6 +28,30 @@ pub struct FileId {
     pub ino: u64,
 }
 
+/// The directory a changed file is in, as a record of the change knows it: its identity, and
+/// where the plan names the file below the same base when that is not where the kernel named
+/// it (a symlink, or a directory renamed at that instant): an undo looks in either place, and
+/// acts only in a directory with that identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parent {
+    /// (st_dev, st_ino) of the directory.
+    pub id: FileId,
+    /// The file's path below the base as the plan names it, when it differs.
+    pub planned: Option<String>,
+    /// The directory's file handle (`name_to_handle_at`), when the filesystem gives one: it
+    /// finds the directory again wherever it was renamed, or tells that it no longer exists.
+    pub handle: Option<Handle>,
+}
+
+/// A file handle, as `name_to_handle_at` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handle {
+    /// `handle_type`.
+    pub kind: i32,
+    /// `f_handle`.
+    pub bytes: Vec<u8>,
+}
+
 /// What a created inode is, so rollback and recovery remove only what they made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
@@ -98,7 +122,7 @@ pub enum Undo {
         id: Option<FileId>,
         /// The directory it was made in (`None`: on a filesystem of this namespace only, or in
         /// a journal of an earlier version).
-        parent: Option<FileId>,
+        parent: Option<Parent>,
     },
     /// A mode was changed: put `mode` back if the inode is still `id`.
     Chmod {
@@ -109,7 +133,7 @@ pub enum Undo {
         /// The permission bits before.
         mode: u32,
         /// The directory it is in.
-        parent: Option<FileId>,
+        parent: Option<Parent>,
     },
     /// An owner was changed: put `uid`/`gid` back if the inode is still `id`, then the set-id
     /// bits of `mode` the chown cleared.
@@ -125,7 +149,7 @@ pub enum Undo {
         /// The permission bits before.
         mode: u32,
         /// The directory it is in.
-        parent: Option<FileId>,
+        parent: Option<Parent>,
     },
     /// `mount_setattr` changed a mount's flags: set and clear what puts them back.
     Setattr {

@@ -14,7 +14,7 @@ use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
 
 use super::resolve::{How, resolve};
-use crate::sys::{FileId, Node};
+use crate::sys::{FileId, Handle, Node, Parent};
 
 /// The `self/fd/N` name of a descriptor, relative to a `/proc` directory.
 pub fn fd_name(fd: BorrowedFd<'_>) -> String {
@@ -211,17 +211,99 @@ pub enum Reversed {
     Kept(String),
 }
 
-/// The directory a record's file is in, `dir` below `base`: when the record knows its identity
-/// (`parent`), found exactly where the record says (no symlink, below `base`, on its mount) and
-/// checked to be that very directory, or else left alone with why (the file there cannot be
-/// proved to be the one the apply changed); without it (a filesystem of the namespace only, a
-/// journal of an earlier version), resolved as the plan's paths are, and gone when missing.
+/// `struct file_handle` with room for the largest handle (MAX_HANDLE_SZ).
+#[repr(C)]
+struct RawHandle {
+    handle_bytes: u32,
+    handle_type: i32,
+    f_handle: [u8; 128],
+}
+
+/// The file handle of what `fd` names, when its filesystem gives one.
+pub fn handle_of(fd: BorrowedFd<'_>) -> Option<Handle> {
+    let mut h = RawHandle {
+        handle_bytes: 128,
+        handle_type: 0,
+        f_handle: [0; 128],
+    };
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: `h` is a file_handle with room for `handle_bytes` bytes; the path is an empty C
+    // string naming `fd` itself (AT_EMPTY_PATH).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_name_to_handle_at,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            &raw mut h,
+            &raw mut mount_id,
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    (r == 0 && h.handle_bytes <= 128).then(|| Handle {
+        kind: h.handle_type,
+        bytes: h.f_handle[..h.handle_bytes as usize].to_vec(),
+    })
+}
+
+/// Opens (`O_PATH`) what handle `h` names on the filesystem `mount` is on: ESTALE when it no
+/// longer exists; EPERM without CAP_DAC_READ_SEARCH.
+pub fn open_handle(mount: BorrowedFd<'_>, h: &Handle) -> Result<OwnedFd, Errno> {
+    if h.bytes.len() > 128 {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = RawHandle {
+        handle_bytes: h.bytes.len() as u32,
+        handle_type: h.kind,
+        f_handle: [0; 128],
+    };
+    raw.f_handle[..h.bytes.len()].copy_from_slice(&h.bytes);
+    // SAFETY: a valid file_handle; the flags as for open(2).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_open_by_handle_at,
+            mount.as_raw_fd(),
+            &raw mut raw,
+            libc::O_PATH | libc::O_CLOEXEC,
+        )
+    };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a new descriptor nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32) })
+}
+
+/// The directory a record's file is in, `dir` below `base`. When the record holds the
+/// directory's handle and the kernel lets it be opened (root), that directory wherever it is
+/// now, or gone when it no longer exists. Otherwise, when the record knows the directory's
+/// identity (`parent`), found exactly where the record says (no symlink, below `base`, on its
+/// mount) and checked to be that very directory, or else left alone with why (the file there
+/// cannot be proved to be the one the apply changed); a missing directory is gone. Without any
+/// (a filesystem of the namespace only, a journal of an earlier version), resolved as the
+/// plan's paths are, and gone when missing.
 pub fn record_dir(
     base: BorrowedFd<'_>,
     dir: &str,
-    parent: Option<FileId>,
+    parent: Option<&Parent>,
 ) -> Result<Result<OwnedFd, Reversed>, Errno> {
-    let Some(want) = parent else {
+    if let Some(h) = parent.and_then(|p| p.handle.as_ref()) {
+        match open_handle(base, h) {
+            Ok(fd) => {
+                let want = parent.map(|p| p.id);
+                return Ok(if Some(id_of(&fstat(fd.as_fd())?)) == want {
+                    Ok(fd)
+                } else {
+                    Err(Reversed::Kept(
+                        "its directory's handle names another directory: left alone".into(),
+                    ))
+                });
+            }
+            Err(Errno::ESTALE) => return Ok(Err(Reversed::Gone)),
+            // No capability, or a handle this filesystem does not take: by path.
+            Err(_) => {}
+        }
+    }
+    let Some(want) = parent.map(|p| p.id) else {
         return match resolve(base, dir, How::DIR) {
             Ok(fd) => Ok(Ok(fd)),
             Err(Errno::ENOENT) => Ok(Err(Reversed::Gone)),
@@ -231,9 +313,14 @@ pub fn record_dir(
     let shown = if dir.is_empty() { "." } else { dir };
     let fd = match resolve(base, dir, How::EXACT.dir()) {
         Ok(fd) => fd,
-        Err(e @ (Errno::ENOENT | Errno::ELOOP | Errno::EXDEV | Errno::ENOTDIR)) => {
+        // Missing: removed with what was in it (rmdir takes only an empty directory), or moved
+        // away by someone who could (the handle, where it can be used, tells the two apart).
+        Err(Errno::ENOENT) => return Ok(Err(Reversed::Gone)),
+        Err(e @ (Errno::ELOOP | Errno::EXDEV | Errno::ENOTDIR)) => {
             return Ok(Err(Reversed::Kept(format!(
-                "its directory `{shown}` is not where it was ({}): it was moved, removed or                  replaced, so what is there cannot be proved to be what the apply changed; the                  record is kept",
+                "its directory `{shown}` is not where it was ({}): it was moved, removed or \
+                 replaced, so what is there cannot be proved to be what the apply changed; the \
+                 record is kept",
                 crate::sys::errno_words(e)
             ))));
         }
@@ -241,7 +328,8 @@ pub fn record_dir(
     };
     if id_of(&fstat(fd.as_fd())?) != want {
         return Ok(Err(Reversed::Kept(format!(
-            "its directory `{shown}` is another directory now: what is there cannot be proved              to be what the apply changed; the record is kept"
+            "its directory `{shown}` is another directory now: what is there cannot be proved \
+             to be what the apply changed; the record is kept"
         ))));
     }
     Ok(Ok(fd))
@@ -257,7 +345,37 @@ pub fn remove(
     rel: &str,
     node: &Node,
     id: Option<FileId>,
-    parent: Option<FileId>,
+    parent: Option<&Parent>,
+) -> Result<Reversed, Errno> {
+    either_place(rel, parent, |rel, parent| {
+        remove_at(root, rel, node, id, parent)
+    })
+}
+
+/// Runs an undo at `rel`, then, when it cannot be proved there and the plan names the file
+/// elsewhere below the same base, at that place: both in a directory of the identity the
+/// record holds. What the first place found is reported when neither is proved.
+fn either_place(
+    rel: &str,
+    parent: Option<&Parent>,
+    mut undo: impl FnMut(&str, Option<&Parent>) -> Result<Reversed, Errno>,
+) -> Result<Reversed, Errno> {
+    let first = undo(rel, parent)?;
+    match (&first, parent.and_then(|p| p.planned.as_deref())) {
+        (Reversed::Kept(_), Some(planned)) if planned != rel => match undo(planned, parent)? {
+            Reversed::Kept(_) => Ok(first),
+            r => Ok(r),
+        },
+        _ => Ok(first),
+    }
+}
+
+fn remove_at(
+    root: BorrowedFd<'_>,
+    rel: &str,
+    node: &Node,
+    id: Option<FileId>,
+    parent: Option<&Parent>,
 ) -> Result<Reversed, Errno> {
     let (dir, name) = split_name(rel)?;
     let dir = match record_dir(root, dir, parent)? {
@@ -383,7 +501,7 @@ fn open_same(
     root: BorrowedFd<'_>,
     rel: &str,
     id: FileId,
-    parent: Option<FileId>,
+    parent: Option<&Parent>,
     follow: bool,
     changed: &str,
 ) -> Result<Result<OwnedFd, Reversed>, Errno> {
@@ -432,14 +550,16 @@ pub fn restore_mode(
     rel: &str,
     id: FileId,
     mode: u32,
-    parent: Option<FileId>,
+    parent: Option<&Parent>,
 ) -> Result<Reversed, Errno> {
-    Ok(match open_same(root, rel, id, parent, true, "mode")? {
-        Ok(fd) => {
-            chmod_fd(proc, fd.as_fd(), mode)?;
-            Reversed::Done
-        }
-        Err(r) => r,
+    either_place(rel, parent, |rel, parent| {
+        Ok(match open_same(root, rel, id, parent, true, "mode")? {
+            Ok(fd) => {
+                chmod_fd(proc, fd.as_fd(), mode)?;
+                Reversed::Done
+            }
+            Err(r) => r,
+        })
     })
 }
 
@@ -454,17 +574,20 @@ pub fn restore_owner(
     uid: u32,
     gid: u32,
     mode: u32,
-    parent: Option<FileId>,
+    parent: Option<&Parent>,
 ) -> Result<Reversed, Errno> {
-    Ok(match open_same(root, rel, id, parent, false, "owner")? {
-        Ok(fd) => {
-            chown_fd(fd.as_fd(), Some(uid), Some(gid))?;
-            let st = fstat(fd.as_fd())?;
-            if mode & 0o6000 != 0 && kind(&st) != SFlag::S_IFLNK && st.st_mode & 0o7777 != mode {
-                chmod_fd(proc, fd.as_fd(), mode)?;
+    either_place(rel, parent, |rel, parent| {
+        Ok(match open_same(root, rel, id, parent, false, "owner")? {
+            Ok(fd) => {
+                chown_fd(fd.as_fd(), Some(uid), Some(gid))?;
+                let st = fstat(fd.as_fd())?;
+                if mode & 0o6000 != 0 && kind(&st) != SFlag::S_IFLNK && st.st_mode & 0o7777 != mode
+                {
+                    chmod_fd(proc, fd.as_fd(), mode)?;
+                }
+                Reversed::Done
             }
-            Reversed::Done
-        }
-        Err(r) => r,
+            Err(r) => r,
+        })
     })
 }

@@ -168,10 +168,10 @@ pub fn undo_in(
     match u {
         Undo::Remove {
             node, id, parent, ..
-        } => files::remove(dir, rel, node, *id, *parent),
+        } => files::remove(dir, rel, node, *id, parent.as_ref()),
         Undo::Chmod {
             id, mode, parent, ..
-        } => files::restore_mode(dir, proc, rel, *id, *mode, *parent),
+        } => files::restore_mode(dir, proc, rel, *id, *mode, parent.as_ref()),
         Undo::Chown {
             id,
             uid,
@@ -179,7 +179,7 @@ pub fn undo_in(
             mode,
             parent,
             ..
-        } => files::restore_owner(dir, proc, rel, *id, *uid, *gid, *mode, *parent),
+        } => files::restore_owner(dir, proc, rel, *id, *uid, *gid, *mode, parent.as_ref()),
         // Mounts live in the namespace and die with it: nothing to do on the host.
         Undo::Umount { .. } | Undo::Setattr { .. } => Ok(Reversed::Gone),
     }

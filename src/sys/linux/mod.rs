@@ -40,7 +40,7 @@ use self::below::Held;
 use self::files::{Reversed, fd_name, kind, kind_word};
 use self::host::HostFds;
 use self::resolve::How;
-use super::{Before, Effect, FileId, MountEntry, Node, Side, Sys, SysError, Undo};
+use super::{Before, Effect, FileId, MountEntry, Node, Parent, Side, Sys, SysError, Undo};
 use crate::calls::{At, Call, Dev, HostPlace, MountId, Target};
 use crate::model::NodeType;
 
@@ -254,44 +254,27 @@ impl Linux {
         }
     }
 
-    /// Where `fd` really is below the mount `at` is on, and the identity of the directory it
-    /// is in, for the record of a change to a persistent filesystem: `at` with that path, so
-    /// that rollback and recovery find exactly what was changed. `None` for a change that
-    /// needs no proof (on an overlay, whose changes are undone in its upper layer).
+    /// Where `fd` really is below the mount `at` is on, and the directory it is in, for the
+    /// record of a change to a persistent filesystem: `at` with that path (as the kernel names
+    /// it: symlinks resolved, a rename at that instant seen), the directory's identity and the
+    /// path as planned, so that rollback and recovery find exactly what was changed, in either
+    /// place. `fd` is the directory a new node `name` is made in, or (`name` `None`) the file
+    /// changed. No proof for a change that needs none (on an overlay, whose changes are undone
+    /// in its upper layer).
     fn placed(
         &self,
         c: &Call,
         at: &At,
         fd: BorrowedFd<'_>,
         name: Option<&str>,
-    ) -> Result<(At, Option<FileId>), SysError> {
+    ) -> Result<(At, Option<Parent>), SysError> {
         if c.host_place().is_none_or(|h| h.overlay.is_some()) {
             return Ok((at.clone(), None));
         }
         let err = |e: Errno| SysError::new(c, e);
         let b = self.held.base(at).map_err(err)?;
-        let (dir, dir_fd) = match name {
-            // `fd` is the directory a new node is made in.
-            Some(_) => (
-                files::rel_below(self.proc.as_fd(), b.as_fd(), fd).map_err(err)?,
-                None,
-            ),
-            // `fd` is the file changed: its directory is found again from its path.
-            None => {
-                let full = files::rel_below(self.proc.as_fd(), b.as_fd(), fd).map_err(err)?;
-                match full {
-                    Some(f) if f.is_empty() => return Ok((self.with_rel(at, b.on, f), None)),
-                    Some(f) => {
-                        let (d, n) = files::split(&f);
-                        let dfd = resolve::resolve(b.as_fd(), d, How::EXACT.dir()).ok();
-                        (Some(f.clone()), dfd.map(|x| (x, n.to_string())))
-                    }
-                    None => (None, None),
-                }
-            }
-        };
-        let Some(dir) = dir else {
-            return Err(SysError::refused(
+        let moved = || {
+            SysError::refused(
                 c,
                 Errno::EXDEV,
                 format!(
@@ -299,26 +282,39 @@ impl Linux {
                      ran)",
                     in_root(&at.path)
                 ),
-            ));
+            )
         };
-        match name {
+        let real = files::rel_below(self.proc.as_fd(), b.as_fd(), fd)
+            .map_err(err)?
+            .ok_or_else(moved)?;
+        let dir_of = |d: BorrowedFd<'_>| -> Result<(FileId, Option<crate::sys::Handle>), SysError> {
+            Ok((files::id_of(&fstat(d).map_err(err)?), files::handle_of(d)))
+        };
+        let (rel, dir) = match name {
             Some(n) => {
-                let rel = if dir.is_empty() {
+                let rel = if real.is_empty() {
                     n.to_string()
                 } else {
-                    format!("{dir}/{n}")
+                    format!("{real}/{n}")
                 };
-                let id = files::id_of(&fstat(fd).map_err(err)?);
-                Ok((self.with_rel(at, b.on, rel), Some(id)))
+                (rel, Some(dir_of(fd)?))
             }
+            // The base itself: no directory to prove.
+            None if real.is_empty() => (real, None),
             None => {
-                let parent = match &dir_fd {
-                    Some((d, _)) => Some(files::id_of(&fstat(d.as_fd()).map_err(err)?)),
-                    None => None,
-                };
-                Ok((self.with_rel(at, b.on, dir), parent))
+                let (d, _) = files::split(&real);
+                let dfd = resolve::resolve(b.as_fd(), d, How::EXACT.dir()).map_err(|_| moved())?;
+                let found = dir_of(dfd.as_fd())?;
+                (real, Some(found))
             }
-        }
+        };
+        let planned = (b.rel.as_ref() != rel).then(|| b.rel.to_string());
+        let parent = dir.map(|(id, handle)| Parent {
+            id,
+            planned,
+            handle,
+        });
+        Ok((self.with_rel(at, b.on, rel), parent))
     }
 
     fn with_rel(&self, at: &At, on: MountId, rel: String) -> At {
@@ -764,7 +760,7 @@ impl Sys for Linux {
                 parent,
             } => {
                 let b = self.held.base(at).map_err(err)?;
-                kept(files::remove(b.as_fd(), &b.rel, node, *id, *parent).map_err(err)?)
+                kept(files::remove(b.as_fd(), &b.rel, node, *id, parent.as_ref()).map_err(err)?)
             }
             Undo::Chmod {
                 at,
@@ -774,8 +770,15 @@ impl Sys for Linux {
             } => {
                 let b = self.held.base(at).map_err(err)?;
                 kept(
-                    files::restore_mode(b.as_fd(), self.proc.as_fd(), &b.rel, *id, *mode, *parent)
-                        .map_err(err)?,
+                    files::restore_mode(
+                        b.as_fd(),
+                        self.proc.as_fd(),
+                        &b.rel,
+                        *id,
+                        *mode,
+                        parent.as_ref(),
+                    )
+                    .map_err(err)?,
                 )
             }
             Undo::Chown {
@@ -796,7 +799,7 @@ impl Sys for Linux {
                         *uid,
                         *gid,
                         *mode,
-                        *parent,
+                        parent.as_ref(),
                     )
                     .map_err(err)?,
                 )
