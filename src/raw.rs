@@ -372,10 +372,15 @@ pub struct Step {
     /// temporary put_old directory, removed after), `move` (MS_MOVE the root onto `/` and
     /// chroot, after masking the host's full proc and sysfs mounts), or `chroot`.
     pub strategy: Option<Sp<String>>,
-    /// pivot: the strategy to try when `strategy` fails (docker falls back from pivot_root to
-    /// chroot).
+    /// pivot: the strategy to use when the kernel refuses the first one's switch to the new
+    /// root (`pivot_root` fails on an initramfs or a shared root; docker falls back to chroot).
+    /// Any other failure of the first strategy (a call the root's content makes fail) fails the
+    /// step: the root cannot force the fallback.
     pub fallback: Option<Sp<String>>,
-    /// pivot (`put-old`): the put_old directory inside the new root. Default `/.pivot_root`.
+    /// pivot (`put-old`): where the put_old directory is made inside the new root, as a prefix:
+    /// the directory gets six random characters after it (a fresh name, as docker's
+    /// `TempDir`), is held by its descriptor for `pivot_root`, and is removed after. Default
+    /// `/.pivot_root`.
     pub put_old: Option<Sp<String>>,
 }
 
