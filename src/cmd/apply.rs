@@ -105,6 +105,8 @@ fn test_hooks() -> TestHooks {
     let var = |k: &str| std::env::var(k).ok();
     TestHooks {
         fail_at_call: var("MOUNTPLAN_TEST_FAIL_AT_CALL").and_then(|v| v.parse().ok()),
+        kill_at_call: var("MOUNTPLAN_TEST_KILL_AT_CALL").and_then(|v| v.parse().ok()),
+        kill_recover_at: var("MOUNTPLAN_TEST_KILL_RECOVER_AT").and_then(|v| v.parse().ok()),
         kill_at_point: var("MOUNTPLAN_TEST_KILL_AT").and_then(|v| v.parse().ok()),
         hang_at_point: var("MOUNTPLAN_TEST_HANG_AT").and_then(|v| v.parse().ok()),
         no_openat2: std::env::var_os("MOUNTPLAN_TEST_NO_OPENAT2").is_some_and(|v| v == "1"),
@@ -368,6 +370,9 @@ pub fn apply(a: ApplyArgs) -> u8 {
 
 /// `mountplan recover`: exit 0 when nothing is left to undo, 1 when something is.
 pub fn recover(a: RecoverArgs) -> u8 {
+    if let Some(n) = test_hooks().kill_recover_at {
+        mountplan::exec::recover::kill_after(n);
+    }
     let dir = match state_dir(a.state_dir) {
         Ok(d) => d,
         Err(m) => {

@@ -53,6 +53,12 @@ use crate::sys::linux::{Linux, host, resolve};
 pub struct TestHooks {
     /// `MOUNTPLAN_TEST_FAIL_AT_CALL=N`: call N (from 0, setup included) fails with EIO.
     pub fail_at_call: Option<usize>,
+    /// `MOUNTPLAN_TEST_KILL_AT_CALL=N`: the process running the steps dies right before call N
+    /// (from 0, setup included), wherever that is between journal points.
+    pub kill_at_call: Option<usize>,
+    /// `MOUNTPLAN_TEST_KILL_RECOVER_AT=N`: `recover` dies right after undoing N records, before
+    /// it removes the journal.
+    pub kill_recover_at: Option<usize>,
     /// `MOUNTPLAN_TEST_KILL_AT=N`: the process running the steps dies at journal point N
     /// (intent N/2 written, or change (N-1)/2 made before its done record).
     pub kill_at_point: Option<u32>,
@@ -711,12 +717,18 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
         }
         points += 1;
     };
-    let mut outcome = match cfg.test.fail_at_call {
-        Some(at) => {
+    let hook = match (cfg.test.fail_at_call, cfg.test.kill_at_call) {
+        (Some(at), _) => Some((at, false)),
+        (None, Some(at)) => Some((at, true)),
+        (None, None) => None,
+    };
+    let mut outcome = match hook {
+        Some((at, kill)) => {
             let mut inj = Inject {
                 inner: &mut linux,
                 at,
                 count: 0,
+                kill,
             };
             run::run(dag, &mut inj, &mut journal, opts, &mut point)
         }

@@ -14,6 +14,15 @@ use super::journal::parse;
 use crate::sys::linux::files::Reversed;
 use crate::sys::linux::{host, state};
 
+/// Test hook (`MOUNTPLAN_TEST_KILL_RECOVER_AT`): die right after undoing this many records.
+static KILL_AFTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
+
+/// Test hook: the process dies right after recovery has undone `n` records, before it removes
+/// the journal (debug builds set it from `MOUNTPLAN_TEST_KILL_RECOVER_AT`).
+pub fn kill_after(n: usize) {
+    KILL_AFTER.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// What recovering one journal did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Recovery {
@@ -89,7 +98,17 @@ pub fn recover_file(dir: BorrowedFd<'_>, shown: &Path, name: &str, forget: bool)
             return r;
         }
     };
-    for e in parsed.entries.iter().rev().filter(|e| !e.undone) {
+    let kill_after = KILL_AFTER.load(std::sync::atomic::Ordering::Relaxed);
+    for (n, e) in parsed
+        .entries
+        .iter()
+        .rev()
+        .filter(|e| !e.undone)
+        .enumerate()
+    {
+        if n == kill_after {
+            super::process::die_now();
+        }
         let d = e.undo.on_host(&e.place);
         match host::undo_on_host(&proc, &e.place.base, &e.place.rel, &e.undo) {
             Ok(Reversed::Done) => r.undone.push(d),

@@ -421,8 +421,9 @@ pub fn run(
     out
 }
 
-/// A [`Sys`] that fails call number `at` (from 0, counting every call) with `errno`, for
-/// rollback tests against the real kernel.
+/// A [`Sys`] that fails call number `at` (from 0, counting every call) with EIO, or with
+/// `kill` makes the process die right before it, for rollback and crash tests against the real
+/// kernel.
 pub struct Inject<'a> {
     /// The real layer.
     pub inner: &'a mut dyn Sys,
@@ -430,12 +431,17 @@ pub struct Inject<'a> {
     pub at: usize,
     /// Calls made so far.
     pub count: usize,
+    /// Die instead of failing.
+    pub kill: bool,
 }
 
 impl Sys for Inject<'_> {
     fn call(&mut self, c: &Call, before: &mut crate::sys::Before<'_>) -> Result<Effect, SysError> {
         let n = self.count;
         self.count += 1;
+        if n == self.at && self.kill {
+            super::process::die_now();
+        }
         if n == self.at {
             return Err(SysError::refused(
                 c,

@@ -1,36 +1,15 @@
-//! Crashes beyond the hooks of rollback.rs (these need no debug build): SIGKILL of the
-//! process running the steps at random instants (the parent must undo its journal itself),
-//! the parent killed while the command runs (the command and its namespace must not outlive
-//! it: PR_SET_PDEATHSIG), and many applies started at once on one root (the lock makes them
-//! take turns; the result is one apply's).
+//! Crashes beyond the journal points of rollback.rs: SIGKILL of the process running the steps
+//! before each of its calls (the parent must undo its journal itself), of `recover` after each
+//! record it undoes, of the parent while the command runs (the command and its namespace must
+//! not outlive it: PR_SET_PDEATHSIG), and many applies started at once on one root (the lock
+//! makes them take turns; the result is one apply's). Every kill point is chosen by a debug
+//! hook, never by timing.
 
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 use crate::rollback::{Disk, disk};
 use crate::support::*;
-
-/// The pids whose parent is `pid` (from /proc/N/stat).
-fn children_of(pid: i32) -> Vec<i32> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<i32>().ok());
-        if ppid == Some(pid) {
-            v.push(p);
-        }
-    }
-    v
-}
 
 /// Host manifest of a disk root without inode numbers (a twin root has other inodes).
 fn shape(d: &Disk) -> Vec<String> {
@@ -55,133 +34,79 @@ fn recover(d: &Disk) -> Out {
     .run()
 }
 
-/// Kills the child running the steps (not the parent) at a random instant, 300 times: the
-/// parent sees it die, undoes its journal, and exits 125 saying so; or the apply had finished
-/// first. Either way the root is as before or as after a successful apply, no journal is
-/// left, nothing outlives the parent.
+fn debug_hooks(test: &str) -> bool {
+    if !cfg!(debug_assertions) {
+        eprintln!(
+            "\n!!!! {test}: NOT RUN: the MOUNTPLAN_TEST_* hooks exist only in debug builds\n"
+        );
+        assert!(!ci(), "{test} must run under CI=true in a debug build");
+    }
+    cfg!(debug_assertions)
+}
+
+/// Kills the child running the steps (not the parent) right before each of its calls in turn,
+/// wherever that falls between journal points (`MOUNTPLAN_TEST_KILL_AT_CALL`): the parent sees
+/// it die, undoes its journal, and exits 125 saying so (or that there was nothing to undo);
+/// the root is as before, no journal is left, nothing outlives the parent. Past the last call
+/// the apply succeeds. (A child killed after its steps, before or after its report: see
+/// `crashes_a_child_killed_before_printing_its_report_gets_it_printed_by_the_parent`.)
 #[test]
-fn crashes_the_child_killed_at_random_instants_is_undone_by_the_parent() {
-    let Some(_serial) =
-        privileged("crashes_the_child_killed_at_random_instants_is_undone_by_the_parent")
-    else {
+fn crashes_the_child_killed_before_each_call_is_undone_by_the_parent() {
+    let test = "crashes_the_child_killed_before_each_call_is_undone_by_the_parent";
+    let Some(_serial) = privileged(test) else {
         return;
     };
-    let twin = disk("crash-twin");
-    let t = std::time::Instant::now();
-    let ok = twin.run().run();
-    // The random instants cover the whole apply, and a little after.
-    // (At most 30 ms: a slow first run must not make the test slow.)
-    let span = ((t.elapsed().as_micros() as u64) * 5 / 4).min(30_000);
-    assert_eq!(ok.status, 0, "{}", ok.stderr);
-    let after_ok = shape(&twin);
+    if !debug_hooks(test) {
+        return;
+    }
     let host = host_mounts();
-    let (mut killed, mut finished, mut undone, mut late) = (0, 0, 0, 0);
-    let (mut as_before, mut as_after) = (0, 0);
-    // A fixed seed: the same instants on every run of the test.
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    for i in 0..300 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
+    let (mut undone, mut nothing) = (0, 0);
+    let mut n = 0;
+    loop {
         let d = disk("crash");
         let before = shape(&d);
-        let mut parent = d.run().command().spawn().unwrap();
-        let delay = Duration::from_micros(seed % span);
-        let t = std::time::Instant::now();
-        // Wait for the child to exist, then for the random instant; kill it.
-        let mut victim = None;
-        while t.elapsed() < Duration::from_millis(50) {
-            if let Some(c) = children_of(parent.id() as i32).first() {
-                victim = Some(*c);
-                break;
-            }
+        let o = d.run().env("MOUNTPLAN_TEST_KILL_AT_CALL", n).run();
+        let what = format!("kill before call {n}");
+        if o.status == 0 {
+            assert!(n > 10, "{what}: the disk plan has more calls: {}", o.stderr);
+            break;
         }
-        while t.elapsed() < delay {}
-        if let Some(c) = victim {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c),
-                nix::sys::signal::Signal::SIGKILL,
+        assert_eq!(o.status, 125, "{what}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("the apply ended before it reported"),
+            "{what}: the parent must say the child died:\n{}",
+            o.stderr
+        );
+        if o.stderr.contains("recovered the journal") {
+            undone += 1;
+            assert!(
+                o.stderr.contains("undone from its journal"),
+                "{what}: {}",
+                o.stderr
             );
-        }
-        let o = finish_child(&mut parent);
-        let what = format!("run {i} (delay {delay:?})");
-        match o.status {
-            0 => finished += 1,
-            // Killed after its report: the steps had succeeded, the process (then running the
-            // command, or the init waiting for it) died as the command would: 128 + SIGKILL.
-            137 if o.stderr.contains("predicted mounts match") => finished += 1,
-            // Killed after it sent its outcome to the parent, before it printed its report:
-            // the steps had succeeded, and the parent prints the report and says so.
-            125 if o
-                .stderr
-                .contains("after its steps, before it printed its report") =>
-            {
-                finished += 1;
-                assert!(
-                    o.stderr.contains("predicted mounts match"),
-                    "{what}: the parent must print the report:\n{}",
-                    o.stderr
-                );
-                assert_eq!(
-                    shape(&d),
-                    after_ok,
-                    "{what}: reported success, but the root differs"
-                );
-            }
-            125 => {
-                killed += 1;
-                assert!(
-                    o.stderr.contains("the apply ended before it reported"),
-                    "{what}: the parent must say the child died:\n{}",
-                    o.stderr
-                );
-                if o.stderr.contains("recovered the journal") {
-                    undone += 1;
-                    assert!(
-                        o.stderr.contains("undone from its journal"),
-                        "{what}: {}",
-                        o.stderr
-                    );
-                } else {
-                    // Killed before its first change, or between finishing its journal and
-                    // reporting: the message must not claim anything was undone.
-                    assert!(
-                        o.stderr.contains("nothing on the host is undone"),
-                        "{what}: {}",
-                        o.stderr
-                    );
-                    late += 1;
-                }
-            }
-            s => panic!("{what}: status {s}:\n{}", o.stderr),
+        } else {
+            // Killed before its first change: the message must not claim anything was undone.
+            assert!(
+                o.stderr.contains("nothing on the host is undone"),
+                "{what}: {}",
+                o.stderr
+            );
+            nothing += 1;
         }
         let left = wait_no_processes(&d.s.dir.display().to_string());
         assert!(left.is_empty(), "{what}: processes left: {left:?}");
         assert!(journals(&d.s.state()).is_empty(), "{what}: journal left");
-        // Nothing for recover to do.
-        let r = recover(&d);
-        assert_eq!(r.status, 0, "{what}: {}", r.stderr);
-        let now = shape(&d);
-        if now == before {
-            as_before += 1;
-        } else if now == after_ok {
-            as_after += 1;
-            // A child killed after its report: the apply had succeeded.
-        } else {
-            assert_same(&format!("{what}: neither before nor after"), &before, &now);
-        }
+        assert_same(&what, &before, &shape(&d));
         assert_eq!(host, host_mounts(), "{what}");
+        n += 1;
     }
     eprintln!(
-        "child kills over {span} us: {killed} killed (status 125; the parent undid a \
-         journal in {undone}; in {late} there was none), {finished} reported \
-         success first; {as_before} as before, {as_after} \
-         as after"
+        "child kills: before each of {n} calls; {undone} undone from the journal by the parent, \
+         {nothing} before any change"
     );
-    assert!(killed > 0, "no kill landed during the apply");
     assert!(
-        undone > 0,
-        "no kill landed after a journaled change: nothing was undone"
+        undone > 0 && nothing > 0,
+        "{undone} undone, {nothing} before any change"
     );
 }
 
@@ -325,86 +250,72 @@ fn crashes_concurrent_applies_on_one_root_take_turns() {
     assert_eq!(host, host_mounts());
 }
 
-/// Recovery killed too: the parent of an apply SIGKILLed at a random instant (its child dies
-/// with it and leaves its journal), then `mountplan recover` SIGKILLed at random instants, up
-/// to three times, before one runs to the end. 50 rounds: the root ends as before or as after
-/// a successful apply, and no journal is left.
+/// Recovery killed too: the parent of an apply SIGKILLed while its child waits at each journal
+/// point in turn (`MOUNTPLAN_TEST_HANG_AT`: the child dies with it and leaves its journal),
+/// then `mountplan recover` killed right after undoing 0, 1, 2, ... records
+/// (`MOUNTPLAN_TEST_KILL_RECOVER_AT`) until one runs to the end: the root ends as before, and
+/// no journal is left.
 #[test]
-fn crashes_recover_killed_at_random_instants_still_finishes() {
-    let Some(_serial) = privileged("crashes_recover_killed_at_random_instants_still_finishes")
-    else {
+fn crashes_recover_killed_after_each_record_still_finishes() {
+    let test = "crashes_recover_killed_after_each_record_still_finishes";
+    let Some(_serial) = privileged(test) else {
         return;
     };
-    let twin = disk("recover-twin");
-    let t = std::time::Instant::now();
-    assert_eq!(twin.run().run().status, 0);
-    let span = ((t.elapsed().as_micros() as u64) * 5 / 4).min(30_000);
-    let after_ok = shape(&twin);
+    if !debug_hooks(test) {
+        return;
+    }
     let host = host_mounts();
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move |m: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % m.max(1)
-    };
-    let (mut journaled, mut recover_killed, mut as_before, mut as_after) = (0, 0, 0, 0);
-    for i in 0..50 {
+    let (mut applies, mut recover_killed) = (0, 0);
+    // The disk plan: 9 journaled changes, 2 points each.
+    for point in 0..18u32 {
         let d = disk("recover-kill");
         let before = shape(&d);
-        let mut parent = d.run().command().spawn().unwrap();
-        std::thread::sleep(Duration::from_micros(next(span)));
-        let _ = parent.kill();
-        let _ = parent.wait();
-        let left = wait_no_processes(&d.s.dir.display().to_string());
-        assert!(left.is_empty(), "round {i}: processes left: {left:?}");
-        if !journals(&d.s.state()).is_empty() {
-            journaled += 1;
-        }
-        for _ in 0..3 {
-            if journals(&d.s.state()).is_empty() {
-                break;
-            }
-            let mut r = Run {
+        crate::rollback::kill_parent_while_hanging(&d, point);
+        assert_eq!(journals(&d.s.state()).len(), 1, "point {point}: no journal");
+        applies += 1;
+        let mut r = 0;
+        loop {
+            let o = Run {
                 args: vec![
                     "recover".into(),
                     "--state-dir".into(),
                     d.s.state().display().to_string(),
                 ],
+                env: vec![("MOUNTPLAN_TEST_KILL_RECOVER_AT", r.to_string())],
                 ..Run::default()
             }
-            .command()
-            .spawn()
-            .unwrap();
-            std::thread::sleep(Duration::from_micros(next(3000)));
-            if r.try_wait().unwrap().is_none() {
-                recover_killed += 1;
+            .run();
+            if o.status == 0 {
+                break;
             }
-            let _ = r.kill();
-            let _ = r.wait();
+            assert_eq!(
+                o.status, 137,
+                "point {point}, recover killed at {r}: {}",
+                o.stderr
+            );
+            assert_eq!(journals(&d.s.state()).len(), 1, "point {point}, at {r}");
+            recover_killed += 1;
+            r += 1;
         }
         let o = recover(&d);
-        assert_eq!(o.status, 0, "round {i}: {}", o.stderr);
-        assert!(journals(&d.s.state()).is_empty(), "round {i}: {}", o.stderr);
-        let now = shape(&d);
-        if now == before {
-            as_before += 1;
-        } else if now == after_ok {
-            as_after += 1;
-        } else {
-            assert_same(
-                &format!("round {i}: neither before nor after"),
-                &before,
-                &now,
-            );
-        }
-        assert_eq!(host, host_mounts(), "round {i}");
+        assert_eq!(o.status, 0, "point {point}: {}", o.stderr);
+        assert!(
+            journals(&d.s.state()).is_empty(),
+            "point {point}: {}",
+            o.stderr
+        );
+        assert_same(
+            &format!("point {point}: not as before"),
+            &before,
+            &shape(&d),
+        );
+        assert_eq!(host, host_mounts(), "point {point}");
     }
-    eprintln!(
-        "recover kills: {journaled} of 50 applies left a journal, {recover_killed} recovers \
-         killed while running; {as_before} as before, {as_after} as after"
+    eprintln!("recover kills: {applies} journals left, {recover_killed} recovers killed mid-way");
+    assert!(
+        recover_killed >= 9,
+        "recovery was killed only {recover_killed} times"
     );
-    assert!(journaled > 0, "no kill left a journal");
 }
 
 /// A child killed after it sent its outcome to the parent and before it printed its report
