@@ -2,9 +2,10 @@
 //! it is made, so an apply killed at any instant can be undone by `mountplan recover`.
 //!
 //! Takes undo records with their host place (the root directory or a bind source, and the
-//! path below it); writes them to `<state-dir>/journal/<key>.journal`, one line each, synced
-//! with `fdatasync` before the change (intent) and after it (done, with the inode's identity);
-//! parses such a file back into [`Entry`]s for [`mod@super::recover`].
+//! path below it); encodes them, one line each, for a [`JournalStore`] (the file
+//! `<state-dir>/journal/<key>.journal`, every line synced before the change it describes is
+//! made: the intent before, done with the inode's identity after); parses such a file back
+//! into [`Entry`]s for [`mod@super::recover`].
 //!
 //! ## Format (version 2)
 //!
@@ -29,15 +30,10 @@
 //! before the last stops the reading there (the records after it are reported, not used).
 
 use std::fmt::Write as _;
-use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
-
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
 
 use crate::calls::{At, HostPlace, MountId};
 use crate::model::{HostPath, Plan, Root, RootPath};
-use crate::sys::{FileId, Handle, Node, Parent, Undo};
+use crate::sys::{FileId, Handle, JournalStore, Node, Parent, Undo};
 
 /// The version of the format this code writes.
 const VERSION: u32 = 2;
@@ -344,84 +340,41 @@ fn seal(mut content: String) -> String {
     content
 }
 
-/// The journal file of one apply, created on the first record.
+/// The journal of one apply: its records, encoded here, written through a
+/// [`JournalStore`] (the file, created on the first record).
 #[derive(Debug)]
-pub struct Journal {
-    dir: OwnedFd,
-    name: String,
-    key: String,
-    file: Option<std::fs::File>,
+pub struct Journal<S> {
+    store: S,
+    head: String,
+    started: bool,
 }
 
-impl Journal {
-    /// A journal named `<key>.journal` in the directory `dir` (opened before the namespace
-    /// was made, so it works after a pivot).
-    pub fn new(dir: OwnedFd, key: &str) -> Self {
+impl<S: JournalStore> Journal<S> {
+    /// A journal for the plan whose key is `key`, written to `store`.
+    pub fn new(store: S, key: &str) -> Self {
         Journal {
-            dir,
-            name: format!("{key}.journal"),
-            key: key.to_string(),
-            file: None,
+            store,
+            head: seal(format!("mountplan-journal {VERSION} {key}")),
+            started: false,
         }
     }
 
     fn write(&mut self, line: String) -> Result<(), String> {
-        let e = |what: &str, e: std::io::Error| {
-            format!("{what} journal {}: {}", self.name, crate::sys::io_words(&e))
-        };
-        if self.file.is_none() {
-            let fd = nix::fcntl::openat(
-                self.dir.as_fd(),
-                self.name.as_str(),
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_APPEND
-                    | OFlag::O_CLOEXEC
-                    | OFlag::O_NOFOLLOW,
-                Mode::from_bits_truncate(0o600),
-            )
-            .map_err(|x| e("create", x.into()))?;
-            let mut f = std::fs::File::from(fd);
-            let head = seal(format!("mountplan-journal {VERSION} {}", self.key));
-            f.write_all(head.as_bytes())
-                .and_then(|_| f.sync_data())
-                .map_err(|x| e("write", x))?;
-            // The new name must be on disk before any change it describes.
-            nix::unistd::fsync(self.dir.as_fd())
-                .map_err(|x| e("sync the directory of", x.into()))?;
-            self.file = Some(f);
-        }
-        let Some(f) = self.file.as_mut() else {
-            return Err(format!("journal {} is not open", self.name));
-        };
-        f.write_all(line.as_bytes())
-            .and_then(|_| f.sync_data())
-            .map_err(|x| format!("write journal {}: {x}", self.name))
+        self.store.append(&self.head, &line)?;
+        self.started = true;
+        Ok(())
     }
 
     /// The apply succeeded or was fully rolled back: the journal is removed.
     pub fn finish(&mut self) -> Result<(), String> {
-        if self.file.take().is_some() {
-            nix::unistd::unlinkat(
-                self.dir.as_fd(),
-                self.name.as_str(),
-                nix::unistd::UnlinkatFlags::NoRemoveDir,
-            )
-            .map_err(|e| {
-                format!(
-                    "remove journal {}: {}",
-                    self.name,
-                    crate::sys::errno_words(e)
-                )
-            })?;
-            let _ = nix::unistd::fsync(self.dir.as_fd());
+        if std::mem::take(&mut self.started) {
+            self.store.remove()?;
         }
         Ok(())
     }
 }
 
-impl Log for Journal {
+impl<S: JournalStore> Log for Journal<S> {
     fn intent(&mut self, seq: u64, place: &HostPlace, u: &Undo) -> Result<(), String> {
         match intent_line(seq, place, u) {
             Some(l) => self.write(l),
@@ -435,7 +388,7 @@ impl Log for Journal {
         }
     }
     fn undone(&mut self, seq: u64) -> Result<(), String> {
-        if self.file.is_none() {
+        if !self.started {
             return Ok(());
         }
         self.write(seal(format!("U {seq}")))

@@ -701,7 +701,10 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
             return 125;
         }
     };
-    let mut journal = Journal::new(jdir, &key);
+    let mut journal = Journal::new(
+        state::JournalFile::new(jdir, &format!("{key}.journal")),
+        &key,
+    );
     let mut points = 0u32;
     let kill_at = cfg.test.kill_at_point;
     let hang_at = cfg.test.hang_at_point;

@@ -361,6 +361,16 @@ pub struct MountEntry {
     pub flags: MsFlags,
 }
 
+/// Where the journal's lines go (the file `<state-dir>/journal/<key>.journal`).
+pub trait JournalStore {
+    /// Appends `line` and syncs it before returning; the first call creates the file with
+    /// `head` first and syncs the directory, so the name is on disk before any change it
+    /// describes.
+    fn append(&mut self, head: &str, line: &str) -> Result<(), String>;
+    /// Removes the file (the apply succeeded or was fully rolled back).
+    fn remove(&mut self) -> Result<(), String>;
+}
+
 /// Told before a change is made, with the undo record as far as it is known then.
 pub type Before<'a> = dyn FnMut(&Undo) -> Result<(), SysError> + 'a;
 

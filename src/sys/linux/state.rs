@@ -596,6 +596,82 @@ pub fn remove(dir: BorrowedFd<'_>, name: &str, id: FileId) -> Result<bool, Errno
     Ok(true)
 }
 
+/// The journal of one apply, `<key>.journal` in the journal directory held open (from before
+/// the namespace was made, so it works after a pivot): created exclusively on the first line.
+#[derive(Debug)]
+pub struct JournalFile {
+    dir: OwnedFd,
+    name: String,
+    file: Option<std::fs::File>,
+}
+
+impl JournalFile {
+    /// The journal `name` in the journal directory `dir`.
+    pub fn new(dir: OwnedFd, name: &str) -> Self {
+        JournalFile {
+            dir,
+            name: name.to_string(),
+            file: None,
+        }
+    }
+}
+
+impl crate::sys::JournalStore for JournalFile {
+    fn append(&mut self, head: &str, line: &str) -> Result<(), String> {
+        use std::io::Write;
+        let e = |what: &str, e: std::io::Error| {
+            format!("{what} journal {}: {}", self.name, crate::sys::io_words(&e))
+        };
+        if self.file.is_none() {
+            let fd = nix::fcntl::openat(
+                self.dir.as_fd(),
+                self.name.as_str(),
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_APPEND
+                    | OFlag::O_CLOEXEC
+                    | OFlag::O_NOFOLLOW,
+                Mode::from_bits_truncate(0o600),
+            )
+            .map_err(|x| e("create", x.into()))?;
+            let mut f = std::fs::File::from(fd);
+            f.write_all(head.as_bytes())
+                .and_then(|_| f.sync_data())
+                .map_err(|x| e("write", x))?;
+            // The new name must be on disk before any change it describes.
+            nix::unistd::fsync(self.dir.as_fd())
+                .map_err(|x| e("sync the directory of", x.into()))?;
+            self.file = Some(f);
+        }
+        let Some(f) = self.file.as_mut() else {
+            return Err(format!("journal {} is not open", self.name));
+        };
+        f.write_all(line.as_bytes())
+            .and_then(|_| f.sync_data())
+            .map_err(|x| e("write", x))
+    }
+
+    fn remove(&mut self) -> Result<(), String> {
+        if self.file.take().is_some() {
+            nix::unistd::unlinkat(
+                self.dir.as_fd(),
+                self.name.as_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )
+            .map_err(|e| {
+                format!(
+                    "remove journal {}: {}",
+                    self.name,
+                    crate::sys::errno_words(e)
+                )
+            })?;
+            let _ = nix::unistd::fsync(self.dir.as_fd());
+        }
+        Ok(())
+    }
+}
+
 /// The tmpfs root's mountpoint, `<state>/tmproot`, opened in the host's mount namespace, to
 /// be found again in the new one (a descriptor of the host's namespace sees none of the
 /// mounts made in the new one).
