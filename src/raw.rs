@@ -89,6 +89,11 @@ pub struct Plan {
     /// The steps, in execution order.
     #[serde(default)]
     pub step: Vec<Step>,
+    /// Not in the file: the keys `parse` already reported (a value of the wrong type, or an
+    /// unknown key taken for this one), dotted below the top (`root.path`), so that `validate`
+    /// does not report them missing as well.
+    #[serde(skip)]
+    pub reported: Vec<String>,
 }
 
 /// Where the new root comes from. Give exactly one of `path` and `tmpfs`.
@@ -377,6 +382,9 @@ pub struct Step {
     pub fallback: Option<Sp<String>>,
     /// pivot (`put-old`): the put_old directory inside the new root. Default `/.pivot_root`.
     pub put_old: Option<Sp<String>>,
+    /// Not in the file: the keys of this step `parse` already reported (see [`Plan::reported`]).
+    #[serde(skip)]
+    pub reported: Vec<String>,
 }
 
 impl Step {

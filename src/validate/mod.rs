@@ -72,6 +72,9 @@ pub fn validate(
                     .help("this mountplan reads `version = 1`"),
                 );
             }
+            // A `version` parse already reported (of the wrong type, or misspelled) is not
+            // missing as well.
+            None if reported(p, "version") => {}
             None => cx.err(
                 Diag::error(
                     "mountplan::version",
@@ -112,6 +115,7 @@ pub fn validate(
                         gid: None,
                     }));
                 }
+                _ if reported(p, "root.path") || reported(p, "root.tmpfs") => {}
                 _ => cx.err(
                     Diag::error(
                         "mountplan::root",
@@ -238,7 +242,7 @@ pub fn validate(
             );
         }
     }
-    if root.is_none() {
+    if root.is_none() && !plans.iter().any(|(_, p)| reported(p, "root")) {
         diags.push(
             Diag::error(
                 "mountplan::root::missing",
@@ -271,6 +275,15 @@ pub fn validate(
         steps,
     };
     (Some(plan), diags)
+}
+
+/// True when parse reported a problem with `key` of the plan, or with a key below it
+/// (`root` for `root.path`): validation does not report it missing as well.
+fn reported(p: &raw::Plan, key: &str) -> bool {
+    p.reported.iter().any(|r| {
+        r.strip_prefix(key)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
 }
 
 /// `<kind>-<n>`, the id of the `n`th step (from 1) when it has none: built without the
