@@ -264,6 +264,104 @@ fn lenient<'i, T: Deserialize<'i>>(
     out
 }
 
+/// The diagnostic of `${` in a string where nothing is substituted, when `v` is one.
+fn not_substituted(
+    src: SourceId,
+    v: &Spanned<DeValue<'_>>,
+    what: &str,
+    why: &str,
+    fix: &str,
+) -> Option<Diag> {
+    match v.get_ref() {
+        DeValue::String(t) if t.contains("${") => Some(
+            Diag::error(
+                "mountplan::var::not_substituted",
+                format!("no variable is substituted in {what}: {why}"),
+                Loc::new(src, v.span()),
+            )
+            .label("`${` here would stay as it is")
+            .help(fix.to_string()),
+        ),
+        _ => None,
+    }
+}
+
+/// Refuses `${` in the strings where no variable is substituted, and takes them out (so that
+/// they are not read, nor reported again): an `include` (read before the variables are
+/// known), `[namespaces] user` (not a string but `"auto"`). `kind` is in [`refuse_in_step`];
+/// the values of `[vars]` are refused by `validate`, which also sees `--set`.
+fn refuse_vars(
+    src: SourceId,
+    table: &mut DeTable<'_>,
+    reported: &mut Vec<String>,
+    diags: &mut Vec<Diag>,
+) {
+    if let Some(v) = table.get_mut("include") {
+        if let DeValue::Array(items) = v.get_mut() {
+            let before = items.len();
+            let all = std::mem::replace(items, toml::de::DeArray::new());
+            *items = all
+                .into_iter()
+                .filter(|i| {
+                    let d = not_substituted(
+                        src,
+                        i,
+                        "`include`",
+                        "includes are read before the variables are known",
+                        "write the path itself, relative to this file",
+                    );
+                    diags.extend(d.clone());
+                    d.is_none()
+                })
+                .collect();
+            if items.len() != before {
+                reported.push("include".into());
+            }
+        }
+    }
+    if let Some(v) = table.get_mut("namespaces") {
+        if let DeValue::Table(t) = v.get_mut() {
+            let d = t.get("user").and_then(|u| {
+                not_substituted(
+                    src,
+                    u,
+                    "`user`",
+                    "it takes `true`, `false` or `\"auto\"`",
+                    "write `user = true`, `user = false` or `user = \"auto\"`",
+                )
+            });
+            if let Some(d) = d {
+                diags.push(d);
+                t.remove("user");
+                reported.push("namespaces.user".into());
+            }
+        }
+    }
+}
+
+/// [`refuse_vars`] for one step: `${` in `kind`, which decides the other keys of the step.
+fn refuse_in_step(
+    src: SourceId,
+    step: &mut DeTable<'_>,
+    reported: &mut Vec<String>,
+    diags: &mut Vec<Diag>,
+) {
+    let d = step.get("kind").and_then(|k| {
+        not_substituted(
+            src,
+            k,
+            "`kind`",
+            "the kind decides which keys the step may have",
+            "write the kind itself, such as `kind = \"mount\"`",
+        )
+    });
+    if let Some(d) = d {
+        diags.push(d);
+        step.remove("kind");
+        reported.push("kind".into());
+    }
+}
+
 /// What [`parse`] read of one file.
 pub struct Parsed {
     /// The plan, with at most the `max_steps` steps it was allowed.
@@ -316,6 +414,7 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
         first_over: None,
     };
     let mut reported = Vec::new();
+    refuse_vars(id, &mut table, &mut reported, &mut diags);
     let top = Spanned::new(span, DeValue::Table(table));
     let mut plan: raw::Plan =
         lenient(id, top, None, &mut reported, &mut diags, &mut budget).unwrap_or_default();
@@ -338,7 +437,11 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
                         );
                         continue;
                     }
+                    let mut item = item;
                     let mut reported = Vec::new();
+                    if let DeValue::Table(t) = item.get_mut() {
+                        refuse_in_step(id, t, &mut reported, &mut diags);
+                    }
                     let help = Some("see docs/plan-format.md for the keys of each step kind");
                     if let Some(mut s) =
                         lenient::<raw::Step>(id, item, help, &mut reported, &mut diags, &mut budget)

@@ -76,14 +76,19 @@ pub struct Plan {
     pub name: Option<Sp<String>>,
     /// What the plan builds, in a sentence or two.
     pub description: Option<Sp<String>>,
-    /// Plans to read first, relative to this file. Their steps come before this file's steps;
-    /// this file's `root`, `namespaces` and `vars` override theirs.
+    /// Plans to read first, relative to this file (written as they are: no `${NAME}`). Their
+    /// steps come before this file's steps; this file's `root`, `namespaces` and `vars`
+    /// override theirs.
     pub include: Option<Vec<Sp<String>>>,
     /// Where the new root comes from: an existing directory or an empty tmpfs.
     pub root: Option<Sp<Root>>,
     /// Which namespaces to create besides the mount namespace (always created).
     pub namespaces: Option<Sp<Namespaces>>,
-    /// Variables for `${NAME}` substitution in every string of the plan. Overridable from the
+    /// Variables for `${NAME}` substitution in every string value of the plan (names, paths,
+    /// types, options, sizes, modes, ids, strategies...), but for three: `kind`, `include`
+    /// (read before the variables are known) and `[namespaces] user`, and the values of the
+    /// variables themselves (used as written), where `${` is refused. A string is substituted
+    /// first, then checked as the same value written literally would be. Overridable from the
     /// command line with `--set NAME=VALUE`. `$$` is a literal `$`.
     pub vars: Option<BTreeMap<String, Sp<String>>>,
     /// The steps, in execution order.

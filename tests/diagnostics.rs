@@ -76,6 +76,9 @@ fn each_fixture_has_its_code() {
         ("unknown-variable", "mountplan::var::unknown"),
         ("include-cycle", "mountplan::include::cycle"),
         ("fallback-same", "mountplan::pivot::fallback"),
+        ("unknown-top-key", "mountplan::unknown_key"),
+        ("unknown-step-keys", "mountplan::unknown_key"),
+        ("var-not-substituted", "mountplan::var::not_substituted"),
     ];
     for (name, code) in expect {
         let rel = PathBuf::from(format!("tests/fixtures/invalid/{name}.toml"));

@@ -178,7 +178,8 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
                 "propagation",
                 "\"private\"",
             )?;
-            let pk = match p.value.as_str() {
+            let pv = cx.sub_ref(p)?;
+            let pk = match pv.as_ref() {
                 "private" => Some(PropagationKind::Private),
                 "slave" => Some(PropagationKind::Slave),
                 "shared" => Some(PropagationKind::Shared),
@@ -304,15 +305,16 @@ fn strategy(cx: &mut Ctx, v: &Sp<String>) -> Option<PivotStrategy> {
         PivotStrategy::Move,
         PivotStrategy::Chroot,
     ];
-    match all.iter().find(|s| s.as_str() == v.value) {
+    let name = cx.sub_ref(v)?;
+    match all.iter().find(|s| s.as_str() == name) {
         Some(s) => Some(*s),
         None => {
             let mut d = Diag::error(
                 "mountplan::pivot::strategy",
-                format!("unknown pivot strategy `{}`", v.value.escape_debug()),
+                format!("unknown pivot strategy `{}`", name.escape_debug()),
                 cx.loc(v),
             );
-            d = match crate::parse::did_you_mean(&v.value, all.iter().map(|s| s.as_str())) {
+            d = match crate::parse::did_you_mean(&name, all.iter().map(|s| s.as_str())) {
                 Some(n) => d.help(format!("did you mean `{n}`?")),
                 None => d.help("use `pivot-root`, `put-old`, `move` or `chroot`"),
             };
@@ -418,7 +420,8 @@ fn mknod(cx: &mut Ctx, s: &raw::Step, at: Loc) -> Option<Action> {
             );
             return None;
         };
-        let node = match n.value.as_str() {
+        let nv = cx.sub_ref(n)?;
+        let node = match nv.as_ref() {
             "char" => NodeType::Char,
             "block" => NodeType::Block,
             "fifo" => NodeType::Fifo,
@@ -486,7 +489,8 @@ fn mount(
     let t = req(cx, s, at, kind, &s.target, "target", "\"/tmp\"");
     let (ty, t) = (ty?, t?);
     let target = cx.root_path(t);
-    let tyv = ty.value.as_str();
+    let tyv = cx.sub_ref(ty)?;
+    let tyv: &str = &tyv;
     if tyv.is_empty()
         || !tyv
             .bytes()
@@ -524,7 +528,7 @@ fn mount(
     let mut fl = flags(cx, &s.options, is_bind);
     let create = match &s.create {
         None => Create::Dir,
-        Some(c) => match c.value.as_str() {
+        Some(c) => match cx.sub_ref(c)?.as_ref() {
             "dir" => Create::Dir,
             "file" => Create::File,
             "none" => Create::None,
