@@ -217,7 +217,10 @@ fn lenient<'i, T: Deserialize<'i>>(
         };
         let (d, found) = from_toml(src, &e, span.clone(), no_match);
         if let Found::Missing(k) = &found {
-            if reported.contains(k) {
+            // serde names the missing key, not its table: a key of that name reported
+            // anywhere in this table will do (tables rarely share a required key's name).
+            let tail = format!(".{k}");
+            if reported.iter().any(|r| r == k || r.ends_with(&tail)) {
                 break None;
             }
         }
