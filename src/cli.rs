@@ -58,7 +58,8 @@ pub enum Command {
 /// Variables given on the command line.
 #[derive(Debug, Clone, Args, Default)]
 pub struct VarArgs {
-    /// Set a plan variable, overriding the plan's `[vars]`: `--set ROOTFS=/srv/rootfs`.
+    /// Set a plan variable, overriding the plan's `[vars]`: `--set ROOTFS=/srv/rootfs`. The value is
+    /// used as written (`${` in it is refused).
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub set: Vec<(String, String)>,
 }

@@ -3,7 +3,13 @@
 //! Takes the sources and a file id; returns the raw plan (with every step that could be read)
 //! and a diagnostic for every problem toml and serde found. The document is parsed once with
 //! error recovery; then the top-level keys and each `[[step]]` are deserialized separately, so
-//! one bad step does not hide the problems of the others.
+//! one bad step does not hide the problems of the others, and each leniently: a problem
+//! serde finds (an unknown key, a value of the wrong type) is reported, its key taken out and
+//! the rest read again, so that every problem of a table is reported once and none is made
+//! up (an unknown key no longer loses the whole file, nor a misspelled key come back as a
+//! missing one: see [`raw::Plan::reported`]).
+
+use std::ops::Range;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -32,8 +38,25 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
-/// Turns a toml/serde error into a diagnostic, adding "did you mean" for unknown keys and values.
-fn from_toml(src: SourceId, e: &toml::de::Error, fallback: std::ops::Range<usize>) -> Diag {
+/// What a toml/serde error says, beyond its diagnostic.
+enum Found {
+    /// An unknown key, and the known key it is likely a typo of.
+    UnknownKey(Option<String>),
+    /// A required key is missing.
+    Missing(String),
+    /// Anything else (a value of the wrong type, an unknown value, a syntax error).
+    Other,
+}
+
+/// Turns a toml/serde error into a diagnostic, adding "did you mean" for unknown keys and
+/// values; `no_match` is the help of an unknown key that is like none of the known ones (by
+/// default, the list of them).
+fn from_toml(
+    src: SourceId,
+    e: &toml::de::Error,
+    fallback: Range<usize>,
+    no_match: Option<&str>,
+) -> (Diag, Found) {
     let msg = e.message().trim().to_string();
     let span = e.span().unwrap_or(fallback);
     let loc = Loc::new(src, span);
@@ -47,9 +70,11 @@ fn from_toml(src: SourceId, e: &toml::de::Error, fallback: std::ops::Range<usize
             let expected: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
             let mut d = Diag::error(code, format!("unknown {what} `{word}`"), loc)
                 .label(format!("not a known {what} here"));
-            d = match did_you_mean(word, expected.iter().copied()) {
-                Some(s) => d.help(format!("did you mean `{s}`?")),
-                None if !expected.is_empty() => d.help(format!(
+            let like = did_you_mean(word, expected.iter().copied());
+            d = match (like, no_match) {
+                (Some(s), _) => d.help(format!("did you mean `{s}`?")),
+                (None, Some(h)) if what == "key" => d.help(h),
+                (None, _) if !expected.is_empty() => d.help(format!(
                     "expected one of {}",
                     expected
                         .iter()
@@ -57,16 +82,22 @@ fn from_toml(src: SourceId, e: &toml::de::Error, fallback: std::ops::Range<usize
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),
-                None => d,
+                (None, _) => d,
             };
-            return d;
+            let found = if what == "key" {
+                Found::UnknownKey(like.map(str::to_string))
+            } else {
+                Found::Other
+            };
+            return (d, found);
         }
     }
     if let Some(rest) = msg.strip_prefix("missing field `") {
         let f = rest.split('`').next().unwrap_or("");
-        return Diag::error("mountplan::missing_key", format!("missing key `{f}`"), loc)
+        let d = Diag::error("mountplan::missing_key", format!("missing key `{f}`"), loc)
             .label("in this table")
             .help(format!("add `{f} = ...`"));
+        return (d, Found::Missing(f.to_string()));
     }
     let lower = {
         let mut c = msg.chars();
@@ -76,7 +107,262 @@ fn from_toml(src: SourceId, e: &toml::de::Error, fallback: std::ops::Range<usize
         }
     };
     let first = lower.lines().next().unwrap_or("").to_string();
-    Diag::error("mountplan::syntax", first, loc).label("here")
+    (
+        Diag::error("mountplan::syntax", first, loc).label("here"),
+        Found::Other,
+    )
+}
+
+/// The most problems one table (the top of a file, or one step) is read past: each costs
+/// another pass over the table, and past a few the rest are seldom news. The table is then
+/// dropped, with one more diagnostic saying so.
+pub const MAX_TABLE_PROBLEMS: usize = 20;
+
+/// True when `inner` (not empty) lies within `outer`.
+fn holds(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    !inner.is_empty() && outer.start <= inner.start && inner.end <= outer.end
+}
+
+/// Takes out of `table` the innermost entry whose key or value holds `at` (an item of an
+/// array, when that is the innermost), and returns its dotted path below `table` (an array
+/// item counts as its array's key); `None` when no entry holds it. Tables are searched
+/// whatever their span: a `[table]`'s value spans only its header.
+fn take_at(table: &mut DeTable<'_>, at: &Range<usize>) -> Option<String> {
+    let mut hit = None;
+    for (k, v) in table.iter_mut() {
+        let name = k.get_ref();
+        if holds(&k.span(), at) {
+            hit = Some(name.to_string());
+            break;
+        }
+        let vspan = v.span();
+        match v.get_mut() {
+            DeValue::Table(t) => {
+                if let Some(below) = take_at(t, at) {
+                    return Some(format!("{name}.{below}"));
+                }
+            }
+            DeValue::Array(items) => {
+                let mut item = None;
+                for (i, x) in items.as_mut().iter_mut().enumerate() {
+                    let xspan = x.span();
+                    if let DeValue::Table(t) = x.get_mut() {
+                        if let Some(below) = take_at(t, at) {
+                            return Some(format!("{name}.{below}"));
+                        }
+                    }
+                    if holds(&xspan, at) {
+                        item = Some(i);
+                        break;
+                    }
+                }
+                if let Some(i) = item {
+                    // No `remove` on a toml array: it is built again without the item.
+                    let all = std::mem::replace(items, toml::de::DeArray::new());
+                    *items = all
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != i)
+                        .map(|(_, v)| v)
+                        .collect();
+                    return Some(name.to_string());
+                }
+            }
+            _ => {}
+        }
+        if holds(&vspan, at) {
+            hit = Some(name.to_string());
+            break;
+        }
+    }
+    let hit = hit?;
+    table.remove(hit.as_str());
+    Some(hit)
+}
+
+/// How many more problems of one file are shown ([`MAX_SYNTAX_ERRORS`] in all, like syntax
+/// errors: a file of 10 000 steps with 20 unknown keys each would print 200 000), and where
+/// the first table past that is.
+struct Budget {
+    left: usize,
+    /// Tables with problems past the budget, and the span of the first.
+    over: usize,
+    first_over: Option<Range<usize>>,
+}
+
+/// Deserializes the table `value` as a `T`, leniently. serde stops at the first problem; each
+/// is reported, the innermost entry it is in taken out, and the rest read again, so that
+/// every unknown key and every value of the wrong type in the table is reported, and the
+/// other keys are still read (without this, one unknown key dropped the whole file, and
+/// "the plan has no version" followed). The keys reported are pushed on `reported`: for an
+/// unknown key, the known key it is a likely typo of (`typ`: `type`). A required key missing
+/// is not reported when it is one of them: the fix is the one the first diagnostic gives.
+/// Past the file's [`Budget`], a table with a problem is dropped at its first, unreported.
+fn lenient<'i, T: Deserialize<'i>>(
+    src: SourceId,
+    mut value: Spanned<DeValue<'i>>,
+    no_match: Option<&str>,
+    reported: &mut Vec<String>,
+    diags: &mut Vec<Diag>,
+    budget: &mut Budget,
+) -> Option<T> {
+    let first = diags.len();
+    let span = value.span();
+    let mut problems = 0;
+    let mut capped = false;
+    let out = loop {
+        let e = match T::deserialize(ValueDeserializer::from(value.clone())) {
+            Ok(v) => break Some(v),
+            Err(e) => e,
+        };
+        let (d, found) = from_toml(src, &e, span.clone(), no_match);
+        if let Found::Missing(k) = &found {
+            // serde names the missing key, not its table: a key of that name reported
+            // anywhere in this table will do (tables rarely share a required key's name).
+            let tail = format!(".{k}");
+            if reported.iter().any(|r| r == k || r.ends_with(&tail)) {
+                break None;
+            }
+        }
+        if budget.left == 0 {
+            budget.over += 1;
+            budget.first_over.get_or_insert(span.clone());
+            break None;
+        }
+        if problems == MAX_TABLE_PROBLEMS {
+            capped = true;
+            break None;
+        }
+        problems += 1;
+        budget.left -= 1;
+        diags.push(d);
+        let Some(key) = e.span().and_then(|at| match value.get_mut() {
+            DeValue::Table(t) => take_at(t, &at),
+            _ => None,
+        }) else {
+            break None;
+        };
+        match found {
+            Found::UnknownKey(Some(like)) => match key.rsplit_once('.') {
+                Some((table, _)) => reported.push(format!("{table}.{like}")),
+                None => reported.push(like),
+            },
+            Found::UnknownKey(None) => {}
+            _ => reported.push(key),
+        }
+    };
+    // serde meets the keys in the order of their names: report them in the file's order.
+    diags[first..].sort_by_key(|d| d.loc.map(|l| l.span.start));
+    if capped {
+        diags.push(
+            Diag::error(
+                "mountplan::syntax",
+                format!("more than {MAX_TABLE_PROBLEMS} problems in this table"),
+                Loc::new(src, span),
+            )
+            .label("the table was not read further")
+            .help("fix the problems above first"),
+        );
+    }
+    out
+}
+
+/// The diagnostic of `${` in a string where nothing is substituted, when `v` is one.
+fn not_substituted(
+    src: SourceId,
+    v: &Spanned<DeValue<'_>>,
+    what: &str,
+    why: &str,
+    fix: &str,
+) -> Option<Diag> {
+    match v.get_ref() {
+        DeValue::String(t) if t.contains("${") => Some(
+            Diag::error(
+                "mountplan::var::not_substituted",
+                format!("no variable is substituted in {what}: {why}"),
+                Loc::new(src, v.span()),
+            )
+            .label("`${` here would stay as it is")
+            .help(fix.to_string()),
+        ),
+        _ => None,
+    }
+}
+
+/// Refuses `${` in the strings where no variable is substituted, and takes them out (so that
+/// they are not read, nor reported again): an `include` (read before the variables are
+/// known), `[namespaces] user` (not a string but `"auto"`). `kind` is in [`refuse_in_step`];
+/// the values of `[vars]` are refused by `validate`, which also sees `--set`.
+fn refuse_vars(
+    src: SourceId,
+    table: &mut DeTable<'_>,
+    reported: &mut Vec<String>,
+    diags: &mut Vec<Diag>,
+) {
+    if let Some(v) = table.get_mut("include") {
+        if let DeValue::Array(items) = v.get_mut() {
+            let before = items.len();
+            let all = std::mem::replace(items, toml::de::DeArray::new());
+            *items = all
+                .into_iter()
+                .filter(|i| {
+                    let d = not_substituted(
+                        src,
+                        i,
+                        "`include`",
+                        "includes are read before the variables are known",
+                        "write the path itself, relative to this file",
+                    );
+                    diags.extend(d.clone());
+                    d.is_none()
+                })
+                .collect();
+            if items.len() != before {
+                reported.push("include".into());
+            }
+        }
+    }
+    if let Some(v) = table.get_mut("namespaces") {
+        if let DeValue::Table(t) = v.get_mut() {
+            let d = t.get("user").and_then(|u| {
+                not_substituted(
+                    src,
+                    u,
+                    "`user`",
+                    "it takes `true`, `false` or `\"auto\"`",
+                    "write `user = true`, `user = false` or `user = \"auto\"`",
+                )
+            });
+            if let Some(d) = d {
+                diags.push(d);
+                t.remove("user");
+                reported.push("namespaces.user".into());
+            }
+        }
+    }
+}
+
+/// [`refuse_vars`] for one step: `${` in `kind`, which decides the other keys of the step.
+fn refuse_in_step(
+    src: SourceId,
+    step: &mut DeTable<'_>,
+    reported: &mut Vec<String>,
+    diags: &mut Vec<Diag>,
+) {
+    let d = step.get("kind").and_then(|k| {
+        not_substituted(
+            src,
+            k,
+            "`kind`",
+            "the kind decides which keys the step may have",
+            "write the kind itself, such as `kind = \"mount\"`",
+        )
+    });
+    if let Some(d) = d {
+        diags.push(d);
+        step.remove("kind");
+        reported.push("kind".into());
+    }
 }
 
 /// What [`parse`] read of one file.
@@ -98,7 +384,7 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
     let (table, errors) = DeTable::parse_recoverable(text);
     crate::timing::mark("toml");
     for e in errors.iter().take(MAX_SYNTAX_ERRORS) {
-        diags.push(from_toml(id, e, 0..0));
+        diags.push(from_toml(id, e, 0..0, None).0);
     }
     if let Some(e) = errors.get(MAX_SYNTAX_ERRORS) {
         // A binary or badly broken file has one error per line: millions, none of them useful.
@@ -125,16 +411,17 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
     let mut table = table.into_inner();
     let step_key = table.keys().find(|k| k.get_ref() == "step").cloned();
     let steps = step_key.and_then(|k| table.remove(&k).map(|v| (k, v)));
-    let mut plan = match raw::Plan::deserialize(toml::de::Deserializer::from(Spanned::new(
-        span.clone(),
-        table,
-    ))) {
-        Ok(p) => p,
-        Err(e) => {
-            diags.push(from_toml(id, &e, span.clone()));
-            raw::Plan::default()
-        }
+    let mut budget = Budget {
+        left: MAX_SYNTAX_ERRORS,
+        over: 0,
+        first_over: None,
     };
+    let mut reported = Vec::new();
+    refuse_vars(id, &mut table, &mut reported, &mut diags);
+    let top = Spanned::new(span, DeValue::Table(table));
+    let mut plan: raw::Plan =
+        lenient(id, top, None, &mut reported, &mut diags, &mut budget).unwrap_or_default();
+    plan.reported = reported;
     if let Some((key, value)) = steps {
         let vspan = value.span();
         match value.into_inner() {
@@ -153,24 +440,17 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
                         );
                         continue;
                     }
-                    match raw::Step::deserialize(ValueDeserializer::from(item)) {
-                        Ok(s) => plan.step.push(s),
-                        Err(e) => {
-                            let mut d = from_toml(id, &e, ispan);
-                            if d.code == "mountplan::unknown_key" {
-                                let word = d.message.split('`').nth(1).unwrap_or("").to_string();
-                                if let Some(s) = did_you_mean(&word, raw::STEP_KEYS.iter().copied())
-                                {
-                                    d.help = Some(format!("did you mean `{s}`?"));
-                                } else {
-                                    d.help = Some(
-                                        "see docs/plan-format.md for the keys of each step kind"
-                                            .into(),
-                                    );
-                                }
-                            }
-                            diags.push(d);
-                        }
+                    let mut item = item;
+                    let mut reported = Vec::new();
+                    if let DeValue::Table(t) = item.get_mut() {
+                        refuse_in_step(id, t, &mut reported, &mut diags);
+                    }
+                    let help = Some("see docs/plan-format.md for the keys of each step kind");
+                    if let Some(mut s) =
+                        lenient::<raw::Step>(id, item, help, &mut reported, &mut diags, &mut budget)
+                    {
+                        s.reported = reported;
+                        plan.step.push(s);
                     }
                 }
             }
@@ -183,6 +463,20 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
                 .help("write each step as a `[[step]]` table"),
             ),
         }
+    }
+    if let Some(at) = budget.first_over {
+        diags.push(
+            Diag::error(
+                "mountplan::syntax",
+                format!(
+                    "{} more steps have problems, from here on (not shown)",
+                    budget.over
+                ),
+                Loc::new(id, at),
+            )
+            .label("the next one")
+            .help("fix the problems above first"),
+        );
     }
     Parsed { plan, diags, over }
 }
@@ -216,7 +510,9 @@ mod tests {
         assert_eq!(d.len(), 2, "{d:?}");
         assert_eq!(d[1].code, "mountplan::unknown_value");
         assert_eq!(d[1].help.as_deref(), Some("did you mean `mkdir`?"));
-        assert_eq!(plan.step.len(), 1);
+        // The mkdir is read without its unknown key (its other keys are still checked); the
+        // step of no known kind is dropped.
+        assert_eq!(plan.step.len(), 2);
     }
 
     #[test]
@@ -227,6 +523,37 @@ mod tests {
         // toml reports each bad line (and here one more at the end).
         let m = &d[MAX_SYNTAX_ERRORS].message;
         assert!(m.ends_with(" more syntax errors, from here on"), "{m}");
+    }
+
+    /// Past [`MAX_SYNTAX_ERRORS`] problems in a file, the steps with problems are counted in
+    /// one more diagnostic, at the first of them; past [`MAX_TABLE_PROBLEMS`] in one table,
+    /// the table is dropped with one more.
+    #[test]
+    fn problems_past_the_limits_are_counted_in_one() {
+        let keys: String = (0..30).map(|k| format!("k{k} = 1\n")).collect();
+        let t = format!("version = 1\n[[step]]\nkind = \"mkdir\"\n{keys}");
+        let (plan, d) = p(&t);
+        assert_eq!(d.len(), MAX_TABLE_PROBLEMS + 1);
+        assert!(
+            d[..MAX_TABLE_PROBLEMS]
+                .iter()
+                .all(|d| d.code == "mountplan::unknown_key")
+        );
+        assert_eq!(
+            d[MAX_TABLE_PROBLEMS].message,
+            "more than 20 problems in this table"
+        );
+        assert!(plan.step.is_empty());
+
+        let step = "[[step]]\nkind = \"mkdir\"\nx = 1\ny = 2\n";
+        let t = format!("version = 1\n{}", step.repeat(MAX_SYNTAX_ERRORS / 2 + 3));
+        let (plan, d) = p(&t);
+        assert_eq!(d.len(), MAX_SYNTAX_ERRORS + 1, "{d:#?}");
+        assert_eq!(
+            d[MAX_SYNTAX_ERRORS].message,
+            "3 more steps have problems, from here on (not shown)"
+        );
+        assert_eq!(plan.step.len(), MAX_SYNTAX_ERRORS / 2);
     }
 
     #[test]

@@ -76,19 +76,29 @@ pub struct Plan {
     pub name: Option<Sp<String>>,
     /// What the plan builds, in a sentence or two.
     pub description: Option<Sp<String>>,
-    /// Plans to read first, relative to this file. Their steps come before this file's steps;
-    /// this file's `root`, `namespaces` and `vars` override theirs.
+    /// Plans to read first, relative to this file (written as they are: no `${NAME}`). Their
+    /// steps come before this file's steps; this file's `root`, `namespaces` and `vars`
+    /// override theirs.
     pub include: Option<Vec<Sp<String>>>,
     /// Where the new root comes from: an existing directory or an empty tmpfs.
     pub root: Option<Sp<Root>>,
     /// Which namespaces to create besides the mount namespace (always created).
     pub namespaces: Option<Sp<Namespaces>>,
-    /// Variables for `${NAME}` substitution in every string of the plan. Overridable from the
+    /// Variables for `${NAME}` substitution in every string value of the plan (names, paths,
+    /// types, options, sizes, modes, ids, strategies...), but for three: `kind`, `include`
+    /// (read before the variables are known) and `[namespaces] user`, and the values of the
+    /// variables themselves (used as written), where `${` is refused. A string is substituted
+    /// first, then checked as the same value written literally would be. Overridable from the
     /// command line with `--set NAME=VALUE`. `$$` is a literal `$`.
     pub vars: Option<BTreeMap<String, Sp<String>>>,
     /// The steps, in execution order.
     #[serde(default)]
     pub step: Vec<Step>,
+    /// Not in the file: the keys `parse` already reported (a value of the wrong type, or an
+    /// unknown key taken for this one), dotted below the top (`root.path`), so that `validate`
+    /// does not report them missing as well.
+    #[serde(skip)]
+    pub reported: Vec<String>,
 }
 
 /// Where the new root comes from. Give exactly one of `path` and `tmpfs`.
@@ -382,6 +392,9 @@ pub struct Step {
     /// `TempDir`), is held by its descriptor for `pivot_root`, and is removed after. Default
     /// `/.pivot_root`.
     pub put_old: Option<Sp<String>>,
+    /// Not in the file: the keys of this step `parse` already reported (see [`Plan::reported`]).
+    #[serde(skip)]
+    pub reported: Vec<String>,
 }
 
 impl Step {

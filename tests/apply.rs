@@ -63,3 +63,6 @@ mod persist;
 
 #[path = "apply/attacks.rs"]
 mod attacks;
+
+#[path = "apply/check_truth.rs"]
+mod check_truth;

@@ -76,6 +76,13 @@ fn each_fixture_has_its_code() {
         ("unknown-variable", "mountplan::var::unknown"),
         ("include-cycle", "mountplan::include::cycle"),
         ("fallback-same", "mountplan::pivot::fallback"),
+        ("unknown-top-key", "mountplan::unknown_key"),
+        ("unknown-step-keys", "mountplan::unknown_key"),
+        ("var-not-substituted", "mountplan::var::not_substituted"),
+        ("missing-parent", "mountplan::graph::missing"),
+        ("read-only-mkdir", "mountplan::graph::read-only"),
+        ("nodev-node", "mountplan::graph::nodev"),
+        ("nodev-node", "mountplan::graph::shared-root"),
     ];
     for (name, code) in expect {
         let rel = PathBuf::from(format!("tests/fixtures/invalid/{name}.toml"));

@@ -113,7 +113,8 @@ fn fields_are_compared_in_plan_words() {
             proc_("/dev", MsFlags::MS_NOSUID | MsFlags::MS_NODEV),
         )
         .s("null", &[], mknod("/dev/null"))
-        .s("etc", &[], chmod("/etc", 0o700))
+        // Of `/dev`: on the empty tmpfs root, a chmod of `/etc` would certainly fail.
+        .s("etc", &[], chmod("/dev", 0o700))
         .dag();
     let d = diff(&a, &b);
     // `dev` is matched by id; the two `etc` steps differ in kind, so they are not.
@@ -121,7 +122,7 @@ fn fields_are_compared_in_plan_words() {
         changes(&d),
         [
             "~dev type:tmpfs->proc source:tmpfs->proc options:(none)->nosuid, nodev",
-            "~etc kind:mkdir->chmod mode:0755->0700 parents:false->(none) uid:(none)->0"
+            "~etc kind:mkdir->chmod path:/etc->/dev mode:0755->0700 parents:false->(none) uid:(none)->0"
         ]
     );
     let m = &d.mounts[0];

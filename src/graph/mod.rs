@@ -200,6 +200,11 @@ pub fn build(plan: Plan) -> Result<Dag, Vec<Diag>> {
     let mut warnings = Vec::new();
     let explicit = after::edges(&plan, &mut errors);
     let walked = tree::walk(&plan, &mut warnings);
+    // The walk finds what apply certainly fails at (errors) besides its warnings.
+    let (walk_errors, rest): (Vec<Diag>, Vec<Diag>) =
+        warnings.into_iter().partition(Diag::is_error);
+    errors.extend(walk_errors);
+    let warnings = rest;
     let mut edges = explicit.edges;
     edges.extend(walked.edges);
     cycle::check(&plan, &edges, &explicit.locs, &mut errors);

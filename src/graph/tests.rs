@@ -288,12 +288,12 @@ fn changing_a_path_nothing_is_mounted_on_warns_except_below_a_recursive_bind() {
     assert_eq!(d.warnings[0].loc, Some(path_at(0)));
 
     let d = B::tmpfs()
-        .s("root-ro", &[], remount("/", MsFlags::MS_RDONLY))
         .s("usr", &[], bind("/usr", "/usr", true))
+        .s("root-ro", &[], remount("/", MsFlags::MS_RDONLY))
         .s("local", &[], umount("/usr/local"))
         .dag();
     assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
-    assert_eq!(d.edges, [e(1, 2, EdgeKind::Mount)]);
+    assert_eq!(d.edges, [e(0, 2, EdgeKind::Mount)]);
 
     // A path root is bound recursively: any path may be a host submount.
     let d = B::path_root("/srv/root")
@@ -346,7 +346,7 @@ fn an_umount_removes_the_mount_and_everything_on_it() {
 
 #[test]
 fn an_umount_reveals_what_the_mount_hid() {
-    let d = B::tmpfs()
+    let d = B::path_root("/srv/root")
         .s("null", &[], mknod("/dev/null"))
         .s("dev", &[], tmpfs("/dev"))
         .s("undo", &[], umount("/dev"))
@@ -502,31 +502,377 @@ fn nodes_are_sorted_by_path_with_mountpoints_made_if_missing() {
 }
 
 #[test]
-fn a_missing_parent_on_an_empty_tmpfs_warns() {
-    let d = B::tmpfs()
+fn a_missing_parent_on_an_empty_tmpfs_is_an_error() {
+    let errs = B::tmpfs()
         .s("pts", &[], tmpfs("/dev/pts"))
         .s("dev", &[], tmpfs("/dev"))
         .s("null", &[], mknod("/dev/null"))
         .s("deep", &[], mknod("/dev/x/y"))
         .s("mode", &[], chmod("/nothing", 0o700))
-        .dag();
-    let got: Vec<(&str, Option<Loc>)> = d.warnings.iter().map(|w| (w.code, w.loc)).collect();
+        .build()
+        .unwrap_err();
+    let got: Vec<(&str, Severity, Option<Loc>)> =
+        errs.iter().map(|w| (w.code, w.severity, w.loc)).collect();
+    // Apply certainly fails at each (ENOENT): errors; the mount hiding /dev/pts is a warning.
     assert_eq!(
         got,
         [
-            ("mountplan::graph::missing", Some(path_at(0))),
-            ("mountplan::graph::hides", Some(path_at(1))),
-            ("mountplan::graph::missing", Some(path_at(3))),
-            ("mountplan::graph::missing", Some(path_at(4))),
+            (
+                "mountplan::graph::missing",
+                Severity::Error,
+                Some(path_at(0))
+            ),
+            (
+                "mountplan::graph::missing",
+                Severity::Error,
+                Some(path_at(3))
+            ),
+            (
+                "mountplan::graph::missing",
+                Severity::Error,
+                Some(path_at(4))
+            ),
+            (
+                "mountplan::graph::hides",
+                Severity::Warning,
+                Some(path_at(1))
+            ),
         ]
     );
     assert_eq!(
-        d.warnings[2].message,
+        errs[1].message,
         "the parent directory `/dev/x` does not exist when step `deep` runs: it would be on the \
-         empty tmpfs step `dev` mounts on `/dev`, and no earlier step makes it"
+         empty tmpfs step `dev` mounts on `/dev`, and no earlier step makes it, so the step \
+         certainly fails (ENOENT)"
     );
-    assert_eq!(d.warnings[2].secondary[0].0, path_at(1));
-    // A path root may have anything in it: no warning.
+    assert_eq!(errs[1].secondary[0].0, path_at(1));
+    // A path root may have anything in it: no diagnostic.
     let d = B::path_root("/srv/root").s("x", &[], mknod("/a/b/c")).dag();
     assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
+}
+
+// ---- certain failures are errors, likely ones warnings (issue 14, item 10) ----
+
+fn shared(t: &str, recursive: bool) -> Action {
+    Action::Propagation(Propagation {
+        target: rp(t),
+        target_loc: Loc::default(),
+        kind: PropagationKind::Shared,
+        recursive,
+    })
+}
+
+fn pivot_by(strategy: PivotStrategy, fallback: Option<PivotStrategy>) -> Action {
+    Action::Pivot(Pivot {
+        strategy,
+        fallback,
+        put_old: rp("/.pivot_root"),
+    })
+}
+
+fn symlink(p: &str) -> Action {
+    Action::Symlink(Symlink {
+        path: rp(p),
+        path_loc: Loc::default(),
+        to: "/proc/self/fd".into(),
+    })
+}
+
+fn fifo(p: &str) -> Action {
+    let mut a = mknod(p);
+    if let Action::Mknod(n) = &mut a {
+        n.spec = NodeSpec::Given {
+            node: NodeType::Fifo,
+            major: 0,
+            minor: 0,
+        };
+    }
+    a
+}
+
+/// Every diagnostic, errors and warnings, as (code, severity, place).
+fn all(r: Result<Dag, Vec<Diag>>) -> Vec<(&'static str, Severity, Option<Loc>)> {
+    let ds = match r {
+        Ok(d) => d.warnings,
+        Err(e) => e,
+    };
+    ds.iter().map(|d| (d.code, d.severity, d.loc)).collect()
+}
+
+const RO: &str = "mountplan::graph::read-only";
+const RO_LIKELY: &str = "mountplan::graph::read-only-likely";
+
+/// What a step makes on a read-only mount fails with EROFS: certainly when the path cannot be
+/// there yet (an empty tmpfs, a directory mask), an error; else unless it is there already, a
+/// warning. What exists already is not made again (EEXIST is accepted): nothing to report.
+#[test]
+fn making_a_path_on_a_read_only_mount_fails() {
+    // `remount / ro` of an empty tmpfs root, then a mkdir, a node, a link, a mountpoint.
+    let errs = B::tmpfs()
+        .s("a", &[], mkdir("/a"))
+        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
+        .s("again", &[], mkdir("/a"))
+        .s("b", &[], mkdir("/b"))
+        .s("n", &[], fifo("/a/n"))
+        .s("l", &[], symlink("/a/l"))
+        .s("m", &[], tmpfs("/a/m"))
+        .build();
+    assert_eq!(
+        all(errs),
+        [
+            (RO, Severity::Error, Some(path_at(3))),
+            (RO, Severity::Error, Some(path_at(4))),
+            (RO, Severity::Error, Some(path_at(5))),
+            (RO, Severity::Error, Some(path_at(6))),
+        ]
+    );
+    let errs = B::tmpfs()
+        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
+        .s("b", &[], mkdir("/b"))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        errs[0].message,
+        "step `b` makes `/b` on a read-only mount (the empty tmpfs root, made read-only by step \
+         `ro`), where it cannot be yet: mkdir fails (EROFS)"
+    );
+    assert_eq!(errs[0].secondary[0].0, path_at(0));
+    // Writable again: nothing.
+    let d = B::tmpfs()
+        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
+        .s("rw", &[], remount("/", MsFlags::empty()))
+        .s("b", &[], mkdir("/b"))
+        .dag();
+    assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
+}
+
+/// A recursive `ro` remount of `/` makes the tmpfs on /dev read-only too; a directory mask is
+/// an empty read-only tmpfs.
+#[test]
+fn a_recursive_ro_remount_and_a_mask_are_read_only_below() {
+    let r = B::tmpfs()
+        .s("dev", &[], tmpfs("/dev"))
+        .s(
+            "ro",
+            &[],
+            remount("/", MsFlags::MS_RDONLY | MsFlags::MS_REC),
+        )
+        .s("null", &[], mknod("/dev/null"))
+        .s("d", &[], mkdir("/d"))
+        .s("mask", &[], mask("/d"))
+        .s("in", &[], mkdir("/d/x"))
+        .build();
+    assert_eq!(
+        all(r),
+        [
+            (RO, Severity::Error, Some(path_at(2))),
+            (RO, Severity::Error, Some(path_at(3))),
+            (RO, Severity::Error, Some(path_at(5))),
+        ]
+    );
+}
+
+/// On a root directory from the host (or a bind) the path may be there already: a warning.
+#[test]
+fn making_a_path_on_a_read_only_host_directory_likely_fails() {
+    let d = B::path_root("/srv/root")
+        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
+        .s("x", &[], mkdir("/x"))
+        .s("p", &[], proc_("/proc", MsFlags::empty()))
+        .dag();
+    assert_eq!(
+        all(Ok(d.clone())),
+        [
+            (RO_LIKELY, Severity::Warning, Some(path_at(1))),
+            (RO_LIKELY, Severity::Warning, Some(path_at(2))),
+        ]
+    );
+    assert_eq!(
+        d.warnings[0].message,
+        "step `x` makes `/x` on a read-only mount (the root, made read-only by step `ro`): \
+         mkdir fails (EROFS) unless `/x` is there already"
+    );
+    // A mountpoint on sysfs is the kernel's: read-only or not, nothing can be made there.
+    let d = B::tmpfs()
+        .s(
+            "sys",
+            &[],
+            mount(FsKind::Sysfs, "sysfs", "/sys", MsFlags::MS_RDONLY),
+        )
+        .s(
+            "cg",
+            &[],
+            mount(
+                FsKind::Cgroup2,
+                "cgroup",
+                "/sys/fs/cgroup",
+                MsFlags::empty(),
+            ),
+        )
+        .dag();
+    assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
+    // A read-only bind, and what is made in it.
+    let d = B::tmpfs()
+        .s("usr", &[], bind("/usr", "/usr", false))
+        .s("x", &[], mkdir("/usr/x"))
+        .dag();
+    assert_eq!(codes(&d.warnings), [RO_LIKELY]);
+}
+
+/// The put_old directory of a `put-old` pivot is made by the pivot, and must not be there: on
+/// a read-only root the pivot certainly fails, with or without a fallback.
+#[test]
+fn a_put_old_pivot_on_a_read_only_root_fails() {
+    let r = B::path_root("/srv/root")
+        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
+        .s("pivot", &[], pivot_by(PivotStrategy::PutOld, None))
+        .build();
+    assert_eq!(all(r), [(RO, Severity::Error, Some(kind_loc(1)))]);
+    // A fallback does not help: only the kernel's refusal of the switch takes it, and here
+    // the mkdir before it fails.
+    let r = B::path_root("/srv/root")
+        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
+        .s(
+            "pivot",
+            &[],
+            pivot_by(PivotStrategy::PutOld, Some(PivotStrategy::Chroot)),
+        )
+        .build();
+    let e = r.as_ref().expect_err("an error");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].code, RO);
+    assert!(
+        e[0].message.contains("its fallback is not taken"),
+        "{}",
+        e[0].message
+    );
+    // A put_old directory whose parent is missing on the empty root (one the plan made is no
+    // conflict: the directory gets a fresh name).
+    for (put_old, code) in [("/none/old", "mountplan::graph::missing")] {
+        let mut pv = pivot_by(PivotStrategy::PutOld, None);
+        if let Action::Pivot(p) = &mut pv {
+            p.put_old = rp(put_old);
+        }
+        let r = B::tmpfs()
+            .s("old", &[], mkdir("/old"))
+            .s("pivot", &[], pv)
+            .build();
+        assert_eq!(all(r), [(code, Severity::Error, Some(kind_loc(1)))]);
+    }
+    // pivot-root makes no directory: fine on a read-only root.
+    let d = B::tmpfs()
+        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
+        .s("pivot", &[], pivot_by(PivotStrategy::PivotRoot, None))
+        .dag();
+    assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
+}
+
+const NODEV: &str = "mountplan::graph::nodev";
+
+/// A device node on a `nodev` mount can be made but never opened (EACCES): a warning (apply
+/// succeeds; see the warning's text). The empty tmpfs root is mounted nodev; a FIFO is not a
+/// device; a later `nodev` remount, recursive from `/`, counts; one that drops it too.
+#[test]
+fn a_device_node_on_a_nodev_mount_warns() {
+    let nodev = |t: &str| {
+        mount(
+            FsKind::Tmpfs(TmpfsOptions::default()),
+            "tmpfs",
+            t,
+            MsFlags::MS_NODEV,
+        )
+    };
+    let d = B::tmpfs()
+        .s("dev", &[], mkdir("/dev"))
+        .s("null", &[], mknod("/dev/null"))
+        .s("fifo", &[], fifo("/dev/f"))
+        .s("shm", &[], nodev("/shm"))
+        .s("zero", &[], mknod("/shm/zero"))
+        .dag();
+    assert_eq!(
+        all(Ok(d.clone())),
+        [
+            (NODEV, Severity::Warning, Some(path_at(1))),
+            (NODEV, Severity::Warning, Some(path_at(4))),
+        ]
+    );
+    assert_eq!(
+        d.warnings[0].message,
+        "`/dev/null` is a device node on a `nodev` mount (the empty tmpfs root): it is made, \
+         but opening it fails (EACCES)"
+    );
+    let d = B::tmpfs()
+        .s("dev", &[], tmpfs("/dev"))
+        .s("null", &[], mknod("/dev/null"))
+        .s(
+            "nodev",
+            &[],
+            remount("/", MsFlags::MS_NODEV | MsFlags::MS_REC),
+        )
+        .dag();
+    assert_eq!(codes(&d.warnings), [NODEV]);
+    assert_eq!(d.warnings[0].secondary[0].0, path_at(2));
+    let d = B::tmpfs()
+        .s("dev", &[], mkdir("/dev"))
+        .s("null", &[], mknod("/dev/null"))
+        .s("dev-ok", &[], remount("/", MsFlags::empty()))
+        .dag();
+    assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
+    // A node whose step certainly fails is not made: one diagnostic, the failure.
+    let r = B::tmpfs().s("null", &[], mknod("/dev/null")).build();
+    assert_eq!(
+        all(r),
+        [(
+            "mountplan::graph::missing",
+            Severity::Error,
+            Some(path_at(0))
+        )]
+    );
+}
+
+const SHARED: &str = "mountplan::graph::shared-root";
+
+/// pivot_root(2) fails with EINVAL when the new root, or the mount it is on, is shared.
+#[test]
+fn a_pivot_root_of_a_shared_root_fails() {
+    let r = B::tmpfs()
+        .s("share", &[], shared("/", false))
+        .s("pivot", &[], pivot_by(PivotStrategy::PivotRoot, None))
+        .build();
+    assert_eq!(all(r), [(SHARED, Severity::Error, Some(kind_loc(1)))]);
+    let errs = B::tmpfs()
+        .s("share", &[], shared("/", true))
+        .s("top", &[], tmpfs("/"))
+        .s("pivot", &[], pivot_by(PivotStrategy::PutOld, None))
+        .build()
+        .unwrap_err();
+    assert_eq!(codes(&errs), [SHARED]);
+    assert_eq!(
+        errs[0].message,
+        "pivot_root fails with EINVAL when step `pivot` runs: the new root is a shared mount \
+         (step `share` made it shared)"
+    );
+    assert_eq!(errs[0].secondary[0].0, path_at(0));
+    // With a fallback that does not pivot_root, the fallback is used.
+    let d = B::tmpfs()
+        .s("share", &[], shared("/", false))
+        .s(
+            "pivot",
+            &[],
+            pivot_by(PivotStrategy::PivotRoot, Some(PivotStrategy::Chroot)),
+        )
+        .dag();
+    assert_eq!(codes(&d.warnings), ["mountplan::graph::fallback"]);
+    // Private again, or a move: nothing.
+    for (strategy, last) in [
+        (PivotStrategy::PivotRoot, propagation("/")),
+        (PivotStrategy::Move, mkdir("/a")),
+    ] {
+        let d = B::tmpfs()
+            .s("share", &[], shared("/", false))
+            .s("last", &[], last)
+            .s("pivot", &[], pivot_by(strategy, None))
+            .dag();
+        assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
+    }
 }

@@ -38,6 +38,45 @@ pub fn validate(
     for (k, v) in set {
         vars.insert(k.clone(), v.clone());
     }
+    // A variable's value is used as written: `${` in it would stay as it is, which is never
+    // what was meant. Refused where it is written, once; its uses are not checked further.
+    for (src, p) in plans {
+        for (k, v) in p.vars.iter().flatten() {
+            if v.value.contains("${") {
+                diags.push(
+                    Diag::error(
+                        "mountplan::var::not_substituted",
+                        format!(
+                            "no variable is substituted in the value of `{k}`: a variable's \
+                             value is used as written"
+                        ),
+                        Loc::new(*src, v.span.clone()),
+                    )
+                    .label("`${` here would stay as it is")
+                    .help("write the value in full, without `${...}`"),
+                );
+            }
+        }
+    }
+    for (k, v) in set {
+        if v.contains("${") {
+            diags.push(
+                Diag::error_nowhere(
+                    "mountplan::var::not_substituted",
+                    format!(
+                        "no variable is substituted in `--set {k}=...`: a variable's value is \
+                         used as written"
+                    ),
+                )
+                .help("give the value in full, without `${...}`"),
+            );
+        }
+    }
+    let refused: BTreeSet<String> = vars
+        .iter()
+        .filter(|(_, v)| v.contains("${"))
+        .map(|(k, _)| k.clone())
+        .collect();
     let mut used = BTreeSet::new();
     let mut name = None;
     let mut description = None;
@@ -55,6 +94,7 @@ pub fn validate(
             src: *src,
             text: &text,
             vars: &vars,
+            refused: &refused,
             used: &mut used,
             diags: &mut diags,
             expanded: &mut expanded,
@@ -72,6 +112,9 @@ pub fn validate(
                     .help("this mountplan reads `version = 1`"),
                 );
             }
+            // A `version` parse already reported (of the wrong type, or misspelled) is not
+            // missing as well.
+            None if reported(p, "version") => {}
             None => cx.err(
                 Diag::error(
                     "mountplan::version",
@@ -112,6 +155,7 @@ pub fn validate(
                         gid: None,
                     }));
                 }
+                _ if reported(p, "root.path") || reported(p, "root.tmpfs") => {}
                 _ => cx.err(
                     Diag::error(
                         "mountplan::root",
@@ -172,7 +216,7 @@ pub fn validate(
                 .after
                 .iter()
                 .flatten()
-                .map(|a| (StepId::new(a.value.clone()), cx.loc(a)))
+                .filter_map(|a| Some((StepId::new(cx.sub(a)?), cx.loc(a))))
                 .collect();
             let note = s.note.as_ref().and_then(|v| cx.sub(v));
             let action = step::action(&mut cx, s);
@@ -192,7 +236,7 @@ pub fn validate(
                 }
                 pivot = Some(loc);
             } else if let Some(pv) = pivot {
-                if let Some(host) = host_field(s) {
+                if let Some(host) = host_field(s, &action) {
                     cx.err(
                         Diag::error(
                             "mountplan::host_after_pivot",
@@ -214,7 +258,7 @@ pub fn validate(
                 explicit_id: s.id.is_some(),
                 loc,
                 id_loc: s.id.as_ref().map(|i| cx.loc(i)),
-                host_loc: host_field(s).map(|h| cx.loc(h)),
+                host_loc: host_field(s, &action).map(|h| cx.loc(h)),
                 after,
                 note,
                 action,
@@ -238,7 +282,11 @@ pub fn validate(
             );
         }
     }
-    if root.is_none() {
+    // A `[root]` that is there but wrong has had its own diagnostic.
+    let given = plans
+        .iter()
+        .any(|(_, p)| p.root.is_some() || reported(p, "root"));
+    if root.is_none() && !given {
         diags.push(
             Diag::error(
                 "mountplan::root::missing",
@@ -273,6 +321,15 @@ pub fn validate(
     (Some(plan), diags)
 }
 
+/// True when parse reported a problem with `key` of the plan, or with a key below it
+/// (`root` for `root.path`): validation does not report it missing as well.
+fn reported(p: &raw::Plan, key: &str) -> bool {
+    p.reported.iter().any(|r| {
+        r.strip_prefix(key)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
+}
+
 /// `<kind>-<n>`, the id of the `n`th step (from 1) when it has none: built without the
 /// formatting machinery, which is most of the cost of a step's id.
 fn default_id(kind: raw::StepKind, n: usize) -> String {
@@ -295,19 +352,19 @@ fn default_id(kind: raw::StepKind, n: usize) -> String {
     id
 }
 
-/// The host path a step names, if any (bind source, overlay layers, from_host).
 /// The field of a step that names a host path: a bind's `source`, an overlay's first `lower`,
-/// a node's `from_host`. One function, so the message names the key its span points at.
-fn host_field(s: &raw::Step) -> Option<&raw::Sp<String>> {
-    match s.fstype.as_ref().map(|t| t.value.as_str()) {
-        Some("bind" | "rbind") => s
-            .source
-            .as_ref()
-            .or(s.lower.as_ref().and_then(|l| l.first())),
-        Some("overlay") => s.lower.as_ref().and_then(|l| l.first()),
+/// a node's `from_host`. Read from the checked action (its type may come from a variable),
+/// so the message names the key its span points at.
+fn host_field<'s>(s: &'s raw::Step, action: &Action) -> Option<&'s raw::Sp<String>> {
+    match action {
+        Action::Mount(m) => match &m.fs {
+            model::FsKind::Bind { .. } => s.source.as_ref(),
+            model::FsKind::Overlay(_) => s.lower.as_ref().and_then(|l| l.first()),
+            _ => None,
+        },
+        Action::Mknod(_) => s.from_host.as_ref(),
         _ => None,
     }
-    .or(s.from_host.as_ref())
 }
 
 #[cfg(test)]

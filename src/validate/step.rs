@@ -79,7 +79,15 @@ const TYPED: &[&str] = &[
     "source",
 ];
 
-fn missing(cx: &mut Ctx, at: Loc, kind: StepKind, field: &str, example: &str) {
+/// Reports that step `s` lacks `field` (or each of "`a` and `b`"), unless parse already
+/// reported a key taken for it (`typ` for `type`) or a value of it of the wrong type.
+fn missing(cx: &mut Ctx, s: &raw::Step, at: Loc, kind: StepKind, field: &str, example: &str) {
+    if field
+        .split("` and `")
+        .any(|f| s.reported.iter().any(|r| r == f))
+    {
+        return;
+    }
     let d = Diag::error(
         "mountplan::step::missing",
         format!("a `{}` step needs `{field}`", kind.as_str()),
@@ -92,6 +100,7 @@ fn missing(cx: &mut Ctx, at: Loc, kind: StepKind, field: &str, example: &str) {
 
 fn req<'s>(
     cx: &mut Ctx,
+    s: &raw::Step,
     at: Loc,
     kind: StepKind,
     f: &'s Option<Sp<String>>,
@@ -99,7 +108,7 @@ fn req<'s>(
     ex: &str,
 ) -> Option<&'s Sp<String>> {
     if f.is_none() {
-        missing(cx, at, kind, name, ex);
+        missing(cx, s, at, kind, name, ex);
     }
     f.as_ref()
 }
@@ -145,11 +154,11 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
     let a = match kind {
         StepKind::Mount => mount(cx, s, at, &fields),
         StepKind::Remount => {
-            let t = req(cx, at, kind, &s.target, "target", "\"/\"")?;
+            let t = req(cx, s, at, kind, &s.target, "target", "\"/\"")?;
             let target = cx.root_path(t);
             let fl = flags(cx, &s.options, true);
             if s.options.as_ref().is_none_or(|o| o.is_empty()) {
-                missing(cx, at, kind, "options", "[\"ro\"]");
+                missing(cx, s, at, kind, "options", "[\"ro\"]");
             }
             Some(Action::Remount(Remount {
                 target: target?,
@@ -158,10 +167,19 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
             }))
         }
         StepKind::Propagation => {
-            let t = req(cx, at, kind, &s.target, "target", "\"/\"")?;
+            let t = req(cx, s, at, kind, &s.target, "target", "\"/\"")?;
             let target = cx.root_path(t);
-            let p = req(cx, at, kind, &s.propagation, "propagation", "\"private\"")?;
-            let pk = match p.value.as_str() {
+            let p = req(
+                cx,
+                s,
+                at,
+                kind,
+                &s.propagation,
+                "propagation",
+                "\"private\"",
+            )?;
+            let pv = cx.sub_ref(p)?;
+            let pk = match pv.as_ref() {
                 "private" => Some(PropagationKind::Private),
                 "slave" => Some(PropagationKind::Slave),
                 "shared" => Some(PropagationKind::Shared),
@@ -189,7 +207,7 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
             }))
         }
         StepKind::Umount => {
-            let t = req(cx, at, kind, &s.target, "target", "\"/mnt\"")?;
+            let t = req(cx, s, at, kind, &s.target, "target", "\"/mnt\"")?;
             let target = cx.root_path(t)?;
             if target.is_root() {
                 cx.err(
@@ -208,7 +226,7 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
             }))
         }
         StepKind::Mkdir => {
-            let p = req(cx, at, kind, &s.path, "path", "\"/dir\"")?;
+            let p = req(cx, s, at, kind, &s.path, "path", "\"/dir\"")?;
             let path = cx.root_path(p);
             let mode = opt_mode(cx, &s.mode).unwrap_or(Mode::from_bits(0o755));
             Some(Action::Mkdir(Mkdir {
@@ -220,8 +238,8 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
         }
         StepKind::Mknod => mknod(cx, s, at),
         StepKind::Symlink => {
-            let p = req(cx, at, kind, &s.path, "path", "\"/dev/fd\"");
-            let t = req(cx, at, kind, &s.to, "to", "\"/proc/self/fd\"");
+            let p = req(cx, s, at, kind, &s.path, "path", "\"/dev/fd\"");
+            let t = req(cx, s, at, kind, &s.to, "to", "\"/proc/self/fd\"");
             let (p, t) = (p?, t?);
             let path = cx.root_path(p);
             let to = cx.sub(t)?;
@@ -239,9 +257,9 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
             }))
         }
         StepKind::Chmod => {
-            let p = req(cx, at, kind, &s.path, "path", "\"/tmp\"")?;
+            let p = req(cx, s, at, kind, &s.path, "path", "\"/tmp\"")?;
             let path = cx.root_path(p);
-            let m = req(cx, at, kind, &s.mode, "mode", "\"0755\"")?;
+            let m = req(cx, s, at, kind, &s.mode, "mode", "\"0755\"")?;
             let mode = cx.mode(m);
             let uid = opt_id(cx, &s.uid, "uid");
             let gid = opt_id(cx, &s.gid, "gid");
@@ -254,7 +272,7 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
             }))
         }
         StepKind::Mask | StepKind::Readonly => {
-            let p = req(cx, at, kind, &s.path, "path", "\"/proc/kcore\"")?;
+            let p = req(cx, s, at, kind, &s.path, "path", "\"/proc/kcore\"")?;
             let path = cx.root_path(p)?;
             if path.is_root() {
                 cx.err(Diag::error(
@@ -287,15 +305,16 @@ fn strategy(cx: &mut Ctx, v: &Sp<String>) -> Option<PivotStrategy> {
         PivotStrategy::Move,
         PivotStrategy::Chroot,
     ];
-    match all.iter().find(|s| s.as_str() == v.value) {
+    let name = cx.sub_ref(v)?;
+    match all.iter().find(|s| s.as_str() == name) {
         Some(s) => Some(*s),
         None => {
             let mut d = Diag::error(
                 "mountplan::pivot::strategy",
-                format!("unknown pivot strategy `{}`", v.value.escape_debug()),
+                format!("unknown pivot strategy `{}`", name.escape_debug()),
                 cx.loc(v),
             );
-            d = match crate::parse::did_you_mean(&v.value, all.iter().map(|s| s.as_str())) {
+            d = match crate::parse::did_you_mean(&name, all.iter().map(|s| s.as_str())) {
                 Some(n) => d.help(format!("did you mean `{n}`?")),
                 None => d.help("use `pivot-root`, `put-old`, `move` or `chroot`"),
             };
@@ -363,7 +382,7 @@ fn pivot(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
 
 fn mknod(cx: &mut Ctx, s: &raw::Step, at: Loc) -> Option<Action> {
     let kind = StepKind::Mknod;
-    let p = req(cx, at, kind, &s.path, "path", "\"/dev/null\"")?;
+    let p = req(cx, s, at, kind, &s.path, "path", "\"/dev/null\"")?;
     let path = cx.root_path(p);
     let mode = opt_mode(cx, &s.mode).unwrap_or(Mode::from_bits(0o666));
     let uid = opt_id(cx, &s.uid, "uid");
@@ -393,6 +412,7 @@ fn mknod(cx: &mut Ctx, s: &raw::Step, at: Loc) -> Option<Action> {
         let Some(n) = &s.node else {
             missing(
                 cx,
+                s,
                 at,
                 kind,
                 "node",
@@ -400,7 +420,8 @@ fn mknod(cx: &mut Ctx, s: &raw::Step, at: Loc) -> Option<Action> {
             );
             return None;
         };
-        let node = match n.value.as_str() {
+        let nv = cx.sub_ref(n)?;
+        let node = match nv.as_ref() {
             "char" => NodeType::Char,
             "block" => NodeType::Block,
             "fifo" => NodeType::Fifo,
@@ -434,7 +455,7 @@ fn mknod(cx: &mut Ctx, s: &raw::Step, at: Loc) -> Option<Action> {
             }
         } else {
             let (Some(ma), Some(mi)) = (&s.major, &s.minor) else {
-                missing(cx, at, kind, "major` and `minor", "1");
+                missing(cx, s, at, kind, "major` and `minor", "1");
                 return None;
             };
             let major = cx.bounded(ma, "major", (1 << 12) - 1);
@@ -464,11 +485,12 @@ fn mount(
     fields: &[(&'static str, Range<usize>)],
 ) -> Option<Action> {
     let kind = StepKind::Mount;
-    let ty = req(cx, at, kind, &s.fstype, "type", "\"tmpfs\"");
-    let t = req(cx, at, kind, &s.target, "target", "\"/tmp\"");
+    let ty = req(cx, s, at, kind, &s.fstype, "type", "\"tmpfs\"");
+    let t = req(cx, s, at, kind, &s.target, "target", "\"/tmp\"");
     let (ty, t) = (ty?, t?);
     let target = cx.root_path(t);
-    let tyv = ty.value.as_str();
+    let tyv = cx.sub_ref(ty)?;
+    let tyv: &str = &tyv;
     if tyv.is_empty()
         || !tyv
             .bytes()
@@ -506,7 +528,7 @@ fn mount(
     let mut fl = flags(cx, &s.options, is_bind);
     let create = match &s.create {
         None => Create::Dir,
-        Some(c) => match c.value.as_str() {
+        Some(c) => match cx.sub_ref(c)?.as_ref() {
             "dir" => Create::Dir,
             "file" => Create::File,
             "none" => Create::None,
@@ -534,7 +556,7 @@ fn mount(
     };
     let (fs, data, source) = match tyv {
         "bind" | "rbind" => {
-            let src = req(cx, at, kind, &s.source, "source", "\"/usr\"")?;
+            let src = req(cx, s, at, kind, &s.source, "source", "\"/usr\"")?;
             let h = cx.host_path(src)?;
             let rec = tyv == "rbind" || fl.contains(MsFlags::MS_REC);
             if rec {
@@ -584,14 +606,14 @@ fn mount(
                     .map(|_| h)
             };
             let Some(lower) = s.lower.as_ref().filter(|l| !l.is_empty()) else {
-                missing(cx, at, kind, "lower", "[\"/srv/lower\"]");
+                missing(cx, s, at, kind, "lower", "[\"/srv/lower\"]");
                 return None;
             };
             let lower: Vec<_> = lower.iter().map(|l| layer(cx, l)).collect();
             let upper = s.upper.as_ref().map(|u| layer(cx, u));
             let work = s.work.as_ref().map(|u| layer(cx, u));
             if upper.is_some() != work.is_some() {
-                missing(cx, at, kind, "upper` and `work", "\"/srv/upper\"");
+                missing(cx, s, at, kind, "upper` and `work", "\"/srv/upper\"");
                 return None;
             }
             let o = OverlayOptions {

@@ -223,6 +223,17 @@ fn every_problem_is_collected() {
     assert_eq!(d.iter().filter(|d| d.is_error()).count(), 3, "{d:#?}");
 }
 
+/// A `[root]` whose path is wrong is one problem: the plan does not also "have no [root]".
+#[test]
+fn a_bad_root_path_is_not_a_missing_root() {
+    let t = "version = 1\n[root]\npath = \"rel\"\n";
+    let (_, d, _) = check(t);
+    assert_eq!(
+        listed(t, &d),
+        ["mountplan::path::invalid at \"\\\"rel\\\"\""]
+    );
+}
+
 #[test]
 fn missing_root_and_version() {
     let (_, d, _) = check("[[step]]\nkind = \"mask\"\npath = \"/a\"\n");
@@ -282,4 +293,227 @@ fn default_ids_are_kind_dash_number() {
         );
     }
     assert_eq!(super::default_id(crate::raw::StepKind::Pivot, 7), "pivot-7");
+}
+
+// ---- every problem once (issue 14, item 9) ----
+
+/// Each diagnostic as `code at "text"` (or `code nowhere`), in order.
+fn listed(t: &str, d: &[Diag]) -> Vec<String> {
+    d.iter()
+        .map(|d| match d.loc {
+            Some(l) => format!("{} at {:?}", d.code, &t[l.span.start..l.span.end]),
+            None => format!("{} nowhere", d.code),
+        })
+        .collect()
+}
+
+#[test]
+fn an_unknown_top_level_key_is_the_only_problem() {
+    let t = "version = 1\nnmae = \"x\"\n[namespace]\npid = true\n[root]\ntmpfs = {}\n";
+    let (_, d, _) = check(t);
+    assert_eq!(
+        listed(t, &d),
+        [
+            "mountplan::unknown_key at \"nmae\"",
+            "mountplan::unknown_key at \"namespace\""
+        ]
+    );
+    assert_eq!(d[0].help.as_deref(), Some("did you mean `name`?"));
+    assert_eq!(d[1].help.as_deref(), Some("did you mean `namespaces`?"));
+}
+
+#[test]
+fn every_unknown_key_of_a_step_is_reported_and_its_typo_is_not_missing_too() {
+    let t = format!(
+        "{HEAD}[[step]]\nkind = \"mount\"\ntyp = \"bind\"\nsource = \"/usr\"\ntarget = \"/usr\"\noptoins = [\"ro\"]\n"
+    );
+    let (_, d, _) = check(&t);
+    assert_eq!(
+        listed(&t, &d),
+        [
+            "mountplan::unknown_key at \"typ\"",
+            "mountplan::unknown_key at \"optoins\""
+        ]
+    );
+    assert_eq!(d[0].help.as_deref(), Some("did you mean `type`?"));
+    assert_eq!(d[1].help.as_deref(), Some("did you mean `options`?"));
+}
+
+/// A key that is not a typo of a missing one leaves that one missing: both are reported.
+#[test]
+fn an_unknown_key_that_is_no_typo_leaves_the_missing_key_reported() {
+    let t = format!("{HEAD}[[step]]\nkind = \"mount\"\nxyzzy = 1\ntarget = \"/a\"\n");
+    let (_, d, _) = check(&t);
+    assert_eq!(
+        listed(&t, &d),
+        [
+            "mountplan::unknown_key at \"xyzzy\"",
+            "mountplan::step::missing at \"\\\"mount\\\"\""
+        ]
+    );
+}
+
+/// A value of the wrong type is one problem: its key is not then reported missing, and the
+/// rest of the file is still read (no "no version", no "no [root]").
+#[test]
+fn a_wrong_type_is_one_problem_and_the_rest_is_read() {
+    let t = "version = \"1\"\n[root]\npath = 7\n[[step]]\nkind = \"mkdir\"\npath = \"rel\"\nmode = 755\n";
+    let (_, d, _) = check(t);
+    assert_eq!(
+        listed(t, &d),
+        [
+            "mountplan::syntax at \"\\\"1\\\"\"",
+            "mountplan::syntax at \"7\"",
+            "mountplan::syntax at \"755\"",
+            "mountplan::path::invalid at \"\\\"rel\\\"\""
+        ]
+    );
+}
+
+/// A typo of a required key at the top (`verison`, `[rot]`) and in `[root]` (`pth`) is the
+/// only problem reported: not also "no version", "no [root]" or "needs `path` or `tmpfs`".
+#[test]
+fn a_typo_of_a_required_key_is_not_also_missing() {
+    let t = "verison = 1\n[rot]\npath = \"/r\"\n";
+    let (_, d, _) = check(t);
+    assert_eq!(
+        listed(t, &d),
+        [
+            "mountplan::unknown_key at \"verison\"",
+            "mountplan::unknown_key at \"rot\""
+        ]
+    );
+    let t = "version = 1\n[root]\npth = \"/r\"\n";
+    let (_, d, _) = check(t);
+    assert_eq!(listed(t, &d), ["mountplan::unknown_key at \"pth\""]);
+    assert_eq!(d[0].help.as_deref(), Some("did you mean `path`?"));
+}
+
+/// A bad kind is one problem, not also "missing key `kind`".
+#[test]
+fn a_bad_kind_is_one_problem() {
+    let t = format!(
+        "{HEAD}[[step]]\nkind = \"mkdr\"\npath = \"/a\"\n[[step]]\nknid = \"mkdir\"\npath = \"/b\"\n"
+    );
+    let (_, d, _) = check(&t);
+    assert_eq!(
+        listed(&t, &d),
+        [
+            "mountplan::unknown_value at \"\\\"mkdr\\\"\"",
+            "mountplan::unknown_key at \"knid\""
+        ]
+    );
+}
+
+// ---- `${NAME}` in every string (issue 14, item 8) ----
+
+/// A plan written with a variable in every string key, and the same plan written literally,
+/// validate to the same steps: the same ids, `after` lists, and calls.
+#[test]
+fn a_variable_works_in_every_string_of_a_step() {
+    let steps = |v: &dyn Fn(&str, &str) -> String| {
+        format!(
+            "version = 1\n[root]\ntmpfs = {{ size = {}, mode = {} }}\n\
+             [[step]]\nkind = \"mkdir\"\nid = {}\npath = \"/dev\"\nmode = {}\n\
+             [[step]]\nkind = \"mount\"\nafter = [{}]\ntype = {}\ntarget = {}\noptions = [{}, \"nosuid\"]\ncreate = {}\nsize = {}\nmode = {}\n\
+             [[step]]\nkind = \"mount\"\ntype = \"devpts\"\ntarget = \"/dev/pts\"\nptmxmode = {}\n\
+             [[step]]\nkind = \"propagation\"\ntarget = \"/\"\npropagation = {}\n\
+             [[step]]\nkind = \"mknod\"\npath = \"/dev/null\"\nnode = {}\nmajor = 1\nminor = 3\n\
+             [[step]]\nkind = \"remount\"\ntarget = \"/dev\"\noptions = [{}]\n\
+             [[step]]\nkind = \"pivot\"\nstrategy = {}\nfallback = {}\nput_old = {}\n",
+            v("RSIZE", "16M"),
+            v("RMODE", "0755"),
+            v("ID", "devdir"),
+            v("MODE", "0750"),
+            v("ID", "devdir"),
+            v("TY", "tmpfs"),
+            v("DEV", "/dev"),
+            v("OPT", "noexec"),
+            v("CREATE", "dir"),
+            v("SIZE", "64k"),
+            v("MODE", "0750"),
+            v("PTMX", "0666"),
+            v("PROP", "private"),
+            v("NODE", "char"),
+            v("RO", "ro"),
+            v("STRATEGY", "put-old"),
+            v("FALLBACK", "chroot"),
+            v("PUT_OLD", "/.old"),
+        )
+    };
+    let vars = std::cell::RefCell::new(String::from("[vars]\n"));
+    let with_vars = steps(&|name, value| {
+        let mut v = vars.borrow_mut();
+        if !v.contains(&format!("\n{name} =")) {
+            v.push_str(&format!("{name} = \"{value}\"\n"));
+        }
+        format!("\"${{{name}}}\"")
+    });
+    let vars = vars.into_inner();
+    let with_vars = format!("{with_vars}{vars}");
+    let literal = steps(&|_, value| format!("\"{value}\""));
+    let (a, da, _) = check(&with_vars);
+    let (b, db, _) = check(&literal);
+    assert!(da.is_empty(), "{da:#?}");
+    assert!(db.is_empty(), "{db:#?}");
+    let (a, b) = (a.expect("valid"), b.expect("valid"));
+    let names = |p: &crate::model::Plan| -> Vec<(String, Vec<String>)> {
+        p.steps
+            .iter()
+            .map(|s| {
+                let after = s.after.iter().map(|(i, _)| i.to_string()).collect();
+                (s.id.to_string(), after)
+            })
+            .collect()
+    };
+    assert_eq!(names(&a), names(&b));
+    assert_eq!(names(&a)[1].1, ["devdir"]);
+    assert_eq!(format!("{:?}", a.root), format!("{:?}", b.root));
+    assert_eq!(crate::calls::lower(&a), crate::calls::lower(&b));
+}
+
+/// A substituted value is checked as a literal one would be, at the span of its string; an
+/// unknown variable is pointed at inside the string, whatever the key.
+#[test]
+fn a_substituted_value_is_checked_like_a_literal_one() {
+    let t = "version = 1\n[vars]\nO = \"rox\"\nS = \"lots\"\nP = \"public\"\n[root]\ntmpfs = { size = \"${S}\" }\n\
+             [[step]]\nkind = \"mount\"\ntype = \"${TY}\"\ntarget = \"/a\"\n\
+             [[step]]\nkind = \"remount\"\ntarget = \"/\"\noptions = [\"${O}\"]\n\
+             [[step]]\nkind = \"propagation\"\ntarget = \"/\"\npropagation = \"${P}\"\n";
+    let (_, d, _) = check(t);
+    assert_eq!(
+        listed(t, &d),
+        [
+            "mountplan::size at \"\\\"${S}\\\"\"",
+            "mountplan::var::unknown at \"${TY}\"",
+            "mountplan::option::unknown at \"\\\"${O}\\\"\"",
+            "mountplan::propagation at \"\\\"${P}\\\"\""
+        ]
+    );
+    assert_eq!(d[2].message, "unknown mount option `rox`");
+    assert_eq!(d[3].message, "unknown propagation `public`");
+}
+
+/// Where `${` cannot be substituted it is refused, at the string, with the reason: `kind`
+/// (it decides the step's keys), `include` (read before the variables are known), `user`,
+/// and the values of variables themselves (used as written), `--set` ones included.
+#[test]
+fn a_variable_where_none_is_substituted_is_refused() {
+    let t = "version = 1\ninclude = [\"${BASE}/a.toml\"]\n[vars]\nA = \"/x\"\nB = \"${A}/y\"\n\
+             [namespaces]\nuser = \"${U}\"\n[root]\npath = \"${B}\"\n\
+             [[step]]\nkind = \"${K}\"\npath = \"/a\"\n";
+    let (_, d, _) = check_set(t, &[("A", "${Z}")]);
+    assert_eq!(
+        listed(t, &d),
+        [
+            "mountplan::var::not_substituted at \"\\\"${BASE}/a.toml\\\"\"",
+            "mountplan::var::not_substituted at \"\\\"${U}\\\"\"",
+            "mountplan::var::not_substituted at \"\\\"${K}\\\"\"",
+            "mountplan::var::not_substituted at \"\\\"${A}/y\\\"\"",
+            "mountplan::var::not_substituted nowhere",
+        ]
+    );
+    assert!(d[0].message.contains("`include`"), "{}", d[0].message);
+    assert!(d[4].message.contains("--set A"), "{}", d[4].message);
+    assert!(d.iter().all(|d| d.help.is_some()));
 }

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use crate::diag::Diag;
 use crate::model::{HostPath, Mode, MsFlags, RootPath, Size};
@@ -20,6 +21,9 @@ pub struct Ctx<'a> {
     pub text: &'a str,
     /// Variables after merging and `--set`.
     pub vars: &'a BTreeMap<String, String>,
+    /// Variables whose value was refused (it holds `${`): a use of one is not checked further,
+    /// the refusal is its one diagnostic.
+    pub refused: &'a std::collections::BTreeSet<String>,
     /// Variables used, to warn about `--set` of unused names.
     pub used: &'a mut std::collections::BTreeSet<String>,
     /// Diagnostics found.
@@ -50,22 +54,28 @@ impl Ctx<'_> {
     }
 
     /// [`Ctx::sub`], borrowing the value when it has nothing to substitute (the values checked
-    /// and converted, such as paths and modes, need no copy of their own).
-    fn sub_ref<'s>(&mut self, s: &'s Sp<String>) -> Option<Cow<'s, str>> {
-        let v = &s.value;
+    /// and converted, such as paths and modes, need no copy of their own). Every string of a
+    /// plan goes through here before it is checked, so a substituted value is checked as the
+    /// same value written literally would be, at the span of its string.
+    pub fn sub_ref<'s>(&mut self, s: &'s Sp<String>) -> Option<Cow<'s, str>> {
+        self.sub_str(&s.value, &s.span)
+    }
+
+    /// [`Ctx::sub_ref`] of a string `v` written at `span`.
+    pub fn sub_str<'s>(&mut self, v: &'s str, span: &Range<usize>) -> Option<Cow<'s, str>> {
         if !v.as_bytes().contains(&b'$') {
             return Some(Cow::Borrowed(v));
         }
         // When the string is written without escapes, byte i of the value is byte
         // span.start + 1 + i of the file (after the opening quote).
-        let raw = self.text.get(s.span.clone()).unwrap_or("");
-        let exact = raw.len() == v.len() + 2 && &raw[1..raw.len() - 1] == v.as_str();
+        let raw = self.text.get(span.clone()).unwrap_or("");
+        let exact = raw.len() == v.len() + 2 && &raw[1..raw.len() - 1] == v;
         let src = self.src;
         let at = |a: usize, b: usize| {
             if exact {
-                Loc::new(src, s.span.start + 1 + a..s.span.start + 1 + b)
+                Loc::new(src, span.start + 1 + a..span.start + 1 + b)
             } else {
-                Loc::new(src, s.span.clone())
+                Loc::new(src, span.clone())
             }
         };
         let mut out = String::with_capacity(v.len());
@@ -84,6 +94,7 @@ impl Ctx<'_> {
                         let name = &body[..end];
                         self.used.insert(name.to_string());
                         match self.vars.get(name) {
+                            Some(_) if self.refused.contains(name) => ok = false,
                             Some(x) if *self.expanded + x.len() > MAX_EXPANDED => {
                                 if *self.expanded <= MAX_EXPANDED {
                                     self.err(
@@ -228,7 +239,7 @@ impl Ctx<'_> {
         use crate::raw::SizeValue;
         let parsed = match &s.value {
             SizeValue::Bytes(b) => u64::try_from(*b).ok().map(Size::Bytes),
-            SizeValue::Text(t) => parse_size(t.trim()),
+            SizeValue::Text(t) => parse_size(self.sub_str(t, &s.span)?.trim()),
         };
         if parsed.is_none() {
             let d = Diag::error("mountplan::size", "bad size", self.loc(s))
@@ -241,7 +252,7 @@ impl Ctx<'_> {
 
     /// A step id.
     pub fn step_id(&mut self, s: &Sp<String>) -> Option<String> {
-        let v = &s.value;
+        let v = self.sub_ref(s)?;
         let ok = !v.is_empty()
             && v.len() <= 64
             && v.bytes()
@@ -256,7 +267,7 @@ impl Ctx<'_> {
             .help("use 1 to 64 letters, digits, `-`, `_` and `.`");
             self.err(d);
         }
-        ok.then(|| v.clone())
+        ok.then(|| v.into_owned())
     }
 
     /// A filesystem option value that goes into a comma-separated data string.
@@ -314,7 +325,10 @@ pub fn flags(cx: &mut Ctx, opts: &Option<Vec<Sp<String>>>, rec_ok: bool) -> MsFl
     let mut f = MsFlags::empty();
     let mut seen: Vec<(&'static str, MsFlags, bool, Loc)> = Vec::new();
     for o in opts.iter().flatten() {
-        let word = o.value.as_str();
+        let Some(word) = cx.sub_ref(o) else {
+            continue;
+        };
+        let word: &str = &word;
         let Some(&(name, flag, set)) = crate::model::FLAG_WORDS.iter().find(|(n, _, _)| *n == word)
         else {
             let mut d = Diag::error(

@@ -145,12 +145,19 @@ fn a_chmod_of_a_missing_path_says_how_to_make_it() {
         return;
     };
     let s = Scratch::new("chmod-missing");
+    // A root directory, which check cannot see into: on an empty tmpfs root, check already
+    // refuses the plan (`mountplan::graph::missing`) and apply never runs it.
+    let root = s.path("root");
+    std::fs::create_dir_all(&root).unwrap();
     let plan = s.write(
         "p.toml",
-        "version = 1\nname = \"e\"\n[root]\ntmpfs = {}\n[namespaces]\nuser = false\n\
+        "version = 1\nname = \"e\"\n[root]\npath = \"${ROOTFS}\"\n[namespaces]\nuser = false\n\
          [[step]]\nkind = \"chmod\"\npath = \"/missing\"\nmode = \"0700\"\n",
     );
-    let o = Run::apply(&plan, &s.state()).cmd(&["/bin/true"]).run();
+    let o = Run::apply(&plan, &s.state())
+        .set("ROOTFS", &root)
+        .cmd(&["/bin/true"])
+        .run();
     assert_eq!(o.status, 125, "{}", o.stderr);
     assert!(o.stderr.contains("p.toml:9:8"), "{}", o.stderr);
     assert!(

@@ -9,7 +9,7 @@ use std::collections::hash_map::Entry as Slot;
 
 use super::{Entry, Node, Walk};
 use crate::graph::{Edge, EdgeKind, NodeKind, TreeMount, TreeNode};
-use crate::model::{Mode, RootPath};
+use crate::model::{Mode, MsFlags, RootPath};
 
 /// The number of a path in [`Paths`].
 pub(super) type PathId = usize;
@@ -222,6 +222,9 @@ impl Walk<'_, '_> {
         if let Some(p) = parent {
             self.entries[p].children.push(idx);
         }
+        let made = |f: MsFlags| if mount.flags.contains(f) { by } else { None };
+        let (ro_by, nodev_by) = (made(MsFlags::MS_RDONLY), made(MsFlags::MS_NODEV));
+        let shared_by = parent.and_then(|p| self.entries[p].shared_by);
         self.entries.push(Entry {
             mount,
             at,
@@ -232,6 +235,9 @@ impl Walk<'_, '_> {
             alive: true,
             transparent,
             file_root,
+            ro_by,
+            nodev_by,
+            shared_by,
         });
         idx
     }

@@ -17,12 +17,18 @@
 //! per-mount flags to exactly the ones given (keeping the atime flags when none is given),
 //! while a recursive remount (`mount_setattr`) adds flags to the mount and every mount below it.
 //!
-//! On an empty tmpfs (the root, or one the plan mounts) the model knows everything that
-//! exists, so a step whose parent directory (or whose path, for chmod and `create = "none"`)
-//! nothing made is certain to fail: that is a warning too.
+//! The walk also finds what apply will fail at (`fail`): an error when the failure is certain,
+//! a warning when it is likely. On an empty tmpfs (the root, one the plan mounts, a directory
+//! mask) the model knows everything that exists, so a step whose parent directory (or whose
+//! path, for chmod and `create = "none"`) nothing made certainly fails (ENOENT). A path made
+//! on a read-only mount fails (EROFS): certainly where it cannot exist yet, likely elsewhere
+//! (unless it is there already). A pivot_root of a shared root fails (EINVAL), as does a
+//! put_old directory that cannot be made; with a fallback, the fallback is used (a warning).
+//! A device node on a `nodev` mount is made but cannot be opened (a warning: apply succeeds).
 //!
 //! `lookup` holds the model's queries (the visible mount and node at a path, who made what)
-//! and bookkeeping; `warn` the warnings; this file the walk itself, step by step.
+//! and bookkeeping; `warn` the warnings about what the plan hides or changes; `fail` the
+//! failures; this file the walk itself, step by step.
 
 use std::collections::BTreeMap;
 
@@ -30,7 +36,8 @@ use super::{Edge, FinalTree, NodeKind, TreeMount, TreeNode};
 use crate::calls::Dev;
 use crate::diag::Diag;
 use crate::model::{
-    Action, Create, FsKind, Mode, MsFlags, NodeSpec, NodeType, Plan, Root, RootPath,
+    Action, Create, FsKind, Mode, MsFlags, NodeSpec, NodeType, Plan, PropagationKind, Root,
+    RootPath,
 };
 
 /// What the walk found.
@@ -85,6 +92,13 @@ struct Entry {
     transparent: bool,
     /// Its root is a file (a bind made with `create = "file"`, or a `/dev/null` mask).
     file_root: bool,
+    /// The step that made it read-only, or `nodev` (the one that made it, when it was made so;
+    /// `None` for the root, or when it is not), for the place a failure points at.
+    ro_by: Option<usize>,
+    nodev_by: Option<usize>,
+    /// The step that made it shared (a propagation step, or one that made the mount it was
+    /// attached under shared: the kernel makes a mount attached under a shared one shared).
+    shared_by: Option<usize>,
 }
 
 /// A file in the model.
@@ -113,7 +127,12 @@ struct Walk<'p, 'w> {
     /// Alive nodes by path, in the order made.
     node_at: lookup::PathIndex,
     edges: Vec<Edge>,
+    /// Errors (what apply certainly fails at) and warnings (what it likely fails at, or does
+    /// without what was probably meant).
     warnings: &'w mut Vec<Diag>,
+    /// The steps a failure was reported for, in order: a step stops at its first failing
+    /// call, so it gets one such diagnostic, and what it makes is not judged further.
+    failed: Vec<usize>,
 }
 
 /// Walks the plan: implicit edges, warnings, and the final tree.
@@ -150,6 +169,7 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
         node_at: lookup::PathIndex::with_capacity(n),
         edges: Vec::with_capacity(2 * n),
         warnings,
+        failed: Vec::new(),
     };
     w.push_entry(ROOT, root, None, None, false, false);
     for i in 0..plan.steps.len() {
@@ -178,6 +198,7 @@ enum MaskAs {
     Missing,
 }
 
+mod fail;
 mod lookup;
 mod warn;
 
@@ -191,10 +212,17 @@ impl Walk<'_, '_> {
             Action::Mount(m) => {
                 let t = self.paths.id(&m.target);
                 self.path_edges(i, t, true);
-                match m.create {
+                let failed = match m.create {
                     Create::None => self.check_exists(i, t, false),
                     _ if t != ROOT => self.check_exists(i, self.paths.parent(t), true),
-                    _ => {}
+                    _ => false,
+                };
+                if !failed && t != ROOT {
+                    match m.create {
+                        Create::Dir => self.check_writable(i, t, "mkdir"),
+                        Create::File => self.check_writable(i, t, "open(O_CREAT)"),
+                        Create::None => false,
+                    };
                 }
                 let under = self.cover(t, false);
                 match m.create {
@@ -241,12 +269,22 @@ impl Walk<'_, '_> {
             Action::Remount(r) => {
                 let t = self.paths.id(&r.target);
                 if let Some(e) = self.changes(i, t) {
-                    self.remount(e, r.flags);
+                    self.remount(i, e, r.flags);
                 }
             }
             Action::Propagation(p) => {
                 let t = self.paths.id(&p.target);
-                self.changes(i, t);
+                if let Some(e) = self.changes(i, t) {
+                    let by = (p.kind == PropagationKind::Shared).then_some(i);
+                    let all = if p.recursive {
+                        self.subtree(e)
+                    } else {
+                        vec![e]
+                    };
+                    for x in all {
+                        self.entries[x].shared_by = by;
+                    }
+                }
             }
             Action::Umount(u) => {
                 let t = self.paths.id(&u.target);
@@ -257,16 +295,21 @@ impl Walk<'_, '_> {
             Action::Mkdir(m) => {
                 let p = self.paths.id(&m.path);
                 self.path_edges(i, p, false);
+                let mut failed = false;
                 if !m.parents && p != ROOT {
-                    self.check_exists(i, self.paths.parent(p), true);
+                    failed = self.check_exists(i, self.paths.parent(p), true);
                 }
                 if m.parents && p != ROOT {
                     // The ancestors below `/`, from the top down.
                     let mut anc: Vec<PathId> = self.paths.up(self.paths.parent(p)).collect();
                     anc.pop();
                     for &a in anc.iter().rev() {
+                        failed = failed || self.check_writable(i, a, "mkdir");
                         self.add_if_missing(i, a, NodeKind::Dir, Mode::from_bits(0o755));
                     }
+                }
+                if !failed && p != ROOT {
+                    self.check_writable(i, p, "mkdir");
                 }
                 // An existing directory is left as it is (mode included).
                 self.add_if_missing(i, p, NodeKind::Dir, m.mode);
@@ -274,7 +317,9 @@ impl Walk<'_, '_> {
             Action::Mknod(n) => {
                 let p = self.paths.id(&n.path);
                 self.path_edges(i, p, false);
-                self.check_exists(i, self.paths.parent(p), true);
+                if !self.check_exists(i, self.paths.parent(p), true) {
+                    self.check_writable(i, p, "mknod");
+                }
                 let kind = match &n.spec {
                     NodeSpec::Given {
                         node: NodeType::Char,
@@ -298,7 +343,9 @@ impl Walk<'_, '_> {
             Action::Symlink(s) => {
                 let p = self.paths.id(&s.path);
                 self.path_edges(i, p, false);
-                self.check_exists(i, self.paths.parent(p), true);
+                if !self.check_exists(i, self.paths.parent(p), true) {
+                    self.check_writable(i, p, "symlink");
+                }
                 self.add_node(i, p, NodeKind::Symlink(s.to.clone()), None, None, None);
             }
             Action::Chmod(c) => {
@@ -330,18 +377,29 @@ impl Walk<'_, '_> {
                 self.path_edges(i, p, true);
                 self.readonly(i, p);
             }
-            Action::Pivot(_) => {
+            Action::Pivot(p) => {
                 // The tree as seen from the new root is the tree built so far; a put_old
                 // directory is removed again by the pivot itself.
+                let put_old = self.paths.id(&p.put_old);
+                self.check_pivot(i, p, put_old);
             }
         }
     }
 
-    fn remount(&mut self, e: usize, given: MsFlags) {
+    fn remount(&mut self, i: usize, e: usize, given: MsFlags) {
+        let by = |x: &mut Entry| {
+            if given.contains(MsFlags::MS_RDONLY) {
+                x.ro_by = Some(i);
+            }
+            if given.contains(MsFlags::MS_NODEV) {
+                x.nodev_by = Some(i);
+            }
+        };
         if given.contains(MsFlags::MS_REC) {
             // mount_setattr(AT_RECURSIVE): adds the flags to the mount and every mount on it.
             let set = given - MsFlags::MS_REC;
             for x in self.subtree(e) {
+                by(&mut self.entries[x]);
                 let f = &mut self.entries[x].mount.flags;
                 *f |= set & PERM;
                 if set.intersects(MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME) {
@@ -353,6 +411,7 @@ impl Walk<'_, '_> {
             }
         } else {
             // MS_REMOUNT|MS_BIND: exactly these flags; atime kept when none is given.
+            by(&mut self.entries[e]);
             let f = &mut self.entries[e].mount.flags;
             let keep = if given.intersects(ATIME) {
                 atime(given)
@@ -482,6 +541,7 @@ impl Walk<'_, '_> {
     }
 
     fn finish(mut self) -> Walked {
+        self.check_nodev();
         for k in 0..self.nodes.len() {
             if self.nodes[k].alive {
                 let by = self.hider(&self.nodes[k]).and_then(|e| self.entries[e].by);

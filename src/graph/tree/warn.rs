@@ -1,5 +1,5 @@
-//! The walk's warnings: a path certainly missing on an empty tmpfs, a mount that hides what
-//! earlier steps made, a change to a path nothing is mounted on. Each names the steps involved
+//! The walk's warnings about what the plan hides or changes: a mount that hides what earlier
+//! steps made, a change to a path nothing is mounted on. Each names the steps involved
 //! and carries both places (the step at fault and the other one).
 
 use super::Walk;
@@ -10,54 +10,6 @@ use crate::model::Action;
 use crate::source::Loc;
 
 impl Walk<'_, '_> {
-    /// Warns when `p` (the parent of what step `i` makes, or the path it needs) is certainly
-    /// missing: it lives on an empty tmpfs (the root or one the plan mounted), where only what
-    /// the plan made exists, and no earlier step made it.
-    pub(super) fn check_exists(&mut self, i: usize, p: PathId, parent: bool) {
-        let Some(c) = self.empty_fs_without(p) else {
-            return;
-        };
-        let p = self.paths.text(p);
-        let e = &self.entries[c];
-        let step = &self.plan.steps[i];
-        let on = match e.by {
-            Some(by) => format!(
-                "the empty tmpfs step `{}` mounts on `{}`",
-                self.plan.steps[by].id, e.mount.mountpoint
-            ),
-            None => "the empty tmpfs root".to_string(),
-        };
-        let what = if parent {
-            format!("the parent directory `{p}`")
-        } else {
-            format!("`{p}`")
-        };
-        let mut d = Diag::warning(
-            "mountplan::graph::missing",
-            format!(
-                "{what} does not exist when step `{}` runs: it would be on {on}, and no earlier \
-                 step makes it",
-                step.id
-            ),
-            step.key_loc(),
-        )
-        .label(if parent {
-            "its parent directory is missing"
-        } else {
-            "this path is missing"
-        })
-        .help(format!(
-            "make `{p}` in an earlier step (a mkdir step, or `parents = true` on a mkdir)"
-        ));
-        if let Some(by) = e.by {
-            d = d.also(
-                self.plan.steps[by].key_loc(),
-                "the empty tmpfs is mounted here",
-            );
-        }
-        self.warnings.push(d);
-    }
-
     /// Edges and checks of a step that changes the mount at `t`; the mount, when there is one.
     pub(super) fn changes(&mut self, i: usize, tid: PathId) -> Option<usize> {
         let v = self.cover(tid, false);

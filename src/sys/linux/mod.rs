@@ -2,9 +2,9 @@
 //!
 //! Takes the [`Call`]s of a plan in order, inside the new mount namespace; returns what each
 //! changed. Every mount the plan makes is made with the new mount API (`fsmount`,
-//! `open_tree`), held by its descriptor from that moment ([`below::Held`]) and attached with
+//! `open_tree`), held by its descriptor from that moment (`below::Held`) and attached with
 //! `move_mount`; every path inside the new root is resolved below the descriptor of the mount
-//! the dry run puts it on ([`below`]), never into another mount. Creation happens on the
+//! the dry run puts it on (`below`), never into another mount. Creation happens on the
 //! resolved parent descriptor with the final name. What only `mount(2)` and `umount2(2)` can
 //! do (propagation, `MS_MOVE`, detaching) takes a descriptor as `self/fd/N` of the **host**
 //! `/proc` opened before the namespace was made: the working directory is set to that
