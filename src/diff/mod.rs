@@ -7,10 +7,15 @@
 //! kept their relative order (so inserting a step moves nothing, and swapping two steps moves
 //! one). Fields are compared in plan words (`fields.rs`); mounts of the final tree are matched by
 //! mountpoint (and position among mounts stacked on it), nodes by path.
+//!
+//! Also [`unified`]: a line diff of two texts (a checked-in dry run and the dry run now, for
+//! `plan --check`).
 
 mod fields;
+mod lines;
 mod render;
 
+pub use lines::{MAX_EDITS, unified};
 pub use render::{json, markdown, text};
 
 use std::collections::{BTreeMap, VecDeque};
