@@ -350,6 +350,21 @@ fn check_and_plan_read_a_plan_on_standard_input() {
         stderr(&o)
     );
 
+    // diff takes one side on standard input.
+    let o = run_stdin(
+        root,
+        &["diff", "-", "plans/host-sandbox.toml"],
+        read("plans/host-sandbox.toml").into_bytes(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("--- old: <stdin> (plan host-sandbox)\n+++ new: plans/host-sandbox.toml (plan host-sandbox)\n"), "{}", stdout(&o));
+    let o = run_stdin(root, &["diff", "-", "-"], b"version = 1\n".to_vec());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("OLD and NEW cannot both be `-`"),
+        "{}",
+        stderr(&o)
+    );
     // Given twice, refused.
     let o = run_stdin(root, &["check", "-", "-"], b"version = 1\n".to_vec());
     assert_eq!(o.status.code(), Some(2));
