@@ -11,8 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// prints a byte-stable dry run for review, and applies it in a fresh mount namespace,
 /// rolling back everything it changed when a step fails.
 ///
-/// Exit status: 0 success; 1 a plan has errors (check, plan) or two plans differ (diff);
-/// 2 usage error or (check, plan, diff) unreadable file. apply exits with the command's status
+/// Exit status: 0 success; 1 a plan has errors (check, plan), a checked-in dry run is stale
+/// (plan --check) or two plans differ (diff); 2 usage error or (check, plan, diff) unreadable
+/// file. apply exits with the command's status
 /// (128+N when the command is killed by signal N), 0 without a command, 125 when mountplan
 /// itself fails (unreadable or invalid plan, failed step — after rollback), 126 when the
 /// command cannot be executed,
@@ -37,9 +38,21 @@ pub enum Command {
     /// Validate plans: report every problem with the place in the file. Exit 0 when all are valid.
     Check(CheckArgs),
     /// Print the dry run: every system call apply will make, in order, and the final mount tree.
+    ///
+    /// The dry run names files relative to the root of the git work tree the plan is in (the
+    /// nearest directory above it holding `.git`), or to the plan's own directory outside one:
+    /// `plans/x.toml`, `./plans/x.toml`, an absolute path or `../plans/x.toml` from a
+    /// subdirectory all print the same bytes. With --check FILE it prints nothing but compares
+    /// the dry run with FILE (checked in beside the plan, say) and exits 1 with a unified diff
+    /// when FILE is stale.
     Plan(PlanArgs),
-    /// Compare two plans: steps added, removed, moved and changed, and the change in the final
-    /// mount tree. Exit 0 when the same, 1 when different, 2 on error.
+    /// Compare two plans: steps added, removed, moved and changed, the change in the final
+    /// mount tree, and the warnings NEW has that OLD has not. Exit 0 when the same, 1 when
+    /// different, 2 on error.
+    ///
+    /// With --rev REV, OLD is read as it is at git revision REV, its includes too:
+    /// `mountplan diff --rev main plans/x.toml` shows what a branch changes in plans/x.toml.
+    /// Files are named as `plan` names them (relative to the git work tree's root).
     Diff(DiffArgs),
     /// Apply a plan in a fresh namespace, then run COMMAND in the new root (or verify and exit).
     Apply(ApplyArgs),
@@ -51,8 +64,9 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
-    /// Print the man page (roff).
-    Man,
+    /// Print a man page (roff): mountplan's own, or a subcommand's (`mountplan man apply`);
+    /// with --dir DIR, write every page into DIR.
+    Man(ManArgs),
 }
 
 /// Variables given on the command line.
@@ -94,7 +108,9 @@ pub enum Color {
 /// `mountplan check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Plan files to check.
+    /// Plan files to check. `-` reads one plan from standard input (a pipe or a redirected
+    /// file, at most 2 MiB; its includes are relative to the current directory, and it is
+    /// named `<stdin>`).
     #[arg(required = true, value_name = "PLAN")]
     pub plans: Vec<PathBuf>,
     #[command(flatten)]
@@ -123,7 +139,8 @@ pub enum CheckFormat {
 /// `mountplan plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The plan file.
+    /// The plan file. `-` reads it from standard input (a pipe or a redirected file, at most
+    /// 2 MiB; its includes are relative to the current directory, and it is named `<stdin>`).
     #[arg(value_name = "PLAN")]
     pub plan: PathBuf,
     #[command(flatten)]
@@ -131,6 +148,12 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+    /// Print nothing; compare the dry run (in the --format given, without colour) with FILE,
+    /// a checked-in dry run. Exit 0 when FILE is current; 1 when it is stale or missing, with a
+    /// unified diff from FILE to the dry run now on stdout and the command that refreshes it on
+    /// stderr.
+    #[arg(long, value_name = "FILE")]
+    pub check: Option<PathBuf>,
     /// When to use colour: the text dry run, and diagnostics on stderr (the other formats never have colour).
     #[arg(long, value_enum, default_value_t)]
     pub color: Color,
@@ -154,12 +177,18 @@ pub enum PlanFormat {
 /// `mountplan diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The old plan.
+    /// The old plan (`-`: standard input). With --rev, the old plan's path in the work tree.
     #[arg(value_name = "OLD")]
     pub old: PathBuf,
-    /// The new plan.
-    #[arg(value_name = "NEW")]
-    pub new: PathBuf,
+    /// The new plan (`-`: standard input). With --rev it may be left out: then it is OLD, as it
+    /// is in the work tree now.
+    #[arg(value_name = "NEW", required_unless_present = "rev")]
+    pub new: Option<PathBuf>,
+    /// Read OLD, and every file it includes, as it is at git revision REV (`HEAD~1`, `main`,
+    /// `origin/main`, a commit id) of the repository it is in, with `git ls-tree` and `git
+    /// cat-file`. A file missing at REV is an error (exit 2).
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
     #[command(flatten)]
     pub vars: VarArgs,
     /// Output format.
@@ -260,6 +289,19 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `mountplan man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (`apply` prints mountplan-apply(1)); without it,
+    /// mountplan(1).
+    #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+    pub command: Option<String>,
+    /// Write every page into DIR (mountplan.1, mountplan-check.1, mountplan-plan.1, ...),
+    /// creating DIR if it is missing, and print the path of each file written.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `mountplan schema`.

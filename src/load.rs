@@ -131,6 +131,9 @@ fn read_help(e: &io::Error) -> String {
         ),
         io::ErrorKind::InvalidData => "save the plan as UTF-8 text".into(),
         io::ErrorKind::InvalidInput => "give the path of a plan file".into(),
+        io::ErrorKind::UnexpectedEof => {
+            "give a plan: pipe one into standard input, or give the path of a plan file".into()
+        }
         _ => "check the path and its permissions".into(),
     }
 }
@@ -321,7 +324,10 @@ fn visit(
                     loc,
                 )
                 .label("included here")
-                .help("include paths are relative to the including file"),
+                .help(
+                    "include paths are relative to the including file (to the current \
+                     directory for a plan read from standard input)",
+                ),
             ),
         }
     }

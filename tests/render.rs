@@ -1,5 +1,6 @@
 //! Every plan in plans/ and every valid fixture, in every format, against the snapshots in
-//! tests/snapshots/ (refresh with `MOUNTPLAN_BLESS=1 cargo test --test render`), plus checks
+//! tests/snapshots/ and plans/NAME.plan.txt, through `mountplan plan --check` (refresh with
+//! `MOUNTPLAN_BLESS=1 cargo test --test render`), plus checks
 //! that do not depend on the snapshots: the JSON parses, Mermaid and dot are well formed (dot
 //! is run through Graphviz where installed), the text lists exactly the planned calls, and the
 //! `plan` and `diff` commands exit as documented.
@@ -86,6 +87,18 @@ fn formats(rel: &Path) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// `--format` of each snapshot extension.
+const FORMATS: [(&str, &str); 5] = [
+    ("txt", "text"),
+    ("json", "json"),
+    ("md", "markdown"),
+    ("mmd", "mermaid"),
+    ("dot", "dot"),
+];
+
+/// Every snapshot is current, as `mountplan plan --check SNAPSHOT --format F PLAN` sees it (the
+/// check a repository's CI or pre-commit hook runs; its unified diff is in the failure
+/// message), and is what the library renders.
 #[test]
 fn every_plan_renders_as_its_snapshot() {
     let plans = plans();
@@ -105,14 +118,26 @@ fn every_plan_renders_as_its_snapshot() {
                 std::fs::write(&path, &out).expect("write a snapshot");
                 continue;
             }
+            let format = FORMATS
+                .iter()
+                .find(|(e, _)| *e == ext)
+                .map(|(_, f)| *f)
+                .expect("a format");
+            let o = bin()
+                .args(["plan", "--format", format, "--check"])
+                .arg(&path)
+                .arg(rel)
+                .output()
+                .expect("run mountplan");
             let have = std::fs::read_to_string(&path).unwrap_or_default();
-            if have != out {
-                stale.push(
-                    path.strip_prefix(ROOT)
-                        .unwrap_or(&path)
-                        .display()
-                        .to_string(),
-                );
+            if o.status.code() != Some(0) || have != out {
+                stale.push(format!(
+                    "{} (plan --check exit {:?}; the library's rendering {}):\n{}",
+                    path.strip_prefix(ROOT).unwrap_or(&path).display(),
+                    o.status.code(),
+                    if have == out { "matches" } else { "differs" },
+                    String::from_utf8_lossy(&o.stdout)
+                ));
             }
         }
     }
@@ -136,7 +161,7 @@ fn a_diff_renders_as_its_snapshot() {
     let (Some(da), Some(db)) = (ca.dag.as_ref(), cb.dag.as_ref()) else {
         panic!("both plans are valid");
     };
-    let d = mountplan::diff::diff(da, db);
+    let d = mountplan::diff::diff(da, db).with_warnings(&ca.diags, &cb.diags, &cb.sources);
     assert!(!d.is_same());
     let (fa, fb) = (a.display().to_string(), b.display().to_string());
     let bless = std::env::var_os("MOUNTPLAN_BLESS").is_some();
@@ -312,13 +337,7 @@ fn plan_prints_the_dry_run_and_exits_0() {
         .into_iter()
         .find(|p| p.starts_with("plans"))
         .expect("a plan");
-    for (fmt, ext) in [
-        ("text", "txt"),
-        ("json", "json"),
-        ("markdown", "md"),
-        ("mermaid", "mmd"),
-        ("dot", "dot"),
-    ] {
+    for (ext, fmt) in FORMATS {
         let out = bin()
             .args(["plan", "--format", fmt, "--color", "never"])
             .arg(&rel)

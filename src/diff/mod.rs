@@ -7,16 +7,28 @@
 //! kept their relative order (so inserting a step moves nothing, and swapping two steps moves
 //! one). Fields are compared in plan words (`fields.rs`); mounts of the final tree are matched by
 //! mountpoint (and position among mounts stacked on it), nodes by path.
+//!
+//! [`Diff::with_warnings`] adds the warnings the new plan has that the old one has not (matched
+//! by code and message, each old warning cancelling one new one), placed in the new plan's
+//! files. Files left behind show the step that makes them and `(hidden by ID)` as the dry run's
+//! table does ([`crate::render`]'s STEP cell).
+//!
+//! Also [`unified`]: a line diff of two texts (a checked-in dry run and the dry run now, for
+//! `plan --check`).
 
 mod fields;
+mod lines;
 mod render;
 
+pub use lines::{MAX_EDITS, unified};
 pub use render::{json, markdown, text};
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::diag::Diag;
 use crate::graph::{Dag, TreeMount, TreeNode};
 use crate::render::findmnt;
+use crate::source::Sources;
 
 /// A field that differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +98,7 @@ pub struct TreeChange<T> {
     /// The item in the new tree.
     pub new: Option<T>,
     /// For a change: what differs (mounts: `fstype`, `source`, `options`, `recursive`;
-    /// files: `type`, `mode`, `owner`, `hidden`).
+    /// files: `type`, `mode`, `owner`, `hidden`: `no` or `hidden by ID`).
     pub fields: Vec<FieldChange>,
 }
 
@@ -112,6 +124,35 @@ pub struct Diff<'a> {
     pub mounts: Vec<MountChange>,
     /// Files left behind that differ, by path.
     pub nodes: Vec<NodeChange>,
+    /// Warnings of the new plan that the old one has not (see [`Diff::with_warnings`]).
+    pub warnings: Vec<&'a Diag>,
+    /// The new plan's files, where [`Diff::warnings`] point.
+    pub new_sources: Option<&'a Sources>,
+}
+
+impl<'a> Diff<'a> {
+    /// Adds the warnings of `new` (the new plan's diagnostics, in `sources`) that `old` has
+    /// not: matched by code and message, so a warning that only moved in the file is not new;
+    /// each old warning cancels one new one. Errors are not warnings and never listed.
+    pub fn with_warnings(mut self, old: &[Diag], new: &'a [Diag], sources: &'a Sources) -> Self {
+        let mut seen: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for d in old.iter().filter(|d| !d.is_error()) {
+            *seen.entry((d.code, d.message.as_str())).or_default() += 1;
+        }
+        self.warnings = new
+            .iter()
+            .filter(|d| !d.is_error())
+            .filter(|d| match seen.get_mut(&(d.code, d.message.as_str())) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    false
+                }
+                _ => true,
+            })
+            .collect();
+        self.new_sources = Some(sources);
+        self
+    }
 }
 
 impl Diff<'_> {
@@ -192,6 +233,8 @@ pub fn diff<'a>(old: &'a Dag, new: &'a Dag) -> Diff<'a> {
         steps,
         mounts: mounts(&old.tree.mounts, &new.tree.mounts),
         nodes: nodes(old, new),
+        warnings: Vec::new(),
+        new_sources: None,
     }
 }
 
@@ -271,11 +314,14 @@ fn keyed<T>(items: &[T], key: impl Fn(&T) -> String) -> BTreeMap<(String, usize)
     out
 }
 
+/// The items of two lists that differ, matched by `key`; `old_fields` and `new_fields` give
+/// each side's fields (they may name steps, each in its own plan).
 fn compare<T: Clone>(
     old: &[T],
     new: &[T],
     key: impl Fn(&T) -> String,
-    fields: impl Fn(&T) -> Vec<(&'static str, String)>,
+    old_fields: impl Fn(&T) -> Vec<(&'static str, String)>,
+    new_fields: impl Fn(&T) -> Vec<(&'static str, String)>,
 ) -> Vec<TreeChange<T>> {
     let (o, n) = (keyed(old, &key), keyed(new, &key));
     let mut keys: Vec<&(String, usize)> = o.keys().chain(n.keys()).collect();
@@ -290,7 +336,7 @@ fn compare<T: Clone>(
         let (kind, f) = match (&a, &b) {
             (Some(a), Some(b)) => (
                 ChangeKind::Changed,
-                to_changes(fields::changed(&fields(a), &fields(b))),
+                to_changes(fields::changed(&old_fields(a), &new_fields(b))),
             ),
             (Some(_), None) => (ChangeKind::Removed, Vec::new()),
             (None, _) => (ChangeKind::Added, Vec::new()),
@@ -308,23 +354,27 @@ fn compare<T: Clone>(
 }
 
 fn mounts(old: &[TreeMount], new: &[TreeMount]) -> Vec<MountChange> {
-    compare(
-        old,
-        new,
-        |m| m.mountpoint.to_string(),
-        |m| {
-            vec![
-                ("fstype", m.fstype.clone()),
-                ("source", m.source.clone()),
-                ("options", findmnt::options(m)),
-                ("recursive", m.recursive.to_string()),
-            ]
-        },
-    )
+    let f = |m: &TreeMount| {
+        vec![
+            ("fstype", m.fstype.clone()),
+            ("source", m.source.clone()),
+            ("options", findmnt::options(m)),
+            ("recursive", m.recursive.to_string()),
+        ]
+    };
+    compare(old, new, |m| m.mountpoint.to_string(), f, f)
+}
+
+/// A step's id in `dag`, as the dry run names it.
+pub(crate) fn step_id(dag: &Dag, i: usize) -> String {
+    dag.plan
+        .steps
+        .get(i)
+        .map_or_else(|| "?".to_string(), |s| s.id.as_str().to_string())
 }
 
 fn nodes(old: &Dag, new: &Dag) -> Vec<NodeChange> {
-    let f = |n: &TreeNode| {
+    let f = |dag: &Dag, n: &TreeNode| {
         let owner = match (n.uid, n.gid) {
             (None, None) => "-".to_string(),
             (u, g) => format!(
@@ -339,11 +389,20 @@ fn nodes(old: &Dag, new: &Dag) -> Vec<NodeChange> {
             ("owner", owner),
             (
                 "hidden",
-                if n.hidden_by.is_some() { "yes" } else { "no" }.to_string(),
+                n.hidden_by.map_or_else(
+                    || "no".to_string(),
+                    |h| format!("hidden by {}", step_id(dag, h)),
+                ),
             ),
         ]
     };
-    compare(&old.tree.nodes, &new.tree.nodes, |n| n.path.to_string(), f)
+    compare(
+        &old.tree.nodes,
+        &new.tree.nodes,
+        |n| n.path.to_string(),
+        |n| f(old, n),
+        |n| f(new, n),
+    )
 }
 
 #[cfg(test)]

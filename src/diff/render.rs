@@ -1,15 +1,21 @@
 //! A [`Diff`] as text (for people, optionally coloured), JSON (for scripts) or Markdown (for a
-//! pull-request comment). Only what differs is listed; pure and byte-stable.
+//! pull-request comment). Only what differs is listed, then the warnings the new plan
+//! introduces; pure and byte-stable.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{ChangeKind, Diff, FieldChange, MountChange, NodeChange, StepChange, TreeChange};
+use super::{
+    ChangeKind, Diff, FieldChange, MountChange, NodeChange, StepChange, TreeChange, step_id,
+};
+use crate::diag::Diag;
 use crate::graph::Dag;
-use crate::render::findmnt;
+use crate::render::attach::Regions;
+use crate::render::json::{JDiag, diag_json};
 use crate::render::markdown::{cell, code, esc};
 use crate::render::summary::summary;
+use crate::render::{diag_head, findmnt, place};
 
 /// One changed step, as every format shows it.
 struct Row<'a> {
@@ -92,13 +98,47 @@ fn mount_line(m: &crate::graph::TreeMount) -> String {
     )
 }
 
-fn node_line(n: &crate::graph::TreeNode) -> String {
+/// A file left behind, as `path  type  mode  step`, the step cell as the dry run's table
+/// writes it (with `(hidden by ID)`); step ids are `dag`'s.
+fn node_line(dag: &Dag, n: &crate::graph::TreeNode) -> String {
     format!(
-        "{}  {}  {}",
+        "{}  {}  {}  {}",
         n.path,
         findmnt::node_kind(&n.kind),
-        n.mode.map_or("-".into(), |m| m.to_string())
+        n.mode.map_or("-".into(), |m| m.to_string()),
+        findmnt::node_step(n, &|i| step_id(dag, i))
     )
+}
+
+/// A warning the new plan introduces: the step it points into (in the new plan) and where.
+struct Introduced<'a> {
+    diag: &'a Diag,
+    step: Option<usize>,
+    place: Option<String>,
+}
+
+fn introduced<'a>(d: &Diff<'a>) -> Vec<Introduced<'a>> {
+    let Some(sources) = d.new_sources else {
+        return Vec::new();
+    };
+    let regions = Regions::new(sources, &d.new.plan);
+    d.warnings
+        .iter()
+        .map(|w| Introduced {
+            diag: w,
+            step: regions.step_of(w),
+            place: w.loc.and_then(|l| place(sources, l)),
+        })
+        .collect()
+}
+
+impl Introduced<'_> {
+    /// `step 3 shm: ` when it points into a step.
+    fn at(&self, dag: &Dag) -> String {
+        self.step
+            .map(|i| format!("step {} {}: ", i + 1, step_id(dag, i)))
+            .unwrap_or_default()
+    }
 }
 
 fn counts(d: &Diff) -> String {
@@ -165,8 +205,36 @@ pub fn text(d: &Diff, old_file: &str, new_file: &str, color: bool) -> String {
             format!("+++ new: {new_file} (plan {})", d.new.plan.name)
         )
     );
+    let warned = introduced(d);
+    let warnings = |o: &mut String| {
+        if warned.is_empty() {
+            return;
+        }
+        let _ = writeln!(o, "\n{}", paint("1", "warnings introduced".into()));
+        for w in &warned {
+            let head = format!("  ! {}{}", w.at(d.new), diag_head(w.diag));
+            let _ = writeln!(o, "{}", paint("1;33", head));
+            if let Some(p) = &w.place {
+                let label = if w.diag.label.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", w.diag.label)
+                };
+                let _ = writeln!(o, "      at {p}{label}");
+            }
+            for (loc, label) in &w.diag.secondary {
+                if let Some(p) = d.new_sources.and_then(|s| place(s, *loc)) {
+                    let _ = writeln!(o, "      and {p}: {label}");
+                }
+            }
+            if let Some(h) = &w.diag.help {
+                let _ = writeln!(o, "      help: {h}");
+            }
+        }
+    };
     if d.is_same() {
         o.push_str("\nno differences: the plans do the same thing\n");
+        warnings(&mut o);
         return o;
     }
     let _ = writeln!(o, "{}", counts(d));
@@ -212,12 +280,13 @@ pub fn text(d: &Diff, old_file: &str, new_file: &str, color: bool) -> String {
     if !d.nodes.is_empty() {
         let _ = writeln!(o, "\n{}", paint("1", "files left behind".into()));
         for n in &d.nodes {
-            let _ = writeln!(o, "{}", by_mark(mark(n.kind), node_change_line(n)));
+            let _ = writeln!(o, "{}", by_mark(mark(n.kind), node_change_line(d, n)));
             for f in &n.fields {
                 let _ = writeln!(o, "      {}: {} -> {}", f.field, f.old, f.new);
             }
         }
     }
+    warnings(&mut o);
     o
 }
 
@@ -230,11 +299,11 @@ fn mount_change_line(m: &MountChange) -> String {
     }
 }
 
-fn node_change_line(n: &NodeChange) -> String {
+fn node_change_line(d: &Diff, n: &NodeChange) -> String {
     match (n.kind, &n.old, &n.new) {
         (ChangeKind::Changed, _, Some(x)) => format!("  ~ {}", x.path),
-        (_, _, Some(x)) => format!("  + {}", node_line(x)),
-        (_, Some(x), None) => format!("  - {}", node_line(x)),
+        (_, _, Some(x)) => format!("  + {}", node_line(d.new, x)),
+        (_, Some(x), None) => format!("  - {}", node_line(d.old, x)),
         _ => String::new(),
     }
 }
@@ -249,6 +318,15 @@ struct JDoc<'a> {
     steps: Vec<JStep<'a>>,
     mounts: Vec<JItem<'a>>,
     nodes: Vec<JItem<'a>>,
+    warnings: Vec<JWarning>,
+}
+
+#[derive(Serialize)]
+struct JWarning {
+    step: Option<String>,
+    index: Option<usize>,
+    #[serde(flatten)]
+    diag: JDiag,
 }
 
 #[derive(Serialize)]
@@ -356,9 +434,17 @@ pub fn json(d: &Diff, old_file: &str, new_file: &str) -> String {
                     .or(n.old.as_ref())
                     .map(|x| x.path.to_string())
                     .unwrap_or_default(),
-                old: n.old.as_ref().map(node_line),
-                new: n.new.as_ref().map(node_line),
+                old: n.old.as_ref().map(|x| node_line(d.old, x)),
+                new: n.new.as_ref().map(|x| node_line(d.new, x)),
                 fields: jfields(&n.fields),
+            })
+            .collect(),
+        warnings: introduced(d)
+            .iter()
+            .map(|w| JWarning {
+                step: w.step.map(|i| step_id(d.new, i)),
+                index: w.step,
+                diag: diag_json(d.new_sources.unwrap_or(&Default::default()), w.diag),
             })
             .collect(),
     };
@@ -386,8 +472,31 @@ pub fn markdown(d: &Diff, old_file: &str, new_file: &str) -> String {
         code(&d.new.plan.name)
     );
     let _ = writeln!(o, "- old: {}\n- new: {}", code(old_file), code(new_file));
+    let warned = introduced(d);
+    let warnings = |o: &mut String| {
+        if warned.is_empty() {
+            return;
+        }
+        let _ = writeln!(o, "\n### Warnings introduced\n");
+        for w in &warned {
+            let at = w
+                .step
+                .map(|i| format!("step {} {}: ", i + 1, code(&step_id(d.new, i))))
+                .unwrap_or_default();
+            let place = w
+                .place
+                .as_ref()
+                .map(|p| format!(" ({})", code(p)))
+                .unwrap_or_default();
+            let _ = writeln!(o, "- {at}{}{place}", esc(&diag_head(w.diag)));
+            if let Some(h) = &w.diag.help {
+                let _ = writeln!(o, "  - help: {}", esc(h));
+            }
+        }
+    };
     if d.is_same() {
         o.push_str("\nNo differences: the plans do the same thing.\n");
+        warnings(&mut o);
         return o;
     }
     let _ = writeln!(o, "- {}", esc(&counts(d)));
@@ -425,14 +534,17 @@ pub fn markdown(d: &Diff, old_file: &str, new_file: &str) -> String {
         &d.mounts,
         |m| m.mountpoint.to_string(),
         mount_line,
+        mount_line,
     );
     items(
         &mut o,
         "Files left behind",
         &d.nodes,
         |n| n.path.to_string(),
-        node_line,
+        |n| node_line(d.old, n),
+        |n| node_line(d.new, n),
     );
+    warnings(&mut o);
     o
 }
 
@@ -441,7 +553,8 @@ fn items<T>(
     title: &str,
     v: &[TreeChange<T>],
     path: impl Fn(&T) -> String,
-    line: impl Fn(&T) -> String,
+    old_line: impl Fn(&T) -> String,
+    new_line: impl Fn(&T) -> String,
 ) {
     if v.is_empty() {
         return;
@@ -461,8 +574,14 @@ fn items<T>(
             (String::new(), field_cell(&c.fields))
         } else {
             (
-                c.old.as_ref().map(|x| cell(&line(x))).unwrap_or_default(),
-                c.new.as_ref().map(|x| cell(&line(x))).unwrap_or_default(),
+                c.old
+                    .as_ref()
+                    .map(|x| cell(&old_line(x)))
+                    .unwrap_or_default(),
+                c.new
+                    .as_ref()
+                    .map(|x| cell(&new_line(x)))
+                    .unwrap_or_default(),
             )
         };
         let _ = writeln!(o, "| {} | {} | {old} | {new} |", kind_str(c.kind), cell(&p));

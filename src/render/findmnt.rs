@@ -179,6 +179,19 @@ pub(crate) fn node_kind(k: &NodeKind) -> String {
     }
 }
 
+/// The STEP cell of a file left behind: the step that makes it, `(if missing)`, and
+/// `(hidden by ID)` when a later mount covers it. `id` names a step.
+pub(crate) fn node_step(n: &crate::graph::TreeNode, id: &dyn Fn(usize) -> String) -> String {
+    let mut step = id(n.step);
+    if n.if_missing {
+        step.push_str(" (if missing)");
+    }
+    if let Some(h) = n.hidden_by {
+        step.push_str(&format!(" (hidden by {})", id(h)));
+    }
+    step
+}
+
 /// The files left behind, header first. `id` names a step.
 pub(crate) fn node_table(tree: &FinalTree, id: &dyn Fn(usize) -> String) -> Vec<String> {
     let mut rows = vec![vec![
@@ -197,19 +210,12 @@ pub(crate) fn node_table(tree: &FinalTree, id: &dyn Fn(usize) -> String) -> Vec<
                 g.map_or("-".into(), |g| g.to_string())
             ),
         };
-        let mut step = id(n.step);
-        if n.if_missing {
-            step.push_str(" (if missing)");
-        }
-        if let Some(h) = n.hidden_by {
-            step.push_str(&format!(" (hidden by {})", id(h)));
-        }
         rows.push(vec![
             n.path.to_string(),
             node_kind(&n.kind),
             n.mode.map_or("-".into(), |m| m.to_string()),
             owner,
-            step,
+            node_step(n, id),
         ]);
     }
     columns(&rows)

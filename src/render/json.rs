@@ -55,8 +55,9 @@ struct Namespaces {
     cgroup: bool,
 }
 
+/// A diagnostic as the JSON formats write it (`plan` and `diff`; docs/json.md).
 #[derive(Serialize)]
-struct JDiag {
+pub(crate) struct JDiag {
     code: &'static str,
     severity: &'static str,
     message: String,
@@ -139,14 +140,15 @@ struct JNode<'a> {
 }
 
 fn jdiag(r: &Review, d: &Diag) -> JDiag {
+    diag_json(r.sources, d)
+}
+
+/// A diagnostic, placed in `sources`, as the JSON formats write it.
+pub(crate) fn diag_json(sources: &Sources, d: &Diag) -> JDiag {
     let (file, line, column) = match d.loc {
-        Some(l) if (l.src.0 as usize) < r.sources.len() => {
-            let (line, col) = r.sources.line_col(l.src, l.span.start);
-            (
-                Some(r.sources.get(l.src).name.clone()),
-                Some(line),
-                Some(col),
-            )
+        Some(l) if (l.src.0 as usize) < sources.len() => {
+            let (line, col) = sources.line_col(l.src, l.span.start);
+            (Some(sources.get(l.src).name.clone()), Some(line), Some(col))
         }
         _ => (None, None, None),
     };

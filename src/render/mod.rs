@@ -19,10 +19,10 @@
 //! dot       the DAG in Graphviz dot
 //! ```
 
-mod attach;
+pub(crate) mod attach;
 mod dot;
 pub(crate) mod findmnt;
-mod json;
+pub(crate) mod json;
 pub(crate) mod markdown;
 mod mermaid;
 pub(crate) mod summary;
@@ -209,11 +209,7 @@ impl<'a> Review<'a> {
 
     /// `file:line:col` of a location, when its file is known.
     pub(crate) fn place(&self, loc: crate::source::Loc) -> Option<String> {
-        if loc.src.0 as usize >= self.sources.len() {
-            return None;
-        }
-        let (l, c) = self.sources.line_col(loc.src, loc.span.start);
-        Some(format!("{}:{l}:{c}", self.sources.get(loc.src).name))
+        place(self.sources, loc)
     }
 
     /// A step's id.
@@ -225,6 +221,15 @@ impl<'a> Review<'a> {
             .map(|s| s.id.as_str())
             .unwrap_or("?")
     }
+}
+
+/// `file:line:col` of a location in `sources`, when its file is known.
+pub(crate) fn place(sources: &Sources, loc: crate::source::Loc) -> Option<String> {
+    if loc.src.0 as usize >= sources.len() {
+        return None;
+    }
+    let (l, c) = sources.line_col(loc.src, loc.span.start);
+    Some(format!("{}:{l}:{c}", sources.get(loc.src).name))
 }
 
 /// `severity[code]: message`.
