@@ -530,7 +530,8 @@ fn step_calls(action: &Action, mounts: &mut Mounts) -> (Vec<Call>, Option<Vec<Ca
 }
 
 fn pivot_calls(s: PivotStrategy, put_old: &RootPath, mounts: &Mounts) -> Vec<Call> {
-    let root = Target::InRoot(At::root());
+    // The new root is the mount on top at `/` (an overlay mounted over the root, say).
+    let root = Target::InRoot(mounts.at(&RootPath::root()));
     match s {
         PivotStrategy::PivotRoot => vec![
             Call::Chdir(root),

@@ -73,13 +73,29 @@ pub struct Mismatch {
     pub actual: Option<String>,
 }
 
+/// A mount of the plan that is where the kernel put it, not at the path the dry run names
+/// (its target went through a symlink in the root): the same mount, found by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moved {
+    /// The path the dry run names.
+    pub predicted: String,
+    /// Where it is, inside the new root.
+    pub actual: String,
+}
+
 /// The verification after the last step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
     /// True when the mount table matches the prediction.
     pub ok: bool,
-    /// How many predicted mounts were checked.
+    /// How many predicted mounts were made and checked.
     pub checked: usize,
+    /// How many were not made: masks and read-only paths of a path that was missing.
+    #[serde(default)]
+    pub skipped: usize,
+    /// The plan's mounts that are at another path than the dry run names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<Moved>,
     /// Every difference.
     pub mismatches: Vec<Mismatch>,
 }
@@ -180,10 +196,26 @@ pub fn text(o: &Outcome) -> String {
     }
     if let Some(v) = &o.verify {
         if v.ok {
-            let _ = writeln!(
+            let _ = write!(
                 s,
                 "  verify: {} predicted mounts match /proc/self/mountinfo",
                 v.checked
+            );
+            if v.skipped > 0 {
+                let _ = write!(
+                    s,
+                    " ({} not made: masks or read-only paths of a missing path)",
+                    v.skipped
+                );
+            }
+            s.push('\n');
+        }
+        for m in &v.moved {
+            let _ = writeln!(
+                s,
+                "  verify: the mount the dry run puts on {} is at {} (its path went through a \
+                 symlink in the root)",
+                m.predicted, m.actual
             );
         }
     }

@@ -387,7 +387,8 @@ pub fn run(
     if out.failure.is_none() && opts.verify {
         match r.sys.mounts() {
             Ok(actual) => {
-                let v = verify::compare(dag, &actual, &inherited, opts.userns);
+                let made = r.sys.made();
+                let v = verify::compare(dag, &actual, &inherited, &made, opts.userns);
                 if !v.mismatches.is_empty() {
                     out.failure = Some(Failure {
                         step: None,
@@ -465,5 +466,11 @@ impl Sys for Inject<'_> {
     }
     fn mounts(&mut self) -> Result<Vec<crate::sys::MountEntry>, SysError> {
         self.inner.mounts()
+    }
+    fn made(&self) -> Vec<Option<u64>> {
+        self.inner.made()
+    }
+    fn inherited(&mut self) -> Result<Vec<crate::sys::MountEntry>, SysError> {
+        self.inner.inherited()
     }
 }

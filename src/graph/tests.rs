@@ -748,7 +748,8 @@ fn a_put_old_pivot_on_a_read_only_root_fails() {
     );
     // A put_old directory whose parent is missing on the empty root (one the plan made is no
     // conflict: the directory gets a fresh name).
-    for (put_old, code) in [("/none/old", "mountplan::graph::missing")] {
+    {
+        let (put_old, code) = ("/none/old", "mountplan::graph::missing");
         let mut pv = pivot_by(PivotStrategy::PutOld, None);
         if let Action::Pivot(p) = &mut pv {
             p.put_old = rp(put_old);

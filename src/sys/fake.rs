@@ -39,6 +39,8 @@ pub struct Fake {
     pub files: BTreeMap<RootPath, (Node, FileId)>,
     /// What [`Sys::mounts`] returns.
     pub mount_table: Vec<MountEntry>,
+    /// What [`Sys::made`] returns.
+    pub made: Vec<Option<u64>>,
     /// Directories below an overlay (relative to it) that are only in a lower layer: a change
     /// below one copies it up (a [`Side`] of that call).
     pub lower_only: BTreeSet<String>,
@@ -259,6 +261,10 @@ impl Sys for Fake {
 
     fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError> {
         Ok(self.mount_table.clone())
+    }
+
+    fn made(&self) -> Vec<Option<u64>> {
+        self.made.clone()
     }
 
     fn sides(&mut self, c: &Call) -> Result<Vec<Side>, SysError> {

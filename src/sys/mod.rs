@@ -359,6 +359,8 @@ pub struct MountEntry {
     pub fstype: String,
     /// The per-mount flags: MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_NOATIME, ...
     pub flags: MsFlags,
+    /// The filesystem's options as the kernel shows them (after the source): `rw,size=64k`.
+    pub options: String,
 }
 
 /// Where the journal's lines go (the file `<state-dir>/journal/<key>.journal`).
@@ -403,6 +405,10 @@ pub trait Sys {
     }
     /// The mounts at or below the new root, mountpoints relative to it, in mount table order.
     fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError>;
+    /// The mount id of each of the plan's mounts, by number (`None`: not made, or unmounted).
+    fn made(&self) -> Vec<Option<u64>> {
+        Vec::new()
+    }
     /// What the bound root brought along, right after it was bound: [`Sys::mounts`], or
     /// nothing when the layer knows the bind brought no mount (an empty list then means the
     /// same to verification as the bind's own entry alone).

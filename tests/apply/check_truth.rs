@@ -46,12 +46,13 @@ fn a_pivot_check_says_falls_back_falls_back_for_that_reason() {
     else {
         return;
     };
-    for (name, first, strategy, errno) in [(
-        "shared",
-        "kind = \"propagation\"\ntarget = \"/\"\npropagation = \"shared\"\n",
-        "pivot-root",
-        "EINVAL",
-    )] {
+    {
+        let (name, first, strategy, errno) = (
+            "shared",
+            "kind = \"propagation\"\ntarget = \"/\"\npropagation = \"shared\"\n",
+            "pivot-root",
+            "EINVAL",
+        );
         let s = Scratch::new(&format!("truth-pivot-{name}"));
         let root = s.path("root");
         busybox_root(&root);

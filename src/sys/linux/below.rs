@@ -128,6 +128,14 @@ impl Held {
             .map(|f| f.as_raw_fd())
     }
 
+    /// The mount id of each held mount, by number (`None`: not made, or unmounted).
+    pub(super) fn ids(&self) -> Vec<Option<u64>> {
+        self.slots
+            .iter()
+            .map(|s| s.fd.as_ref().and(s.mnt))
+            .collect()
+    }
+
     /// Whether `mnt` is the mount id of one of the held mounts.
     pub(super) fn holds_mnt(&self, mnt: u64) -> bool {
         self.slots

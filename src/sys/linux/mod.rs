@@ -694,17 +694,9 @@ impl Sys for Linux {
                             .map_err(|e| self.refuse(c, at, e, How::DIR))?;
                         nix::unistd::fchdir(fd.as_fd()).map_err(err)?;
                     }
-                    // After a pivot the root's descriptor is `/`: resolving in it gives the
-                    // same directory as the path.
-                    Target::AfterPivot(p) if p.is_root() => {
-                        nix::unistd::fchdir(self.root_fd().map_err(err)?).map_err(err)?;
-                    }
-                    Target::AfterPivot(p) => {
-                        let fd =
-                            resolve::resolve(self.root_fd().map_err(err)?, p.relative(), How::DIR)
-                                .map_err(err)?;
-                        nix::unistd::fchdir(fd.as_fd()).map_err(err)?;
-                    }
+                    // After a pivot: the process's own root, where nothing but this process
+                    // can be yet.
+                    Target::AfterPivot(p) => nix::unistd::chdir(p.as_str()).map_err(err)?,
                     Target::Host(h) => nix::unistd::chdir(h.as_str()).map_err(err)?,
                     Target::TmpRoot => {
                         let fd = self.tmproot_mountpoint().map_err(err)?;
@@ -862,6 +854,10 @@ impl Sys for Linux {
             return Ok(Vec::new());
         }
         self.mounts()
+    }
+
+    fn made(&self) -> Vec<Option<u64>> {
+        self.held.ids()
     }
 
     fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError> {

@@ -24,6 +24,8 @@ pub struct RawMount {
     pub fstype: String,
     /// Per-mount options (field 6) as flags.
     pub flags: MsFlags,
+    /// The superblock's options (the last field).
+    pub options: String,
 }
 
 /// Decodes the kernel's `\ooo` escapes.
@@ -86,7 +88,10 @@ fn parse_line(line: &str) -> Option<RawMount> {
     let root = l.next()?;
     let mp = l.next()?;
     let opts = l.next()?;
-    let fstype = right.split(' ').next()?;
+    let mut r = right.split(' ');
+    let fstype = r.next()?;
+    let _source = r.next();
+    let options = r.next().unwrap_or("");
     Some(RawMount {
         id,
         parent,
@@ -94,6 +99,7 @@ fn parse_line(line: &str) -> Option<RawMount> {
         fs_root: unescape(root),
         fstype: unescape(fstype),
         flags: flags_of(opts),
+        options: unescape(options),
     })
 }
 
@@ -150,6 +156,7 @@ fn relative(e: RawMount, prefix: &str) -> MountEntry {
         mountpoint: rel,
         fstype: e.fstype,
         flags: e.flags,
+        options: e.options,
     }
 }
 
