@@ -11,6 +11,9 @@ use std::fmt;
 
 pub use nix::mount::MsFlags;
 
+mod process;
+pub use process::{CAP_NAMES, Cap, CapSet, CapsAsked, DEFAULT_CAPS, Env, Process, ProcessLocs};
+
 use crate::raw::StepKind;
 use crate::source::Loc;
 
@@ -248,6 +251,8 @@ pub struct Plan {
     pub root_loc: Option<Loc>,
     /// Namespaces to create (mount always).
     pub namespaces: Namespaces,
+    /// How the command runs (`[process]`).
+    pub process: Process,
     /// Variables after command-line overrides, as substituted.
     pub vars: BTreeMap<String, String>,
     /// Included files, as named in the sources (in the order read).

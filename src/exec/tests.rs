@@ -139,6 +139,7 @@ fn plan(root: Root, fallback: Option<PivotStrategy>) -> Plan {
         description: None,
         root,
         namespaces: Namespaces::default(),
+        process: Default::default(),
         vars: Default::default(),
         includes: Vec::new(),
         root_loc: None,
