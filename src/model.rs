@@ -310,7 +310,7 @@ pub enum UserNs {
 pub struct Namespaces {
     /// User namespace.
     pub user: UserNs,
-    /// PID namespace (with a minimal init).
+    /// PID namespace (with a minimal init). On by default.
     pub pid: bool,
     /// IPC namespace.
     pub ipc: bool,
@@ -326,7 +326,7 @@ impl Default for Namespaces {
     fn default() -> Self {
         Namespaces {
             user: UserNs::Auto,
-            pid: false,
+            pid: true,
             ipc: false,
             uts: false,
             net: false,

@@ -152,6 +152,7 @@ pub struct Namespaces {
     /// inside, only when not running as root). Default `"auto"`.
     pub user: Option<Sp<UserNs>>,
     /// A pid namespace, with a minimal init that reaps and passes the command's status through.
+    /// Default true: with `false` and proc mounted, the command sees every host process.
     pub pid: Option<Sp<bool>>,
     /// An IPC namespace (needed for a private mqueue mount).
     pub ipc: Option<Sp<bool>>,
