@@ -253,7 +253,7 @@ pub struct ProcessEnv {
 #[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[schemars(untagged)]
 pub enum Capabilities {
-    /// `"all"`: every capability the running kernel has.
+    /// `"all"`: every capability mountplan itself has (as root: every one the kernel has).
     #[schemars(schema_with = "all_schema")]
     Word(String),
     /// Capability names, `CAP_` optional, in any case; `[]` for none.

@@ -16,6 +16,7 @@
 //! Printing is the caller's: it gets [`Event`]s (in the parent, or in the child for the
 //! per-step report, which must come out before the command's own output).
 
+pub mod command;
 pub mod journal;
 pub mod process;
 pub mod recover;
@@ -154,7 +155,8 @@ pub fn default_state_dir() -> Result<PathBuf, String> {
 
 /// What cannot work, found before any namespace is made: in a user namespace, device nodes
 /// (the kernel refuses them), owners other than root (only the caller is mapped, as 0), proc
-/// without a pid namespace and sysfs without a network namespace, and `--persist`.
+/// without a pid namespace and sysfs without a network namespace, a command uid, gid or
+/// groups other than 0 and none, and `--persist`.
 pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
     let mut out = Vec::new();
     if !userns {
@@ -227,6 +229,7 @@ pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
             _ => {}
         }
     }
+    rootless_ids(&plan.process, &mut out);
     if persist {
         out.push(Diag::error_nowhere(
             "mountplan::apply::rootless-persist",
@@ -235,6 +238,39 @@ pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
         ));
     }
     out
+}
+
+/// In a user namespace only uid and gid 0 exist (the caller), and setgroups is denied.
+fn rootless_ids(p: &crate::model::Process, out: &mut Vec<Diag>) {
+    for (key, id, loc) in [("uid", p.uid, p.locs.uid), ("gid", p.gid, p.locs.gid)] {
+        if id == 0 {
+            continue;
+        }
+        let msg = format!(
+            "the command would run as {key} {id}, but a rootless apply maps only the caller \
+             (as uid and gid 0)"
+        );
+        let d = match loc {
+            Some(l) => Diag::error("mountplan::apply::rootless-ids", msg, l)
+                .label(format!("{key} {id} does not exist in this user namespace")),
+            None => Diag::error_nowhere("mountplan::apply::rootless-ids", msg),
+        };
+        out.push(d.help(format!(
+            "drop `{key}` from [process], or run as root with [namespaces] user = false"
+        )));
+    }
+    if !p.groups.is_empty() {
+        let msg = "the command would get supplementary groups, but a rootless apply cannot \
+                   set them (setgroups is denied in its user namespace)";
+        let d = match p.locs.groups {
+            Some(l) => Diag::error("mountplan::apply::rootless-ids", msg, l)
+                .label("setgroups is denied here"),
+            None => Diag::error_nowhere("mountplan::apply::rootless-ids", msg),
+        };
+        out.push(
+            d.help("drop `groups` from [process], or run as root with [namespaces] user = false"),
+        );
+    }
 }
 
 fn rootless_owner(id: &str, loc: crate::source::Loc) -> Diag {
@@ -287,6 +323,24 @@ pub fn apply(
             .help("run it as root, or set `user = \"auto\"` in [namespaces] to apply it rootless"),
         );
     }
+    let missing = command::unavailable(&plan.process);
+    if !missing.is_empty() {
+        let msg = format!(
+            "the command is to get {}, which mountplan itself does not have (not in its \
+             permitted or bounding set), so it cannot give them",
+            missing.names().join(", ")
+        );
+        let d = match plan.process.locs.caps {
+            Some(l) => {
+                Diag::error("mountplan::apply::capabilities", msg, l).label("asked for here")
+            }
+            None => Diag::error_nowhere("mountplan::apply::capabilities", msg),
+        };
+        refused.push(d.help(
+            "leave them out of [process] capabilities (`\"all\"` takes only what there is), \
+             or run mountplan with them",
+        ));
+    }
     if !refused.is_empty() {
         return Err(ApplyError::Refused(refused));
     }
@@ -294,8 +348,15 @@ pub fn apply(
         ApplyError::Refused(vec![Diag::error_nowhere("mountplan::apply::command", m)])
     })?;
 
-    // Nodes and directories get exactly the modes the plan gives, whatever the caller's umask.
-    nix::sys::stat::umask(Mode::empty());
+    // Before anything is opened: no descriptor the caller left open stays in mountplan's
+    // processes, and none of them can be reached through /proc by the command (or anyone
+    // else without CAP_SYS_PTRACE). Children inherit the non-dumpable flag.
+    process::close_inherited_fds();
+    process::set_dumpable(false).map_err(ApplyError::Host)?;
+    // Nodes and directories get exactly the modes the plan gives, whatever the caller's umask;
+    // the command gets the caller's back.
+    let caller_umask = nix::sys::stat::umask(Mode::empty()).bits();
+    let caller_env = command::caller_env();
     process::note_caller_signals();
     if cfg.test.no_openat2 {
         resolve::force_fallback();
@@ -359,6 +420,8 @@ pub fn apply(
                     parent,
                     pid_here,
                     args,
+                    caller_umask,
+                    caller_env,
                 },
                 on,
             );
@@ -459,6 +522,10 @@ struct Child {
     /// The parent made the pid namespace: this child is its pid 1.
     pid_here: bool,
     args: Vec<std::ffi::CString>,
+    /// The umask mountplan was started with.
+    caller_umask: u32,
+    /// The environment mountplan was started with.
+    caller_env: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The child: namespaces, then (in the init of a pid namespace) the steps and the command.
@@ -484,6 +551,13 @@ fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8
         let o = process::early_failure(&plan.name, &e);
         report(&mut c.sock, &o, on);
         return 125;
+    }
+    if let Some(h) = &plan.process.hostname {
+        if let Err(e) = process::set_hostname(h) {
+            let o = process::early_failure(&plan.name, &e);
+            report(&mut c.sock, &o, on);
+            return 125;
+        }
     }
     crate::timing::mark("namespaces");
     if !ns.pid {
@@ -547,6 +621,8 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
         mut sock,
         lock,
         args,
+        caller_umask,
+        caller_env,
         ..
     } = c;
     let opts = Options {
@@ -620,10 +696,19 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     }
     drop(sock);
     process::close_extra_fds(fd_proc);
+    let mut setup = command::Setup::prepare(
+        &dag.plan.process,
+        &args,
+        caller_umask,
+        &caller_env,
+        cfg.keep_terminal,
+        userns,
+    );
+    drop(caller_env);
     if dag.plan.namespaces.pid {
-        process::init_run(&args, cfg.keep_terminal, &mut |e| on(Event::ExecFailed(e)))
+        process::init_run(&mut setup, &mut |e| on(Event::ExecFailed(e)))
     } else {
-        let e = process::exec_command(&args, cfg.keep_terminal);
+        let e = process::exec_command(&mut setup);
         on(Event::ExecFailed(&e));
         e.status()
     }

@@ -173,7 +173,7 @@ impl CapSet {
 pub enum CapsAsked {
     /// Nothing: Docker's default set as uid 0, no capability as any other uid.
     Default,
-    /// `"all"`: every capability the running kernel has.
+    /// `"all"`: every capability mountplan itself has (as root: every one the kernel has).
     All,
     /// A list (`[]` for none).
     Listed,
@@ -191,17 +191,19 @@ pub struct Env {
 }
 
 impl Env {
-    /// The command's environment, given the caller's (`NAME=value` entries): cleared or
-    /// kept, then `unset` removed, then `set` added (replacing what is there).
+    /// The command's environment, given the caller's `(name, value)` pairs (bytes: the
+    /// caller's environment need not be UTF-8): kept or cleared, then `unset` removed, then
+    /// `set` added (replacing what is there). A name the caller has twice is passed on once,
+    /// the first (as getenv(3) finds it).
     pub fn apply<'a>(
         &'a self,
-        caller: impl Iterator<Item = (&'a str, &'a str)>,
-    ) -> Vec<(&'a str, &'a str)> {
-        let mut out: Vec<(&str, &str)> = Vec::new();
+        caller: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Vec<(&'a [u8], &'a [u8])> {
+        let mut out: Vec<(&[u8], &[u8])> = Vec::new();
         if !self.clear {
             for (k, v) in caller {
-                let gone = self.unset.iter().any(|u| u == k)
-                    || self.set.iter().any(|(s, _)| s == k)
+                let gone = self.unset.iter().any(|u| u.as_bytes() == k)
+                    || self.set.iter().any(|(s, _)| s.as_bytes() == k)
                     || out.iter().any(|(o, _)| *o == k);
                 if !gone {
                     out.push((k, v));
@@ -209,7 +211,7 @@ impl Env {
             }
         }
         for (k, v) in &self.set {
-            out.push((k.as_str(), v.as_str()));
+            out.push((k.as_bytes(), v.as_bytes()));
         }
         out
     }
@@ -218,6 +220,8 @@ impl Env {
 /// Where the keys of `[process]` are written (for diagnostics of apply time).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProcessLocs {
+    /// `capabilities`.
+    pub caps: Option<Loc>,
     /// `uid`.
     pub uid: Option<Loc>,
     /// `gid`.
@@ -236,7 +240,7 @@ pub struct Process {
     /// The capabilities the command gets (effective, permitted, inheritable, bounding, and
     /// ambient for a uid other than 0), after `CAP_SYS_CHROOT` is dropped for a plain chroot.
     /// For [`CapsAsked::All`] these are the capabilities mountplan knows; the executor takes
-    /// every one the running kernel has.
+    /// every one it has itself (as root: every one the kernel has).
     pub caps: CapSet,
     /// `CAP_SYS_CHROOT` was taken out because the pivot can end in a plain chroot.
     pub chroot_drop: bool,
@@ -328,10 +332,15 @@ mod tests {
             unset: vec!["HOME".into()],
             set: vec![("PATH".into(), "/bin".into()), ("X".into(), "1".into())],
         };
-        let caller = [("HOME", "/root"), ("PATH", "/usr/bin"), ("TERM", "xterm")];
+        let b = |v: &[(&'static str, &'static str)]| -> Vec<(&'static [u8], &'static [u8])> {
+            v.iter()
+                .map(|(k, x)| (k.as_bytes(), x.as_bytes()))
+                .collect()
+        };
+        let caller = b(&[("HOME", "/root"), ("PATH", "/usr/bin"), ("TERM", "xterm")]);
         assert_eq!(
             e.apply(caller.iter().copied()),
-            [("TERM", "xterm"), ("PATH", "/bin"), ("X", "1")]
+            b(&[("TERM", "xterm"), ("PATH", "/bin"), ("X", "1")])
         );
         let cleared = Env {
             clear: true,
@@ -339,10 +348,10 @@ mod tests {
         };
         assert_eq!(
             cleared.apply(caller.iter().copied()),
-            [("PATH", "/bin"), ("X", "1")]
+            b(&[("PATH", "/bin"), ("X", "1")])
         );
         // A name twice in the caller's environment is passed on once (the first, as getenv).
-        let dup = [("A", "1"), ("A", "2")];
-        assert_eq!(Env::default().apply(dup.iter().copied()), [("A", "1")]);
+        let dup = b(&[("A", "1"), ("A", "2")]);
+        assert_eq!(Env::default().apply(dup.iter().copied()), b(&[("A", "1")]));
     }
 }

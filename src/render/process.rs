@@ -16,7 +16,7 @@ pub(crate) fn lines(p: &Process, ns: &Namespaces) -> Vec<(&'static str, String)>
     v.push(("user", format!("uid {}, gid {}, {groups}", p.uid, p.gid)));
     let names = p.caps.names().join(", ");
     let caps = match p.asked {
-        CapsAsked::All => "all the running kernel has".to_string(),
+        CapsAsked::All => "all that mountplan has (as root: every one the kernel has)".to_string(),
         _ if p.caps.is_empty() => "none".to_string(),
         CapsAsked::Default => format!("{names} (Docker's default set)"),
         CapsAsked::Listed => names,

@@ -43,6 +43,8 @@ pub(super) struct Parts {
 struct Caps {
     asked: CapsAsked,
     set: CapSet,
+    /// The value.
+    loc: Loc,
     /// Where `CAP_SYS_CHROOT` is named (or `"all"` written), when it is.
     chroot: Option<Loc>,
 }
@@ -135,6 +137,7 @@ fn capabilities(cx: &mut Ctx, c: &Sp<raw::Capabilities>) -> Option<Caps> {
         raw::Capabilities::Word(w) if w == "all" => Some(Caps {
             asked: CapsAsked::All,
             set: CapSet::known(),
+            loc,
             chroot: Some(loc),
         }),
         raw::Capabilities::Word(w) => {
@@ -183,6 +186,7 @@ fn capabilities(cx: &mut Ctx, c: &Sp<raw::Capabilities>) -> Option<Caps> {
             ok.then_some(Caps {
                 asked: CapsAsked::Listed,
                 set,
+                loc,
                 chroot,
             })
         }
@@ -357,6 +361,7 @@ pub(super) fn finish(
             .unwrap_or_default(),
         umask: parts.umask,
         locs: ProcessLocs {
+            caps: parts.caps.as_ref().map(|c| c.loc),
             uid: parts.uid.map(|u| u.1),
             gid: parts.gid.map(|g| g.1),
             groups: parts.groups.map(|g| g.1),
