@@ -54,3 +54,6 @@ mod shortcuts;
 
 #[path = "apply/errors.rs"]
 mod errors;
+
+#[path = "apply/privileges.rs"]
+mod privileges;
