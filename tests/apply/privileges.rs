@@ -122,22 +122,28 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// The helper, compiled once per test process (`None`, with NOT RUN, when `cc` is missing).
+/// The helper, compiled once per test process into cargo's scratch directory for tests
+/// (`None`, with NOT RUN, when `cc -static` fails).
 fn helper() -> Option<PathBuf> {
     static H: OnceLock<Option<PathBuf>> = OnceLock::new();
     H.get_or_init(|| {
-        let dir = PathBuf::from(format!("/tmp/mountplan-test-{}-helper", std::process::id()));
-        std::fs::create_dir_all(&dir).ok()?;
-        let src = dir.join("helper.c");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let src = dir.join(format!("privileges-helper-{}.c", std::process::id()));
         std::fs::write(&src, HELPER_C).ok()?;
-        let bin = dir.join("helper");
+        let bin = dir.join(format!("privileges-helper-{}", std::process::id()));
         let st = Command::new("cc")
             .args(["-static", "-O1", "-o"])
             .arg(&bin)
             .arg(&src)
             .status();
+        let _ = std::fs::remove_file(&src);
         match st {
-            Ok(s) if s.success() => Some(bin),
+            Ok(s) if s.success() => {
+                // One file, whatever the pid: the next run replaces it.
+                let stable = dir.join("privileges-helper");
+                std::fs::rename(&bin, &stable).ok()?;
+                Some(stable)
+            }
             _ => {
                 eprintln!(
                     "\n!!!! privileges: NOT RUN: `cc -static` failed (apt-get install \
