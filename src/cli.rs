@@ -196,7 +196,8 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub no_verify: bool,
     /// Keep the controlling terminal for an interactive COMMAND (by default the command runs in
-    /// a new session, so it cannot push input into the caller's terminal with TIOCSTI).
+    /// a new session). Either way a seccomp filter refuses TIOCSTI, so it cannot push input
+    /// into the caller's terminal.
     #[arg(long)]
     pub keep_terminal: bool,
     /// Report format.
@@ -206,7 +207,9 @@ pub struct ApplyArgs {
     /// $XDG_RUNTIME_DIR/mountplan.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// The command to run in the new root, after `--`. It starts in `/` with every signal at
+    /// The command to run in the new root, after `--`, as the plan's [process] says: by
+    /// default in `/`, as uid 0 with Docker's default capabilities and no_new_privs, with the
+    /// caller's environment and umask. It is looked up in its own PATH. Every signal is at
     /// its default, except those the caller ignored (under `nohup`, SIGHUP stays ignored);
     /// SIGTERM, SIGINT and SIGHUP sent to mountplan are passed on to it.
     #[arg(last = true, value_name = "COMMAND")]
