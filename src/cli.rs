@@ -34,7 +34,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate plans: report every problem with the place in the file. Exit 0 when all are valid.
+    /// Validate plans: report every problem with the place in the file, then how each valid
+    /// plan's command will run (user, capabilities, cwd, environment...). Exit 0 when all are
+    /// valid.
     Check(CheckArgs),
     /// Print the dry run: every system call apply will make, in order, and the final mount tree.
     Plan(PlanArgs),

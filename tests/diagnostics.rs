@@ -76,6 +76,9 @@ fn each_fixture_has_its_code() {
         ("unknown-variable", "mountplan::var::unknown"),
         ("include-cycle", "mountplan::include::cycle"),
         ("fallback-same", "mountplan::pivot::fallback"),
+        ("unknown-capability", "mountplan::process::capability"),
+        ("chroot-capability", "mountplan::process::chroot"),
+        ("hostname-without-uts", "mountplan::process::needs-uts"),
     ];
     for (name, code) in expect {
         let rel = PathBuf::from(format!("tests/fixtures/invalid/{name}.toml"));
