@@ -233,7 +233,7 @@ fn check_says_how_the_command_runs() {
         "    capabilities: CAP_CHOWN, CAP_KILL, CAP_NET_BIND_SERVICE\n",
         "    no_new_privs: yes\n",
         "    cwd: /work\n",
-        "    hostname: builder.local\n",
+        "    hostname: builder.local (set in its UTS namespace before the steps)\n",
         "    umask: 0027\n",
         // The pivot's chroot fallback is a warning, not an error.
         "mountplan::process::plain-chroot",

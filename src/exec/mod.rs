@@ -3,15 +3,19 @@
 //! Takes a [`Dag`] and a [`Config`]; returns [`Applied`] (the [`Outcome`] of the steps and
 //! the exit status), or an [`ApplyError`] when nothing was started. The checklist, in order:
 //!
-//! 1. refuse early what cannot work ([`preflight`]: device nodes in a user namespace, ...);
-//! 2. `umask(0)`; open the host's `/proc` and `/dev/null` (`O_PATH`, checked); open the
-//!    state directory and take the root's lock; undo a journal a killed apply left;
-//! 3. fork; the child makes the namespaces ([`process`]) and runs the steps ([`run`]) through
-//!    [`crate::sys::linux::Linux`], journaling host changes ([`journal`]), verifying the
-//!    mount table ([`verify`]) and rolling back on failure;
-//! 4. the child reports to the parent, then execs the command (or, in a pid namespace, its
-//!    init runs it); the parent waits, pins the namespace for `--persist`, and undoes the
-//!    journal itself if the child died before reporting.
+//! 1. refuse early what cannot work ([`preflight`]: device nodes in a user namespace, ids
+//!    other than 0 there, capabilities mountplan lacks, ...);
+//! 2. close every descriptor the caller left open, become non-dumpable (the children inherit
+//!    it), `umask(0)` (keeping the caller's for the command); open the host's `/proc` and
+//!    `/dev/null` (`O_PATH`, checked); open the state directory and take the root's lock;
+//!    undo a journal a killed apply left;
+//! 3. fork; the child makes the namespaces ([`process`]), sets the hostname, and runs the
+//!    steps ([`run`]) through [`crate::sys::linux::Linux`], journaling host changes
+//!    ([`journal`]), verifying the mount table ([`verify`]) and rolling back on failure;
+//! 4. the child reports to the parent, then becomes the command as `[process]` says
+//!    ([`command`]: ids, capabilities, no_new_privs, umask, cwd, environment) and execs it
+//!    (or, in a pid namespace, its init starts it so); the parent waits, pins the namespace
+//!    for `--persist`, and undoes the journal itself if the child died before reporting.
 //!
 //! Printing is the caller's: it gets [`Event`]s (in the parent, or in the child for the
 //! per-step report, which must come out before the command's own output).

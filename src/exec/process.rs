@@ -6,10 +6,13 @@
 //!
 //! ```text
 //! parent (host namespaces)         child
+//!   close_range(3, ~0); PR_SET_DUMPABLE 0 (inherited by every child)
 //!   [as root with a pid namespace: unshare(PID) here, so the child is its pid 1]
 //!   fork ------------------------>  PR_SET_PDEATHSIG(SIGKILL); parent still there?
-//!   |                               unshare(USER) + setgroups deny + uid/gid map  (rootless)
+//!   |                               unshare(USER) + setgroups deny + uid/gid map  (rootless;
+//!   |                                dumpable only meanwhile: the maps are its /proc files)
 //!   |                               unshare(NS | IPC | UTS | NET | CGROUP [| PID rootless])
+//!   |                               sethostname ([process] hostname)
 //!   |                               [rootless pid: fork ---------> init (pid 1): PDEATHSIG,
 //!   |                                wait, pass the status          parent still there?]
 //!   |                               steps, verify, rollback         (same, in the init)
@@ -17,8 +20,10 @@
 //!   |                               print the report
 //!   | <--- "printed" ----------------   (without it, the parent prints the report)
 //!   |  --persist: bind /proc/CHILD/ns/mnt, then "go" -->
-//!   |                               close fds >= 3, setsid, chdir("/"), exec COMMAND
-//!   |                               (pid: the init forks the command, reaps, forwards
+//!   |                               close fds >= 3, then as [process] says (see
+//!   |                               `command`): setsid, umask, seccomp, capabilities,
+//!   |                               ids, no_new_privs, chdir(cwd), exec COMMAND
+//!   |                               (pid: the init starts the command so, reaps, forwards
 //!   |                                SIGTERM/SIGINT/SIGHUP, exits with its status)
 //!   waitpid; if the child died before reporting, recover its journal
 //! ```

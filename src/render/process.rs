@@ -48,7 +48,7 @@ pub(crate) fn lines(p: &Process, ns: &Namespaces) -> Vec<(&'static str, String)>
     v.push((
         "hostname",
         match (&p.hostname, ns.uts) {
-            (Some(h), _) => h.clone(),
+            (Some(h), _) => format!("{h} (set in its UTS namespace before the steps)"),
             (None, true) => "the host's, in a UTS namespace of its own".to_string(),
             (None, false) => "the host's".to_string(),
         },
@@ -125,7 +125,7 @@ mod tests {
                 "no",
                 "/work",
                 "empty; unset HOME; set A=b",
-                "box",
+                "box (set in its UTS namespace before the steps)",
                 "0022",
             ]
         );
