@@ -76,6 +76,8 @@ pub struct Setup {
     pub cwd_text: String,
     /// The uid, gid and groups (for messages).
     pub ids: (u32, u32, Vec<u32>),
+    /// The PATH searched, when the program has no `/` (for messages).
+    searched: Option<String>,
     setsid: bool,
     umask: libc::mode_t,
     /// Keeps the argument strings alive for `argv`.
@@ -139,7 +141,9 @@ impl Setup {
             .iter()
             .find_map(|e| e.as_bytes().strip_prefix(b"PATH="))
             .unwrap_or(DEFAULT_PATH);
-        let candidates = candidates(args.first().map(|a| a.as_bytes()).unwrap_or(b""), path);
+        let file = args.first().map(|a| a.as_bytes()).unwrap_or(b"");
+        let candidates = candidates(file, path);
+        let searched = (!file.contains(&b'/')).then(|| String::from_utf8_lossy(path).into_owned());
         let last_cap = last_cap();
         let kernel = if last_cap >= 63 {
             u64::MAX
@@ -178,6 +182,7 @@ impl Setup {
             program,
             cwd_text: process.cwd.to_string(),
             ids: (process.uid, process.gid, process.groups.clone()),
+            searched,
             setsid: !keep_terminal,
             umask: process.umask.map_or(caller_umask, |m| m.bits()) as libc::mode_t,
             _args: args.to_vec(),
@@ -223,7 +228,10 @@ impl Setup {
             }
             Stage::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS, 1)".to_string(),
             Stage::Chdir => format!("chdir({:?}) ([process] cwd)", self.cwd_text),
-            Stage::Exec => "execve".to_string(),
+            Stage::Exec => match &self.searched {
+                Some(p) => format!("execve of each entry of the command's PATH {p:?}"),
+                None => "execve".to_string(),
+            },
         };
         format!(
             "cannot run `{}`: {call} => {}",
