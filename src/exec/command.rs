@@ -32,7 +32,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 
-use crate::model::{CapSet, CapsAsked, Process};
+use crate::model::{CAP_NAMES, CapSet, CapsAsked, Process};
 
 /// The step of [`become_command`] that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,16 +265,24 @@ fn candidates(file: &[u8], path: &[u8]) -> Vec<CString> {
 }
 
 /// The highest capability number the running kernel has: `PR_CAPBSET_READ` of a number it
-/// does not know is EINVAL.
+/// does not know is EINVAL. Starts at the last one mountplan knows (40, Linux 5.9): two calls
+/// on a current kernel.
 fn last_cap() -> u32 {
-    for n in (0..64u32).rev() {
-        // SAFETY: prctl(PR_CAPBSET_READ) takes integers only.
-        let r = unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(n), 0, 0, 0) };
-        if r >= 0 {
-            return n;
+    // SAFETY: prctl(PR_CAPBSET_READ) takes integers only.
+    let known = |n: u32| unsafe {
+        libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(n), 0, 0, 0) >= 0
+    };
+    let mut n = CAP_NAMES.len() as u32 - 1;
+    if known(n) {
+        while n < 63 && known(n + 1) {
+            n += 1;
+        }
+    } else {
+        while n > 0 && !known(n) {
+            n -= 1;
         }
     }
-    40
+    n
 }
 
 /// The capabilities `process` lists that this process cannot pass on (it lacks them in its
