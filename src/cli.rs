@@ -35,7 +35,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate plans: report every problem with the place in the file. Exit 0 when all are valid.
+    /// Validate plans: report every problem with the place in the file, then how each valid
+    /// plan's command will run (user, capabilities, cwd, environment...). Exit 0 when all are
+    /// valid.
     Check(CheckArgs),
     /// Print the dry run: every system call apply will make, in order, and the final mount tree.
     ///
@@ -230,7 +232,8 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub no_verify: bool,
     /// Keep the controlling terminal for an interactive COMMAND (by default the command runs in
-    /// a new session, so it cannot push input into the caller's terminal with TIOCSTI).
+    /// a new session). Either way a seccomp filter refuses TIOCSTI, so it cannot push input
+    /// into the caller's terminal.
     #[arg(long)]
     pub keep_terminal: bool,
     /// Report format.
@@ -243,7 +246,9 @@ pub struct ApplyArgs {
     /// otherwise it is refused before anything is done.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// The command to run in the new root, after `--`. It starts in `/` with every signal at
+    /// The command to run in the new root, after `--`, as the plan's [process] says: by
+    /// default in `/`, as uid 0 with Docker's default capabilities and no_new_privs, with the
+    /// caller's environment and umask. It is looked up in its own PATH. Every signal is at
     /// its default, except those the caller ignored (under `nohup`, SIGHUP stays ignored);
     /// SIGTERM, SIGINT and SIGHUP sent to mountplan are passed on to it.
     #[arg(last = true, value_name = "COMMAND")]

@@ -11,6 +11,9 @@ use std::fmt;
 
 pub use nix::mount::MsFlags;
 
+mod process;
+pub use process::{CAP_NAMES, Cap, CapSet, CapsAsked, DEFAULT_CAPS, Env, Process, ProcessLocs};
+
 use crate::raw::StepKind;
 use crate::source::Loc;
 
@@ -248,6 +251,8 @@ pub struct Plan {
     pub root_loc: Option<Loc>,
     /// Namespaces to create (mount always).
     pub namespaces: Namespaces,
+    /// How the command runs (`[process]`).
+    pub process: Process,
     /// Variables after command-line overrides, as substituted.
     pub vars: BTreeMap<String, String>,
     /// Included files, as named in the sources (in the order read).
@@ -305,7 +310,7 @@ pub enum UserNs {
 pub struct Namespaces {
     /// User namespace.
     pub user: UserNs,
-    /// PID namespace (with a minimal init).
+    /// PID namespace (with a minimal init). On by default.
     pub pid: bool,
     /// IPC namespace.
     pub ipc: bool,
@@ -321,7 +326,7 @@ impl Default for Namespaces {
     fn default() -> Self {
         Namespaces {
             user: UserNs::Auto,
-            pid: false,
+            pid: true,
             ipc: false,
             uts: false,
             net: false,

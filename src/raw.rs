@@ -36,6 +36,22 @@ impl<T> Sp<T> {
     }
 }
 
+/// Ordered by value, then span (as `Eq` compares both), so spanned names can key a map.
+impl<T: Ord> Ord for Sp<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.value
+            .cmp(&other.value)
+            .then(self.span.start.cmp(&other.span.start))
+            .then(self.span.end.cmp(&other.span.end))
+    }
+}
+
+impl<T: Ord> PartialOrd for Sp<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = toml::Spanned::<T>::deserialize(d)?;
@@ -77,13 +93,17 @@ pub struct Plan {
     /// What the plan builds, in a sentence or two.
     pub description: Option<Sp<String>>,
     /// Plans to read first, relative to this file (written as they are: no `${NAME}`). Their
-    /// steps come before this file's steps; this file's `root`, `namespaces` and `vars`
-    /// override theirs.
+    /// steps come before this file's steps; this file's `root`, `namespaces`, `vars` and each
+    /// key of `process` override theirs.
     pub include: Option<Vec<Sp<String>>>,
     /// Where the new root comes from: an existing directory or an empty tmpfs.
     pub root: Option<Sp<Root>>,
     /// Which namespaces to create besides the mount namespace (always created).
     pub namespaces: Option<Sp<Namespaces>>,
+    /// How the command runs: its capabilities, user, working directory, environment,
+    /// hostname and umask. Without it the command runs as uid 0 with Docker's default
+    /// capabilities, no_new_privs, in `/`, with the caller's environment and umask.
+    pub process: Option<Sp<Process>>,
     /// Variables for `${NAME}` substitution in every string value of the plan (names, paths,
     /// types, options, sizes, modes, ids, strategies...), but for three: `kind`, `include`
     /// (read before the variables are known) and `[namespaces] user`, and the values of the
@@ -142,6 +162,7 @@ pub struct Namespaces {
     /// inside, only when not running as root). Default `"auto"`.
     pub user: Option<Sp<UserNs>>,
     /// A pid namespace, with a minimal init that reaps and passes the command's status through.
+    /// Default true: with `false` and proc mounted, the command sees every host process.
     pub pid: Option<Sp<bool>>,
     /// An IPC namespace (needed for a private mqueue mount).
     pub ipc: Option<Sp<bool>>,
@@ -185,6 +206,94 @@ impl<'de> Deserialize<'de> for UserNs {
                 } else {
                     Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
                 }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// How the command runs. Every key is optional.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    /// The capabilities the command keeps: an array of names (`"CAP_NET_ADMIN"` or
+    /// `"net_admin"`, in any case), `[]` for none, or `"all"`. They are its effective,
+    /// permitted, inheritable and bounding sets (and ambient for a uid other than 0).
+    /// Default: Docker's set for uid 0 (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID,
+    /// SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP:
+    /// enough to build and install software as root, without SYS_ADMIN, SYS_PTRACE,
+    /// SYS_MODULE, DAC_READ_SEARCH, SYS_RAWIO or NET_ADMIN), none for another uid. A pivot that
+    /// can end in a plain `chroot` takes CAP_SYS_CHROOT away.
+    pub capabilities: Option<Sp<Capabilities>>,
+    /// Set `no_new_privs` for the command, so set-id programs and file capabilities give it
+    /// nothing more. Default true.
+    pub no_new_privileges: Option<Sp<bool>>,
+    /// The command's working directory, an absolute path in its root. Default `/`.
+    pub cwd: Option<Sp<String>>,
+    /// The command's environment: the caller's by default.
+    pub env: Option<Sp<ProcessEnv>>,
+    /// The hostname of the new UTS namespace (needs `uts = true` in `[namespaces]`): letters,
+    /// digits, `-`, `.` and `_`, at most 64 bytes.
+    pub hostname: Option<Sp<String>>,
+    /// The uid the command runs as. Default 0. A rootless apply maps only 0.
+    pub uid: Option<Sp<i64>>,
+    /// The gid the command runs as. Default 0. A rootless apply maps only 0.
+    pub gid: Option<Sp<i64>>,
+    /// Supplementary groups of the command. Default none. Not in a rootless apply.
+    pub groups: Option<Vec<Sp<i64>>>,
+    /// The command's umask, an octal string such as `"0022"`. Default: the caller's umask
+    /// (mountplan itself works with umask 0 so the plan's modes are exact).
+    pub umask: Option<Sp<String>>,
+}
+
+/// The command's environment, changed in this order: `clear`, `unset`, `set`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessEnv {
+    /// Start from an empty environment instead of the caller's. Default false.
+    pub clear: Option<Sp<bool>>,
+    /// Variables to set, `NAME = "value"` (`${VAR}` allowed in values). The command is looked
+    /// up in the resulting `PATH`.
+    pub set: Option<BTreeMap<Sp<String>, Sp<String>>>,
+    /// Names of variables to remove from the caller's environment.
+    pub unset: Option<Vec<Sp<String>>>,
+}
+
+/// `"all"`, or an array of capability names.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(untagged)]
+pub enum Capabilities {
+    /// `"all"`: every capability mountplan itself has (as root: every one the kernel has).
+    #[schemars(schema_with = "all_schema")]
+    Word(String),
+    /// Capability names, `CAP_` optional, in any case; `[]` for none.
+    List(Vec<Sp<String>>),
+}
+
+fn all_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "const": "all" })
+}
+
+impl<'de> Deserialize<'de> for Capabilities {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Capabilities;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`\"all\"` or an array of capability names")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Capabilities, E> {
+                Ok(Capabilities::Word(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Capabilities, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = seq.next_element::<Sp<String>>()? {
+                    v.push(x);
+                }
+                Ok(Capabilities::List(v))
             }
         }
         d.deserialize_any(V)

@@ -82,6 +82,8 @@ pub fn markdown() -> String {
         ("Root", "[root]"),
         ("TmpfsRoot", "[root.tmpfs]"),
         ("Namespaces", "[namespaces]"),
+        ("Process", "[process]"),
+        ("ProcessEnv", "[process.env]"),
     ] {
         table(&mut out, title, &defs[name], defs);
     }

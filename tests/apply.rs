@@ -66,3 +66,5 @@ mod attacks;
 
 #[path = "apply/check_truth.rs"]
 mod check_truth;
+#[path = "apply/privileges.rs"]
+mod privileges;

@@ -221,3 +221,24 @@ fn an_unreadable_include_exits_2_for_check_plan_and_diff() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn check_says_how_the_command_runs() {
+    let o = run(&["check", "tests/fixtures/valid/process.toml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let e = stderr(&o);
+    for w in [
+        "process.toml: ok (3 steps)\n  the command runs with:\n",
+        "    user: uid 1000, gid 1000, groups 27, 100\n",
+        "    capabilities: CAP_CHOWN, CAP_KILL, CAP_NET_BIND_SERVICE\n",
+        "    no_new_privs: yes\n",
+        "    cwd: /work\n",
+        "    hostname: builder.local (set in its UTS namespace before the steps)\n",
+        "    umask: 0027\n",
+        // The pivot's chroot fallback is a warning, not an error.
+        "mountplan::process::plain-chroot",
+    ] {
+        assert!(e.contains(w), "no {w:?} in:\n{e}");
+    }
+    no_panic(&o);
+}

@@ -83,6 +83,9 @@ fn each_fixture_has_its_code() {
         ("read-only-mkdir", "mountplan::graph::read-only"),
         ("nodev-node", "mountplan::graph::nodev"),
         ("nodev-node", "mountplan::graph::shared-root"),
+        ("unknown-capability", "mountplan::process::capability"),
+        ("chroot-capability", "mountplan::process::chroot"),
+        ("hostname-without-uts", "mountplan::process::needs-uts"),
     ];
     for (name, code) in expect {
         let rel = PathBuf::from(format!("tests/fixtures/invalid/{name}.toml"));

@@ -58,6 +58,12 @@ pub fn run(a: CheckArgs) -> u8 {
                 if !bad {
                     let n = c.dag.as_ref().map(|d| d.plan.steps.len()).unwrap_or(0);
                     eprintln!("{}: ok ({n} steps)", plan.display());
+                    if let Some(d) = &c.dag {
+                        eprintln!("  the command runs with:");
+                        for (k, v) in mountplan::render::command(&d.plan) {
+                            eprintln!("    {k}: {v}");
+                        }
+                    }
                 }
             }
             CheckFormat::Json => all.push(mountplan::diag::json(&c.sources, &c.diags)),

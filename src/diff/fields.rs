@@ -149,6 +149,18 @@ pub(crate) fn plan_fields(p: &Plan) -> Vec<(&'static str, String)> {
         }
     }
     v.push(("namespaces", ns.join(", ")));
+    for (k, line) in crate::render::process::lines(&p.process, &p.namespaces) {
+        let key = match k {
+            "user" => "process.user",
+            "capabilities" => "process.capabilities",
+            "no_new_privs" => "process.no_new_privs",
+            "cwd" => "process.cwd",
+            "environment" => "process.env",
+            "hostname" => "process.hostname",
+            _ => "process.umask",
+        };
+        v.push((key, line));
+    }
     if !p.vars.is_empty() {
         let vars: Vec<String> = p.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
         v.push(("vars", vars.join(", ")));

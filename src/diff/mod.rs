@@ -115,7 +115,8 @@ pub struct Diff<'a> {
     pub old: &'a Dag,
     /// The new plan.
     pub new: &'a Dag,
-    /// Header fields that differ (name, description, root, namespaces, vars, includes).
+    /// Header fields that differ (name, description, root, namespaces, how the command runs,
+    /// vars, includes).
     pub plan: Vec<FieldChange>,
     /// Every step of both plans, in the new plan's order, each removed step after the step
     /// it followed in the old plan. Unchanged steps are included (see [`StepChange::is_change`]).

@@ -149,3 +149,30 @@ fn longest_increasing_subsequence() {
     assert_eq!(lis(&[3, 2, 1]).len(), 1);
     assert!(lis(&[]).is_empty());
 }
+
+#[test]
+fn a_change_of_the_command_s_process_is_a_header_change() {
+    let a = base().dag();
+    let mut b = base();
+    b.0.process.uid = 1000;
+    b.0.process.caps = crate::model::CapSet::EMPTY;
+    let b = b.dag();
+    let d = diff(&a, &b);
+    assert!(!d.is_same());
+    let f: Vec<(&str, &str, &str)> = d
+        .plan
+        .iter()
+        .map(|f| (f.field, f.old.as_str(), f.new.as_str()))
+        .collect();
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert_eq!(
+        f[0],
+        (
+            "process.user",
+            "uid 0, gid 0, no supplementary groups",
+            "uid 1000, gid 0, no supplementary groups"
+        )
+    );
+    assert_eq!(f[1].0, "process.capabilities");
+    assert_eq!(f[1].2, "none");
+}

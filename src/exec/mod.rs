@@ -3,22 +3,28 @@
 //! Takes a [`Dag`] and a [`Config`]; returns [`Applied`] (the [`Outcome`] of the steps and
 //! the exit status), or an [`ApplyError`] when nothing was started. The checklist, in order:
 //!
-//! 1. refuse early what cannot work ([`preflight`]: device nodes in a user namespace, ...);
-//! 2. `umask(0)`; open (or create) `--persist FILE`, never through a symlink; open the host's
-//!    `/proc` and `/dev/null` (`O_PATH`, checked); open the state directory once, through a
-//!    checked walk from `/` ([`state`]), and reach everything in it through that descriptor;
-//!    take the root's lock; undo a journal a killed apply left;
-//! 3. fork; the child makes the namespaces ([`process`]) and runs the steps ([`run`]) through
-//!    [`crate::sys::linux::Linux`], journaling host changes ([`journal`]), verifying the
-//!    mount table ([`verify`]) and rolling back on failure;
-//! 4. the child reports to the parent, then execs the command (or, in a pid namespace, its
-//!    init runs it); the parent waits, pins the namespace for `--persist` (on the descriptor
-//!    of FILE opened in step 2), and undoes the journal itself, still under the lock, if the
-//!    child died before reporting; the lock file is removed when the lock is released.
+//! 1. refuse early what cannot work ([`preflight`]: device nodes in a user namespace, ids
+//!    other than 0 there, capabilities mountplan lacks, ...);
+//! 2. close every descriptor the caller left open, become non-dumpable (the children inherit
+//!    it), `umask(0)` (keeping the caller's for the command); open (or create) `--persist
+//!    FILE`, never through a symlink; open the host's `/proc` and `/dev/null` (`O_PATH`,
+//!    checked); open the state directory once, through a checked walk from `/` ([`state`]),
+//!    and reach everything in it through that descriptor; take the root's lock; undo a journal
+//!    a killed apply left;
+//! 3. fork; the child makes the namespaces ([`process`]), sets the hostname, and runs the
+//!    steps ([`run`]) through [`crate::sys::linux::Linux`], journaling host changes
+//!    ([`journal`]), verifying the mount table ([`verify`]) and rolling back on failure;
+//! 4. the child reports to the parent, then becomes the command as `[process]` says
+//!    ([`command`]: ids, capabilities, no_new_privs, umask, cwd, environment) and execs it
+//!    (or, in a pid namespace, its init starts it so); the parent waits, pins the namespace
+//!    for `--persist` (on the descriptor of FILE opened in step 2), and undoes the journal
+//!    itself, still under the lock, if the child died before reporting; the lock file is
+//!    removed when the lock is released.
 //!
 //! Printing is the caller's: it gets [`Event`]s (in the parent, or in the child for the
 //! per-step report, which must come out before the command's own output).
 
+pub mod command;
 pub mod journal;
 pub mod process;
 pub mod recover;
@@ -173,7 +179,7 @@ pub fn default_state_dir() -> Result<PathBuf, String> {
 /// its own proc (the proc dies with the apply's init, so the pinned namespace's `/proc` would
 /// be dead); in a user namespace, device nodes (the kernel refuses them), owners other than
 /// root (only the caller is mapped, as 0), proc without a pid namespace and sysfs without a
-/// network namespace, and `--persist`.
+/// network namespace, a command uid, gid or groups other than 0 and none, and `--persist`.
 pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
     let mut out = Vec::new();
     let plan = &dag.plan;
@@ -273,6 +279,7 @@ pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
             _ => {}
         }
     }
+    rootless_ids(&plan.process, &mut out);
     if persist {
         out.push(Diag::error_nowhere(
             "mountplan::apply::rootless-persist",
@@ -281,6 +288,39 @@ pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
         ));
     }
     out
+}
+
+/// In a user namespace only uid and gid 0 exist (the caller), and setgroups is denied.
+fn rootless_ids(p: &crate::model::Process, out: &mut Vec<Diag>) {
+    for (key, id, loc) in [("uid", p.uid, p.locs.uid), ("gid", p.gid, p.locs.gid)] {
+        if id == 0 {
+            continue;
+        }
+        let msg = format!(
+            "the command would run as {key} {id}, but a rootless apply maps only the caller \
+             (as uid and gid 0)"
+        );
+        let d = match loc {
+            Some(l) => Diag::error("mountplan::apply::rootless-ids", msg, l)
+                .label(format!("{key} {id} does not exist in this user namespace")),
+            None => Diag::error_nowhere("mountplan::apply::rootless-ids", msg),
+        };
+        out.push(d.help(format!(
+            "drop `{key}` from [process], or run as root with [namespaces] user = false"
+        )));
+    }
+    if !p.groups.is_empty() {
+        let msg = "the command would get supplementary groups, but a rootless apply cannot \
+                   set them (setgroups is denied in its user namespace)";
+        let d = match p.locs.groups {
+            Some(l) => Diag::error("mountplan::apply::rootless-ids", msg, l)
+                .label("setgroups is denied here"),
+            None => Diag::error_nowhere("mountplan::apply::rootless-ids", msg),
+        };
+        out.push(
+            d.help("drop `groups` from [process], or run as root with [namespaces] user = false"),
+        );
+    }
 }
 
 fn rootless_owner(id: &str, loc: crate::source::Loc) -> Diag {
@@ -362,6 +402,24 @@ pub fn apply(
             .help("run it as root, or set `user = \"auto\"` in [namespaces] to apply it rootless"),
         );
     }
+    let missing = command::unavailable(&plan.process);
+    if !missing.is_empty() {
+        let msg = format!(
+            "the command is to get {}, which mountplan itself does not have (not in its \
+             permitted or bounding set), so it cannot give them",
+            missing.names().join(", ")
+        );
+        let d = match plan.process.locs.caps {
+            Some(l) => {
+                Diag::error("mountplan::apply::capabilities", msg, l).label("asked for here")
+            }
+            None => Diag::error_nowhere("mountplan::apply::capabilities", msg),
+        };
+        refused.push(d.help(
+            "leave them out of [process] capabilities (`\"all\"` takes only what there is), \
+             or run mountplan with them",
+        ));
+    }
     if !refused.is_empty() {
         return Err(ApplyError::Refused(refused));
     }
@@ -369,8 +427,15 @@ pub fn apply(
         ApplyError::Refused(vec![Diag::error_nowhere("mountplan::apply::command", m)])
     })?;
 
-    // Nodes and directories get exactly the modes the plan gives, whatever the caller's umask.
-    nix::sys::stat::umask(Mode::empty());
+    // Before anything is opened: no descriptor the caller left open stays in mountplan's
+    // processes, and none of them can be reached through /proc by the command (or anyone
+    // else without CAP_SYS_PTRACE). Children inherit the non-dumpable flag.
+    process::close_inherited_fds();
+    process::set_dumpable(false).map_err(ApplyError::Host)?;
+    // Nodes and directories get exactly the modes the plan gives, whatever the caller's umask;
+    // the command gets the caller's back.
+    let caller_umask = nix::sys::stat::umask(Mode::empty()).bits();
+    let caller_env = command::caller_env();
     // FILE is opened (or made) first: a FILE that cannot be pinned on is refused before
     // anything starts, and the bind later lands on this very file. Dropped unpinned (any
     // return below), a FILE this apply made is removed again.
@@ -451,6 +516,8 @@ pub fn apply(
                     parent,
                     pid_here,
                     args,
+                    caller_umask,
+                    caller_env,
                 },
                 on,
             );
@@ -582,6 +649,10 @@ struct Child {
     /// The parent made the pid namespace: this child is its pid 1.
     pid_here: bool,
     args: Vec<std::ffi::CString>,
+    /// The umask mountplan was started with.
+    caller_umask: u32,
+    /// The environment mountplan was started with.
+    caller_env: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The child: namespaces, then (in the init of a pid namespace) the steps and the command.
@@ -614,6 +685,13 @@ fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8
         let o = process::early_failure(&plan.name, &e);
         report(&mut c.sock, &o, on);
         return 125;
+    }
+    if let Some(h) = &plan.process.hostname {
+        if let Err(e) = process::set_hostname(h) {
+            let o = process::early_failure(&plan.name, &e);
+            report(&mut c.sock, &o, on);
+            return 125;
+        }
     }
     crate::timing::mark("namespaces");
     if !ns.pid {
@@ -677,6 +755,8 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
         mut sock,
         lock,
         args,
+        caller_umask,
+        caller_env,
         ..
     } = c;
     let opts = Options {
@@ -767,10 +847,19 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     }
     drop(sock);
     process::close_extra_fds(fd_proc);
+    let mut setup = command::Setup::prepare(
+        &dag.plan.process,
+        &args,
+        caller_umask,
+        &caller_env,
+        cfg.keep_terminal,
+        userns,
+    );
+    drop(caller_env);
     if dag.plan.namespaces.pid {
-        process::init_run(&args, cfg.keep_terminal, &mut |e| on(Event::ExecFailed(e)))
+        process::init_run(&mut setup, &mut |e| on(Event::ExecFailed(e)))
     } else {
-        let e = process::exec_command(&args, cfg.keep_terminal);
+        let e = process::exec_command(&mut setup);
         on(Event::ExecFailed(&e));
         e.status()
     }

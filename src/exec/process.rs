@@ -6,10 +6,13 @@
 //!
 //! ```text
 //! parent (host namespaces)         child
+//!   close_range(3, ~0); PR_SET_DUMPABLE 0 (inherited by every child)
 //!   [as root with a pid namespace: unshare(PID) here, so the child is its pid 1]
 //!   fork ------------------------>  PR_SET_PDEATHSIG(SIGKILL); parent still there?
-//!   |                               unshare(USER) + setgroups deny + uid/gid map  (rootless)
+//!   |                               unshare(USER) + setgroups deny + uid/gid map  (rootless;
+//!   |                                dumpable only meanwhile: the maps are its /proc files)
 //!   |                               unshare(NS | IPC | UTS | NET | CGROUP [| PID rootless])
+//!   |                               sethostname ([process] hostname)
 //!   |                               [rootless pid: fork ---------> init (pid 1): PDEATHSIG,
 //!   |                                wait, pass the status          parent still there?]
 //!   |                               steps, verify, rollback         (same, in the init)
@@ -17,8 +20,10 @@
 //!   |                               print the report
 //!   | <--- "printed" ----------------   (without it, the parent prints the report)
 //!   |  --persist: bind /proc/CHILD/ns/mnt, then "go" -->
-//!   |                               close fds >= 3, setsid, chdir("/"), exec COMMAND
-//!   |                               (pid: the init forks the command, reaps, forwards
+//!   |                               close fds >= 3, then as [process] says (see
+//!   |                               `command`): setsid, umask, seccomp, capabilities,
+//!   |                               ids, no_new_privs, chdir(cwd), exec COMMAND
+//!   |                               (pid: the init starts the command so, reaps, forwards
 //!   |                                SIGTERM/SIGINT/SIGHUP, exits with its status)
 //!   waitpid; if the child died before reporting, recover its journal
 //! ```
@@ -38,9 +43,10 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::command::{Failed, Setup, Stage, become_command};
 use super::report::{Failure, Outcome};
 use crate::model::Namespaces;
-use crate::sys::{SysError, errno_words};
+use crate::sys::SysError;
 
 /// Where a forwarded signal goes (0: nowhere yet).
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
@@ -161,6 +167,41 @@ pub fn die_with_parent() -> Result<(), SysError> {
         .map_err(|e| SysError::new("prctl(PR_SET_PDEATHSIG, SIGKILL)", e))
 }
 
+/// `prctl(PR_SET_DUMPABLE)`. A process that is not dumpable cannot be reached through
+/// `/proc/PID/{root,cwd,fd,exe,environ,mem}` (nor ptraced) by a process without
+/// CAP_SYS_PTRACE, whatever its uid: mountplan's own processes are not, so the command cannot
+/// open the mountplan binary (CVE-2019-5736) or a descriptor they hold through them. Its
+/// `/proc/self` files then belong to root of the namespace the memory was made in, which is
+/// why a rootless child is dumpable while it writes its uid and gid maps.
+pub fn set_dumpable(on: bool) -> Result<(), SysError> {
+    // SAFETY: prctl(PR_SET_DUMPABLE) takes integers only.
+    let r = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) };
+    Errno::result(r)
+        .map(drop)
+        .map_err(|e| SysError::new(format!("prctl(PR_SET_DUMPABLE, {})", u8::from(on)), e))
+}
+
+/// Closes every descriptor but 0, 1 and 2 that this process has: at the start of an apply,
+/// before it opens any of its own, so nothing the caller left open (a host directory, a
+/// secret) stays reachable in mountplan's processes while the command runs. As
+/// [`close_extra_fds`] does it, with the host's `/proc` found by path (nothing is unshared
+/// yet).
+pub fn close_inherited_fds() {
+    let proc = nix::fcntl::open(
+        "/proc",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok();
+    close_extra_fds(proc);
+}
+
+/// `sethostname(name)`, in the new UTS namespace.
+pub fn set_hostname(name: &str) -> Result<(), SysError> {
+    nix::unistd::sethostname(name)
+        .map_err(|e| SysError::new(format!("sethostname({name:?}) ([process] hostname)"), e))
+}
+
 fn write_proc(proc: &OwnedFd, name: &str, text: &str) -> Result<(), SysError> {
     let call = || format!("write(\"/proc/self/{name}\", {text:?})");
     let fd = nix::fcntl::openat(
@@ -232,10 +273,15 @@ pub fn enter_namespaces(ns: &Namespaces, userns: bool, proc: &OwnedFd) -> Result
             }
             s
         })?;
+        // A process that is not dumpable has its /proc/self files owned by the host's root,
+        // which the caller cannot write: dumpable for the maps only (the caller's other
+        // processes, the only ones that could reach this one meanwhile, are the caller's).
+        set_dumpable(true)?;
         // The kernel wants setgroups denied before an unprivileged gid_map is written.
         write_proc(proc, "setgroups", "deny")?;
         write_proc(proc, "uid_map", &format!("0 {uid} 1\n"))?;
         write_proc(proc, "gid_map", &format!("0 {gid} 1\n"))?;
+        set_dumpable(false)?;
     }
     let f = ns_flags(ns);
     nix::sched::unshare(f).map_err(|e| {
@@ -325,32 +371,39 @@ fn open_fds(proc: std::os::fd::RawFd) -> Vec<i32> {
         .collect()
 }
 
-/// The exit status for a command that could not be run: 127 when not found, else 126.
-fn exec_status(e: Errno) -> u8 {
-    if e == Errno::ENOENT { 127 } else { 126 }
-}
-
 /// How a command could not be run.
 #[derive(Debug, Clone)]
 pub struct ExecError {
     /// The program.
     pub program: String,
-    /// The errno of execvp.
+    /// Which step of becoming the command failed.
+    pub stage: Stage,
+    /// The errno.
     pub errno: Errno,
+    text: String,
 }
 
 impl ExecError {
-    /// 127 when not found, else 126.
-    pub fn status(&self) -> u8 {
-        exec_status(self.errno)
+    fn new(s: &Setup, f: Failed) -> ExecError {
+        ExecError {
+            program: s.program.clone(),
+            stage: f.stage,
+            errno: Errno::from_raw(f.errno),
+            text: s.message(f),
+        }
     }
-    /// The message.
+    /// 127 when not found, else 126 (also when the process could not be set up as
+    /// `[process]` says: the command did not start).
+    pub fn status(&self) -> u8 {
+        if self.stage == Stage::Exec && self.errno == Errno::ENOENT {
+            127
+        } else {
+            126
+        }
+    }
+    /// The message: the program, the call that failed and its errno in words.
     pub fn message(&self) -> String {
-        format!(
-            "cannot run `{}`: execvp => {}",
-            self.program,
-            errno_words(self.errno)
-        )
+        self.text.clone()
     }
 }
 
@@ -364,83 +417,24 @@ pub fn c_args(cmd: &[String]) -> Result<Vec<std::ffi::CString>, String> {
         .collect()
 }
 
-/// In the process that will become the command: new session (unless `keep_terminal`),
-/// `chdir("/")`, default signals, exec. Returns only on failure.
-pub fn exec_command(args: &[std::ffi::CString], keep_terminal: bool) -> ExecError {
-    let program = args
-        .first()
-        .map(|a| a.to_string_lossy().into_owned())
-        .unwrap_or_default();
+/// The signals [`become_command`] resets: those mountplan handles itself.
+const RESET: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGPIPE];
+
+/// In the process that will become the command: everything `[process]` says (see
+/// [`super::command`]), then exec. Returns only on failure.
+pub fn exec_command(setup: &mut Setup) -> ExecError {
     crate::timing::mark("exec");
-    let Some(first) = args.first() else {
-        return ExecError {
-            program,
-            errno: Errno::ENOENT,
-        };
-    };
-    let argv = c_argv(args);
-    // SAFETY: `first` and `argv` are valid NUL-terminated C strings and a NULL-terminated
-    // array of them, alive for the call.
-    let e = unsafe { become_command(first.as_ptr(), argv.as_ptr(), !keep_terminal) };
-    ExecError {
-        program,
-        errno: Errno::from_raw(e),
-    }
-}
-
-/// The pointers of `args`, NULL-terminated, for execvp.
-fn c_argv(args: &[std::ffi::CString]) -> Vec<*const libc::c_char> {
-    args.iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
-}
-
-/// What the process that becomes the command does: a new session when `setsid`, `chdir("/")`,
-/// the signals mountplan touched back to their default (or ignored, for those the caller
-/// ignored), execvp. Only system calls (no
-/// allocation, no lock): safe in the vfork child of [`spawn_command`]. Returns the errno when
-/// it fails.
-///
-/// # Safety
-/// `file` and `argv` are a C string and a NULL-terminated array of C strings.
-unsafe fn become_command(
-    file: *const libc::c_char,
-    argv: *const *const libc::c_char,
-    setsid: bool,
-) -> libc::c_int {
-    // SAFETY: plain system call wrappers on the caller's valid C strings.
-    unsafe {
-        if setsid {
-            // Not a process group leader (a new process), so this cannot fail.
-            libc::setsid();
-        }
-        if libc::chdir(c"/".as_ptr()) == 0 {
-            let ignored = CALLER_IGNORED.load(Ordering::Relaxed);
-            for sig in FORWARDED.iter().chain(&[Signal::SIGPIPE]) {
-                let n = *sig as libc::c_int;
-                let to = if ignored & (1 << n) != 0 {
-                    libc::SIG_IGN
-                } else {
-                    libc::SIG_DFL
-                };
-                libc::signal(n, to);
-            }
-            libc::execvp(file, argv);
-        }
-        *libc::__errno_location()
-    }
+    let ignored = CALLER_IGNORED.load(Ordering::Relaxed);
+    // SAFETY: `setup` was prepared by Setup::prepare and nothing else uses it meanwhile.
+    let f = unsafe { become_command(setup, &RESET, ignored) };
+    ExecError::new(setup, f)
 }
 
 /// Pid 1 of a new pid namespace: starts the command, reaps every child, forwards SIGTERM,
 /// SIGINT and SIGHUP to the command, and returns the command's status when it ends.
-pub fn init_run(
-    args: &[std::ffi::CString],
-    keep_terminal: bool,
-    on_exec_error: &mut dyn FnMut(&ExecError),
-) -> u8 {
+pub fn init_run(setup: &mut Setup, on_exec_error: &mut dyn FnMut(&ExecError)) -> u8 {
     crate::timing::mark("exec");
-    let child = match spawn_command(args, keep_terminal) {
+    let child = match spawn_command(setup) {
         Ok(child) => child,
         Err(e) => {
             on_exec_error(&e);
@@ -461,56 +455,47 @@ pub fn init_run(
     }
 }
 
-/// What the child of [`spawn_command`] reads, and the errno it leaves when it cannot exec.
+/// What the child of [`spawn_command`] reads, and where it leaves its failure.
 struct Spawn {
-    file: *const libc::c_char,
-    argv: *const *const libc::c_char,
-    setsid: bool,
-    errno: libc::c_int,
+    setup: *mut Setup,
+    ignored: u64,
+    failed: Option<Failed>,
 }
 
 /// The child of [`spawn_command`], on its own stack in this process's memory (the parent is
 /// suspended until it execs or exits): only system calls, no allocation, no unwinding.
 extern "C" fn spawn_child(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `Spawn` of the suspended parent, valid until this child execs or
-    // exits, and holds valid C strings.
+    // exits; its `setup` was prepared by Setup::prepare and is used by nobody else meanwhile.
     unsafe {
         let s = &mut *arg.cast::<Spawn>();
-        let e = become_command(s.file, s.argv, s.setsid);
-        std::ptr::write_volatile(&mut s.errno, e);
-        libc::_exit(i32::from(exec_status(Errno::from_raw(e))))
+        let f = become_command(&mut *s.setup, &RESET, s.ignored);
+        std::ptr::write_volatile(&mut s.failed, Some(f));
+        libc::_exit(if f.stage == Stage::Exec && f.errno == libc::ENOENT {
+            127
+        } else {
+            126
+        })
     }
 }
 
-/// Starts the command as [`exec_command`] runs it (a new session unless `keep_terminal`,
-/// `chdir("/")`, default signals, `execvp`) in a child made with `CLONE_VM | CLONE_VFORK`, as
-/// posix_spawn(3) does: this process's memory is not copied for a child that only execs
-/// (some 0.1 ms less than a fork here), and an exec failure comes back as the error. (glibc's
-/// posix_spawn would also reset every one of the 64 signals in the child, two calls each.)
-fn spawn_command(args: &[std::ffi::CString], keep_terminal: bool) -> Result<Pid, ExecError> {
-    let program = args
-        .first()
-        .map(|a| a.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let Some(first) = args.first() else {
-        return Err(ExecError {
-            program,
-            errno: Errno::ENOENT,
-        });
-    };
-    let argv = c_argv(args);
+/// Starts the command as [`exec_command`] runs it in a child made with `CLONE_VM |
+/// CLONE_VFORK`, as posix_spawn(3) does: this process's memory is not copied for a child that
+/// only execs (some 0.1 ms less than a fork here), and a failure comes back as the error.
+/// (glibc's posix_spawn would also reset every one of the 64 signals in the child, two calls
+/// each, and could not drop capabilities or change ids in the right order.)
+fn spawn_command(setup: &mut Setup) -> Result<Pid, ExecError> {
     let mut s = Spawn {
-        file: first.as_ptr(),
-        argv: argv.as_ptr(),
-        setsid: !keep_terminal,
-        errno: 0,
+        setup: &raw mut *setup,
+        ignored: CALLER_IGNORED.load(Ordering::Relaxed),
+        failed: None,
     };
-    // The child's stack (execvp's search of PATH builds names on it): allocated, not written
-    // (the child writes what it uses).
+    // The child's stack (the PATH search and the calls before it run on it): allocated, not
+    // written (the child writes what it uses).
     let mut stack: Vec<u8> = Vec::with_capacity(256 << 10);
     // SAFETY: the stack grows down from the end of `stack`'s allocation (16-byte aligned),
     // which outlives the child's use of it: with CLONE_VFORK this call returns only once the
-    // child has exec'd or exited. `s` and `argv` stay alive and unmoved for as long.
+    // child has exec'd or exited. `s` and the setup stay alive and unmoved for as long.
     let pid = unsafe {
         let top = stack.as_mut_ptr().add(stack.capacity());
         let top = top.sub(top as usize % 16);
@@ -522,20 +507,18 @@ fn spawn_command(args: &[std::ffi::CString], keep_terminal: bool) -> Result<Pid,
         )
     };
     if pid < 0 {
-        return Err(ExecError {
-            program,
-            errno: Errno::last(),
-        });
+        let f = Failed {
+            stage: Stage::Exec,
+            errno: Errno::last_raw(),
+        };
+        return Err(ExecError::new(setup, f));
     }
     // SAFETY: the child has exec'd or exited; reading what it may have written is race-free.
-    let errno = unsafe { std::ptr::read_volatile(&s.errno) };
-    if errno != 0 {
+    let failed = unsafe { std::ptr::read_volatile(&s.failed) };
+    if let Some(f) = failed {
         // It exited: reap it here, so the caller sees only the error.
         let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::__WALL));
-        return Err(ExecError {
-            program,
-            errno: Errno::from_raw(errno),
-        });
+        return Err(ExecError::new(setup, f));
     }
     Ok(Pid::from_raw(pid))
 }

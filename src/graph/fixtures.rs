@@ -38,6 +38,7 @@ impl B {
             description: None,
             root: Root::Tmpfs(TmpfsOptions::default()),
             namespaces: Namespaces::default(),
+            process: Default::default(),
             vars: BTreeMap::new(),
             includes: Vec::new(),
             root_loc: None,

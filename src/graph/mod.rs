@@ -14,6 +14,7 @@
 //!         warnings, the predicted final tree
 //! cycle   cycles through back edges (each listed whole), "declared later" errors
 //! pivot   the pivot's edges, reduced to the steps not already before it
+//! process what the command could see or leave: host processes, a plain chroot
 //! ```
 //!
 //! Implicit edges point from an earlier step to a later one by construction ("the latest
@@ -24,6 +25,7 @@
 mod after;
 mod cycle;
 mod pivot;
+mod process;
 mod tree;
 
 #[cfg(test)]
@@ -200,6 +202,7 @@ pub fn build(plan: Plan) -> Result<Dag, Vec<Diag>> {
     let mut warnings = Vec::new();
     let explicit = after::edges(&plan, &mut errors);
     let walked = tree::walk(&plan, &mut warnings);
+    warnings.extend(process::warnings(&plan));
     // The walk finds what apply certainly fails at (errors) besides its warnings.
     let (walk_errors, rest): (Vec<Diag>, Vec<Diag>) =
         warnings.into_iter().partition(Diag::is_error);

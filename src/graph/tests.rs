@@ -735,7 +735,7 @@ fn a_put_old_pivot_on_a_read_only_root_fails() {
         .s(
             "pivot",
             &[],
-            pivot_by(PivotStrategy::PutOld, Some(PivotStrategy::Chroot)),
+            pivot_by(PivotStrategy::PutOld, Some(PivotStrategy::Move)),
         )
         .build();
     let e = r.as_ref().expect_err("an error");
@@ -860,7 +860,7 @@ fn a_pivot_root_of_a_shared_root_fails() {
         .s(
             "pivot",
             &[],
-            pivot_by(PivotStrategy::PivotRoot, Some(PivotStrategy::Chroot)),
+            pivot_by(PivotStrategy::PivotRoot, Some(PivotStrategy::Move)),
         )
         .dag();
     assert_eq!(codes(&d.warnings), ["mountplan::graph::fallback"]);

@@ -11,7 +11,7 @@ use super::{Review, findmnt};
 use crate::calls::Dev;
 use crate::diag::Diag;
 use crate::graph::{Dag, NodeKind};
-use crate::model::{UserNs, ms_flags_str};
+use crate::model::{CapsAsked, Process, UserNs, ms_flags_str};
 use crate::source::Sources;
 
 #[derive(Serialize)]
@@ -35,6 +35,29 @@ struct Header<'a> {
     namespaces: Namespaces,
     vars: &'a BTreeMap<String, String>,
     includes: &'a [String],
+    process: JProcess<'a>,
+}
+
+#[derive(Serialize)]
+struct JProcess<'a> {
+    capabilities: Vec<String>,
+    capabilities_asked: &'static str,
+    chroot_drop: bool,
+    no_new_privs: bool,
+    uid: u32,
+    gid: u32,
+    groups: &'a [u32],
+    cwd: &'a str,
+    env: JEnv<'a>,
+    hostname: Option<&'a str>,
+    umask: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JEnv<'a> {
+    clear: bool,
+    unset: &'a [String],
+    set: BTreeMap<&'a str, &'a str>,
 }
 
 #[derive(Serialize)]
@@ -164,6 +187,35 @@ pub(crate) fn diag_json(sources: &Sources, d: &Diag) -> JDiag {
     }
 }
 
+fn jprocess(p: &Process) -> JProcess<'_> {
+    JProcess {
+        capabilities: p.caps.names(),
+        capabilities_asked: match p.asked {
+            CapsAsked::Default => "default",
+            CapsAsked::All => "all",
+            CapsAsked::Listed => "list",
+        },
+        chroot_drop: p.chroot_drop,
+        no_new_privs: p.no_new_privs,
+        uid: p.uid,
+        gid: p.gid,
+        groups: &p.groups,
+        cwd: p.cwd.as_str(),
+        env: JEnv {
+            clear: p.env.clear,
+            unset: &p.env.unset,
+            set: p
+                .env
+                .set
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        },
+        hostname: p.hostname.as_deref(),
+        umask: p.umask.map(|m| format!("{:04o}", m.bits())),
+    }
+}
+
 fn strings(calls: &[crate::calls::Call]) -> Vec<String> {
     calls.iter().map(|c| c.to_string()).collect()
 }
@@ -204,6 +256,7 @@ pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
             },
             vars: &plan.vars,
             includes: &plan.includes,
+            process: jprocess(&plan.process),
         },
         warnings: r.general.iter().map(|d| jdiag(&r, d)).collect(),
         setup: Setup {

@@ -99,6 +99,10 @@ pub fn markdown(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
         let inc: Vec<String> = plan.includes.iter().map(|i| code(i)).collect();
         let _ = writeln!(o, "- includes: {}", inc.join(", "));
     }
+    let _ = writeln!(o, "- command (how it runs, after the steps):");
+    for (k, v) in r.command() {
+        let _ = writeln!(o, "  - {}: {}", esc(k), esc(&v));
+    }
 
     let _ = writeln!(o, "\n### Steps\n");
     let _ = writeln!(o, "| # | id | kind | what it does | depends on |");

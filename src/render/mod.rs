@@ -12,6 +12,7 @@
 //! undo      a step's calls -> what rollback does
 //! attach    a diagnostic -> the step it points into
 //! findmnt   the final tree -> a findmnt-like table, and the table of files left behind
+//! process   what the command runs with (capabilities, ids, cwd, environment...), in words
 //! text      for people (optionally coloured)
 //! json      for scripts (docs/json.md)
 //! markdown  for a pull-request comment
@@ -25,6 +26,7 @@ pub(crate) mod findmnt;
 pub(crate) mod json;
 pub(crate) mod markdown;
 mod mermaid;
+pub(crate) mod process;
 pub(crate) mod summary;
 mod text;
 mod undo;
@@ -37,6 +39,13 @@ pub use json::json;
 pub use markdown::markdown;
 pub use mermaid::mermaid;
 pub use text::text;
+
+/// How the command of `plan` runs, as `(field, value)` lines in words (user, capabilities,
+/// no_new_privs, cwd, environment, hostname, umask): what `check` prints for a valid plan and
+/// the dry run's `command` block.
+pub fn command(plan: &crate::model::Plan) -> Vec<(&'static str, String)> {
+    process::lines(&plan.process, &plan.namespaces)
+}
 
 use crate::calls::StepCalls;
 use crate::diag::Diag;
@@ -205,6 +214,12 @@ impl<'a> Review<'a> {
             )),
         };
         (v, user)
+    }
+
+    /// What the command runs with, as `(field, value)` lines.
+    pub(crate) fn command(&self) -> Vec<(&'static str, String)> {
+        let plan = &self.dag.plan;
+        process::lines(&plan.process, &plan.namespaces)
     }
 
     /// `file:line:col` of a location, when its file is known.

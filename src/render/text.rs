@@ -1,8 +1,8 @@
 //! The text dry run, for people: a [`Review`] -> lines, coloured only when asked.
 //!
-//! Header (plan, file, root, namespaces, variables, includes), the implicit setup, every step
-//! (number, id, kind, summary, dependencies, calls, fallback, undo, its warnings), then the
-//! predicted mount tree and the files left behind.
+//! Header (plan, file, root, namespaces, variables, includes, how the command runs), the
+//! implicit setup, every step (number, id, kind, summary, dependencies, calls, fallback, undo,
+//! its warnings), then the predicted mount tree and the files left behind.
 
 use std::fmt::Write as _;
 
@@ -73,6 +73,10 @@ pub fn text(sources: &Sources, dag: &Dag, diags: &[Diag], opts: &TextOptions) ->
         kv(&mut o, "includes", "(none)");
     } else {
         kv(&mut o, "includes", &plan.includes.join(", "));
+    }
+    let _ = writeln!(o, "{}", p.bold("command (how it runs, after the steps):"));
+    for (k, v) in r.command() {
+        let _ = writeln!(o, "  {k}: {v}");
     }
     for d in &r.general {
         o.push('\n');

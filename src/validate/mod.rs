@@ -5,6 +5,7 @@
 //! warnings) — never only the first. Single values are checked in `values`, one step in
 //! `step`, and plan-wide rules (ids, the pivot, host paths after it) here.
 
+mod process;
 mod step;
 mod values;
 
@@ -83,6 +84,7 @@ pub fn validate(
     let mut root: Option<Root> = None;
     let mut root_loc: Option<Loc> = None;
     let mut ns = Namespaces::default();
+    let mut process_parts = process::Parts::default();
     let mut steps = Vec::new();
     let mut ids: BTreeMap<String, Loc> = BTreeMap::new();
     let mut pivot: Option<Loc> = None;
@@ -187,6 +189,9 @@ pub fn validate(
                 }
             }
         }
+        if let Some(pr) = &p.process {
+            process::read(&mut cx, pr, &mut process_parts);
+        }
         for s in &p.step {
             n += 1;
             let loc = cx.loc(&s.kind);
@@ -282,6 +287,7 @@ pub fn validate(
             );
         }
     }
+    let process = process::finish(process_parts, &ns, &steps, &mut diags);
     // A `[root]` that is there but wrong has had its own diagnostic.
     let given = plans
         .iter()
@@ -311,6 +317,7 @@ pub fn validate(
         root,
         root_loc,
         namespaces: ns,
+        process,
         vars,
         includes: plans[..plans.len() - 1]
             .iter()

@@ -144,7 +144,8 @@ impl Drop for Scratch {
 
 /// Busybox applets the tests' commands use.
 pub const APPLETS: &[&str] = &[
-    "sh", "cat", "ls", "stat", "sleep", "true", "false", "echo", "id", "readlink", "kill",
+    "sh", "cat", "ls", "stat", "sleep", "true", "false", "echo", "id", "readlink", "kill", "env",
+    "grep", "hostname", "mkdir", "pwd", "sed", "tr", "wc",
 ];
 
 /// The host's static busybox (`busybox-static`, which .ci/run installs).
