@@ -35,6 +35,7 @@ const HELPER_C: &str = r#"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,7 +118,22 @@ int main(int argc, char **argv) {
         printf("open=ok\nread=%zd\n", n);
         return 0;
     }
-    fprintf(stderr, "usage: helper tiocsti OUT | hold-exe PATH OUT | open PATH\n");
+    if (argc == 4 && !strcmp(argv[1], "chroot-escape")) {
+        /* chroot-escape DIR PATH: the classic way out of a plain chroot: chroot into DIR (a
+           directory below the working directory), so the working directory is outside the
+           new root; climb `..` from there, chroot at the top, and read PATH. */
+        mkdir(argv[2], 0700);
+        if (chroot(argv[2]) != 0) { printf("chroot=%s\n", ename(errno)); return 0; }
+        for (int i = 0; i < 128; i++) if (chdir("..") != 0) break;
+        if (chroot(".") != 0) { printf("chroot-top=%s\n", ename(errno)); return 0; }
+        int fd = open(argv[3], O_RDONLY);
+        if (fd < 0) { printf("chroot=ok\nopen=%s\n", ename(errno)); return 0; }
+        char b[64] = {0};
+        ssize_t n = read(fd, b, sizeof b - 1);
+        printf("chroot=ok\nopen=ok\nread=%zd\n%s", n, b);
+        return 0;
+    }
+    fprintf(stderr, "usage: helper tiocsti OUT | hold-exe PATH OUT | open PATH | chroot-escape DIR PATH\n");
     return 2;
 }
 "#;
@@ -751,4 +767,88 @@ fn privileges_rootless_is_bounded_the_same_way() {
         assert!(o.stderr.contains(w), "no {w:?} in:\n{}", o.stderr);
     }
     assert!(journals(&state).is_empty());
+}
+
+/// A pivot that ends in a plain `chroot` (the strategy, or the fallback taken when the kernel
+/// refuses pivot_root of a root made shared) leaves the old root reachable from a process that
+/// may chroot: the command chroots into a subdirectory, climbs `..` and reads a host file. The
+/// command runs without CAP_SYS_CHROOT there, so its chroot fails: as root and rootless.
+#[test]
+fn privileges_a_plain_chroot_cannot_be_escaped() {
+    let Some(_serial) = privileged("privileges_a_plain_chroot_cannot_be_escaped") else {
+        return;
+    };
+    let Some(sb) = sandbox("chroot-escape") else {
+        return;
+    };
+    let secret = sb.secret.display().to_string();
+    let rootless = rootless_possible("privileges_a_plain_chroot_cannot_be_escaped");
+    let mut tried = 0;
+    for (name, ns, pivot) in [
+        ("chroot", "pid = true", "strategy = \"chroot\""),
+        (
+            "forced-fallback",
+            "pid = true",
+            "strategy = \"pivot-root\"\nfallback = \"chroot\"",
+        ),
+    ] {
+        for as_nobody in [false, true] {
+            if as_nobody && !rootless {
+                continue;
+            }
+            let plan = sb.plan(ns, "", pivot);
+            let mut text = std::fs::read_to_string(&plan).unwrap();
+            if name == "forced-fallback" {
+                // Made shared, pivot_root(2) refuses the root (EINVAL): the fallback is taken.
+                text = text.replace(
+                    "[[step]]\nkind = \"pivot\"",
+                    "[[step]]\nkind = \"propagation\"\ntarget = \"/\"\npropagation = \"shared\"\n\
+                     [[step]]\nkind = \"pivot\"",
+                );
+            }
+            // A state directory of the caller's own, as root or as 65534.
+            let state = sb.s.path(&format!("state-{name}-{as_nobody}"));
+            if as_nobody {
+                text = text.replace("user = false", "user = true");
+                std::fs::create_dir_all(&state).unwrap();
+                for d in [&sb.root, &state] {
+                    chown_tree(d);
+                }
+            }
+            std::fs::write(&plan, text).unwrap();
+            let mut r = Run::apply(&plan, &state).cmd(&[
+                "/bin/helper",
+                "chroot-escape",
+                "/tmp/inner",
+                &secret,
+            ]);
+            r.nobody = as_nobody;
+            let o = r.run();
+            let what = format!("{name} (rootless: {as_nobody})");
+            assert_eq!(o.status, 0, "{what}: {}", o.stderr);
+            eprintln!("privileges chroot escape, {what}: {}", o.stdout.trim());
+            assert!(
+                o.stdout.contains("chroot=EPERM"),
+                "{what}: the command could chroot:\n{}",
+                o.stdout
+            );
+            assert!(
+                !o.stdout.contains("the host's secret"),
+                "{what}: {}",
+                o.stdout
+            );
+            tried += 1;
+        }
+    }
+    assert!(tried >= 2);
+}
+
+/// `chown -R 65534:65534` without following symlinks.
+fn chown_tree(p: &Path) {
+    std::os::unix::fs::lchown(p, Some(65534), Some(65534)).unwrap();
+    if std::fs::symlink_metadata(p).unwrap().is_dir() {
+        for e in std::fs::read_dir(p).unwrap() {
+            chown_tree(&e.unwrap().path());
+        }
+    }
 }
