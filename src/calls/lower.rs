@@ -1,16 +1,12 @@
 //! Lowering: a validated plan -> the calls of its setup and of every step.
 //!
-//! Takes a [`Plan`]; returns [`Lowered`]. A model of the plan's own mounts ([`Mounts`]) places
+//! Takes a step of a [`Plan`] and the model of the plan's mounts at that point ([`Place`]: the
+//! graph's walk, the one model of the mount table); returns the step's calls. The model places
 //! every path on the mount it is on ([`At`]), and says where a change there lives on the host
 //! (the root directory, a bind source, an overlay's upper layer, or nowhere: a filesystem that
 //! vanishes with the namespace) and whether nothing outside this namespace can reach it.
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
-
-use super::{
-    At, AttrOn, Call, Dev, FsParam, HostPlace, Lowered, MountId, Source, StepCalls, Target,
-};
+use super::{At, AttrOn, Call, Dev, FsParam, HostPlace, MountId, Source, Target};
 use crate::model::{
     Action, Create, FsKind, HostPath, Mode, MsFlags, NodeSpec, NodeType, PivotStrategy, Plan, Root,
     RootPath,
@@ -34,180 +30,22 @@ const SB: MsFlags = MsFlags::MS_RDONLY
     .union(MsFlags::MS_DIRSYNC)
     .union(MsFlags::MS_LAZYTIME);
 
-/// Tracks the plan's mounts so far, to place each path on its mount and tell where a created
-/// file lives (persistent host directory or a fresh filesystem that vanishes with the
-/// namespace).
-///
-/// Each mount is a covering (target, host directory) with its [`MountId`] (newer is larger):
-/// a path lives on the newest covering at or above it. Indexed by target so that a lookup
-/// costs one map probe per ancestor of the path, not a scan of every mount made so far
-/// (plans with 100k steps).
-pub(super) struct Mounts {
-    /// The id of the next mount.
-    next: u32,
-    /// Per target, its live coverings, oldest first.
-    by_target: BTreeMap<String, Vec<Covering>>,
-}
-
-/// One mount as [`Mounts`] sees it.
-struct Covering {
-    /// Its id.
-    id: MountId,
-    /// The host directory its files live in, when persistent.
-    host: Option<HostPath>,
-    /// A filesystem the plan made that only this mount namespace reaches (tmpfs, devpts).
-    private: bool,
-    /// For an overlay, whose `host` is its upper layer: its mountpoint.
-    overlay: Option<RootPath>,
-    /// A mask or a read-only copy, made only when the path exists at apply time: paths below
-    /// it are placed on it, but where their changes live is decided by what is below it (when
-    /// it is made, it is read-only or a file, and nothing below it can change).
-    conditional: bool,
-}
-
-impl Mounts {
-    pub(super) fn new() -> Self {
-        Mounts {
-            next: 0,
-            by_target: BTreeMap::new(),
-        }
-    }
-    /// The newest covering at or above `p` (`conditional` ones too, or not): its target and
-    /// entry.
-    fn newest<'a>(&'a self, p: &'a RootPath, conditional: bool) -> Option<(&'a str, &'a Covering)> {
-        let s = p.as_str();
-        // `/`, every ancestor, then the path itself: the newest covering among them.
-        let ancestors = std::iter::once("/")
-            .chain(
-                s.char_indices()
-                    .filter(|&(i, c)| c == '/' && i > 0)
-                    .map(|(i, _)| &s[..i]),
-            )
-            .chain((s != "/").then_some(s));
-        let mut best: Option<(&str, &Covering)> = None;
-        for a in ancestors {
-            let top = self
-                .by_target
-                .get(a)
-                .and_then(|v| v.iter().rev().find(|c| conditional || !c.conditional));
-            if let Some(c) = top {
-                if best.is_none_or(|(_, b)| c.id > b.id) {
-                    best = Some((a, c));
-                }
-            }
-        }
-        best
-    }
-    /// `p` placed on its mount.
-    pub(super) fn at(&self, p: &RootPath) -> At {
-        match self.newest(p, true) {
-            Some((target, c)) => At {
-                path: p.clone(),
-                on: c.id,
-                rel: below(target, p),
-            },
-            None => At {
-                path: p.clone(),
-                on: MountId::ROOT,
-                rel: p.relative().to_string(),
-            },
-        }
-    }
-    pub(super) fn host_place(&self, p: &RootPath) -> Option<HostPlace> {
-        let (target, c) = self.newest(p, false)?;
-        let base = c.host.clone()?;
-        Some(HostPlace {
-            base,
-            rel: below(target, p),
-            overlay: c.overlay.clone(),
-        })
-    }
-    /// Whether `p` lives on a filesystem the plan made that only this namespace reaches.
-    pub(super) fn private(&self, p: &RootPath) -> bool {
-        self.newest(p, false).is_some_and(|(_, c)| c.private)
-    }
-    /// A new mount on `target`: its id.
-    pub(super) fn push(&mut self, target: RootPath, host: Option<HostPath>) -> MountId {
-        self.push_fs(target, host, false, false)
-    }
-    /// A mask or read-only copy on `target`, made only when the path exists.
-    pub(super) fn push_conditional(&mut self, target: RootPath) -> MountId {
-        let id = self.push_fs(target.clone(), None, false, false);
-        if let Some(c) = self
-            .by_target
-            .get_mut(target.as_str())
-            .and_then(|v| v.last_mut())
-        {
-            c.conditional = true;
-        }
-        id
-    }
-    pub(super) fn push_fs(
-        &mut self,
-        target: RootPath,
-        host: Option<HostPath>,
-        private: bool,
-        overlay: bool,
-    ) -> MountId {
-        let overlay = overlay.then(|| target.clone());
-        let id = MountId(self.next);
-        self.next += 1;
-        self.by_target
-            .entry(target.as_str().to_string())
-            .or_default()
-            .push(Covering {
-                id,
-                host,
-                private,
-                overlay,
-                conditional: false,
-            });
-        id
-    }
-    /// How many mounts were pushed.
-    pub(super) fn count(&self) -> usize {
-        self.next as usize
-    }
-    /// `umount2(target, MNT_DETACH)`: the newest mount on `target` goes, with every mount
-    /// made below it after it (they sit on it). Mounts made below it before it stay: it hid
-    /// them, and they show again. Mounts elsewhere are untouched.
-    pub(super) fn remove(&mut self, target: &RootPath) {
-        let t = target.as_str();
-        let Some(v) = self.by_target.get_mut(t) else {
-            return;
-        };
-        let Some(Covering { id: i, .. }) = v.pop() else {
-            return;
-        };
-        if v.is_empty() {
-            self.by_target.remove(t);
-        }
-        let prefix = if target.is_root() {
-            "/".to_string()
-        } else {
-            format!("{t}/")
-        };
-        let below: Vec<String> = self
-            .by_target
-            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(&prefix))
-            .filter(|k| k.as_str() != t)
-            .cloned()
-            .collect();
-        for k in below {
-            if let Some(v) = self.by_target.get_mut(&k) {
-                v.retain(|c| c.id < i);
-                if v.is_empty() {
-                    self.by_target.remove(&k);
-                }
-            }
-        }
-    }
+/// What the lowering asks of the model of the plan's mounts (the graph's walk, at the point
+/// of the plan where the step runs): which mount a path is on, where a change there lives on
+/// the host, and whether nothing outside this namespace can reach it.
+pub trait Place {
+    /// `p` placed on the mount it is on (the newest of the plan's mounts at or above it).
+    fn at(&self, p: &RootPath) -> At;
+    /// Where a change at `p` lives on the host, when on a persistent filesystem (the root
+    /// directory, a bind's source, an overlay's upper layer).
+    fn host_place(&self, p: &RootPath) -> Option<HostPlace>;
+    /// Whether `p` is on a filesystem the plan made that only this namespace reaches (a tmpfs
+    /// or devpts of the plan's, a tmpfs root).
+    fn private(&self, p: &RootPath) -> bool;
 }
 
 /// The part of `p` below the mountpoint `target` (`""` for `target` itself).
-fn below(target: &str, p: &RootPath) -> String {
+pub fn below(target: &str, p: &RootPath) -> String {
     p.as_str()[target.len()..]
         .trim_start_matches('/')
         .to_string()
@@ -259,8 +97,8 @@ fn new_fs(
     ]
 }
 
-/// The implicit setup: make `/` a recursive slave, then mount or bind the root.
-fn setup(plan: &Plan, mounts: &mut Mounts) -> Vec<Call> {
+/// The implicit setup: make `/` a recursive slave, then mount or bind the root as `M0`.
+pub fn setup(plan: &Plan) -> Vec<Call> {
     let slash = HostPath::new("/").expect("/ is a valid path");
     let mut calls = vec![Call::Mount {
         source: Source::None,
@@ -269,7 +107,7 @@ fn setup(plan: &Plan, mounts: &mut Mounts) -> Vec<Call> {
     }];
     match &plan.root {
         Root::Path(p) => {
-            let m = mounts.push(RootPath::root(), Some(p.clone()));
+            let m = MountId::ROOT;
             calls.push(Call::CloneTree {
                 source: p.clone(),
                 recursive: true,
@@ -281,7 +119,7 @@ fn setup(plan: &Plan, mounts: &mut Mounts) -> Vec<Call> {
             });
         }
         Root::Tmpfs(o) => {
-            let m = mounts.push_fs(RootPath::root(), None, true, false);
+            let m = MountId::ROOT;
             let data = crate::model::tmpfs_data(o);
             calls.extend(new_fs(
                 "tmpfs",
@@ -296,28 +134,8 @@ fn setup(plan: &Plan, mounts: &mut Mounts) -> Vec<Call> {
     calls
 }
 
-/// The setup's calls and every step's calls, in plan order.
-pub fn lower(plan: &Plan) -> Lowered {
-    let mut mounts = Mounts::new();
-    let setup = setup(plan, &mut mounts);
-    let mut steps = Vec::with_capacity(plan.steps.len());
-    for (i, step) in plan.steps.iter().enumerate() {
-        let (calls, fallback) = step_calls(&step.action, &mut mounts);
-        steps.push(StepCalls {
-            step: Some(i),
-            calls,
-            fallback,
-        });
-    }
-    Lowered {
-        setup,
-        steps,
-        mounts: mounts.count(),
-    }
-}
-
 /// A creation of `p` (with the mount model's answers about it).
-fn mkdir(mounts: &Mounts, p: &RootPath, mode: u32, if_missing: bool) -> Call {
+fn mkdir(mounts: &dyn Place, p: &RootPath, mode: u32, if_missing: bool) -> Call {
     Call::Mkdir {
         at: mounts.at(p),
         mode: Mode::from_bits(mode),
@@ -327,7 +145,19 @@ fn mkdir(mounts: &Mounts, p: &RootPath, mode: u32, if_missing: bool) -> Call {
     }
 }
 
-fn step_calls(action: &Action, mounts: &mut Mounts) -> (Vec<Call>, Option<Vec<Call>>) {
+/// The calls of a step that does `action`, its paths placed by `mounts` as the plan stands
+/// right before the step; `next` is the number of the next mount made (taken when the step
+/// makes one). Returns the calls and, for a pivot with a fallback, the fallback's.
+pub fn step_calls(
+    action: &Action,
+    mounts: &dyn Place,
+    next: &mut u32,
+) -> (Vec<Call>, Option<Vec<Call>>) {
+    let mut take = || {
+        let id = MountId(*next);
+        *next += 1;
+        id
+    };
     let mut calls = Vec::new();
     let mut fallback = None;
     match action {
@@ -345,7 +175,7 @@ fn step_calls(action: &Action, mounts: &mut Mounts) -> (Vec<Call>, Option<Vec<Ca
             let to = Target::InRoot(mounts.at(&m.target));
             match &m.fs {
                 FsKind::Bind { source, recursive } => {
-                    let id = mounts.push(m.target.clone(), Some(source.clone()));
+                    let id = take();
                     calls.push(Call::CloneTree {
                         source: source.clone(),
                         recursive: *recursive,
@@ -383,15 +213,7 @@ fn step_calls(action: &Action, mounts: &mut Mounts) -> (Vec<Call>, Option<Vec<Ca
                     calls.push(Call::Attach { mount: id, to });
                 }
                 fs => {
-                    // What is made on an overlay with an upper layer is written to that host
-                    // directory: it outlives the namespace, so it is journaled there.
-                    let host = match fs {
-                        FsKind::Overlay(o) => o.upper.clone(),
-                        _ => None,
-                    };
-                    let private = matches!(fs, FsKind::Tmpfs(_) | FsKind::Devpts(_));
-                    let overlay = host.is_some();
-                    let id = mounts.push_fs(m.target.clone(), host, private, overlay);
+                    let id = take();
                     calls.extend(new_fs(
                         fs.fstype(),
                         &m.source,
@@ -442,7 +264,6 @@ fn step_calls(action: &Action, mounts: &mut Mounts) -> (Vec<Call>, Option<Vec<Ca
         }
         Action::Umount(u) => {
             calls.push(Call::Umount(Target::InRoot(mounts.at(&u.target))));
-            mounts.remove(&u.target);
         }
         Action::Mkdir(m) => {
             if m.parents {
@@ -513,13 +334,11 @@ fn step_calls(action: &Action, mounts: &mut Mounts) -> (Vec<Call>, Option<Vec<Ca
         }
         Action::Mask(m) => {
             let at = mounts.at(&m.path);
-            let mount = mounts.push_conditional(m.path.clone());
-            calls.push(Call::Mask { at, mount });
+            calls.push(Call::Mask { at, mount: take() });
         }
         Action::Readonly(r) => {
             let at = mounts.at(&r.path);
-            let mount = mounts.push_conditional(r.path.clone());
-            calls.push(Call::Readonly { at, mount });
+            calls.push(Call::Readonly { at, mount: take() });
         }
         Action::Pivot(p) => {
             calls = pivot_calls(p.strategy, &p.put_old, mounts);
@@ -529,7 +348,7 @@ fn step_calls(action: &Action, mounts: &mut Mounts) -> (Vec<Call>, Option<Vec<Ca
     (calls, fallback)
 }
 
-fn pivot_calls(s: PivotStrategy, put_old: &RootPath, mounts: &Mounts) -> Vec<Call> {
+fn pivot_calls(s: PivotStrategy, put_old: &RootPath, mounts: &dyn Place) -> Vec<Call> {
     // The new root is the mount on top at `/` (an overlay mounted over the root, say).
     let root = Target::InRoot(mounts.at(&RootPath::root()));
     match s {

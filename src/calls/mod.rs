@@ -1,10 +1,12 @@
 //! The exact system calls of a plan: model steps -> [`Call`] lists, computed once.
 //!
-//! Takes a validated [`Plan`](crate::model::Plan); returns [`Lowered`]: the implicit setup calls and, for every
-//! step in order, the calls apply makes ([`StepCalls`]). The [`crate::graph::Dag`] keeps them;
-//! the dry run prints them and the executor makes them, through [`crate::sys::Sys`], so the two
-//! cannot disagree. A few calls depend on what is on disk at apply time (a missing mountpoint,
-//! a file or a directory to mask); they say so in their text.
+//! Takes a validated [`Plan`](crate::model::Plan)'s steps, one at a time, with the one model of
+//! the plan's mounts (the graph's walk, through [`Place`]); returns [`Lowered`]: the implicit
+//! setup calls and, for every step in order, the calls apply makes ([`StepCalls`]). The
+//! [`crate::graph::Dag`] keeps them; the dry run prints them and the executor makes them,
+//! through [`crate::sys::Sys`], so the two cannot disagree. A few calls depend on what is on
+//! disk at apply time (a missing mountpoint, a file or a directory to mask); they say so in
+//! their text.
 //!
 //! Every path inside the new root is an [`At`]: the mount the plan's model puts it on (the
 //! newest of the plan's mounts at or above it, `M0` being the root itself) and the path below
@@ -15,8 +17,8 @@
 //! mount than the dry run names. `<tmproot>` is the directory in the tool's state directory
 //! that an empty tmpfs root is mounted on, inside the new namespace only.
 //!
-//! `lower` computes the lists and the model of the plan's mounts; `display` prints a call as
-//! the dry run shows it.
+//! `lower` computes a step's calls from the model's answers; `display` prints a call as the
+//! dry run shows it.
 
 mod display;
 mod lower;
@@ -26,7 +28,7 @@ mod tests;
 use std::fmt;
 
 pub use display::{in_root as display_in_root, mount_attr, quote, sb_words};
-pub use lower::lower;
+pub use lower::{Place, below, setup, step_calls};
 
 use crate::model::{HostPath, Mode, MsFlags, NodeType, RootPath};
 

@@ -1,10 +1,10 @@
 //! Unit tests of the lowering and its model of the plan's mounts.
 
-use super::lower::Mounts;
 use super::*;
 use crate::model::{HostPath, RootPath};
 
-/// A plain stack of coverings, scanned: the reference model the index is checked against.
+/// A plain stack of coverings, scanned: the reference model the graph's walk is checked
+/// against.
 struct Naive(Vec<(RootPath, Option<HostPath>)>);
 
 impl Naive {
@@ -34,40 +34,93 @@ impl Naive {
     }
 }
 
-#[test]
-fn an_umount_leaves_later_mounts_elsewhere_and_earlier_ones_below() {
-    let rp = |p: &str| RootPath::new(p).unwrap();
-    let hp = |p: &str| Some(HostPath::new(p).unwrap());
-    let mut m = Mounts::new();
-    m.push(rp("/"), hp("/srv/root"));
-    m.push(rp("/a/deep"), hp("/src/deep"));
-    m.push(rp("/a"), None);
-    m.push(rp("/a/on-a"), hp("/src/on-a"));
-    m.push(rp("/b"), hp("/src/b"));
-    m.remove(&rp("/a"));
-    // The bind made after the umounted tmpfs, elsewhere, is still there.
-    assert_eq!(m.host_place(&rp("/b/x")).unwrap().base.as_str(), "/src/b");
-    // What was mounted below /a before it shows again; what sat on it went with it.
-    assert_eq!(
-        m.host_place(&rp("/a/deep/x")).unwrap().base.as_str(),
-        "/src/deep"
-    );
-    let on_root = m.host_place(&rp("/a/on-a/x")).unwrap();
-    assert_eq!(
-        (on_root.base.as_str(), on_root.rel.as_str()),
-        ("/srv/root", "a/on-a/x")
-    );
+/// The host place of the last mkdir of each step that makes directories, by step index.
+fn mkdir_places(text: &str) -> Vec<(usize, Option<HostPlace>)> {
+    expand_text(text)
+        .iter()
+        .filter_map(|sc| {
+            let place = sc.calls.iter().rev().find_map(|c| match c {
+                Call::Mkdir { host, .. } => Some(host.clone()),
+                _ => None,
+            })?;
+            Some((sc.step?, place))
+        })
+        .collect()
+}
+
+/// The places of the mkdirs of the steps at `at`.
+fn places_at(text: &str, at: &[usize]) -> Vec<Option<HostPlace>> {
+    let all = mkdir_places(text);
+    at.iter()
+        .map(|i| {
+            all.iter()
+                .find(|(s, _)| s == i)
+                .unwrap_or_else(|| panic!("step {i} makes no directory in\n{text}"))
+                .1
+                .clone()
+        })
+        .collect()
+}
+
+const ROOT: &str = "version = 1\nname = \"m\"\n[root]\npath = \"/srv/root\"\n";
+
+fn bind(src: &str, target: &str) -> String {
+    format!(
+        "[[step]]\nkind = \"mount\"\ntype = \"bind\"\nsource = \"{src}\"\ntarget = \"{target}\"\n"
+    )
+}
+
+fn tmpfs(target: &str) -> String {
+    format!("[[step]]\nkind = \"mount\"\ntype = \"tmpfs\"\ntarget = \"{target}\"\n")
+}
+
+fn umount(target: &str) -> String {
+    format!("[[step]]\nkind = \"umount\"\ntarget = \"{target}\"\n")
+}
+
+fn mkdir_p(path: &str) -> String {
+    format!("[[step]]\nkind = \"mkdir\"\npath = \"{path}\"\nparents = true\n")
 }
 
 #[test]
-fn indexed_mounts_match_the_naive_stack() {
-    let paths: Vec<RootPath> = [
-        "/", "/a", "/a/b", "/a/b/c", "/a/bc", "/a0", "/a.b", "/b", "/b/a", "/ab",
+fn an_umount_leaves_later_mounts_elsewhere_and_earlier_ones_below() {
+    let text = [
+        ROOT.to_string(),
+        bind("/src/deep", "/a/deep"),
+        tmpfs("/a"),
+        bind("/src/on-a", "/a/on-a"),
+        bind("/src/b", "/b"),
+        umount("/a"),
+        mkdir_p("/b/x"),
+        mkdir_p("/a/deep/x"),
+        mkdir_p("/a/on-a/x"),
     ]
-    .iter()
-    .map(|p| RootPath::new(p).unwrap())
-    .collect();
-    let hosts = [None, Some(HostPath::new("/srv/x").unwrap())];
+    .concat();
+    let places: Vec<(String, String)> = places_at(&text, &[5, 6, 7])
+        .into_iter()
+        .map(|h| {
+            let h = h.expect("on the host");
+            (h.base.to_string(), h.rel)
+        })
+        .collect();
+    let want = [
+        // The bind made after the umounted tmpfs, elsewhere, is still there.
+        ("/src/b", "x"),
+        // What was mounted below /a before it shows again; what sat on it went with it.
+        ("/src/deep", "x"),
+        ("/srv/root", "a/on-a/x"),
+    ];
+    assert_eq!(places, want.map(|(a, b)| (a.to_string(), b.to_string())));
+}
+
+/// The graph's walk places paths as a plain stack of coverings would, over random histories
+/// of binds, tmpfs mounts and umounts.
+#[test]
+fn the_walk_places_paths_as_a_plain_stack_of_mounts_would() {
+    let paths = [
+        "/", "/a", "/a/b", "/a/b/c", "/a/bc", "/a0", "/a.b", "/b", "/b/a", "/ab",
+    ];
+    let rp = |p: &str| RootPath::new(p).unwrap();
     // A small deterministic generator (xorshift), many short random histories.
     let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = |n: usize| {
@@ -76,26 +129,58 @@ fn indexed_mounts_match_the_naive_stack() {
         s ^= s << 17;
         (s % n as u64) as usize
     };
-    for _ in 0..300 {
-        let mut a = Mounts::new();
-        let mut b = Naive(Vec::new());
-        for _ in 0..40 {
-            let p = paths[next(paths.len())].clone();
-            match next(4) {
-                0 | 1 => {
-                    let h = hosts[next(2)].clone();
-                    a.push(p.clone(), h.clone());
-                    b.0.push((p, h));
+    for round in 0..60 {
+        let mut text = ROOT.to_string();
+        let mut naive = Naive(vec![(rp("/"), Some(HostPath::new("/srv/root").unwrap()))]);
+        // The query steps (mkdirs) by index, and where the plain stack places each.
+        let mut at = Vec::new();
+        let mut want = Vec::new();
+        let mut n = 0;
+        let mut query = |text: &mut String, naive: &Naive, n: &mut usize, q: &str| {
+            text.push_str(&mkdir_p(q));
+            at.push(*n);
+            want.push((q.to_string(), naive.host_place(&rp(q))));
+            *n += 1;
+        };
+        for _ in 0..12 {
+            let p = paths[next(paths.len())];
+            let op = next(4);
+            // A mountpoint is made first (a query too), so the plan never certainly fails.
+            if op < 2 && p != "/" {
+                query(&mut text, &naive, &mut n, p);
+            }
+            match op {
+                0 => {
+                    text.push_str(&bind("/srv/x", p));
+                    naive
+                        .0
+                        .push((rp(p), Some(HostPath::new("/srv/x").unwrap())));
+                    n += 1;
                 }
-                2 => {
-                    a.remove(&p);
-                    b.remove(&p);
+                1 => {
+                    text.push_str(&tmpfs(p));
+                    naive.0.push((rp(p), None));
+                    n += 1;
+                }
+                2 if p != "/" => {
+                    text.push_str(&umount(p));
+                    naive.remove(&rp(p));
+                    n += 1;
                 }
                 _ => {}
             }
-            for q in &paths {
-                assert_eq!(a.host_place(q), b.host_place(q), "at {q}");
+            let q = paths[next(paths.len())];
+            if q != "/" {
+                query(&mut text, &naive, &mut n, q);
             }
+        }
+        let got = places_at(&text, &at);
+        for (k, (q, w)) in want.iter().enumerate() {
+            assert_eq!(
+                &got[k], w,
+                "round {round}: `{q}` (step {}) in\n{text}",
+                at[k]
+            );
         }
     }
 }
@@ -108,7 +193,13 @@ fn expand_text(text: &str) -> Vec<StepCalls> {
         &mut |_| Ok(text.to_string()),
         &crate::load::Limits::default(),
     );
-    c.dag.expect("the plan is valid").calls.steps
+    match c.dag {
+        Some(d) => d.calls.steps,
+        None => panic!(
+            "the plan is not valid: {:?}\n{text}",
+            c.diags.iter().map(|d| d.to_string()).collect::<Vec<_>>()
+        ),
+    }
 }
 
 /// Which creations are private (on a tmpfs or devpts the plan made, where the executor

@@ -218,7 +218,7 @@ pub fn build(plan: Plan) -> Result<Dag, Vec<Diag>> {
     pivot::add_edges(&plan, &mut edges);
     edges.sort_by_key(|e| (e.to, e.from, e.kind));
     edges.dedup();
-    let calls = crate::calls::lower(&plan);
+    let calls = walked.calls;
     Ok(Dag {
         plan,
         edges,

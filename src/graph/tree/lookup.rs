@@ -82,6 +82,10 @@ impl<'p> Paths<'p> {
             }
         }
     }
+    /// The number of `text`, when it was met.
+    pub(super) fn get(&self, text: &str) -> Option<PathId> {
+        self.ids.get(text).copied()
+    }
     /// The text of the path numbered `id`.
     pub(super) fn text(&self, id: PathId) -> &'p str {
         self.path[id]
@@ -238,6 +242,7 @@ impl Walk<'_, '_> {
             ro_by,
             nodev_by,
             shared_by,
+            place: super::place::Kind::default(),
         });
         idx
     }

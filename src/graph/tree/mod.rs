@@ -33,7 +33,7 @@
 use std::collections::BTreeMap;
 
 use super::{Edge, FinalTree, NodeKind, TreeMount, TreeNode};
-use crate::calls::Dev;
+use crate::calls::{Dev, Lowered, MountId, StepCalls};
 use crate::diag::Diag;
 use crate::model::{
     Action, Create, FsKind, Mode, MsFlags, NodeSpec, NodeType, Plan, PropagationKind, Root,
@@ -46,6 +46,9 @@ pub(super) struct Walked {
     pub edges: Vec<Edge>,
     /// The predicted final state.
     pub tree: FinalTree,
+    /// The calls of the setup and of every step, lowered against the model as it stood right
+    /// before each step.
+    pub calls: Lowered,
 }
 
 const PERM: MsFlags = MsFlags::MS_RDONLY
@@ -99,6 +102,10 @@ struct Entry {
     /// The step that made it shared (a propagation step, or one that made the mount it was
     /// attached under shared: the kernel makes a mount attached under a shared one shared).
     shared_by: Option<usize>,
+    /// How the executor knows it: the plan's number for it (`None` for a copy a recursive
+    /// bind brought along), where what is made on it lives on the host, and more (see
+    /// [`place`]).
+    place: place::Kind,
 }
 
 /// A file in the model.
@@ -133,6 +140,8 @@ struct Walk<'p, 'w> {
     /// The steps a failure was reported for, in order: a step stops at its first failing
     /// call, so it gets one such diagnostic, and what it makes is not judged further.
     failed: Vec<usize>,
+    /// The number of the next mount the plan makes (`M0` is the root).
+    next_mount: u32,
 }
 
 /// Walks the plan: implicit edges, warnings, and the final tree.
@@ -170,12 +179,34 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
         edges: Vec::with_capacity(2 * n),
         warnings,
         failed: Vec::new(),
+        next_mount: 1,
     };
     w.push_entry(ROOT, root, None, None, false, false);
+    w.entries[0].place = place::Kind::root(&plan.root);
+    let mut calls = Lowered {
+        setup: crate::calls::setup(plan),
+        steps: Vec::with_capacity(plan.steps.len()),
+        mounts: 0,
+    };
     for i in 0..plan.steps.len() {
+        // The step's calls, placed on the model as it stands before the step; then the step
+        // changes the model, and the mounts it made get the numbers its calls gave them.
+        w.intern(i);
+        let first = MountId(w.next_mount);
+        let mut next = w.next_mount;
+        let (c, fallback) = crate::calls::step_calls(&plan.steps[i].action, &w, &mut next);
+        w.next_mount = next;
+        calls.steps.push(StepCalls {
+            step: Some(i),
+            calls: c,
+            fallback,
+        });
+        let from = w.entries.len();
         w.step(i);
+        w.placed(i, from, (next > first.0).then_some(first));
     }
-    w.finish()
+    calls.mounts = w.next_mount as usize;
+    w.finish(calls)
 }
 
 fn in_root(p: &RootPath) -> String {
@@ -200,6 +231,7 @@ enum MaskAs {
 
 mod fail;
 mod lookup;
+mod place;
 mod warn;
 
 use lookup::{PathId, Paths, ROOT};
@@ -540,7 +572,7 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn finish(mut self) -> Walked {
+    fn finish(mut self, calls: Lowered) -> Walked {
         self.check_nodev();
         for k in 0..self.nodes.len() {
             if self.nodes[k].alive {
@@ -565,6 +597,7 @@ impl Walk<'_, '_> {
         Walked {
             edges: self.edges,
             tree: FinalTree { mounts, nodes },
+            calls,
         }
     }
 }
