@@ -103,6 +103,13 @@ fn test_hooks() -> TestHooks {
         return TestHooks::default();
     }
     let var = |k: &str| std::env::var(k).ok();
+    if let Some(resume) = std::env::var_os("MOUNTPLAN_TEST_RESUME") {
+        mountplan::exec::pause::set(mountplan::exec::pause::Pause {
+            at_call: var("MOUNTPLAN_TEST_PAUSE_AT_CALL").and_then(|v| v.parse().ok()),
+            at_undo: var("MOUNTPLAN_TEST_PAUSE_AT_UNDO").and_then(|v| v.parse().ok()),
+            resume: resume.into(),
+        });
+    }
     TestHooks {
         fail_at_call: var("MOUNTPLAN_TEST_FAIL_AT_CALL").and_then(|v| v.parse().ok()),
         kill_at_call: var("MOUNTPLAN_TEST_KILL_AT_CALL").and_then(|v| v.parse().ok()),

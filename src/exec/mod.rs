@@ -26,6 +26,7 @@
 
 pub mod command;
 pub mod journal;
+pub mod pause;
 pub mod process;
 pub mod recover;
 pub mod report;
@@ -803,6 +804,8 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     let hook = match (cfg.test.fail_at_call, cfg.test.kill_at_call) {
         (Some(at), _) => Some((at, false)),
         (None, Some(at)) => Some((at, true)),
+        // Only counting, for a test pause.
+        (None, None) if pause::active() => Some((usize::MAX, false)),
         (None, None) => None,
     };
     let mut outcome = match hook {
@@ -812,6 +815,7 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
                 at,
                 count: 0,
                 kill,
+                undos: 0,
             };
             run::run(dag, &mut inj, &mut journal, opts, &mut point)
         }

@@ -434,12 +434,15 @@ pub struct Inject<'a> {
     pub count: usize,
     /// Die instead of failing.
     pub kill: bool,
+    /// Undos made so far.
+    pub undos: usize,
 }
 
 impl Sys for Inject<'_> {
     fn call(&mut self, c: &Call, before: &mut crate::sys::Before<'_>) -> Result<Effect, SysError> {
         let n = self.count;
         self.count += 1;
+        super::pause::before_call(n);
         if n == self.at && self.kill {
             super::process::die_now();
         }
@@ -453,6 +456,8 @@ impl Sys for Inject<'_> {
         self.inner.call(c, before)
     }
     fn undo(&mut self, u: &Undo) -> Result<(), SysError> {
+        super::pause::before_undo(self.undos);
+        self.undos += 1;
         self.inner.undo(u)
     }
     fn sides(&mut self, c: &Call) -> Result<Vec<crate::sys::Side>, SysError> {
@@ -462,6 +467,8 @@ impl Sys for Inject<'_> {
         self.inner.side_made(s)
     }
     fn undo_at(&mut self, place: &HostPlace, u: &Undo) -> Result<(), SysError> {
+        super::pause::before_undo(self.undos);
+        self.undos += 1;
         self.inner.undo_at(place, u)
     }
     fn mounts(&mut self) -> Result<Vec<crate::sys::MountEntry>, SysError> {

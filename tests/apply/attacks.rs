@@ -49,16 +49,6 @@ mode = "0644"
 uid = 65534
 "#;
 
-fn debug_hooks(test: &str) -> bool {
-    if !cfg!(debug_assertions) {
-        eprintln!(
-            "\n!!!! {test}: NOT RUN: the MOUNTPLAN_TEST_* hooks exist only in debug builds\n"
-        );
-        assert!(!ci(), "{test} must run under CI=true in a debug build");
-    }
-    cfg!(debug_assertions)
-}
-
 fn recover(state: &Path) -> Out {
     Run {
         args: vec![

@@ -34,16 +34,6 @@ fn recover(d: &Disk) -> Out {
     .run()
 }
 
-fn debug_hooks(test: &str) -> bool {
-    if !cfg!(debug_assertions) {
-        eprintln!(
-            "\n!!!! {test}: NOT RUN: the MOUNTPLAN_TEST_* hooks exist only in debug builds\n"
-        );
-        assert!(!ci(), "{test} must run under CI=true in a debug build");
-    }
-    cfg!(debug_assertions)
-}
-
 /// Kills the child running the steps (not the parent) right before each of its calls in turn,
 /// wherever that falls between journal points (`MOUNTPLAN_TEST_KILL_AT_CALL`): the parent sees
 /// it die, undoes its journal, and exits 125 saying so (or that there was nothing to undo);

@@ -126,19 +126,6 @@ impl Disk {
     }
 }
 
-fn debug_hooks(test: &str) -> bool {
-    if !cfg!(debug_assertions) {
-        eprintln!(
-            "\n!!!! {test}: NOT RUN: the MOUNTPLAN_TEST_* hooks exist only in debug builds\n"
-        );
-        assert!(
-            !ci(),
-            "{test} must run under CI=true: run the tests in a debug build"
-        );
-    }
-    cfg!(debug_assertions)
-}
-
 #[test]
 fn the_disk_plan_applies_and_changes_only_the_root() {
     let Some(_serial) = privileged("the_disk_plan_applies_and_changes_only_the_root") else {
