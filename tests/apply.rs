@@ -66,3 +66,6 @@ mod attacks;
 
 #[path = "apply/check_truth.rs"]
 mod check_truth;
+
+#[path = "apply/not_found.rs"]
+mod not_found;

@@ -344,8 +344,17 @@ impl ExecError {
     pub fn status(&self) -> u8 {
         exec_status(self.errno)
     }
-    /// The message.
+    /// The message. Called in the process whose exec failed (inside the new root): for
+    /// ENOENT it says what is missing there, the program or its ELF or `#!` interpreter,
+    /// found on the PATH execvp searched.
     pub fn message(&self) -> String {
+        if self.errno == Errno::ENOENT {
+            // execvp's PATH: the command's environment, or glibc's default without one.
+            let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+            if let Some(m) = crate::sys::linux::elf::why_not_found(&self.program, &path) {
+                return m;
+            }
+        }
         format!(
             "cannot run `{}`: execvp => {}",
             self.program,
