@@ -78,7 +78,9 @@ pub struct Plan {
     pub description: Option<Sp<String>>,
     /// Plans to read first, relative to this file (written as they are: no `${NAME}`). Their
     /// steps come before this file's steps; this file's `root`, `namespaces` and `vars`
-    /// override theirs.
+    /// override theirs. `mountplan:NAME` (`mountplan:dev`) includes a fragment shipped inside
+    /// mountplan, listed under "Fragments" in docs/plan-format.md: its steps and namespaces,
+    /// not its name or root.
     pub include: Option<Vec<Sp<String>>>,
     /// Where the new root comes from: an existing directory or an empty tmpfs.
     pub root: Option<Sp<Root>>,

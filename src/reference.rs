@@ -1,5 +1,6 @@
 //! The plan format reference as Markdown, generated from the JSON Schema (and so from the doc
-//! comments in [`crate::raw`]), checked in at `docs/plan-format.md`.
+//! comments in [`crate::raw`]) and from the fragments ([`crate::fragments`]: their comments
+//! and, through the pipeline, their steps), checked in at `docs/plan-format.md`.
 //!
 //! Takes nothing; returns the Markdown text. A test fails when the checked-in file is stale.
 
@@ -96,5 +97,74 @@ pub fn markdown() -> String {
         }
     }
     table(&mut out, "[[step]]", &defs["Step"], defs);
+    fragments(&mut out);
     out
+}
+
+/// The section listing every fragment: its comment, the namespaces it turns on and each step
+/// in a line of plain words, as the dry run words it.
+fn fragments(out: &mut String) {
+    out.push_str(
+        "\n## Fragments\n\n\
+         Short plans shipped inside mountplan, included by name: `include = [\"mountplan:usr\", \
+         \"mountplan:dev\"]`. Their steps come before the plan's own, in `include` order, and \
+         the dry run shows where each comes from (`from: mountplan:dev, line 25`). A fragment \
+         turns on the namespaces its steps need (the plan's own `[namespaces]` overrides \
+         them); its `name`, `description` and `[root]` are only for viewing it alone: \
+         `mountplan plan mountplan:dev`. The sources are in src/fragments/.\n",
+    );
+    for f in crate::fragments::ALL {
+        let name = f.full_name();
+        out.push_str(&format!("\n### `{name}`\n\n"));
+        // The comment at the top of the file, but its first line (`#:schema`) and its name.
+        let comment: Vec<&str> = f
+            .text
+            .lines()
+            .skip(1)
+            .map_while(|l| l.strip_prefix('#'))
+            .map(str::trim)
+            .collect();
+        let text = comment.join(" ");
+        let text = text.strip_prefix(&format!("{name} - ")).unwrap_or(&text);
+        let mut chars = text.chars();
+        let text: String = chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        out.push_str(&text);
+        out.push('\n');
+        let checked = crate::check(std::path::Path::new(&name), &[], &mut |p| {
+            Err(std::io::Error::other(format!(
+                "{} is not read",
+                p.display()
+            )))
+        });
+        let Some(dag) = checked.dag else {
+            out.push_str("\n(not a valid plan: `mountplan check` says why)\n");
+            continue;
+        };
+        let ns = &dag.plan.namespaces;
+        let on: Vec<&str> = [
+            (ns.pid, "pid"),
+            (ns.ipc, "ipc"),
+            (ns.uts, "uts"),
+            (ns.net, "net"),
+            (ns.cgroup, "cgroup"),
+        ]
+        .into_iter()
+        .filter_map(|(b, n)| b.then_some(n))
+        .collect();
+        if !on.is_empty() {
+            out.push_str(&format!("\nNamespaces it turns on: {}.\n", on.join(", ")));
+        }
+        out.push_str("\n| step | kind | what it does |\n| --- | --- | --- |\n");
+        for s in &dag.plan.steps {
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                s.id,
+                s.kind().as_str(),
+                one_line(&crate::render::summary::summary(s))
+            ));
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The text dry run, for people: a [`Review`] -> lines, coloured only when asked.
 //!
 //! Header (plan, file, root, namespaces, variables, includes), the implicit setup, every step
-//! (number, id, kind, summary, dependencies, calls, fallback, undo, its warnings), then the
+//! (number, id, kind, summary, where an included step comes from, dependencies, calls, fallback, undo, its warnings), then the
 //! predicted mount tree and the files left behind.
 
 use std::fmt::Write as _;
@@ -93,6 +93,9 @@ pub fn text(sources: &Sources, dag: &Dag, diags: &[Diag], opts: &TextOptions) ->
             p.kind(&format!("({})", s.step.kind().as_str()))
         );
         let _ = writeln!(o, "  {}", s.summary);
+        if let Some((file, line)) = s.origin {
+            let _ = writeln!(o, "  from: {file}, line {line}");
+        }
         if let Some(n) = &s.step.note {
             let _ = writeln!(o, "  note: {n}");
         }
