@@ -221,3 +221,19 @@ fn an_unreadable_include_exits_2_for_check_plan_and_diff() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's example plan is plans/host-sandbox.toml, byte for byte: the plan the apply
+/// tests run (`host_sandbox_runs_the_hosts_dynamically_linked_programs`), so the example
+/// works as shown.
+#[test]
+fn the_readme_example_is_the_host_sandbox_plan() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    let plan = std::fs::read_to_string(format!("{root}/plans/host-sandbox.toml")).expect("plan");
+    let start = readme
+        .find("```toml\n")
+        .expect("a TOML block in the README")
+        + 8;
+    let len = readme[start..].find("```\n").expect("its end");
+    assert_eq!(&readme[start..start + len], plan);
+}

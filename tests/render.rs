@@ -471,3 +471,48 @@ fn included_file_steps_show_their_origin() {
         "{md}"
     );
 }
+
+/// A step from a fragment says where it is written (the fragment's name and the line of its
+/// `kind`) in every format; the plan's own steps say nothing of the kind.
+#[test]
+fn included_steps_show_their_origin() {
+    let rel = Path::new("plans/host-sandbox.toml");
+    let c = check(rel);
+    let dag = c.dag.as_ref().expect("valid");
+    let dev = mountplan::fragments::get("mountplan:dev").expect("the dev fragment");
+    // The line of `kind` of the step whose id is `dev-null`: the line above its `id`.
+    let id_line = dev
+        .text
+        .lines()
+        .position(|l| l == "id = \"dev-null\"")
+        .expect("dev-null in the fragment");
+    assert_eq!(dev.text.lines().nth(id_line - 1), Some("kind = \"mount\""));
+    let want = format!("from: mountplan:dev, line {id_line}");
+    let text = render::text(&c.sources, dag, &c.diags, &TextOptions { color: false });
+    let block = text
+        .split("\n\n")
+        .find(|b| b.starts_with("step ") && b.contains(": dev-null (mount)"))
+        .expect("the dev-null step");
+    assert!(block.contains(&want), "{block}");
+    let own = text
+        .split("\n\n")
+        .find(|b| b.contains(": etc (mount)"))
+        .expect("the plan's own etc step");
+    assert!(!own.contains("from:"), "{own}");
+    let v: serde_json::Value =
+        serde_json::from_str(&render::json(&c.sources, dag, &c.diags)).expect("JSON");
+    let steps = v["steps"].as_array().expect("steps");
+    let null = steps
+        .iter()
+        .find(|s| s["id"] == "dev-null")
+        .expect("dev-null");
+    assert_eq!(null["from"]["file"], "mountplan:dev");
+    assert_eq!(null["from"]["line"], id_line);
+    let etc = steps.iter().find(|s| s["id"] == "etc").expect("etc");
+    assert!(etc["from"].is_null());
+    let md = render::markdown(&c.sources, dag, &c.diags);
+    assert!(
+        md.contains(&format!("(from `mountplan:dev`, line {id_line})")),
+        "{md}"
+    );
+}
