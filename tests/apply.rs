@@ -69,3 +69,6 @@ mod check_truth;
 
 #[path = "apply/not_found.rs"]
 mod not_found;
+
+#[path = "apply/report.rs"]
+mod report;

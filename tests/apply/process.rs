@@ -99,8 +99,11 @@ fn the_command_s_exit_status_passes_through() {
             "{}",
             o.stdout
         );
-        // Without a command: verify, report, exit 0.
+        // Without a command: verify, exit 0, silently; -v prints the table.
         let o = sb.apply().run();
+        assert_eq!(o.status, 0, "{}", o.stderr);
+        assert_eq!(o.stderr, "", "a successful apply prints nothing");
+        let o = sb.apply().arg("-v").run();
         assert_eq!(o.status, 0, "{}", o.stderr);
         assert!(o.stderr.contains("predicted mounts match"), "{}", o.stderr);
         assert_eq!(host, host_mounts());
