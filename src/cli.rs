@@ -110,7 +110,7 @@ pub enum Color {
 pub struct CheckArgs {
     /// Plan files to check. `-` reads one plan from standard input (a pipe or a redirected
     /// file, at most 2 MiB; its includes are relative to the current directory, and it is
-    /// named `<stdin>`).
+    /// named `<stdin>`); `mountplan:NAME` is a fragment shipped inside mountplan.
     #[arg(required = true, value_name = "PLAN")]
     pub plans: Vec<PathBuf>,
     #[command(flatten)]
@@ -141,6 +141,9 @@ pub enum CheckFormat {
 pub struct PlanArgs {
     /// The plan file. `-` reads it from standard input (a pipe or a redirected file, at most
     /// 2 MiB; its includes are relative to the current directory, and it is named `<stdin>`).
+    /// `mountplan:NAME` shows a fragment shipped inside mountplan (`mountplan:dev`; a plan
+    /// includes one as `include = ["mountplan:dev"]`; docs/plan-format.md lists them, and an
+    /// unknown name is told the list).
     #[arg(value_name = "PLAN")]
     pub plan: PathBuf,
     #[command(flatten)]
