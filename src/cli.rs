@@ -112,7 +112,7 @@ pub enum Color {
 pub struct CheckArgs {
     /// Plan files to check. `-` reads one plan from standard input (a pipe or a redirected
     /// file, at most 2 MiB; its includes are relative to the current directory, and it is
-    /// named `<stdin>`).
+    /// named `<stdin>`); `mountplan:NAME` is a fragment shipped inside mountplan.
     #[arg(required = true, value_name = "PLAN")]
     pub plans: Vec<PathBuf>,
     #[command(flatten)]
@@ -143,6 +143,9 @@ pub enum CheckFormat {
 pub struct PlanArgs {
     /// The plan file. `-` reads it from standard input (a pipe or a redirected file, at most
     /// 2 MiB; its includes are relative to the current directory, and it is named `<stdin>`).
+    /// `mountplan:NAME` shows a fragment shipped inside mountplan (`mountplan:dev`; a plan
+    /// includes one as `include = ["mountplan:dev"]`; docs/plan-format.md lists them, and an
+    /// unknown name is told the list).
     #[arg(value_name = "PLAN")]
     pub plan: PathBuf,
     #[command(flatten)]
@@ -236,9 +239,24 @@ pub struct ApplyArgs {
     /// into the caller's terminal.
     #[arg(long)]
     pub keep_terminal: bool,
-    /// Report format.
+    /// Print the plan's warnings before, and the step table (a line per step with its status
+    /// and time, and the verification with its notes) on stderr after the steps, also when the
+    /// apply succeeds. Without it an apply that succeeds prints nothing of its own (as bwrap,
+    /// runc and unshare; `check` shows the warnings); a failed one prints the table and the
+    /// failure either way.
+    #[arg(short = 'v', long = "report")]
+    pub report: bool,
+    /// Report format. `json`: one JSON document when the apply ends (after the command exits),
+    /// on stderr, or on descriptor N with --report-fd (see docs/json.md).
     #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
     pub format: ApplyFormat,
+    /// Write the JSON report (as --format json, which it implies) to descriptor N, which the
+    /// caller opened for writing (`3>report.json`), instead of stderr: stderr then says only
+    /// what text mode says (nothing on success, unless -v), so the report is never mixed with
+    /// the command's own output. mountplan keeps N open for itself (close-on-exec): the
+    /// command does not get it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..))]
+    pub report_fd: Option<i32>,
     /// Where journals and locks live. Default /run/mountplan as root, else
     /// $XDG_RUNTIME_DIR/mountplan. Created 0700 if missing; it must be yours and writable
     /// only by you, and every directory on the way to it owned by root or you and not
@@ -258,9 +276,10 @@ pub struct ApplyArgs {
 /// Report of `apply`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ApplyFormat {
-    /// A line per step with its time, on stderr.
+    /// The step table on stderr, with -v or when the apply fails.
     Text,
-    /// One JSON document on stderr: per-step result and timing.
+    /// One JSON document (per-step result and timing, the command's status) on stderr, or on
+    /// --report-fd N.
     Json,
 }
 
@@ -334,6 +353,8 @@ pub fn quick_apply(args: &[std::ffi::OsString]) -> Option<ApplyArgs> {
     let mut no_verify = false;
     let mut keep_terminal = false;
     let mut format = None;
+    let mut report = false;
+    let mut report_fd = None;
     let mut state_dir = None;
     let mut command = Vec::new();
     let mut it = rest.iter();
@@ -361,6 +382,10 @@ pub fn quick_apply(args: &[std::ffi::OsString]) -> Option<ApplyArgs> {
         match flag {
             "--no-verify" if inline.is_none() && !no_verify => no_verify = true,
             "--keep-terminal" if inline.is_none() && !keep_terminal => keep_terminal = true,
+            "-v" | "--report" if inline.is_none() && !report => report = true,
+            "--report-fd" if report_fd.is_none() => {
+                report_fd = Some(val()?.to_str()?.parse::<i32>().ok().filter(|n| *n >= 0)?)
+            }
             "--set" => set.push(parse_var(val()?.to_str()?).ok()?),
             "--persist" if persist.is_none() => persist = Some(PathBuf::from(val()?)),
             "--state-dir" if state_dir.is_none() => state_dir = Some(PathBuf::from(val()?)),
@@ -386,7 +411,9 @@ pub fn quick_apply(args: &[std::ffi::OsString]) -> Option<ApplyArgs> {
         persist,
         no_verify,
         keep_terminal,
+        report,
         format: format.unwrap_or(ApplyFormat::Text),
+        report_fd,
         state_dir,
         command,
     })
@@ -462,6 +489,16 @@ mod tests {
             &["apply", "p.toml", "--", ""],
             &["apply", "p.toml", "--set", "A=1", "--set=A=2"],
             &["apply", "--state-dir", "-", "p.toml"],
+            &["apply", "p.toml", "-v", "--", "sh"],
+            &["apply", "-v", "p.toml", "--report"],
+            &["apply", "p.toml", "--report", "--report-fd", "3"],
+            &["apply", "p.toml", "--report-fd=7", "--format", "json"],
+            &["apply", "p.toml", "--report-fd", "-1"],
+            &["apply", "p.toml", "--report-fd", "x"],
+            &["apply", "p.toml", "--report-fd", "+4"],
+            &["apply", "p.toml", "--report-fd", "3", "--report-fd", "4"],
+            &["apply", "p.toml", "-vv"],
+            &["apply", "p.toml", "--report=yes"],
             &["check", "p.toml"],
             &["--version"],
             &[],
@@ -475,5 +512,12 @@ mod tests {
         // The common lines do take the quick way.
         assert!(both(lines[0]).0.is_some() && both(lines[1]).0.is_some());
         assert!(both(lines[2]).0.is_some() && both(lines[6]).0.is_some());
+        for l in [
+            &["apply", "p.toml", "-v", "--", "sh"][..],
+            &["apply", "p.toml", "--report", "--report-fd", "3"],
+            &["apply", "p.toml", "--report-fd=7", "--format", "json"],
+        ] {
+            assert!(both(l).0.is_some(), "{l:?}");
+        }
     }
 }

@@ -6,7 +6,8 @@
 //! source    the plan text + name, span helpers               -> Sources, Loc
 //! raw       serde + schemars mirror of the TOML               -> raw::Plan (may be wrong)
 //! parse     text -> raw::Plan                                 (syntax errors with spans)
-//! load      a plan file and its includes -> [raw::Plan]        (include cycles, unreadable files)
+//! load      a plan file and its includes -> [raw::Plan]        (include cycles, unreadable files;
+//!           `mountplan:NAME` fragments from `fragments`)
 //! validate  [raw::Plan] + --set -> model::Plan                (every semantic error, collected)
 //! graph     model::Plan -> Dag                                (edges, cycles, final tree)
 //! calls     model::Plan -> the exact system calls per step    (shared by render and exec)
@@ -23,6 +24,7 @@ pub mod calls;
 pub mod diag;
 pub mod diff;
 pub mod exec;
+pub mod fragments;
 pub mod graph;
 pub mod load;
 pub mod model;

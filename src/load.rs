@@ -2,12 +2,18 @@
 //!
 //! Takes the entry path and a reader (only `main` touches the filesystem); returns every
 //! source read, the raw plans with includes first (depth-first, in `include` order) and the
-//! entry last, and the diagnostics: unreadable files, syntax errors, include cycles.
+//! entry last, and the diagnostics: unreadable files, syntax errors, include cycles, unknown
+//! fragments.
+//!
+//! A name that starts with `mountplan:` (in `include`, or as the entry) is a fragment shipped
+//! inside mountplan ([`crate::fragments`]): its text is embedded, never read through the
+//! reader, and it counts against the limits like a file. A fragment includes only fragments.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::diag::Diag;
+use crate::fragments;
 use crate::raw;
 use crate::source::{Loc, SourceId, Sources};
 
@@ -96,7 +102,17 @@ pub fn load_with(
 ) -> Loaded {
     let mut l = Loaded::default();
     let within_limit = |t: String| within_limit(t, limits.file_bytes);
-    match read(entry).and_then(within_limit) {
+    let text = match entry.to_str().filter(|n| fragments::is_fragment_name(n)) {
+        Some(name) => match fragments::get(name) {
+            Some(f) => Ok(f.text.to_string()),
+            None => {
+                l.diags.push(unknown_fragment(name, None));
+                return l;
+            }
+        },
+        None => read(entry).and_then(within_limit),
+    };
+    match text {
         Ok(text) => {
             let id = l.sources.add(entry.display().to_string(), text);
             let mut stack = vec![(entry.to_path_buf(), None)];
@@ -120,6 +136,36 @@ pub fn load_with(
         ),
     }
     l
+}
+
+/// The error of an include (at `loc`) or an entry (`None`) naming no fragment.
+fn unknown_fragment(name: &str, loc: Option<Loc>) -> Diag {
+    let message = format!("mountplan has no fragment `{name}`");
+    let names = fragments::names();
+    let short = name.strip_prefix(fragments::PREFIX).unwrap_or(name);
+    let like = crate::parse::did_you_mean(short, fragments::ALL.iter().map(|f| f.name));
+    let list = names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let help = match like {
+        Some(n) => format!(
+            "did you mean `{}{n}`? The fragments are {list}",
+            fragments::PREFIX
+        ),
+        None => format!(
+            "the fragments are {list} (`mountplan plan mountplan:NAME` shows what one makes); a \
+             file whose name starts with `mountplan:` is included as `./mountplan:...`"
+        ),
+    };
+    match loc {
+        Some(loc) => {
+            Diag::error("mountplan::include::fragment", message, loc).label("no such fragment")
+        }
+        None => Diag::error_nowhere("mountplan::include::fragment", message),
+    }
+    .help(help)
 }
 
 /// What to do about a file that cannot be read.
@@ -246,9 +292,27 @@ fn visit(
         }
     }
     let dir = path.parent().unwrap_or(Path::new("."));
+    let in_fragment = path.to_str().is_some_and(fragments::is_fragment_name);
     for inc in plan.include.iter().flatten() {
         let loc = Loc::new(id, inc.span.clone());
-        let child = dir.join(&inc.value);
+        let fragment = fragments::is_fragment_name(&inc.value);
+        if in_fragment && !fragment {
+            l.diags.push(
+                Diag::error(
+                    "mountplan::include::fragment",
+                    format!("a fragment includes a file (`{}`)", inc.value),
+                    loc,
+                )
+                .label("a fragment includes only fragments")
+                .help("include fragments only (`mountplan:NAME`)"),
+            );
+            continue;
+        }
+        let child = if fragment {
+            PathBuf::from(&inc.value)
+        } else {
+            dir.join(&inc.value)
+        };
         let key = normal(&child);
         if let Some(i) = stack.iter().position(|(p, _)| normal(p) == key) {
             let mut d = Diag::error(
@@ -293,8 +357,19 @@ fn visit(
             );
             continue;
         }
+        let text = if fragment {
+            match fragments::get(&inc.value) {
+                Some(f) => Ok(f.text.to_string()),
+                None => {
+                    l.diags.push(unknown_fragment(&inc.value, Some(loc)));
+                    continue;
+                }
+            }
+        } else {
+            read(&child).and_then(|t| within_limit(t, budget.limits.file_bytes))
+        };
         budget.files += 1;
-        match read(&child).and_then(|t| within_limit(t, budget.limits.file_bytes)) {
+        match text {
             Ok(text) if budget.bytes.saturating_add(text.len()) > budget.limits.total_bytes => {
                 budget.spent = true;
                 l.diags.push(
@@ -382,6 +457,68 @@ mod tests {
             .map(|(i, _)| l.sources.get(*i).name.clone())
             .collect();
         assert_eq!(names, ["p/b/base.toml", "p/a.toml"]);
+    }
+
+    #[test]
+    fn a_fragment_is_included_by_name_without_the_reader() {
+        let t = "version = 1\ninclude = [\"mountplan:proc\", \"b.toml\"]\n";
+        let mut reads = Vec::new();
+        let mut inner = fs(&[("p/a.toml", t), ("p/b.toml", "version = 1\n")]);
+        let mut r = |p: &Path| {
+            reads.push(p.to_path_buf());
+            inner(p)
+        };
+        let l = load(Path::new("p/a.toml"), &mut r);
+        assert!(l.diags.is_empty(), "{:?}", l.diags);
+        assert_eq!(
+            reads,
+            [PathBuf::from("p/a.toml"), PathBuf::from("p/b.toml")]
+        );
+        let names: Vec<_> = l
+            .plans
+            .iter()
+            .map(|(i, _)| l.sources.get(*i).name.clone())
+            .collect();
+        assert_eq!(names, ["mountplan:proc", "p/b.toml", "p/a.toml"]);
+        let (id, _) = &l.plans[0];
+        assert!(l.sources.get(*id).text.contains("type = \"proc\""));
+    }
+
+    #[test]
+    fn a_fragment_is_an_entry_too() {
+        let mut never = |_: &Path| -> io::Result<String> { panic!("read called") };
+        let l = load(Path::new("mountplan:dev"), &mut never);
+        assert!(l.diags.is_empty(), "{:?}", l.diags);
+        assert_eq!(l.plans.len(), 1);
+        let l = load(Path::new("mountplan:deev"), &mut never);
+        assert_eq!(codes(&l), ["mountplan::include::fragment"]);
+        assert!(l.diags[0].loc.is_none());
+    }
+
+    #[test]
+    fn an_unknown_fragment_points_at_its_name_with_did_you_mean() {
+        let t = "version = 1\ninclude = [\"mountplan:dve\", \"mountplan:qqqqqqq\"]\n";
+        let mut r = fs(&[("a.toml", t)]);
+        let l = load(Path::new("a.toml"), &mut r);
+        assert_eq!(
+            codes(&l),
+            [
+                "mountplan::include::fragment",
+                "mountplan::include::fragment"
+            ]
+        );
+        let loc = l.diags[0].loc.unwrap();
+        assert_eq!(&t[loc.span.start..loc.span.end], "\"mountplan:dve\"");
+        assert_eq!(
+            l.diags[0].message,
+            "mountplan has no fragment `mountplan:dve`"
+        );
+        let help = l.diags[0].help.as_deref().unwrap();
+        assert!(help.starts_with("did you mean `mountplan:dev`?"), "{help}");
+        let help = l.diags[1].help.as_deref().unwrap();
+        assert!(help.contains("`mountplan:usr`, `mountplan:proc`"), "{help}");
+        // Only the entry was read: the plan's own file.
+        assert_eq!(l.sources.len(), 1);
     }
 
     #[test]

@@ -94,7 +94,9 @@ pub struct Plan {
     pub description: Option<Sp<String>>,
     /// Plans to read first, relative to this file (written as they are: no `${NAME}`). Their
     /// steps come before this file's steps; this file's `root`, `namespaces`, `vars` and each
-    /// key of `process` override theirs.
+    /// key of `process` override theirs. `mountplan:NAME` (`mountplan:dev`) includes a fragment
+    /// shipped inside mountplan, listed under "Fragments" in docs/plan-format.md: its steps and
+    /// namespaces, not its name or root.
     pub include: Option<Vec<Sp<String>>>,
     /// Where the new root comes from: an existing directory or an empty tmpfs.
     pub root: Option<Sp<Root>>,
@@ -301,7 +303,7 @@ impl<'de> Deserialize<'de> for Capabilities {
 }
 
 /// Every key a `[[step]]` table may have, whatever its kind (for "did you mean"; a test
-/// holds it to the kinds' fields that validation allows, and to the schema).
+/// holds it to [`StepKind::keys`], which validation and the schema use).
 pub const STEP_KEYS: &[&str] = &[
     "kind",
     "id",
@@ -565,11 +567,173 @@ impl Step {
     }
 }
 
+impl StepKind {
+    /// The keys a step of this kind takes besides `kind`, `id`, `after` and `note`: validation
+    /// rejects any other, and the schema lists exactly these for the kind.
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            StepKind::Mount => &[
+                "type",
+                "source",
+                "target",
+                "options",
+                "create",
+                "size",
+                "nr_inodes",
+                "mode",
+                "uid",
+                "gid",
+                "newinstance",
+                "ptmxmode",
+                "lower",
+                "upper",
+                "work",
+                "data",
+            ],
+            StepKind::Remount => &["target", "options"],
+            StepKind::Propagation => &["target", "propagation", "recursive"],
+            StepKind::Umount => &["target"],
+            StepKind::Mkdir => &["path", "mode", "parents"],
+            StepKind::Mknod => &[
+                "path",
+                "node",
+                "major",
+                "minor",
+                "from_host",
+                "mode",
+                "uid",
+                "gid",
+            ],
+            StepKind::Symlink => &["path", "to"],
+            StepKind::Chmod => &["path", "mode", "uid", "gid"],
+            StepKind::Mask | StepKind::Readonly => &["path"],
+            StepKind::Pivot => &["strategy", "fallback", "put_old"],
+        }
+    }
+
+    /// The keys a step of this kind must have, whatever else it says (validation reports each
+    /// one missing; the schema requires them). A `mknod` also needs `node` or `from_host`, and
+    /// a mount's `type` may need more (`source` for a bind): validation says so.
+    pub fn required(self) -> &'static [&'static str] {
+        match self {
+            StepKind::Mount => &["type", "target"],
+            StepKind::Remount => &["target", "options"],
+            StepKind::Propagation => &["target", "propagation"],
+            StepKind::Umount => &["target"],
+            StepKind::Mkdir | StepKind::Mknod | StepKind::Mask | StepKind::Readonly => &["path"],
+            StepKind::Symlink => &["path", "to"],
+            StepKind::Chmod => &["path", "mode"],
+            StepKind::Pivot => &[],
+        }
+    }
+}
+
+/// The words of the keys that take one of a few (`strategy`, `fallback`, `node`,
+/// `propagation`, `create`; the words of `options` are [`crate::model::FLAG_WORDS`]):
+/// validation takes exactly these, and the schema lists them as enums.
+pub fn words(key: &str) -> Option<&'static [&'static str]> {
+    Some(match key {
+        "strategy" | "fallback" => &["pivot-root", "put-old", "move", "chroot"],
+        "node" => &["char", "block", "fifo"],
+        "propagation" => &["private", "slave", "shared", "unbindable"],
+        "create" => &["dir", "file", "none"],
+        _ => return None,
+    })
+}
+
 /// The JSON Schema of a plan file, as checked in at `schema/plan.schema.json`.
+///
+/// The raw [`Step`] is one flat struct (spans survive only there); its schema is rewritten
+/// here into one branch per kind (a `oneOf` on `kind`), each listing exactly the keys of
+/// [`StepKind::keys`] with [`StepKind::required`] and `additionalProperties: false`, and the
+/// words of [`words`] and the mount options as enums, so that an editor completes them and
+/// flags a wrong value, a key of another kind and a missing key. A string may also hold a
+/// `${NAME}` (checked once substituted).
 pub fn schema() -> serde_json::Value {
     let mut v = serde_json::to_value(schemars::schema_for!(Plan)).unwrap_or_default();
     drop_null(&mut v);
+    let defs = &mut v["$defs"];
+    let kinds = defs["StepKind"].clone();
+    let flat = defs["Step"].clone();
+    defs["Step"] = step_schema(&flat, &kinds);
+    defs["Variable"] = serde_json::json!({
+        "description": "A string with `${NAME}` in it, checked once the variables are substituted.",
+        "type": "string",
+        "pattern": "\\$\\{",
+    });
     v
+}
+
+/// The schema of a `[[step]]`: `kind` required, then one branch per kind.
+fn step_schema(flat: &serde_json::Value, kinds: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    let props = flat["properties"].as_object().cloned().unwrap_or_default();
+    let kind_doc = |k: StepKind| {
+        kinds["oneOf"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["const"] == k.as_str()))
+            .and_then(|x| x["description"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    // A key's schema, with its words as an enum (or a `${NAME}`).
+    let typed = |key: &str| -> Value {
+        let mut s = props.get(key).cloned().unwrap_or_else(|| json!({}));
+        let one_of = |words: Vec<&str>| {
+            json!({ "anyOf": [
+                { "enum": words },
+                { "$ref": "#/$defs/Variable" },
+            ]})
+        };
+        if let Some(w) = words(key) {
+            if let Value::Object(m) = &mut s {
+                m.remove("type");
+                if let Value::Object(e) = one_of(w.to_vec()) {
+                    m.extend(e);
+                }
+            }
+        } else if key == "options" {
+            let w: Vec<&str> = crate::model::FLAG_WORDS
+                .iter()
+                .map(|(n, _, _)| *n)
+                .collect();
+            s["items"] = one_of(w);
+        }
+        s
+    };
+    let branches: Vec<Value> = StepKind::ALL
+        .iter()
+        .map(|&k| {
+            let mut p = Map::new();
+            p.insert(
+                "kind".into(),
+                json!({ "const": k.as_str(), "description": kind_doc(k) }),
+            );
+            for key in ["id", "after", "note"].iter().chain(k.keys()) {
+                p.insert((*key).into(), typed(key));
+            }
+            let mut required = vec!["kind"];
+            required.extend(k.required());
+            let mut b = json!({
+                "title": format!("{} step", k.as_str()),
+                "type": "object",
+                "properties": p,
+                "required": required,
+                "additionalProperties": false,
+            });
+            if k == StepKind::Mknod {
+                b["anyOf"] = json!([{ "required": ["node"] }, { "required": ["from_host"] }]);
+            }
+            b
+        })
+        .collect();
+    json!({
+        "description": flat["description"],
+        "type": "object",
+        "properties": { "kind": { "$ref": "#/$defs/StepKind" } },
+        "required": ["kind"],
+        "oneOf": branches,
+    })
 }
 
 /// TOML has no null: an optional key is simply absent. schemars writes `Option<T>` as

@@ -68,3 +68,9 @@ mod attacks;
 mod check_truth;
 #[path = "apply/privileges.rs"]
 mod privileges;
+
+#[path = "apply/not_found.rs"]
+mod not_found;
+
+#[path = "apply/report.rs"]
+mod report;

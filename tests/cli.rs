@@ -242,3 +242,19 @@ fn check_says_how_the_command_runs() {
     }
     no_panic(&o);
 }
+
+/// The README's example plan is plans/host-sandbox.toml, byte for byte: the plan the apply
+/// tests run (`host_sandbox_runs_the_hosts_dynamically_linked_programs`), so the example
+/// works as shown.
+#[test]
+fn the_readme_example_is_the_host_sandbox_plan() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    let plan = std::fs::read_to_string(format!("{root}/plans/host-sandbox.toml")).expect("plan");
+    let start = readme
+        .find("```toml\n")
+        .expect("a TOML block in the README")
+        + 8;
+    let len = readme[start..].find("```\n").expect("its end");
+    assert_eq!(&readme[start..start + len], plan);
+}

@@ -1,4 +1,4 @@
-//! Every plan in plans/ and every valid fixture, in every format, against the snapshots in
+//! Every plan in plans/, every fragment (`mountplan:NAME`) and every valid fixture, in every format, against the snapshots in
 //! tests/snapshots/ and plans/NAME.plan.txt, through `mountplan plan --check` (refresh with
 //! `MOUNTPLAN_BLESS=1 cargo test --test render`), plus checks
 //! that do not depend on the snapshots: the JSON parses, Mermaid and dot are well formed (dot
@@ -30,6 +30,12 @@ fn plans() -> Vec<PathBuf> {
         }
     }
     out.sort();
+    // The fragments shipped inside mountplan, by their names (never read from a file).
+    out.extend(
+        mountplan::fragments::ALL
+            .iter()
+            .map(|f| PathBuf::from(f.full_name())),
+    );
     out
 }
 
@@ -43,6 +49,14 @@ fn check(rel: &Path) -> mountplan::Checked {
 /// checked in beside it, as plans/NAME.plan.txt, so a plan change and its dry run are
 /// reviewed together; the other formats live under tests/snapshots/.
 fn snapshot_path(rel: &Path, ext: &str) -> PathBuf {
+    if let Some(name) = rel
+        .to_str()
+        .and_then(|n| n.strip_prefix(mountplan::fragments::PREFIX))
+    {
+        return Path::new(ROOT)
+            .join("tests/snapshots/fragments")
+            .join(format!("{name}.{ext}"));
+    }
     let group = if rel.starts_with("plans") {
         "plans"
     } else {
@@ -413,4 +427,92 @@ fn diff_exits_like_diff() {
         .expect("run");
     assert_eq!(missing.status.code(), Some(2));
     assert!(!missing.stderr.is_empty());
+}
+
+/// A step from an included file says where it is written (the file and the line of its
+/// `kind`) in every format; the plan's own steps say nothing of the kind, so editing a plan
+/// does not renumber its dry run.
+#[test]
+fn included_file_steps_show_their_origin() {
+    let rel = Path::new("plans/libcontainer-rootfs.toml");
+    let c = check(rel);
+    let dag = c.dag.as_ref().expect("valid");
+    let base = std::fs::read_to_string(Path::new(ROOT).join("plans/base/libcontainer-mounts.toml"))
+        .expect("the included file");
+    // The line of `kind` of the step `sys`: the line above its `id` (numbered from 1).
+    let id_line = base
+        .lines()
+        .position(|l| l == "id = \"sys\"")
+        .expect("sys in the included file");
+    assert_eq!(base.lines().nth(id_line - 1), Some("kind = \"mount\""));
+    let want = format!("from: plans/base/libcontainer-mounts.toml, line {id_line}");
+    let text = render::text(&c.sources, dag, &c.diags, &TextOptions { color: false });
+    let block = |id: &str| {
+        text.split("\n\n")
+            .find(|b| b.starts_with("step ") && b.contains(&format!(": {id} (")))
+            .unwrap_or_else(|| panic!("no step {id}"))
+            .to_string()
+    };
+    assert!(block("sys").contains(&want), "{}", block("sys"));
+    assert!(!block("enter").contains("from:"), "{}", block("enter"));
+    let v: serde_json::Value =
+        serde_json::from_str(&render::json(&c.sources, dag, &c.diags)).expect("JSON");
+    let steps = v["steps"].as_array().expect("steps");
+    let sys = steps.iter().find(|s| s["id"] == "sys").expect("sys");
+    assert_eq!(sys["from"]["file"], "plans/base/libcontainer-mounts.toml");
+    assert_eq!(sys["from"]["line"], id_line);
+    let enter = steps.iter().find(|s| s["id"] == "enter").expect("enter");
+    assert!(enter["from"].is_null());
+    let md = render::markdown(&c.sources, dag, &c.diags);
+    assert!(
+        md.contains(&format!(
+            "(from `plans/base/libcontainer-mounts.toml`, line {id_line})"
+        )),
+        "{md}"
+    );
+}
+
+/// A step from a fragment says where it is written (the fragment's name and the line of its
+/// `kind`) in every format; the plan's own steps say nothing of the kind.
+#[test]
+fn included_steps_show_their_origin() {
+    let rel = Path::new("plans/host-sandbox.toml");
+    let c = check(rel);
+    let dag = c.dag.as_ref().expect("valid");
+    let dev = mountplan::fragments::get("mountplan:dev").expect("the dev fragment");
+    // The line of `kind` of the step whose id is `dev-null`: the line above its `id`.
+    let id_line = dev
+        .text
+        .lines()
+        .position(|l| l == "id = \"dev-null\"")
+        .expect("dev-null in the fragment");
+    assert_eq!(dev.text.lines().nth(id_line - 1), Some("kind = \"mount\""));
+    let want = format!("from: mountplan:dev, line {id_line}");
+    let text = render::text(&c.sources, dag, &c.diags, &TextOptions { color: false });
+    let block = text
+        .split("\n\n")
+        .find(|b| b.starts_with("step ") && b.contains(": dev-null (mount)"))
+        .expect("the dev-null step");
+    assert!(block.contains(&want), "{block}");
+    let own = text
+        .split("\n\n")
+        .find(|b| b.contains(": etc (mount)"))
+        .expect("the plan's own etc step");
+    assert!(!own.contains("from:"), "{own}");
+    let v: serde_json::Value =
+        serde_json::from_str(&render::json(&c.sources, dag, &c.diags)).expect("JSON");
+    let steps = v["steps"].as_array().expect("steps");
+    let null = steps
+        .iter()
+        .find(|s| s["id"] == "dev-null")
+        .expect("dev-null");
+    assert_eq!(null["from"]["file"], "mountplan:dev");
+    assert_eq!(null["from"]["line"], id_line);
+    let etc = steps.iter().find(|s| s["id"] == "etc").expect("etc");
+    assert!(etc["from"].is_null());
+    let md = render::markdown(&c.sources, dag, &c.diags);
+    assert!(
+        md.contains(&format!("(from `mountplan:dev`, line {id_line})")),
+        "{md}"
+    );
 }

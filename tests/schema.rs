@@ -69,3 +69,129 @@ fn schema_describes_every_step_kind() {
     }
     assert!(kinds.iter().all(|k| k["description"].is_string()));
 }
+
+/// `taplo` (the TOML toolkit behind Even Better TOML), as .ci/run installs it (npm
+/// `@taplo/cli`), or `None` after saying NOT RUN (a failure under CI=true).
+fn taplo(test: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("taplo"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        eprintln!(
+            "\n!!!! {test}: NOT RUN: taplo is not installed (npm install -g @taplo/cli; .ci/run does)\n"
+        );
+        assert!(
+            std::env::var("CI").ok().as_deref() != Some("true"),
+            "{test} must run under CI=true, but taplo is not installed"
+        );
+    }
+    found
+}
+
+/// `taplo lint FILES` with the checked-in schema: its exit status and what it printed.
+fn lint(taplo: &std::path::Path, files: &[std::path::PathBuf]) -> (bool, String) {
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/plan.schema.json");
+    let o = std::process::Command::new(taplo)
+        .args(["lint", "--no-auto-config", "--colors", "never", "--schema"])
+        .arg(format!("file://{schema}"))
+        .args(files)
+        .output()
+        .expect("run taplo");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
+/// What an editor sees through the schema: each mistake below is flagged by taplo, and the
+/// same step without the mistake is not (so it is the mistake that is flagged). Every plan in
+/// plans/, every fragment and every valid fixture passes.
+#[test]
+fn taplo_flags_a_wrong_value_a_foreign_key_and_a_missing_key() {
+    let test = "taplo_flags_a_wrong_value_a_foreign_key_and_a_missing_key";
+    let Some(taplo) = taplo(test) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("mountplan-taplo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let head = "version = 1\n[root]\ntmpfs = {}\n\n[[step]]\n";
+    let cases = [
+        (
+            "a wrong strategy",
+            "kind = \"pivot\"\nstrategy = \"pivot_root\"\n",
+            "kind = \"pivot\"\nstrategy = \"pivot-root\"\n",
+        ),
+        (
+            "a key of another kind",
+            "kind = \"mkdir\"\npath = \"/srv\"\nstrategy = \"chroot\"\n",
+            "kind = \"mkdir\"\npath = \"/srv\"\n",
+        ),
+        (
+            "a missing target",
+            "kind = \"mount\"\ntype = \"tmpfs\"\n",
+            "kind = \"mount\"\ntype = \"tmpfs\"\ntarget = \"/tmp\"\n",
+        ),
+        (
+            "a wrong mount option",
+            "kind = \"mount\"\ntype = \"tmpfs\"\ntarget = \"/tmp\"\noptions = [\"nosiud\"]\n",
+            "kind = \"mount\"\ntype = \"tmpfs\"\ntarget = \"/tmp\"\noptions = [\"nosuid\"]\n",
+        ),
+        (
+            "a wrong node type",
+            "kind = \"mknod\"\npath = \"/p\"\nnode = \"pipe\"\n",
+            "kind = \"mknod\"\npath = \"/p\"\nnode = \"fifo\"\n",
+        ),
+        (
+            "a mknod with neither node nor from_host",
+            "kind = \"mknod\"\npath = \"/p\"\n",
+            "kind = \"mknod\"\npath = \"/p\"\nfrom_host = \"/dev/null\"\n",
+        ),
+        (
+            "a wrong create",
+            "kind = \"mount\"\ntype = \"bind\"\nsource = \"/f\"\ntarget = \"/f\"\ncreate = \"files\"\n",
+            "kind = \"mount\"\ntype = \"bind\"\nsource = \"/f\"\ntarget = \"/f\"\ncreate = \"${C}\"\n",
+        ),
+    ];
+    // Each mistake alone in a file, linted alone (each must fail by itself); the corrected
+    // files and every valid plan together (one run: taplo takes a second to start).
+    let mut valid = Vec::new();
+    for (i, (what, bad, good)) in cases.iter().enumerate() {
+        let b = dir.join(format!("bad-{i}.toml"));
+        let g = dir.join(format!("good-{i}.toml"));
+        std::fs::write(&b, format!("{head}{bad}")).expect("write");
+        std::fs::write(&g, format!("{head}{good}")).expect("write");
+        let (ok, out) = lint(&taplo, std::slice::from_ref(&b));
+        assert!(!ok, "taplo does not flag {what}:\n{out}");
+        assert!(out.contains("bad-"), "{what}: taplo names no file:\n{out}");
+        valid.push(g);
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sub in [
+        "plans",
+        "plans/base",
+        "src/fragments",
+        "tests/fixtures/valid",
+    ] {
+        for e in std::fs::read_dir(root.join(sub)).expect("the directory") {
+            let p = e.expect("an entry").path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                valid.push(p);
+            }
+        }
+    }
+    let (ok, out) = lint(&taplo, &valid);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        ok,
+        "taplo flags a valid plan (or a corrected mistake):\n{out}"
+    );
+    eprintln!(
+        "taplo: {} mistakes flagged, {} valid plans pass",
+        cases.len(),
+        valid.len()
+    );
+}

@@ -1,9 +1,11 @@
 //! `apply`, `recover`, `release`: the command line of the executor.
 //!
 //! Takes the parsed arguments; checks the plan (an invalid plan makes no namespace), runs
-//! [`mountplan::exec::apply`] and prints what it reports: the per-step lines (or one JSON
-//! document with `--format json`) and, on failure, the step with its place in the plan, the
-//! call and its errno in words, and what was rolled back. Returns the exit status.
+//! [`mountplan::exec::apply`] and prints what it reports: nothing on success (the per-step
+//! lines with `-v`), or one JSON document with `--format json` (on stderr, or on the
+//! caller's descriptor with `--report-fd N`); on failure the per-step lines and the step with
+//! its place in the plan, the call and its errno in words, and what was rolled back. Returns
+//! the exit status.
 //!
 //! Test hooks, read from the environment by debug builds only (`cargo test` builds):
 //! `MOUNTPLAN_TEST_FAIL_AT_CALL=N` fails call N (from 0, the implicit setup included) with
@@ -259,12 +261,67 @@ fn state_dir(given: Option<PathBuf>) -> Result<PathBuf, String> {
     }
 }
 
+/// The descriptor of `--report-fd N`: the caller's, checked open for writing, marked
+/// close-on-exec so that nothing mountplan starts inherits it (the process that becomes the
+/// command closes every descriptor but stdio anyway), and written once, when the apply ends.
+struct ReportFd {
+    n: i32,
+    file: std::fs::File,
+}
+
+impl ReportFd {
+    /// Takes descriptor `n` over, or says why it cannot be written to.
+    fn take(n: i32) -> Result<ReportFd, String> {
+        // SAFETY: fcntl(F_GETFL) takes an integer and reads nothing else.
+        let flags = unsafe { libc::fcntl(n, libc::F_GETFL) };
+        if flags < 0 {
+            return Err(format!(
+                "--report-fd {n}: descriptor {n} is not open (open it for the report, as in \
+                 `3>report.json`)"
+            ));
+        }
+        if flags & libc::O_ACCMODE == libc::O_RDONLY {
+            return Err(format!(
+                "--report-fd {n}: descriptor {n} is open for reading only (open it for \
+                 writing, as in `3>report.json`)"
+            ));
+        }
+        // SAFETY: as above; FD_CLOEXEC is a flag of this process's descriptor only.
+        if unsafe { libc::fcntl(n, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+            return Err(format!(
+                "--report-fd {n}: fcntl(F_SETFD, FD_CLOEXEC) => {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        // SAFETY: the descriptor is open (checked above) and from here on only this File
+        // uses it: the caller handed it over by naming it.
+        let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(n) };
+        Ok(ReportFd { n, file })
+    }
+
+    /// Writes the document and a newline; a reader that went away is said on stderr.
+    fn write(&mut self, doc: &serde_json::Value) {
+        use std::io::Write as _;
+        let r = writeln!(self.file, "{doc}").and_then(|()| self.file.flush());
+        if let Err(e) = r {
+            eprintln!(
+                "mountplan: cannot write the report to descriptor {}: {e}",
+                self.n
+            );
+        }
+    }
+}
+
 /// `mountplan apply`.
 pub fn apply(a: ApplyArgs) -> u8 {
     let (checked, unreadable) = super::check_plan(&a.plan, &a.vars.set);
     mountplan::timing::mark("checked");
-    print_diags(&checked.sources, &checked.diags);
     let has_errors = checked.has_errors();
+    // Quiet: the plan's warnings (which `check` and `plan` show) only with -v, or with the
+    // errors that stop it.
+    if a.report || has_errors {
+        print_diags(&checked.sources, &checked.diags);
+    }
     let Some(dag) = checked.dag.filter(|_| !has_errors) else {
         eprintln!(
             "mountplan: {} {}: nothing was applied",
@@ -278,6 +335,13 @@ pub fn apply(a: ApplyArgs) -> u8 {
         return FAILED;
     };
     let sources = checked.sources;
+    let mut report_to = match a.report_fd.map(ReportFd::take).transpose() {
+        Ok(r) => r,
+        Err(m) => {
+            eprintln!("mountplan: {m}: nothing was applied");
+            return FAILED;
+        }
+    };
     let state_dir = match state_dir(a.state_dir) {
         Ok(d) => d,
         Err(m) => {
@@ -291,25 +355,35 @@ pub fn apply(a: ApplyArgs) -> u8 {
         keep_terminal: a.keep_terminal,
         command: a.command,
         persist: a.persist,
+        keep_fd: report_to.as_ref().map(|r| r.n),
         test: test_hooks(),
     };
-    let json = a.format == ApplyFormat::Json;
+    // The JSON document goes to --report-fd N when given (which implies it), else to stderr;
+    // stderr then says what text mode says: nothing on success unless -v.
+    let json = a.format == ApplyFormat::Json || report_to.is_some();
+    let text = !json || report_to.is_some();
+    let verbose = a.report;
+    // The table of a successful apply, not printed (quiet): printed after all if the process
+    // that ran the steps dies before the command starts, which makes the apply a failure.
+    let mut unprinted: Option<String> = None;
     let mut on = |e: Event<'_>| match e {
         Event::WaitingForLock(p) => eprintln!(
             "mountplan: another apply on the same root holds {}; waiting for it",
             p.display()
         ),
         Event::Recovered(r) => {
-            if !json || !r.complete() {
+            if text || !r.complete() {
                 eprint!("{}", recovery_text(r));
             }
         }
         Event::Setup(o) => {
-            if json {
-                return;
+            // Quiet on success, as bwrap, runc and unshare are: the table only when asked for,
+            // or with the failure (whose text is empty when the apply succeeded).
+            if text && (verbose || !o.succeeded()) {
+                eprint!("{}{}", report::text(o), failure_text(o, &dag, &sources));
+            } else if text {
+                unprinted = Some(report::text(o));
             }
-            // The failure text is empty when the apply succeeded.
-            eprint!("{}{}", report::text(o), failure_text(o, &dag, &sources));
         }
         Event::ExecFailed(e) => eprintln!("mountplan: {}", e.message()),
         Event::Hanging(n) => eprintln!("mountplan-test: hanging at journal point {n}"),
@@ -319,7 +393,8 @@ pub fn apply(a: ApplyArgs) -> u8 {
             journal,
             reported,
         } => eprintln!(
-            "mountplan: the apply ended {} ({}); {}",
+            "{}mountplan: the apply ended {} ({}); {}",
+            unprinted.take().unwrap_or_default(),
             if reported {
                 "after its steps, before it printed its report (printed above from what it \
                  sent) or started the command"
@@ -351,7 +426,10 @@ pub fn apply(a: ApplyArgs) -> u8 {
                     applied.exit_status,
                     &rec,
                 );
-                eprintln!("{doc}");
+                match report_to.as_mut() {
+                    Some(fd) => fd.write(&doc),
+                    None => eprintln!("{doc}"),
+                }
             }
             applied.exit_status
         }

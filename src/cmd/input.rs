@@ -14,6 +14,9 @@
 //! all give `file: plans/x.toml`. The path is made absolute by resolving the plan's directory
 //! (symbolic links and `..` included); the file name itself is kept as given.
 //!
+//! A fragment (`mountplan:NAME`) is named as typed, and read from mountplan itself (also for
+//! `diff --rev`: it is the same at every revision).
+//!
 //! Standard input (`-`) is read once, under the same rules as a file (at most
 //! [`MAX_FILE_BYTES`], UTF-8; a terminal or a device is refused); it is named `<stdin>`, and
 //! its includes are relative to the current directory.
@@ -93,7 +96,7 @@ impl Input {
             };
         }
         let as_typed = Input::file(arg);
-        if naming == Naming::AsTyped {
+        if naming == Naming::AsTyped || is_fragment(arg) {
             return as_typed;
         }
         match review_name(arg) {
@@ -110,6 +113,10 @@ impl Input {
     /// read at that revision too. Named as [`Naming::Review`] names it (the path in the
     /// repository).
     pub fn at_revision(arg: &Path, rev: &str) -> Result<Input, InputError> {
+        if is_fragment(arg) {
+            // Built into mountplan: the same at every revision.
+            return Ok(Input::file(arg));
+        }
         let (dir, file) = split(arg).ok_or_else(|| InputError {
             message: format!("`{}` does not name a file", arg.display()),
             help: "give the path of a plan file".into(),
@@ -197,8 +204,20 @@ impl Input {
             unreadable |= r.is_err();
             r
         });
+        // An entry naming no fragment is a plan that cannot be read, as a missing file is.
+        unreadable |= self
+            .name
+            .to_str()
+            .is_some_and(|n| is_fragment(&self.name) && mountplan::fragments::get(n).is_none());
         (checked, unreadable)
     }
+}
+
+/// True when the PLAN argument names a fragment shipped inside mountplan (`mountplan:dev`),
+/// which the loader resolves without reading a file.
+fn is_fragment(arg: &Path) -> bool {
+    arg.to_str()
+        .is_some_and(mountplan::fragments::is_fragment_name)
 }
 
 /// A path's directory (`.` when it has none) and file name; `None` when it has no file name

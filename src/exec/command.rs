@@ -206,7 +206,16 @@ impl Setup {
     }
 
     /// The message for a failure of [`become_command`].
+    /// Called in the process whose exec failed (inside the new root): for ENOENT it says what
+    /// is missing there, the program or its ELF or `#!` interpreter, found on the PATH execvp
+    /// searched.
     pub fn message(&self, f: Failed) -> String {
+        if f.stage == Stage::Exec && f.errno == libc::ENOENT {
+            let path = self.searched.as_deref().unwrap_or("");
+            if let Some(m) = crate::sys::linux::elf::why_not_found(&self.program, path.as_ref()) {
+                return m;
+            }
+        }
         let (uid, gid, groups) = &self.ids;
         let call = match f.stage {
             Stage::Seccomp => "prctl(PR_SET_SECCOMP) of the filter that stops TIOCSTI \

@@ -96,6 +96,10 @@ pub struct Config {
     pub command: Vec<String>,
     /// Pin the namespace on this file.
     pub persist: Option<PathBuf>,
+    /// A descriptor of the caller's that mountplan's own processes keep open when they close
+    /// the others (`--report-fd`: close-on-exec, and closed before the command's exec, so
+    /// never the command's).
+    pub keep_fd: Option<i32>,
     /// Test hooks.
     pub test: TestHooks,
 }
@@ -431,7 +435,7 @@ pub fn apply(
     // Before anything is opened: no descriptor the caller left open stays in mountplan's
     // processes, and none of them can be reached through /proc by the command (or anyone
     // else without CAP_SYS_PTRACE). Children inherit the non-dumpable flag.
-    process::close_inherited_fds();
+    process::close_inherited_fds(cfg.keep_fd);
     process::set_dumpable(false).map_err(ApplyError::Host)?;
     // Nodes and directories get exactly the modes the plan gives, whatever the caller's umask;
     // the command gets the caller's back.

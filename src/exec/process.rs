@@ -31,7 +31,7 @@
 //! mountplan has no threads, so `fork` is safe and the child may allocate.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
@@ -186,14 +186,14 @@ pub fn set_dumpable(on: bool) -> Result<(), SysError> {
 /// secret) stays reachable in mountplan's processes while the command runs. As
 /// [`close_extra_fds`] does it, with the host's `/proc` found by path (nothing is unshared
 /// yet).
-pub fn close_inherited_fds() {
+pub fn close_inherited_fds(keep: Option<RawFd>) {
     let proc = nix::fcntl::open(
         "/proc",
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .ok();
-    close_extra_fds(proc);
+    close_fds_but(proc, keep.filter(|k| *k >= 3));
 }
 
 /// `sethostname(name)`, in the new UTS namespace.
@@ -316,19 +316,30 @@ pub fn early_failure(plan: &str, e: &SysError) -> Outcome {
 /// descriptor the caller left open above a limit it lowered afterwards is closed too, and a
 /// `/proc` planted in the new root plays no part.
 pub fn close_extra_fds(proc: Option<OwnedFd>) {
+    close_fds_but(proc, None);
+}
+
+/// [`close_extra_fds`], keeping `keep` (3 or more) open.
+fn close_fds_but(proc: Option<OwnedFd>, keep: Option<RawFd>) {
     use std::os::fd::IntoRawFd;
     // Raw from here: close_range closes it with the others.
     let proc = proc.map(IntoRawFd::into_raw_fd);
+    let ranges: &[(u32, u32)] = &match keep {
+        Some(k) => [(3, k as u32 - 1), (k as u32 + 1, u32::MAX)],
+        None => [(3, u32::MAX), (1, 0)],
+    };
     // SAFETY: close_range(2) takes integers only; no OwnedFd of this process is left open
     // (the caller's contract), so nothing closes a descriptor Rust still owns.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    if r == 0 {
+    let closed = ranges.iter().all(|&(lo, hi)| {
+        lo > hi || unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) } == 0
+    });
+    if closed {
         return;
     }
     if let Some(p) = proc {
         let listed = open_fds(p);
         for fd in listed {
-            if fd >= 3 {
+            if fd >= 3 && Some(fd) != keep {
                 // SAFETY: as for close_range above: only descriptors no Rust owner holds remain.
                 unsafe {
                     libc::close(fd);
@@ -339,7 +350,7 @@ pub fn close_extra_fds(proc: Option<OwnedFd>) {
     let max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map(|(soft, _)| soft.min(1 << 20))
         .unwrap_or(1024);
-    for fd in 3..max as i32 {
+    for fd in (3..max as i32).filter(|fd| Some(*fd) != keep) {
         // SAFETY: as above; closing a number that is not open is EBADF, harmless.
         unsafe {
             libc::close(fd);

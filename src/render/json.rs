@@ -110,12 +110,20 @@ struct JStep<'a> {
     id: &'a str,
     kind: &'static str,
     summary: String,
+    from: Option<JFrom<'a>>,
     note: Option<&'a str>,
     depends_on: Vec<Dep<'a>>,
     calls: Vec<String>,
     fallback: Option<Vec<String>>,
     undo: Vec<String>,
     warnings: Vec<JDiag>,
+}
+
+/// Where an included step is written.
+#[derive(Serialize)]
+struct JFrom<'a> {
+    file: &'a str,
+    line: usize,
 }
 
 #[derive(Serialize)]
@@ -271,6 +279,7 @@ pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
                 id: s.step.id.as_str(),
                 kind: s.step.kind().as_str(),
                 summary: s.summary.clone(),
+                from: s.origin.map(|(file, line)| JFrom { file, line }),
                 note: s.step.note.as_deref(),
                 depends_on: s
                     .deps

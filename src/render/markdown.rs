@@ -117,6 +117,9 @@ pub fn markdown(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
             })
             .collect();
         let mut what = esc(&s.summary);
+        if let Some((file, line)) = s.origin {
+            what.push_str(&format!(" (from {}, line {line})", code(file)));
+        }
         if !s.diags.is_empty() {
             what.push_str(&format!(" **⚠ {}**", s.diags.len()));
         }

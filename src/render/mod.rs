@@ -3,7 +3,7 @@
 //! machine (no timestamps, no host data beyond what the plan names, no hash-map order).
 //!
 //! Every format is drawn from one review (`Review`): the header, the implicit setup, and per step its
-//! summary, dependencies, the exact calls from [`crate::calls`] (never re-derived here), the
+//! summary, where an included step comes from (the fragment or file, and its line), dependencies, the exact calls from [`crate::calls`] (never re-derived here), the
 //! fallback, what rollback does, and the warnings that point into it. The final tree is the
 //! [`crate::graph::FinalTree`] the graph predicted.
 //!
@@ -83,6 +83,10 @@ pub(crate) struct StepView<'a> {
     pub undo: Vec<String>,
     /// Diagnostics pointing into it.
     pub diags: Vec<&'a Diag>,
+    /// Where it is written when it comes from an include (a fragment such as `mountplan:dev`,
+    /// or an included file): the file's name and the line of its `kind`. `None` for the plan's
+    /// own steps, so that editing the plan does not renumber its dry run.
+    pub origin: Option<(&'a str, usize)>,
 }
 
 /// Everything a format shows, computed once.
@@ -152,6 +156,7 @@ impl<'a> Review<'a> {
                     calls,
                     undo,
                     diags,
+                    origin: origin(sources, step),
                 }
             })
             .collect();
@@ -236,6 +241,17 @@ impl<'a> Review<'a> {
             .map(|s| s.id.as_str())
             .unwrap_or("?")
     }
+}
+
+/// Where an included step is written: its file's name and the line of its `kind`. `None` for
+/// the entry file's own steps (the entry is the first source).
+fn origin<'a>(sources: &'a Sources, step: &Step) -> Option<(&'a str, usize)> {
+    let src = step.loc.src;
+    if src.0 == 0 || src.0 as usize >= sources.len() {
+        return None;
+    }
+    let (line, _) = sources.line_col(src, step.loc.span.start);
+    Some((sources.get(src).name.as_str(), line))
 }
 
 /// `file:line:col` of a location in `sources`, when its file is known.

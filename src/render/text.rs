@@ -1,8 +1,9 @@
 //! The text dry run, for people: a [`Review`] -> lines, coloured only when asked.
 //!
 //! Header (plan, file, root, namespaces, variables, includes, how the command runs), the
-//! implicit setup, every step (number, id, kind, summary, dependencies, calls, fallback, undo,
-//! its warnings), then the predicted mount tree and the files left behind.
+//! implicit setup, every step (number, id, kind, summary, where an included step comes from,
+//! dependencies, calls, fallback, undo, its warnings), then the predicted mount tree and the
+//! files left behind.
 
 use std::fmt::Write as _;
 
@@ -97,6 +98,9 @@ pub fn text(sources: &Sources, dag: &Dag, diags: &[Diag], opts: &TextOptions) ->
             p.kind(&format!("({})", s.step.kind().as_str()))
         );
         let _ = writeln!(o, "  {}", s.summary);
+        if let Some((file, line)) = s.origin {
+            let _ = writeln!(o, "  from: {file}, line {line}");
+        }
         if let Some(n) = &s.step.note {
             let _ = writeln!(o, "  note: {n}");
         }

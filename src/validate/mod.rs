@@ -90,6 +90,11 @@ pub fn validate(
     let mut pivot: Option<Loc> = None;
     let mut n = 0usize;
     let mut expanded = 0;
+    // A fragment (`mountplan:NAME`) included by the plan adds its steps and namespaces only:
+    // its name, description and root are there to view it alone.
+    let header = |src: &SourceId| {
+        *src == *entry_id || !crate::fragments::is_fragment_name(&sources.get(*src).name)
+    };
     for (src, p) in plans {
         let text = sources.get(*src).text.clone();
         let mut cx = Ctx {
@@ -126,13 +131,13 @@ pub fn validate(
                 .help("add `version = 1` at the top"),
             ),
         }
-        if let Some(v) = &p.name {
+        if let Some(v) = p.name.as_ref().filter(|_| header(src)) {
             name = cx.sub(v);
         }
-        if let Some(v) = &p.description {
+        if let Some(v) = p.description.as_ref().filter(|_| header(src)) {
             description = cx.sub(v);
         }
-        if let Some(r) = &p.root {
+        if let Some(r) = p.root.as_ref().filter(|_| header(src)) {
             let l = cx.loc(r);
             match (&r.value.path, &r.value.tmpfs) {
                 (Some(pa), None) => {
@@ -291,6 +296,7 @@ pub fn validate(
     // A `[root]` that is there but wrong has had its own diagnostic.
     let given = plans
         .iter()
+        .filter(|(src, _)| header(src))
         .any(|(_, p)| p.root.is_some() || reported(p, "root"));
     if root.is_none() && !given {
         diags.push(

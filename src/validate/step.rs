@@ -10,46 +10,10 @@ use crate::source::Loc;
 
 use super::values::{Ctx, flags};
 
-/// The fields each kind takes (besides kind, id, after, note).
+/// The fields each kind takes (besides kind, id, after, note): [`StepKind::keys`], which the
+/// schema lists too.
 pub fn allowed(kind: StepKind) -> &'static [&'static str] {
-    match kind {
-        StepKind::Mount => &[
-            "type",
-            "source",
-            "target",
-            "options",
-            "create",
-            "size",
-            "nr_inodes",
-            "mode",
-            "uid",
-            "gid",
-            "newinstance",
-            "ptmxmode",
-            "lower",
-            "upper",
-            "work",
-            "data",
-        ],
-        StepKind::Remount => &["target", "options"],
-        StepKind::Propagation => &["target", "propagation", "recursive"],
-        StepKind::Umount => &["target"],
-        StepKind::Mkdir => &["path", "mode", "parents"],
-        StepKind::Mknod => &[
-            "path",
-            "node",
-            "major",
-            "minor",
-            "from_host",
-            "mode",
-            "uid",
-            "gid",
-        ],
-        StepKind::Symlink => &["path", "to"],
-        StepKind::Chmod => &["path", "mode", "uid", "gid"],
-        StepKind::Mask | StepKind::Readonly => &["path"],
-        StepKind::Pivot => &["strategy", "fallback", "put_old"],
-    }
+    kind.keys()
 }
 
 /// Mount types and the typed fields each takes.
@@ -190,8 +154,8 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
                         format!("unknown propagation `{}`", other.escape_debug()),
                         cx.loc(p),
                     );
-                    let names = ["private", "slave", "shared", "unbindable"];
-                    d = match crate::parse::did_you_mean(other, names) {
+                    let names = crate::raw::words("propagation").unwrap_or_default();
+                    d = match crate::parse::did_you_mean(other, names.iter().copied()) {
                         Some(n) => d.help(format!("did you mean `{n}`?")),
                         None => d.help("use `private`, `slave`, `shared` or `unbindable`"),
                     };

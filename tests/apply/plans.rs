@@ -56,6 +56,20 @@ fn file_type_word(k: &NodeKind) -> Option<&'static str> {
     })
 }
 
+/// The root has a `/bin/sh`: it is a directory (the busybox root), `/bin` is mounted, or
+/// `/bin` is a link into a bound `/usr` (the host's programs).
+fn has_shell(dag: &Dag) -> bool {
+    let mounted = |p: &str| dag.tree.mounts.iter().any(|m| m.mountpoint.as_str() == p);
+    let bin_link = dag
+        .tree
+        .nodes
+        .iter()
+        .any(|n| n.path.as_str() == "/bin" && matches!(n.kind, NodeKind::Symlink(_)));
+    matches!(dag.plan.root, mountplan::model::Root::Path(_))
+        || mounted("/bin")
+        || (bin_link && mounted("/usr"))
+}
+
 /// Checks the command's view against the prediction.
 fn check_view(name: &str, dag: &Dag, out: &str) {
     let mi = section(out, "mountinfo");
@@ -172,12 +186,7 @@ fn every_plan_applies_as_root_and_the_command_sees_the_plan() {
             Vec::new()
         };
         let dag = dag_of(&plan, &sets);
-        let has_shell = matches!(dag.plan.root, mountplan::model::Root::Path(_))
-            || dag
-                .tree
-                .mounts
-                .iter()
-                .any(|m| m.mountpoint.as_str() == "/bin");
+        let has_shell = has_shell(&dag);
         let nodes: Vec<String> = dag
             .tree
             .nodes
@@ -285,12 +294,7 @@ fn every_plan_applies_rootless_or_is_refused_before_it_starts() {
                 let c = c.to_string();
                 c.starts_with("mknod(") && (c.contains("S_IFCHR") || c.contains("S_IFBLK"))
             });
-        let has_shell = matches!(dag.plan.root, mountplan::model::Root::Path(_))
-            || dag
-                .tree
-                .mounts
-                .iter()
-                .any(|m| m.mountpoint.as_str() == "/bin");
+        let has_shell = has_shell(&dag);
         let mut r = Run::apply(&plan, &s.state());
         for (k, v) in &sets {
             r = r.set(k, Path::new(v));
@@ -352,4 +356,49 @@ fn every_plan_applies_rootless_or_is_refused_before_it_starts() {
         applied > 0 && refused > 0,
         "applied {applied}, refused {refused}"
     );
+}
+
+/// plans/host-sandbox.toml (the README's example), built from the `mountplan:` fragments,
+/// runs the host's own dynamically linked programs: `ls /` lists exactly what the plan makes,
+/// and a shell runs a pipeline of host programs, its loader found through the `/lib64` (or
+/// `/lib`) link.
+#[test]
+fn host_sandbox_runs_the_hosts_dynamically_linked_programs() {
+    let Some(_serial) = privileged("host_sandbox_runs_the_hosts_dynamically_linked_programs")
+    else {
+        return;
+    };
+    // The premise: the host's ls is dynamically linked, its loader behind a /lib* link.
+    let interp = match mountplan::sys::linux::elf::program_start(Path::new("/usr/bin/ls")) {
+        mountplan::sys::linux::elf::Start::Interpreter(i) => i,
+        other => panic!("/usr/bin/ls is not dynamically linked here ({other:?})"),
+    };
+    assert!(
+        interp.starts_with("/lib64") || interp.starts_with("/lib"),
+        "{}",
+        interp.display()
+    );
+    let s = Scratch::new("host-sandbox-ls");
+    let plan = plans_dir().join("host-sandbox.toml");
+    let o = Run::apply(&plan, &s.state()).cmd(&["ls", "/"]).run();
+    assert_eq!(o.status, 0, "ls / failed:\n{}", o.stderr);
+    let listed: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(
+        listed,
+        [
+            "bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"
+        ],
+        "{}",
+        o.stderr
+    );
+    let o = Run::apply(&plan, &s.state())
+        .cmd(&[
+            "sh",
+            "-c",
+            "ls -l /dev/null | cut -c1 && echo hi > /tmp/f && cat /tmp/f && readlink /lib64",
+        ])
+        .run();
+    assert_eq!(o.status, 0, "sh failed:\n{}", o.stderr);
+    assert_eq!(o.stdout, "c\nhi\nusr/lib64\n", "{}", o.stderr);
+    assert!(journals(&s.state()).is_empty(), "a journal was left");
 }

@@ -123,6 +123,7 @@ fn shortcuts_land_every_file_on_the_mount_on_top_at_its_time() {
     let trace = s.path("trace");
     let mut c = Run::apply(&plan, &s.state())
         .set("ROOTFS", &root)
+        .arg("-v")
         .cmd(&[
             "/bin/sh",
             "-c",

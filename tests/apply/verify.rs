@@ -63,7 +63,10 @@ fn a_root_with_submounts_of_its_own_verifies() {
     let _u = Unmount(m.clone());
     let plan = s.write("v.toml", PLAN);
     let host = host_mounts();
-    let o = Run::apply(&plan, &s.state()).set("ROOTFS", &root).run();
+    let o = Run::apply(&plan, &s.state())
+        .set("ROOTFS", &root)
+        .arg("-v")
+        .run();
     assert_eq!(o.status, 0, "{}", o.stderr);
     // The root, /var/run and /proc; /mnt and /mnt/inner came with the root.
     assert!(
@@ -93,6 +96,7 @@ fn a_mount_through_a_symlink_in_the_root_verifies_and_says_where_it_is() {
     let host = host_mounts();
     let o = Run::apply(&plan, &s.state())
         .set("ROOTFS", &root)
+        .arg("-v")
         .cmd(&["/bin/cat", "/proc/self/mountinfo"])
         .run();
     assert_eq!(o.status, 0, "{}", o.stderr);
@@ -161,6 +165,7 @@ fn a_root_that_is_a_mountpoint_verifies_with_and_without_a_pivot() {
         let plan = s.write("v.toml", &format!("{PLAN}\n{step}"));
         let o = Run::apply(&plan, &s.state())
             .set("ROOTFS", &root)
+            .arg("-v")
             .cmd(&["/bin/true"])
             .run();
         assert_eq!(o.status, 0, "{strategy}: {}", o.stderr);

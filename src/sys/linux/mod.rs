@@ -16,9 +16,11 @@
 //! `below` holds the mounts and resolves below them, `mounting` makes the mount calls,
 //! `files` the file changes and their reversal, `resolve` the path walk, `newmount` the
 //! kernel's mount API, `mount` flags and masking, `layers` an overlay's host directories,
-//! `host` what happens outside the namespace.
+//! `host` what happens outside the namespace, `elf` why a command was not found (its ELF or
+//! `#!` interpreter missing from the new root).
 
 mod below;
+pub mod elf;
 pub mod files;
 pub mod host;
 pub mod layers;
