@@ -28,7 +28,6 @@ pub fn mark(phase: &str) {
     let Some(t0) = START.get() else { return };
     let us = t0.elapsed().as_micros();
     let line = format!("mountplan-timing: {} {phase} {us}\n", std::process::id());
-    // One write(2): the lines of parent, child and init stay whole.
-    // SAFETY: write(2) reads `line.len()` bytes of `line`, which outlives the call.
-    let _ = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    // One write(2) (stderr is unbuffered): the lines of parent, child and init stay whole.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
 }

@@ -272,30 +272,26 @@ struct ReportFd {
 impl ReportFd {
     /// Takes descriptor `n` over, or says why it cannot be written to.
     fn take(n: i32) -> Result<ReportFd, String> {
-        // SAFETY: fcntl(F_GETFL) takes an integer and reads nothing else.
-        let flags = unsafe { libc::fcntl(n, libc::F_GETFL) };
-        if flags < 0 {
-            return Err(format!(
-                "--report-fd {n}: descriptor {n} is not open (open it for the report, as in \
-                 `3>report.json`)"
-            ));
-        }
-        if flags & libc::O_ACCMODE == libc::O_RDONLY {
-            return Err(format!(
-                "--report-fd {n}: descriptor {n} is open for reading only (open it for \
-                 writing, as in `3>report.json`)"
-            ));
-        }
-        // SAFETY: as above; FD_CLOEXEC is a flag of this process's descriptor only.
-        if unsafe { libc::fcntl(n, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-            return Err(format!(
-                "--report-fd {n}: fcntl(F_SETFD, FD_CLOEXEC) => {}",
-                std::io::Error::last_os_error()
-            ));
+        use mountplan::sys::linux::fds::{self, Open};
+        match fds::open_for(n) {
+            Open::No => {
+                return Err(format!(
+                    "--report-fd {n}: descriptor {n} is not open (open it for the report, as \
+                     in `3>report.json`)"
+                ));
+            }
+            Open::ReadOnly => {
+                return Err(format!(
+                    "--report-fd {n}: descriptor {n} is open for reading only (open it for \
+                     writing, as in `3>report.json`)"
+                ));
+            }
+            Open::Writable => {}
         }
         // SAFETY: the descriptor is open (checked above) and from here on only this File
         // uses it: the caller handed it over by naming it.
-        let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(n) };
+        let file = unsafe { fds::take_cloexec(n) }
+            .map_err(|e| format!("--report-fd {n}: fcntl(F_SETFD, FD_CLOEXEC) => {e}"))?;
         Ok(ReportFd { n, file })
     }
 
@@ -385,7 +381,7 @@ pub fn apply(a: ApplyArgs) -> u8 {
                 unprinted = Some(report::text(o));
             }
         }
-        Event::ExecFailed(e) => eprintln!("mountplan: {}", e.message()),
+        Event::ExecFailed(e) => eprintln!("mountplan: {e}"),
         Event::Hanging(n) => eprintln!("mountplan-test: hanging at journal point {n}"),
         Event::PausingBeforePersist => eprintln!("mountplan-test: pausing before persist"),
         Event::ChildDied {

@@ -27,8 +27,8 @@
 //! says so, and so is a missing `git`.
 
 use std::io::{self, IsTerminal, Read};
-use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -280,21 +280,12 @@ fn readable_kind(t: std::fs::FileType, socket_ok: bool) -> io::Result<bool> {
 pub fn read_plan(p: &Path) -> io::Result<String> {
     // Refused before opening too: opening a device can have effects of its own.
     readable_kind(std::fs::metadata(p)?.file_type(), false)?;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(p)?;
+    let f = mountplan::sys::linux::fds::open_nonblocking(p)?;
     let meta = f.metadata()?;
     let pipe = readable_kind(meta.file_type(), false)?;
     if pipe {
         // Opened without waiting for a writer; now wait for what it writes.
-        // SAFETY: fcntl on a descriptor this function owns.
-        let flags = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETFL) };
-        if flags < 0
-            || unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0
-        {
-            return Err(io::Error::last_os_error());
-        }
+        mountplan::sys::linux::fds::set_blocking(&f)?;
     }
     read_text(f, &meta, pipe, "a FIFO that gave nothing (no writer)")
 }

@@ -1,9 +1,12 @@
 //! The executor: a valid plan -> a new namespace with the planned root, then the command.
 //!
 //! Takes a [`Dag`] and a [`Config`]; returns [`Applied`] (the [`Outcome`] of the steps and
-//! the exit status), or an [`ApplyError`] when nothing was started. The checklist, in order:
+//! the exit status), or an [`ApplyError`] when nothing was started. It orchestrates: every
+//! system call goes through [`crate::sys::Sys`] (the steps) or [`crate::sys::Procs`] (the
+//! processes), and [`apply_with`] takes the latter as a parameter, so unit tests run the
+//! order below with a recording fake. The checklist, in order:
 //!
-//! 1. refuse early what cannot work ([`preflight`]: device nodes in a user namespace, ids
+//! 1. refuse early what cannot work ([`crate::validate::preflight`]: device nodes in a user namespace, ids
 //!    other than 0 there, capabilities mountplan lacks, ...);
 //! 2. close every descriptor the caller left open, become non-dumpable (the children inherit
 //!    it), `umask(0)` (keeping the caller's for the command); open (or create) `--persist
@@ -11,11 +14,11 @@
 //!    checked); open the state directory once, through a checked walk from `/` ([`state`]),
 //!    and reach everything in it through that descriptor; take the root's lock; undo a journal
 //!    a killed apply left;
-//! 3. fork; the child makes the namespaces ([`process`]), sets the hostname, and runs the
+//! 3. fork; the child makes the namespaces ([`crate::sys::linux::process`]), sets the hostname, and runs the
 //!    steps ([`run`]) through [`crate::sys::linux::Linux`], journaling host changes
 //!    ([`journal`]), verifying the mount table ([`verify`]) and rolling back on failure;
 //! 4. the child reports to the parent, then becomes the command as `[process]` says
-//!    ([`command`]: ids, capabilities, no_new_privs, umask, cwd, environment) and execs it
+//!    ([`crate::sys::linux::command`]: ids, capabilities, no_new_privs, umask, cwd, environment) and execs it
 //!    (or, in a pid namespace, its init starts it so); the parent waits, pins the namespace
 //!    for `--persist` (on the descriptor of FILE opened in step 2), and undoes the journal
 //!    itself, still under the lock, if the child died before reporting; the lock file is
@@ -24,10 +27,9 @@
 //! Printing is the caller's: it gets [`Event`]s (in the parent, or in the child for the
 //! per-step report, which must come out before the command's own output).
 
-pub mod command;
+pub mod channel;
 pub mod journal;
 pub mod pause;
-pub mod process;
 pub mod recover;
 pub mod report;
 pub mod run;
@@ -37,22 +39,20 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::sys::stat::Mode;
-use nix::unistd::{ForkResult, Pid};
-
 use self::journal::Journal;
 use self::recover::Recovery;
 use self::report::Outcome;
 use self::run::{Inject, Options, Point};
 use crate::diag::Diag;
 use crate::graph::Dag;
-use crate::model::{Action, FsKind, NodeSpec, NodeType, Plan, Root, UserNs};
-use crate::sys::SysError;
+use crate::model::{Plan, Root};
 use crate::sys::linux::host::{HostError, Refusal};
 use crate::sys::linux::pin::{self, Pin};
 use crate::sys::linux::state::{self, Lock, StateDir, TmpRootDir};
-use crate::sys::linux::{Linux, host, resolve};
+use crate::sys::linux::{Linux, LinuxProcs, command, host, resolve};
+use crate::sys::procs::{Command, Forked, Procs};
+use crate::sys::{Errno, SysError};
+use crate::validate::preflight::{self, preflight};
 
 /// Test hooks (see `docs` of `mountplan apply`; read from the environment only by debug
 /// builds).
@@ -114,7 +114,7 @@ pub enum Event<'a> {
     /// In the process that ran the steps, after them (success or failure), before the command.
     Setup(&'a Outcome),
     /// The command could not be executed (in the process that tried).
-    ExecFailed(&'a process::ExecError),
+    ExecFailed(&'a str),
     /// Test hook: the process running the steps stops at this journal point for good.
     Hanging(u32),
     /// Test hook: the parent stops itself right before it pins the namespace.
@@ -156,18 +156,14 @@ pub enum ApplyError {
     Leftover(Box<Recovery>),
 }
 
-/// Whether the apply makes a user namespace (rootless).
+/// Whether the apply makes a user namespace (rootless), for mountplan as it runs.
 pub fn wants_userns(plan: &Plan) -> bool {
-    match plan.namespaces.user {
-        UserNs::On => true,
-        UserNs::Off => false,
-        UserNs::Auto => !nix::unistd::geteuid().is_root(),
-    }
+    preflight::wants_userns(plan, LinuxProcs.euid())
 }
 
 /// The default state directory: /run/mountplan as root, else $XDG_RUNTIME_DIR/mountplan.
 pub fn default_state_dir() -> Result<PathBuf, String> {
-    if nix::unistd::geteuid().is_root() {
+    if LinuxProcs.euid() == 0 {
         return Ok(PathBuf::from("/run/mountplan"));
     }
     match std::env::var_os("XDG_RUNTIME_DIR") {
@@ -178,167 +174,6 @@ pub fn default_state_dir() -> Result<PathBuf, String> {
                 .into(),
         ),
     }
-}
-
-/// What cannot work, found before any namespace is made: `--persist` of a pid namespace with
-/// its own proc (the proc dies with the apply's init, so the pinned namespace's `/proc` would
-/// be dead); in a user namespace, device nodes (the kernel refuses them), owners other than
-/// root (only the caller is mapped, as 0), proc without a pid namespace and sysfs without a
-/// network namespace, a command uid, gid or groups other than 0 and none, and `--persist`.
-pub fn preflight(dag: &Dag, userns: bool, persist: bool) -> Vec<Diag> {
-    let mut out = Vec::new();
-    let plan = &dag.plan;
-    if persist && plan.namespaces.pid {
-        for s in &plan.steps {
-            if let Action::Mount(m) = &s.action {
-                if m.fs == FsKind::Proc {
-                    out.push(
-                        Diag::error(
-                            "mountplan::apply::persist-pid-proc",
-                            format!(
-                                "step `{}` mounts the proc of the plan's pid namespace, which \
-                                 dies when the apply ends: the namespace --persist pins would \
-                                 keep a dead `{}` (`nsenter --mount=FILE` could not read \
-                                 /proc/self/...)",
-                                s.id.as_str(),
-                                m.target
-                            ),
-                            m.target_loc,
-                        )
-                        .label("this proc dies with the apply")
-                        .help(
-                            "to pin this plan, set `pid = false` in [namespaces] (proc then \
-                             shows the host's processes), or drop the proc mount",
-                        ),
-                    );
-                }
-            }
-        }
-    }
-    if !userns {
-        return out;
-    }
-    for s in &plan.steps {
-        let id = s.id.as_str();
-        match &s.action {
-            Action::Mknod(n) => {
-                let dev = match &n.spec {
-                    NodeSpec::Given { node, .. } => *node != NodeType::Fifo,
-                    NodeSpec::FromHost(_) => true,
-                };
-                if dev {
-                    out.push(
-                        Diag::error(
-                            "mountplan::apply::rootless-mknod",
-                            format!(
-                                "step `{id}` makes the device node `{}`, which cannot work \
-                                 rootless: the kernel refuses mknod of devices in a user \
-                                 namespace (EPERM)",
-                                n.path
-                            ),
-                            n.path_loc,
-                        )
-                        .label("a device node in a user namespace")
-                        .help(format!(
-                            "bind the host's node instead: kind = \"mount\", type = \"bind\", \
-                             source = \"{0}\", target = \"{0}\", create = \"file\" (or run as \
-                             root with [namespaces] user = false)",
-                            n.path
-                        )),
-                    );
-                }
-                if n.uid.is_some_and(|u| u != 0) || n.gid.is_some_and(|g| g != 0) {
-                    out.push(rootless_owner(id, s.loc));
-                }
-            }
-            Action::Chmod(c) if c.uid.is_some_and(|u| u != 0) || c.gid.is_some_and(|g| g != 0) => {
-                out.push(rootless_owner(id, c.path_loc));
-            }
-            Action::Mount(m) => match m.fs {
-                FsKind::Proc if !plan.namespaces.pid => out.push(
-                    Diag::error(
-                        "mountplan::apply::rootless-proc",
-                        format!(
-                            "step `{id}` mounts proc, which a user namespace may do only in a \
-                             pid namespace it owns"
-                        ),
-                        m.target_loc,
-                    )
-                    .label("proc needs a pid namespace here")
-                    .help("set `pid = true` in [namespaces], or bind the host's /proc"),
-                ),
-                FsKind::Sysfs if !plan.namespaces.net => out.push(
-                    Diag::error(
-                        "mountplan::apply::rootless-sysfs",
-                        format!(
-                            "step `{id}` mounts sysfs, which a user namespace may do only in a \
-                             network namespace it owns"
-                        ),
-                        m.target_loc,
-                    )
-                    .label("sysfs needs a network namespace here")
-                    .help("set `net = true` in [namespaces], or bind the host's /sys"),
-                ),
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-    rootless_ids(&plan.process, &mut out);
-    if persist {
-        out.push(Diag::error_nowhere(
-            "mountplan::apply::rootless-persist",
-            "--persist needs root: pinning a namespace is a bind mount in the host's mount \
-             namespace",
-        ));
-    }
-    out
-}
-
-/// In a user namespace only uid and gid 0 exist (the caller), and setgroups is denied.
-fn rootless_ids(p: &crate::model::Process, out: &mut Vec<Diag>) {
-    for (key, id, loc) in [("uid", p.uid, p.locs.uid), ("gid", p.gid, p.locs.gid)] {
-        if id == 0 {
-            continue;
-        }
-        let msg = format!(
-            "the command would run as {key} {id}, but a rootless apply maps only the caller \
-             (as uid and gid 0)"
-        );
-        let d = match loc {
-            Some(l) => Diag::error("mountplan::apply::rootless-ids", msg, l)
-                .label(format!("{key} {id} does not exist in this user namespace")),
-            None => Diag::error_nowhere("mountplan::apply::rootless-ids", msg),
-        };
-        out.push(d.help(format!(
-            "drop `{key}` from [process], or run as root with [namespaces] user = false"
-        )));
-    }
-    if !p.groups.is_empty() {
-        let msg = "the command would get supplementary groups, but a rootless apply cannot \
-                   set them (setgroups is denied in its user namespace)";
-        let d = match p.locs.groups {
-            Some(l) => Diag::error("mountplan::apply::rootless-ids", msg, l)
-                .label("setgroups is denied here"),
-            None => Diag::error_nowhere("mountplan::apply::rootless-ids", msg),
-        };
-        out.push(
-            d.help("drop `groups` from [process], or run as root with [namespaces] user = false"),
-        );
-    }
-}
-
-fn rootless_owner(id: &str, loc: crate::source::Loc) -> Diag {
-    Diag::error(
-        "mountplan::apply::rootless-owner",
-        format!(
-            "step `{id}` sets an owner other than root, but a rootless apply maps only the \
-             caller (as uid and gid 0)"
-        ),
-        loc,
-    )
-    .label("only uid/gid 0 exist in this user namespace")
-    .help("drop `uid`/`gid`, or run as root with [namespaces] user = false")
 }
 
 /// A host path refused (the state directory, `--persist` FILE), as a diagnostic.
@@ -380,7 +215,10 @@ impl Journals<'_> {
 }
 
 fn sys_io(call: &str, e: std::io::Error) -> SysError {
-    SysError::new(call, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    SysError::new(
+        call,
+        Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32)),
+    )
 }
 
 /// Applies a valid plan. See the module documentation for the order of things.
@@ -389,58 +227,44 @@ pub fn apply(
     cfg: &Config,
     on: &mut dyn FnMut(Event<'_>),
 ) -> Result<Applied, ApplyError> {
+    apply_with(dag, cfg, &mut LinuxProcs, on)
+}
+
+/// [`apply`] with the process calls of `p` (the fake's in unit tests).
+pub fn apply_with(
+    dag: &Dag,
+    cfg: &Config,
+    p: &mut dyn Procs,
+    on: &mut dyn FnMut(Event<'_>),
+) -> Result<Applied, ApplyError> {
     let plan = &dag.plan;
-    let userns = wants_userns(plan);
-    let mut refused = preflight(dag, userns, cfg.persist.is_some());
-    if !userns && !nix::unistd::geteuid().is_root() {
-        refused.push(
-            Diag::error_nowhere(
-                "mountplan::apply::needs-root",
-                format!(
-                    "plan `{}` sets `user = false` in [namespaces], so it needs root (a mount \
-                     namespace without a user namespace needs CAP_SYS_ADMIN), and mountplan \
-                     runs as uid {}",
-                    plan.name,
-                    nix::unistd::geteuid()
-                ),
-            )
-            .help("run it as root, or set `user = \"auto\"` in [namespaces] to apply it rootless"),
-        );
-    }
-    let missing = command::unavailable(&plan.process);
-    if !missing.is_empty() {
-        let msg = format!(
-            "the command is to get {}, which mountplan itself does not have (not in its \
-             permitted or bounding set), so it cannot give them",
-            missing.names().join(", ")
-        );
-        let d = match plan.process.locs.caps {
-            Some(l) => {
-                Diag::error("mountplan::apply::capabilities", msg, l).label("asked for here")
-            }
-            None => Diag::error_nowhere("mountplan::apply::capabilities", msg),
-        };
-        refused.push(d.help(
-            "leave them out of [process] capabilities (`\"all\"` takes only what there is), \
-             or run mountplan with them",
-        ));
-    }
+    let euid = p.euid();
+    let userns = preflight::wants_userns(plan, euid);
+    let refused = preflight(
+        plan,
+        &preflight::Host {
+            euid,
+            userns,
+            persist: cfg.persist.is_some(),
+            missing_caps: p.missing_caps(&plan.process),
+        },
+    );
     if !refused.is_empty() {
         return Err(ApplyError::Refused(refused));
     }
-    let args = process::c_args(&cfg.command).map_err(|m| {
+    let args = command::c_args(&cfg.command).map_err(|m| {
         ApplyError::Refused(vec![Diag::error_nowhere("mountplan::apply::command", m)])
     })?;
 
     // Before anything is opened: no descriptor the caller left open stays in mountplan's
     // processes, and none of them can be reached through /proc by the command (or anyone
     // else without CAP_SYS_PTRACE). Children inherit the non-dumpable flag.
-    process::close_inherited_fds(cfg.keep_fd);
-    process::set_dumpable(false).map_err(ApplyError::Host)?;
+    p.close_inherited_fds(cfg.keep_fd);
+    p.set_dumpable(false).map_err(ApplyError::Host)?;
     // Nodes and directories get exactly the modes the plan gives, whatever the caller's umask;
     // the command gets the caller's back.
-    let caller_umask = nix::sys::stat::umask(Mode::empty()).bits();
-    let caller_env = command::caller_env();
+    let caller_umask = p.set_umask(0);
+    let caller_env = p.caller_env();
     // FILE is opened (or made) first: a FILE that cannot be pinned on is refused before
     // anything starts, and the bind later lands on this very file. Dropped unpinned (any
     // return below), a FILE this apply made is removed again.
@@ -448,7 +272,7 @@ pub fn apply(
         Some(f) => Some(Pin::prepare(f)?),
         None => None,
     };
-    process::note_caller_signals();
+    p.note_caller_signals();
     if cfg.test.no_openat2 {
         resolve::force_fallback();
     }
@@ -489,27 +313,31 @@ pub fn apply(
         .map_err(|e| ApplyError::Host(SysError::new("dup(<journal directory>)", e)))?;
     let (mut parent_sock, child_sock) =
         UnixStream::pair().map_err(|e| ApplyError::Host(sys_io("socketpair(AF_UNIX)", e)))?;
-    let parent = nix::unistd::getpid();
+    let parent = p.pid();
     let _ = std::io::Write::flush(&mut std::io::stdout());
     // As root, the pid namespace is made here, for the children (this process stays in the
     // host's): the child is then pid 1 at once, without an intermediate process. Rootless, it
     // must belong to the user namespace the child makes first, so the child makes both.
     let pid_here = plan.namespaces.pid && !userns;
-    if pid_here {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)
-            .map_err(|e| ApplyError::Host(SysError::new("unshare(CLONE_NEWPID)", e)))?;
-    }
-
+    let forked = match pid_here {
+        true => p.unshare_pid().and_then(|()| p.fork()),
+        false => p.fork(),
+    };
     crate::timing::mark("host-prepared");
-    // SAFETY: mountplan is single-threaded here (no thread is ever started on the apply path),
-    // so the child may run any code after fork.
-    match unsafe { nix::unistd::fork() } {
-        Err(e) => Err(ApplyError::Host(SysError::new("fork()", e))),
-        Ok(ForkResult::Child) => {
+    let forked = match forked {
+        Ok(f) => f,
+        Err(e) => {
+            lock.release(journals.fd.as_fd());
+            return Err(ApplyError::Host(e));
+        }
+    };
+    match forked {
+        Forked::Child => {
             drop(parent_sock);
             let code = child(
                 dag,
                 cfg,
+                p,
                 Child {
                     host: host_fds,
                     jdir,
@@ -528,23 +356,26 @@ pub fn apply(
             );
             // The copies of FILE's descriptor and of the journal directory's die with this
             // process (no destructor runs: FILE is the parent's to remove).
-            process::exit_now(code)
+            p.exit_now(code)
         }
-        Ok(ForkResult::Parent { child }) => {
+        Forked::Parent(child) => {
             drop(child_sock);
             drop(host_fds);
             drop(jdir);
             drop(tmproot);
-            process::forward_signals_to(child);
+            p.forward_signals_to(child);
             let left = || journals.exists(&jname);
             let (mut applied, lock) = wait_child(
                 child,
                 &mut parent_sock,
                 cfg,
-                lock,
-                &journals,
-                pin.as_mut(),
-                &left,
+                p,
+                Parented {
+                    lock,
+                    journals: &journals,
+                    pin: pin.as_mut(),
+                    journal_left: &left,
+                },
                 on,
             );
             crate::timing::mark("child-reaped");
@@ -566,28 +397,41 @@ pub fn apply(
     }
 }
 
+/// What the parent keeps while its child runs.
+struct Parented<'a, 'j> {
+    /// The root's lock.
+    lock: Lock,
+    journals: &'a Journals<'j>,
+    pin: Option<&'a mut Pin>,
+    /// Whether the child left a journal.
+    journal_left: &'a dyn Fn() -> bool,
+}
+
 /// The parent's side: read the outcome, pin the namespace, wait. The lock is released (and
 /// its file removed) as soon as the steps succeeded; otherwise it is handed back, for the
 /// recovery of what the child left.
-#[allow(clippy::too_many_arguments)]
 fn wait_child(
-    child: Pid,
+    child: i32,
     sock: &mut UnixStream,
     cfg: &Config,
-    lock: Lock,
-    journals: &Journals<'_>,
-    pin: Option<&mut Pin>,
-    journal_left: &dyn Fn() -> bool,
+    p: &mut dyn Procs,
+    kept: Parented<'_, '_>,
     on: &mut dyn FnMut(Event<'_>),
 ) -> (Applied, Option<Lock>) {
+    let Parented {
+        lock,
+        journals,
+        pin,
+        journal_left,
+    } = kept;
     let mut lock = Some(lock);
-    let outcome: Option<Outcome> = match process::recv(sock) {
+    let outcome: Option<Outcome> = match channel::recv(sock) {
         Ok(Some(b)) => serde_json::from_slice(&b).ok(),
         _ => None,
     };
     // The child prints its report (before the command's own output), then says so. Killed in
     // between, it leaves the printing to this process.
-    let printed = outcome.is_some() && matches!(process::recv(sock), Ok(Some(b)) if b == PRINTED);
+    let printed = outcome.is_some() && matches!(channel::recv(sock), Ok(Some(b)) if b == PRINTED);
     if let (Some(o), false) = (&outcome, printed) {
         on(Event::Setup(o));
     }
@@ -601,26 +445,19 @@ fn wait_child(
         if let Some(pin) = pin {
             if cfg.test.pause_before_persist {
                 on(Event::PausingBeforePersist);
-                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+                p.stop_self();
             }
-            let r = pin.bind(child.as_raw());
+            let r = pin.bind(child);
             let go: &[u8] = if r.is_ok() { b"1" } else { b"0" };
-            let _ = process::send(sock, go);
+            let _ = channel::send(sock, go);
             persist_error = r.err();
         }
     }
-    let ws = process::wait_for(child);
-    let mut exit_status = match ws {
-        Ok(ws) => process::exit_code(ws).unwrap_or(125),
-        Err(_) => 125,
-    };
+    let ws = p.wait(child).ok();
+    let mut exit_status = ws.map_or(125, |e| e.status);
     if !printed {
-        let signal = match ws {
-            Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => Some(s as i32),
-            _ => None,
-        };
         on(Event::ChildDied {
-            signal,
+            signal: ws.and_then(|e| e.signal),
             journal: journal_left(),
             reported: outcome.is_some(),
         });
@@ -650,7 +487,7 @@ struct Child {
     sock: UnixStream,
     /// Held, never released here: the parent removes the lock file.
     lock: Lock,
-    parent: Pid,
+    parent: i32,
     /// The parent made the pid namespace: this child is its pid 1.
     pid_here: bool,
     args: Vec<std::ffi::CString>,
@@ -661,15 +498,21 @@ struct Child {
 }
 
 /// The child: namespaces, then (in the init of a pid namespace) the steps and the command.
-fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8 {
+fn child(
+    dag: &Dag,
+    cfg: &Config,
+    p: &mut dyn Procs,
+    c: Child,
+    on: &mut dyn FnMut(Event<'_>),
+) -> u8 {
     let plan = &dag.plan;
     // Pid 1 of a new namespace sees its parent as pid 0: there, the parent's end of the socket
     // tells whether it is still alive.
-    let dies_with_parent = process::die_with_parent().is_ok();
+    let dies_with_parent = p.die_with_parent().is_ok();
     let parent_alive = if c.pid_here {
-        !process::peer_gone(&c.sock)
+        !p.peer_gone(&c.sock)
     } else {
-        nix::unistd::getppid() == c.parent
+        p.parent_pid() == c.parent
     };
     if !dies_with_parent || !parent_alive {
         // The parent is gone (or we cannot follow it): stop before changing anything.
@@ -682,49 +525,45 @@ fn child(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8
     // The kernel moves the working directory into the new mount namespace: from there the
     // tmpfs root's mountpoint is found again without a path.
     if let Some(Err(e)) = c.tmproot.as_ref().map(TmpRootDir::before_unshare) {
-        let o = process::early_failure(&plan.name, &e);
+        let o = Outcome::early_failure(&plan.name, &e);
         report(&mut c.sock, &o, on);
         return 125;
     }
-    if let Err(e) = process::enter_namespaces(&ns, c.userns, &c.host.proc) {
-        let o = process::early_failure(&plan.name, &e);
+    if let Err(e) = p.enter_namespaces(&ns, c.userns, c.host.proc.as_fd()) {
+        let o = Outcome::early_failure(&plan.name, &e);
         report(&mut c.sock, &o, on);
         return 125;
     }
     if let Some(h) = &plan.process.hostname {
-        if let Err(e) = process::set_hostname(h) {
-            let o = process::early_failure(&plan.name, &e);
+        if let Err(e) = p.set_hostname(h) {
+            let o = Outcome::early_failure(&plan.name, &e);
             report(&mut c.sock, &o, on);
             return 125;
         }
     }
     crate::timing::mark("namespaces");
     if !ns.pid {
-        return steps_then_command(dag, cfg, c, on);
+        return steps_then_command(dag, cfg, p, c, on);
     }
-    // SAFETY: single-threaded, as above.
-    match unsafe { nix::unistd::fork() } {
+    match p.fork() {
         Err(e) => {
-            let o = process::early_failure(&plan.name, &SysError::new("fork()", e));
+            let o = Outcome::early_failure(&plan.name, &e);
             report(&mut c.sock, &o, on);
             125
         }
-        Ok(ForkResult::Child) => {
+        Ok(Forked::Child) => {
             // Pid 1 of the new namespace. Its parent is outside it (getppid() is 0), so check
             // the top parent instead: its end of the socket closes when it dies.
-            if process::die_with_parent().is_err() || process::peer_gone(&c.sock) {
+            if p.die_with_parent().is_err() || p.peer_gone(&c.sock) {
                 return 125;
             }
-            steps_then_command(dag, cfg, c, on)
+            steps_then_command(dag, cfg, p, c, on)
         }
-        Ok(ForkResult::Parent { child }) => {
+        Ok(Forked::Parent(child)) => {
             // Only the init keeps the socket, the lock and the host descriptors.
             drop(c);
-            process::forward_signals_to(child);
-            match process::wait_for(child) {
-                Ok(ws) => process::exit_code(ws).unwrap_or(125),
-                Err(_) => 125,
-            }
+            p.forward_signals_to(child);
+            p.wait(child).map_or(125, |e| e.status)
         }
     }
 }
@@ -741,16 +580,22 @@ fn report(sock: &mut UnixStream, o: &Outcome, on: &mut dyn FnMut(Event<'_>)) {
 /// [`report`], or with `die` (a test hook) death right after the outcome is sent.
 fn report_or_die(sock: &mut UnixStream, o: &Outcome, on: &mut dyn FnMut(Event<'_>), die: bool) {
     if let Ok(b) = serde_json::to_vec(o) {
-        let _ = process::send(sock, &b);
+        let _ = channel::send(sock, &b);
     }
     if die {
-        process::die_now();
+        crate::sys::linux::process::die_now();
     }
     on(Event::Setup(o));
-    let _ = process::send(sock, PRINTED);
+    let _ = channel::send(sock, PRINTED);
 }
 
-fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Event<'_>)) -> u8 {
+fn steps_then_command(
+    dag: &Dag,
+    cfg: &Config,
+    p: &mut dyn Procs,
+    c: Child,
+    on: &mut dyn FnMut(Event<'_>),
+) -> u8 {
     let Child {
         host,
         jdir,
@@ -773,7 +618,7 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     let tmproot = match tmproot.map(TmpRootDir::in_new_namespace).transpose() {
         Ok(t) => t,
         Err(e) => {
-            let o = process::early_failure(&dag.plan.name, &e);
+            let o = Outcome::early_failure(&dag.plan.name, &e);
             report(&mut sock, &o, on);
             return 125;
         }
@@ -781,7 +626,7 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     let mut linux = match Linux::new(host, tmproot, userns, dag.calls.mounts) {
         Ok(l) => l,
         Err(e) => {
-            let o = process::early_failure(&dag.plan.name, &e);
+            let o = Outcome::early_failure(&dag.plan.name, &e);
             report(&mut sock, &o, on);
             return 125;
         }
@@ -795,13 +640,11 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     let hang_at = cfg.test.hang_at_point;
     let mut point = |_: Point| {
         if kill_at == Some(points) {
-            process::die_now();
+            crate::sys::linux::process::die_now();
         }
         if hang_at == Some(points) {
             on(Event::Hanging(points));
-            loop {
-                nix::unistd::pause();
-            }
+            crate::sys::linux::process::hang();
         }
         points += 1;
     };
@@ -847,30 +690,24 @@ fn steps_then_command(dag: &Dag, cfg: &Config, c: Child, on: &mut dyn FnMut(Even
     drop(lock);
     if cfg.persist.is_some() {
         // Wait until the parent has pinned the namespace (or failed to).
-        let _ = process::recv(&mut sock);
+        let _ = channel::recv(&mut sock);
         return 0;
     }
     if args.is_empty() {
         return 0;
     }
     drop(sock);
-    process::close_extra_fds(fd_proc);
-    let mut setup = command::Setup::prepare(
-        &dag.plan.process,
-        &args,
+    p.close_extra_fds(fd_proc);
+    let command = Command {
+        process: &dag.plan.process,
+        args: &args,
         caller_umask,
-        &caller_env,
-        cfg.keep_terminal,
+        caller_env: &caller_env,
+        keep_terminal: cfg.keep_terminal,
         userns,
-    );
-    drop(caller_env);
-    if dag.plan.namespaces.pid {
-        process::init_run(&mut setup, &mut |e| on(Event::ExecFailed(e)))
-    } else {
-        let e = process::exec_command(&mut setup);
-        on(Event::ExecFailed(&e));
-        e.status()
-    }
+        as_init: dag.plan.namespaces.pid,
+    };
+    p.start_command(&command, &mut |m| on(Event::ExecFailed(m)))
 }
 
 /// Undoes every journal left in the state directory, each under its root's lock, and removes
@@ -927,5 +764,7 @@ pub fn release(file: &Path) -> Result<(), HostError> {
     pin::release(file)
 }
 
+#[cfg(test)]
+mod procs_tests;
 #[cfg(test)]
 mod tests;

@@ -107,7 +107,7 @@ pub fn recover_file(dir: BorrowedFd<'_>, shown: &Path, name: &str, forget: bool)
         .enumerate()
     {
         if n == kill_after {
-            super::process::die_now();
+            crate::sys::linux::process::die_now();
         }
         super::pause::before_undo(n);
         let d = e.undo.on_host(&e.place);

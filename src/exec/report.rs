@@ -276,3 +276,15 @@ pub fn json(
         "exit_status": exit_status,
     })
 }
+
+impl Outcome {
+    /// An outcome that failed before any step, for errors of the process setup.
+    pub fn early_failure(plan: &str, e: &crate::sys::SysError) -> Outcome {
+        Outcome {
+            plan: plan.to_string(),
+            setup_failed: true,
+            failure: Some(Failure::from_sys(None, e)),
+            ..Outcome::default()
+        }
+    }
+}

@@ -17,7 +17,7 @@
 
 use std::time::Instant;
 
-use nix::errno::Errno;
+use crate::sys::Errno;
 
 use super::journal::Log;
 use super::report::{Failure, Outcome, Status, StepReport};
@@ -444,7 +444,7 @@ impl Sys for Inject<'_> {
         self.count += 1;
         super::pause::before_call(n);
         if n == self.at && self.kill {
-            super::process::die_now();
+            crate::sys::linux::process::die_now();
         }
         if n == self.at {
             return Err(SysError::refused(

@@ -785,31 +785,3 @@ fn a_verify_difference_fails_and_rolls_back() {
     assert!(!o.rolled_back.is_empty());
     assert!(fake.files.is_empty());
 }
-
-/// A rootless apply maps only uid and gid 0 and cannot setgroups: a `[process]` asking for
-/// more is refused before anything starts, at the key, with the fix; as root it is fine.
-#[test]
-fn rootless_refuses_a_command_uid_gid_or_groups_other_than_root_s() {
-    let text = "version = 1\n[root]\ntmpfs = {}\n[process]\nuid = 1000\ngid = 5\ngroups = [7]\n";
-    let t = text.to_string();
-    let c = crate::check(std::path::Path::new("t.toml"), &[], &mut |_| Ok(t.clone()));
-    let dag = c.dag.expect("valid");
-    let d = super::preflight(&dag, true, false);
-    let got: Vec<(&str, String)> = d
-        .iter()
-        .map(|d| {
-            let l = d.loc.expect("a place");
-            (d.code, text[l.span.start..l.span.end].to_string())
-        })
-        .collect();
-    assert_eq!(
-        got,
-        [
-            ("mountplan::apply::rootless-ids", "1000".to_string()),
-            ("mountplan::apply::rootless-ids", "5".to_string()),
-            ("mountplan::apply::rootless-ids", "7".to_string()),
-        ]
-    );
-    assert!(d[0].help.as_deref().unwrap().contains("user = false"));
-    assert!(super::preflight(&dag, false, false).is_empty());
-}

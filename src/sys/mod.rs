@@ -11,10 +11,14 @@
 
 pub mod fake;
 pub mod linux;
+pub mod procs;
+
+pub use procs::Procs;
 
 use std::fmt;
 
-use nix::errno::Errno;
+/// The errno of a failed call (nix's, which every `SysError` carries).
+pub use nix::errno::Errno;
 
 use crate::calls::{At, Call, HostPlace, MountId};
 use crate::model::{MsFlags, RootPath};

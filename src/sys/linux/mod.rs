@@ -17,10 +17,15 @@
 //! `files` the file changes and their reversal, `resolve` the path walk, `newmount` the
 //! kernel's mount API, `mount` flags and masking, `layers` an overlay's host directories,
 //! `host` what happens outside the namespace, `elf` why a command was not found (its ELF or
-//! `#!` interpreter missing from the new root).
+//! `#!` interpreter missing from the new root). The calls of the apply's processes are here
+//! too, behind [`crate::sys::Procs`]: `process` (descriptors, signals, namespaces, fork,
+//! wait), `command` (becoming the command as `[process]` says), `procs` (the trait's
+//! implementation).
 
 mod below;
+pub mod command;
 pub mod elf;
+pub mod fds;
 pub mod files;
 pub mod host;
 pub mod layers;
@@ -29,8 +34,12 @@ pub mod mountinfo;
 mod mounting;
 pub mod newmount;
 pub mod pin;
+pub mod process;
+mod procs;
 pub mod resolve;
 pub mod state;
+
+pub use procs::LinuxProcs;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 

@@ -1,9 +1,14 @@
-//! A recording fake of [`Sys`] for unit tests: no kernel, just a log.
+//! A recording fake of [`Sys`] for unit tests: no kernel, just a log ([`FakeProcs`] is the
+//! same for [`super::Procs`]).
 //!
 //! Takes calls and undo records; returns plausible effects from a minimal model of the files
 //! in the root (what exists, with made-up inode numbers) and records everything in
 //! [`Fake::log`]. It can be told to fail the Nth call with an errno, so tests can check that
 //! rollback replays exactly the undo records of what was really changed, in reverse.
+
+mod procs;
+
+pub use procs::FakeProcs;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -606,6 +606,16 @@ pub fn tiocsti_filter() -> Vec<libc::sock_filter> {
     }
 }
 
+/// Turns the command into C strings (a NUL byte cannot be passed to exec).
+pub fn c_args(cmd: &[String]) -> Result<Vec<CString>, String> {
+    cmd.iter()
+        .map(|a| {
+            CString::new(a.as_bytes())
+                .map_err(|_| format!("the command argument {a:?} contains a NUL byte"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,8 @@
-//! The processes of an apply: the parent that stays in the host namespaces, the child that
-//! makes the new ones, the pid-1 init of a pid namespace, and the command.
+//! The kernel calls of an apply's processes (behind [`crate::sys::Procs`]): descriptors,
+//! dumpability, signals, namespaces, fork and wait, and starting the command.
 //!
-//! Takes what the parent prepared (host descriptors, journal directory, lock, a socket);
-//! returns exit statuses. The shape, in order:
+//! Takes what the executor asks for; returns errno-carrying [`SysError`]s and wait results.
+//! The shape of the processes ([`crate::exec`] orchestrates them), in order:
 //!
 //! ```text
 //! parent (host namespaces)         child
@@ -30,8 +30,8 @@
 //!
 //! mountplan has no threads, so `fork` is safe and the child may allocate.
 
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::io::Write;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
@@ -44,7 +44,6 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::command::{Failed, Setup, Stage, become_command};
-use super::report::{Failure, Outcome};
 use crate::model::Namespaces;
 use crate::sys::SysError;
 
@@ -117,35 +116,6 @@ pub fn wait_for(pid: Pid) -> Result<WaitStatus, Errno> {
     }
 }
 
-/// Sends a message: a 4-byte little-endian length, then the bytes (in one write).
-pub fn send(sock: &mut UnixStream, msg: &[u8]) -> std::io::Result<()> {
-    let n = u32::try_from(msg.len()).map_err(|_| std::io::Error::from_raw_os_error(libc::E2BIG))?;
-    let mut buf = Vec::with_capacity(4 + msg.len());
-    buf.extend_from_slice(&n.to_le_bytes());
-    buf.extend_from_slice(msg);
-    sock.write_all(&buf)
-}
-
-/// Receives a message; `None` when the peer closed first.
-pub fn recv(sock: &mut UnixStream) -> std::io::Result<Option<Vec<u8>>> {
-    let mut n = [0u8; 4];
-    match sock.read_exact(&mut n) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let n = u32::from_le_bytes(n) as usize;
-    if n > 256 << 20 {
-        return Err(std::io::Error::from_raw_os_error(libc::EMSGSIZE));
-    }
-    let mut buf = vec![0u8; n];
-    match sock.read_exact(&mut buf) {
-        Ok(()) => Ok(Some(buf)),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// True when the other end of `sock` is closed (the parent died): `poll` says POLLHUP.
 pub fn peer_gone(sock: &UnixStream) -> bool {
     let mut p = libc::pollfd {
@@ -202,10 +172,10 @@ pub fn set_hostname(name: &str) -> Result<(), SysError> {
         .map_err(|e| SysError::new(format!("sethostname({name:?}) ([process] hostname)"), e))
 }
 
-fn write_proc(proc: &OwnedFd, name: &str, text: &str) -> Result<(), SysError> {
+fn write_proc(proc: BorrowedFd<'_>, name: &str, text: &str) -> Result<(), SysError> {
     let call = || format!("write(\"/proc/self/{name}\", {text:?})");
     let fd = nix::fcntl::openat(
-        proc.as_fd(),
+        proc,
         format!("self/{name}").as_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
@@ -257,7 +227,11 @@ fn clone_words(f: CloneFlags) -> String {
 
 /// Makes the namespaces: first a user namespace mapping the caller to root (rootless), then
 /// the others.
-pub fn enter_namespaces(ns: &Namespaces, userns: bool, proc: &OwnedFd) -> Result<(), SysError> {
+pub fn enter_namespaces(
+    ns: &Namespaces,
+    userns: bool,
+    proc: BorrowedFd<'_>,
+) -> Result<(), SysError> {
     if userns {
         let uid = nix::unistd::geteuid();
         let gid = nix::unistd::getegid();
@@ -295,16 +269,6 @@ pub fn enter_namespaces(ns: &Namespaces, userns: bool, proc: &OwnedFd) -> Result
         }
         s
     })
-}
-
-/// An outcome that failed before any step, for errors of the process setup.
-pub fn early_failure(plan: &str, e: &SysError) -> Outcome {
-    Outcome {
-        plan: plan.to_string(),
-        setup_failed: true,
-        failure: Some(Failure::from_sys(None, e)),
-        ..Outcome::default()
-    }
 }
 
 /// `close_range(3, ~0, 0)`: no descriptor but stdio reaches the command (CVE-2024-21626).
@@ -416,16 +380,6 @@ impl ExecError {
     pub fn message(&self) -> String {
         self.text.clone()
     }
-}
-
-/// Turns the command into C strings (a NUL byte cannot be passed to exec).
-pub fn c_args(cmd: &[String]) -> Result<Vec<std::ffi::CString>, String> {
-    cmd.iter()
-        .map(|a| {
-            std::ffi::CString::new(a.as_bytes())
-                .map_err(|_| format!("the command argument {a:?} contains a NUL byte"))
-        })
-        .collect()
 }
 
 /// The signals [`become_command`] resets: those mountplan handles itself.
@@ -551,4 +505,11 @@ pub fn die_now() -> ! {
     }
     // SAFETY: _exit(2) takes an integer.
     unsafe { libc::_exit(137) }
+}
+
+/// Test hook: stops here for good (until killed).
+pub fn hang() -> ! {
+    loop {
+        nix::unistd::pause();
+    }
 }
