@@ -36,6 +36,9 @@ pub struct Diag {
     pub secondary: Vec<(Loc, String)>,
     /// How to fix it, when known.
     pub help: Option<String>,
+    /// Lines of detail printed as they are after the rest (an apply's failed call, its errno,
+    /// what was rolled back), never wrapped.
+    pub notes: Vec<String>,
 }
 
 impl Diag {
@@ -49,6 +52,7 @@ impl Diag {
             label: String::new(),
             secondary: Vec::new(),
             help: None,
+            notes: Vec::new(),
         }
     }
     /// A new warning at `loc`.
@@ -78,6 +82,11 @@ impl Diag {
     /// Sets the help line.
     pub fn help(mut self, h: impl Into<String>) -> Self {
         self.help = Some(h.into());
+        self
+    }
+    /// Adds a line of detail (see [`Diag::notes`]).
+    pub fn note(mut self, n: impl Into<String>) -> Self {
+        self.notes.push(n.into());
         self
     }
     /// True for errors.
@@ -328,6 +337,11 @@ pub fn render_human(
         if let Some(at) = &r.unshown {
             out.push_str(&format!("  at {at} (a line there is too long to show)\n"));
         }
+        for n in &d.notes {
+            out.push_str("  ");
+            out.push_str(n);
+            out.push('\n');
+        }
         out.push('\n');
     }
     out
@@ -359,6 +373,9 @@ pub fn json(sources: &crate::source::Sources, diags: &[Diag]) -> serde_json::Val
                 if let (Some(o), serde_json::Value::Object(p)) = (v.as_object_mut(), place(l)) {
                     o.extend(p);
                 }
+            }
+            if !d.notes.is_empty() {
+                v["notes"] = d.notes.clone().into();
             }
             v["labels"] = d
                 .secondary

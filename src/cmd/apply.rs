@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use mountplan::exec::recover::Recovery;
-use mountplan::exec::report::{self, Outcome};
+use mountplan::exec::report;
 use mountplan::exec::{self, ApplyError, Config, Event, TestHooks};
 use mountplan::source::Sources;
 use mountplan::sys::linux::host::HostError;
@@ -37,68 +37,6 @@ fn print_diags(sources: &Sources, diags: &[mountplan::diag::Diag]) {
 
 /// mountplan itself failed (invalid plan, failed step after rollback, host error).
 const FAILED: u8 = 125;
-
-fn location(sources: &Sources, loc: Option<mountplan::source::Loc>) -> String {
-    match loc {
-        Some(l) if (l.src.0 as usize) < sources.len() => {
-            let (line, col) = sources.line_col(l.src, l.span.start);
-            format!("{}:{line}:{col}", sources.get(l.src).name)
-        }
-        _ => String::new(),
-    }
-}
-
-/// The line a location is on, with a caret line under the located text:
-/// `   12 | kind = "mount"` and `      |        ^^^^^^^`.
-fn snippet(sources: &Sources, loc: mountplan::source::Loc, label: &str) -> String {
-    if (loc.src.0 as usize) >= sources.len() {
-        return String::new();
-    }
-    let text = &sources.get(loc.src).text;
-    let start = loc.span.start.min(text.len());
-    // Only a line of at most MAX_SNIPPET_LINE bytes is shown, and only that far is searched:
-    // thousands of diagnostics on one long line printed it whole each time (gigabytes).
-    let max = mountplan::diag::MAX_SNIPPET_LINE;
-    let b = text.as_bytes();
-    let lo = start.saturating_sub(max + 1);
-    let hi = (start + max + 1).min(b.len());
-    let line_start = match b[lo..start].iter().rposition(|&c| c == b'\n') {
-        Some(i) => lo + i + 1,
-        None if lo == 0 => 0,
-        None => return String::new(),
-    };
-    let line_end = match b[start..hi].iter().position(|&c| c == b'\n') {
-        Some(i) => start + i,
-        None if hi == b.len() => b.len(),
-        None => return String::new(),
-    };
-    if line_end - line_start > max {
-        return String::new();
-    }
-    let line = &text[line_start..line_end];
-    let (n, col) = sources.line_col(loc.src, start);
-    let width = loc.span.end.min(line_end).saturating_sub(start).max(1);
-    let width = text
-        .get(start..start + width)
-        .map(|t| t.chars().count())
-        .unwrap_or(1);
-    let pad = n.to_string().len();
-    let mut s = String::new();
-    let _ = writeln!(s, "  {:pad$} |", "");
-    let _ = writeln!(s, "  {n} | {line}");
-    let _ = write!(
-        s,
-        "  {:pad$} | {}{}",
-        "",
-        " ".repeat(col - 1),
-        "^".repeat(width)
-    );
-    if !label.is_empty() {
-        let _ = write!(s, " {label}");
-    }
-    s.push('\n');
-    s
-}
 
 fn test_hooks() -> TestHooks {
     if !cfg!(debug_assertions) {
@@ -163,85 +101,6 @@ fn recovery_text(r: &Recovery) -> String {
         );
     } else if !r.kept.is_empty() {
         let _ = writeln!(s, "  the journal is removed: --forget dropped what it kept");
-    }
-    s
-}
-
-/// The failure of an apply, with the step's place in the plan.
-fn failure_text(o: &Outcome, dag: &mountplan::graph::Dag, sources: &Sources) -> String {
-    let mut s = String::new();
-    let Some(f) = &o.failure else { return s };
-    match f.step.and_then(|i| dag.plan.steps.get(i).map(|st| (i, st))) {
-        Some((i, st)) => {
-            let _ = writeln!(
-                s,
-                "error[mountplan::apply::step]: step {} `{}` ({}) failed",
-                i + 1,
-                st.id,
-                st.kind().as_str()
-            );
-            let (loc, label) = match st.host_loc.filter(|_| f.on_host) {
-                Some(h) => (h, "this host path"),
-                None => (st.key_loc(), "this step failed"),
-            };
-            let at = location(sources, Some(loc));
-            if !at.is_empty() {
-                let _ = writeln!(s, "  --> {at}");
-                s.push_str(&snippet(sources, loc, label));
-            }
-        }
-        None if o.verify.as_ref().is_some_and(|v| !v.ok) => {
-            let _ = writeln!(s, "error[mountplan::apply::verify]: {}", f.message);
-        }
-        None => {
-            let _ = writeln!(
-                s,
-                "error[mountplan::apply::setup]: the namespace or the root could not be set up"
-            );
-            if let Some(loc) = dag.plan.root_loc.filter(|_| f.on_host) {
-                let at = location(sources, Some(loc));
-                if !at.is_empty() {
-                    let _ = writeln!(s, "  --> {at}");
-                    s.push_str(&snippet(sources, loc, "this host path"));
-                }
-            }
-        }
-    }
-    if let Some(call) = &f.call {
-        let _ = writeln!(
-            s,
-            "  call: {call}\n  error: {} ({})",
-            f.errno.as_deref().unwrap_or("?"),
-            f.errno_text.as_deref().unwrap_or("?")
-        );
-    }
-    if let Some(w) = &f.why {
-        let _ = writeln!(s, "  why: {w}");
-    }
-    if let Some(v) = o.verify.as_ref().filter(|v| !v.ok) {
-        s.push_str("  predicted mount tree vs /proc/self/mountinfo:\n");
-        for line in report::mismatch_table(v).lines() {
-            let _ = writeln!(s, "  {line}");
-        }
-    }
-    if o.rolled_back.is_empty() && o.rollback_errors.is_empty() {
-        let _ = writeln!(s, "  nothing had been changed: nothing to roll back");
-    } else {
-        if !o.rolled_back.is_empty() {
-            let _ = writeln!(s, "  rolled back (newest first):");
-            for u in &o.rolled_back {
-                let _ = writeln!(s, "    {u}");
-            }
-        }
-        if !o.rollback_errors.is_empty() {
-            let _ = writeln!(
-                s,
-                "  could not roll back (the journal keeps these; mountplan retries from the host):"
-            );
-            for e in &o.rollback_errors {
-                let _ = writeln!(s, "    {e}");
-            }
-        }
     }
     s
 }
@@ -376,7 +235,10 @@ pub fn apply(a: ApplyArgs) -> u8 {
             // Quiet on success, as bwrap, runc and unshare are: the table only when asked for,
             // or with the failure (whose text is empty when the apply succeeded).
             if text && (verbose || !o.succeeded()) {
-                eprint!("{}{}", report::text(o), failure_text(o, &dag, &sources));
+                eprint!("{}", report::text(o));
+                if let Some(d) = report::failure_diag(o, &dag.plan) {
+                    print_diags(&sources, &[d]);
+                }
             } else if text {
                 unprinted = Some(report::text(o));
             }

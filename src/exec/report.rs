@@ -3,14 +3,16 @@
 //!
 //! Takes nothing; holds the [`Outcome`] that [`super::run`] fills in (serialisable, so the
 //! process that made the namespace can hand it to the parent) and renders it: [`text`] for
-//! the per-step lines on a terminal, [`json`] for the `--format json` document. Neither
-//! prints.
+//! the per-step lines on a terminal, [`json`] for the `--format json` document,
+//! [`failure_diag`] for the failure as a [`Diag`] (rendered by the one renderer of every
+//! diagnostic, [`crate::diag::render_human`]). None prints.
 
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
 use super::recover::Recovery;
+use crate::diag::Diag;
 
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,13 +177,13 @@ pub fn text(o: &Outcome) -> String {
     }
     let _ = writeln!(
         s,
-        "  setup  {:w$}  {:11}  {:9} {:>7} us",
+        "  setup  {:w$}  {:11}  {:11} {:>7} us",
         "-", "-", "ok", o.setup_micros
     );
     for st in &o.steps {
         let _ = writeln!(
             s,
-            "  [{:>3}]  {:w$}  {:11}  {:9} {:>7} us",
+            "  [{:>3}]  {:w$}  {:11}  {:11} {:>7} us",
             st.index + 1,
             st.id,
             st.kind,
@@ -286,5 +288,117 @@ impl Outcome {
             failure: Some(Failure::from_sys(None, e)),
             ..Outcome::default()
         }
+    }
+}
+
+/// The failure of an apply as a diagnostic: at the failed step's key (or its host path, when
+/// the host side is at fault), with the call, its errno in words, why, the verification's
+/// differences and what was rolled back as notes. `None` when the apply did not fail.
+pub fn failure_diag(o: &Outcome, plan: &crate::model::Plan) -> Option<Diag> {
+    let f = o.failure.as_ref()?;
+    let mut d = match f.step.and_then(|i| plan.steps.get(i).map(|st| (i, st))) {
+        Some((i, st)) => {
+            let msg = format!("step {} `{}` ({}) failed", i + 1, st.id, st.kind().as_str());
+            match st.host_loc.filter(|_| f.on_host) {
+                Some(h) => Diag::error("mountplan::apply::step", msg, h).label("this host path"),
+                None => Diag::error("mountplan::apply::step", msg, st.key_loc())
+                    .label("this step failed"),
+            }
+        }
+        None if o.verify.as_ref().is_some_and(|v| !v.ok) => {
+            Diag::error_nowhere("mountplan::apply::verify", f.message.clone())
+        }
+        None => {
+            let msg = "the namespace or the root could not be set up";
+            match plan.root_loc.filter(|_| f.on_host) {
+                Some(l) => Diag::error("mountplan::apply::setup", msg, l).label("this host path"),
+                None => Diag::error_nowhere("mountplan::apply::setup", msg),
+            }
+        }
+    };
+    if let Some(call) = &f.call {
+        d = d.note(format!("call: {call}")).note(format!(
+            "error: {} ({})",
+            f.errno.as_deref().unwrap_or("?"),
+            f.errno_text.as_deref().unwrap_or("?")
+        ));
+    }
+    if let Some(w) = &f.why {
+        d = d.note(format!("why: {w}"));
+    }
+    if let Some(v) = o.verify.as_ref().filter(|v| !v.ok) {
+        d = d.note("predicted mount tree vs /proc/self/mountinfo:");
+        for line in mismatch_table(v).lines() {
+            d = d.note(line);
+        }
+    }
+    if o.rolled_back.is_empty() && o.rollback_errors.is_empty() {
+        d = d.note("nothing had been changed: nothing to roll back");
+    }
+    if !o.rolled_back.is_empty() {
+        d = d.note("rolled back (newest first):");
+        for u in &o.rolled_back {
+            d = d.note(format!("  {u}"));
+        }
+    }
+    if !o.rollback_errors.is_empty() {
+        d = d.note(
+            "could not roll back (the journal keeps these; mountplan retries from the host):",
+        );
+        for e in &o.rollback_errors {
+            d = d.note(format!("  {e}"));
+        }
+    }
+    Some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The failure renders through the one renderer of diagnostics: the step's host path with
+    /// its snippet, then the call, errno, why and rollback as lines of their own.
+    #[test]
+    fn a_failed_step_renders_at_its_host_path_with_the_call_and_the_rollback() {
+        let text = "version = 1\n[root]\ntmpfs = {}\n[[step]]\nkind = \"mount\"\nid = \"gone\"\n\
+                    type = \"bind\"\nsource = \"/no/such\"\ntarget = \"/mnt\"\n";
+        let t = text.to_string();
+        let c = crate::check(std::path::Path::new("p.toml"), &[], &mut |_| Ok(t.clone()));
+        let plan = c.dag.expect("valid").plan;
+        let o = Outcome {
+            failure: Some(Failure {
+                step: Some(0),
+                call: Some("open_tree(\"/no/such\", OPEN_TREE_CLONE) = M1".into()),
+                errno: Some("ENOENT".into()),
+                errno_text: Some("No such file or directory".into()),
+                why: Some("the bind's source `/no/such` does not exist on the host".into()),
+                on_host: true,
+                message: String::new(),
+            }),
+            rolled_back: vec!["rmdir(\"<root>/mnt\")".into()],
+            ..Outcome::default()
+        };
+        let d = failure_diag(&o, &plan).expect("a failure");
+        let out = crate::diag::render_human(&c.sources, &[d], 80, false);
+        let want = "mountplan::apply::step
+
+  × step 1 `gone` (mount) failed
+   ╭─[p.toml:8:10]
+ 7 │ type = \"bind\"
+ 8 │ source = \"/no/such\"
+   ·          ─────┬────
+   ·               ╰── this host path
+ 9 │ target = \"/mnt\"
+   ╰────
+  call: open_tree(\"/no/such\", OPEN_TREE_CLONE) = M1
+  error: ENOENT (No such file or directory)
+  why: the bind's source `/no/such` does not exist on the host
+  rolled back (newest first):
+    rmdir(\"<root>/mnt\")
+
+";
+        assert_eq!(out, want);
+        // Success: no diagnostic.
+        assert!(failure_diag(&Outcome::default(), &plan).is_none());
     }
 }

@@ -59,8 +59,8 @@ fn a_missing_host_path_points_at_its_key_and_says_how_to_fix_it() {
         let o = Run::apply(&plan, &s.state()).cmd(&["/bin/true"]).run();
         assert_eq!(o.status, 125, "{}: {}", c.name, o.stderr);
         assert!(
-            o.stderr.contains(&format!("{} ", c.at)) || o.stderr.contains(&format!("{}\n", c.at)),
-            "{}: no `--> {}` in:\n{}",
+            o.stderr.contains(&format!("{}]", c.at)),
+            "{}: no `[{}]` in:\n{}",
             c.name,
             c.at,
             o.stderr

@@ -140,7 +140,9 @@ fn a_failed_apply_prints_the_table_and_the_failure() {
         "  setup ",
         "  [  1]  proc ",
         "failed",
-        "error[mountplan::apply::step]: step 1 `proc` (mount) failed",
+        "mountplan::apply::step",
+        "× step 1 `proc` (mount) failed",
+        "this step failed",
         "p.toml:",
     ] {
         assert!(o.stderr.contains(w), "no {w:?} in:\n{}", o.stderr);
