@@ -225,8 +225,10 @@ pub fn compare(
         let flags_ok = have.contains(want) && (extra_ok || want == have);
         let opts_ok = is_bind || options_match(&e.fstype, tm.data.as_deref(), &e.options);
         // On the mount the dry run places its target on, or on one that mount brought along
-        // (the target was the root of such a mount).
-        let parent_ok = match on.and_then(id_of) {
+        // (the target was the root of such a mount). The root of the predicted tree (a mount
+        // stacked on `/` that the pivot switched into) is on nothing of the plan's.
+        let is_root = std::ptr::eq(tm, &dag.tree.mounts[0]);
+        let parent_ok = match on.and_then(id_of).filter(|_| !is_root) {
             None => true,
             Some(p) => {
                 e.parent == p || (!plans.contains(&e.parent) && descends(&by_id, e.parent, p))

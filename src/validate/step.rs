@@ -573,6 +573,23 @@ fn mount(
                 missing(cx, s, at, kind, "lower", "[\"/srv/lower\"]");
                 return None;
             };
+            if lower.len() == 1 && s.upper.is_none() {
+                cx.err(
+                    Diag::error(
+                        "mountplan::mount::overlay_one_layer",
+                        "a read-only overlay (no `upper`) needs at least two lower layers: \
+                         the kernel refuses one (EINVAL; its log says `at least 2 lowerdir are \
+                         needed while upperdir nonexistent`)",
+                        cx.loc(&lower[0]),
+                    )
+                    .label("the only lower layer")
+                    .help(
+                        "add a second lower layer, give `upper` and `work`, or bind the one \
+                         layer instead (type = \"bind\", options = [\"ro\"])",
+                    ),
+                );
+                return None;
+            }
             let lower: Vec<_> = lower.iter().map(|l| layer(cx, l)).collect();
             let upper = s.upper.as_ref().map(|u| layer(cx, u));
             let work = s.work.as_ref().map(|u| layer(cx, u));

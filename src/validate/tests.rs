@@ -182,7 +182,7 @@ fn second_pivot_and_host_source_after_pivot() {
 #[test]
 fn an_overlay_after_the_pivot_points_at_its_lower_layer() {
     let text = format!(
-        "{HEAD}[[step]]\nkind = \"pivot\"\n[[step]]\nkind = \"mount\"\ntype = \"overlay\"\nsource = \"ovl\"\ntarget = \"/o\"\nlower = [\"/srv/l\"]\n"
+        "{HEAD}[[step]]\nkind = \"pivot\"\n[[step]]\nkind = \"mount\"\ntype = \"overlay\"\nsource = \"ovl\"\ntarget = \"/o\"\nlower = [\"/srv/l\", \"/srv/m\"]\n"
     );
     let (_, d, t) = check(&text);
     let d = d
@@ -625,4 +625,28 @@ fn a_variable_where_none_is_substituted_is_refused() {
     assert!(d[0].message.contains("`include`"), "{}", d[0].message);
     assert!(d[4].message.contains("--set A"), "{}", d[4].message);
     assert!(d.iter().all(|d| d.help.is_some()));
+}
+
+/// A read-only overlay of one lower layer is refused (the kernel's EINVAL), at that layer,
+/// with the fixes; two layers, or an upper layer, are fine.
+#[test]
+fn a_read_only_overlay_of_one_layer_is_an_error_at_the_layer() {
+    let ovl = |layers: &str| {
+        format!(
+            "{HEAD}[[step]]\nkind = \"mount\"\ntype = \"overlay\"\ntarget = \"/o\"\nlower = [{layers}]\n"
+        )
+    };
+    let (_, d, t) = check(&ovl("\"/srv/l\""));
+    let d = d
+        .iter()
+        .find(|d| d.code == "mountplan::mount::overlay_one_layer")
+        .expect("overlay_one_layer");
+    assert_eq!(at(&t, d), "\"/srv/l\"");
+    assert!(d.help.as_deref().unwrap().contains("second lower layer"));
+    let (_, d, _) = check(&ovl("\"/srv/l\", \"/srv/m\""));
+    assert!(
+        d.iter()
+            .all(|d| d.code != "mountplan::mount::overlay_one_layer"),
+        "{d:?}"
+    );
 }

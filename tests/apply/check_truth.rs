@@ -205,3 +205,80 @@ fn a_mkdir_check_says_likely_fails_on_a_read_only_root_fails_when_missing() {
         assert_same("erofs", &before, &manifest(&[&root]));
     }
 }
+
+/// An overlay on `/` of a tmpfs root (issue 14, item 2): a tmpfs on `/var/tmp`, which only the
+/// lower layer has, is made through the overlay; the pivot switches into the overlay, so the
+/// command (in the lower layer) runs, the predicted tree has the overlay as its root with the
+/// two mounts on it, and verify agrees, parent by parent. Before, the tmpfs root stayed in the
+/// prediction below the overlay and verify rolled the apply back.
+#[test]
+fn an_overlay_on_the_root_is_the_root_after_the_pivot_and_steps_go_through_it() {
+    let Some(_serial) =
+        privileged("an_overlay_on_the_root_is_the_root_after_the_pivot_and_steps_go_through_it")
+    else {
+        return;
+    };
+    let s = Scratch::new("truth-overlay-root");
+    let lower = s.path("lower");
+    busybox_root(&lower);
+    std::fs::create_dir_all(lower.join("var/tmp")).unwrap();
+    let base = s.path("base");
+    std::fs::create_dir_all(&base).unwrap();
+    let plan = s.write(
+        "p.toml",
+        "version = 1\nname = \"ovl-root\"\n[root]\ntmpfs = {}\n[namespaces]\nuser = false\n\
+         [[step]]\nkind = \"mount\"\ntype = \"overlay\"\ntarget = \"/\"\n\
+         lower = [\"${LOWER}\", \"${BASE}\"]\n\
+         [[step]]\nkind = \"mount\"\ntype = \"tmpfs\"\ntarget = \"/var/tmp\"\n\
+         [[step]]\nkind = \"mount\"\ntype = \"proc\"\ntarget = \"/proc\"\n\
+         [[step]]\nkind = \"pivot\"\n",
+    );
+    let set = |c: &mut Command| {
+        c.args(["--set", &format!("LOWER={}", lower.display())])
+            .args(["--set", &format!("BASE={}", base.display())]);
+    };
+    let mut dry = Command::new(BIN);
+    dry.args(["plan", "--format", "json"]).arg(&plan);
+    set(&mut dry);
+    let dry = dry.output().unwrap();
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let tree: Vec<(String, String)> = json["final"]["mounts"]
+        .as_array()
+        .expect("the predicted mounts")
+        .iter()
+        .map(|m| {
+            (
+                m["mountpoint"].as_str().unwrap_or("").to_string(),
+                m["fstype"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let want = [("/", "overlay"), ("/var/tmp", "tmpfs"), ("/proc", "proc")];
+    assert_eq!(
+        tree,
+        want.map(|(a, b)| (a.to_string(), b.to_string())),
+        "the predicted tree"
+    );
+    let o = Run::apply(&plan, &s.state())
+        .set("LOWER", &lower)
+        .set("BASE", &base)
+        .arg("-v")
+        .cmd(&["/bin/cat", "/proc/self/mountinfo"])
+        .run();
+    assert_eq!(o.status, 0, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("verify: 3 predicted mounts match"),
+        "{}",
+        o.stderr
+    );
+    let seen: Vec<(String, String)> = parse_mountinfo(&o.stdout)
+        .into_iter()
+        .map(|(mp, t, _)| (mp, t))
+        .collect();
+    assert_eq!(seen, want.map(|(a, b)| (a.to_string(), b.to_string())));
+}

@@ -414,6 +414,7 @@ impl Walk<'_, '_> {
                 // directory is removed again by the pivot itself.
                 let put_old = self.paths.id(&p.put_old);
                 self.check_pivot(i, p, put_old);
+                self.pivot_into_top();
             }
         }
     }
@@ -452,6 +453,30 @@ impl Walk<'_, '_> {
             };
             *f = (given & PERM) | keep;
         }
+    }
+
+    /// Every strategy switches into the top mount on `/` (the executor's pivot goes there):
+    /// when the plan stacked one there (an overlay on `/`), it becomes the root, and the mounts
+    /// it covers, with what is mounted on them, are left behind in the old root.
+    fn pivot_into_top(&mut self) {
+        let Some(top) = self
+            .paths
+            .get("/")
+            .and_then(|root| self.at.top(root))
+            .filter(|&t| t != 0)
+        else {
+            return;
+        };
+        let keep = self.subtree(top);
+        for x in 0..self.entries.len() {
+            if self.entries[x].alive && keep.binary_search(&x).is_err() {
+                self.entries[x].alive = false;
+                let mp = self.entries[x].at;
+                self.at.unlink(&self.paths, mp, x);
+                self.entries[x].children.clear();
+            }
+        }
+        self.entries[top].parent = None;
     }
 
     fn umount(&mut self, e: usize) {
