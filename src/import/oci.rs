@@ -189,6 +189,10 @@ struct Out {
     plan: Plan,
     notes: Vec<String>,
     ids: BTreeSet<String>,
+    /// The root's host directory.
+    rootfs: String,
+    /// Mount targets and directories the plan made so far.
+    made: Vec<String>,
 }
 
 impl Out {
@@ -197,6 +201,39 @@ impl Out {
     }
     fn id(&mut self, path: &str, suffix: &str) -> String {
         id_for(&format!("{path}{suffix}"), &mut self.ids)
+    }
+    /// Makes the parent of `dest` when it may be missing, as runc's MkdirAll would: unless it
+    /// is `/`, or something the plan made, or a directory of the root on the host that no
+    /// mount of the plan covers.
+    fn parent(&mut self, dest: &str, host: &dyn Host) {
+        let parent = match dest.rfind('/') {
+            Some(0) | None => return,
+            Some(i) => dest[..i].to_string(),
+        };
+        let covered = self
+            .made
+            .iter()
+            .any(|m| m == "/" || parent.starts_with(&format!("{m}/")));
+        let there = self.made.contains(&parent)
+            || (!covered && host.exists(&format!("{}{parent}", self.rootfs.trim_end_matches('/'))));
+        if !there {
+            self.plan.step(
+                Step::new("mkdir")
+                    .s("path", parent.clone())
+                    .set("parents", Value::Bool(true))
+                    .comment(format!("runc makes the missing parents of {dest}")),
+            );
+        }
+        let mut p = parent;
+        while !p.is_empty() {
+            if !self.made.contains(&p) {
+                self.made.push(p.clone());
+            }
+            match p.rfind('/') {
+                Some(i) => p.truncate(i),
+                None => break,
+            }
+        }
     }
 }
 
@@ -228,6 +265,8 @@ pub fn import(
         plan: Plan::new(schema),
         notes: Vec::new(),
         ids: BTreeSet::new(),
+        rootfs: String::new(),
+        made: Vec::new(),
     };
     leftovers(&json, &mut o.notes);
 
@@ -238,6 +277,7 @@ pub fn import(
         )
     })?;
     let rootfs = absolute(bundle, &root.path().to_string_lossy());
+    o.rootfs = rootfs.clone();
     o.plan.vars.set("ROOTFS", Value::Var(rootfs.clone()));
     o.plan.header = vec![
         "Imported from an OCI runtime config by `mountplan import oci`: what runc builds from"
@@ -254,7 +294,7 @@ pub fn import(
     let mounts = spec.mounts().clone().unwrap_or_default();
     let mut dev_ro: Option<Vec<String>> = None;
     for (i, m) in mounts.iter().enumerate() {
-        mount(i, m, bundle, host, &mut o, &mut dev_ro);
+        mount(i, m, bundle, host, userns, &mut o, &mut dev_ro);
     }
 
     let dev_is_bind = mounts.iter().any(|m| {
@@ -575,6 +615,7 @@ fn mount(
     m: &Mount,
     bundle: &Path,
     host: &dyn Host,
+    userns: bool,
     o: &mut Out,
     dev_ro: &mut Option<Vec<String>>,
 ) {
@@ -597,12 +638,29 @@ fn mount(
              has no idmapped mounts"
         ));
     }
-    let typ = m.typ().clone().unwrap_or_else(|| "none".into());
-    let source = m
+    let mut typ = m.typ().clone().unwrap_or_else(|| "none".into());
+    let mut source = m
         .source()
         .as_ref()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let mut opts = opts;
+    if userns && (typ == "cgroup" || typ == "cgroup2") {
+        // A user namespace may not mount cgroup2 without a cgroup namespace of its own: runc
+        // then binds the host's unified hierarchy.
+        o.note(format!(
+            "{at}: in a user namespace the cgroup mount is imported as a recursive bind of the \
+             host's /sys/fs/cgroup, as runc falls back to on a cgroup v2 host (on v1 it binds \
+             the container's cgroups, which need a cgroup manager)"
+        ));
+        typ = "bind".into();
+        source = "/sys/fs/cgroup".into();
+        opts.rbind = true;
+    }
+    o.parent(&dest, host);
+    if !o.made.contains(&dest) {
+        o.made.push(dest.clone());
+    }
     let id = o.id(&dest, "");
     let mut step = Step::new("mount").s("id", id.clone());
     let words = opts.words();
