@@ -68,3 +68,6 @@ mod attacks;
 mod check_truth;
 #[path = "apply/privileges.rs"]
 mod privileges;
+
+#[path = "apply/interop.rs"]
+mod interop;
