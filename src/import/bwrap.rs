@@ -620,7 +620,23 @@ pub fn import(args: &[String], schema: &str, host: &dyn Host) -> Result<Imported
                 "put --size SIZE right before --tmpfs DEST",
             ));
         }
-        st.started = true;
+        if a.starts_with("--bind")
+            || a.starts_with("--ro-bind")
+            || a.starts_with("--dev-bind")
+            || matches!(
+                a,
+                "--remount-ro"
+                    | "--proc"
+                    | "--dev"
+                    | "--tmpfs"
+                    | "--mqueue"
+                    | "--dir"
+                    | "--symlink"
+                    | "--chmod"
+            )
+        {
+            st.started = true;
+        }
         i += 1;
     }
     if st.root_dir.is_none() {

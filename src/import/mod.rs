@@ -173,7 +173,7 @@ pub(crate) fn mode_str(m: u32) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+mod unit {
     use super::*;
 
     #[test]
@@ -197,3 +197,6 @@ mod tests {
         assert_eq!(shell_word("/bin/sh"), "/bin/sh");
     }
 }
+
+#[cfg(test)]
+mod tests;

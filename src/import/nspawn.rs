@@ -141,8 +141,8 @@ pub fn import(
                 let mut rec = true;
                 for o in parts
                     .get(2)
-                    .map(|o| o.split(',').collect())
-                    .unwrap_or(Vec::<&str>::new())
+                    .map(|o| o.split(',').collect::<Vec<&str>>())
+                    .unwrap_or_default()
                 {
                     match o {
                         "rbind" => rec = true,
@@ -316,10 +316,11 @@ pub fn import(
                 "{here}{}: a plan has no command; run `mountplan apply PLAN -- {}`",
                 e.value, e.value
             )),
-            ("Network", "Private" | "VirtualEthernet") => match yes(&e.value) {
-                Some(true) => net = true,
-                _ => {}
-            },
+            ("Network", "Private" | "VirtualEthernet") => {
+                if yes(&e.value) == Some(true) {
+                    net = true;
+                }
+            }
             _ => notes.push(format!(
                 "{here}{}: not imported: not part of a mount plan",
                 e.value

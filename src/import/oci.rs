@@ -191,8 +191,10 @@ struct Out {
     ids: BTreeSet<String>,
     /// The root's host directory.
     rootfs: String,
-    /// Mount targets and directories the plan made so far.
-    made: Vec<String>,
+    /// The mounts the plan made so far, and whether each starts empty.
+    made: Vec<(String, bool)>,
+    /// Directories the plan made so far.
+    dirs: BTreeSet<String>,
 }
 
 impl Out {
@@ -202,20 +204,28 @@ impl Out {
     fn id(&mut self, path: &str, suffix: &str) -> String {
         id_for(&format!("{path}{suffix}"), &mut self.ids)
     }
-    /// Makes the parent of `dest` when it may be missing, as runc's MkdirAll would: unless it
-    /// is `/`, or something the plan made, or a directory of the root on the host that no
-    /// mount of the plan covers.
+    /// Makes the parent of `dest` when it may be missing, as runc's MkdirAll would: when the
+    /// deepest mount of the plan it is on is an empty filesystem (tmpfs) and the plan did not
+    /// make it, or it is on the root and not a directory of it on the host. On a mount with
+    /// content of its own (proc, sysfs, a bind) it is taken to be there.
     fn parent(&mut self, dest: &str, host: &dyn Host) {
         let parent = match dest.rfind('/') {
             Some(0) | None => return,
             Some(i) => dest[..i].to_string(),
         };
-        let covered = self
+        let on = self
             .made
             .iter()
-            .any(|m| m == "/" || parent.starts_with(&format!("{m}/")));
-        let there = self.made.contains(&parent)
-            || (!covered && host.exists(&format!("{}{parent}", self.rootfs.trim_end_matches('/'))));
+            .filter(|(m, _)| parent == *m || parent.starts_with(&format!("{m}/")))
+            .max_by_key(|(m, _)| m.len())
+            .cloned();
+        let there = match on {
+            Some((m, empty)) => m == parent || !empty || self.dirs.contains(&parent),
+            None => {
+                self.dirs.contains(&parent)
+                    || host.exists(&format!("{}{parent}", self.rootfs.trim_end_matches('/')))
+            }
+        };
         if !there {
             self.plan.step(
                 Step::new("mkdir")
@@ -226,14 +236,17 @@ impl Out {
         }
         let mut p = parent;
         while !p.is_empty() {
-            if !self.made.contains(&p) {
-                self.made.push(p.clone());
-            }
+            self.dirs.insert(p.clone());
             match p.rfind('/') {
                 Some(i) => p.truncate(i),
                 None => break,
             }
         }
+    }
+    /// Records a mount the plan makes at `dest` (`empty`: a filesystem that starts empty).
+    fn mounted(&mut self, dest: &str, empty: bool) {
+        self.made.retain(|(m, _)| m != dest);
+        self.made.push((dest.to_string(), empty));
     }
 }
 
@@ -267,6 +280,7 @@ pub fn import(
         ids: BTreeSet::new(),
         rootfs: String::new(),
         made: Vec::new(),
+        dirs: BTreeSet::new(),
     };
     leftovers(&json, &mut o.notes);
 
@@ -658,9 +672,6 @@ fn mount(
         opts.rbind = true;
     }
     o.parent(&dest, host);
-    if !o.made.contains(&dest) {
-        o.made.push(dest.clone());
-    }
     let id = o.id(&dest, "");
     let mut step = Step::new("mount").s("id", id.clone());
     let words = opts.words();
@@ -735,6 +746,11 @@ fn mount(
         }
         step = fs_data(&ty, &opts, step, &at, o);
     }
+    let empty = matches!(
+        step.keys.get("type"),
+        Some(Value::Str(t)) if t == "tmpfs" || t == "devpts" || t == "mqueue"
+    );
+    o.mounted(&dest, empty);
     o.plan.step(step);
     if let Some(w) = after_flags {
         let rid = o.id(&dest, "-flags");

@@ -224,11 +224,18 @@ mod tests {
         p.env_set.set("A B", Value::str("$HOME"));
         p.step(Step::new("mkdir").s("path", "/a\nb"));
         let t = p.text();
-        assert!(t.contains(r#"name = "a \"b\" $${X}""#), "{t}");
-        assert!(t.contains(r#"path = "${ROOTFS}""#), "{t}");
-        assert!(t.contains(r#""A B" = "$$HOME""#), "{t}");
-        assert!(t.contains(r#"path = "/a\nb""#), "{t}");
         let back: toml::Table = toml::from_str(&t).unwrap();
-        assert_eq!(back["name"].as_str(), Some("a \"b\" $${X}"));
+        assert_eq!(back["name"].as_str(), Some("a \"b\" $${X}"), "{t}");
+        assert_eq!(back["root"]["path"].as_str(), Some("${ROOTFS}"), "{t}");
+        assert_eq!(
+            back["process"]["env"]["set"]["A B"].as_str(),
+            Some("$$HOME"),
+            "{t}"
+        );
+        assert_eq!(back["step"][0]["path"].as_str(), Some("/a\nb"), "{t}");
+        assert!(
+            t.starts_with("#:schema ../schema/plan.schema.json\nversion = 1\n"),
+            "{t}"
+        );
     }
 }

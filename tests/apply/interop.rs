@@ -34,7 +34,10 @@ pub fn have(tool: &str, test: &str) -> bool {
         eprintln!(
             "\n!!!! {test}: NOT RUN: `{tool}` is not installed (.ci/run installs it with apt)\n"
         );
-        assert!(!ci(), "{test} must run under CI=true, but {tool} is missing");
+        assert!(
+            !ci(),
+            "{test} must run under CI=true, but {tool} is missing"
+        );
     }
     ok
 }
@@ -217,11 +220,14 @@ fn oci_import_with_binds_tmpfs_options_devices_and_masks_builds_what_runc_builds
             mounts.push(m.clone());
         }
         let l = &mut c["linux"];
-        l["maskedPaths"]
+        l["maskedPaths"].as_array_mut().unwrap().extend([
+            serde_json::json!("/etc/secret"),
+            serde_json::json!("/var/private"),
+        ]);
+        l["readonlyPaths"]
             .as_array_mut()
             .unwrap()
-            .extend([serde_json::json!("/etc/secret"), serde_json::json!("/var/private")]);
-        l["readonlyPaths"].as_array_mut().unwrap().push(serde_json::json!("/usr"));
+            .push(serde_json::json!("/usr"));
         l["rootfsPropagation"] = serde_json::json!("rprivate");
         l["devices"] = serde_json::json!([
             {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438, "uid": 0, "gid": 0},
