@@ -536,7 +536,7 @@ pub fn import(args: &[String], schema: &str, host: &dyn Host) -> Result<Imported
                 let v = take(&mut i, 1, a)?;
                 let set = caps.get_or_insert_with(|| {
                     if host.is_root() {
-                        all_caps()
+                        host.caps()
                     } else {
                         BTreeSet::new()
                     }
@@ -544,7 +544,7 @@ pub fn import(args: &[String], schema: &str, host: &dyn Host) -> Result<Imported
                 let upper = v[0].to_ascii_uppercase();
                 if upper == "ALL" {
                     *set = if a == "--cap-add" {
-                        all_caps()
+                        host.caps()
                     } else {
                         BTreeSet::new()
                     };
@@ -683,12 +683,12 @@ pub fn import(args: &[String], schema: &str, host: &dyn Host) -> Result<Imported
     }
     let caps = caps.unwrap_or_else(|| {
         if host.is_root() {
-            all_caps()
+            host.caps()
         } else {
             BTreeSet::new()
         }
     });
-    if caps == all_caps() {
+    if host.is_root() && caps == host.caps() {
         st.plan.process.set("capabilities", Value::str("all"));
     } else {
         st.plan

@@ -50,6 +50,8 @@ pub trait Host {
     fn exists(&self, path: &str) -> bool;
     /// Whether the importer runs as root (bwrap then keeps the caller's capabilities).
     fn is_root(&self) -> bool;
+    /// The importer's effective capabilities, by name (`CAP_CHOWN`).
+    fn caps(&self) -> std::collections::BTreeSet<String>;
     /// The path the caller's descriptor `fd` is open on (`--bind-fd`).
     fn fd_path(&self, fd: i32) -> Option<String>;
     /// The per-mount options (`rw,nosuid,relatime`) of the host mount `path` is on.
@@ -70,6 +72,18 @@ impl Host for RealHost {
     }
     fn is_root(&self) -> bool {
         nix::unistd::geteuid().is_root()
+    }
+    fn caps(&self) -> std::collections::BTreeSet<String> {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let bits = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+            .unwrap_or(0);
+        crate::model::CapSet::from_bits(bits)
+            .names()
+            .into_iter()
+            .collect()
     }
     fn fd_path(&self, fd: i32) -> Option<String> {
         std::fs::read_link(format!("/proc/self/fd/{fd}"))

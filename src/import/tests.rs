@@ -24,6 +24,11 @@ impl Host for Fake {
     fn is_root(&self) -> bool {
         self.root
     }
+    fn caps(&self) -> BTreeSet<String> {
+        let mut all = crate::model::CapSet::known();
+        all.remove(crate::model::Cap::parse("SYS_RESOURCE").unwrap());
+        all.names().into_iter().collect()
+    }
     fn fd_path(&self, fd: i32) -> Option<String> {
         (fd == 5).then(|| "/srv/data".to_string())
     }

@@ -18,7 +18,7 @@ use super::support::*;
 
 /// What the command prints: the mount table, then `==`, then the rest.
 const VIEW: &str = "cat /proc/self/mountinfo; echo ==; \
-    for f in /dev/* /dev/*/*; do stat -c '%n %f %u %g %t %T' $f; done; \
+    for f in /dev/* /dev/*/*; do case $f in /dev/fd/*) continue;; esac; stat -c '%n %f %u %g %t %T' $f; done; \
     for f in /dev/*; do [ -L $f ] && echo \"$f -> $(readlink $f)\"; done; \
     grep -E 'Cap(Prm|Eff|Bnd)' /proc/self/status; id; hostname; env";
 
@@ -242,4 +242,163 @@ fn oci_import_with_binds_tmpfs_options_devices_and_masks_builds_what_runc_builds
             .unwrap();
         assert!(st.success());
     });
+}
+
+#[test]
+fn oci_default_plan_builds_what_runc_builds_from_runc_spec() {
+    let test = "oci-default-plan";
+    let Some(_g) = privileged(test) else { return };
+    if !have("runc", test) {
+        return;
+    }
+    let s = Scratch::new(test);
+    let _unmount = UnmountBelow(s.dir.clone());
+    let b = bundle(&s, &[], |_, _| {});
+    let ours = Run::apply(&plans_dir().join("oci-default.toml"), &s.state())
+        .set("ROOTFS", &b.join("rootfs"))
+        .cmd(&["/bin/sh", "-c", VIEW])
+        .run();
+    assert_eq!(ours.status, 0, "mountplan apply failed:\n{}", ours.stderr);
+    let theirs = runc_run(&s, &b, test);
+    assert_same_view("runc", &view(&theirs), &view(&ours.stdout));
+}
+
+/// `runc run` of the bundle `b`: its stdout.
+fn runc_run(s: &Scratch, b: &Path, test: &str) -> String {
+    let id = format!("mp-{}-{test}", std::process::id());
+    let child = Command::new("runc")
+        .arg("--root")
+        .arg(s.path("runc-state"))
+        .args(["run", &id])
+        .current_dir(b)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let theirs = finish(child, Duration::from_secs(60));
+    assert_eq!(theirs.status, 0, "runc run failed:\n{}", theirs.stderr);
+    theirs.stdout
+}
+
+/// bwrap with `args`, then the view command; run from `/`.
+fn bwrap_view(args: &[String]) -> String {
+    let child = Command::new("bwrap")
+        .args(args)
+        .args(["--", "/bin/sh", "-c", VIEW])
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = finish(child, Duration::from_secs(60));
+    assert_eq!(out.status, 0, "bwrap {args:?} failed:\n{}", out.stderr);
+    out.stdout
+}
+
+/// bwrap's view of `line` (ROOT and HOST replaced by the test's directories), mountplan's of
+/// its import, and bwrap's of the import's export: all the same.
+fn same_as_bwrap(test: &str, line: &str) {
+    let Some(_g) = privileged(test) else { return };
+    if !have("bwrap", test) {
+        return;
+    }
+    let s = Scratch::new(test);
+    let _unmount = UnmountBelow(s.dir.clone());
+    let root = s.path("root");
+    busybox_root(&root);
+    let host = s.path("host");
+    std::fs::create_dir_all(host.join("sub")).unwrap();
+    std::fs::write(host.join("f"), "hi\n").unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,noexec", "tmpfs"])
+        .arg(host.join("sub"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let args: Vec<String> = line
+        .split_whitespace()
+        .map(|a| {
+            a.replace("ROOT", root.to_str().unwrap())
+                .replace("HOST", host.to_str().unwrap())
+        })
+        .collect();
+    // bwrap as root keeps its caller's bounding set whatever --cap-drop says; mountplan
+    // bounds the command to its set: compared are the permitted and effective sets.
+    let no_bnd = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .filter(|l| !l.starts_with("CapBnd:"))
+            .collect()
+    };
+    let theirs = no_bnd(view(&bwrap_view(&args)));
+    let mut imp = vec!["bwrap", "--"];
+    imp.extend(args.iter().map(String::as_str));
+    let (plan, notes) = import(&imp);
+    eprintln!("{test}: import notes:\n{notes}");
+    let plan_file = s.write("imported.toml", &plan);
+    let ours = Run::apply(&plan_file, &s.state())
+        .cmd(&["/bin/sh", "-c", VIEW])
+        .run();
+    assert_eq!(
+        ours.status, 0,
+        "mountplan apply failed:\n{}\n{plan}",
+        ours.stderr
+    );
+    eprintln!("{test}: {} lines compared", theirs.len());
+    assert_same_view("bwrap", &theirs, &no_bnd(view(&ours.stdout)));
+    // The export of the import, run by bwrap, gives the same view again.
+    let out = Run {
+        args: vec![
+            "export".into(),
+            "bwrap".into(),
+            "--null".into(),
+            plan_file.display().to_string(),
+        ],
+        ..Run::default()
+    }
+    .run();
+    assert_eq!(out.status, 0, "export failed: {}", out.stderr);
+    let exported: Vec<String> = out
+        .stdout
+        .split('\0')
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect();
+    assert_same_view(
+        "bwrap (exported)",
+        &theirs,
+        &no_bnd(view(&bwrap_view(&exported))),
+    );
+}
+
+#[test]
+fn bwrap_import_on_a_bound_root_builds_what_bwrap_builds() {
+    same_as_bwrap(
+        "bwrap-bound-root",
+        "--bind ROOT / --proc /proc --dev /dev --tmpfs /tmp --unshare-pid --chdir / --clearenv \
+         --setenv PATH /bin --new-session --die-with-parent",
+    );
+}
+
+#[test]
+fn bwrap_import_on_a_tmpfs_root_builds_what_bwrap_builds() {
+    same_as_bwrap(
+        "bwrap-tmpfs-root",
+        "--ro-bind ROOT/bin /bin --proc /proc --dev /dev --perms 0700 --size 1048576 --tmpfs \
+         /run --mqueue /dev/mqueue --perms 0750 --dir /var/x/y --symlink /bin /usr/bin --chmod \
+         0711 /var/x --remount-ro /run --bind HOST /mnt/h --remount-ro /mnt/h --dev-bind \
+         HOST/f /etc/f --unshare-pid --unshare-ipc --unshare-uts --unshare-net --hostname box \
+         --chdir /run --clearenv --setenv PATH /bin --setenv A 1 --unsetenv A --setenv B 2 \
+         --cap-drop ALL --cap-add CAP_KILL --cap-add CAP_CHOWN",
+    );
+}
+
+#[test]
+fn bwrap_import_without_a_pid_namespace_builds_what_bwrap_builds() {
+    same_as_bwrap(
+        "bwrap-host-proc",
+        "--bind ROOT / --ro-bind-try /nonexistent /x --bind-try HOST /mnt --proc /proc --dev \
+         /dev --tmpfs /tmp --chdir / --clearenv --setenv PATH /bin --cap-drop CAP_SYS_ADMIN",
+    );
 }
