@@ -387,8 +387,8 @@ pub struct ImportNspawnArgs {
 /// `mountplan export ...`.
 #[derive(Debug, Subcommand)]
 pub enum ExportCommand {
-    /// A bubblewrap command line (one argument a line, then the shell-quoted line) that
-    /// builds what the plan builds; `-- CMD` is left for you to add.
+    /// A bubblewrap command line, shell-quoted and starting with `bwrap`, that builds what the
+    /// plan builds; `-- CMD` is left for you to add.
     Bwrap(ExportBwrapArgs),
 }
 
