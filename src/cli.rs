@@ -69,6 +69,18 @@ pub enum Command {
     /// Print a man page (roff): mountplan's own, or a subcommand's (`mountplan man apply`);
     /// with --dir DIR, write every page into DIR.
     Man(ManArgs),
+    /// Print a plan built from another tool's configuration: an OCI runtime config.json, a
+    /// bubblewrap command line or a systemd-nspawn .nspawn file. The plan is checked as
+    /// `check` would before it is printed; everything of the input it does not carry is
+    /// listed on stderr, one line each. Exit 0 with a plan, 1 when the input cannot be
+    /// imported, 2 when it cannot be read.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Print another tool's configuration built from a plan (`export bwrap PLAN`: a bubblewrap
+    /// command line). What the tool cannot do is listed on stderr, one line each. Exit 0, 1
+    /// when the plan has errors, 2 when it cannot be read.
+    #[command(subcommand)]
+    Export(ExportCommand),
 }
 
 /// Variables given on the command line.
@@ -326,6 +338,90 @@ pub struct ManArgs {
     /// creating DIR if it is missing, and print the path of each file written.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// `mountplan import ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// An OCI runtime config (`runc spec` writes one): root, mounts, devices, masked and
+    /// read-only paths, rootfs propagation, namespaces and the process, built as runc builds
+    /// them (its default devices and /dev links included).
+    Oci(ImportOciArgs),
+    /// A bubblewrap command line, given after `--` (`mountplan import bwrap -- --ro-bind /usr
+    /// /usr --proc /proc sh`): every mount, /dev, directory, link and mode option, the
+    /// `--unshare-*` options and the process options; the command after the options is a
+    /// note.
+    Bwrap(ImportBwrapArgs),
+    /// A systemd-nspawn settings file: the [Files] section (Bind=, BindReadOnly=,
+    /// TemporaryFileSystem=, Overlay=, OverlayReadOnly=, Inaccessible=, ReadOnly=,
+    /// PrivateUsers=) and the [Exec] keys a plan's [process] has.
+    Nspawn(ImportNspawnArgs),
+}
+
+/// Options every importer takes.
+#[derive(Debug, Args)]
+pub struct ImportCommon {
+    /// What the plan's `#:schema` comment points at (a path relative to where the plan will be
+    /// kept, or a URL).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "../schema/plan.schema.json"
+    )]
+    pub schema: String,
+}
+
+/// `mountplan import oci`.
+#[derive(Debug, Args)]
+pub struct ImportOciArgs {
+    /// The config.json. Relative paths in it (root.path, bind sources) are relative to its
+    /// directory, the bundle, as for `runc run -b`.
+    #[arg(value_name = "CONFIG")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub common: ImportCommon,
+}
+
+/// `mountplan import bwrap`.
+#[derive(Debug, Args)]
+pub struct ImportBwrapArgs {
+    #[command(flatten)]
+    pub common: ImportCommon,
+    /// bwrap's arguments, after `--`, as they would follow `bwrap`.
+    #[arg(last = true, value_name = "ARGS", allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// `mountplan import nspawn`.
+#[derive(Debug, Args)]
+pub struct ImportNspawnArgs {
+    /// The .nspawn file. Its root is the machine directory: give it with --set ROOTFS=DIR
+    /// when applying the plan.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub common: ImportCommon,
+}
+
+/// `mountplan export ...`.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// A bubblewrap command line, shell-quoted and starting with `bwrap`, that builds what the
+    /// plan builds; `-- CMD` is left for you to add.
+    Bwrap(ExportBwrapArgs),
+}
+
+/// `mountplan export bwrap`.
+#[derive(Debug, Args)]
+pub struct ExportBwrapArgs {
+    /// The plan.
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Print the arguments NUL-separated (for `xargs -0`), instead of one shell-quoted line.
+    #[arg(long)]
+    pub null: bool,
 }
 
 /// `mountplan schema`.

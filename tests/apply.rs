@@ -74,3 +74,6 @@ mod not_found;
 
 #[path = "apply/report.rs"]
 mod report;
+
+#[path = "apply/interop.rs"]
+mod interop;

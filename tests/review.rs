@@ -776,7 +776,7 @@ fn diff_rev_says_what_cannot_be_read_at_a_revision() {
 // ---------------------------------------------------------------------------------------------
 // man pages
 
-const PAGES: [&str; 10] = [
+const PAGES: [&str; 12] = [
     "mountplan.1",
     "mountplan-check.1",
     "mountplan-plan.1",
@@ -787,6 +787,8 @@ const PAGES: [&str; 10] = [
     "mountplan-schema.1",
     "mountplan-completions.1",
     "mountplan-man.1",
+    "mountplan-import.1",
+    "mountplan-export.1",
 ];
 
 #[test]

@@ -3,6 +3,8 @@
 mod apply;
 mod check;
 mod diff;
+mod export;
+mod import;
 pub(crate) mod input;
 mod plan;
 
@@ -43,6 +45,8 @@ pub fn run(c: Command) -> u8 {
         Command::Schema(a) => check::schema(a),
         Command::Completions(a) => check::completions(a),
         Command::Man(a) => check::man(a),
+        Command::Import(a) => import::run(a),
+        Command::Export(a) => export::run(a),
     }
 }
 

@@ -40,7 +40,7 @@ const CASES: &[Case] = &[
         name: "overlay-lower",
         plan: "version = 1\nname = \"e\"\n[root]\ntmpfs = {}\n[namespaces]\nuser = false\n\
                [[step]]\nkind = \"mount\"\ntype = \"overlay\"\ntarget = \"/o\"\n\
-               lower = [\"/nonexistent/lower\"]\n",
+               lower = [\"/nonexistent/lower\", \"/\"]\n",
         at: "p.toml:11:10",
         why: "the overlay's lower layer `/nonexistent/lower` does not exist on the host",
     },
