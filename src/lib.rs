@@ -34,6 +34,8 @@ pub mod reference;
 pub mod render;
 pub mod source;
 pub mod sys;
+#[cfg(test)]
+mod test_plans;
 pub mod timing;
 pub mod validate;
 

@@ -29,8 +29,6 @@ mod process;
 mod tree;
 
 #[cfg(test)]
-pub(crate) mod fixtures;
-#[cfg(test)]
 mod tests;
 
 use crate::diag::Diag;
