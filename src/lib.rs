@@ -29,6 +29,7 @@ pub mod graph;
 pub mod load;
 pub mod model;
 pub mod parse;
+pub mod quote;
 pub mod raw;
 pub mod reference;
 pub mod render;
