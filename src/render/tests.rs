@@ -323,3 +323,31 @@ fn a_deep_mount_stack_draws_lines_of_bounded_width() {
         ]
     );
 }
+
+/// Steps written as inline tables, one a line (`step = [{ kind = ... }, ...]`), have no
+/// `[[step]]` header: a warning still appears at the step it points into (it used to land at
+/// the last step, whose region was the whole file).
+#[test]
+fn warnings_appear_at_their_step_when_steps_are_inline_tables() {
+    let plan = "version = 1\nname = \"t\"\nroot = { path = \"/srv/root\" }\nstep = [\n  \
+                { kind = \"mknod\", id = \"null\", path = \"/dev/null\", node = \"char\", major = 1, minor = 3 },\n  \
+                { kind = \"mount\", id = \"dev\", type = \"tmpfs\", target = \"/dev\" }, \
+                { kind = \"mkdir\", id = \"two\", path = \"/two\" },\n  \
+                { kind = \"mkdir\", id = \"etc\", path = \"/etc\" },\n]\n";
+    let c = check(plan);
+    let d = c.dag.expect("valid");
+    assert_eq!(d.warnings.len(), 1);
+    let t = text(&c.sources, &d, &d.warnings, &TextOptions::default());
+    let w = t
+        .find("warning[mountplan::graph::hides]")
+        .expect("the warning is shown");
+    let (dev, two) = (
+        t.find("step 2: dev").unwrap(),
+        t.find("step 3: two").unwrap(),
+    );
+    assert!(dev < w && w < two, "{t}");
+    assert!(
+        t.contains("    at plans/t.toml:6:58: `/dev` is mounted here"),
+        "{t}"
+    );
+}
