@@ -73,7 +73,7 @@ pub fn options(fs: &FsKind) -> Vec<FsParam> {
 }
 
 /// The superblock flags of a new filesystem, as the `fsconfig` flags that set them.
-pub fn sb_words(sb: MsFlags) -> Vec<&'static str> {
+fn sb_words(sb: MsFlags) -> Vec<&'static str> {
     [
         (MsFlags::MS_RDONLY, "ro"),
         (MsFlags::MS_SYNCHRONOUS, "sync"),

@@ -6,23 +6,11 @@
 //! (the root directory, a bind source, an overlay's upper layer, or nowhere: a filesystem that
 //! vanishes with the namespace) and whether nothing outside this namespace can reach it.
 
-use super::{At, AttrOn, Call, Dev, HostPlace, MountId, Source, Target};
+use super::{ATIME, At, AttrOn, Call, Dev, HostPlace, MountId, PERM, Source, Target};
 use crate::model::{
     Action, Create, FsKind, HostPath, Mode, MsFlags, NodeSpec, NodeType, PivotStrategy, Plan, Root,
     RootPath,
 };
-
-/// The per-mount flags (`mount_setattr` attributes) a bind remount sets exactly.
-const PERM: MsFlags = MsFlags::MS_RDONLY
-    .union(MsFlags::MS_NOSUID)
-    .union(MsFlags::MS_NODEV)
-    .union(MsFlags::MS_NOEXEC);
-
-/// The atime flags.
-const ATIME: MsFlags = MsFlags::MS_NOATIME
-    .union(MsFlags::MS_RELATIME)
-    .union(MsFlags::MS_STRICTATIME)
-    .union(MsFlags::MS_NODIRATIME);
 
 /// Superblock flags a new filesystem gets as `fsconfig` flags.
 const SB: MsFlags = MsFlags::MS_RDONLY

@@ -33,6 +33,19 @@ pub use lower::{Place, below, setup, step_calls};
 
 use crate::model::{FsKind, HostPath, Mode, MsFlags, NodeType, RootPath};
 
+/// The per-mount flags (`mount_setattr` attributes) besides the atime mode: what a bind
+/// remount sets exactly.
+pub const PERM: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+
+/// The atime flags (a per-mount mode, and `nodiratime`).
+pub const ATIME: MsFlags = MsFlags::MS_NOATIME
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_STRICTATIME)
+    .union(MsFlags::MS_NODIRATIME);
+
 /// A mount the apply makes, numbered in the order its call comes: `M0` is the new root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MountId(pub u32);

@@ -33,7 +33,7 @@
 use std::collections::BTreeMap;
 
 use super::{Edge, FinalTree, Mounted, NodeKind, TreeMount, TreeNode};
-use crate::calls::{Dev, Lowered, MountId, StepCalls};
+use crate::calls::{ATIME, Dev, Lowered, MountId, PERM, StepCalls};
 use crate::diag::Diag;
 use crate::model::{
     Action, Create, FsKind, Mode, MsFlags, NodeSpec, NodeType, Plan, PropagationKind, Root,
@@ -50,15 +50,6 @@ pub(super) struct Walked {
     /// before each step.
     pub calls: Lowered,
 }
-
-const PERM: MsFlags = MsFlags::MS_RDONLY
-    .union(MsFlags::MS_NOSUID)
-    .union(MsFlags::MS_NODEV)
-    .union(MsFlags::MS_NOEXEC);
-const ATIME: MsFlags = MsFlags::MS_NOATIME
-    .union(MsFlags::MS_NODIRATIME)
-    .union(MsFlags::MS_RELATIME)
-    .union(MsFlags::MS_STRICTATIME);
 
 /// The atime flags the kernel gives a new mount (or a remount that names one): relatime unless
 /// noatime or strictatime is given, plus nodiratime when given.

@@ -18,21 +18,9 @@ use super::below::Fd;
 use super::files::{self, kind};
 use super::resolve::How;
 use super::{Linux, host, in_root, layers, mount, newmount};
-use crate::calls::{At, AttrOn, Call, MountId, Source, Target};
+use crate::calls::{ATIME, At, AttrOn, Call, MountId, PERM, Source, Target};
 use crate::model::{FsKind, HostPath, MsFlags};
 use crate::sys::{Before, Effect, SysError, Undo};
-
-/// The per-mount flags a bind remount sets exactly.
-const PERM: MsFlags = MsFlags::MS_RDONLY
-    .union(MsFlags::MS_NOSUID)
-    .union(MsFlags::MS_NODEV)
-    .union(MsFlags::MS_NOEXEC);
-
-/// The atime flags.
-const ATIME: MsFlags = MsFlags::MS_NOATIME
-    .union(MsFlags::MS_RELATIME)
-    .union(MsFlags::MS_STRICTATIME)
-    .union(MsFlags::MS_NODIRATIME);
 
 impl Linux {
     /// Sets the working directory to the host `/proc`, for `self/fd/N` names.
