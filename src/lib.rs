@@ -31,11 +31,14 @@ pub mod import;
 pub mod load;
 pub mod model;
 pub mod parse;
+pub mod quote;
 pub mod raw;
 pub mod reference;
 pub mod render;
 pub mod source;
 pub mod sys;
+#[cfg(test)]
+mod test_plans;
 pub mod timing;
 pub mod validate;
 

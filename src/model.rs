@@ -270,6 +270,20 @@ pub enum Root {
     Tmpfs(TmpfsOptions),
 }
 
+impl Root {
+    /// The root as a filesystem: a recursive bind of the host directory onto itself, or the
+    /// tmpfs.
+    pub fn fs(&self) -> FsKind {
+        match self {
+            Root::Path(p) => FsKind::Bind {
+                source: p.clone(),
+                recursive: true,
+            },
+            Root::Tmpfs(o) => FsKind::Tmpfs(o.clone()),
+        }
+    }
+}
+
 /// tmpfs options (for the root and for tmpfs mounts).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TmpfsOptions {
@@ -536,11 +550,12 @@ pub enum Create {
 /// A mount step.
 #[derive(Debug, Clone)]
 pub struct Mount {
-    /// The filesystem.
+    /// The filesystem, with its typed options: encoded for the kernel and for the dry run only
+    /// by [`crate::calls::fsconfig`].
     pub fs: FsKind,
-    /// The source string passed to mount(2) (the type's name unless the plan gave one;
-    /// for binds the host path).
-    pub source: String,
+    /// The `source` the plan gave a filesystem (not a bind, whose source is its host path):
+    /// what the kernel gets instead of the type's name. See [`Mount::source`].
+    pub given_source: Option<String>,
     /// The mountpoint inside the root.
     pub target: RootPath,
     /// Where `target` is written.
@@ -548,10 +563,20 @@ pub struct Mount {
     /// Flags (MS_RDONLY, MS_NOSUID, ..., MS_REC for binds). Never MS_BIND/MS_REMOUNT: those
     /// are added by the executor where the kernel needs them.
     pub flags: MsFlags,
-    /// The data string passed to mount(2), built from typed options (`None` for none).
-    pub data: Option<String>,
     /// What to create when the target is missing.
     pub create: Create,
+}
+
+impl Mount {
+    /// The source the kernel gets: a bind's host path, else the plan's `source` or the type's
+    /// name.
+    pub fn source(&self) -> &str {
+        match (&self.fs, &self.given_source) {
+            (FsKind::Bind { source, .. }, _) => source.as_str(),
+            (_, Some(s)) => s,
+            (fs, None) => fs.fstype(),
+        }
+    }
 }
 
 /// A remount step.
@@ -817,66 +842,6 @@ pub fn ms_flags_str(flags: MsFlags) -> String {
         out.push('0');
     }
     out
-}
-
-/// The mount(2) data string of tmpfs options, in a fixed order (`None` when there are none).
-pub fn tmpfs_data(o: &TmpfsOptions) -> Option<String> {
-    let mut v = Vec::new();
-    if let Some(m) = o.mode {
-        v.push(format!("mode={m}"));
-    }
-    match o.size {
-        Some(Size::Bytes(b)) => v.push(format!("size={b}")),
-        Some(Size::Percent(p)) => v.push(format!("size={p}%")),
-        None => {}
-    }
-    if let Some(n) = o.nr_inodes {
-        v.push(format!("nr_inodes={n}"));
-    }
-    if let Some(u) = o.uid {
-        v.push(format!("uid={u}"));
-    }
-    if let Some(g) = o.gid {
-        v.push(format!("gid={g}"));
-    }
-    (!v.is_empty()).then(|| v.join(","))
-}
-
-/// The mount(2) data string of devpts options, in a fixed order.
-pub fn devpts_data(o: &DevptsOptions) -> Option<String> {
-    let mut v = Vec::new();
-    if o.newinstance {
-        v.push("newinstance".to_string());
-    }
-    if let Some(m) = o.ptmxmode {
-        v.push(format!("ptmxmode={m}"));
-    }
-    if let Some(m) = o.mode {
-        v.push(format!("mode={m}"));
-    }
-    if let Some(u) = o.uid {
-        v.push(format!("uid={u}"));
-    }
-    if let Some(g) = o.gid {
-        v.push(format!("gid={g}"));
-    }
-    (!v.is_empty()).then(|| v.join(","))
-}
-
-/// The mount(2) data string of overlay options.
-pub fn overlay_data(o: &OverlayOptions) -> Option<String> {
-    let mut v = Vec::new();
-    if !o.lower.is_empty() {
-        let l: Vec<&str> = o.lower.iter().map(|p| p.as_str()).collect();
-        v.push(format!("lowerdir={}", l.join(":")));
-    }
-    if let Some(u) = &o.upper {
-        v.push(format!("upperdir={u}"));
-    }
-    if let Some(w) = &o.work {
-        v.push(format!("workdir={w}"));
-    }
-    (!v.is_empty()).then(|| v.join(","))
 }
 
 /// The mount flag words, and what they set (`true`) or clear (`false`).

@@ -1,47 +1,19 @@
 //! How a call reads in the dry run: [`Call`] -> text, as strace would print it, with `<root>`
 //! for the new root and `M<n>` for the descriptor of the plan's mount number n.
 //!
-//! Takes calls; returns strings (through `Display`). The one quoting function of the project's
-//! call texts ([`quote`]) and the one encoding of `mount_setattr`'s attributes
-//! ([`mount_attr`], also what the executor passes to the kernel) live here.
+//! Takes calls; returns strings (through `Display`), strings quoted and paths in the root
+//! written by [`crate::quote`]. The one encoding of `mount_setattr`'s attributes
+//! ([`mount_attr`], also what the executor passes to the kernel) lives here.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use super::{At, AttrOn, Call, Dev, FsParam, Source, Target};
-use crate::model::{MsFlags, NodeType, RootPath, ms_flags_str};
-
-/// A string as a C string literal: `"a\"b"`, control characters escaped.
-pub fn quote(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\t' => o.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(o, "\\x{:02x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
-/// `"<root>/path"`, or `"<root>"` for the root itself.
-pub fn in_root(p: &RootPath) -> String {
-    if p.is_root() {
-        quote("<root>")
-    } else {
-        quote(&format!("<root>{}", p.as_str()))
-    }
-}
+use crate::model::{FsKind, MsFlags, NodeType, ms_flags_str};
+use crate::quote::{in_root, quote, quoted_in_root};
 
 impl fmt::Display for At {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&in_root(&self.path))
+        f.write_str(&quoted_in_root(&self.path))
     }
 }
 
@@ -165,28 +137,40 @@ fn attr_struct(set: MsFlags, clear: MsFlags) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
-fn params(ps: &[FsParam]) -> String {
-    ps.iter()
-        .map(|p| match &p.value {
-            Some(v) => format!("{}={}", p.key, quote(v)),
-            None => p.key.clone(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+impl fmt::Display for FsParam {
+    /// `key="value"` for a string, `key` alone for a flag.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(v) => write!(f, "{}={}", self.key, quote(v)),
+            None => f.write_str(&self.key),
+        }
+    }
 }
 
-/// The superblock flags of a new filesystem, as the `fsconfig` flag names it sets.
-pub fn sb_words(sb: MsFlags) -> Vec<&'static str> {
-    [
-        (MsFlags::MS_RDONLY, "ro"),
-        (MsFlags::MS_SYNCHRONOUS, "sync"),
-        (MsFlags::MS_DIRSYNC, "dirsync"),
-        (MsFlags::MS_LAZYTIME, "lazytime"),
-    ]
-    .into_iter()
-    .filter(|(f, _)| sb.contains(*f))
-    .map(|(_, w)| w)
-    .collect()
+/// `fsopen(...) + fsconfig(...) + fsmount(...)` of a new filesystem `fs` with `source`,
+/// superblock flags `sb` and per-mount attributes `attr`: its parameters from
+/// [`fsconfig::params`](super::fsconfig::params), as the executor sets them.
+fn new_fs_text(fs: &FsKind, source: &str, sb: MsFlags, attr: MsFlags) -> String {
+    let all: Vec<String> = super::fsconfig::params(fs, source, sb)
+        .iter()
+        .map(FsParam::to_string)
+        .collect();
+    let (bits, _) = mount_attr(attr, MsFlags::empty());
+    format!(
+        "fsopen({}) + fsconfig({}) + fsmount({})",
+        quote(fs.fstype()),
+        all.join(", "),
+        attr_names(bits, false)
+    )
+}
+
+/// `mount_setattr(ON, AT_RECURSIVE or 0, {attr_set=..., attr_clr=...})`, `on` as written.
+pub fn setattr_text(on: &str, recursive: bool, set: MsFlags, clear: MsFlags) -> String {
+    format!(
+        "mount_setattr({on}, {}, {})",
+        if recursive { "AT_RECURSIVE" } else { "0" },
+        attr_struct(set, clear)
+    )
 }
 
 fn id(v: Option<u32>) -> String {
@@ -207,30 +191,12 @@ impl fmt::Display for Call {
                 ms_flags_str(*flags)
             ),
             Call::NewFs {
-                fstype,
+                fs,
                 source,
-                params: ps,
                 sb,
                 attr: a,
                 mount,
-            } => {
-                let mut all = format!("source={}", quote(source));
-                if !ps.is_empty() {
-                    all.push_str(", ");
-                    all.push_str(&params(ps));
-                }
-                for w in sb_words(*sb) {
-                    all.push_str(", ");
-                    all.push_str(w);
-                }
-                let (bits, _) = mount_attr(*a, MsFlags::empty());
-                write!(
-                    f,
-                    "fsopen({}) + fsconfig({all}) + fsmount({}) = {mount}",
-                    quote(fstype),
-                    attr_names(bits, false)
-                )
-            }
+            } => write!(f, "{} = {mount}", new_fs_text(fs, source, *sb, *a)),
             Call::CloneTree {
                 source,
                 recursive,
@@ -251,12 +217,7 @@ impl fmt::Display for Call {
                     AttrOn::Mount(m) => m.to_string(),
                     AttrOn::Path(t) => t.to_string(),
                 };
-                write!(
-                    f,
-                    "mount_setattr({on}, {}, {})",
-                    if *recursive { "AT_RECURSIVE" } else { "0" },
-                    attr_struct(*set, *clear)
-                )
+                f.write_str(&setattr_text(&on, *recursive, *set, *clear))
             }
             Call::Attach { mount, to } => write!(f, "move_mount({mount}, {to})"),
             Call::Umount(t) => write!(f, "umount2({t}, MNT_DETACH)"),
@@ -312,13 +273,16 @@ impl fmt::Display for Call {
                 id(*uid),
                 id(*gid)
             ),
-            Call::Mask { at, mount } => write!(
-                f,
-                "mask {at} when it exists: a directory gets fsopen(\"tmpfs\") + \
-                 fsconfig(source=\"tmpfs\", ro) + fsmount(MOUNT_ATTR_RDONLY) = {mount}, anything \
-                 else open_tree(\"/dev/null\", OPEN_TREE_CLONE) = {mount}; move_mount({mount}, \
-                 {at})"
-            ),
+            Call::Mask { at, mount } => {
+                let (fs, source, flags) = super::fsconfig::mask_tmpfs();
+                write!(
+                    f,
+                    "mask {at} when it exists: a directory gets {} = {mount}, anything else \
+                     open_tree(\"/dev/null\", OPEN_TREE_CLONE) = {mount}; move_mount({mount}, \
+                     {at})",
+                    new_fs_text(&fs, source, flags, flags)
+                )
+            }
             Call::Readonly { at, mount } => write!(
                 f,
                 "readonly {at} when it exists: open_tree({at}, OPEN_TREE_CLONE|AT_RECURSIVE) = \
@@ -334,7 +298,7 @@ impl fmt::Display for Call {
             Call::MakePutOld { at, .. } => write!(
                 f,
                 "mkdir({}, 0700), XXXXXX six random characters (another name if it exists)",
-                quote(&format!("<root>{}XXXXXX", at.path.as_str()))
+                quote(&format!("{}XXXXXX", in_root(&at.path)))
             ),
             Call::PivotRoot { put_old: false } => f.write_str("pivot_root(\".\", \".\")"),
             Call::PivotRoot { put_old: true } => {

@@ -6,23 +6,11 @@
 //! (the root directory, a bind source, an overlay's upper layer, or nowhere: a filesystem that
 //! vanishes with the namespace) and whether nothing outside this namespace can reach it.
 
-use super::{At, AttrOn, Call, Dev, FsParam, HostPlace, MountId, Source, Target};
+use super::{ATIME, At, AttrOn, Call, Dev, HostPlace, MountId, PERM, Source, Target};
 use crate::model::{
     Action, Create, FsKind, HostPath, Mode, MsFlags, NodeSpec, NodeType, PivotStrategy, Plan, Root,
     RootPath,
 };
-
-/// The per-mount flags (`mount_setattr` attributes) a bind remount sets exactly.
-const PERM: MsFlags = MsFlags::MS_RDONLY
-    .union(MsFlags::MS_NOSUID)
-    .union(MsFlags::MS_NODEV)
-    .union(MsFlags::MS_NOEXEC);
-
-/// The atime flags.
-const ATIME: MsFlags = MsFlags::MS_NOATIME
-    .union(MsFlags::MS_RELATIME)
-    .union(MsFlags::MS_STRICTATIME)
-    .union(MsFlags::MS_NODIRATIME);
 
 /// Superblock flags a new filesystem gets as `fsconfig` flags.
 const SB: MsFlags = MsFlags::MS_RDONLY
@@ -51,44 +39,17 @@ pub fn below(target: &str, p: &RootPath) -> String {
         .to_string()
 }
 
-/// A data string's options as `fsconfig` parameters (`key` or `key=value`, comma-separated:
-/// validation keeps commas out of every value).
-fn params(data: Option<&str>) -> Vec<FsParam> {
-    data.into_iter()
-        .flat_map(|d| d.split(','))
-        .filter(|o| !o.is_empty())
-        .map(|o| match o.split_once('=') {
-            Some((k, v)) => FsParam {
-                key: k.to_string(),
-                value: Some(v.to_string()),
-            },
-            None => FsParam {
-                key: o.to_string(),
-                value: None,
-            },
-        })
-        .collect()
-}
-
 /// The per-mount attributes of a new filesystem made with `flags`.
 fn attrs(flags: MsFlags) -> MsFlags {
     flags & (PERM | ATIME)
 }
 
-/// A new filesystem of `fstype` with `flags` and `data`, attached on `to`.
-fn new_fs(
-    fstype: &str,
-    source: &str,
-    flags: MsFlags,
-    data: Option<&str>,
-    mount: MountId,
-    to: Target,
-) -> [Call; 2] {
+/// A new filesystem `fs` with `flags`, attached on `to`.
+fn new_fs(fs: &FsKind, source: &str, flags: MsFlags, mount: MountId, to: Target) -> [Call; 2] {
     [
         Call::NewFs {
-            fstype: fstype.to_string(),
+            fs: fs.clone(),
             source: source.to_string(),
-            params: params(data),
             sb: flags & SB,
             attr: attrs(flags),
             mount,
@@ -118,14 +79,12 @@ pub fn setup(plan: &Plan) -> Vec<Call> {
                 to: Target::Host(p.clone()),
             });
         }
-        Root::Tmpfs(o) => {
+        Root::Tmpfs(_) => {
             let m = MountId::ROOT;
-            let data = crate::model::tmpfs_data(o);
             calls.extend(new_fs(
-                "tmpfs",
+                &plan.root.fs(),
                 "tmpfs",
                 MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                data.as_deref(),
                 m,
                 Target::TmpRoot,
             ));
@@ -214,14 +173,7 @@ pub fn step_calls(
                 }
                 fs => {
                     let id = take();
-                    calls.extend(new_fs(
-                        fs.fstype(),
-                        &m.source,
-                        m.flags,
-                        m.data.as_deref(),
-                        id,
-                        to,
-                    ));
+                    calls.extend(new_fs(fs, m.source(), m.flags, id, to));
                 }
             }
         }

@@ -21,16 +21,30 @@
 //! dry run shows it.
 
 mod display;
+pub mod fsconfig;
 mod lower;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
 
-pub use display::{in_root as display_in_root, mount_attr, quote, sb_words};
+pub use display::{mount_attr, setattr_text};
 pub use lower::{Place, below, setup, step_calls};
 
-use crate::model::{HostPath, Mode, MsFlags, NodeType, RootPath};
+use crate::model::{FsKind, HostPath, Mode, MsFlags, NodeType, RootPath};
+
+/// The per-mount flags (`mount_setattr` attributes) besides the atime mode: what a bind
+/// remount sets exactly.
+pub const PERM: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+
+/// The atime flags (a per-mount mode, and `nodiratime`).
+pub const ATIME: MsFlags = MsFlags::MS_NOATIME
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_STRICTATIME)
+    .union(MsFlags::MS_NODIRATIME);
 
 /// A mount the apply makes, numbered in the order its call comes: `M0` is the new root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -190,16 +204,15 @@ pub enum Call {
         /// Flags.
         flags: MsFlags,
     },
-    /// `fsopen(fstype)`, `fsconfig` of the source, each parameter and the superblock flags,
-    /// `FSCONFIG_CMD_CREATE`, then `fsmount` with the per-mount attributes: a new filesystem
-    /// as the detached mount `mount`, whose descriptor the executor keeps.
+    /// `fsopen(fstype)`, `fsconfig` of each parameter ([`fsconfig::params`]: the source, the
+    /// filesystem's options, the superblock flags), `FSCONFIG_CMD_CREATE`, then `fsmount` with
+    /// the per-mount attributes: a new filesystem as the detached mount `mount`, whose
+    /// descriptor the executor keeps.
     NewFs {
-        /// The filesystem type.
-        fstype: String,
-        /// The `source` parameter.
+        /// The filesystem with its typed options (never a bind).
+        fs: FsKind,
+        /// The `source` parameter (the plan's `source`, else the type's name).
         source: String,
-        /// The parameters, in order.
-        params: Vec<FsParam>,
         /// Superblock flags set as parameters (`ro`, `sync`, `dirsync`, `lazytime`).
         sb: MsFlags,
         /// Per-mount attributes for `fsmount` (ro, nosuid, nodev, noexec, atime).

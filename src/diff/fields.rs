@@ -4,9 +4,7 @@
 //! Takes validated model values; returns the fields in a fixed order. Absent optional fields
 //! are left out (a diff shows them as `(none)`).
 
-use crate::model::{
-    Action, Create, FsKind, MsFlags, NodeSpec, NodeType, Plan, Root, Step, UserNs, tmpfs_data,
-};
+use crate::model::{Action, Create, FsKind, MsFlags, NodeSpec, NodeType, Plan, Root, Step, UserNs};
 
 /// Flags as the plan's option words (`ro, nosuid, rec`), or `(none)`.
 pub(crate) fn option_words(flags: MsFlags) -> String {
@@ -49,11 +47,11 @@ pub(crate) fn step_fields(s: &Step) -> Vec<(&'static str, String)> {
                 fs => fs.fstype(),
             };
             v.push(("type", ty.to_string()));
-            v.push(("source", m.source.clone()));
+            v.push(("source", m.source().to_string()));
             v.push(("target", m.target.to_string()));
             v.push(("options", option_words(m.flags)));
-            if let Some(d) = &m.data {
-                v.push(("data", d.clone()));
+            if let Some(d) = crate::calls::fsconfig::data(&m.fs) {
+                v.push(("data", d));
             }
             let create = match m.create {
                 Create::Dir => "dir",
@@ -124,7 +122,7 @@ pub(crate) fn plan_fields(p: &Plan) -> Vec<(&'static str, String)> {
         "root",
         match &p.root {
             Root::Path(h) => format!("path {h}"),
-            Root::Tmpfs(o) => match tmpfs_data(o) {
+            Root::Tmpfs(_) => match crate::calls::fsconfig::data(&p.root.fs()) {
                 Some(d) => format!("tmpfs ({d})"),
                 None => "tmpfs".into(),
             },

@@ -1,8 +1,7 @@
-//! Unit tests of the diff, on plans from [`crate::graph::fixtures`].
+//! Unit tests of the diff, on plans written as plan text ([`crate::test_plans`]).
 
 use super::*;
-use crate::graph::fixtures::*;
-use crate::model::MsFlags;
+use crate::test_plans::*;
 
 fn changes(d: &Diff) -> Vec<String> {
     d.steps
@@ -33,16 +32,17 @@ fn changes(d: &Diff) -> Vec<String> {
         .collect()
 }
 
-fn base() -> B {
-    B::tmpfs()
-        .s("dev", &[], tmpfs("/dev"))
-        .s("null", &[], mknod("/dev/null"))
-        .s("etc", &[], mkdir("/etc"))
+fn base() -> Vec<String> {
+    vec![
+        tmpfs("dev", "/dev"),
+        mknod("null", "/dev/null"),
+        mkdir("etc", "/etc"),
+    ]
 }
 
 #[test]
 fn the_same_plan_is_the_same() {
-    let (a, b) = (base().dag(), base().dag());
+    let (a, b) = (dag(&on_tmpfs(&base())), dag(&on_tmpfs(&base())));
     let d = diff(&a, &b);
     assert!(d.is_same());
     assert_eq!(d.steps.len(), 3);
@@ -51,12 +51,12 @@ fn the_same_plan_is_the_same() {
 
 #[test]
 fn added_and_removed_steps_are_placed_where_they_were() {
-    let a = base().dag();
-    let b = B::tmpfs()
-        .s("dev", &[], tmpfs("/dev"))
-        .s("zero", &[], mknod("/dev/zero"))
-        .s("etc", &[], mkdir("/etc"))
-        .dag();
+    let a = dag(&on_tmpfs(&base()));
+    let b = dag(&on_tmpfs(&[
+        tmpfs("dev", "/dev"),
+        mknod("zero", "/dev/zero"),
+        mkdir("etc", "/etc"),
+    ]));
     let d = diff(&a, &b);
     let order: Vec<&str> = d
         .steps
@@ -91,12 +91,12 @@ fn added_and_removed_steps_are_placed_where_they_were() {
 
 #[test]
 fn swapping_two_steps_moves_one() {
-    let a = base().dag();
-    let b = B::tmpfs()
-        .s("dev", &[], tmpfs("/dev"))
-        .s("etc", &[], mkdir("/etc"))
-        .s("null", &[], mknod("/dev/null"))
-        .dag();
+    let a = dag(&on_tmpfs(&base()));
+    let b = dag(&on_tmpfs(&[
+        tmpfs("dev", "/dev"),
+        mkdir("etc", "/etc"),
+        mknod("null", "/dev/null"),
+    ]));
     let d = diff(&a, &b);
     // Either of the two could be called moved; exactly one is (the later one in the old plan
     // keeps its place relative to the first).
@@ -105,17 +105,13 @@ fn swapping_two_steps_moves_one() {
 
 #[test]
 fn fields_are_compared_in_plan_words() {
-    let a = base().dag();
-    let b = B::tmpfs()
-        .s(
-            "dev",
-            &[],
-            proc_("/dev", MsFlags::MS_NOSUID | MsFlags::MS_NODEV),
-        )
-        .s("null", &[], mknod("/dev/null"))
+    let a = dag(&on_tmpfs(&base()));
+    let b = dag(&on_tmpfs(&[
+        mount("dev", "proc", "/dev", &["nosuid", "nodev"]),
+        mknod("null", "/dev/null"),
         // Of `/dev`: on the empty tmpfs root, a chmod of `/etc` would certainly fail.
-        .s("etc", &[], chmod("/dev", 0o700))
-        .dag();
+        chmod("etc", "/dev", "0700"),
+    ]));
     let d = diff(&a, &b);
     // `dev` is matched by id; the two `etc` steps differ in kind, so they are not.
     assert_eq!(
@@ -133,8 +129,8 @@ fn fields_are_compared_in_plan_words() {
 
 #[test]
 fn steps_without_a_common_id_match_by_kind_and_path() {
-    let a = B::tmpfs().s("one", &[], mkdir("/x")).dag();
-    let b = B::tmpfs().s("two", &[], mkdir("/x")).dag();
+    let a = dag(&on_tmpfs(&[mkdir("one", "/x")]));
+    let b = dag(&on_tmpfs(&[mkdir("two", "/x")]));
     let d = diff(&a, &b);
     assert_eq!(changes(&d), ["~two id:one->two"]);
     let j: serde_json::Value = serde_json::from_str(&json(&d, "a", "b")).unwrap();
@@ -152,11 +148,11 @@ fn longest_increasing_subsequence() {
 
 #[test]
 fn a_change_of_the_command_s_process_is_a_header_change() {
-    let a = base().dag();
-    let mut b = base();
-    b.0.process.uid = 1000;
-    b.0.process.caps = crate::model::CapSet::EMPTY;
-    let b = b.dag();
+    let a = dag(&on_tmpfs(&base()));
+    let b = dag(&format!(
+        "{}[process]\nuid = 1000\ncapabilities = []\n",
+        on_tmpfs(&base())
+    ));
     let d = diff(&a, &b);
     assert!(!d.is_same());
     let f: Vec<(&str, &str, &str)> = d

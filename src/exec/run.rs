@@ -149,8 +149,8 @@ impl Runner<'_> {
                 Ok(Effect::Changed(u))
             }
             Ok(e) => {
-                if let Call::NewFs { fstype, mount, .. } = c {
-                    if fstype == "overlay" {
+                if let Call::NewFs { fs, mount, .. } = c {
+                    if matches!(fs, crate::model::FsKind::Overlay(_)) {
                         self.overlay_mounts.push(*mount);
                     }
                 }

@@ -29,12 +29,10 @@ mod process;
 mod tree;
 
 #[cfg(test)]
-pub(crate) mod fixtures;
-#[cfg(test)]
 mod tests;
 
 use crate::diag::Diag;
-use crate::model::{MsFlags, Plan, RootPath};
+use crate::model::{FsKind, MsFlags, Plan, RootPath};
 
 /// Why one step depends on another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,7 +95,10 @@ pub struct Edge {
 pub struct TreeMount {
     /// Where, inside the new root.
     pub mountpoint: RootPath,
-    /// `bind` for binds, else the fstype.
+    /// What it is: the walk's (and the renderer's) questions about a mount match on this.
+    pub kind: Mounted,
+    /// `bind` for binds, `mask` for a mask of unknown kind, else the fstype: the FSTYPE column,
+    /// derived from `kind` by [`TreeMount::new`].
     pub fstype: String,
     /// The source as mount(2) gets it (the host path for binds).
     pub source: String,
@@ -105,13 +106,62 @@ pub struct TreeMount {
     /// atime flags: MS_RELATIME, MS_NOATIME or MS_STRICTATIME, plus MS_NODIRATIME), as the
     /// kernel ends up with them (a fresh mount gets MS_RELATIME unless told otherwise).
     pub flags: MsFlags,
-    /// The data string.
+    /// The filesystem's options as the mount table shows them (`mode=0755,size=65536`),
+    /// derived from `kind` by [`TreeMount::new`] ([`crate::calls::fsconfig::data`]).
     pub data: Option<String>,
     /// The step that made it (`None` for the root itself; for a copy brought along by a
     /// recursive bind, the step that made the original).
     pub step: Option<usize>,
     /// A recursive bind: the host's submounts below the source come along (not predicted).
     pub recursive: bool,
+}
+
+/// What a mount of the final tree is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mounted {
+    /// A new filesystem with its typed options (never [`FsKind::Bind`]): the tmpfs root, a
+    /// mount step's, a directory mask's empty tmpfs.
+    Fs(FsKind),
+    /// A bind: of the root directory, a bind step's, a readonly step's bind of the path onto
+    /// itself, a `/dev/null` mask.
+    Bind,
+    /// A mask whose kind (an empty tmpfs or `/dev/null`) is decided at apply time.
+    Mask,
+}
+
+impl Mounted {
+    /// An empty tmpfs when made (the root, a mount step's, a directory mask).
+    pub fn is_tmpfs(&self) -> bool {
+        matches!(self, Mounted::Fs(FsKind::Tmpfs(_)))
+    }
+}
+
+impl TreeMount {
+    /// A mount of the tree, its FSTYPE and options columns derived from `kind`.
+    pub fn new(
+        mountpoint: RootPath,
+        kind: Mounted,
+        source: String,
+        flags: MsFlags,
+        step: Option<usize>,
+        recursive: bool,
+    ) -> TreeMount {
+        let (fstype, data) = match &kind {
+            Mounted::Fs(fs) => (fs.fstype(), crate::calls::fsconfig::data(fs)),
+            Mounted::Bind => ("bind", None),
+            Mounted::Mask => ("mask", None),
+        };
+        TreeMount {
+            mountpoint,
+            fstype: fstype.to_string(),
+            kind,
+            source,
+            flags,
+            data,
+            step,
+            recursive,
+        }
+    }
 }
 
 /// What a node in the final tree is.

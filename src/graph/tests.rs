@@ -1,10 +1,10 @@
-//! Unit tests of the graph, on plans from [`super::fixtures`].
+//! Unit tests of the graph, on plans written as plan text ([`crate::test_plans`]): every
+//! diagnostic is pinned to the step, key and text of the plan it points at.
 
-use super::fixtures::*;
 use super::*;
 use crate::diag::Severity;
 use crate::model::*;
-use crate::source::Loc;
+use crate::test_plans::*;
 
 fn e(from: usize, to: usize, kind: EdgeKind) -> Edge {
     Edge { from, to, kind }
@@ -26,22 +26,22 @@ fn mount_at<'a>(d: &'a Dag, p: &str) -> Vec<&'a TreeMount> {
 
 #[test]
 fn a_step_under_a_mount_depends_on_it() {
-    let d = B::tmpfs()
-        .s("dev", &[], tmpfs("/dev"))
-        .s("null", &[], mknod("/dev/null"))
-        .s("other", &[], mkdir("/etc"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        tmpfs("dev", "/dev"),
+        mknod("null", "/dev/null"),
+        mkdir("other", "/etc"),
+    ]));
     assert_eq!(d.edges, [e(0, 1, EdgeKind::Mount)]);
 }
 
 #[test]
 fn the_latest_covering_mount_wins() {
-    let d = B::tmpfs()
-        .s("dev", &[], tmpfs("/dev"))
-        .s("pts", &[], tmpfs("/dev/pts"))
-        .s("x", &[], mknod("/dev/pts/x"))
-        .s("y", &[], mknod("/dev/y"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        tmpfs("dev", "/dev"),
+        tmpfs("pts", "/dev/pts"),
+        mknod("x", "/dev/pts/x"),
+        mknod("y", "/dev/y"),
+    ]));
     assert_eq!(
         d.edges,
         [
@@ -54,11 +54,11 @@ fn the_latest_covering_mount_wins() {
 
 #[test]
 fn a_step_depends_on_the_step_that_made_its_parent() {
-    let d = B::tmpfs()
-        .s("a", &[], mkdir("/a"))
-        .s("b", &[], mkdir("/a/b"))
-        .s("n", &[], mknod("/a/b/n"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        mkdir("a", "/a"),
+        mkdir("b", "/a/b"),
+        mknod("n", "/a/b/n"),
+    ]));
     assert_eq!(
         d.edges,
         [e(0, 1, EdgeKind::Parent), e(1, 2, EdgeKind::Parent)]
@@ -67,21 +67,18 @@ fn a_step_depends_on_the_step_that_made_its_parent() {
 
 #[test]
 fn a_parent_hidden_by_a_later_mount_is_not_a_dependency() {
-    let d = B::tmpfs()
-        .s("a", &[], mkdir("/a"))
-        .s("m", &[], tmpfs("/a"))
-        .s("b", &[], mkdir("/a/b"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        mkdir("a", "/a"),
+        tmpfs("m", "/a"),
+        mkdir("b", "/a/b"),
+    ]));
     // The mount on /a depends on the directory it is mounted on; /a/b is made in the tmpfs.
     assert_eq!(d.edges, [e(0, 1, EdgeKind::Made), e(1, 2, EdgeKind::Mount)]);
 }
 
 #[test]
 fn a_chmod_depends_on_the_step_that_made_its_path() {
-    let d = B::tmpfs()
-        .s("a", &[], mkdir("/a"))
-        .s("mode", &[], chmod("/a", 0o700))
-        .dag();
+    let d = dag(&on_tmpfs(&[mkdir("a", "/a"), chmod("mode", "/a", "0700")]));
     assert_eq!(d.edges, [e(0, 1, EdgeKind::Made)]);
     let n = &d.tree.nodes[0];
     assert_eq!(n.path.as_str(), "/a");
@@ -93,12 +90,12 @@ fn a_chmod_depends_on_the_step_that_made_its_path() {
 
 #[test]
 fn remount_propagation_and_umount_depend_on_the_mount_they_change() {
-    let d = B::tmpfs()
-        .s("mnt", &[], tmpfs("/mnt"))
-        .s("ro", &[], remount("/mnt", MsFlags::MS_RDONLY))
-        .s("priv", &[], propagation("/mnt"))
-        .s("gone", &[], umount("/mnt"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        tmpfs("mnt", "/mnt"),
+        remount("ro", "/mnt", &["ro"]),
+        propagation("priv", "/mnt"),
+        umount("gone", "/mnt"),
+    ]));
     assert_eq!(
         d.edges,
         [
@@ -112,21 +109,21 @@ fn remount_propagation_and_umount_depend_on_the_mount_they_change() {
 
 #[test]
 fn explicit_after_is_an_edge() {
-    let d = B::tmpfs()
-        .s("a", &[], mkdir("/a"))
-        .s("b", &["a"], mkdir("/b"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        mkdir("a", "/a"),
+        with_after(mkdir("b", "/b"), &["a"]),
+    ]));
     assert_eq!(d.edges, [e(0, 1, EdgeKind::After)]);
 }
 
 #[test]
 fn the_pivot_depends_only_on_steps_not_already_before_it() {
-    let d = B::tmpfs()
-        .s("dev", &[], tmpfs("/dev"))
-        .s("null", &[], mknod("/dev/null"))
-        .s("etc", &[], mkdir("/etc"))
-        .s("pivot", &[], pivot())
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        tmpfs("dev", "/dev"),
+        mknod("null", "/dev/null"),
+        mkdir("etc", "/etc"),
+        pivot_root("pivot"),
+    ]));
     assert_eq!(
         d.edges,
         [
@@ -139,10 +136,10 @@ fn the_pivot_depends_only_on_steps_not_already_before_it() {
 
 #[test]
 fn edges_are_sorted_by_target_and_deduplicated() {
-    let d = B::tmpfs()
-        .s("dev", &[], tmpfs("/dev"))
-        .s("null", &["dev", "dev"], mknod("/dev/null"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        tmpfs("dev", "/dev"),
+        with_after(mknod("null", "/dev/null"), &["dev", "dev"]),
+    ]));
     assert_eq!(
         d.edges,
         [e(0, 1, EdgeKind::After), e(0, 1, EdgeKind::Mount)]
@@ -153,30 +150,28 @@ fn edges_are_sorted_by_target_and_deduplicated() {
 
 #[test]
 fn after_naming_no_step_suggests_the_closest_id() {
-    let errs = B::path_root("/srv/root")
-        .s("devpts", &[], tmpfs("/dev/pts"))
-        .s("x", &["devpt"], mkdir("/x"))
-        .build()
-        .unwrap_err();
+    let t = on_dir(&[
+        tmpfs("devpts", "/dev/pts"),
+        with_after(mkdir("x", "/x"), &["devpt"]),
+    ]);
+    let errs = try_dag(&t).unwrap_err();
     assert_eq!(codes(&errs), ["mountplan::after::unknown"]);
-    assert_eq!(errs[0].loc, Some(after_at(1, 0)));
+    assert_eq!(spot_of(&t, errs[0].loc), Some((1, "after", "\"devpt\"")));
     assert_eq!(errs[0].help.as_deref(), Some("did you mean `devpts`?"));
 }
 
 #[test]
 fn after_naming_itself_is_an_error() {
-    let errs = B::tmpfs().s("x", &["x"], mkdir("/x")).build().unwrap_err();
+    let t = on_tmpfs(&[with_after(mkdir("x", "/x"), &["x"])]);
+    let errs = try_dag(&t).unwrap_err();
     assert_eq!(codes(&errs), ["mountplan::after::self"]);
-    assert_eq!(errs[0].loc, Some(after_at(0, 0)));
+    assert_eq!(spot_of(&t, errs[0].loc), Some((0, "after", "\"x\"")));
 }
 
 #[test]
 fn after_naming_a_later_step_names_both_and_says_what_to_move() {
-    let errs = B::tmpfs()
-        .s("a", &["b"], mkdir("/a"))
-        .s("b", &[], mkdir("/b"))
-        .build()
-        .unwrap_err();
+    let t = on_tmpfs(&[with_after(mkdir("a", "/a"), &["b"]), mkdir("b", "/b")]);
+    let errs = try_dag(&t).unwrap_err();
     assert_eq!(codes(&errs), ["mountplan::after::declared-later"]);
     let d = &errs[0];
     assert_eq!(d.severity, Severity::Error);
@@ -185,9 +180,9 @@ fn after_naming_a_later_step_names_both_and_says_what_to_move() {
         "{}",
         d.message
     );
-    assert_eq!(d.loc, Some(after_at(0, 0)));
+    assert_eq!(spot_of(&t, d.loc), Some((0, "after", "\"b\"")));
     assert_eq!(d.secondary.len(), 1);
-    assert_eq!(d.secondary[0].0, id_at(1));
+    assert_eq!(spot(&t, d.secondary[0].0), (1, "id", "\"b\""));
     assert_eq!(
         d.help.as_deref(),
         Some("the declared order is the execution order; move step `b` above step `a`")
@@ -197,13 +192,13 @@ fn after_naming_a_later_step_names_both_and_says_what_to_move() {
 #[test]
 fn a_cycle_lists_every_step_in_it_with_a_label_on_each() {
     // a runs after c (declared later); b after a; c after b.
-    let errs = B::tmpfs()
-        .s("a", &["c"], mkdir("/a"))
-        .s("b", &["a"], mkdir("/b"))
-        .s("c", &["b"], mkdir("/c"))
-        .s("d", &[], mkdir("/d"))
-        .build()
-        .unwrap_err();
+    let t = on_tmpfs(&[
+        with_after(mkdir("a", "/a"), &["c"]),
+        with_after(mkdir("b", "/b"), &["a"]),
+        with_after(mkdir("c", "/c"), &["b"]),
+        mkdir("d", "/d"),
+    ]);
+    let errs = try_dag(&t).unwrap_err();
     assert_eq!(codes(&errs), ["mountplan::graph::cycle"]);
     let d = &errs[0];
     assert_eq!(
@@ -211,25 +206,32 @@ fn a_cycle_lists_every_step_in_it_with_a_label_on_each() {
         "steps depend on each other in a cycle: `a` runs after `c`, which runs after `b`, \
          which runs after `a`"
     );
-    assert_eq!(d.loc, Some(after_at(0, 0)));
-    let mut places: Vec<Loc> = d.secondary.iter().map(|(l, _)| *l).collect();
-    places.push(d.loc.unwrap());
+    assert_eq!(spot_of(&t, d.loc), Some((0, "after", "\"c\"")));
+    let mut places: Vec<_> = d.secondary.iter().map(|(l, _)| spot(&t, *l)).collect();
+    places.push(spot(&t, d.loc.unwrap()));
     places.sort();
-    assert_eq!(places, [after_at(0, 0), after_at(1, 0), after_at(2, 0)]);
+    assert_eq!(
+        places,
+        [
+            (0, "after", "\"c\""),
+            (1, "after", "\"a\""),
+            (2, "after", "\"b\"")
+        ]
+    );
 }
 
 #[test]
 fn a_cycle_through_an_implicit_edge_labels_the_implicit_step_at_its_path() {
-    let errs = B::tmpfs()
-        .s("dev", &["null"], tmpfs("/dev"))
-        .s("null", &[], mknod("/dev/null"))
-        .build()
-        .unwrap_err();
+    let t = on_tmpfs(&[
+        with_after(tmpfs("dev", "/dev"), &["null"]),
+        mknod("null", "/dev/null"),
+    ]);
+    let errs = try_dag(&t).unwrap_err();
     assert_eq!(codes(&errs), ["mountplan::graph::cycle"]);
     let d = &errs[0];
-    assert_eq!(d.loc, Some(after_at(0, 0)));
+    assert_eq!(spot_of(&t, d.loc), Some((0, "after", "\"null\"")));
     assert_eq!(d.secondary.len(), 1);
-    assert_eq!(d.secondary[0].0, path_at(1));
+    assert_eq!(spot(&t, d.secondary[0].0), (1, "path", "\"/dev/null\""));
     assert!(d.secondary[0].1.contains("mount"), "{}", d.secondary[0].1);
 }
 
@@ -237,16 +239,14 @@ fn a_cycle_through_an_implicit_edge_labels_the_implicit_step_at_its_path() {
 
 #[test]
 fn a_later_mount_hiding_a_node_warns_with_both_spans() {
-    let d = B::path_root("/srv/root")
-        .s("null", &[], mknod("/dev/null"))
-        .s("dev", &[], tmpfs("/dev"))
-        .dag();
+    let t = on_dir(&[mknod("null", "/dev/null"), tmpfs("dev", "/dev")]);
+    let d = dag(&t);
     assert_eq!(codes(&d.warnings), ["mountplan::graph::hides"]);
     let w = &d.warnings[0];
     assert_eq!(w.severity, Severity::Warning);
-    assert_eq!(w.loc, Some(path_at(1)));
+    assert_eq!(spot_of(&t, w.loc), Some((1, "target", "\"/dev\"")));
     assert_eq!(w.secondary.len(), 1);
-    assert_eq!(w.secondary[0].0, path_at(0));
+    assert_eq!(spot(&t, w.secondary[0].0), (0, "path", "\"/dev/null\""));
     assert_eq!(
         w.message,
         "the mount on `/dev` hides `/dev/null`, made earlier by step `null`"
@@ -257,20 +257,14 @@ fn a_later_mount_hiding_a_node_warns_with_both_spans() {
 
 #[test]
 fn a_mountpoint_made_by_mkdir_is_not_hidden_by_its_mount() {
-    let d = B::tmpfs()
-        .s("dir", &[], mkdir("/dev"))
-        .s("dev", &[], tmpfs("/dev"))
-        .dag();
+    let d = dag(&on_tmpfs(&[mkdir("dir", "/dev"), tmpfs("dev", "/dev")]));
     assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
     assert_eq!(d.tree.nodes[0].hidden_by, None);
 }
 
 #[test]
 fn a_later_mount_hiding_a_mount_warns() {
-    let d = B::path_root("/srv/root")
-        .s("pts", &[], tmpfs("/dev/pts"))
-        .s("dev", &[], tmpfs("/dev"))
-        .dag();
+    let d = dag(&on_dir(&[tmpfs("pts", "/dev/pts"), tmpfs("dev", "/dev")]));
     assert_eq!(codes(&d.warnings), ["mountplan::graph::hides"]);
     assert!(
         d.warnings[0]
@@ -281,24 +275,24 @@ fn a_later_mount_hiding_a_mount_warns() {
 
 #[test]
 fn changing_a_path_nothing_is_mounted_on_warns_except_below_a_recursive_bind() {
-    let d = B::tmpfs()
-        .s("ro", &[], remount("/x", MsFlags::MS_RDONLY))
-        .dag();
+    let t = on_tmpfs(&[remount("ro", "/x", &["ro"])]);
+    let d = dag(&t);
     assert_eq!(codes(&d.warnings), ["mountplan::graph::not-a-mount"]);
-    assert_eq!(d.warnings[0].loc, Some(path_at(0)));
+    assert_eq!(
+        spot_of(&t, d.warnings[0].loc),
+        Some((0, "target", "\"/x\""))
+    );
 
-    let d = B::tmpfs()
-        .s("usr", &[], bind("/usr", "/usr", true))
-        .s("root-ro", &[], remount("/", MsFlags::MS_RDONLY))
-        .s("local", &[], umount("/usr/local"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        bind("usr", "/usr", "/usr", true),
+        remount("root-ro", "/", &["ro"]),
+        umount("local", "/usr/local"),
+    ]));
     assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
     assert_eq!(d.edges, [e(0, 2, EdgeKind::Mount)]);
 
     // A path root is bound recursively: any path may be a host submount.
-    let d = B::path_root("/srv/root")
-        .s("x", &[], propagation("/x"))
-        .dag();
+    let d = dag(&on_dir(&[propagation("x", "/x")]));
     assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
 }
 
@@ -306,7 +300,7 @@ fn changing_a_path_nothing_is_mounted_on_warns_except_below_a_recursive_bind() {
 
 #[test]
 fn the_root_comes_first() {
-    let d = B::tmpfs().dag();
+    let d = dag(&on_tmpfs(&[]));
     assert_eq!(d.tree.mounts.len(), 1);
     let r = &d.tree.mounts[0];
     assert_eq!((r.fstype.as_str(), r.step), ("tmpfs", None));
@@ -314,7 +308,7 @@ fn the_root_comes_first() {
         r.flags,
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RELATIME
     );
-    let d = B::path_root("/srv/root").dag();
+    let d = dag(&on_dir(&[]));
     let r = &d.tree.mounts[0];
     assert_eq!(
         (r.fstype.as_str(), r.source.as_str()),
@@ -325,13 +319,13 @@ fn the_root_comes_first() {
 
 #[test]
 fn an_umount_removes_the_mount_and_everything_on_it() {
-    let d = B::tmpfs()
-        .s("mnt", &[], tmpfs("/mnt"))
-        .s("a", &[], tmpfs("/mnt/a"))
-        .s("x", &[], mkdir("/mnt/a/x"))
-        .s("keep", &[], tmpfs("/keep"))
-        .s("gone", &[], umount("/mnt"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        tmpfs("mnt", "/mnt"),
+        tmpfs("a", "/mnt/a"),
+        mkdir("x", "/mnt/a/x"),
+        tmpfs("keep", "/keep"),
+        umount("gone", "/mnt"),
+    ]));
     let mps: Vec<&str> = d
         .tree
         .mounts
@@ -346,33 +340,22 @@ fn an_umount_removes_the_mount_and_everything_on_it() {
 
 #[test]
 fn an_umount_reveals_what_the_mount_hid() {
-    let d = B::path_root("/srv/root")
-        .s("null", &[], mknod("/dev/null"))
-        .s("dev", &[], tmpfs("/dev"))
-        .s("undo", &[], umount("/dev"))
-        .dag();
+    let d = dag(&on_dir(&[
+        mknod("null", "/dev/null"),
+        tmpfs("dev", "/dev"),
+        umount("undo", "/dev"),
+    ]));
     let null = d.tree.nodes.iter().find(|n| n.path.as_str() == "/dev/null");
     assert_eq!(null.map(|n| n.hidden_by), Some(None));
 }
 
 #[test]
 fn a_remount_sets_exactly_its_flags_and_keeps_atime() {
-    let d = B::tmpfs()
-        .s(
-            "proc",
-            &[],
-            proc_("/proc", MsFlags::MS_NOSUID | MsFlags::MS_NOATIME),
-        )
-        .s("ro", &[], remount("/proc", MsFlags::MS_RDONLY))
-        .s(
-            "root-ro",
-            &[],
-            remount(
-                "/",
-                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            ),
-        )
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        mount("proc", "proc", "/proc", &["nosuid", "noatime"]),
+        remount("ro", "/proc", &["ro"]),
+        remount("root-ro", "/", &["ro", "nosuid", "nodev"]),
+    ]));
     assert_eq!(
         mount_at(&d, "/proc")[0].flags,
         MsFlags::MS_RDONLY | MsFlags::MS_NOATIME
@@ -385,15 +368,11 @@ fn a_remount_sets_exactly_its_flags_and_keeps_atime() {
 
 #[test]
 fn a_recursive_remount_adds_flags_below_too() {
-    let d = B::tmpfs()
-        .s("a", &[], tmpfs("/a"))
-        .s("b", &[], proc_("/a/b", MsFlags::MS_NOSUID))
-        .s(
-            "ro",
-            &[],
-            remount("/a", MsFlags::MS_RDONLY | MsFlags::MS_REC),
-        )
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        tmpfs("a", "/a"),
+        mount("b", "proc", "/a/b", &["nosuid"]),
+        remount("ro", "/a", &["ro", "rec"]),
+    ]));
     assert_eq!(
         mount_at(&d, "/a")[0].flags,
         MsFlags::MS_RDONLY | MsFlags::MS_RELATIME
@@ -406,15 +385,15 @@ fn a_recursive_remount_adds_flags_below_too() {
 
 #[test]
 fn a_mask_is_predicted_from_what_the_plan_made() {
-    let d = B::tmpfs()
-        .s("proc", &[], proc_("/proc", MsFlags::empty()))
-        .s("dir", &[], mkdir("/secret"))
-        .s("node", &[], mknod("/dev-x"))
-        .s("m1", &[], mask("/secret"))
-        .s("m2", &[], mask("/dev-x"))
-        .s("m3", &[], mask("/proc/kcore"))
-        .s("m4", &[], mask("/nothing"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        mount("proc", "proc", "/proc", &[]),
+        mkdir("dir", "/secret"),
+        mknod("node", "/dev-x"),
+        mask("m1", "/secret"),
+        mask("m2", "/dev-x"),
+        mask("m3", "/proc/kcore"),
+        mask("m4", "/nothing"),
+    ]));
     let kinds: Vec<(&str, &str, &str)> = d.tree.mounts[2..]
         .iter()
         .map(|m| (m.mountpoint.as_str(), m.fstype.as_str(), m.source.as_str()))
@@ -439,11 +418,11 @@ fn a_mask_is_predicted_from_what_the_plan_made() {
 
 #[test]
 fn readonly_binds_the_path_and_copies_the_mounts_below_read_only() {
-    let d = B::tmpfs()
-        .s("a", &[], tmpfs("/a"))
-        .s("b", &[], tmpfs("/a/b"))
-        .s("ro", &[], readonly("/a"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        tmpfs("a", "/a"),
+        tmpfs("b", "/a/b"),
+        readonly("ro", "/a"),
+    ]));
     let got: Vec<(&str, &str, bool, Option<usize>)> = d
         .tree
         .mounts
@@ -470,17 +449,17 @@ fn readonly_binds_the_path_and_copies_the_mounts_below_read_only() {
     assert_eq!(d.tree.mounts[3].source, "<root>/a");
     assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
     // A path that cannot exist (on an empty tmpfs, made by no step) is left alone.
-    let d = B::tmpfs().s("ro", &[], readonly("/nothing")).dag();
+    let d = dag(&on_tmpfs(&[readonly("ro", "/nothing")]));
     assert_eq!(d.tree.mounts.len(), 1);
 }
 
 #[test]
 fn nodes_are_sorted_by_path_with_mountpoints_made_if_missing() {
-    let d = B::tmpfs()
-        .s("z", &[], mkdir("/z"))
-        .s("dev", &[], tmpfs("/dev"))
-        .s("null", &[], mknod("/dev/null"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        mkdir("z", "/z"),
+        tmpfs("dev", "/dev"),
+        mknod("null", "/dev/null"),
+    ]));
     let got: Vec<(&str, &NodeKind)> = d
         .tree
         .nodes
@@ -497,106 +476,92 @@ fn nodes_are_sorted_by_path_with_mountpoints_made_if_missing() {
     );
     // On an empty tmpfs root they are certainly made; on a host directory only if missing.
     assert!(d.tree.nodes.iter().all(|n| !n.if_missing));
-    let d = B::path_root("/srv/root").s("z", &[], mkdir("/z")).dag();
+    let d = dag(&on_dir(&[mkdir("z", "/z")]));
     assert!(d.tree.nodes[0].if_missing);
+}
+
+/// Every diagnostic of the graph, errors and warnings, as (code, severity, place).
+fn all(t: &str) -> Vec<(&'static str, Severity, Option<Spot<'_>>)> {
+    let ds = match try_dag(t) {
+        Ok(d) => d.warnings,
+        Err(e) => e,
+    };
+    ds.iter()
+        .map(|d| (d.code, d.severity, spot_of(t, d.loc)))
+        .collect()
 }
 
 #[test]
 fn a_missing_parent_on_an_empty_tmpfs_is_an_error() {
-    let errs = B::tmpfs()
-        .s("pts", &[], tmpfs("/dev/pts"))
-        .s("dev", &[], tmpfs("/dev"))
-        .s("null", &[], mknod("/dev/null"))
-        .s("deep", &[], mknod("/dev/x/y"))
-        .s("mode", &[], chmod("/nothing", 0o700))
-        .build()
-        .unwrap_err();
-    let got: Vec<(&str, Severity, Option<Loc>)> =
-        errs.iter().map(|w| (w.code, w.severity, w.loc)).collect();
+    let t = on_tmpfs(&[
+        tmpfs("pts", "/dev/pts"),
+        tmpfs("dev", "/dev"),
+        mknod("null", "/dev/null"),
+        mknod("deep", "/dev/x/y"),
+        chmod("mode", "/nothing", "0700"),
+    ]);
     // Apply certainly fails at each (ENOENT): errors; the mount hiding /dev/pts is a warning.
+    const MISSING: &str = "mountplan::graph::missing";
     assert_eq!(
-        got,
+        all(&t),
         [
             (
-                "mountplan::graph::missing",
+                MISSING,
                 Severity::Error,
-                Some(path_at(0))
+                Some((0, "target", "\"/dev/pts\""))
             ),
-            (
-                "mountplan::graph::missing",
-                Severity::Error,
-                Some(path_at(3))
-            ),
-            (
-                "mountplan::graph::missing",
-                Severity::Error,
-                Some(path_at(4))
-            ),
+            (MISSING, Severity::Error, Some((3, "path", "\"/dev/x/y\""))),
+            (MISSING, Severity::Error, Some((4, "path", "\"/nothing\""))),
             (
                 "mountplan::graph::hides",
                 Severity::Warning,
-                Some(path_at(1))
+                Some((1, "target", "\"/dev\""))
             ),
         ]
     );
+    let errs = try_dag(&t).unwrap_err();
     assert_eq!(
         errs[1].message,
         "the parent directory `/dev/x` does not exist when step `deep` runs: it would be on the \
          empty tmpfs step `dev` mounts on `/dev`, and no earlier step makes it, so the step \
          certainly fails (ENOENT)"
     );
-    assert_eq!(errs[1].secondary[0].0, path_at(1));
+    assert_eq!(spot(&t, errs[1].secondary[0].0), (1, "target", "\"/dev\""));
     // A path root may have anything in it: no diagnostic.
-    let d = B::path_root("/srv/root").s("x", &[], mknod("/a/b/c")).dag();
+    let d = dag(&on_dir(&[mknod("x", "/a/b/c")]));
     assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
 }
 
 // ---- certain failures are errors, likely ones warnings (issue 14, item 10) ----
 
-fn shared(t: &str, recursive: bool) -> Action {
-    Action::Propagation(Propagation {
-        target: rp(t),
-        target_loc: Loc::default(),
-        kind: PropagationKind::Shared,
-        recursive,
-    })
+fn shared(id: &str, target: &str, recursive: bool) -> String {
+    step(
+        "propagation",
+        id,
+        &[
+            kv("target", target),
+            kv("propagation", "shared"),
+            format!("recursive = {recursive}"),
+        ],
+    )
 }
 
-fn pivot_by(strategy: PivotStrategy, fallback: Option<PivotStrategy>) -> Action {
-    Action::Pivot(Pivot {
-        strategy,
-        fallback,
-        put_old: rp("/.pivot_root"),
-    })
+fn pivot_by(id: &str, strategy: &str, fallback: Option<&str>) -> String {
+    let mut keys = vec![kv("strategy", strategy)];
+    keys.extend(fallback.map(|f| kv("fallback", f)));
+    step("pivot", id, &keys)
 }
 
-fn symlink(p: &str) -> Action {
-    Action::Symlink(Symlink {
-        path: rp(p),
-        path_loc: Loc::default(),
-        to: "/proc/self/fd".into(),
-    })
+fn symlink(id: &str, path: &str) -> String {
+    step(
+        "symlink",
+        id,
+        &[kv("path", path), kv("to", "/proc/self/fd")],
+    )
 }
 
-fn fifo(p: &str) -> Action {
-    let mut a = mknod(p);
-    if let Action::Mknod(n) = &mut a {
-        n.spec = NodeSpec::Given {
-            node: NodeType::Fifo,
-            major: 0,
-            minor: 0,
-        };
-    }
-    a
-}
-
-/// Every diagnostic, errors and warnings, as (code, severity, place).
-fn all(r: Result<Dag, Vec<Diag>>) -> Vec<(&'static str, Severity, Option<Loc>)> {
-    let ds = match r {
-        Ok(d) => d.warnings,
-        Err(e) => e,
-    };
-    ds.iter().map(|d| (d.code, d.severity, d.loc)).collect()
+fn fifo(id: &str, path: &str) -> String {
+    step("mknod", id, &[kv("path", path), kv("node", "fifo")])
 }
 
 const RO: &str = "mountplan::graph::read-only";
@@ -608,41 +573,38 @@ const RO_LIKELY: &str = "mountplan::graph::read-only-likely";
 #[test]
 fn making_a_path_on_a_read_only_mount_fails() {
     // `remount / ro` of an empty tmpfs root, then a mkdir, a node, a link, a mountpoint.
-    let errs = B::tmpfs()
-        .s("a", &[], mkdir("/a"))
-        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
-        .s("again", &[], mkdir("/a"))
-        .s("b", &[], mkdir("/b"))
-        .s("n", &[], fifo("/a/n"))
-        .s("l", &[], symlink("/a/l"))
-        .s("m", &[], tmpfs("/a/m"))
-        .build();
+    let t = on_tmpfs(&[
+        mkdir("a", "/a"),
+        remount("ro", "/", &["ro"]),
+        mkdir("again", "/a"),
+        mkdir("b", "/b"),
+        fifo("n", "/a/n"),
+        symlink("l", "/a/l"),
+        tmpfs("m", "/a/m"),
+    ]);
     assert_eq!(
-        all(errs),
+        all(&t),
         [
-            (RO, Severity::Error, Some(path_at(3))),
-            (RO, Severity::Error, Some(path_at(4))),
-            (RO, Severity::Error, Some(path_at(5))),
-            (RO, Severity::Error, Some(path_at(6))),
+            (RO, Severity::Error, Some((3, "path", "\"/b\""))),
+            (RO, Severity::Error, Some((4, "path", "\"/a/n\""))),
+            (RO, Severity::Error, Some((5, "path", "\"/a/l\""))),
+            (RO, Severity::Error, Some((6, "target", "\"/a/m\""))),
         ]
     );
-    let errs = B::tmpfs()
-        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
-        .s("b", &[], mkdir("/b"))
-        .build()
-        .unwrap_err();
+    let t = on_tmpfs(&[remount("ro", "/", &["ro"]), mkdir("b", "/b")]);
+    let errs = try_dag(&t).unwrap_err();
     assert_eq!(
         errs[0].message,
         "step `b` makes `/b` on a read-only mount (the empty tmpfs root, made read-only by step \
          `ro`), where it cannot be yet: mkdir fails (EROFS)"
     );
-    assert_eq!(errs[0].secondary[0].0, path_at(0));
+    assert_eq!(spot(&t, errs[0].secondary[0].0), (0, "target", "\"/\""));
     // Writable again: nothing.
-    let d = B::tmpfs()
-        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
-        .s("rw", &[], remount("/", MsFlags::empty()))
-        .s("b", &[], mkdir("/b"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        remount("ro", "/", &["ro"]),
+        remount("rw", "/", &["rw"]),
+        mkdir("b", "/b"),
+    ]));
     assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
 }
 
@@ -650,24 +612,20 @@ fn making_a_path_on_a_read_only_mount_fails() {
 /// an empty read-only tmpfs.
 #[test]
 fn a_recursive_ro_remount_and_a_mask_are_read_only_below() {
-    let r = B::tmpfs()
-        .s("dev", &[], tmpfs("/dev"))
-        .s(
-            "ro",
-            &[],
-            remount("/", MsFlags::MS_RDONLY | MsFlags::MS_REC),
-        )
-        .s("null", &[], mknod("/dev/null"))
-        .s("d", &[], mkdir("/d"))
-        .s("mask", &[], mask("/d"))
-        .s("in", &[], mkdir("/d/x"))
-        .build();
+    let t = on_tmpfs(&[
+        tmpfs("dev", "/dev"),
+        remount("ro", "/", &["ro", "rec"]),
+        mknod("null", "/dev/null"),
+        mkdir("d", "/d"),
+        mask("mask", "/d"),
+        mkdir("in", "/d/x"),
+    ]);
     assert_eq!(
-        all(r),
+        all(&t),
         [
-            (RO, Severity::Error, Some(path_at(2))),
-            (RO, Severity::Error, Some(path_at(3))),
-            (RO, Severity::Error, Some(path_at(5))),
+            (RO, Severity::Error, Some((2, "path", "\"/dev/null\""))),
+            (RO, Severity::Error, Some((3, "path", "\"/d\""))),
+            (RO, Severity::Error, Some((5, "path", "\"/d/x\""))),
         ]
     );
 }
@@ -675,47 +633,38 @@ fn a_recursive_ro_remount_and_a_mask_are_read_only_below() {
 /// On a root directory from the host (or a bind) the path may be there already: a warning.
 #[test]
 fn making_a_path_on_a_read_only_host_directory_likely_fails() {
-    let d = B::path_root("/srv/root")
-        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
-        .s("x", &[], mkdir("/x"))
-        .s("p", &[], proc_("/proc", MsFlags::empty()))
-        .dag();
+    let t = on_dir(&[
+        remount("ro", "/", &["ro"]),
+        mkdir("x", "/x"),
+        mount("p", "proc", "/proc", &[]),
+    ]);
     assert_eq!(
-        all(Ok(d.clone())),
+        all(&t),
         [
-            (RO_LIKELY, Severity::Warning, Some(path_at(1))),
-            (RO_LIKELY, Severity::Warning, Some(path_at(2))),
+            (RO_LIKELY, Severity::Warning, Some((1, "path", "\"/x\""))),
+            (
+                RO_LIKELY,
+                Severity::Warning,
+                Some((2, "target", "\"/proc\""))
+            ),
         ]
     );
     assert_eq!(
-        d.warnings[0].message,
+        dag(&t).warnings[0].message,
         "step `x` makes `/x` on a read-only mount (the root, made read-only by step `ro`): \
          mkdir fails (EROFS) unless `/x` is there already"
     );
     // A mountpoint on sysfs is the kernel's: read-only or not, nothing can be made there.
-    let d = B::tmpfs()
-        .s(
-            "sys",
-            &[],
-            mount(FsKind::Sysfs, "sysfs", "/sys", MsFlags::MS_RDONLY),
-        )
-        .s(
-            "cg",
-            &[],
-            mount(
-                FsKind::Cgroup2,
-                "cgroup",
-                "/sys/fs/cgroup",
-                MsFlags::empty(),
-            ),
-        )
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        mount("sys", "sysfs", "/sys", &["ro"]),
+        mount("cg", "cgroup2", "/sys/fs/cgroup", &[]),
+    ]));
     assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
     // A read-only bind, and what is made in it.
-    let d = B::tmpfs()
-        .s("usr", &[], bind("/usr", "/usr", false))
-        .s("x", &[], mkdir("/usr/x"))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        bind("usr", "/usr", "/usr", false),
+        mkdir("x", "/usr/x"),
+    ]));
     assert_eq!(codes(&d.warnings), [RO_LIKELY]);
 }
 
@@ -723,22 +672,21 @@ fn making_a_path_on_a_read_only_host_directory_likely_fails() {
 /// a read-only root the pivot certainly fails, with or without a fallback.
 #[test]
 fn a_put_old_pivot_on_a_read_only_root_fails() {
-    let r = B::path_root("/srv/root")
-        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
-        .s("pivot", &[], pivot_by(PivotStrategy::PutOld, None))
-        .build();
-    assert_eq!(all(r), [(RO, Severity::Error, Some(kind_loc(1)))]);
+    let t = on_dir(&[
+        remount("ro", "/", &["ro"]),
+        pivot_by("pivot", "put-old", None),
+    ]);
+    assert_eq!(
+        all(&t),
+        [(RO, Severity::Error, Some((1, "kind", "\"pivot\"")))]
+    );
     // A fallback does not help: only the kernel's refusal of the switch takes it, and here
     // the mkdir before it fails.
-    let r = B::path_root("/srv/root")
-        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
-        .s(
-            "pivot",
-            &[],
-            pivot_by(PivotStrategy::PutOld, Some(PivotStrategy::Move)),
-        )
-        .build();
-    let e = r.as_ref().expect_err("an error");
+    let t = on_dir(&[
+        remount("ro", "/", &["ro"]),
+        pivot_by("pivot", "put-old", Some("move")),
+    ]);
+    let e = try_dag(&t).expect_err("an error");
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].code, RO);
     assert!(
@@ -748,23 +696,27 @@ fn a_put_old_pivot_on_a_read_only_root_fails() {
     );
     // A put_old directory whose parent is missing on the empty root (one the plan made is no
     // conflict: the directory gets a fresh name).
-    {
-        let (put_old, code) = ("/none/old", "mountplan::graph::missing");
-        let mut pv = pivot_by(PivotStrategy::PutOld, None);
-        if let Action::Pivot(p) = &mut pv {
-            p.put_old = rp(put_old);
-        }
-        let r = B::tmpfs()
-            .s("old", &[], mkdir("/old"))
-            .s("pivot", &[], pv)
-            .build();
-        assert_eq!(all(r), [(code, Severity::Error, Some(kind_loc(1)))]);
-    }
+    let t = on_tmpfs(&[
+        mkdir("old", "/old"),
+        step(
+            "pivot",
+            "pivot",
+            &[kv("strategy", "put-old"), kv("put_old", "/none/old")],
+        ),
+    ]);
+    assert_eq!(
+        all(&t),
+        [(
+            "mountplan::graph::missing",
+            Severity::Error,
+            Some((1, "kind", "\"pivot\""))
+        )]
+    );
     // pivot-root makes no directory: fine on a read-only root.
-    let d = B::tmpfs()
-        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
-        .s("pivot", &[], pivot_by(PivotStrategy::PivotRoot, None))
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        remount("ro", "/", &["ro"]),
+        pivot_by("pivot", "pivot-root", None),
+    ]));
     assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
 }
 
@@ -775,58 +727,50 @@ const NODEV: &str = "mountplan::graph::nodev";
 /// device; a later `nodev` remount, recursive from `/`, counts; one that drops it too.
 #[test]
 fn a_device_node_on_a_nodev_mount_warns() {
-    let nodev = |t: &str| {
-        mount(
-            FsKind::Tmpfs(TmpfsOptions::default()),
-            "tmpfs",
-            t,
-            MsFlags::MS_NODEV,
-        )
-    };
-    let d = B::tmpfs()
-        .s("dev", &[], mkdir("/dev"))
-        .s("null", &[], mknod("/dev/null"))
-        .s("fifo", &[], fifo("/dev/f"))
-        .s("shm", &[], nodev("/shm"))
-        .s("zero", &[], mknod("/shm/zero"))
-        .dag();
+    let t = on_tmpfs(&[
+        mkdir("dev", "/dev"),
+        mknod("null", "/dev/null"),
+        fifo("fifo", "/dev/f"),
+        mount("shm", "tmpfs", "/shm", &["nodev"]),
+        mknod("zero", "/shm/zero"),
+    ]);
     assert_eq!(
-        all(Ok(d.clone())),
+        all(&t),
         [
-            (NODEV, Severity::Warning, Some(path_at(1))),
-            (NODEV, Severity::Warning, Some(path_at(4))),
+            (NODEV, Severity::Warning, Some((1, "path", "\"/dev/null\""))),
+            (NODEV, Severity::Warning, Some((4, "path", "\"/shm/zero\""))),
         ]
     );
     assert_eq!(
-        d.warnings[0].message,
+        dag(&t).warnings[0].message,
         "`/dev/null` is a device node on a `nodev` mount (the empty tmpfs root): it is made, \
          but opening it fails (EACCES)"
     );
-    let d = B::tmpfs()
-        .s("dev", &[], tmpfs("/dev"))
-        .s("null", &[], mknod("/dev/null"))
-        .s(
-            "nodev",
-            &[],
-            remount("/", MsFlags::MS_NODEV | MsFlags::MS_REC),
-        )
-        .dag();
+    let t = on_tmpfs(&[
+        tmpfs("dev", "/dev"),
+        mknod("null", "/dev/null"),
+        remount("nodev", "/", &["nodev", "rec"]),
+    ]);
+    let d = dag(&t);
     assert_eq!(codes(&d.warnings), [NODEV]);
-    assert_eq!(d.warnings[0].secondary[0].0, path_at(2));
-    let d = B::tmpfs()
-        .s("dev", &[], mkdir("/dev"))
-        .s("null", &[], mknod("/dev/null"))
-        .s("dev-ok", &[], remount("/", MsFlags::empty()))
-        .dag();
+    assert_eq!(
+        spot(&t, d.warnings[0].secondary[0].0),
+        (2, "target", "\"/\"")
+    );
+    let d = dag(&on_tmpfs(&[
+        mkdir("dev", "/dev"),
+        mknod("null", "/dev/null"),
+        remount("dev-ok", "/", &["rw"]),
+    ]));
     assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
     // A node whose step certainly fails is not made: one diagnostic, the failure.
-    let r = B::tmpfs().s("null", &[], mknod("/dev/null")).build();
+    let t = on_tmpfs(&[mknod("null", "/dev/null")]);
     assert_eq!(
-        all(r),
+        all(&t),
         [(
             "mountplan::graph::missing",
             Severity::Error,
-            Some(path_at(0))
+            Some((0, "path", "\"/dev/null\""))
         )]
     );
 }
@@ -836,44 +780,43 @@ const SHARED: &str = "mountplan::graph::shared-root";
 /// pivot_root(2) fails with EINVAL when the new root, or the mount it is on, is shared.
 #[test]
 fn a_pivot_root_of_a_shared_root_fails() {
-    let r = B::tmpfs()
-        .s("share", &[], shared("/", false))
-        .s("pivot", &[], pivot_by(PivotStrategy::PivotRoot, None))
-        .build();
-    assert_eq!(all(r), [(SHARED, Severity::Error, Some(kind_loc(1)))]);
-    let errs = B::tmpfs()
-        .s("share", &[], shared("/", true))
-        .s("top", &[], tmpfs("/"))
-        .s("pivot", &[], pivot_by(PivotStrategy::PutOld, None))
-        .build()
-        .unwrap_err();
+    let t = on_tmpfs(&[
+        shared("share", "/", false),
+        pivot_by("pivot", "pivot-root", None),
+    ]);
+    assert_eq!(
+        all(&t),
+        [(SHARED, Severity::Error, Some((1, "kind", "\"pivot\"")))]
+    );
+    let t = on_tmpfs(&[
+        shared("share", "/", true),
+        tmpfs("top", "/"),
+        pivot_by("pivot", "put-old", None),
+    ]);
+    let errs = try_dag(&t).unwrap_err();
     assert_eq!(codes(&errs), [SHARED]);
     assert_eq!(
         errs[0].message,
         "pivot_root fails with EINVAL when step `pivot` runs: the new root is a shared mount \
          (step `share` made it shared)"
     );
-    assert_eq!(errs[0].secondary[0].0, path_at(0));
+    assert_eq!(spot(&t, errs[0].secondary[0].0), (0, "target", "\"/\""));
     // With a fallback that does not pivot_root, the fallback is used.
-    let d = B::tmpfs()
-        .s("share", &[], shared("/", false))
-        .s(
-            "pivot",
-            &[],
-            pivot_by(PivotStrategy::PivotRoot, Some(PivotStrategy::Move)),
-        )
-        .dag();
+    let d = dag(&on_tmpfs(&[
+        shared("share", "/", false),
+        pivot_by("pivot", "pivot-root", Some("move")),
+    ]));
     assert_eq!(codes(&d.warnings), ["mountplan::graph::fallback"]);
     // Private again, or a move: nothing.
     for (strategy, last) in [
-        (PivotStrategy::PivotRoot, propagation("/")),
-        (PivotStrategy::Move, mkdir("/a")),
+        ("pivot-root", propagation("last", "/")),
+        ("move", mkdir("last", "/a")),
     ] {
-        let d = B::tmpfs()
-            .s("share", &[], shared("/", false))
-            .s("last", &[], last)
-            .s("pivot", &[], pivot_by(strategy, None))
-            .dag();
+        let d = dag(&on_tmpfs(&[
+            shared("share", "/", false),
+            last,
+            pivot_by("pivot", strategy, None),
+        ]));
         assert!(d.warnings.is_empty(), "{:#?}", d.warnings);
     }
 }

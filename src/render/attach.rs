@@ -36,6 +36,36 @@ fn line_start(text: &str, offset: usize) -> usize {
     text[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0)
 }
 
+/// Steps written as inline tables (`step = [{ kind = ... }, ...]`) have no header of their
+/// own: the walk above gives them all the same region. Such a region is split at each step's
+/// line (inline tables are one line each), or at its `kind` where two share a line.
+fn split_shared(text: &str, plan: &Plan, v: &mut [(usize, usize, usize)]) {
+    let mut k = 0;
+    while k < v.len() {
+        let (s, e, _) = v[k];
+        let n = v[k..].iter().take_while(|r| (r.0, r.1) == (s, e)).count();
+        if n > 1 {
+            let kind_at = |r: &(usize, usize, usize)| plan.steps[r.2].loc.span.start.min(e);
+            let group = &mut v[k..k + n];
+            group.sort_unstable_by_key(kind_at);
+            let mut starts: Vec<usize> = Vec::with_capacity(n);
+            let mut prev_line = None;
+            for r in group.iter() {
+                let at = kind_at(r);
+                let line = line_start(text, at).max(s);
+                starts.push(if prev_line == Some(line) { at } else { line });
+                prev_line = Some(line);
+            }
+            for j in 0..n {
+                let end = starts.get(j + 1).copied().unwrap_or(e);
+                group[j].0 = starts[j];
+                group[j].1 = end;
+            }
+        }
+        k += n;
+    }
+}
+
 impl Regions {
     /// The regions of the plan's steps.
     pub(crate) fn new(sources: &Sources, plan: &Plan) -> Regions {
@@ -74,8 +104,9 @@ impl Regions {
             }
             by_file.entry(src).or_default().push((start, end, i));
         }
-        for v in by_file.values_mut() {
+        for (src, v) in by_file.iter_mut() {
             v.sort_unstable();
+            split_shared(&sources.get(*src).text, plan, v);
         }
         Regions { by_file }
     }

@@ -9,21 +9,14 @@ use std::fmt::Write as _;
 use super::summary::summary;
 use crate::graph::{Dag, EdgeKind};
 
-/// A quoted dot string: `"` and `\` escaped, line breaks as `\n`.
+/// A quoted dot string: `"` and `\` escaped, line breaks as `\n` (graphviz's line break in a
+/// label), other control characters left out (dot has no escape for them).
 pub(crate) fn quote(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            c if c.is_control() => {}
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+    let kept: String = s
+        .chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .collect();
+    crate::quote::quote(&kept)
 }
 
 /// The DAG in dot, with a trailing newline.

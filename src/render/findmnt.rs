@@ -9,16 +9,16 @@
 use std::collections::BTreeMap;
 
 use crate::calls::Dev;
-use crate::graph::{FinalTree, NodeKind, TreeMount};
+use crate::graph::{FinalTree, Mounted, NodeKind, TreeMount};
 use crate::model::MsFlags;
 
 /// The options column: `ro`/`rw`, the flags, then the filesystem data. For a bind only the
 /// flags the plan sets are known; for a mask of unknown kind nothing is.
 pub(crate) fn options(m: &TreeMount) -> String {
-    if m.fstype == "mask" {
+    if m.kind == Mounted::Mask {
         return "-".into();
     }
-    let bind = m.fstype == "bind";
+    let bind = m.kind == Mounted::Bind;
     let mut v: Vec<&str> = Vec::new();
     if m.flags.contains(MsFlags::MS_RDONLY) {
         v.push("ro");
@@ -224,10 +224,10 @@ pub(crate) fn node_table(tree: &FinalTree, id: &dyn Fn(usize) -> String) -> Vec<
 /// Notes under the mount table, for the kinds of rows that need one.
 pub(crate) fn mount_notes(tree: &FinalTree) -> Vec<&'static str> {
     let mut v = Vec::new();
-    if tree.mounts.iter().any(|m| m.fstype == "bind") {
+    if tree.mounts.iter().any(|m| m.kind == Mounted::Bind) {
         v.push("bind: only the flags the plan sets are shown; the others are the source mount's");
     }
-    if tree.mounts.iter().any(|m| m.fstype == "mask") {
+    if tree.mounts.iter().any(|m| m.kind == Mounted::Mask) {
         v.push(
             "mask: decided at apply time: a directory gets an empty read-only tmpfs, anything \
              else a bind of /dev/null, a missing path nothing",

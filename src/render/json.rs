@@ -245,8 +245,8 @@ pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
                 crate::model::Root::Path(p) => JRoot::Path {
                     path: p.to_string(),
                 },
-                crate::model::Root::Tmpfs(o) => JRoot::Tmpfs {
-                    data: crate::model::tmpfs_data(o),
+                root @ crate::model::Root::Tmpfs(_) => JRoot::Tmpfs {
+                    data: crate::calls::fsconfig::data(&root.fs()),
                 },
             },
             namespaces: Namespaces {

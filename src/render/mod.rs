@@ -175,7 +175,7 @@ impl<'a> Review<'a> {
     pub(crate) fn root(&self) -> String {
         match &self.dag.plan.root {
             Root::Path(p) => format!("{p} (the host directory, bound onto itself)"),
-            Root::Tmpfs(o) => match crate::model::tmpfs_data(o) {
+            root @ Root::Tmpfs(_) => match crate::calls::fsconfig::data(&root.fs()) {
                 Some(d) => format!("an empty tmpfs ({d})"),
                 None => "an empty tmpfs".to_string(),
             },

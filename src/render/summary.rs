@@ -63,8 +63,8 @@ pub(crate) fn summary(step: &Step) -> String {
                 }
                 fs => {
                     let t = fs.fstype();
-                    let src = if m.source != t {
-                        format!(" (source \"{}\")", m.source)
+                    let src = if m.source() != t {
+                        format!(" (source {})", crate::quote::quote(m.source()))
                     } else {
                         String::new()
                     };
@@ -72,7 +72,7 @@ pub(crate) fn summary(step: &Step) -> String {
                 }
             };
             s = with_flags(s, m.flags - MsFlags::MS_REC);
-            if let Some(d) = &m.data {
+            if let Some(d) = crate::calls::fsconfig::data(&m.fs) {
                 s.push_str(&format!(" ({d})"));
             }
             match m.create {

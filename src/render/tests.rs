@@ -1,36 +1,27 @@
-//! Unit tests of the renderer on plans from [`crate::graph::fixtures`]; the TOML plans in
-//! plans/ and tests/fixtures/ are snapshot-tested in tests/render.rs.
+//! Unit tests of the renderer on plans written as plan text ([`crate::test_plans`]); the TOML
+//! plans in plans/ and tests/fixtures/ are snapshot-tested in tests/render.rs.
 
 use super::*;
-use crate::graph::fixtures::*;
-use crate::model::{Action, MsFlags, RootPath, Symlink};
 use crate::source::Loc;
+use crate::test_plans::*;
 
-fn sample() -> Dag {
-    B::path_root("/srv/root")
-        .s("dev", &[], tmpfs("/dev"))
-        .s("null", &[], mknod("/dev/null"))
-        .s("usr", &[], bind("/usr", "/usr", true))
-        .s("etc", &["usr"], mkdir("/etc"))
-        .s("etc-mode", &[], chmod("/etc", 0o700))
-        .s("ro", &[], remount("/", MsFlags::MS_RDONLY))
-        .s("kcore", &[], mask("/proc/kcore"))
-        .s("pivot", &[], pivot())
-        .dag()
+fn sample_text() -> String {
+    on_dir(&[
+        tmpfs("dev", "/dev"),
+        mknod("null", "/dev/null"),
+        bind("usr", "/usr", "/usr", true),
+        with_after(mkdir("etc", "/etc"), &["usr"]),
+        chmod("etc-mode", "/etc", "0700"),
+        remount("ro", "/", &["ro"]),
+        mask("kcore", "/proc/kcore"),
+        pivot_root("pivot"),
+    ])
 }
 
-/// A plan text whose step `i` is the 100 bytes from `100*i`, as the fixtures' spans assume.
-fn sources_for(n: usize) -> Sources {
-    let mut t = String::new();
-    for _ in 0..n {
-        t.push_str("[[step]]\n");
-        t.push_str(&"#".repeat(90));
-        t.push('\n');
-    }
-    t.push_str("[root]\n");
-    let mut s = Sources::new();
-    s.add("plans/sample.toml", t);
-    s
+/// The sample plan's sources and DAG.
+fn sample() -> (Sources, Dag) {
+    let c = check(&sample_text());
+    (c.sources, c.dag.expect("the sample plan is valid"))
 }
 
 /// The lines of each `calls:` block of the text dry run, setup first.
@@ -51,28 +42,62 @@ fn call_blocks(text: &str) -> Vec<Vec<String>> {
     out
 }
 
+/// Every call of the setup and of each step, in order, as written out here (not through the
+/// calls' own `Display`, which the renderer uses).
 #[test]
 fn the_text_lists_exactly_the_planned_calls_in_order() {
-    let d = sample();
-    let t = text(&sources_for(8), &d, &[], &TextOptions::default());
-    let mut want = vec![
-        d.calls
-            .setup
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>(),
+    let (s, d) = sample();
+    let t = text(&s, &d, &[], &TextOptions::default());
+    let want: Vec<Vec<&str>> = vec![
+        vec![
+            "mount(NULL, \"/\", NULL, MS_REC|MS_SLAVE, NULL)",
+            "open_tree(\"/srv/root\", OPEN_TREE_CLONE|AT_RECURSIVE) = M0",
+            "move_mount(M0, \"/srv/root\")",
+        ],
+        vec![
+            "mkdir(\"<root>/dev\", 0755) unless it is a directory",
+            "fsopen(\"tmpfs\") + fsconfig(source=\"tmpfs\") + fsmount(0) = M1",
+            "move_mount(M1, \"<root>/dev\")",
+        ],
+        vec![
+            "mknod(\"<root>/dev/null\", S_IFCHR|0666, makedev(0x1, 0x3)) unless that node is there",
+        ],
+        vec![
+            "mkdir(\"<root>/usr\", 0755) unless it is a directory",
+            "open_tree(\"/usr\", OPEN_TREE_CLONE|AT_RECURSIVE) = M2",
+            "mount_setattr(M2, AT_RECURSIVE, {attr_set=MOUNT_ATTR_RDONLY})",
+            "move_mount(M2, \"<root>/usr\")",
+        ],
+        vec!["mkdir(\"<root>/etc\", 0755) unless it is a directory"],
+        vec![
+            "lchown(\"<root>/etc\", 0, -1) unless it has that owner",
+            "chmod(\"<root>/etc\", 0700) unless it has that mode",
+        ],
+        vec![
+            "mount_setattr(\"<root>\", 0, {attr_set=MOUNT_ATTR_RDONLY, \
+             attr_clr=MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV|MOUNT_ATTR_NOEXEC})",
+        ],
+        vec![
+            "mask \"<root>/proc/kcore\" when it exists: a directory gets fsopen(\"tmpfs\") + \
+             fsconfig(source=\"tmpfs\", ro) + fsmount(MOUNT_ATTR_RDONLY) = M3, anything else \
+             open_tree(\"/dev/null\", OPEN_TREE_CLONE) = M3; move_mount(M3, \
+             \"<root>/proc/kcore\")",
+        ],
+        vec![
+            "chdir(\"<root>\")",
+            "pivot_root(\".\", \".\")",
+            "umount2(\".\", MNT_DETACH)",
+            "chdir(\"/\")",
+        ],
     ];
-    for sc in &d.calls.steps {
-        want.push(sc.calls.iter().map(|c| c.to_string()).collect());
-    }
-    assert_eq!(call_blocks(&t), want);
+    assert_eq!(call_blocks(&t), want, "{t}");
 }
 
 #[test]
 fn the_text_has_the_header_steps_tree_and_files() {
-    let d = sample();
-    let t = text(&sources_for(8), &d, &[], &TextOptions::default());
-    assert!(t.starts_with("plan: t\nfile: plans/sample.toml\n"), "{t}");
+    let (s, d) = sample();
+    let t = text(&s, &d, &[], &TextOptions::default());
+    assert!(t.starts_with("plan: t\nfile: plans/t.toml\n"), "{t}");
     assert!(t.contains("\nroot: /srv/root (the host directory, bound onto itself)\n"));
     assert!(t.contains("\nstep 2: null (mknod)\n  create character device /dev/null (1:3), mode 0666\n  depends on: dev (mount)\n"));
     assert!(t.contains("\nstep 5: etc-mode (chmod)\n"));
@@ -91,8 +116,7 @@ fn the_text_has_the_header_steps_tree_and_files() {
 
 #[test]
 fn colour_only_when_asked() {
-    let d = sample();
-    let s = sources_for(8);
+    let (s, d) = sample();
     assert!(text(&s, &d, &[], &TextOptions { color: true }).contains("\x1b[1m"));
     for out in [
         text(&s, &d, &[], &TextOptions { color: false }),
@@ -107,22 +131,26 @@ fn colour_only_when_asked() {
 
 #[test]
 fn warnings_appear_at_the_step_they_point_into() {
-    let d = B::path_root("/srv/root")
-        .s("null", &[], mknod("/dev/null"))
-        .s("dev", &[], tmpfs("/dev"))
-        .s("etc", &[], mkdir("/etc"))
-        .dag();
+    let plan = on_dir(&[
+        mknod("null", "/dev/null"),
+        tmpfs("dev", "/dev"),
+        mkdir("etc", "/etc"),
+    ]);
+    let c = check(&plan);
+    let d = c.dag.expect("valid");
     let mut diags = d.warnings.clone();
     assert_eq!(diags.len(), 1);
+    // A diagnostic at the plan's `name`, outside every step.
+    let name = plan.find("name").unwrap();
     diags.push(
         crate::diag::Diag::warning(
             "mountplan::test::general",
             "about the root",
-            Loc::new(crate::source::SourceId(0), 302..305),
+            Loc::new(crate::source::SourceId(0), name..name + 4),
         )
         .help("a help line"),
     );
-    let t = text(&sources_for(3), &d, &diags, &TextOptions::default());
+    let t = text(&c.sources, &d, &diags, &TextOptions::default());
     let at_dev = t.find("step 2: dev").unwrap();
     let at_etc = t.find("step 3: etc").unwrap();
     let w = t
@@ -130,26 +158,26 @@ fn warnings_appear_at_the_step_they_point_into() {
         .unwrap();
     assert!(at_dev < w && w < at_etc, "{t}");
     assert!(
-        t.contains("    at plans/sample.toml:4:2: `/dev` is mounted here"),
+        t.contains("    at plans/t.toml:19:10: `/dev` is mounted here"),
         "{t}"
     );
-    assert!(t.contains("    and plans/sample.toml:2:2: `/dev/null` is made here, then hidden"));
+    assert!(t.contains("    and plans/t.toml:10:8: `/dev/null` is made here, then hidden"));
     // Outside every step: in the header.
     let g = t.find("warning[mountplan::test::general]").unwrap();
     assert!(g < t.find("setup (implicit").unwrap());
-    let j: serde_json::Value = serde_json::from_str(&json(&sources_for(3), &d, &diags)).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&json(&c.sources, &d, &diags)).unwrap();
     assert_eq!(
         j["steps"][1]["warnings"][0]["code"],
         "mountplan::graph::hides"
     );
-    assert_eq!(j["steps"][1]["warnings"][0]["line"], 4);
+    assert_eq!(j["steps"][1]["warnings"][0]["line"], 19);
     assert_eq!(j["warnings"][0]["help"], "a help line");
 }
 
 #[test]
 fn json_is_one_document_with_the_documented_fields() {
-    let d = sample();
-    let v: serde_json::Value = serde_json::from_str(&json(&sources_for(8), &d, &[])).unwrap();
+    let (s, d) = sample();
+    let v: serde_json::Value = serde_json::from_str(&json(&s, &d, &[])).unwrap();
     assert_eq!(v["format_version"], 1);
     assert_eq!(v["plan"]["root"]["kind"], "path");
     assert_eq!(v["plan"]["namespaces"]["user"], "auto");
@@ -170,18 +198,19 @@ fn json_is_one_document_with_the_documented_fields() {
 
 /// A plan whose id-free strings carry every character the graph formats must escape.
 fn nasty() -> Dag {
-    let mut b = B::tmpfs().s("a.b-c_d", &[], mkdir("/x"));
-    b = b.s(
-        "link",
-        &["a.b-c_d"],
-        Action::Symlink(Symlink {
-            path: rp("/y"),
-            path_loc: Loc::default(),
-            to: "a\"b\\c<d>#e&f`g|h\n}{;".into(),
-        }),
-    );
-    b.0.name = "we\"ird {name}".into();
-    b.dag()
+    let plan = on_tmpfs(&[
+        mkdir("a.b-c_d", "/x"),
+        with_after(
+            step(
+                "symlink",
+                "link",
+                &[kv("path", "/y"), r#"to = "a\"b\\c<d>#e&f`g|h\n}{;""#.into()],
+            ),
+            &["a.b-c_d"],
+        ),
+    ])
+    .replace("name = \"t\"", r#"name = "we\"ird {name}""#);
+    dag(&plan)
 }
 
 #[test]
@@ -203,7 +232,7 @@ fn dot_is_well_formed_and_escaped() {
     assert!(out.contains(
         "label=\"2. link (symlink)\\ncreate symlink /y -> a\\\"b\\\\c<d>#e&f`g|h\\n}{;\"]"
     ));
-    let dag = sample();
+    let (_, dag) = sample();
     let sample_dot = dot(&dag);
     assert!(sample_dot.contains("  s1 -> s2 [style=dashed, label=\"mount\"];\n"));
     assert!(sample_dot.contains("  s3 -> s4;\n"));
@@ -239,8 +268,8 @@ fn run_dot(src: &str) -> Option<bool> {
 
 #[test]
 fn markdown_has_the_table_graph_tree_and_calls() {
-    let d = sample();
-    let m = markdown(&sources_for(8), &d, &d.warnings);
+    let (s, d) = sample();
+    let m = markdown(&s, &d, &d.warnings);
     assert!(m.starts_with("## Dry run of `t`\n"));
     assert!(m.contains("| 2 | `null` | mknod | create character device /dev/null (1:3), mode 0666 | `dev` (mount) |\n"));
     assert!(m.contains("```mermaid\nflowchart TD\n"));
@@ -257,37 +286,16 @@ fn markdown_has_the_table_graph_tree_and_calls() {
     );
 }
 
-#[test]
-fn the_same_input_gives_the_same_bytes() {
-    let (a, b) = (sample(), sample());
-    let s = sources_for(8);
-    assert_eq!(
-        text(&s, &a, &[], &TextOptions::default()),
-        text(&s, &b, &[], &TextOptions::default())
-    );
-    assert_eq!(json(&s, &a, &[]), json(&s, &b, &[]));
-}
-
 /// A stack of mounts deeper than the drawn depth keeps its lines bounded: each level past it
 /// shows its depth instead of more indentation, and a cell too wide to align to widens no
 /// other row.
 #[test]
 fn a_deep_mount_stack_draws_lines_of_bounded_width() {
-    let mount = |mp: &str| crate::graph::TreeMount {
-        mountpoint: RootPath::new(mp).unwrap(),
-        fstype: "tmpfs".into(),
-        source: "tmpfs".into(),
-        flags: MsFlags::MS_RELATIME,
-        data: None,
-        step: Some(0),
-        recursive: false,
-    };
-    let mut tree = crate::graph::FinalTree::default();
-    tree.mounts.push(mount("/"));
-    for _ in 0..1000 {
-        tree.mounts.push(mount("/t"));
-    }
-    let lines = findmnt::mount_table(&tree);
+    let steps: Vec<String> = (0..1000).map(|i| tmpfs(&format!("t{i}"), "/t")).collect();
+    let d = dag(&on_tmpfs(&steps));
+    let tree = &d.tree;
+    assert_eq!(tree.mounts.len(), 1001);
+    let lines = findmnt::mount_table(tree);
     assert_eq!(lines.len(), 1002);
     let widest = lines.iter().map(|l| l.chars().count()).max().unwrap();
     assert!(widest < 120, "{widest}: {}", lines[1001]);
@@ -313,5 +321,33 @@ fn a_deep_mount_stack_draws_lines_of_bounded_width() {
             format!("{long}  b"),
             "CC  b".to_string()
         ]
+    );
+}
+
+/// Steps written as inline tables, one a line (`step = [{ kind = ... }, ...]`), have no
+/// `[[step]]` header: a warning still appears at the step it points into (it used to land at
+/// the last step, whose region was the whole file).
+#[test]
+fn warnings_appear_at_their_step_when_steps_are_inline_tables() {
+    let plan = "version = 1\nname = \"t\"\nroot = { path = \"/srv/root\" }\nstep = [\n  \
+                { kind = \"mknod\", id = \"null\", path = \"/dev/null\", node = \"char\", major = 1, minor = 3 },\n  \
+                { kind = \"mount\", id = \"dev\", type = \"tmpfs\", target = \"/dev\" }, \
+                { kind = \"mkdir\", id = \"two\", path = \"/two\" },\n  \
+                { kind = \"mkdir\", id = \"etc\", path = \"/etc\" },\n]\n";
+    let c = check(plan);
+    let d = c.dag.expect("valid");
+    assert_eq!(d.warnings.len(), 1);
+    let t = text(&c.sources, &d, &d.warnings, &TextOptions::default());
+    let w = t
+        .find("warning[mountplan::graph::hides]")
+        .expect("the warning is shown");
+    let (dev, two) = (
+        t.find("step 2: dev").unwrap(),
+        t.find("step 3: two").unwrap(),
+    );
+    assert!(dev < w && w < two, "{t}");
+    assert!(
+        t.contains("    at plans/t.toml:6:58: `/dev` is mounted here"),
+        "{t}"
     );
 }

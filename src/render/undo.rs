@@ -8,6 +8,8 @@
 //! the lines say so.
 
 use crate::calls::{AttrOn, Call, HostPlace, Target};
+use crate::model::{FsKind, HostPath};
+use crate::quote::{in_root, quote};
 
 /// Where a change is undone, in words: on the host (journaled), or in this namespace only.
 fn where_(host: &Option<HostPlace>) -> String {
@@ -44,19 +46,13 @@ enum Undo {
 }
 
 /// The work directory of the overlay that `calls` makes as `mount`, if any.
-fn overlay_work(calls: &[Call], mount: crate::calls::MountId) -> Option<Option<String>> {
+fn overlay_work(calls: &[Call], mount: crate::calls::MountId) -> Option<Option<&HostPath>> {
     calls.iter().find_map(|c| match c {
         Call::NewFs {
-            fstype,
-            params,
+            fs: FsKind::Overlay(o),
             mount: m,
             ..
-        } if *m == mount && fstype == "overlay" => Some(
-            params
-                .iter()
-                .find(|p| p.key == "workdir")
-                .and_then(|p| p.value.clone()),
-        ),
+        } if *m == mount => Some(o.work.as_ref()),
         _ => None,
     })
 }
@@ -68,8 +64,9 @@ fn one(c: &Call, all: &[Call]) -> Undo {
             to: to @ Target::InRoot(_),
         } => Undo::Do(match overlay_work(all, *mount) {
             Some(Some(w)) => format!(
-                "umount2({mount} {to}, MNT_DETACH); then rmdir(\"{w}/work\") (and `index`) if \
-                 the mount made it and it is still the same inode"
+                "umount2({mount} {to}, MNT_DETACH); then rmdir({}) (and `index`) if the mount \
+                 made it and it is still the same inode",
+                quote(&format!("{w}/work"))
             ),
             _ => format!("umount2({mount} {to}, MNT_DETACH)"),
         }),
@@ -111,7 +108,7 @@ fn one(c: &Call, all: &[Call]) -> Undo {
             let host = host.as_ref().map(|h| h.with_rel(named(h.rel.clone())));
             Undo::Do(format!(
                 "rmdir({}) if this step made it and it is still that directory{}",
-                crate::calls::quote(&named(format!("<root>{}", at.path.as_str()))),
+                quote(&named(in_root(&at.path))),
                 where_(&host)
             ))
         }

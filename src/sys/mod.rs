@@ -182,51 +182,42 @@ impl Undo {
 }
 
 impl fmt::Display for Undo {
-    /// What the undo does, as a call.
+    /// What the undo does, as a call on the path in the new root.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = crate::calls::display_in_root;
-        match self {
-            Undo::Umount { path, .. } => write!(f, "umount2({}, MNT_DETACH)", r(path)),
-            Undo::Remove { at, node, .. } => match node {
-                Node::Dir => write!(f, "rmdir({})", r(&at.path)),
-                n => write!(f, "unlink({}) ({})", r(&at.path), n.word()),
-            },
-            Undo::Chmod { at, mode, .. } => write!(f, "chmod({}, 0{mode:o})", r(&at.path)),
-            Undo::Chown {
-                at, uid, gid, mode, ..
-            } => {
-                write!(f, "lchown({}, {uid}, {gid})", r(&at.path))?;
-                if mode & 0o6000 != 0 {
-                    write!(f, "; chmod({}, 0{mode:o})", r(&at.path))?;
-                }
-                Ok(())
-            }
-            Undo::Setattr {
-                at,
-                recursive,
-                set,
-                clear,
-            } => write!(
-                f,
-                "{}",
-                crate::calls::Call::SetAttr {
-                    on: crate::calls::AttrOn::Path(crate::calls::Target::InRoot(at.clone())),
-                    recursive: *recursive,
-                    set: *set,
-                    clear: *clear,
-                }
-            ),
-        }
+        f.write_str(&self.call_on(&crate::quote::quoted_in_root(self.path())))
     }
 }
 
 impl Undo {
+    /// The undo as a call, its path written as `p` (quoted already).
+    pub(crate) fn call_on(&self, p: &str) -> String {
+        match self {
+            Undo::Umount { .. } => format!("umount2({p}, MNT_DETACH)"),
+            Undo::Remove { node, .. } => match node {
+                Node::Dir => format!("rmdir({p})"),
+                n => format!("unlink({p}) ({})", n.word()),
+            },
+            Undo::Chmod { mode, .. } => format!("chmod({p}, 0{mode:o})"),
+            Undo::Chown { uid, gid, mode, .. } => {
+                let mut s = format!("lchown({p}, {uid}, {gid})");
+                if mode & 0o6000 != 0 {
+                    s.push_str(&format!("; chmod({p}, 0{mode:o})"));
+                }
+                s
+            }
+            Undo::Setattr {
+                recursive,
+                set,
+                clear,
+                ..
+            } => crate::calls::setattr_text(p, *recursive, *set, *clear),
+        }
+    }
+
     /// The undo as a call on the host directory `place` names, where it is done in a layer
     /// (and where recovery does it): `rmdir("/srv/upper/etc")` for `rmdir("<root>/app/etc")`.
     pub fn on_host(&self, place: &HostPlace) -> String {
-        let inside = crate::calls::display_in_root(self.path());
-        self.to_string()
-            .replace(&inside, &format!("{:?}", place.on_host()))
+        self.call_on(&crate::quote::quote(&place.on_host()))
     }
 }
 

@@ -512,13 +512,14 @@ fn mount(
     let uid = opt_id(cx, &s.uid, "uid");
     let gid = opt_id(cx, &s.gid, "gid");
     let mode = opt_mode(cx, &s.mode);
-    let name_source = |cx: &mut Ctx, default: &str| -> Option<String> {
+    // The plan's `source` of a filesystem (`None` inside: not given).
+    let given_source = |cx: &mut Ctx| -> Option<Option<String>> {
         match &s.source {
-            Some(v) => cx.data_value(v, true),
-            None => Some(default.to_string()),
+            Some(v) => cx.data_value(v, true).map(Some),
+            None => Some(None),
         }
     };
-    let (fs, data, source) = match tyv {
+    let (fs, given_source) = match tyv {
         "bind" | "rbind" => {
             let src = req(cx, s, at, kind, &s.source, "source", "\"/usr\"")?;
             let h = cx.host_path(src)?;
@@ -526,14 +527,12 @@ fn mount(
             if rec {
                 fl |= MsFlags::MS_REC;
             }
-            let source = h.to_string();
             (
                 FsKind::Bind {
                     source: h,
                     recursive: rec,
                 },
                 None,
-                source,
             )
         }
         "tmpfs" => {
@@ -547,8 +546,7 @@ fn mount(
                 uid,
                 gid,
             };
-            let d = tmpfs_data(&o);
-            (FsKind::Tmpfs(o), d, name_source(cx, "tmpfs")?)
+            (FsKind::Tmpfs(o), given_source(cx)?)
         }
         "devpts" => {
             let o = DevptsOptions {
@@ -558,8 +556,7 @@ fn mount(
                 uid,
                 gid,
             };
-            let d = devpts_data(&o);
-            (FsKind::Devpts(o), d, name_source(cx, "devpts")?)
+            (FsKind::Devpts(o), given_source(cx)?)
         }
         "overlay" => {
             // Each layer goes into the data string: none may end its option or start another
@@ -602,8 +599,7 @@ fn mount(
                 upper: upper.flatten(),
                 work: work.flatten(),
             };
-            let d = overlay_data(&o);
-            (FsKind::Overlay(o), d, name_source(cx, "overlay")?)
+            (FsKind::Overlay(o), given_source(cx)?)
         }
         "proc" | "sysfs" | "mqueue" | "cgroup2" => {
             let fs = match tyv {
@@ -638,7 +634,7 @@ fn mount(
                     }
                 }
             }
-            (fs, None, name_source(cx, tyv)?)
+            (fs, given_source(cx)?)
         }
         other => {
             let data: Vec<String> = s
@@ -647,24 +643,21 @@ fn mount(
                 .flatten()
                 .filter_map(|d| cx.data_value(d, false))
                 .collect();
-            let joined = (!data.is_empty()).then(|| data.join(","));
             (
                 FsKind::Other {
                     fstype: other.to_string(),
                     data,
                 },
-                joined,
-                name_source(cx, other)?,
+                given_source(cx)?,
             )
         }
     };
     Some(Action::Mount(Mount {
         fs,
-        source,
+        given_source,
         target: target?,
         target_loc: cx.loc(t),
         flags: fl,
-        data,
         create,
     }))
 }

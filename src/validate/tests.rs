@@ -50,7 +50,16 @@ fn valid_plan_gets_defaults() {
     assert_eq!(p.steps[1].id.as_str(), "mount-2");
     match &p.steps[1].action {
         crate::model::Action::Mount(m) => {
-            assert_eq!(m.data.as_deref(), Some("mode=0700,size=1048576"))
+            use crate::model::{FsKind, Mode, Size, TmpfsOptions};
+            assert_eq!(
+                m.fs,
+                FsKind::Tmpfs(TmpfsOptions {
+                    size: Some(Size::Bytes(1 << 20)),
+                    mode: Some(Mode::from_bits(0o700)),
+                    ..TmpfsOptions::default()
+                })
+            );
+            assert_eq!((m.given_source.as_deref(), m.source()), (None, "tmpfs"));
         }
         _ => panic!(),
     }

@@ -23,8 +23,8 @@
 use super::Walk;
 use super::lookup::{PathId, ROOT};
 use crate::diag::Diag;
-use crate::graph::NodeKind;
-use crate::model::{Action, MsFlags, Pivot, PivotStrategy};
+use crate::graph::{Mounted, NodeKind};
+use crate::model::{Action, FsKind, MsFlags, Pivot, PivotStrategy};
 use crate::source::Loc;
 
 /// Why a pivot strategy fails, certainly.
@@ -59,7 +59,7 @@ impl Walk<'_, '_> {
     fn mount_words(&self, e: usize) -> String {
         let en = &self.entries[e];
         match en.by {
-            None if en.mount.fstype == "tmpfs" => "the empty tmpfs root".into(),
+            None if en.mount.kind.is_tmpfs() => "the empty tmpfs root".into(),
             None => "the root".into(),
             Some(by) => {
                 let step = &self.plan.steps[by];
@@ -173,8 +173,13 @@ impl Walk<'_, '_> {
         let certain = self.empty_fs_without(p).is_some();
         // On a filesystem of the kernel's own (proc, sysfs...) nothing can be made, read-only
         // or not: a path there is the kernel's, and read-only changes nothing about it.
-        let fs = self.entries[self.cover(p, true)].mount.fstype.as_str();
-        if !certain && matches!(fs, "proc" | "sysfs" | "mqueue" | "cgroup2" | "devpts") {
+        let kernel = matches!(
+            self.entries[self.cover(p, true)].mount.kind,
+            Mounted::Fs(
+                FsKind::Proc | FsKind::Sysfs | FsKind::Mqueue | FsKind::Cgroup2 | FsKind::Devpts(_)
+            )
+        );
+        if !certain && kernel {
             return false;
         }
         let on = self.made_words(v, self.entries[v].ro_by, "read-only");

@@ -298,7 +298,7 @@ impl Walk<'_, '_> {
         }
         let c = self.cover(p, true);
         let e = &self.entries[c];
-        (e.mount.fstype == "tmpfs" && !e.transparent).then_some(c)
+        (e.mount.kind.is_tmpfs() && !e.transparent).then_some(c)
     }
 
     /// The first alive mount, made after the node, that hides it.
@@ -377,7 +377,7 @@ impl Walk<'_, '_> {
             return;
         }
         let e = &self.entries[self.cover(path, true)];
-        let certain = e.mount.fstype == "tmpfs" && !e.transparent;
+        let certain = e.mount.kind.is_tmpfs() && !e.transparent;
         let node = TreeNode {
             path: self.paths.path(path),
             kind,

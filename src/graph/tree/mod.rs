@@ -32,8 +32,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Edge, FinalTree, NodeKind, TreeMount, TreeNode};
-use crate::calls::{Dev, Lowered, MountId, StepCalls};
+use super::{Edge, FinalTree, Mounted, NodeKind, TreeMount, TreeNode};
+use crate::calls::{ATIME, Dev, Lowered, MountId, PERM, StepCalls};
 use crate::diag::Diag;
 use crate::model::{
     Action, Create, FsKind, Mode, MsFlags, NodeSpec, NodeType, Plan, PropagationKind, Root,
@@ -50,15 +50,6 @@ pub(super) struct Walked {
     /// before each step.
     pub calls: Lowered,
 }
-
-const PERM: MsFlags = MsFlags::MS_RDONLY
-    .union(MsFlags::MS_NOSUID)
-    .union(MsFlags::MS_NODEV)
-    .union(MsFlags::MS_NOEXEC);
-const ATIME: MsFlags = MsFlags::MS_NOATIME
-    .union(MsFlags::MS_NODIRATIME)
-    .union(MsFlags::MS_RELATIME)
-    .union(MsFlags::MS_STRICTATIME);
 
 /// The atime flags the kernel gives a new mount (or a remount that names one): relatime unless
 /// noatime or strictatime is given, plus nodiratime when given.
@@ -147,24 +138,22 @@ struct Walk<'p, 'w> {
 /// Walks the plan: implicit edges, warnings, and the final tree.
 pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
     let root = match &plan.root {
-        Root::Tmpfs(o) => TreeMount {
-            mountpoint: RootPath::root(),
-            fstype: "tmpfs".into(),
-            source: "tmpfs".into(),
-            flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RELATIME,
-            data: crate::model::tmpfs_data(o),
-            step: None,
-            recursive: false,
-        },
-        Root::Path(p) => TreeMount {
-            mountpoint: RootPath::root(),
-            fstype: "bind".into(),
-            source: p.to_string(),
-            flags: MsFlags::empty(),
-            data: None,
-            step: None,
-            recursive: true,
-        },
+        Root::Tmpfs(_) => TreeMount::new(
+            RootPath::root(),
+            Mounted::Fs(plan.root.fs()),
+            "tmpfs".into(),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RELATIME,
+            None,
+            false,
+        ),
+        Root::Path(p) => TreeMount::new(
+            RootPath::root(),
+            Mounted::Bind,
+            p.to_string(),
+            MsFlags::empty(),
+            None,
+            true,
+        ),
     };
     // Sized for what a step mostly adds (a path, a mount or a node, an edge or two), so that
     // the tables are not copied as they grow.
@@ -207,14 +196,6 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
     }
     calls.mounts = w.next_mount as usize;
     w.finish(calls)
-}
-
-fn in_root(p: &RootPath) -> String {
-    if p.is_root() {
-        "<root>".into()
-    } else {
-        format!("<root>{p}")
-    }
 }
 
 /// What a mask will mount, as far as the plan tells.
@@ -268,26 +249,24 @@ impl Walk<'_, '_> {
                 }
                 self.hide(i, t);
                 let mount = match &m.fs {
-                    FsKind::Bind { source, recursive } => TreeMount {
-                        mountpoint: m.target.clone(),
-                        fstype: "bind".into(),
-                        source: source.to_string(),
+                    FsKind::Bind { source, recursive } => TreeMount::new(
+                        m.target.clone(),
+                        Mounted::Bind,
+                        source.to_string(),
                         // A bind keeps the flags of the source's mount; only those the plan
                         // sets (with a remount) are known.
-                        flags: m.flags & (PERM | ATIME),
-                        data: None,
-                        step: Some(i),
-                        recursive: *recursive,
-                    },
-                    fs => TreeMount {
-                        mountpoint: m.target.clone(),
-                        fstype: fs.fstype().to_string(),
-                        source: m.source.clone(),
-                        flags: fresh(m.flags),
-                        data: m.data.clone(),
-                        step: Some(i),
-                        recursive: false,
-                    },
+                        m.flags & (PERM | ATIME),
+                        Some(i),
+                        *recursive,
+                    ),
+                    fs => TreeMount::new(
+                        m.target.clone(),
+                        Mounted::Fs(fs.clone()),
+                        m.source().to_string(),
+                        fresh(m.flags),
+                        Some(i),
+                        false,
+                    ),
                 };
                 self.push_entry(
                     t,
@@ -517,7 +496,7 @@ impl Walk<'_, '_> {
                 if en.at == p {
                     if en.file_root {
                         MaskAs::DevNull
-                    } else if en.mount.fstype == "bind" || en.mount.fstype == "mask" {
+                    } else if matches!(en.mount.kind, Mounted::Bind | Mounted::Mask) {
                         MaskAs::Unknown
                     } else {
                         MaskAs::Tmpfs
@@ -529,27 +508,26 @@ impl Walk<'_, '_> {
                 }
             }
         };
-        let (fstype, source, flags, file_root) = match as_ {
+        let (kind, source, flags, file_root) = match as_ {
             MaskAs::Missing => return,
             MaskAs::Tmpfs => (
-                "tmpfs",
+                Mounted::Fs(FsKind::Tmpfs(Default::default())),
                 "tmpfs",
                 MsFlags::MS_RDONLY | MsFlags::MS_RELATIME,
                 false,
             ),
-            MaskAs::DevNull => ("bind", "/dev/null", MsFlags::empty(), true),
-            MaskAs::Unknown => ("mask", "tmpfs or /dev/null", MsFlags::empty(), false),
+            MaskAs::DevNull => (Mounted::Bind, "/dev/null", MsFlags::empty(), true),
+            MaskAs::Unknown => (Mounted::Mask, "tmpfs or /dev/null", MsFlags::empty(), false),
         };
         self.hide(i, p);
-        let mount = TreeMount {
-            mountpoint: self.paths.path(p),
-            fstype: fstype.into(),
-            source: source.into(),
+        let mount = TreeMount::new(
+            self.paths.path(p),
+            kind,
+            source.into(),
             flags,
-            data: None,
-            step: Some(i),
-            recursive: false,
-        };
+            Some(i),
+            false,
+        );
         self.push_entry(p, mount, Some(v), Some(i), false, file_root);
     }
 
@@ -561,15 +539,14 @@ impl Walk<'_, '_> {
         }
         let v = self.cover(pid, false);
         let p = self.paths.path(pid);
-        let bind = TreeMount {
-            mountpoint: p.clone(),
-            fstype: "bind".into(),
-            source: in_root(&p),
-            flags: self.entries[v].mount.flags | MsFlags::MS_RDONLY,
-            data: None,
-            step: Some(i),
-            recursive: true,
-        };
+        let bind = TreeMount::new(
+            p.clone(),
+            Mounted::Bind,
+            crate::quote::in_root(&p),
+            self.entries[v].mount.flags | MsFlags::MS_RDONLY,
+            Some(i),
+            true,
+        );
         let file_root = self.entries[v].file_root && self.entries[v].at == pid;
         let b = self.push_entry(pid, bind, Some(v), Some(i), true, file_root);
         // The recursive bind brings along the mounts below `p` on `v`: copies, made now.

@@ -17,6 +17,7 @@ use nix::sys::stat::{Mode, SFlag, fstat};
 
 use super::files::{self, Reversed};
 use crate::model::HostPath;
+use crate::quote::quote;
 use crate::sys::{SysError, Undo};
 
 /// procfs's f_type.
@@ -143,9 +144,9 @@ pub fn undo_on_host(
 ) -> Result<Reversed, SysError> {
     let call = || {
         format!(
-            "{} in {:?}",
-            u.to_string().replace("<root>", ""),
-            base.as_str()
+            "{} in {}",
+            u.call_on(&quote(u.path().as_str())),
+            quote(base.as_str())
         )
     };
     let dir = match open_path(Path::new(OsStr::from_bytes(base.as_str().as_bytes())), true) {

@@ -1,6 +1,6 @@
 //! An overlay's host directories: what the kernel writes there by itself, and undoing there.
 //!
-//! Takes an overlay mount call (its `upperdir=` and `workdir=`), or a change below an overlay
+//! Takes an overlay mount call (its typed layers), or a change below an overlay
 //! (a [`Call`] whose [`HostPlace`] names the overlay); returns the [`Side`]s the kernel will
 //! make on the host for it: the `work` (and `index`) directories an overlay mount makes in its
 //! work directory, and what a change in the overlay copies up into the upper layer (every
@@ -17,8 +17,8 @@ use nix::sys::stat::SFlag;
 
 use super::files::{self, Reversed, kind};
 use super::host;
-use crate::calls::{At, Call, FsParam, HostPlace, MountId};
-use crate::model::{HostPath, RootPath};
+use crate::calls::{At, Call, HostPlace, MountId};
+use crate::model::{HostPath, OverlayOptions, RootPath};
 use crate::sys::{FileId, Node, Side, SysError, Undo};
 
 /// What an overlay mount makes in its work directory when missing (`index` only with
@@ -31,20 +31,12 @@ pub struct Layers {
     dirs: Vec<(HostPath, OwnedFd)>,
 }
 
-/// The value of the parameter `key`.
-fn option<'d>(params: &'d [FsParam], key: &str) -> Option<&'d str> {
-    params
-        .iter()
-        .find(|p| p.key == key)
-        .and_then(|p| p.value.as_deref())
-}
-
 /// The first lower layer that is missing or not a directory on the host, when the kernel
 /// refused the overlay for a missing path.
-pub fn missing_lower(params: &[FsParam]) -> Option<&str> {
-    option(params, "lowerdir")?
-        .split(':')
-        .find(|l| !nix::sys::stat::stat(*l).is_ok_and(|st| kind(&st) == SFlag::S_IFDIR))
+pub fn missing_lower(o: &OverlayOptions) -> Option<&HostPath> {
+    o.lower
+        .iter()
+        .find(|l| !nix::sys::stat::stat(l.as_str()).is_ok_and(|st| kind(&st) == SFlag::S_IFDIR))
 }
 
 /// The node at `rel` below `dir`, when it is one a [`Node`] can describe.
@@ -90,20 +82,17 @@ impl Layers {
             .map(|(_, fd)| fd.as_fd())
     }
 
-    /// Before an overlay is made with `params`: opens and holds its upper and work
+    /// Before the overlay `o` is made (by `c`): opens and holds its upper and work
     /// directories; returns the directories the mount will make in the work directory (undone
     /// after the overlay is gone: they are recorded after the call, above its own records).
-    pub fn mounting(&mut self, c: &Call, params: &[FsParam]) -> Result<Vec<Side>, SysError> {
+    pub fn mounting(&mut self, c: &Call, o: &OverlayOptions) -> Result<Vec<Side>, SysError> {
         let mut out = Vec::new();
-        for key in ["upperdir", "workdir"] {
-            let Some(dir) = option(params, key) else {
+        for (what, dir) in [("upper", &o.upper), ("work", &o.work)] {
+            let Some(base) = dir.clone() else {
                 continue;
             };
-            let Ok(base) = HostPath::new(dir) else {
-                continue;
-            };
+            let dir = base.as_str();
             let fd = host::open_path(Path::new(dir), true).map_err(|e| {
-                let what = if key == "upperdir" { "upper" } else { "work" };
                 SysError::refused(
                     c,
                     e.errno,
@@ -114,7 +103,7 @@ impl Layers {
                     ),
                 )
             })?;
-            if key == "workdir" {
+            if what == "work" {
                 for name in WORK_DIRS {
                     if !exists(fd.as_fd(), name) {
                         let path =
@@ -144,15 +133,17 @@ impl Layers {
         Ok(out)
     }
 
-    /// Why the kernel refused (EINVAL) an overlay mounted with `data`, as far as can be told
-    /// from the directories held for it; else where to find overlayfs's own reason.
-    pub fn why_refused(&self, params: &[FsParam], log: Option<&str>) -> String {
-        let dir = |key: &str| {
-            let p = option(params, key)?;
-            let fd = self.get(&HostPath::new(p).ok()?)?;
-            Some((p, files::statx_id(fd).ok()?.1))
+    /// Why the kernel refused (EINVAL) the overlay `o`, as far as can be told from the
+    /// directories held for it; else where to find overlayfs's own reason.
+    pub fn why_refused(&self, o: &OverlayOptions, log: Option<&str>) -> String {
+        let dir = |p: Option<&HostPath>| {
+            let p = p?;
+            let fd = self.get(p)?;
+            Some((p.as_str().to_string(), files::statx_id(fd).ok()?.1))
         };
-        if let (Some((u, Some(um))), Some((w, Some(wm)))) = (dir("upperdir"), dir("workdir")) {
+        if let (Some((u, Some(um))), Some((w, Some(wm)))) =
+            (dir(o.upper.as_ref()), dir(o.work.as_ref()))
+        {
             if um != wm {
                 return format!(
                     "the upper directory `{u}` and the work directory `{w}` are on different \
@@ -160,7 +151,7 @@ impl Layers {
                 );
             }
             let inside = |a: &str, b: &str| a.starts_with(&format!("{}/", b.trim_end_matches('/')));
-            if inside(u, w) || inside(w, u) {
+            if inside(&u, &w) || inside(&w, &u) {
                 return format!(
                     "one of the upper directory `{u}` and the work directory `{w}` is inside the \
                      other; overlayfs needs two separate directories on the same filesystem"
@@ -282,29 +273,5 @@ impl Layers {
     ) -> Result<Reversed, Errno> {
         let dir = self.get(&place.base).ok_or(Errno::EBADF)?;
         host::undo_in(dir, proc, &place.rel, u)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::option;
-
-    use crate::calls::FsParam;
-
-    #[test]
-    fn options_are_found_by_their_whole_key() {
-        let p = |k: &str, v: &str| FsParam {
-            key: k.into(),
-            value: Some(v.into()),
-        };
-        let d = [
-            p("lowerdir", "/l1:/l2"),
-            p("upperdir", "/u"),
-            p("workdir", "/w"),
-        ];
-        assert_eq!(option(&d, "upperdir"), Some("/u"));
-        assert_eq!(option(&d, "workdir"), Some("/w"));
-        assert_eq!(option(&d, "dir"), None);
-        assert_eq!(option(&[p("xupperdir", "/a")], "upperdir"), None);
     }
 }

@@ -75,9 +75,9 @@ pub struct Linux {
     root_alone: bool,
     /// The upper and work directories of the overlays mounted so far.
     layers: layers::Layers,
-    /// The fstype of each mount made with `fsmount`, by number (proc and sysfs are attached
-    /// only on real directories; an overlay's host directories are held).
-    fstypes: Vec<Option<String>>,
+    /// Whether each mount made with `fsmount`, by number, is proc or sysfs: those are attached
+    /// only on real directories.
+    real_dir_only: Vec<bool>,
     /// The put_old directory a `put-old` pivot made: its parent, its name and its identity.
     put_old: Option<(OwnedFd, String, FileId, OwnedFd)>,
     /// `/` right before a `put-old` pivot: the old root's mount, after it.
@@ -91,13 +91,7 @@ fn mountpoint(at: &At) -> crate::model::RootPath {
     crate::model::RootPath::new(&p[..cut]).unwrap_or_else(|_| crate::model::RootPath::root())
 }
 
-pub(super) fn in_root(p: &crate::model::RootPath) -> String {
-    if p.is_root() {
-        "<root>".into()
-    } else {
-        format!("<root>{}", p.as_str())
-    }
-}
+pub(super) use crate::quote::in_root;
 
 impl Linux {
     /// A syscall layer using the host descriptors opened before the namespace was made, for a
@@ -125,7 +119,7 @@ impl Linux {
             root_dir: None,
             root_alone: false,
             layers: layers::Layers::default(),
-            fstypes: Vec::new(),
+            real_dir_only: Vec::new(),
             put_old: None,
             old_root: None,
         })
@@ -145,9 +139,9 @@ impl Linux {
         Ok(unsafe { BorrowedFd::borrow_raw(fd) })
     }
 
-    /// The fstype of mount `m`, when it was made with `fsmount`.
-    fn fstype(&self, m: MountId) -> Option<&str> {
-        self.fstypes.get(m.index())?.as_deref()
+    /// Whether mount `m` is a proc or sysfs made with `fsmount`.
+    fn real_dir_only(&self, m: MountId) -> bool {
+        self.real_dir_only.get(m.index()).copied().unwrap_or(false)
     }
 
     /// Why resolving `at` failed, in words, when it is a refusal rather than a plain error.
@@ -185,9 +179,9 @@ impl Linux {
                 let b = self.held.base(at).ok()?;
                 let (link, to) = resolve::first_symlink(b.as_fd(), &b.rel)?;
                 Some(format!(
-                    "`<root>{}` is a symlink to `{to}`; symlinks are resolved inside the root, \
+                    "`{}` is a symlink to `{to}`; symlinks are resolved inside the root, \
                      where that path does not exist (a link cannot lead out of the root)",
-                    mountpoint(at).join(&link)
+                    in_root(&mountpoint(at).join(&link))
                 ))
             }
             Errno::ELOOP if how.no_symlinks => Some(format!(
@@ -822,9 +816,10 @@ impl Sys for Linux {
 
     fn sides(&mut self, c: &Call) -> Result<Vec<Side>, SysError> {
         match c {
-            Call::NewFs { fstype, params, .. } if fstype == "overlay" => {
-                self.layers.mounting(c, params)
-            }
+            Call::NewFs {
+                fs: crate::model::FsKind::Overlay(o),
+                ..
+            } => self.layers.mounting(c, o),
             _ => match (self.overlay_place(c), c) {
                 (
                     Some(place),

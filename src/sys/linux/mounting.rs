@@ -18,21 +18,9 @@ use super::below::Fd;
 use super::files::{self, kind};
 use super::resolve::How;
 use super::{Linux, host, in_root, layers, mount, newmount};
-use crate::calls::{At, AttrOn, Call, FsParam, MountId, Source, Target};
-use crate::model::{HostPath, MsFlags};
+use crate::calls::{ATIME, At, AttrOn, Call, MountId, PERM, Source, Target};
+use crate::model::{FsKind, HostPath, MsFlags};
 use crate::sys::{Before, Effect, SysError, Undo};
-
-/// The per-mount flags a bind remount sets exactly.
-const PERM: MsFlags = MsFlags::MS_RDONLY
-    .union(MsFlags::MS_NOSUID)
-    .union(MsFlags::MS_NODEV)
-    .union(MsFlags::MS_NOEXEC);
-
-/// The atime flags.
-const ATIME: MsFlags = MsFlags::MS_NOATIME
-    .union(MsFlags::MS_RELATIME)
-    .union(MsFlags::MS_STRICTATIME)
-    .union(MsFlags::MS_NODIRATIME);
 
 impl Linux {
     /// Sets the working directory to the host `/proc`, for `self/fd/N` names.
@@ -110,9 +98,8 @@ impl Linux {
     /// A new filesystem, made detached and held as its mount number.
     pub(super) fn new_fs(&mut self, c: &Call) -> Result<Effect, SysError> {
         let Call::NewFs {
-            fstype,
+            fs: kind,
             source,
-            params,
             sb,
             attr,
             mount,
@@ -121,6 +108,7 @@ impl Linux {
             return Err(SysError::new(c, Errno::EINVAL));
         };
         let err = |e: Errno| SysError::new(c, e);
+        let fstype = kind.fstype();
         let fs = newmount::fsopen(fstype).map_err(|e| match e {
             Errno::ENODEV => SysError::refused(
                 c,
@@ -140,13 +128,15 @@ impl Linux {
         })?;
         let refused = |e: Errno, fs: &OwnedFd| {
             let log = newmount::fs_log(fs.as_fd());
-            match (e, fstype.as_str()) {
-                (Errno::EINVAL, "overlay") => {
-                    SysError::refused(c, e, self.layers.why_refused(params, log.as_deref()))
+            match (e, kind) {
+                (Errno::EINVAL, FsKind::Overlay(o)) => {
+                    SysError::refused(c, e, self.layers.why_refused(o, log.as_deref()))
                 }
-                (Errno::ENOENT | Errno::ENOTDIR | Errno::EACCES, "overlay") => {
-                    match layers::missing_lower(params) {
-                        Some(l) => SysError::host_path(c, e, "the overlay's lower layer", l),
+                (Errno::ENOENT | Errno::ENOTDIR | Errno::EACCES, FsKind::Overlay(o)) => {
+                    match layers::missing_lower(o) {
+                        Some(l) => {
+                            SysError::host_path(c, e, "the overlay's lower layer", l.as_str())
+                        }
                         None => err(e),
                     }
                 }
@@ -156,26 +146,20 @@ impl Linux {
                 },
             }
         };
-        let mut all: Vec<(&str, Option<&str>)> = vec![("source", Some(source.as_str()))];
-        all.extend(
-            params
-                .iter()
-                .map(|p: &FsParam| (p.key.as_str(), p.value.as_deref())),
-        );
-        let words = crate::calls::sb_words(*sb);
-        all.extend(words.iter().map(|w| (*w, None)));
-        for (k, v) in all {
-            newmount::fsconfig(fs.as_fd(), k, v).map_err(|e| refused(e, &fs))?;
+        // Exactly the parameters the dry run prints, from the one encoding of them.
+        for p in crate::calls::fsconfig::params(kind, source, *sb) {
+            newmount::fsconfig(fs.as_fd(), &p.key, p.value.as_deref())
+                .map_err(|e| refused(e, &fs))?;
         }
         newmount::fsconfig_create(fs.as_fd()).map_err(|e| refused(e, &fs))?;
         let (bits, _) = crate::calls::mount_attr(*attr, MsFlags::empty());
         let m = newmount::fsmount(fs.as_fd(), bits).map_err(|e| refused(e, &fs))?;
         self.held.put(*mount, m);
         let i = mount.index();
-        if self.fstypes.len() <= i {
-            self.fstypes.resize(i + 1, None);
+        if self.real_dir_only.len() <= i {
+            self.real_dir_only.resize(i + 1, false);
         }
-        self.fstypes[i] = Some(fstype.clone());
+        self.real_dir_only[i] = matches!(kind, FsKind::Proc | FsKind::Sysfs);
         Ok(Effect::Local)
     }
 
@@ -314,9 +298,10 @@ impl Linux {
                 Ok(Effect::Local)
             }
             Target::InRoot(at) => {
-                let how = match self.fstype(mount) {
-                    Some("proc" | "sysfs") => How::REAL_DIR,
-                    _ => How::FOLLOW,
+                let how = if self.real_dir_only(mount) {
+                    How::REAL_DIR
+                } else {
+                    How::FOLLOW
                 };
                 let t = self
                     .held
@@ -408,11 +393,13 @@ impl Linux {
         };
         let is_dir = kind(&fstat(t.as_fd()).map_err(err)?) == SFlag::S_IFDIR;
         let m = if is_dir {
-            let fs = newmount::fsopen("tmpfs").map_err(err)?;
-            newmount::fsconfig(fs.as_fd(), "source", Some("tmpfs")).map_err(err)?;
-            newmount::fsconfig(fs.as_fd(), "ro", None).map_err(err)?;
+            let (tmpfs, source, flags) = crate::calls::fsconfig::mask_tmpfs();
+            let fs = newmount::fsopen(tmpfs.fstype()).map_err(err)?;
+            for p in crate::calls::fsconfig::params(&tmpfs, source, flags) {
+                newmount::fsconfig(fs.as_fd(), &p.key, p.value.as_deref()).map_err(err)?;
+            }
             newmount::fsconfig_create(fs.as_fd()).map_err(err)?;
-            let (bits, _) = crate::calls::mount_attr(MsFlags::MS_RDONLY, MsFlags::empty());
+            let (bits, _) = crate::calls::mount_attr(flags, MsFlags::empty());
             newmount::fsmount(fs.as_fd(), bits).map_err(err)?
         } else {
             newmount::clone_tree(self.null.as_fd(), false).map_err(err)?
