@@ -670,13 +670,32 @@ pub fn run_paused(mut cmd: Command, resume: &Resume, attack: impl FnOnce()) -> (
     let paused = rx.recv_timeout(Duration::from_secs(60)).is_ok();
     if paused {
         attack();
-        // Opening for writing waits for the apply's open for reading; closing ends its read.
-        drop(
-            std::fs::OpenOptions::new()
+        // Opening for writing succeeds once the apply has opened it for reading; closing ends
+        // its read. Not blocking, so an apply that never opens it (it said so on stderr) fails
+        // the test instead of hanging it.
+        let t = Instant::now();
+        loop {
+            use std::os::unix::fs::OpenOptionsExt;
+            match std::fs::OpenOptions::new()
                 .write(true)
+                .custom_flags(libc::O_NONBLOCK)
                 .open(&resume.0)
-                .unwrap(),
-        );
+            {
+                Ok(f) => break drop(f),
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {}
+                Err(e) => panic!("{}: {e}", resume.0.display()),
+            }
+            if child.try_wait().unwrap().is_some() || t.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "it paused but never waited on {}:\n{}",
+                    resume.0.display(),
+                    he.join().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
     let t = Instant::now();
     let status = loop {
