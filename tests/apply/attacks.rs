@@ -610,9 +610,12 @@ fn attacks_swapping_a_directory_during_rollback_or_recover_never_loses_what_was_
         lost.is_empty(),
         "records were dropped with the plan's files still in the root: {lost:#?}"
     );
-    // Each undo had its swap (by construction): at least one per record made.
+    // Each undo had its swap (by construction): at least one per record made. As root each
+    // record's directory is opened by its file handle wherever the swap put it, so every one
+    // is undone there, none needs `recover` afterwards.
     for t in [&rollback, &by_parent, &by_recover] {
         assert!(t.points >= 3, "{t:?}");
+        assert_eq!((t.undone, t.kept), (t.points, 0), "{t:?}");
     }
     assert_eq!(mounts, host_mounts());
 }
