@@ -28,6 +28,9 @@ mod verify;
 #[path = "apply/races.rs"]
 mod races;
 
+#[path = "apply/stops.rs"]
+mod stops;
+
 #[path = "apply/nodes.rs"]
 mod nodes;
 

@@ -6,9 +6,12 @@
 //! `MOUNTPLAN_TEST_PAUSE_AT_UNDO=N` and `MOUNTPLAN_TEST_RESUME=FIFO`); [`before_call`] and
 //! [`before_undo`] print `mountplan: test pause before call N` (or `undo N`) on stderr, then
 //! block opening FIFO for reading and read it to its end: the test writes to it (or just opens
-//! and closes it) when it is done.
+//! and closes it) when it is done. FIFO is opened relative to its directory, held from the
+//! first call or undo on (before any pivot), so a pause after the pivot, whose new root does
+//! not show FIFO's path, still finds it.
 
 use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -25,6 +28,24 @@ pub struct Pause {
 
 static PAUSE: OnceLock<Pause> = OnceLock::new();
 
+/// FIFO's directory (`O_PATH`, close-on-exec), opened by the first hook.
+static DIR: OnceLock<Option<OwnedFd>> = OnceLock::new();
+
+fn dir(p: &Pause) -> Option<&'static OwnedFd> {
+    DIR.get_or_init(|| {
+        let parent = p.resume.parent().filter(|d| !d.as_os_str().is_empty());
+        nix::fcntl::open(
+            parent.unwrap_or(std::path::Path::new(".")),
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
+    })
+    .as_ref()
+}
+
 /// Sets the pause for this process and its children (once; later calls are ignored).
 pub fn set(p: Pause) {
     let _ = PAUSE.set(p);
@@ -38,6 +59,7 @@ pub fn active() -> bool {
 /// Pauses when call `n` is the chosen one.
 pub fn before_call(n: usize) {
     if let Some(p) = PAUSE.get() {
+        dir(p);
         if p.at_call == Some(n) {
             wait(p, &format!("call {n}"));
         }
@@ -47,6 +69,7 @@ pub fn before_call(n: usize) {
 /// Pauses when undo `n` is the chosen one.
 pub fn before_undo(n: usize) {
     if let Some(p) = PAUSE.get() {
+        dir(p);
         if p.at_undo == Some(n) {
             wait(p, &format!("undo {n}"));
         }
@@ -56,7 +79,18 @@ pub fn before_undo(n: usize) {
 fn wait(p: &Pause, what: &str) {
     eprintln!("mountplan: test pause before {what}");
     // Blocks until the test opens the FIFO for writing; then until it closes it.
-    match std::fs::File::open(&p.resume) {
+    let opened = match (dir(p), p.resume.file_name()) {
+        (Some(d), Some(name)) => nix::fcntl::openat(
+            d.as_fd(),
+            name,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map(std::fs::File::from)
+        .map_err(std::io::Error::from),
+        _ => std::fs::File::open(&p.resume),
+    };
+    match opened {
         Ok(mut f) => {
             let mut sink = Vec::new();
             let _ = f.read_to_end(&mut sink);

@@ -1,9 +1,9 @@
 //! Crashes beyond the journal points of rollback.rs: SIGKILL of the process running the steps
 //! before each of its calls (the parent must undo its journal itself), of `recover` after each
 //! record it undoes, of the parent while the command runs (the command and its namespace must
-//! not outlive it: PR_SET_PDEATHSIG), and many applies started at once on one root (the lock
-//! makes them take turns; the result is one apply's). Every kill point is chosen by a debug
-//! hook, never by timing.
+//! not outlive it: PR_SET_PDEATHSIG), and many applies on one root while one of them holds the
+//! lock, paused (the lock makes them take turns; the result is one apply's). Every kill and
+//! pause point is chosen by a debug hook, never by timing.
 
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
@@ -100,27 +100,6 @@ fn crashes_the_child_killed_before_each_call_is_undone_by_the_parent() {
     );
 }
 
-fn finish_child(c: &mut std::process::Child) -> Out {
-    let mut so = c.stdout.take().unwrap();
-    let mut se = c.stderr.take().unwrap();
-    let (mut out, mut err) = (String::new(), String::new());
-    use std::io::Read;
-    let h = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = se.read_to_string(&mut s);
-        s
-    });
-    let _ = so.read_to_string(&mut out);
-    err.push_str(&h.join().unwrap());
-    let st = c.wait().unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    Out {
-        status: st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
-        stdout: out,
-        stderr: err,
-    }
-}
-
 /// The mount namespace of `pid` (the inode `/proc/PID/ns/mnt` links to).
 fn mnt_ns(pid: i32) -> Option<String> {
     std::fs::read_link(format!("/proc/{pid}/ns/mnt"))
@@ -200,14 +179,19 @@ fn crashes_the_command_and_its_namespace_do_not_outlive_the_parent() {
     }
 }
 
-/// Eight applies started at once on one root, five rounds: each takes the lock in turn
-/// (none interleaves its journal with another's), all succeed, and the root ends as after one
-/// apply.
+/// Eight applies on one root, five rounds: the first holds the lock, paused before its first
+/// call, until the seven others have said they wait for it (so every round overlaps, by
+/// construction); then each takes the lock in turn (none interleaves its journal with
+/// another's), all succeed, and the root ends as after one apply.
 #[test]
 fn crashes_concurrent_applies_on_one_root_take_turns() {
-    let Some(_serial) = privileged("crashes_concurrent_applies_on_one_root_take_turns") else {
+    let test = "crashes_concurrent_applies_on_one_root_take_turns";
+    let Some(_serial) = privileged(test) else {
         return;
     };
+    if !debug_hooks(test) {
+        return;
+    }
     let twin = disk("concurrent-twin");
     assert_eq!(twin.run().run().status, 0);
     let after_ok = shape(&twin);
@@ -215,27 +199,52 @@ fn crashes_concurrent_applies_on_one_root_take_turns() {
     let host = host_mounts();
     let mut waited = 0;
     for round in 0..5 {
-        let kids: Vec<_> = (0..8).map(|_| d.run().command().spawn().unwrap()).collect();
-        for mut k in kids {
-            let o = finish_child(&mut k);
-            assert_eq!(o.status, 0, "round {round}: {}", o.stderr);
-            assert!(
-                !o.stderr.contains("recovered"),
-                "round {round}: {}",
-                o.stderr
-            );
-            if o.stderr.contains("waiting for it") {
-                waited += 1;
+        let resume = Resume::new(&d.s.dir, "resume");
+        let first = d
+            .run()
+            .env("MOUNTPLAN_TEST_PAUSE_AT_CALL", 0)
+            .env("MOUNTPLAN_TEST_RESUME", resume.0.display())
+            .command();
+        let mut others = Vec::new();
+        let (o, paused) = run_paused(first, &resume, || {
+            for i in 0..7 {
+                // Stderr into a file: complete once the apply has ended.
+                let log = d.s.path(&format!("stderr-{round}-{i}"));
+                let mut c = d.run().command();
+                c.stdout(std::process::Stdio::null())
+                    .stderr(std::fs::File::create(&log).unwrap());
+                let mut child = c.spawn().unwrap();
+                let t = std::time::Instant::now();
+                while !std::fs::read_to_string(&log)
+                    .unwrap()
+                    .contains("waiting for it")
+                {
+                    let text = std::fs::read_to_string(&log).unwrap();
+                    assert!(
+                        child.try_wait().unwrap().is_none()
+                            && t.elapsed() < Duration::from_secs(60),
+                        "round {round}: an apply did not wait for the lock: {text}"
+                    );
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                others.push((child, log));
             }
+        });
+        assert!(paused, "round {round}: {}", o.stderr);
+        assert_eq!(o.status, 0, "round {round}: {}", o.stderr);
+        for (mut child, log) in others {
+            let st = child.wait().unwrap();
+            let err = std::fs::read_to_string(&log).unwrap();
+            assert!(st.success(), "round {round}: {err}");
+            assert!(!err.contains("recovered"), "round {round}: {err}");
+            waited += 1;
         }
         assert!(journals(&d.s.state()).is_empty(), "round {round}");
         assert!(locks(&d.s.state()).is_empty(), "round {round}");
         assert_eq!(shape(&d), after_ok, "round {round}");
     }
-    eprintln!("concurrent applies: {waited} of 40 waited for the lock");
-    assert!(
-        waited > 0,
-        "no apply ever waited: the test did not make them overlap"
+    eprintln!(
+        "concurrent applies: {waited} of 40 waited for the lock (7 a round, by construction)"
     );
     assert_eq!(host, host_mounts());
 }

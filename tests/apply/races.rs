@@ -1,9 +1,13 @@
-//! Races of the CVE-2021-30465 class: while applies run, a helper thread swaps a directory of
-//! the root with a symlink to a canary directory outside it (`renameat2(RENAME_EXCHANGE)` in a
-//! loop). Every step under that directory (a tmpfs mount, a bind, `mkdir` with parents, a FIFO,
-//! a mode change, a mask) must land inside the root or fail: the canary never changes and no
-//! mount ever lands on it. A negative control runs the same race against plain path-based
-//! `mount` and `mkdir` in a shell, and must see escapes, so the test can see one.
+//! Races of the CVE-2021-30465 class: a directory of the root is exchanged with a symlink to a
+//! canary directory outside it (`renameat2(RENAME_EXCHANGE)`), once per apply, at one exact
+//! point: right before call n (the binary's test pauses), or right after one system call
+//! inside a call (the tracer of `stops.rs`), swept over every point on a fresh root. Every step
+//! under that directory (a tmpfs mount, a bind, `mkdir` with parents, a FIFO, a mode change, a
+//! mask, a readonly, set-id bits, the put_old of a pivot) must land inside the root or fail:
+//! the canary never changes and no mount ever lands on it. A negative control makes the same
+//! exchange before plain path-based `mount` and `mkdir` in a shell, which must land on the
+//! canary, so the test can see an escape. The threads that race as fast as they can are the
+//! ignored stress runs (`cargo test --test apply -- --ignored races_stress`).
 
 use std::os::unix::ffi::OsStrExt;
 
@@ -28,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::hostile::Resolver;
+use crate::stops::{Stop, stopped_at};
 use crate::support::*;
 
 /// A thread exchanging two paths as fast as it can until dropped.
@@ -453,9 +458,11 @@ fn races_stress_swapping_a_directory_with_a_symlink_outside() {
     }
 }
 
-/// The negative control: the same race against path-based `mount --bind` and `mkdir` in a
-/// private mount namespace (`unshare -m`, so nothing reaches the host's table). The canary
-/// must be hit: this is what the executor's descriptor-based resolution prevents.
+/// The negative control: the same swap against path-based `mount --bind` and `mkdir` in a
+/// private mount namespace (`unshare -m`, so nothing reaches the host's table). The directory
+/// is exchanged with the link first (one `renameat2`), then both run through its name: each
+/// must land on the canary, every time. This is what the executor's descriptor-based
+/// resolution prevents, and what the sweep above would see if it did not.
 #[test]
 fn races_negative_control_path_based_mounts_do_escape() {
     let Some(_serial) = privileged("races_negative_control_path_based_mounts_do_escape") else {
@@ -466,39 +473,38 @@ fn races_negative_control_path_based_mounts_do_escape() {
     let canary = r.canary.display().to_string();
     let target = r.root.join("race/dir/m").display().to_string();
     let mk = r.root.join("race/dir/made").display().to_string();
-    // Each round: bind through the path, look whether it landed on the canary, undo it; and
-    // mkdir through the path.
+    exchange_once(&r.root.join("race/dir"), &r.root.join("race/link"));
+    // Bind through the path and say whether it landed on the canary; mkdir through the path.
     let script = format!(
-        "n=0; i=0; while [ $i -lt 200 ]; do i=$((i+1)); \
-         if mount --bind {src} {target} 2>/dev/null; then \
-           grep -q ' {canary}/m ' /proc/self/mountinfo && n=$((n+1)); \
-           umount -l {canary}/m 2>/dev/null; umount -l {target} 2>/dev/null; \
-         fi; mkdir {mk} 2>/dev/null; done; echo escapes=$n",
+        "mount --bind {src} {target} || exit 3; \
+         if grep -q ' {canary}/m ' /proc/self/mountinfo; then echo bind=canary; \
+         else echo bind=elsewhere; fi; \
+         mkdir {mk} || exit 4",
         src = r.src.display(),
     );
-    let sw = Swapper::start(&r.root.join("race/dir"), &r.root.join("race/link"));
     let o = std::process::Command::new("unshare")
         .args(["-m", "sh", "-c", &script])
         .output()
         .unwrap();
-    let swaps = sw.stop();
     let out = String::from_utf8_lossy(&o.stdout);
-    let escapes: u32 = kv(&out)
-        .get("escapes")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no count: {out} {}", String::from_utf8_lossy(&o.stderr)));
-    let mkdir_escaped = r.canary.join("made").exists();
-    eprintln!(
-        "negative control: {escapes} of 200 path-based binds landed on the canary, \
-         mkdir escaped: {mkdir_escaped}, {swaps} swaps"
-    );
     assert!(
-        escapes > 0,
-        "the control saw no escape: the race test could not see one"
+        o.status.success(),
+        "{out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mkdir_escaped = r.canary.join("made").is_dir();
+    eprintln!(
+        "negative control: {} mkdir escaped: {mkdir_escaped}",
+        out.trim()
+    );
+    assert_eq!(
+        kv(&out).get("bind").map(String::as_str),
+        Some("canary"),
+        "the path-based bind did not land on the canary: the race test could not see one"
     );
     assert!(
         mkdir_escaped,
-        "the path-based mkdir never landed in the canary"
+        "the path-based mkdir did not land in the canary"
     );
     assert_eq!(
         host,
@@ -507,11 +513,38 @@ fn races_negative_control_path_based_mounts_do_escape() {
     );
 }
 
-/// `readonly` binds the path onto itself, then makes the new bind read-only. Two directories
-/// of the root are swapped meanwhile; the other one holds a tmpfs mount of the plan. Whatever
-/// the swap does, a successful apply must leave the bind read-only (never make the tmpfs
-/// read-only in its place and leave the bind writable). `--no-verify`, so the check after the
-/// last step cannot hide a wrong result by failing the apply.
+/// What a sweep of stops saw.
+#[derive(Debug, Default)]
+struct Swept {
+    /// Points swept (a swap at each).
+    points: u32,
+    /// Applies that succeeded.
+    ok: u32,
+    /// Applies refused with the step named.
+    refused: u32,
+    /// Rollbacks that kept their journal (finished by `recover` after).
+    kept: u32,
+}
+
+/// `recover` in `state` (as root).
+fn recover_in(state: &Path) -> Out {
+    Run {
+        args: vec![
+            "recover".into(),
+            "--state-dir".into(),
+            state.display().to_string(),
+        ],
+        ..Run::default()
+    }
+    .run()
+}
+
+/// `readonly` copies the mount tree at its path, makes the copy read-only and attaches it on
+/// the path. Two directories of the root are exchanged at one point of the apply; the other
+/// one holds a tmpfs mount of the plan. Wherever the swap is, a successful apply must leave the
+/// bind read-only (never make the tmpfs read-only in its place and leave the bind writable).
+/// `--no-verify`, so the check after the last step cannot hide a wrong result by failing the
+/// apply.
 const RO_PLAN: &str = r#"
 version = 1
 name = "race-ro"
@@ -534,9 +567,442 @@ id = "ro-a"
 path = "/race/a/ro"
 "#;
 
+/// One apply of [`RO_PLAN`] on a fresh root, `race/a` and `race/b` exchanged at the point
+/// where `cmd` (given the apply and the FIFO) makes it stop; checks it and counts it in `t`,
+/// a writable bind in `writable`. Returns whether it stopped (and so was raced).
+fn readonly_once(
+    name: &str,
+    t: &mut Swept,
+    writable: &mut Vec<String>,
+    cmd: impl FnOnce(Run<'_>, &Resume) -> std::process::Command,
+) -> bool {
+    let s = Scratch::new(name);
+    let root = s.path("root");
+    for d in ["race/a/ro", "race/b/ro"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let plan = s.write("race-ro.toml", RO_PLAN);
+    let host = host_mounts();
+    let inside = root.join("race").display().to_string();
+    let resume = Resume::new(&s.dir, "resume");
+    let run = Run::apply(&plan, &s.state())
+        .set("ROOTFS", &root)
+        .arg("--no-verify")
+        .cmd(&["cat", "/proc/self/mountinfo"]);
+    let (a, b) = (root.join("race/a"), root.join("race/b"));
+    let (o, paused) = run_paused(cmd(run, &resume), &resume, || exchange_once(&a, &b));
+    match o.status {
+        0 => {
+            t.ok += 1;
+            for (mp, fstype, opts) in parse_mountinfo(&o.stdout) {
+                if mp.starts_with(&inside)
+                    && fstype != "tmpfs"
+                    && !opts.split(',').any(|o| o == "ro")
+                {
+                    writable.push(format!(
+                        "{name}: the readonly bind {mp} is writable ({opts})"
+                    ));
+                }
+            }
+        }
+        125 => {
+            t.refused += 1;
+            assert!(o.stderr.contains("race-ro.toml:"), "{name}: {}", o.stderr);
+        }
+        st => panic!("{name}: status {st}: {}", o.stderr),
+    }
+    if !journals(&s.state()).is_empty() {
+        t.kept += 1;
+        let r = recover_in(&s.state());
+        assert_eq!(r.status, 0, "{name}: recover: {}", r.stderr);
+        assert!(journals(&s.state()).is_empty(), "{name}: {}", r.stderr);
+    }
+    assert_eq!(host, host_mounts(), "{name}");
+    if paused {
+        t.points += 1;
+    } else {
+        // Past the last point: this run was not raced, and it must have succeeded.
+        assert_eq!(o.status, 0, "{name}: the plain apply failed: {}", o.stderr);
+        t.ok -= 1;
+    }
+    paused
+}
+
 #[test]
 fn races_readonly_never_leaves_its_bind_writable() {
-    let Some(_serial) = privileged("races_readonly_never_leaves_its_bind_writable") else {
+    let test = "races_readonly_never_leaves_its_bind_writable";
+    let Some(_serial) = privileged(test) else {
+        return;
+    };
+    if !debug_hooks(test) {
+        return;
+    }
+    let Some(tracer) = crate::stops::tracer() else {
+        return;
+    };
+    let mut writable = Vec::new();
+    // Before each call of the apply.
+    let mut calls = Swept::default();
+    for n in 0.. {
+        let raced = readonly_once(
+            &format!("race-ro-call-{n}"),
+            &mut calls,
+            &mut writable,
+            |run, resume| {
+                run.env("MOUNTPLAN_TEST_PAUSE_AT_CALL", n)
+                    .env("MOUNTPLAN_TEST_RESUME", resume.0.display())
+                    .command()
+            },
+        );
+        if !raced {
+            break;
+        }
+    }
+    // Inside the readonly call: after each system call from the resolution of its path
+    // (openat2) to the move_mount that attaches the read-only copy.
+    let window = Stop::after(libc::SYS_openat2, 1, "race/a/ro", libc::SYS_move_mount);
+    let mut inside = Swept::default();
+    for k in 0.. {
+        let raced = readonly_once(
+            &format!("race-ro-syscall-{k}"),
+            &mut inside,
+            &mut writable,
+            |run, resume| stopped_at(&tracer, &run.command(), &window.skip(k), resume),
+        );
+        if !raced {
+            break;
+        }
+    }
+    eprintln!("races readonly: before each call {calls:?}; inside the readonly call {inside:?}");
+    assert!(writable.is_empty(), "{writable:#?}");
+    // The swap before the readonly call puts the tmpfs on its path: that must be refused
+    // (never by chance: the point is there on every run).
+    assert!(calls.refused > 0, "no swap was refused: {calls:?}");
+    assert!(
+        inside.points >= 2,
+        "the readonly call has no window: {inside:?}"
+    );
+}
+
+/// `mkdir` with set-id bits makes the directory, then opens it again to set them (mkdir ignores
+/// them): both inside one call of the executor. The tracer stops the apply right after each
+/// system call from the `mkdirat` of `sg` to the `fchmodat` that sets the bits, and there `sg`
+/// is exchanged with another directory of the root (one `renameat2`): the bits must never land
+/// on the other directory.
+const SETID_PLAN: &str = r#"
+version = 1
+name = "race-setid"
+
+[root]
+path = "${ROOTFS}"
+
+[namespaces]
+user = false
+
+[[step]]
+kind = "mkdir"
+id = "setgid"
+path = "/race/sg"
+mode = "2750"
+"#;
+
+#[test]
+fn races_set_id_bits_never_land_on_another_directory() {
+    use std::os::unix::fs::MetadataExt;
+    let test = "races_set_id_bits_never_land_on_another_directory";
+    let Some(_serial) = privileged(test) else {
+        return;
+    };
+    let Some(tracer) = crate::stops::tracer() else {
+        return;
+    };
+    let window = Stop::after(libc::SYS_mkdirat, 1, "sg", libc::SYS_fchmodat);
+    let mut t = Swept::default();
+    // The system calls after which the swap was refused.
+    let mut refused_after = Vec::new();
+    let mut calls = Vec::new();
+    // Where the set-id bits landed on the other directory.
+    let mut landed = Vec::new();
+    for k in 0.. {
+        let s = Scratch::new(&format!("race-setid-{k}"));
+        let root = s.path("root");
+        let (sg, other) = (root.join("race/sg"), root.join("race/other"));
+        std::fs::create_dir_all(&other).unwrap();
+        // Not empty, so removing the new directory by name can never remove this one.
+        std::fs::write(other.join("keep"), "keep\n").unwrap();
+        let other_ino = std::fs::metadata(&other).unwrap().ino();
+        let plan = s.write("race-setid.toml", SETID_PLAN);
+        let host = host_mounts();
+        let resume = Resume::new(&s.dir, "resume");
+        let apply = Run::apply(&plan, &s.state()).set("ROOTFS", &root).command();
+        let cmd = stopped_at(&tracer, &apply, &window.skip(k), &resume);
+        let (o, paused) = run_paused(cmd, &resume, || exchange_once(&sg, &other));
+        let what = format!("swap after system call {k} from mkdirat(sg)");
+        calls.push((crate::stops::stopped_after(&o.stderr), o.status));
+        match o.status {
+            0 => t.ok += 1,
+            125 => {
+                t.refused += 1;
+                refused_after.push(crate::stops::stopped_after(&o.stderr));
+                assert!(
+                    o.stderr.contains("race-setid.toml:"),
+                    "{what}: {}",
+                    o.stderr
+                );
+            }
+            st => panic!("{what}: status {st}: {}", o.stderr),
+        }
+        // The directory that was there before must not have got the bits, whichever name it
+        // has now.
+        for p in [&sg, &other] {
+            let m = std::fs::metadata(p).unwrap();
+            if m.ino() == other_ino && m.mode() & 0o7777 != 0o755 {
+                landed.push(format!("{what}: {:o}", m.mode() & 0o7777));
+            }
+        }
+        if !journals(&s.state()).is_empty() {
+            t.kept += 1;
+            if std::fs::metadata(&sg).unwrap().ino() == other_ino {
+                exchange_once(&sg, &other);
+            }
+            let r = Run {
+                args: vec![
+                    "recover".into(),
+                    "--state-dir".into(),
+                    s.state().display().to_string(),
+                ],
+                ..Run::default()
+            }
+            .run();
+            assert_eq!(r.status, 0, "{what}: recover: {}", r.stderr);
+            assert!(journals(&s.state()).is_empty(), "{what}: {}", r.stderr);
+        }
+        assert_eq!(host, host_mounts(), "{what}");
+        if !paused {
+            // Past the fchmodat: this run was not raced, and it must have succeeded.
+            assert_eq!(o.status, 0, "{what}: the plain apply failed: {}", o.stderr);
+            t.ok -= 1;
+            break;
+        }
+        t.points += 1;
+    }
+    eprintln!("races set-id sweep: {t:?}; (system call, status) at each point: {calls:?}");
+    assert!(
+        landed.is_empty(),
+        "the set-id bits landed on the other directory: {landed:#?}"
+    );
+    // The first stop is right after mkdirat: the name is another directory's when the new one
+    // is looked at, so that apply must be refused (it is never by chance).
+    assert!(t.points >= 2, "the window has no system call: {t:?}");
+    assert_eq!(
+        refused_after.first().copied().flatten(),
+        Some(libc::SYS_mkdirat),
+        "the swap right after mkdirat was not refused: {t:?}"
+    );
+}
+
+/// The `put-old` pivot makes its put_old directory under a fresh random name
+/// (`/.pivot_rootXXXXXX`) and hands it to `pivot_root` by descriptor. The root's owner finds the
+/// name by listing the root and exchanges the directory with a symlink to another directory of
+/// the root, at one point of the apply. Whatever happens, a command that runs must not see the
+/// old root (the host's) mounted anywhere: its mount table is the new root and its proc,
+/// nothing else.
+const PIVOT_PLAN: &str = r#"
+version = 1
+name = "race-pivot"
+
+[root]
+path = "${ROOTFS}"
+
+[namespaces]
+user = false
+pid = true
+
+[[step]]
+kind = "mount"
+id = "proc"
+type = "proc"
+target = "/proc"
+
+[[step]]
+kind = "pivot"
+id = "pivot"
+strategy = "put-old"
+put_old = "/.pivot_root"
+"#;
+
+/// The entries of `root` whose name starts with `.pivot_root`.
+fn put_olds(root: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".pivot_root"))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// One apply of [`PIVOT_PLAN`] on a fresh root; at the point where `cmd` makes it stop, the
+/// put_old directory (when there is one) is exchanged with the link. Checks it, counts it in
+/// `t` (`swapped`: the stops where there was a directory to exchange) and returns whether it
+/// stopped.
+fn pivot_once(
+    name: &str,
+    t: &mut Swept,
+    swapped: &mut u32,
+    cmd: impl FnOnce(Run<'_>, &Resume) -> std::process::Command,
+) -> bool {
+    let s = Scratch::new(name);
+    let root = s.path("root");
+    busybox_root(&root);
+    std::fs::create_dir(root.join("elsewhere")).unwrap();
+    let link = root.join("pr-link");
+    std::os::unix::fs::symlink("/elsewhere", &link).unwrap();
+    let plan = s.write("race-pivot.toml", PIVOT_PLAN);
+    let host = host_mounts();
+    let resume = Resume::new(&s.dir, "resume");
+    let run = Run::apply(&plan, &s.state())
+        .set("ROOTFS", &root)
+        .cmd(&["/bin/cat", "/proc/self/mountinfo"]);
+    let (o, paused) = run_paused(cmd(run, &resume), &resume, || {
+        if let Some(p) = put_olds(&root).first() {
+            exchange_once(p, &link);
+            *swapped += 1;
+        }
+    });
+    match o.status {
+        0 => {
+            t.ok += 1;
+            let mounts = parse_mountinfo(&o.stdout);
+            let points: Vec<&str> = mounts.iter().map(|(mp, _, _)| mp.as_str()).collect();
+            assert_eq!(
+                points,
+                ["/", "/proc"],
+                "{name}: more than the new root is mounted:\n{}",
+                o.stdout
+            );
+        }
+        125 => {
+            t.refused += 1;
+            assert!(
+                o.stderr.contains("race-pivot.toml:") || o.stderr.contains("differs"),
+                "{name}: {}",
+                o.stderr
+            );
+        }
+        st => panic!("{name}: status {st}: {}", o.stderr),
+    }
+    if !journals(&s.state()).is_empty() {
+        // The rollback met the swapped names (a symlink where it made a directory: left
+        // alone), so it kept the journal. With the directory put back under its name,
+        // `recover` must finish it.
+        t.kept += 1;
+        if std::fs::symlink_metadata(&link).is_ok_and(|m| m.is_dir()) {
+            let named = put_olds(&root);
+            let p = named
+                .iter()
+                .find(|p| p.is_symlink())
+                .expect("the put_old name");
+            exchange_once(p, &link);
+        }
+        let r = recover_in(&s.state());
+        assert_eq!(r.status, 0, "{name}: recover: {}", r.stderr);
+        assert!(journals(&s.state()).is_empty(), "{name}: {}", r.stderr);
+    }
+    assert_eq!(host, host_mounts(), "{name}");
+    if paused {
+        t.points += 1;
+    } else {
+        assert_eq!(o.status, 0, "{name}: the plain apply failed: {}", o.stderr);
+        t.ok -= 1;
+    }
+    paused
+}
+
+#[test]
+fn races_the_put_old_pivot_never_leaves_the_host_root_visible() {
+    let test = "races_the_put_old_pivot_never_leaves_the_host_root_visible";
+    let Some(_serial) = privileged(test) else {
+        return;
+    };
+    if !debug_hooks(test) {
+        return;
+    }
+    let Some(tracer) = crate::stops::tracer() else {
+        return;
+    };
+    // Before each call of the apply.
+    let (mut calls, mut swapped_calls) = (Swept::default(), 0);
+    for n in 0.. {
+        let raced = pivot_once(
+            &format!("race-pivot-call-{n}"),
+            &mut calls,
+            &mut swapped_calls,
+            |run, resume| {
+                run.env("MOUNTPLAN_TEST_PAUSE_AT_CALL", n)
+                    .env("MOUNTPLAN_TEST_RESUME", resume.0.display())
+                    .command()
+            },
+        );
+        if !raced {
+            break;
+        }
+    }
+    // Inside the call that makes the directory: after each system call from its mkdirat to
+    // the pivot_root.
+    let window = Stop::after(libc::SYS_mkdirat, 1, ".pivot_root*", libc::SYS_pivot_root);
+    let (mut inside, mut swapped_inside) = (Swept::default(), 0);
+    for k in 0.. {
+        let raced = pivot_once(
+            &format!("race-pivot-syscall-{k}"),
+            &mut inside,
+            &mut swapped_inside,
+            |run, resume| stopped_at(&tracer, &run.command(), &window.skip(k), resume),
+        );
+        if !raced {
+            break;
+        }
+    }
+    eprintln!(
+        "races put-old pivot: before each call {calls:?} ({swapped_calls} with the directory \
+         exchanged); inside the pivot {inside:?} ({swapped_inside} exchanged)"
+    );
+    // The directory exists before each call of the pivot after the first, and at every stop
+    // inside: every one of those swaps happened (by construction, not by chance).
+    assert!(swapped_calls > 0, "{calls:?}");
+    assert_eq!(swapped_inside, inside.points, "{inside:?}");
+    assert!(
+        inside.refused > 0,
+        "no swap inside the pivot was refused: {inside:?}"
+    );
+}
+
+/// The same sweep, rootless: the apply runs as uid 65534 (setpriv) and makes a user namespace;
+/// the root, the canary and the bind source belong to 65534, so a step that escaped could
+/// write the canary.
+#[test]
+fn races_rootless_never_escape_either() {
+    let test = "races_rootless_never_escape_either";
+    let Some(_serial) = privileged(test) else {
+        return;
+    };
+    if !rootless_possible(test) || !debug_hooks(test) {
+        return;
+    }
+    for mirror in [false, true] {
+        let t = race_sweep("race-rootless", mirror, true, Resolver::Openat2);
+        eprintln!("races rootless sweep (mirror={mirror}): {t:?}");
+        assert_eq!(t.swaps, u64::from(t.runs), "{t:?}");
+        assert!(t.refused > 0, "no swap was refused: {t:?}");
+    }
+}
+
+/// [`RO_PLAN`] applied again and again while a thread exchanges `race/a` and `race/b` as fast
+/// as it can, for a stress run (`cargo test -- --ignored races_stress`): where the swaps land
+/// depends on the scheduling; the sweep above is the test.
+#[test]
+#[ignore = "stress: the swaps land where the scheduling puts them"]
+fn races_stress_readonly_never_leaves_its_bind_writable() {
+    let Some(_serial) = privileged("races_stress_readonly_never_leaves_its_bind_writable") else {
         return;
     };
     let s = Scratch::new("race-ro");
@@ -575,36 +1041,19 @@ fn races_readonly_never_leaves_its_bind_writable() {
         }
     }
     let swaps = sw.stop();
-    eprintln!("races readonly: {runs} runs, {ok} ok, {refused} refused, {swaps} swaps");
-    assert!(ok > 0, "no apply succeeded");
+    eprintln!("races readonly stress: {runs} runs, {ok} ok, {refused} refused, {swaps} swaps");
     assert_eq!(host, host_mounts());
     assert!(journals(&s.state()).is_empty());
 }
 
-/// `mkdir` with set-id bits sets them after creating the directory (mkdir ignores them). A
-/// thread exchanges the new directory with another one of the root as soon as it exists: the
-/// bits must never land on the other directory.
-const SETID_PLAN: &str = r#"
-version = 1
-name = "race-setid"
-
-[root]
-path = "${ROOTFS}"
-
-[namespaces]
-user = false
-
-[[step]]
-kind = "mkdir"
-id = "setgid"
-path = "/race/sg"
-mode = "2750"
-"#;
-
+/// [`SETID_PLAN`] applied again and again while a thread exchanges `sg` and another directory
+/// whenever both exist, for a stress run (`cargo test -- --ignored races_stress`).
 #[test]
-fn races_set_id_bits_never_land_on_another_directory() {
+#[ignore = "stress: the swaps land where the scheduling puts them"]
+fn races_stress_set_id_bits_never_land_on_another_directory() {
     use std::os::unix::fs::MetadataExt;
-    let Some(_serial) = privileged("races_set_id_bits_never_land_on_another_directory") else {
+    let Some(_serial) = privileged("races_stress_set_id_bits_never_land_on_another_directory")
+    else {
         return;
     };
     let s = Scratch::new("race-setid");
@@ -673,43 +1122,18 @@ fn races_set_id_bits_never_land_on_another_directory() {
     }
     drop(racer);
     let hits = hits.load(Ordering::Relaxed);
-    eprintln!("races set-id: {runs} runs, {ok} ok, {refused} refused, {hits} exchanges");
-    assert!(hits > 0, "the new directory was never exchanged");
+    eprintln!("races set-id stress: {runs} runs, {ok} ok, {refused} refused, {hits} exchanges");
     assert_eq!(host, host_mounts());
 }
 
-/// The `put-old` pivot: `pivot_root(".", ".pivot_root")` names its put_old directory by path,
-/// relative to the new root. A thread exchanges the directory, as soon as the apply made it,
-/// with a symlink to another directory of the root. Whatever happens, a command that runs must
-/// not see the old root (the host's) mounted anywhere: its mount table is the new root and
-/// its proc, nothing else.
-const PIVOT_PLAN: &str = r#"
-version = 1
-name = "race-pivot"
-
-[root]
-path = "${ROOTFS}"
-
-[namespaces]
-user = false
-pid = true
-
-[[step]]
-kind = "mount"
-id = "proc"
-type = "proc"
-target = "/proc"
-
-[[step]]
-kind = "pivot"
-id = "pivot"
-strategy = "put-old"
-put_old = "/.pivot_root"
-"#;
-
+/// [`PIVOT_PLAN`] applied again and again while a thread lists the root and exchanges the
+/// put_old directory with a symlink as soon as it appears, for a stress run
+/// (`cargo test -- --ignored races_stress`).
 #[test]
-fn races_the_put_old_pivot_never_leaves_the_host_root_visible() {
-    let Some(_serial) = privileged("races_the_put_old_pivot_never_leaves_the_host_root_visible")
+#[ignore = "stress: the swaps land where the scheduling puts them"]
+fn races_stress_the_put_old_pivot_never_leaves_the_host_root_visible() {
+    let Some(_serial) =
+        privileged("races_stress_the_put_old_pivot_never_leaves_the_host_root_visible")
     else {
         return;
     };
@@ -793,31 +1217,10 @@ fn races_the_put_old_pivot_never_leaves_the_host_root_visible() {
         }
     }
     eprintln!(
-        "races put-old pivot: {runs} runs, {ok} ok, {refused} refused ({kept} kept their \
+        "races put-old pivot stress: {runs} runs, {ok} ok, {refused} refused ({kept} kept their \
          journal for recover), {swapped} exchanges"
     );
-    assert!(swapped > 0, "the put_old directory was never exchanged");
     assert_eq!(host, host_mounts());
-}
-
-/// The same sweep, rootless: the apply runs as uid 65534 (setpriv) and makes a user namespace;
-/// the root, the canary and the bind source belong to 65534, so a step that escaped could
-/// write the canary.
-#[test]
-fn races_rootless_never_escape_either() {
-    let test = "races_rootless_never_escape_either";
-    let Some(_serial) = privileged(test) else {
-        return;
-    };
-    if !rootless_possible(test) || !debug_hooks(test) {
-        return;
-    }
-    for mirror in [false, true] {
-        let t = race_sweep("race-rootless", mirror, true, Resolver::Openat2);
-        eprintln!("races rootless sweep (mirror={mirror}): {t:?}");
-        assert_eq!(t.swaps, u64::from(t.runs), "{t:?}");
-        assert!(t.refused > 0, "no swap was refused: {t:?}");
-    }
 }
 
 /// One `renameat2(RENAME_EXCHANGE)` of `a` and `b`.

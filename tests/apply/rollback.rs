@@ -328,7 +328,22 @@ fn two_applies_on_one_root_take_turns_and_the_second_recovers_the_first() {
         "the second apply did not wait: {}",
         second.stderr()
     );
-    std::thread::sleep(Duration::from_millis(200));
+    // It waits in flock(LOCK_EX) on the lock the first holds, which only the first's end lets
+    // go (a state, looked at until it is reached: no time decides the verdict).
+    let pid = second.child.id();
+    let t = std::time::Instant::now();
+    while !in_system_call(pid, libc::SYS_flock) {
+        assert!(
+            second.child.try_wait().unwrap().is_none(),
+            "it did not wait: {}",
+            second.stderr()
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "it never blocked on the lock"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     assert!(
         second.child.try_wait().unwrap().is_none(),
         "it must still wait"
@@ -355,6 +370,19 @@ fn two_applies_on_one_root_take_turns_and_the_second_recovers_the_first() {
     };
     assert_eq!(norm(&d), norm(&twin));
     assert_ne!(before, d.manifest());
+}
+
+/// Whether a thread of process `pid` is in system call `nr` now (`/proc/PID/task/*/syscall`).
+fn in_system_call(pid: u32, nr: libc::c_long) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(|e| e.ok()).any(|e| {
+        std::fs::read_to_string(e.path().join("syscall"))
+            .ok()
+            .and_then(|t| t.split(' ').next()?.parse::<libc::c_long>().ok())
+            == Some(nr)
+    })
 }
 
 /// Changes below a bind's source land in the host directory the bind shows: the journal

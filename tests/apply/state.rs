@@ -184,13 +184,15 @@ fn recover_in(state: &Path) -> Out {
 }
 
 /// Issue 13, hole 5. The state directory lies in a directory uid 65534 owns, so that user can
-/// rename what it holds: a thread playing them exchanges the state directory (root's, 0700,
+/// rename what it holds: playing them, the test exchanges the state directory (root's, 0700,
 /// as an apply made it) with their own, which holds a forged journal with valid checksums
-/// that would give a root-only host file to them (mode 06777) and remove another. 150 applies
-/// (each runs recovery first) and 150 `recover`s run while it swaps. Every one must be refused
-/// before any journal is read, naming the directory they own, and the host files must stay as
-/// they were. Before the fix the check looked at the state directory once and every later open
-/// went by path: the forged journal was acted on (see docs/RELIABILITY.md for the counts).
+/// that would give a root-only host file to them (mode 06777) and remove another. Every apply
+/// (each runs recovery first) and every `recover` must be refused before any journal is read,
+/// naming the directory they own, and the host files must stay as they were. Before the fix
+/// the check looked at the state directory once and every later open went by path: the forged
+/// journal was acted on (see docs/RELIABILITY.md for the counts). Here the two layouts take
+/// turns, an exchange before every second run, so each of apply and `recover` meets each
+/// layout; a thread exchanging as fast as it can is the ignored stress run below.
 #[test]
 fn state_a_parent_another_user_owns_is_refused_before_any_journal_is_read() {
     let Some(_serial) =
@@ -198,6 +200,41 @@ fn state_a_parent_another_user_owns_is_refused_before_any_journal_is_read() {
     else {
         return;
     };
+    // Runs 0-1 in root's directory, 2-3 in theirs, 4-5 in root's, 6-7 in theirs.
+    let t = state_swaps(false, 8);
+    assert_eq!(
+        (t.runs, t.refused, t.landed, t.exchanges),
+        (8, 8, 0, 3),
+        "{t:?}"
+    );
+}
+
+/// The same with a thread exchanging the two directories as fast as it can during 300 runs,
+/// for a stress run (`cargo test --test apply -- --ignored state_stress`).
+#[test]
+#[ignore = "stress: the swaps land where the scheduling puts them"]
+fn state_stress_a_parent_another_user_owns_is_refused_while_it_is_swapped() {
+    let Some(_serial) =
+        privileged("state_stress_a_parent_another_user_owns_is_refused_while_it_is_swapped")
+    else {
+        return;
+    };
+    state_swaps(true, 300);
+}
+
+/// What [`state_swaps`] saw.
+#[derive(Debug)]
+struct StateTally {
+    runs: u32,
+    exchanges: u64,
+    landed: u32,
+    refused: u32,
+}
+
+/// `runs` runs, apply and `recover` in turn, in the state directory another user can swap:
+/// with `racer`, while a thread exchanges it with theirs as fast as it can; without, one
+/// exchange before every second run. Checks every run was refused and nothing was acted on.
+fn state_swaps(racer: bool, runs: u32) -> StateTally {
     let s = Scratch::new("state-swap");
     let plan = s.write("plan.toml", PLAN);
     let targets = Targets::new(&s);
@@ -215,35 +252,43 @@ fn state_a_parent_another_user_owns_is_refused_before_any_journal_is_read() {
     write_at(&their_journals, &jname, &targets.forged_journal(&key));
     let host = host_mounts();
 
+    let exchange = {
+        let (a, b) = (state.clone(), theirs.clone());
+        move || {
+            nix::fcntl::renameat2(
+                nix::fcntl::AT_FDCWD,
+                &a,
+                nix::fcntl::AT_FDCWD,
+                &b,
+                nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+            )
+            .is_ok()
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let swaps = Arc::new(AtomicU64::new(0));
-    let swapper = {
-        let (stop, swaps) = (stop.clone(), swaps.clone());
-        let (a, b) = (state.clone(), theirs.clone());
+    let swapper = racer.then(|| {
+        let (stop, swaps, exchange) = (stop.clone(), swaps.clone(), exchange.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let r = nix::fcntl::renameat2(
-                    nix::fcntl::AT_FDCWD,
-                    &a,
-                    nix::fcntl::AT_FDCWD,
-                    &b,
-                    nix::fcntl::RenameFlags::RENAME_EXCHANGE,
-                );
-                if r.is_ok() {
+                if exchange() {
                     swaps.fetch_add(1, Ordering::Relaxed);
                 }
             }
         })
-    };
-    let (mut landed, mut refused, mut runs) = (0, 0, 0);
+    });
+    let (mut landed, mut refused) = (0, 0);
     let mut other = Vec::new();
-    for i in 0..300 {
+    for i in 0..runs {
+        if !racer && i % 2 == 0 && i > 0 {
+            assert!(exchange(), "renameat2: {}", std::io::Error::last_os_error());
+            swaps.fetch_add(1, Ordering::Relaxed);
+        }
         let o = if i % 2 == 0 {
             Run::apply(&plan, &state).run()
         } else {
             recover_in(&state)
         };
-        runs += 1;
         let changed = targets.changed();
         if !changed.is_empty() {
             landed += 1;
@@ -265,11 +310,18 @@ fn state_a_parent_another_user_owns_is_refused_before_any_journal_is_read() {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    swapper.join().unwrap();
+    if let Some(h) = swapper {
+        h.join().unwrap();
+    }
+    let t = StateTally {
+        runs,
+        exchanges: swaps.load(Ordering::Relaxed),
+        landed,
+        refused,
+    };
     eprintln!(
-        "state swap: {runs} runs (apply and recover in turn), {} swaps, {landed} acted on the \
-         forged journal, {refused} refused naming the directory uid 65534 owns",
-        swaps.load(Ordering::Relaxed)
+        "state swap (racer: {racer}): {t:?} (apply and recover in turn; refused: naming the \
+         directory uid 65534 owns)"
     );
     assert_eq!(landed, 0, "the forged journal was acted on {landed} times");
     assert_eq!(refused, runs, "not every run was refused: {other:#?}");
@@ -279,6 +331,7 @@ fn state_a_parent_another_user_owns_is_refused_before_any_journal_is_read() {
     );
     assert!(targets.changed().is_empty());
     assert_eq!(host, host_mounts());
+    t
 }
 
 fn their_journals_has(dir: &OwnedFd, name: &str) -> bool {

@@ -638,7 +638,9 @@ impl Resume {
 
 /// Runs `cmd` (whose environment names `resume` and a pause point); when it says it paused,
 /// calls `attack`, then lets it go on. Returns its output and whether it paused (it does not
-/// when the point is past its last call or undo). Nothing here depends on timing: the apply
+/// when the point is past its last call or undo). A later pause of the same run (another
+/// process reaching its own point of that number, e.g. the parent recovering a journal the
+/// rollback kept) is let go on without an attack. Nothing here depends on timing: the apply
 /// waits for the test, the test for the apply's message or its end.
 pub fn run_paused(mut cmd: Command, resume: &Resume, attack: impl FnOnce()) -> (Out, bool) {
     let mut child = cmd.spawn().unwrap();
@@ -653,14 +655,15 @@ pub fn run_paused(mut cmd: Command, resume: &Resume, attack: impl FnOnce()) -> (
     let he = std::thread::spawn(move || {
         let mut all = String::new();
         let mut buf = [0u8; 512];
-        let mut told = false;
+        let mut told = 0;
         while let Ok(n) = se.read(&mut buf) {
             if n == 0 {
                 break;
             }
             all.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if !told && all.contains("mountplan: test pause before ") {
-                told = true;
+            let seen = all.matches("mountplan: test pause before ").count();
+            while told < seen {
+                told += 1;
                 let _ = tx.send(());
             }
         }
@@ -670,16 +673,17 @@ pub fn run_paused(mut cmd: Command, resume: &Resume, attack: impl FnOnce()) -> (
     let paused = rx.recv_timeout(Duration::from_secs(60)).is_ok();
     if paused {
         attack();
-        // Opening for writing waits for the apply's open for reading; closing ends its read.
-        drop(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&resume.0)
-                .unwrap(),
-        );
+        if let Err(e) = let_go_on(&mut child, resume) {
+            panic!("{e}:\n{}", he.join().unwrap());
+        }
     }
     let t = Instant::now();
     let status = loop {
+        if rx.try_recv().is_ok() {
+            if let Err(e) = let_go_on(&mut child, resume) {
+                panic!("{e}:\n{}", he.join().unwrap());
+            }
+        }
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
@@ -700,6 +704,37 @@ pub fn run_paused(mut cmd: Command, resume: &Resume, attack: impl FnOnce()) -> (
         stderr: he.join().unwrap(),
     };
     (out, paused)
+}
+
+/// Lets a paused run go on: opens `resume` for writing, which succeeds once the paused
+/// process has opened it for reading, and closes it, which ends its read. Not blocking, so a
+/// run that never opens it (it said why on stderr) fails the test instead of hanging it.
+fn let_go_on(child: &mut Child, resume: &Resume) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let t = Instant::now();
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&resume.0)
+        {
+            Ok(f) => {
+                drop(f);
+                return Ok(());
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {}
+            Err(e) => return Err(format!("{}: {e}", resume.0.display())),
+        }
+        if child.try_wait().unwrap().is_some() || t.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "it paused but never waited on {}",
+                resume.0.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// True when the `MOUNTPLAN_TEST_*` hooks exist (debug builds); else says the test did not

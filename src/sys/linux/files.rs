@@ -257,11 +257,18 @@ pub fn open_handle(mount: BorrowedFd<'_>, h: &Handle) -> Result<OwnedFd, Errno> 
         f_handle: [0; 128],
     };
     raw.f_handle[..h.bytes.len()].copy_from_slice(&h.bytes);
+    // The kernel takes no `O_PATH` descriptor for the filesystem (EBADF): a real one.
+    let m = nix::fcntl::openat(
+        mount,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     // SAFETY: a valid file_handle; the flags as for open(2).
     let r = unsafe {
         libc::syscall(
             libc::SYS_open_by_handle_at,
-            mount.as_raw_fd(),
+            m.as_raw_fd(),
             &raw mut raw,
             libc::O_PATH | libc::O_CLOEXEC,
         )
