@@ -1,10 +1,10 @@
 //! The executor: a valid plan -> a new namespace with the planned root, then the command.
 //!
 //! Takes a [`Dag`](crate::graph::Dag) and a [`Config`]; returns [`Applied`] (the [`Outcome`]
-//! of the steps and the exit status), or an [`ApplyError`] when nothing was started. It orchestrates: every
-//! system call goes through [`crate::sys::Sys`] (the steps) or [`crate::sys::Procs`] (the
-//! processes), and [`apply_with`] takes the latter as a parameter, so unit tests run the
-//! order below with a recording fake. The checklist, in order:
+//! of the steps and the exit status), or an [`ApplyError`] when nothing was started. It
+//! orchestrates: every system call goes through [`crate::sys::Sys`] (the steps) or
+//! [`crate::sys::Procs`] (the processes), and [`apply_with`] takes the latter as a parameter,
+//! so unit tests run the order below with a recording fake. The checklist, in order:
 //!
 //! 1. refuse early what cannot work ([`crate::validate::preflight`]: device nodes in a user namespace, ids
 //!    other than 0 there, capabilities mountplan lacks, ...);
