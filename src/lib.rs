@@ -4,17 +4,22 @@
 //!
 //! ```text
 //! source    the plan text + name, span helpers               -> Sources, Loc
-//! raw       serde + schemars mirror of the TOML               -> raw::Plan (may be wrong)
+//! raw       serde + schemars mirror of the TOML               -> raw::Plan (may be wrong);
+//!           raw/step.rs the flat `[[step]]`, raw/json_schema.rs schema/plan.schema.json
 //! parse     text -> raw::Plan                                 (syntax errors with spans)
 //! load      a plan file and its includes -> [raw::Plan]        (include cycles, unreadable files;
-//!           `mountplan:NAME` fragments from `fragments`)
+//!           `mountplan:NAME` fragments from `fragments`; load/limits.rs what a plan may read)
 //! validate  [raw::Plan] + --set -> model::Plan                (every semantic error, collected)
 //! graph     model::Plan -> Dag                                (edges, cycles, final tree)
 //! calls     model::Plan -> the exact system calls per step    (shared by render and exec)
 //! render    &Dag -> text | json | markdown | mermaid | dot    (pure, byte-stable)
 //! diff      two Dags -> a semantic diff
-//! exec      &Dag + Sys -> Outcome                             (namespaces, steps, journal, rollback)
-//! sys       the syscall layer: linux (the only file that calls the kernel) and a recording fake
+//! exec      &Dag + Config -> Applied                          (namespaces, steps, journal, rollback):
+//!           exec/parent.rs and child.rs the two processes, run.rs the steps, journal/format.rs
+//!           the journal format, recover.rs the undoing of a journal, report.rs the outcome
+//! sys       the kernel boundary: narrow traits (Sys, Procs, JournalStore), sys/linux (the only
+//!           code that calls the kernel: state/ the state directory, command/ the command's
+//!           process) and recording fakes (sys/fake)
 //! ```
 //!
 //! Only `main` prints (and [`timing`], on stderr, when `MOUNTPLAN_TIMING=1`); only `main` and `load` (through the reader it is given) read files;

@@ -7,8 +7,10 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 
 use super::*;
+use crate::graph::Dag;
+use crate::sys::Errno;
 use crate::sys::fake::FakeProcs;
-use crate::sys::procs::Exit;
+use crate::sys::procs::{Exit, Forked};
 
 /// A fresh state directory (0700, the caller's) and a root directory, under the temp dir.
 fn scratch(name: &str) -> (PathBuf, PathBuf) {

@@ -31,7 +31,7 @@ mode = "0755"
 /// The other user the tests play.
 const THEM: u32 = 65534;
 
-/// FNV-1a 64, as the journal's key (README of src/exec/journal.rs: the key of a tmpfs root is
+/// FNV-1a 64, as the journal's key (`key` in src/exec/journal/mod.rs: the key of a tmpfs root is
 /// `tmpfs-` and the hash of the plan's name).
 fn fnv64(b: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -17,10 +17,13 @@
 //! `files` the file changes and their reversal, `resolve` the path walk, `newmount` the
 //! kernel's mount API, `mount` flags and masking, `layers` an overlay's host directories,
 //! `host` what happens outside the namespace, `elf` why a command was not found (its ELF or
-//! `#!` interpreter missing from the new root). The calls of the apply's processes are here
-//! too, behind [`crate::sys::Procs`]: `process` (descriptors, signals, namespaces, fork,
-//! wait), `command` (becoming the command as `[process]` says), `procs` (the trait's
-//! implementation).
+//! `#!` interpreter missing from the new root), `state` the state directory (`walk` the
+//! checked walk to it, `lock` the roots' lock files, `journal_files` the journals' files,
+//! `tmproot` the tmpfs root's mountpoint). The calls of the apply's processes are here too,
+//! behind [`crate::sys::Procs`]: `process` (descriptors, signals, namespaces, fork, wait),
+//! `command` (becoming the command as `[process]` says: `prepare` builds it, `become_command`
+//! makes the calls, `seccomp` the TIOCSTI filter, `caps` the capabilities there are), `procs`
+//! (the trait's implementation).
 
 mod below;
 pub mod command;

@@ -1,11 +1,8 @@
-//! The undo journal: every change to a persistent host filesystem, on disk before and after
-//! it is made, so an apply killed at any instant can be undone by `mountplan recover`.
+//! The journal format: undo records <-> the lines of a journal file.
 //!
-//! Takes undo records with their host place (the root directory or a bind source, and the
-//! path below it); encodes them, one line each, for a [`JournalStore`] (the file
-//! `<state-dir>/journal/<key>.journal`, every line synced before the change it describes is
-//! made: the intent before, done with the inode's identity after); parses such a file back
-//! into [`Entry`]s for [`mod@super::recover`].
+//! Takes undo records with their host place; returns their lines (the intent, done and undone
+//! records, each sealed with its checksum, and the header). Takes a journal file's text;
+//! returns its [`Entry`]s ([`parse`]), torn or damaged lines reported, version 1 still read.
 //!
 //! ## Format (version 2)
 //!
@@ -32,31 +29,11 @@
 use std::fmt::Write as _;
 
 use crate::calls::{At, HostPlace, MountId};
-use crate::model::{HostPath, Plan, Root, RootPath};
-use crate::sys::{FileId, Handle, JournalStore, Node, Parent, Undo};
+use crate::model::{HostPath, RootPath};
+use crate::sys::{FileId, Handle, Node, Parent, Undo};
 
 /// The version of the format this code writes.
 const VERSION: u32 = 2;
-
-/// Where journal records go.
-pub trait Log {
-    /// Before a change at `place`: what undoes it.
-    fn intent(&mut self, seq: u64, place: &HostPlace, u: &Undo) -> Result<(), String>;
-    /// After the change: the complete undo record.
-    fn done(&mut self, seq: u64, u: &Undo) -> Result<(), String>;
-    /// The change was undone (or never happened).
-    fn undone(&mut self, seq: u64) -> Result<(), String>;
-}
-
-/// FNV-1a, 64 bits.
-fn fnv64(b: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for x in b {
-        h ^= u64::from(*x);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
 
 /// FNV-1a, 32 bits.
 fn fnv32(b: &[u8]) -> u32 {
@@ -66,15 +43,6 @@ fn fnv32(b: &[u8]) -> u32 {
         h = h.wrapping_mul(0x0100_0193);
     }
     h
-}
-
-/// The journal's name for a plan: a hash of the root directory's path (so every apply on
-/// the same root shares one lock and one journal), or of the plan's name for a tmpfs root.
-pub fn key(plan: &Plan) -> String {
-    match &plan.root {
-        Root::Path(p) => format!("root-{:016x}", fnv64(p.as_str().as_bytes())),
-        Root::Tmpfs(_) => format!("tmpfs-{:016x}", fnv64(plan.name.as_bytes())),
-    }
 }
 
 fn enc(s: &str, out: &mut String) {
@@ -317,7 +285,7 @@ fn dec_op(path: RootPath, rel: &str, t: &[&str], v: u32) -> Option<Undo> {
 
 /// The intent record of change `seq` (`None` for a change that is never journaled). The path
 /// below the base is written after a `/`: `/` alone is the base itself.
-fn intent_line(seq: u64, place: &HostPlace, u: &Undo) -> Option<String> {
+pub(super) fn intent_line(seq: u64, place: &HostPlace, u: &Undo) -> Option<String> {
     let mut s = format!("I {seq} ");
     enc(place.base.as_str(), &mut s);
     s.push_str(" /");
@@ -329,70 +297,26 @@ fn intent_line(seq: u64, place: &HostPlace, u: &Undo) -> Option<String> {
 }
 
 /// The done record of change `seq` (`None` for a change that is never journaled).
-fn done_line(seq: u64, u: &Undo) -> Option<String> {
+pub(super) fn done_line(seq: u64, u: &Undo) -> Option<String> {
     let mut s = format!("D {seq} ");
     enc_op(u, &mut s).then(|| seal(s))
 }
 
-fn seal(mut content: String) -> String {
+/// The header line of a journal for the plan whose key is `key`.
+pub(super) fn header_line(key: &str) -> String {
+    seal(format!("mountplan-journal {VERSION} {key}"))
+}
+
+/// The undone record of change `seq`.
+pub(super) fn undone_line(seq: u64) -> String {
+    seal(format!("U {seq}"))
+}
+
+/// `content` with its checksum and the newline: a complete line.
+pub(super) fn seal(mut content: String) -> String {
     let c = fnv32(content.as_bytes());
     let _ = writeln!(content, " ~{c:08x}");
     content
-}
-
-/// The journal of one apply: its records, encoded here, written through a
-/// [`JournalStore`] (the file, created on the first record).
-#[derive(Debug)]
-pub struct Journal<S> {
-    store: S,
-    head: String,
-    started: bool,
-}
-
-impl<S: JournalStore> Journal<S> {
-    /// A journal for the plan whose key is `key`, written to `store`.
-    pub fn new(store: S, key: &str) -> Self {
-        Journal {
-            store,
-            head: seal(format!("mountplan-journal {VERSION} {key}")),
-            started: false,
-        }
-    }
-
-    fn write(&mut self, line: String) -> Result<(), String> {
-        self.store.append(&self.head, &line)?;
-        self.started = true;
-        Ok(())
-    }
-
-    /// The apply succeeded or was fully rolled back: the journal is removed.
-    pub fn finish(&mut self) -> Result<(), String> {
-        if std::mem::take(&mut self.started) {
-            self.store.remove()?;
-        }
-        Ok(())
-    }
-}
-
-impl<S: JournalStore> Log for Journal<S> {
-    fn intent(&mut self, seq: u64, place: &HostPlace, u: &Undo) -> Result<(), String> {
-        match intent_line(seq, place, u) {
-            Some(l) => self.write(l),
-            None => Ok(()),
-        }
-    }
-    fn done(&mut self, seq: u64, u: &Undo) -> Result<(), String> {
-        match done_line(seq, u) {
-            Some(l) => self.write(l),
-            None => Ok(()),
-        }
-    }
-    fn undone(&mut self, seq: u64) -> Result<(), String> {
-        if !self.started {
-            return Ok(());
-        }
-        self.write(seal(format!("U {seq}")))
-    }
 }
 
 /// One change found in a journal, ready to undo.
@@ -521,277 +445,4 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(p: &str) -> At {
-        let path = RootPath::new(p).unwrap();
-        At {
-            rel: path.relative().to_string(),
-            path,
-            on: MountId::ROOT,
-        }
-    }
-
-    fn place(rel: &str) -> HostPlace {
-        HostPlace {
-            base: HostPath::new("/srv/my root").unwrap(),
-            rel: rel.into(),
-            overlay: None,
-        }
-    }
-
-    /// The journal's lines, in memory.
-    struct Mem(String);
-    impl Log for Mem {
-        fn intent(&mut self, seq: u64, p: &HostPlace, u: &Undo) -> Result<(), String> {
-            self.0.push_str(&intent_line(seq, p, u).unwrap());
-            Ok(())
-        }
-        fn done(&mut self, seq: u64, u: &Undo) -> Result<(), String> {
-            self.0.push_str(&done_line(seq, u).unwrap());
-            Ok(())
-        }
-        fn undone(&mut self, seq: u64) -> Result<(), String> {
-            self.0.push_str(&seal(format!("U {seq}")));
-            Ok(())
-        }
-    }
-
-    fn sample() -> String {
-        let mut m = Mem(seal("mountplan-journal 2 root-00".into()));
-        let intent = Undo::Remove {
-            at: at("/dev/my node"),
-            node: Node::Symlink("../a b~%".into()),
-            id: None,
-            parent: Some(Parent {
-                id: FileId { dev: 7, ino: 1 },
-                planned: Some("dev/my  node".into()),
-                handle: Some(Handle {
-                    kind: 1,
-                    bytes: vec![0, 0xab, 7],
-                }),
-            }),
-        };
-        m.intent(0, &place("dev/my node"), &intent).unwrap();
-        let done = Undo::Remove {
-            at: at("/dev/my node"),
-            node: Node::Symlink("../a b~%".into()),
-            id: Some(FileId { dev: 7, ino: 9 }),
-            parent: Some(Parent {
-                id: FileId { dev: 7, ino: 1 },
-                planned: Some("dev/my  node".into()),
-                handle: Some(Handle {
-                    kind: 1,
-                    bytes: vec![0, 0xab, 7],
-                }),
-            }),
-        };
-        m.done(0, &done).unwrap();
-        let ch = Undo::Chmod {
-            at: at("/etc"),
-            id: FileId { dev: 7, ino: 2 },
-            mode: 0o1755,
-            parent: Some(Parent {
-                id: FileId { dev: 7, ino: 1 },
-                planned: Some("dev/my  node".into()),
-                handle: Some(Handle {
-                    kind: 1,
-                    bytes: vec![0, 0xab, 7],
-                }),
-            }),
-        };
-        m.intent(1, &place("etc"), &ch).unwrap();
-        m.done(1, &ch).unwrap();
-        m.undone(1).unwrap();
-        m.0
-    }
-
-    #[test]
-    fn records_round_trip() {
-        let p = parse(&sample()).unwrap();
-        assert_eq!(p.key, "root-00");
-        assert_eq!(p.entries.len(), 2);
-        assert_eq!(p.entries[0].place.rel, "dev/my node");
-        assert_eq!(p.entries[0].place.base.as_str(), "/srv/my root");
-        assert!(p.entries[0].done && !p.entries[0].undone);
-        assert_eq!(
-            p.entries[0].undo,
-            Undo::Remove {
-                at: at("/dev/my node"),
-                node: Node::Symlink("../a b~%".into()),
-                id: Some(FileId { dev: 7, ino: 9 }),
-                parent: Some(Parent {
-                    id: FileId { dev: 7, ino: 1 },
-                    planned: Some("dev/my  node".into()),
-                    handle: Some(Handle {
-                        kind: 1,
-                        bytes: vec![0, 0xab, 7],
-                    }),
-                }),
-            }
-        );
-        assert!(p.entries[1].undone);
-        assert!(p.warnings.is_empty());
-    }
-
-    /// A change to the base directory itself (a chmod of a bind's or an overlay's root): its
-    /// path below the base is empty, written as `/` alone. It was written `/%00`, which read
-    /// back as a NUL byte: recover refused the whole journal.
-    #[test]
-    fn a_change_to_the_base_itself_round_trips() {
-        let mut m = Mem(seal("mountplan-journal 2 root-00".into()));
-        let ch = Undo::Chmod {
-            at: at("/"),
-            id: FileId { dev: 7, ino: 2 },
-            mode: 0o755,
-            parent: None,
-        };
-        m.intent(3, &place(""), &ch).unwrap();
-        assert!(m.0.contains("I 3 /srv/my%20root / chmod"), "{}", m.0);
-        // A journal an earlier version left, with `/%00`, reads the same.
-        let old = intent_line(3, &place(""), &ch)
-            .unwrap()
-            .replace(" / ", " /%00 ");
-        let old = format!(
-            "{}{}",
-            seal("mountplan-journal 2 root-00".into()),
-            seal(old.split(" ~").next().unwrap().to_string())
-        );
-        for text in [&m.0, &old] {
-            let p = parse(text).unwrap();
-            assert_eq!(p.entries.len(), 1, "{text}");
-            assert_eq!(p.entries[0].place, place(""));
-            assert_eq!(p.entries[0].undo, ch);
-        }
-    }
-
-    /// A file an overlay copies up is journaled with the size and modification time it keeps
-    /// from the lower layer (all recovery has before its inode number is known).
-    #[test]
-    fn a_copied_up_file_round_trips_with_its_size_and_time() {
-        let mut m = Mem(seal("mountplan-journal 2 root-00".into()));
-        let node = Node::Copy {
-            size: 12,
-            mtime: 1_700_000_000,
-            nsec: 123_456_789,
-        };
-        let u = Undo::Remove {
-            at: at("/etc/conf"),
-            node: node.clone(),
-            id: None,
-            parent: None,
-        };
-        m.intent(0, &place("etc/conf"), &u).unwrap();
-        assert!(
-            m.0.contains(" rm copy 12:1700000000:123456789 - - - - - - "),
-            "{}",
-            m.0
-        );
-        let p = parse(&m.0).unwrap();
-        assert_eq!(p.entries[0].undo, u);
-        let bad = seal("I 0 /srv/my%20root /etc/conf rm copy 12:1:2:3 - - - - - -".into());
-        let text = format!("{}{bad}", seal("mountplan-journal 2 root-00".into()));
-        assert!(
-            parse(&text).is_err(),
-            "a fourth number is not a copy's stamp"
-        );
-    }
-
-    /// A journal of the first version (no directory identity, no mode in a chown) still reads:
-    /// its records are undone as before.
-    #[test]
-    fn a_version_1_journal_still_reads() {
-        let mut t = seal("mountplan-journal 1 root-00".into());
-        t.push_str(&seal("I 0 /srv/root /etc/app rm dir - - -".into()));
-        t.push_str(&seal("D 0 rm dir - 7 9".into()));
-        t.push_str(&seal("I 1 /srv/root /etc/null chown 7 10 5 6".into()));
-        let p = parse(&t).unwrap();
-        assert_eq!(p.entries.len(), 2);
-        assert_eq!(
-            p.entries[0].undo,
-            Undo::Remove {
-                at: at("/etc/app"),
-                node: Node::Dir,
-                id: Some(FileId { dev: 7, ino: 9 }),
-                parent: None,
-            }
-        );
-        assert_eq!(
-            p.entries[1].undo,
-            Undo::Chown {
-                at: at("/etc/null"),
-                id: FileId { dev: 7, ino: 10 },
-                uid: 5,
-                gid: 6,
-                mode: 0,
-                parent: None,
-            }
-        );
-        // A version 2 record in a version 1 journal (more fields than the version has) is not
-        // read as one.
-        let mut bad = seal("mountplan-journal 1 root-00".into());
-        bad.push_str(&seal("I 0 /srv/root /etc/app rm dir - - - - - - -".into()));
-        assert!(parse(&bad).is_err());
-    }
-
-    #[test]
-    fn a_torn_last_line_is_ignored() {
-        let s = sample();
-        // Cut inside the last line: no newline at the end.
-        let torn = &s[..s.len() - 4];
-        let p = parse(torn).unwrap();
-        assert!(!p.entries[1].undone, "the torn `U 1` must not count");
-        assert!(p.warnings.is_empty());
-        // A complete last line with a wrong checksum (garbage after a crash) is also ignored.
-        let mut bad = s.clone();
-        bad.push_str("U 0 ~00000000\n");
-        let p = parse(&bad).unwrap();
-        assert!(!p.entries[0].undone);
-    }
-
-    #[test]
-    fn a_damaged_middle_line_stops_reading_with_a_warning() {
-        let s = sample().replacen("I 1", "I 9", 1);
-        let p = parse(&s).unwrap();
-        assert_eq!(p.entries.len(), 1);
-        assert_eq!(p.warnings.len(), 1);
-        assert!(p.warnings[0].contains("line 4"), "{:?}", p.warnings);
-    }
-
-    #[test]
-    fn unknown_versions_and_paths_with_dotdot_are_refused() {
-        assert!(
-            parse(&seal("mountplan-journal 3 k".into()))
-                .unwrap_err()
-                .contains("version 3")
-        );
-        let mut s = seal("mountplan-journal 1 k".into());
-        s.push_str(&seal("I 0 /srv /a/../b rm dir - - -".into()));
-        assert!(parse(&s).is_err());
-    }
-
-    #[test]
-    fn keys_differ_by_root() {
-        let a = fnv64(b"/srv/a");
-        let b = fnv64(b"/srv/b");
-        assert_ne!(a, b);
-    }
-}
-
-#[cfg(test)]
-mod torn_header_tests {
-    /// Regression: an apply killed while writing the header left a journal that `recover`
-    /// refused forever. Nothing can have changed before the header is synced.
-    #[test]
-    fn journal_killed_mid_header_recovers_as_empty() {
-        for text in ["", "mountplan-jour", "mountplan-journal 1 key ~"] {
-            let p = super::parse(text).expect("a torn header is an empty journal");
-            assert!(p.entries.is_empty());
-            assert_eq!(p.warnings.len(), 1);
-        }
-    }
 }

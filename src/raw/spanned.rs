@@ -1,0 +1,70 @@
+//! The spanned value of the raw plan.
+//!
+//! Takes a TOML value as serde gives it; returns an [`Sp`], the value with the byte span it
+//! came from, whose JSON Schema is the value's own.
+
+use std::ops::Range;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+
+/// A value with the byte span it came from in its file.
+///
+/// Serde-transparent over `toml::Spanned<T>`; its JSON Schema is `T`'s, so the schema shows
+/// the value as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sp<T> {
+    /// The value.
+    pub value: T,
+    /// Byte range of the value in its file.
+    pub span: Range<usize>,
+}
+
+impl<T> Sp<T> {
+    /// A value with a span (used by tests and by code that synthesises values).
+    pub fn new(value: T, span: Range<usize>) -> Self {
+        Sp { value, span }
+    }
+}
+
+/// Ordered by value, then span (as `Eq` compares both), so spanned names can key a map.
+impl<T: Ord> Ord for Sp<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.value
+            .cmp(&other.value)
+            .then(self.span.start.cmp(&other.span.start))
+            .then(self.span.end.cmp(&other.span.end))
+    }
+}
+
+impl<T: Ord> PartialOrd for Sp<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = toml::Spanned::<T>::deserialize(d)?;
+        let span = s.span();
+        Ok(Sp {
+            value: s.into_inner(),
+            span,
+        })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Sp<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(g)
+    }
+}
