@@ -20,8 +20,10 @@
 //! only `exec`, through [`sys::Sys`], touches the kernel.
 
 pub mod calls;
+pub mod capture;
 pub mod diag;
 pub mod diff;
+pub mod doctor;
 pub mod exec;
 pub mod graph;
 pub mod load;

@@ -27,7 +27,9 @@ pub mod mountinfo;
 mod mounting;
 pub mod newmount;
 pub mod pin;
+pub mod probe;
 pub mod resolve;
+pub mod snapshot;
 pub mod state;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
