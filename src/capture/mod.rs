@@ -23,6 +23,9 @@ mod write;
 
 pub use write::words;
 
+#[cfg(test)]
+mod tests;
+
 use crate::model::RootPath;
 use crate::sys::linux::probe::StatMount;
 

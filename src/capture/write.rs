@@ -511,7 +511,11 @@ impl Writer<'_> {
                     self.inexact.push(t);
                 }
                 c.push("A new, empty tmpfs, as the captured one is not on the host.".into());
-                let _ = writeln!(body, "tmpfs = {{ {} }}", fields.join(", "));
+                if fields.is_empty() {
+                    let _ = writeln!(body, "tmpfs = {{}}");
+                } else {
+                    let _ = writeln!(body, "tmpfs = {{ {} }}", fields.join(", "));
+                }
                 self.empty_tmpfs.insert(0);
                 // A tmpfs root is mounted nosuid, nodev (relatime).
                 let made = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RELATIME;
