@@ -967,3 +967,6 @@ pub fn json(r: &Report, plan_file: Option<&str>, diags: serde_json::Value) -> se
         "can_apply": r.can_apply(),
     })
 }
+
+#[cfg(test)]
+mod tests;
