@@ -18,7 +18,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// itself fails (unreadable or invalid plan, failed step — after rollback), 126 when the
 /// command cannot be executed,
 /// 127 when it is not found. recover exits 1 when something could not be undone, 2 when the
-/// state directory cannot be used; release 1 when FILE is not a pinned namespace.
+/// state directory cannot be used; release 1 when FILE is not a pinned namespace. capture exits
+/// 1 when its plan cannot rebuild the tree exactly, 2 when the namespace cannot be read;
+/// doctor 1 when a step of PLAN will certainly fail here.
 #[derive(Debug, Parser)]
 #[command(
     name = "mountplan",
@@ -62,6 +64,33 @@ pub enum Command {
     Recover(RecoverArgs),
     /// Undo `apply --persist FILE`: unmount the pinned namespace from FILE and remove it.
     Release(ReleaseArgs),
+    /// Print a plan that rebuilds the mount tree of a live mount namespace: this process's, or
+    /// PID's. Exit 0 when the plan rebuilds it exactly, 1 when it printed a plan that cannot
+    /// (what differs is on stderr and in the plan's comments), 2 when the namespace cannot
+    /// be read.
+    ///
+    /// The plan binds what is on the host (a mount whose filesystem is mounted in mountplan's
+    /// namespace becomes a bind of the host path its root is at, checked to be the same inode
+    /// where the mount can be seen), makes new what only the namespace has (tmpfs with its
+    /// size, mode, nr_inodes, uid and gid; devpts; overlay with its layers; other types with
+    /// their options as `data`) and what the kernel gives every mount of a type (proc, sysfs,
+    /// cgroup2, mqueue...), gives each mount its per-mount flags and its propagation, and makes
+    /// the namespaces the process does not share with mountplan. Each step's comment says
+    /// where it came from. `mountplan plan` of the result predicts the captured tree; capture
+    /// checks that itself before it exits.
+    Capture(CaptureArgs),
+    /// Report what this kernel and host offer an apply (openat2, the new mount API,
+    /// statmount/listmount, idmapped binds, user namespaces and their limits,
+    /// dev.tty.legacy_tiocsti) and, with PLAN, which of its steps will fail here and why,
+    /// before anything is changed. Exit 0 when the plan (or, without one, any plan) can apply
+    /// here, 1 when a step will certainly fail (or the plan is invalid), 2 on usage errors
+    /// and unreadable files.
+    ///
+    /// Nothing on the host is changed: calls are tried on bad descriptors or on detached
+    /// mounts that are dropped at once, and what needs a namespace (an unprivileged user
+    /// namespace, a throwaway user namespace for an idmapped bind, the mount API as a rootless
+    /// apply uses it) is tried in a child process that exits after.
+    Doctor(DoctorArgs),
     /// Print the JSON Schema of the plan format (or, with --markdown, the format reference).
     Schema(SchemaArgs),
     /// Print shell completions.
@@ -317,6 +346,47 @@ pub struct ReleaseArgs {
     /// it is not a pinned namespace.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+/// `mountplan capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Capture the mount namespace of process PID, as PID sees it (/proc/PID/mountinfo,
+    /// mountpoints relative to its root). Without it, mountplan's own.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Capture the tree below PATH (a mountpoint, as the process sees it), which becomes the
+    /// plan's root. Without it, the process's root; a foreign namespace's whole tree then ends
+    /// with a pivot into it.
+    #[arg(long, value_name = "PATH")]
+    pub root: Option<PathBuf>,
+}
+
+/// `mountplan doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// A plan to judge: its host paths (missing ones, their mounts, the flags a rootless apply
+    /// finds locked on them, whether a bind of them can be idmapped) and every step that will
+    /// fail here.
+    #[arg(value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Output format (json: see docs/json.md).
+    #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
+    pub format: DoctorFormat,
+    /// When to use colour in the plan's diagnostics.
+    #[arg(long, value_enum, default_value_t)]
+    pub color: Color,
+}
+
+/// Output of `doctor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    /// For people.
+    Text,
+    /// One JSON document on stdout.
+    Json,
 }
 
 /// `mountplan completions`.

@@ -26,8 +26,10 @@
 //! only `exec`, through [`sys::Sys`], touches the kernel.
 
 pub mod calls;
+pub mod capture;
 pub mod diag;
 pub mod diff;
+pub mod doctor;
 pub mod exec;
 pub mod export;
 pub mod fragments;

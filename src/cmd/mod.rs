@@ -1,8 +1,10 @@
 //! One module per subcommand; each returns the exit status.
 
 mod apply;
+mod capture;
 mod check;
 mod diff;
+mod doctor;
 mod export;
 mod import;
 pub(crate) mod input;
@@ -42,6 +44,8 @@ pub fn run(c: Command) -> u8 {
         Command::Apply(a) => apply::apply(a),
         Command::Recover(a) => apply::recover(a),
         Command::Release(a) => apply::release(a),
+        Command::Capture(a) => capture::run(a),
+        Command::Doctor(a) => doctor::run(a),
         Command::Schema(a) => check::schema(a),
         Command::Completions(a) => check::completions(a),
         Command::Man(a) => check::man(a),

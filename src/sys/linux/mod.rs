@@ -37,9 +37,11 @@ pub mod mountinfo;
 mod mounting;
 pub mod newmount;
 pub mod pin;
+pub mod probe;
 pub mod process;
 mod procs;
 pub mod resolve;
+pub mod snapshot;
 pub mod state;
 
 pub use procs::LinuxProcs;
