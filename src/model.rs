@@ -12,7 +12,9 @@ use std::fmt;
 pub use nix::mount::MsFlags;
 
 mod process;
-pub use process::{CAP_NAMES, Cap, CapSet, CapsAsked, DEFAULT_CAPS, Env, Process, ProcessLocs};
+pub use process::{
+    CAP_NAMES, Cap, CapSet, CapsAsked, Console, DEFAULT_CAPS, Env, Process, ProcessLocs,
+};
 
 use crate::raw::StepKind;
 use crate::source::Loc;

@@ -1,5 +1,5 @@
 //! The command's process, validated: capabilities, ids, no_new_privs, working directory,
-//! environment, hostname and umask (`[process]` of a plan).
+//! environment, hostname, umask and console (`[process]` of a plan).
 //!
 //! Built only by `validate` from `raw::Process`; read by `render` (what the dry run says the
 //! command gets) and `exec` (what it sets up before the exec). Capabilities are a [`CapSet`]
@@ -217,6 +217,21 @@ impl Env {
     }
 }
 
+/// A console for the command (`console = "pty"`): a new pseudo-terminal of the plan's devpts,
+/// its slave made 0600 and 0:0 and bound onto `/dev/console`, the command's standard
+/// descriptors and controlling terminal; mountplan relays between the caller and its master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Console {
+    /// The devpts mountpoint whose `ptmx` is opened (after the pivot), such as `/dev/pts`.
+    pub devpts: RootPath,
+    /// The id of the step that mounts it.
+    pub devpts_step: String,
+    /// Where the pty's slave is bound: `/dev/console`.
+    pub target: RootPath,
+    /// Where `console` is written.
+    pub loc: Loc,
+}
+
 /// Where the keys of `[process]` are written (for diagnostics of apply time).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProcessLocs {
@@ -260,6 +275,8 @@ pub struct Process {
     pub groups: Vec<u32>,
     /// The umask; `None` (the default) is the caller's, read when apply starts.
     pub umask: Option<Mode>,
+    /// The console the command gets (default none: the caller's descriptors 0, 1 and 2).
+    pub console: Option<Console>,
     /// Where the keys are written.
     pub locs: ProcessLocs,
 }
@@ -278,6 +295,7 @@ impl Default for Process {
             gid: 0,
             groups: Vec::new(),
             umask: None,
+            console: None,
             locs: ProcessLocs::default(),
         }
     }

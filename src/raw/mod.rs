@@ -196,6 +196,17 @@ pub struct Process {
     /// The command's umask, an octal string such as `"0022"`. Default: the caller's umask
     /// (mountplan itself works with umask 0 so the plan's modes are exact).
     pub umask: Option<Sp<String>>,
+    /// A console for the command: `"pty"` makes mountplan open a new pseudo-terminal in the
+    /// plan's devpts (its `ptmx`, after the pivot), make its slave mode 0600 and owner 0:0,
+    /// bind it onto `/dev/console` (a file created on the plan's `/dev` mount) and give it to
+    /// the command as its standard input, output and error and its controlling terminal
+    /// (the command leads a new session). mountplan relays between its own standard input and
+    /// output and the pty's master (the caller's terminal, if it is one, in raw mode until
+    /// the command ends, then restored), so the command holds no descriptor on the caller's
+    /// terminal. Needs a devpts mount below `/dev`, a tmpfs mounted on `/dev` and a pivot
+    /// step; not with `--keep-terminal`. Default: no console (the command gets the caller's
+    /// descriptors 0, 1 and 2).
+    pub console: Option<Sp<String>>,
 }
 
 /// The command's environment, changed in this order: `clear`, `unset`, `set`.
