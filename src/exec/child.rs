@@ -240,6 +240,18 @@ fn steps_then_command(
     if args.is_empty() {
         return 0;
     }
+    let console = dag.plan.process.console.as_ref();
+    if let Some(c) = console {
+        // In the new root (after the pivot): the pty of its devpts, bound onto /dev/console,
+        // becomes descriptors 0, 1 and 2 in place of the caller's; its master goes to the
+        // parent, which relays.
+        if let Err(e) = p.open_console(c, &sock) {
+            on(Event::ExecFailed(&format!(
+                "cannot set up the console ([process] console): {e}"
+            )));
+            return 126;
+        }
+    }
     drop(sock);
     p.close_extra_fds(fd_proc);
     let command = Command {
@@ -248,6 +260,7 @@ fn steps_then_command(
         caller_umask,
         caller_env: &caller_env,
         keep_terminal: cfg.keep_terminal,
+        console: console.is_some(),
         userns,
         as_init: dag.plan.namespaces.pid,
     };

@@ -13,7 +13,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use super::SysError;
-use crate::model::{CapSet, Namespaces, Process};
+use crate::model::{CapSet, Console, Namespaces, Process};
 
 /// Which side of a fork this process is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,9 @@ pub struct Command<'a> {
     pub caller_env: &'a [(Vec<u8>, Vec<u8>)],
     /// Leave the session (and the terminal) as it is.
     pub keep_terminal: bool,
+    /// The command's descriptors 0, 1 and 2 are a console's pty ([`Procs::open_console`]):
+    /// it becomes the controlling terminal of the command's new session.
+    pub console: bool,
     /// A rootless apply (no setgroups: the kernel denies it there).
     pub userns: bool,
     /// This process is pid 1 of a pid namespace: it starts the command as its child, reaps
@@ -98,6 +101,15 @@ pub trait Procs {
     /// Closes every descriptor but 0, 1 and 2; `proc`, the host's `/proc`, lists them where
     /// `close_range` is missing (and is closed too).
     fn close_extra_fds(&mut self, proc: Option<OwnedFd>);
+    /// In the child, after the steps (the pivot done): opens the console's pty in the new
+    /// root's devpts, binds its slave onto the console's target (0600, 0:0), makes it this
+    /// process's descriptors 0, 1 and 2, and sends the master to the parent over `sock` (on
+    /// failure, says to the parent that no console comes).
+    fn open_console(&mut self, c: &Console, sock: &UnixStream) -> Result<(), SysError>;
+    /// In the parent: receives the console's master over `sock` and relays between the
+    /// caller's standard input and output and it until the command is gone (nothing when no
+    /// console came).
+    fn relay_console(&mut self, sock: &UnixStream) -> Result<(), SysError>;
     /// Becomes (or, as init, starts) the command; returns its status, or on failure calls
     /// `on_error` with the message and returns 127 (not found) or 126.
     fn start_command(&mut self, c: &Command<'_>, on_error: &mut dyn FnMut(&str)) -> u8;

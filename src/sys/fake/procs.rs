@@ -10,7 +10,7 @@
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-use crate::model::{CapSet, Namespaces, Process};
+use crate::model::{CapSet, Console, Namespaces, Process};
 use crate::sys::procs::{Command, Exit, Forked, Procs};
 use crate::sys::{Errno, SysError};
 
@@ -122,6 +122,12 @@ impl Procs for FakeProcs {
     }
     fn close_extra_fds(&mut self, _: Option<OwnedFd>) {
         let _ = self.did("close_extra_fds", String::new());
+    }
+    fn open_console(&mut self, c: &Console, _: &UnixStream) -> Result<(), SysError> {
+        self.did("open_console", c.devpts.to_string())
+    }
+    fn relay_console(&mut self, _: &UnixStream) -> Result<(), SysError> {
+        self.did("relay_console", String::new())
     }
     fn start_command(&mut self, c: &Command<'_>, _: &mut dyn FnMut(&str)) -> u8 {
         let _ = self.did("start_command", format!("{} args", c.args.len()));
