@@ -51,6 +51,17 @@ struct JProcess<'a> {
     env: JEnv<'a>,
     hostname: Option<&'a str>,
     umask: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    console: Option<JConsole<'a>>,
+}
+
+#[derive(Serialize)]
+struct JConsole<'a> {
+    kind: &'static str,
+    devpts: &'a str,
+    devpts_step: &'a str,
+    target: &'a str,
+    calls: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -221,6 +232,13 @@ fn jprocess(p: &Process) -> JProcess<'_> {
         },
         hostname: p.hostname.as_deref(),
         umask: p.umask.map(|m| format!("{:04o}", m.bits())),
+        console: p.console.as_ref().map(|c| JConsole {
+            kind: "pty",
+            devpts: c.devpts.as_str(),
+            devpts_step: &c.devpts_step,
+            target: c.target.as_str(),
+            calls: crate::render::process::console_calls(c),
+        }),
     }
 }
 

@@ -1,10 +1,14 @@
 //! What the command gets, in words: a plan's [`Process`] -> `(field, value)` lines, the same in
-//! the text and Markdown dry runs and in `diff`.
+//! the text and Markdown dry runs and in `diff`; and its console: the calls that make it
+//! ([`console_calls`]) and the final tree with `/dev/console` bound ([`with_console`]).
 
-use crate::model::{CapsAsked, Namespaces, Process};
+use std::borrow::Cow;
+
+use crate::graph::{FinalTree, Mounted, TreeMount};
+use crate::model::{CapsAsked, Console, MsFlags, Namespaces, Process};
 
 /// The fields, in the order shown: user, capabilities, no_new_privs, cwd, environment,
-/// hostname, umask.
+/// hostname, umask, and the console when there is one.
 pub(crate) fn lines(p: &Process, ns: &Namespaces) -> Vec<(&'static str, String)> {
     let mut v = Vec::new();
     let groups = if p.groups.is_empty() {
@@ -60,7 +64,57 @@ pub(crate) fn lines(p: &Process, ns: &Namespaces) -> Vec<(&'static str, String)>
             None => "the caller's".to_string(),
         },
     ));
+    if let Some(c) = &p.console {
+        v.push((
+            "console",
+            format!(
+                "a new pty of the devpts at {} (step `{}`), its slave mode 0600 owner 0:0 bound \
+                 onto {}: the command's stdin, stdout, stderr and controlling terminal \
+                 (mountplan relays the caller's input and output)",
+                c.devpts, c.devpts_step, c.target
+            ),
+        ));
+    }
     v
+}
+
+/// The calls that make the console, after the steps (the pivot done: paths are in the new
+/// root), as [`crate::sys::linux::console`] makes them.
+pub(crate) fn console_calls(c: &Console) -> Vec<String> {
+    vec![
+        format!("openat(<{}>, \"ptmx\", O_RDWR|O_NOCTTY|O_NOFOLLOW)", c.devpts),
+        "ioctl(<ptmx>, TIOCSPTLCK, 0)".to_string(),
+        "ioctl(<ptmx>, TIOCGPTPEER, O_RDWR|O_NOCTTY) => <slave>".to_string(),
+        "fchown(<slave>, 0, 0)".to_string(),
+        "fchmod(<slave>, 0600)".to_string(),
+        format!(
+            "openat(<{}>, O_PATH|O_NOFOLLOW) (created when missing: O_CREAT|O_EXCL, 0600)",
+            c.target
+        ),
+        "open_tree(<slave>, \"\", OPEN_TREE_CLONE|AT_EMPTY_PATH)".to_string(),
+        format!("move_mount(<tree>, \"\", <{}>, \"\", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH)", c.target),
+        "dup2(<slave>, 0); dup2(<slave>, 1); dup2(<slave>, 2)".to_string(),
+        "sendmsg(<socket>, SCM_RIGHTS <ptmx>) (to mountplan, which relays)".to_string(),
+        "in the command: setsid(); ioctl(0, TIOCSCTTY, 0)".to_string(),
+    ]
+}
+
+/// The final tree with the console's bind of the pty slave onto its target, when the plan has
+/// a console (the first pty of a new devpts instance is number 0).
+pub(crate) fn with_console<'t>(tree: &'t FinalTree, p: &Process) -> Cow<'t, FinalTree> {
+    let Some(c) = &p.console else {
+        return Cow::Borrowed(tree);
+    };
+    let mut t = tree.clone();
+    t.mounts.push(TreeMount::new(
+        c.target.clone(),
+        Mounted::Bind,
+        format!("{} (the console's pty)", c.devpts.join("0")),
+        MsFlags::empty(),
+        None,
+        false,
+    ));
+    Cow::Owned(t)
 }
 
 #[cfg(test)]
