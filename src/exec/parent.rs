@@ -268,7 +268,9 @@ fn wait_child(
     if ok && console && cfg.persist.is_none() {
         // The child sends the console's master (or word that none comes) before the command.
         if let Err(e) = p.relay_console(sock) {
-            on(Event::ExecFailed(&format!("the console's relay failed: {e}")));
+            on(Event::ExecFailed(&format!(
+                "the console's relay failed: {e}"
+            )));
         }
     }
     let ws = p.wait(child).ok();

@@ -82,7 +82,10 @@ pub(crate) fn lines(p: &Process, ns: &Namespaces) -> Vec<(&'static str, String)>
 /// root), as [`crate::sys::linux::console`] makes them.
 pub(crate) fn console_calls(c: &Console) -> Vec<String> {
     vec![
-        format!("openat(<{}>, \"ptmx\", O_RDWR|O_NOCTTY|O_NOFOLLOW)", c.devpts),
+        format!(
+            "openat(<{}>, \"ptmx\", O_RDWR|O_NOCTTY|O_NOFOLLOW)",
+            c.devpts
+        ),
         "ioctl(<ptmx>, TIOCSPTLCK, 0)".to_string(),
         "ioctl(<ptmx>, TIOCGPTPEER, O_RDWR|O_NOCTTY) => <slave>".to_string(),
         "fchown(<slave>, 0, 0)".to_string(),
@@ -92,7 +95,10 @@ pub(crate) fn console_calls(c: &Console) -> Vec<String> {
             c.target
         ),
         "open_tree(<slave>, \"\", OPEN_TREE_CLONE|AT_EMPTY_PATH)".to_string(),
-        format!("move_mount(<tree>, \"\", <{}>, \"\", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH)", c.target),
+        format!(
+            "move_mount(<tree>, \"\", <{}>, \"\", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH)",
+            c.target
+        ),
         "dup2(<slave>, 0); dup2(<slave>, 1); dup2(<slave>, 2)".to_string(),
         "sendmsg(<socket>, SCM_RIGHTS <ptmx>) (to mountplan, which relays)".to_string(),
         "in the command: setsid(); ioctl(0, TIOCSCTTY, 0)".to_string(),

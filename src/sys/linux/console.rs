@@ -161,7 +161,11 @@ fn mountpoint(
                 libc::openat(
                     dev.as_raw_fd(),
                     name.as_ptr(),
-                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_WRONLY
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC,
                     0o600 as libc::c_uint,
                 )
             })
@@ -300,7 +304,11 @@ pub fn relay(master: OwnedFd) -> Result<(), SysError> {
                 },
                 libc::pollfd {
                     // A negative descriptor is left out by poll.
-                    fd: if stdin_open && pending.is_empty() { 0 } else { -1 },
+                    fd: if stdin_open && pending.is_empty() {
+                        0
+                    } else {
+                        -1
+                    },
                     events: libc::POLLIN,
                     revents: 0,
                 },

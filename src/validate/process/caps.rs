@@ -4,8 +4,8 @@
 //! asked for, which [`super::finish`] checks against the pivot), pushing a diagnostic at each
 //! name that is not a capability, with the nearest name as a suggestion.
 
-use super::Caps;
 use super::super::values::Ctx;
+use super::Caps;
 use crate::diag::Diag;
 use crate::model::{CAP_NAMES, Cap, CapSet, CapsAsked};
 use crate::parse::did_you_mean;

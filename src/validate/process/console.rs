@@ -59,9 +59,9 @@ pub(super) fn check(asked: Asked, steps: &[Step], diags: &mut Vec<Diag>) -> Opti
         (matches!(m.fs, FsKind::Devpts(_)) && m.target.starts_with(&dev) && m.target != dev)
             .then(|| (s, m))
     });
-    let tmpfs_dev = steps.iter().find(|s| {
-        mount(s).is_some_and(|m| m.target == dev && matches!(m.fs, FsKind::Tmpfs(_)))
-    });
+    let tmpfs_dev = steps
+        .iter()
+        .find(|s| mount(s).is_some_and(|m| m.target == dev && matches!(m.fs, FsKind::Tmpfs(_))));
     let pivot = steps.iter().any(|s| matches!(s.action, Action::Pivot(_)));
     let mut ok = true;
     if devpts.is_none() {

@@ -122,9 +122,7 @@ pub(in crate::validate) fn finish(
             .map(|g| g.0.clone())
             .unwrap_or_default(),
         umask: parts.umask,
-        console: parts
-            .console
-            .and_then(|a| console::check(a, steps, diags)),
+        console: parts.console.and_then(|a| console::check(a, steps, diags)),
         locs: ProcessLocs {
             caps: parts.caps.as_ref().map(|c| c.loc),
             uid: parts.uid.map(|u| u.1),

@@ -117,8 +117,7 @@ fn a_plain_chroot_takes_cap_sys_chroot_from_the_default_set() {
 
 #[test]
 fn asking_for_cap_sys_chroot_with_a_plain_chroot_is_an_error_at_the_name() {
-    let pivot =
-        "[[step]]\nkind = \"pivot\"\nstrategy = \"pivot-root\"\nfallback = \"chroot\"\n";
+    let pivot = "[[step]]\nkind = \"pivot\"\nstrategy = \"pivot-root\"\nfallback = \"chroot\"\n";
     let (d, s) = one(&format!(
         "[process]\ncapabilities = [\"chown\", \"SYS_CHROOT\"]\n{pivot}"
     ));
