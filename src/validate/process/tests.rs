@@ -236,3 +236,65 @@ fn a_later_file_replaces_keys_and_merges_the_environment() {
         [("A".into(), "1".into()), ("B".into(), "3".into())]
     );
 }
+
+/// The steps a console needs: a tmpfs /dev, a devpts below it, a pivot.
+const CONSOLE_STEPS: &str = "[[step]]\nkind = \"mount\"\nid = \"dev\"\ntype = \"tmpfs\"\n\
+    target = \"/dev\"\n\n[[step]]\nkind = \"mount\"\nid = \"pts\"\ntype = \"devpts\"\n\
+    target = \"/dev/pts\"\n\n[[step]]\nkind = \"pivot\"\n";
+
+#[test]
+fn a_console_is_the_plan_s_devpts_bound_onto_dev_console() {
+    let p = valid(&format!("[process]\nconsole = \"pty\"\n{CONSOLE_STEPS}"));
+    let c = p.process.console.expect("a console");
+    assert_eq!(c.devpts.as_str(), "/dev/pts");
+    assert_eq!(c.devpts_step, "pts");
+    assert_eq!(c.target.as_str(), "/dev/console");
+    assert!(valid(CONSOLE_STEPS).process.console.is_none());
+}
+
+#[test]
+fn a_console_other_than_pty_is_an_error_at_the_value() {
+    let (d, s) = one(&format!("[process]\nconsole = \"tty\"\n{CONSOLE_STEPS}"));
+    assert_eq!(d.code, "mountplan::process::console");
+    assert_eq!(s, "\"tty\"");
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap_or("")
+            .contains("console = \"pty\"")
+    );
+}
+
+#[test]
+fn a_console_without_its_mounts_or_a_pivot_is_an_error_at_the_value() {
+    let without = |drop: &str| CONSOLE_STEPS.replace(drop, "");
+    for (steps, code) in [
+        (
+            without(
+                "[[step]]\nkind = \"mount\"\nid = \"pts\"\ntype = \"devpts\"\ntarget = \"/dev/pts\"\n\n",
+            ),
+            "mountplan::process::console-devpts",
+        ),
+        (
+            without(
+                "[[step]]\nkind = \"mount\"\nid = \"dev\"\ntype = \"tmpfs\"\ntarget = \"/dev\"\n\n",
+            ),
+            "mountplan::process::console-dev",
+        ),
+        (
+            without("[[step]]\nkind = \"pivot\"\n"),
+            "mountplan::process::console-pivot",
+        ),
+        // A devpts elsewhere is not one below /dev.
+        (
+            CONSOLE_STEPS.replace("target = \"/dev/pts\"", "target = \"/pts\""),
+            "mountplan::process::console-devpts",
+        ),
+    ] {
+        assert_ne!(steps, CONSOLE_STEPS, "the step to drop is not in the plan");
+        let (d, s) = one(&format!("[process]\nconsole = \"pty\"\n{steps}"));
+        assert_eq!(d.code, code, "{steps}");
+        assert_eq!(s, "\"pty\"", "{code}");
+        assert!(d.help.is_some(), "{code}");
+    }
+}
