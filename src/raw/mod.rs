@@ -206,6 +206,7 @@ pub struct Process {
     /// terminal. Needs a devpts mount below `/dev`, a tmpfs mounted on `/dev` and a pivot
     /// step; not with `--keep-terminal`. Default: no console (the command gets the caller's
     /// descriptors 0, 1 and 2).
+    #[schemars(extend("enum" = ["pty"]))]
     pub console: Option<Sp<String>>,
 }
 
