@@ -76,7 +76,9 @@ pub fn open(c: &Console) -> Result<OwnedFd, SysError> {
     // SAFETY: filled by fstatfs.
     let fs = unsafe { fs.assume_init() };
     let st = stat_of(master.as_fd()).map_err(|e| SysError::new("fstat(<ptmx>)", e))?;
-    if fs.f_type as i64 != DEVPTS_MAGIC || st.st_rdev != libc::makedev(5, 2) {
+    #[allow(clippy::unnecessary_cast)] // f_type is not i64 on every target
+    let magic = fs.f_type as i64;
+    if magic != DEVPTS_MAGIC || st.st_rdev != libc::makedev(5, 2) {
         return Err(SysError::refused(
             ptmx_call,
             Errno::ENODEV,

@@ -57,7 +57,7 @@ pub(super) fn check(asked: Asked, steps: &[Step], diags: &mut Vec<Diag>) -> Opti
     let devpts = steps.iter().rev().find_map(|s| {
         let m = mount(s)?;
         (matches!(m.fs, FsKind::Devpts(_)) && m.target.starts_with(&dev) && m.target != dev)
-            .then(|| (s, m))
+            .then_some((s, m))
     });
     let tmpfs_dev = steps
         .iter()
