@@ -13,7 +13,8 @@ pub use nix::mount::MsFlags;
 
 mod process;
 pub use process::{
-    CAP_NAMES, Cap, CapSet, CapsAsked, Console, DEFAULT_CAPS, Env, Process, ProcessLocs,
+    CAP_NAMES, Cap, CapSet, CapsAsked, Console, ConsoleSource, DEFAULT_CAPS, Env, Process,
+    ProcessLocs,
 };
 
 use crate::raw::StepKind;

@@ -123,7 +123,13 @@ pub fn apply_with(
     let (mut parent_sock, child_sock) =
         UnixStream::pair().map_err(|e| ApplyError::Host(sys_io("socketpair(AF_UNIX)", e)))?;
     let parent = p.pid();
-    let args_empty = args.is_empty();
+    // A pty console's master comes to this process, which relays.
+    let relay = !args.is_empty()
+        && plan
+            .process
+            .console
+            .as_ref()
+            .is_some_and(|c| matches!(c.source, crate::model::ConsoleSource::Pty { .. }));
     let _ = std::io::Write::flush(&mut std::io::stdout());
     // As root, the pid namespace is made here, for the children (this process stays in the
     // host's): the child is then pid 1 at once, without an intermediate process. Rootless, it
@@ -180,7 +186,7 @@ pub fn apply_with(
                 &mut parent_sock,
                 cfg,
                 p,
-                plan.process.console.is_some() && !args_empty,
+                relay,
                 Parented {
                     lock,
                     journals: &journals,

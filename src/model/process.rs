@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::{Mode, RootPath};
+use super::{HostPath, Mode, RootPath};
 use crate::source::Loc;
 
 /// The capabilities the kernel knows, by number (`CAP_CHOWN` is 0), as `capability.h` names
@@ -217,19 +217,33 @@ impl Env {
     }
 }
 
-/// A console for the command (`console = "pty"`): a new pseudo-terminal of the plan's devpts,
-/// its slave made 0600 and 0:0 and bound onto `/dev/console`, the command's standard
-/// descriptors and controlling terminal; mountplan relays between the caller and its master.
+/// A console for the command: a terminal bound onto `/dev/console`, the command's standard
+/// descriptors and controlling terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Console {
-    /// The devpts mountpoint whose `ptmx` is opened (after the pivot), such as `/dev/pts`.
-    pub devpts: RootPath,
-    /// The id of the step that mounts it.
-    pub devpts_step: String,
-    /// Where the pty's slave is bound: `/dev/console`.
+    /// Which terminal.
+    pub source: ConsoleSource,
+    /// Where it is bound: `/dev/console`.
     pub target: RootPath,
     /// Where `console` is written.
     pub loc: Loc,
+}
+
+/// The terminal of a [`Console`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleSource {
+    /// `"pty"`: a new pseudo-terminal of the plan's devpts, its slave made 0600 and 0:0;
+    /// mountplan relays between the caller and its master.
+    Pty {
+        /// The devpts mountpoint whose `ptmx` is opened (after the pivot), such as `/dev/pts`.
+        devpts: RootPath,
+        /// The id of the step that mounts it.
+        step: String,
+    },
+    /// A terminal of the host's, by its path (`console = "${CONSOLE}"` with `--set
+    /// CONSOLE=/dev/pts/N`: a pty whose master the caller holds), opened in the new mount
+    /// namespace before the steps; its mode and owner on the host are left as they are.
+    Host(HostPath),
 }
 
 /// Where the keys of `[process]` are written (for diagnostics of apply time).

@@ -5,6 +5,7 @@
 //! the caller's terminal mode after, the host's mount table unchanged).
 
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 
@@ -273,4 +274,106 @@ fn a_console_with_keep_terminal_is_refused_at_the_key() {
         "{o:?}"
     );
     assert!(o.stderr.contains("console = \"pty\""), "{o:?}");
+}
+
+#[test]
+fn a_host_terminal_given_with_set_is_the_console_and_keeps_its_host_mode() {
+    let Some(_serial) =
+        privileged("a_host_terminal_given_with_set_is_the_console_and_keeps_its_host_mode")
+    else {
+        return;
+    };
+    use std::os::unix::fs::MetadataExt;
+    let sb = sandbox("console-host", true, false);
+    let plan = std::fs::read_to_string(&sb.plan)
+        .unwrap()
+        .replace("console = \"pty\"", "console = \"${CONSOLE}\"");
+    std::fs::write(&sb.plan, plan).unwrap();
+    // The caller's side: a pty whose master the test holds, its slave given by path.
+    let (master, slave) = openpty();
+    let path = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd())).unwrap();
+    let before = std::fs::metadata(&path).unwrap();
+    let host = host_mounts();
+    let mut c = sb
+        .apply()
+        .set("CONSOLE", &path)
+        .cmd(&[
+            "/bin/sh",
+            "-c",
+            "stat -c '%a %u %g %t %T' /dev/console; grep ' /dev/console ' /proc/self/mountinfo; \
+             exec 3</dev/tty && echo ctty; exit 6",
+        ])
+        .command();
+    c.stdout(Stdio::piped());
+    let o = finish(c.spawn().unwrap(), std::time::Duration::from_secs(60));
+    assert_eq!(o.status, 6, "{o:?}");
+    // mountplan's own stdout got nothing: the command wrote to the console.
+    assert_eq!(o.stdout, "", "{o:?}");
+    // Everything the command wrote is on the terminal: read to the end once the test's own
+    // slave is closed too (EIO).
+    drop(slave);
+    let mut f = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match std::io::Read::read(&mut f, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => panic!("read the terminal: {e}"),
+        }
+    }
+    let l = lines(&String::from_utf8_lossy(&out));
+    let rdev = before.rdev();
+    let want = format!(
+        "{:o} {} {} {:x} {:x}",
+        before.mode() & 0o7777,
+        before.uid(),
+        before.gid(),
+        libc::major(rdev),
+        libc::minor(rdev)
+    );
+    assert_eq!(
+        l.first(),
+        Some(&want),
+        "/dev/console is the host terminal: {l:?}"
+    );
+    let f: Vec<&str> = l[1].split_whitespace().collect();
+    let dash = f.iter().position(|x| *x == "-").expect("a mountinfo line");
+    assert_eq!(f[4], "/dev/console", "{l:?}");
+    assert_eq!(f[dash + 1], "devpts", "{l:?}");
+    assert_eq!(
+        l[2], "ctty",
+        "the console is the controlling terminal: {l:?}"
+    );
+    let after = std::fs::metadata(&path).unwrap();
+    assert_eq!(
+        (before.mode(), before.uid(), before.gid()),
+        (after.mode(), after.uid(), after.gid()),
+        "the host terminal's mode and owner changed"
+    );
+    assert_eq!(host, host_mounts(), "the host's mount table changed");
+}
+
+#[test]
+fn a_console_path_that_is_not_a_terminal_is_refused_before_any_step() {
+    let Some(_serial) =
+        privileged("a_console_path_that_is_not_a_terminal_is_refused_before_any_step")
+    else {
+        return;
+    };
+    let sb = sandbox("console-notty", true, false);
+    let plan = std::fs::read_to_string(&sb.plan)
+        .unwrap()
+        .replace("console = \"pty\"", "console = \"${CONSOLE}\"");
+    std::fs::write(&sb.plan, plan).unwrap();
+    let host = host_mounts();
+    let o = sb
+        .apply()
+        .set("CONSOLE", std::path::Path::new("/dev/null"))
+        .cmd(&["/bin/true"])
+        .run();
+    assert_eq!(o.status, 125, "{o:?}");
+    assert!(o.stderr.contains("is not a terminal"), "{o:?}");
+    assert_eq!(host, host_mounts(), "the host's mount table changed");
 }

@@ -4,7 +4,9 @@
 //! Takes the plan's [`Console`] (in the child, after the pivot: `/` is the new root);
 //! returns the pty's master ([`open`]), after the slave is made mode 0600 and owner 0:0 (as
 //! libcontainer's console setup does), bound onto `/dev/console` and put on descriptors 0, 1
-//! and 2 of this process in place of the caller's. [`send`] and [`receive`] carry the master
+//! and 2 of this process in place of the caller's. A host terminal (`console = "PATH"`) is
+//! opened before the steps in the new mount namespace ([`open_host`]: its mount must be one of
+//! that namespace to be copied) and bound the same way, its host mode and owner untouched. [`send`] and [`receive`] carry the master
 //! from the child to the parent over their socket (`SCM_RIGHTS`); [`relay`], in the parent,
 //! copies the caller's standard input to the master and the master to the caller's standard
 //! output until the last holder of the slave is gone, with the caller's terminal (when
@@ -31,8 +33,9 @@ use std::os::unix::net::UnixStream;
 use nix::errno::Errno;
 
 use super::resolve::{self, How};
-use crate::model::Console;
+use crate::model::{Console, ConsoleSource, HostPath};
 use crate::sys::SysError;
+use crate::sys::procs::HostTerminal;
 
 /// `DEVPTS_SUPER_MAGIC`.
 const DEVPTS_MAGIC: i64 = 0x1cd1;
@@ -50,14 +53,61 @@ fn stat_of(fd: BorrowedFd<'_>) -> Result<libc::stat, Errno> {
     Ok(unsafe { st.assume_init() })
 }
 
-/// Opens the pty, binds its slave onto the console's target and makes it descriptors 0, 1 and
-/// 2 of this process; returns the master. Called after the pivot (`/` is the new root).
-pub fn open(c: &Console) -> Result<OwnedFd, SysError> {
-    let devpts = c.devpts.as_str();
+/// Opens the host's terminal `path` for a console, in the new mount namespace before the
+/// steps: the terminal (refused unless it is one) and a detached copy of its mount.
+pub fn open_host(path: &HostPath) -> Result<HostTerminal, SysError> {
+    let call = format!("open({:?}, O_RDWR|O_NOCTTY)", path.as_str());
+    let c =
+        std::ffi::CString::new(path.as_str()).map_err(|_| SysError::new(&call, Errno::EINVAL))?;
+    let tty = fd_of(unsafe_open(&c, libc::O_RDWR | libc::O_NOCTTY))
+        .map_err(|e| SysError::host_path(&call, e, "the console", path.as_str()))?;
+    // SAFETY: isatty on an open descriptor.
+    if unsafe { libc::isatty(tty.as_raw_fd()) } != 1 {
+        return Err(SysError::refused(
+            call,
+            Errno::ENOTTY,
+            format!("the console `{path}` is not a terminal: give the path of a tty or pty slave"),
+        ));
+    }
+    let tree = super::newmount::clone_tree(tty.as_fd(), false)
+        .map_err(|e| SysError::new(format!("open_tree(<{path}>, OPEN_TREE_CLONE)"), e))?;
+    Ok(HostTerminal { tty, tree })
+}
+
+/// Binds the console onto its target and makes it descriptors 0, 1 and 2 of this process:
+/// `host`, the host terminal opened before the steps, or a new pty of the plan's devpts (its
+/// slave made 0600, 0:0), whose master is returned. Called after the pivot (`/` is the new
+/// root).
+pub fn open(c: &Console, host: Option<HostTerminal>) -> Result<Option<OwnedFd>, SysError> {
     let target = c.target.as_str();
     let root = fd_of(unsafe_open(c"/", libc::O_PATH | libc::O_DIRECTORY))
         .map_err(|e| SysError::new("open(\"/\", O_PATH|O_DIRECTORY)", e))?;
-    let pts = resolve::resolve(root.as_fd(), c.devpts.relative(), How::REAL_DIR)
+    let parent = c.target.parent();
+    let dev = resolve::resolve(root.as_fd(), parent.relative(), How::REAL_DIR)
+        .map_err(|e| SysError::new(format!("open({:?})", parent.as_str()), e))?;
+    let name = c.target.file_name();
+    let cname = std::ffi::CString::new(name)
+        .map_err(|_| SysError::new(format!("open({target:?})"), Errno::EINVAL))?;
+    let devpts = match (&c.source, host) {
+        (_, Some(h)) => {
+            let dst = mountpoint(dev.as_fd(), &cname, target)?;
+            super::newmount::move_mount(h.tree.as_fd(), dst.as_fd())
+                .map_err(|e| SysError::new(format!("move_mount(<console>, <{target}>)"), e))?;
+            stdio(&h.tty, "console")?;
+            return Ok(None);
+        }
+        (ConsoleSource::Pty { devpts, .. }, None) => devpts,
+        (ConsoleSource::Host(p), None) => {
+            return Err(SysError::new(
+                format!(
+                    "open({:?}) (the console, not opened before the steps)",
+                    p.as_str()
+                ),
+                Errno::EBADF,
+            ));
+        }
+    };
+    let pts = resolve::resolve(root.as_fd(), devpts.relative(), How::REAL_DIR)
         .map_err(|e| SysError::new(format!("open({devpts:?}) (the console's devpts)"), e))?;
     let ptmx_call = format!("openat(<{devpts}>, \"ptmx\", O_RDWR|O_NOCTTY|O_NOFOLLOW)");
     // SAFETY: a directory descriptor, a C string and flags.
@@ -104,23 +154,23 @@ pub fn open(c: &Console) -> Result<OwnedFd, SysError> {
     // SAFETY: descriptor and integers.
     Errno::result(unsafe { libc::fchmod(slave.as_raw_fd(), 0o600) })
         .map_err(|e| SysError::new("fchmod(<pty slave>, 0600)", e))?;
-    let parent = c.target.parent();
-    let dev = resolve::resolve(root.as_fd(), parent.relative(), How::REAL_DIR)
-        .map_err(|e| SysError::new(format!("open({:?})", parent.as_str()), e))?;
-    let name = c.target.file_name();
-    let cname = std::ffi::CString::new(name)
-        .map_err(|_| SysError::new(format!("open({target:?})"), Errno::EINVAL))?;
     let dst = mountpoint(dev.as_fd(), &cname, target)?;
     let tree = super::newmount::clone_tree(slave.as_fd(), false)
         .map_err(|e| SysError::new("open_tree(<pty slave>, OPEN_TREE_CLONE)", e))?;
     super::newmount::move_mount(tree.as_fd(), dst.as_fd())
         .map_err(|e| SysError::new(format!("move_mount(<pty slave>, <{target}>)"), e))?;
+    stdio(&slave, "pty slave")?;
+    Ok(Some(master))
+}
+
+/// `fd` as descriptors 0, 1 and 2, in place of the caller's.
+fn stdio(fd: &OwnedFd, what: &str) -> Result<(), SysError> {
     for n in 0..3 {
         // SAFETY: dup2 onto the standard descriptors, integers only.
-        Errno::result(unsafe { libc::dup2(slave.as_raw_fd(), n) })
-            .map_err(|e| SysError::new(format!("dup2(<pty slave>, {n})"), e))?;
+        Errno::result(unsafe { libc::dup2(fd.as_raw_fd(), n) })
+            .map_err(|e| SysError::new(format!("dup2(<{what}>, {n})"), e))?;
     }
-    Ok(master)
+    Ok(())
 }
 
 fn unsafe_open(path: &std::ffi::CStr, flags: libc::c_int) -> libc::c_int {

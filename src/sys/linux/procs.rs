@@ -12,9 +12,9 @@ use nix::unistd::{ForkResult, Pid};
 
 use super::command::Setup;
 use super::process;
-use crate::model::{CapSet, Console, Namespaces, Process};
+use crate::model::{CapSet, Console, HostPath, Namespaces, Process};
 use crate::sys::SysError;
-use crate::sys::procs::{Command, Exit, Forked, Procs};
+use crate::sys::procs::{Command, Exit, Forked, HostTerminal, Procs};
 
 /// The real process calls.
 #[derive(Debug, Default)]
@@ -103,9 +103,17 @@ impl Procs for LinuxProcs {
     fn close_extra_fds(&mut self, proc: Option<OwnedFd>) {
         process::close_extra_fds(proc);
     }
-    fn open_console(&mut self, c: &Console, sock: &UnixStream) -> Result<(), SysError> {
-        match super::console::open(c) {
-            Ok(master) => super::console::send(sock, Some(master))
+    fn open_host_terminal(&mut self, path: &HostPath) -> Result<HostTerminal, SysError> {
+        super::console::open_host(path)
+    }
+    fn open_console(
+        &mut self,
+        c: &Console,
+        host: Option<HostTerminal>,
+        sock: &UnixStream,
+    ) -> Result<(), SysError> {
+        match super::console::open(c, host) {
+            Ok(master) => super::console::send(sock, master)
                 .map_err(|e| SysError::new("sendmsg(<socket>, SCM_RIGHTS <pty master>)", e)),
             Err(e) => {
                 let _ = super::console::send(sock, None);

@@ -1,33 +1,43 @@
-//! Checking `console` of `[process]`: the pty mountplan opens for the command, and the mounts
-//! it is made on.
+//! Checking `console` of `[process]`: the terminal the command gets, and the mounts it is made
+//! on.
 //!
-//! Takes the raw value ([`read`]: `"pty"`, the one kind there is) and, once every file is read,
-//! the validated steps ([`check`]); returns the [`Console`] (the plan's devpts below `/dev`,
-//! whose `ptmx` gives the pty, and `/dev/console`, where its slave is bound), pushing an error
-//! at the `console` value when the plan lacks what the console needs: a devpts mount below
-//! `/dev` (the pty must come from the new root's own devpts, never from the host's, whose
-//! ptys the command must not reach), a tmpfs on `/dev` (where `/dev/console` is created:
-//! never in the root's image, which the apply does not journal for this) and a pivot (the
-//! pty is opened in the new root, after it).
+//! Takes the raw value ([`read`]: `"pty"`, or the absolute path of a host terminal, usually
+//! `"${CONSOLE}"` given with `--set`) and, once every file is read, the validated steps
+//! ([`check`]); returns the [`Console`] (for a pty, the plan's devpts below `/dev`, whose
+//! `ptmx` gives it; and `/dev/console`, where the terminal is bound), pushing an error at the
+//! `console` value when the plan lacks what the console needs: for a pty a devpts mount below
+//! `/dev` (the pty must come from the new root's own devpts, never from the host's, whose ptys
+//! the command must not reach); a tmpfs on `/dev` (where `/dev/console` is created: never in
+//! the root's image, which the apply does not journal for this); and a pivot (the console is
+//! bound in the new root, after it).
 
 use super::super::values::Ctx;
 use crate::diag::Diag;
-use crate::model::{Action, Console, FsKind, Mount, RootPath, Step};
+use crate::model::{Action, Console, ConsoleSource, FsKind, HostPath, Mount, RootPath, Step};
 use crate::raw::Sp;
 use crate::source::Loc;
 
-/// The console's value as read: where it is written.
-#[derive(Debug, Clone, Copy)]
+/// The console's value as read, and where it is written.
+#[derive(Debug, Clone)]
 pub(super) struct Asked {
-    pub(super) loc: Loc,
+    /// `None` for `"pty"`, else the host terminal's path.
+    host: Option<HostPath>,
+    loc: Loc,
 }
 
-/// Reads `console`: `"pty"`, or an error at the value.
+/// Reads `console`: `"pty"` or an absolute path, or an error at the value.
 pub(super) fn read(cx: &mut Ctx, c: &Sp<String>) -> Option<Asked> {
     let loc = cx.loc(c);
     let v = cx.sub(c)?;
     if v == "pty" {
-        return Some(Asked { loc });
+        return Some(Asked { host: None, loc });
+    }
+    if v.starts_with('/') {
+        let host = cx.host_path(c)?;
+        return Some(Asked {
+            host: Some(host),
+            loc,
+        });
     }
     cx.err(
         Diag::error(
@@ -35,10 +45,11 @@ pub(super) fn read(cx: &mut Ctx, c: &Sp<String>) -> Option<Asked> {
             format!("`{}` is not a console", v.escape_debug()),
             loc,
         )
-        .label("not `\"pty\"`")
+        .label("not `\"pty\"` nor an absolute path")
         .help(
-            "write `console = \"pty\"`: mountplan then opens a pty in the plan's devpts and \
-             binds it onto /dev/console",
+            "write `console = \"pty\"` (mountplan then opens a pty in the plan's devpts and \
+             binds it onto /dev/console), or the path of a terminal of the host's, such as \
+             `\"${CONSOLE}\"` with `--set CONSOLE=/dev/pts/N`",
         ),
     );
     None
@@ -64,7 +75,12 @@ pub(super) fn check(asked: Asked, steps: &[Step], diags: &mut Vec<Diag>) -> Opti
         .find(|s| mount(s).is_some_and(|m| m.target == dev && matches!(m.fs, FsKind::Tmpfs(_))));
     let pivot = steps.iter().any(|s| matches!(s.action, Action::Pivot(_)));
     let mut ok = true;
-    if devpts.is_none() {
+    let what = if asked.host.is_some() {
+        "a console"
+    } else {
+        "`console = \"pty\"`"
+    };
+    if devpts.is_none() && asked.host.is_none() {
         ok = false;
         diags.push(
             Diag::error(
@@ -84,7 +100,7 @@ pub(super) fn check(asked: Asked, steps: &[Step], diags: &mut Vec<Diag>) -> Opti
         diags.push(
             Diag::error(
                 "mountplan::process::console-dev",
-                "`console = \"pty\"` needs a tmpfs mounted on `/dev`, and the plan mounts none",
+                format!("{what} needs a tmpfs mounted on `/dev`, and the plan mounts none"),
                 asked.loc,
             )
             .label("no /dev of the plan's to create /dev/console on")
@@ -100,18 +116,31 @@ pub(super) fn check(asked: Asked, steps: &[Step], diags: &mut Vec<Diag>) -> Opti
         diags.push(
             Diag::error(
                 "mountplan::process::console-pivot",
-                "`console = \"pty\"` needs a pivot step: the pty is opened in the new root, and \
-                 without a pivot the command runs in the host's",
+                format!(
+                    "{what} needs a pivot step: it is bound onto /dev/console in the new root, \
+                     and without a pivot the command runs in the host's"
+                ),
                 asked.loc,
             )
             .label("no pivot into the new root")
             .help("add a last step `kind = \"pivot\"`"),
         );
     }
-    let (s, m) = devpts?;
-    ok.then(|| Console {
-        devpts: m.target.clone(),
-        devpts_step: s.id.as_str().to_string(),
+    if !ok {
+        return None;
+    }
+    let source = match asked.host {
+        Some(h) => ConsoleSource::Host(h),
+        None => {
+            let (s, m) = devpts?;
+            ConsoleSource::Pty {
+                devpts: m.target.clone(),
+                step: s.id.as_str().to_string(),
+            }
+        }
+    };
+    Some(Console {
+        source,
         target: dev.join("console"),
         loc: asked.loc,
     })

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::diag::Diag;
-use crate::model::{Cap, CapSet, CapsAsked, Plan};
+use crate::model::{Cap, CapSet, CapsAsked, ConsoleSource, HostPath, Plan, RootPath};
 
 const HEAD: &str = "version = 1\n[root]\ntmpfs = {}\n";
 
@@ -246,10 +246,42 @@ const CONSOLE_STEPS: &str = "[[step]]\nkind = \"mount\"\nid = \"dev\"\ntype = \"
 fn a_console_is_the_plan_s_devpts_bound_onto_dev_console() {
     let p = valid(&format!("[process]\nconsole = \"pty\"\n{CONSOLE_STEPS}"));
     let c = p.process.console.expect("a console");
-    assert_eq!(c.devpts.as_str(), "/dev/pts");
-    assert_eq!(c.devpts_step, "pts");
+    assert_eq!(
+        c.source,
+        ConsoleSource::Pty {
+            devpts: RootPath::new("/dev/pts").unwrap(),
+            step: "pts".into()
+        }
+    );
     assert_eq!(c.target.as_str(), "/dev/console");
     assert!(valid(CONSOLE_STEPS).process.console.is_none());
+}
+
+#[test]
+fn a_console_path_is_a_host_terminal_and_needs_no_devpts() {
+    let no_devpts = CONSOLE_STEPS.replace(
+        "[[step]]\nkind = \"mount\"\nid = \"pts\"\ntype = \"devpts\"\ntarget = \"/dev/pts\"\n\n",
+        "",
+    );
+    assert_ne!(no_devpts, CONSOLE_STEPS);
+    let p = valid(&format!(
+        "[vars]\nCONSOLE = \"/dev/pts/7\"\n[process]\nconsole = \"${{CONSOLE}}\"\n{no_devpts}"
+    ));
+    let c = p.process.console.expect("a console");
+    assert_eq!(
+        c.source,
+        ConsoleSource::Host(HostPath::new("/dev/pts/7").unwrap())
+    );
+    // A relative path is neither.
+    let (d, s) = one(&format!("[process]\nconsole = \"pts/7\"\n{no_devpts}"));
+    assert_eq!(d.code, "mountplan::process::console");
+    assert_eq!(s, "\"pts/7\"");
+    // It still needs the tmpfs on /dev and the pivot.
+    let (d, _) = one(&format!(
+        "[process]\nconsole = \"/dev/pts/7\"\n{}",
+        no_devpts.replace("[[step]]\nkind = \"pivot\"\n", "")
+    ));
+    assert_eq!(d.code, "mountplan::process::console-pivot");
 }
 
 #[test]
