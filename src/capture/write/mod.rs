@@ -22,10 +22,11 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use self::options::{super_ro, typed};
-use self::tables::{Ids, Step, arr, clean, q, wrap};
+use self::tables::{Ids, Step, arr, clean, wrap};
 use super::table::{Mount, Origin, Walked};
 use super::{Captured, Expect, Look, Request, Snapshot};
 use crate::model::{MsFlags, RootPath};
+use crate::quote::plan_string;
 
 struct Writer<'a> {
     snap: &'a Snapshot,
@@ -90,7 +91,7 @@ pub(super) fn plan(snap: &Snapshot, req: &Request, w: &Walked, look: &dyn Look) 
     let pivot = !snap.own && req.root.is_none();
     if pivot {
         let s = Step::new("pivot", "pivot")
-            .key("strategy", q("pivot-root"))
+            .key("strategy", plan_string("pivot-root"))
             .note(
                 "The captured process's root is its mount namespace's root: the plan makes \
                  this root the process root as well.",
@@ -207,11 +208,11 @@ impl Writer<'_> {
             _ => "captured".to_string(),
         };
         let _ = writeln!(out, "version = 1");
-        let _ = writeln!(out, "name = {}", q(&name));
+        let _ = writeln!(out, "name = {}", plan_string(&name));
         let _ = writeln!(
             out,
             "description = {}",
-            q(&format!(
+            plan_string(&format!(
                 "The mount tree of {whose} below {}, as captured.",
                 self.prefix
             ))
@@ -315,7 +316,7 @@ impl Writer<'_> {
                         ""
                     }
                 ));
-                let _ = writeln!(body, "path = {}", q(path));
+                let _ = writeln!(body, "path = {}", plan_string(path));
                 if host_mount.1 != m.flags {
                     remount_to = Some(m.flags);
                 }
@@ -380,7 +381,7 @@ impl Writer<'_> {
             let id = self.ids.get("remount", &m.at);
             self.steps.push(
                 Step::new("remount", &id)
-                    .key("target", q("/"))
+                    .key("target", plan_string("/"))
                     .key("options", arr(&words(f)))
                     .note(format!(
                         "The root's per-mount flags as captured: {}.",

@@ -3,10 +3,11 @@
 //! its flags cannot be given at mount time, and last its propagation.
 
 use super::options::{fs_options, plain_source, super_ro, typed, words};
-use super::tables::{Step, arr, q};
+use super::tables::{Step, arr};
 use super::{Writer, expect};
 use crate::capture::table::{Mount, Origin};
 use crate::model::{MsFlags, RootPath};
+use crate::quote::plan_string;
 
 impl Writer<'_> {
     pub(super) fn unexpressible(&mut self, m: &Mount, rest: &[String], c: &mut Vec<String>) {
@@ -61,11 +62,11 @@ impl Writer<'_> {
         }
         let id = self.ids.get("", &at);
         let mut s = Step::new("mount", &id)
-            .key("type", q(&fstype))
-            .key("target", q(target));
+            .key("type", plan_string(&fstype))
+            .key("target", plan_string(target));
         if m.line.source != fstype {
             if plain_source(&m.line.source) {
-                s = s.key("source", q(&m.line.source));
+                s = s.key("source", plan_string(&m.line.source));
             } else {
                 c.push(format!(
                     "Its source `{}` cannot be given to a plan (it would go into the data \
@@ -97,8 +98,8 @@ impl Writer<'_> {
                             let l: Vec<String> = v.split(':').map(str::to_string).collect();
                             s = s.key("lower", arr(&l));
                         }
-                        ("upperdir", Some(v)) => s = s.key("upper", q(&v)),
-                        ("workdir", Some(v)) => s = s.key("work", q(&v)),
+                        ("upperdir", Some(v)) => s = s.key("upper", plan_string(&v)),
+                        ("workdir", Some(v)) => s = s.key("work", plan_string(&v)),
                         (k, Some(v)) => rest.push(format!("{k}={v}")),
                         (k, None) => rest.push(k.to_string()),
                     }
@@ -165,9 +166,9 @@ impl Writer<'_> {
                 let id = self.ids.get("mkdir", &dir);
                 self.steps.push(
                     Step::new("mkdir", &id)
-                        .key("path", q(dir.as_str()))
+                        .key("path", plan_string(dir.as_str()))
                         .key("parents", "true".into())
-                        .key("mode", q(&format!("0{mode:o}")))
+                        .key("mode", plan_string(&format!("0{mode:o}")))
                         .note(format!(
                             "The directory `{}` is on a tmpfs the plan makes empty.",
                             dir
@@ -194,14 +195,14 @@ impl Writer<'_> {
                 ));
                 let id = self.ids.get("", &m.at);
                 let mut s = Step::new("mount", &id)
-                    .key("type", q("bind"))
-                    .key("source", q(path))
-                    .key("target", q(m.at.as_str()))
+                    .key("type", plan_string("bind"))
+                    .key("source", plan_string(path))
+                    .key("target", plan_string(m.at.as_str()))
                     .key("options", arr(&words(m.flags)));
                 if m.root_dir == Some(false) {
-                    s = s.key("create", q("file"));
+                    s = s.key("create", plan_string("file"));
                 } else if m.at.is_root() {
-                    s = s.key("create", q("none"));
+                    s = s.key("create", plan_string("none"));
                 }
                 s.comments = c;
                 Some(s)
@@ -240,7 +241,7 @@ impl Writer<'_> {
                     let target = m.at.to_string();
                     let mut s = self.fresh_step(m, &target, c);
                     if m.at.is_root() {
-                        s = s.map(|s| s.key("create", q("none")));
+                        s = s.map(|s| s.key("create", plan_string("none")));
                     }
                     s
                 }
@@ -260,7 +261,7 @@ impl Writer<'_> {
             let id = self.ids.get("remount", &m.at);
             self.steps.push(
                 Step::new("remount", &id)
-                    .key("target", q(m.at.as_str()))
+                    .key("target", plan_string(m.at.as_str()))
                     .key("options", arr(&words(m.flags)))
                     .note(format!(
                         "The mount is {} while its filesystem is {}: set after mounting.",
@@ -328,8 +329,8 @@ impl Writer<'_> {
             };
             self.steps.push(
                 Step::new("propagation", &id)
-                    .key("target", q(m.at.as_str()))
-                    .key("propagation", q(k))
+                    .key("target", plan_string(m.at.as_str()))
+                    .key("propagation", plan_string(k))
                     .note(why),
             );
         }

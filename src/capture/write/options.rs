@@ -1,9 +1,9 @@
 //! A mount's flags and filesystem options as plan keys: takes a walked [`Mount`]; returns the
 //! plan words of its flags and the typed keys of its filesystem (the rest as `data`).
 
-use super::tables::q;
 use crate::capture::table::Mount;
 use crate::model::MsFlags;
+use crate::quote::plan_string;
 
 /// The plan words of per-mount flags, the atime mode always named.
 pub fn words(f: MsFlags) -> Vec<String> {
@@ -74,12 +74,12 @@ pub(super) fn typed(m: &Mount) -> (Vec<(&'static str, String)>, Vec<String>) {
             None => k.clone(),
         };
         let key: Option<(&'static str, String)> = match (fstype, k.as_str(), v.as_deref()) {
-            ("tmpfs", "size", Some(v)) => Some(("size", q(v))),
+            ("tmpfs", "size", Some(v)) => Some(("size", plan_string(v))),
             ("tmpfs", "nr_inodes", Some(v)) if v.parse::<u64>().is_ok() => {
                 Some(("nr_inodes", v.to_string()))
             }
-            ("tmpfs" | "devpts", "mode", Some(v)) => mode(v).map(|m| ("mode", q(&m))),
-            ("devpts", "ptmxmode", Some(v)) => mode(v).map(|m| ("ptmxmode", q(&m))),
+            ("tmpfs" | "devpts", "mode", Some(v)) => mode(v).map(|m| ("mode", plan_string(&m))),
+            ("devpts", "ptmxmode", Some(v)) => mode(v).map(|m| ("ptmxmode", plan_string(&m))),
             ("tmpfs" | "devpts", "uid", Some(v)) if v.parse::<u32>().is_ok() => {
                 Some(("uid", v.to_string()))
             }

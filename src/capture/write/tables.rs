@@ -4,14 +4,10 @@
 use std::collections::BTreeSet;
 
 use crate::model::RootPath;
-
-/// A TOML basic string of `s`, with `$` doubled (plan strings substitute `${NAME}`).
-pub(super) fn q(s: &str) -> String {
-    toml::Value::String(s.replace('$', "$$")).to_string()
-}
+use crate::quote::plan_string;
 
 pub(super) fn arr(v: &[String]) -> String {
-    let items: Vec<String> = v.iter().map(|s| q(s)).collect();
+    let items: Vec<String> = v.iter().map(|s| plan_string(s)).collect();
     format!("[{}]", items.join(", "))
 }
 
@@ -32,7 +28,7 @@ impl Step {
     pub(super) fn new(kind: &str, id: &str) -> Step {
         Step {
             comments: Vec::new(),
-            keys: vec![("kind", q(kind)), ("id", q(id))],
+            keys: vec![("kind", plan_string(kind)), ("id", plan_string(id))],
         }
     }
     pub(super) fn key(mut self, k: &'static str, v: String) -> Step {
