@@ -1,7 +1,7 @@
 //! `mountplan doctor`: what this kernel and host offer, and which steps of a plan will fail
 //! here, before anything is changed.
 //!
-//! Takes the answers of the probes ([`Facts`], gathered by [`probe`] through
+//! Takes the answers of the probes ([`Facts`], gathered by [`probe()`] through
 //! [`crate::sys::linux::probe`]) and, for a plan, its [`Dag`] with what each host path it
 //! names is ([`HostFacts`]); returns a [`Report`]: the kernel's and host's answers, the host
 //! paths with their mounts and locked flags, and the plan's certain failures as diagnostics
