@@ -201,11 +201,11 @@ fn a_rootless_apply_gets_its_console_too() {
 }
 
 /// Inside: the devpts's device, then each character device the shell holds (descriptor,
-/// device of its filesystem), then its controlling terminal (`tty_nr` of /proc/PID/stat, once
+/// device of its filesystem, its own major:minor in hex), then its controlling terminal (`tty_nr` of /proc/PID/stat, once
 /// /dev/tty, 5:0, opened: it fails without one) and the device number of /dev/pts/0.
 const DESCRIPTORS: &str = "p=$$; stat -c 'pts %d' /dev/pts/ptmx; \
     for n in $(ls /proc/$p/fd); do \
-      [ -c /proc/$p/fd/$n ] && stat -L -c \"fd $n %d\" /proc/$p/fd/$n; \
+      [ -c /proc/$p/fd/$n ] && stat -L -c \"fd $n %d %t:%T\" /proc/$p/fd/$n; \
     done; \
     exec 3</dev/tty && set -- $(cat /proc/$p/stat) && echo \"ctty $7\"; \
     stat -c 'pty0 %t %T' /dev/pts/0; exit 5";
@@ -232,11 +232,12 @@ fn the_command_holds_no_descriptor_of_the_caller_s_terminal() {
         };
         let pts = field("pts ");
         let fds: Vec<&String> = l.iter().filter(|x| x.starts_with("fd ")).collect();
-        // 0, 1 and 2 at least, every one on the new root's devpts: none on the caller's.
+        // 0, 1 and 2 at least, every one the console's pty slave (136:0 of the new root's
+        // devpts): none on the caller's terminal, and not the master (5:2) either.
         assert!(fds.len() >= 3, "{what}: {out}");
         for f in &fds {
             assert!(
-                f.ends_with(&format!(" {pts}")),
+                f.ends_with(&format!(" {pts} 88:0")),
                 "{what}: {f} is not the console: {out}"
             );
         }
