@@ -22,6 +22,9 @@ mod hostile;
 #[path = "apply/process.rs"]
 mod process;
 
+#[path = "apply/console.rs"]
+mod console;
+
 #[path = "apply/verify.rs"]
 mod verify;
 
