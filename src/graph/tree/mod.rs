@@ -32,7 +32,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Edge, FinalTree, Mounted, NodeKind, TreeMount, TreeNode};
+use super::{Edge, FinalTree, Mounted, NodeKind, PropSet, TreeMount, TreeNode};
 use crate::calls::{ATIME, Dev, Lowered, MountId, PERM, StepCalls};
 use crate::diag::Diag;
 use crate::model::{
@@ -146,14 +146,18 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
             None,
             false,
         ),
-        Root::Path(p) => TreeMount::new(
-            RootPath::root(),
-            Mounted::Bind,
-            p.to_string(),
-            MsFlags::empty(),
-            None,
-            true,
-        ),
+        Root::Path(p) => TreeMount {
+            // A copy of the host's directory (open_tree): as the host's mount there.
+            propagation: PropSet::HOST,
+            ..TreeMount::new(
+                RootPath::root(),
+                Mounted::Bind,
+                p.to_string(),
+                MsFlags::empty(),
+                None,
+                true,
+            )
+        },
     };
     // Sized for what a step mostly adds (a path, a mount or a node, an edge or two), so that
     // the tables are not copied as they grow.
@@ -248,17 +252,22 @@ impl Walk<'_, '_> {
                     Create::None => {}
                 }
                 self.hide(i, t);
-                let mount = match &m.fs {
-                    FsKind::Bind { source, recursive } => TreeMount::new(
-                        m.target.clone(),
-                        Mounted::Bind,
-                        source.to_string(),
-                        // A bind keeps the flags of the source's mount; only those the plan
-                        // sets (with a remount) are known.
-                        m.flags & (PERM | ATIME),
-                        Some(i),
-                        *recursive,
-                    ),
+                let on = self.entries[under].mount.propagation;
+                let mut mount = match &m.fs {
+                    FsKind::Bind { source, recursive } => TreeMount {
+                        // A copy of the host's mount of the source.
+                        propagation: PropSet::HOST,
+                        ..TreeMount::new(
+                            m.target.clone(),
+                            Mounted::Bind,
+                            source.to_string(),
+                            // A bind keeps the flags of the source's mount; only those the
+                            // plan sets (with a remount) are known.
+                            m.flags & (PERM | ATIME),
+                            Some(i),
+                            *recursive,
+                        )
+                    },
                     fs => TreeMount::new(
                         m.target.clone(),
                         Mounted::Fs(fs.clone()),
@@ -268,6 +277,7 @@ impl Walk<'_, '_> {
                         false,
                     ),
                 };
+                mount.propagation = mount.propagation.attached_on(on);
                 self.push_entry(
                     t,
                     mount,
@@ -294,6 +304,8 @@ impl Walk<'_, '_> {
                     };
                     for x in all {
                         self.entries[x].shared_by = by;
+                        let pr = &mut self.entries[x].mount.propagation;
+                        *pr = pr.changed(p.kind);
                     }
                 }
             }
@@ -508,27 +520,57 @@ impl Walk<'_, '_> {
                 }
             }
         };
-        let (kind, source, flags, file_root) = match as_ {
+        let conditional = self.conditional(p);
+        // A new tmpfs is private; a copy of the host's /dev/null as the host's mount of it.
+        let (kind, source, flags, file_root, prop) = match as_ {
             MaskAs::Missing => return,
             MaskAs::Tmpfs => (
                 Mounted::Fs(FsKind::Tmpfs(Default::default())),
                 "tmpfs",
                 MsFlags::MS_RDONLY | MsFlags::MS_RELATIME,
                 false,
+                PropSet::PRIVATE,
             ),
-            MaskAs::DevNull => (Mounted::Bind, "/dev/null", MsFlags::empty(), true),
-            MaskAs::Unknown => (Mounted::Mask, "tmpfs or /dev/null", MsFlags::empty(), false),
+            MaskAs::DevNull => (
+                Mounted::Bind,
+                "/dev/null",
+                MsFlags::empty(),
+                true,
+                PropSet::HOST,
+            ),
+            MaskAs::Unknown => (
+                Mounted::Mask,
+                "tmpfs or /dev/null",
+                MsFlags::empty(),
+                false,
+                PropSet::HOST,
+            ),
         };
         self.hide(i, p);
-        let mount = TreeMount::new(
-            self.paths.path(p),
-            kind,
-            source.into(),
-            flags,
-            Some(i),
-            false,
-        );
+        let on = self.entries[v].mount.propagation;
+        let mount = TreeMount {
+            conditional,
+            propagation: prop.attached_on(on),
+            ..TreeMount::new(
+                self.paths.path(p),
+                kind,
+                source.into(),
+                flags,
+                Some(i),
+                false,
+            )
+        };
         self.push_entry(p, mount, Some(v), Some(i), false, file_root);
+    }
+
+    /// Whether a mask or readonly step on `p` mounts only when `p` turns out to exist: the
+    /// plan does not know it exists, or knows only a symlink there (followed; a dangling one
+    /// is missing).
+    fn conditional(&self, p: PathId) -> bool {
+        !self.exists(p)
+            || self
+                .visible_node(p)
+                .is_some_and(|n| matches!(self.nodes[n].node.kind, NodeKind::Symlink(_)))
     }
 
     /// A recursive bind of `p` onto itself, then everything in it made read-only.
@@ -537,16 +579,23 @@ impl Walk<'_, '_> {
             // A missing path is left alone.
             return;
         }
+        let conditional = self.conditional(pid);
         let v = self.cover(pid, false);
         let p = self.paths.path(pid);
-        let bind = TreeMount::new(
-            p.clone(),
-            Mounted::Bind,
-            crate::quote::in_root(&p),
-            self.entries[v].mount.flags | MsFlags::MS_RDONLY,
-            Some(i),
-            true,
-        );
+        // A copy of the mount at the path (the same propagation), attached on it.
+        let on = self.entries[v].mount.propagation;
+        let bind = TreeMount {
+            conditional,
+            propagation: on.attached_on(on),
+            ..TreeMount::new(
+                p.clone(),
+                Mounted::Bind,
+                crate::quote::in_root(&p),
+                self.entries[v].mount.flags | MsFlags::MS_RDONLY,
+                Some(i),
+                true,
+            )
+        };
         let file_root = self.entries[v].file_root && self.entries[v].at == pid;
         let b = self.push_entry(pid, bind, Some(v), Some(i), true, file_root);
         // The recursive bind brings along the mounts below `p` on `v`: copies, made now.
@@ -568,6 +617,8 @@ impl Walk<'_, '_> {
             };
             let mut m = self.entries[c].mount.clone();
             m.flags |= MsFlags::MS_RDONLY;
+            m.conditional |= conditional;
+            m.propagation = m.propagation.attached_on(on);
             let (fr, at) = (self.entries[c].file_root, self.entries[c].at);
             let n = self.push_entry(at, m, Some(parent), Some(i), true, fr);
             map.insert(c, n);
