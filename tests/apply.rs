@@ -80,3 +80,6 @@ mod report;
 
 #[path = "apply/interop.rs"]
 mod interop;
+
+#[path = "apply/strace_truth.rs"]
+mod strace_truth;
