@@ -83,3 +83,6 @@ mod interop;
 
 #[path = "apply/strace_truth.rs"]
 mod strace_truth;
+
+#[path = "apply/capture.rs"]
+mod capture;
