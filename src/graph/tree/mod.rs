@@ -16,6 +16,11 @@
 //! a detached umount takes the mount and every mount on it; a remount with `MS_BIND` sets the
 //! per-mount flags to exactly the ones given (keeping the atime flags when none is given),
 //! while a recursive remount (`mount_setattr`) adds flags to the mount and every mount below it.
+//! Each mount's propagation is predicted as the states it may be in ([`PropSet`]): a new
+//! filesystem is private, a copy of a host mount private or a slave, a copy of a mount of the
+//! plan as that mount, anything attached on a shared mount shared, and propagation steps change
+//! it as the kernel does. A mask or readonly step on a path the model does not know exists is
+//! conditional (the executor mounts nothing when the path is missing).
 //!
 //! The walk also finds what apply will fail at (`fail`): an error when the failure is certain,
 //! a warning when it is likely. On an empty tmpfs (the root, one the plan mounts, a directory
