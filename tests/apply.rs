@@ -84,5 +84,8 @@ mod report;
 #[path = "apply/interop.rs"]
 mod interop;
 
+#[path = "apply/strace_truth.rs"]
+mod strace_truth;
+
 #[path = "apply/capture.rs"]
 mod capture;

@@ -167,6 +167,8 @@ struct JMount<'a> {
     data: Option<&'a str>,
     recursive: bool,
     step: Option<&'a str>,
+    conditional: bool,
+    propagation: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -358,6 +360,8 @@ pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
                     data: m.data.as_deref(),
                     recursive: m.recursive,
                     step: m.step.map(id),
+                    conditional: m.conditional,
+                    propagation: m.propagation.iter().map(|p| p.as_str()).collect(),
                 })
                 .collect(),
             nodes: dag
