@@ -22,6 +22,9 @@ mod hostile;
 #[path = "apply/process.rs"]
 mod process;
 
+#[path = "apply/console.rs"]
+mod console;
+
 #[path = "apply/verify.rs"]
 mod verify;
 
@@ -80,3 +83,6 @@ mod report;
 
 #[path = "apply/interop.rs"]
 mod interop;
+
+#[path = "apply/capture.rs"]
+mod capture;
