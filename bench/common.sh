@@ -16,35 +16,41 @@ need() {
     }
   done
 }
-need hyperfine python3 cargo
+need python3 cargo
 
-# What the benchmarks time: a static mountplan built for musl (src/musl_alloc.rs gives it
-# dlmalloc), by default. glibc's startup asks the CPU for its cache sizes with dozens of CPUID
-# instructions, each of which traps to the hypervisor in this VM: about 0.5 ms of a 2 ms apply
-# (perf: intel_check_word, handle_intel). MP_TARGET=gnu builds and times the glibc binary instead
-# (static too: a dynamic one pays the loader's CPUID queries as well). --target keeps the flags
-# away from proc-macro builds.
-case "${MP_TARGET:-musl}" in
-  musl) TARGET=x86_64-unknown-linux-musl ;;
-  gnu) TARGET=x86_64-unknown-linux-gnu ;;
-  *) echo "bench: MP_TARGET is musl or gnu" >&2; exit 2 ;;
-esac
-rustup target list --installed 2>/dev/null | grep -qx "$TARGET" || {
-  echo "bench: Rust's $TARGET target is missing: run bench/setup.sh (as root) first" >&2
+# What the benchmarks time: mountplan as the README's `cargo build --release` builds it, which
+# .cargo/config.toml makes a static musl binary (src/musl_alloc.rs gives it dlmalloc). glibc's
+# start-up asks the CPU for its cache sizes with dozens of CPUID instructions, each of which
+# traps to the hypervisor in this VM: about 0.5 ms of a 2 ms apply (perf: intel_check_word,
+# handle_intel). build_mountplan_gnu builds the glibc dynamic binary beside it (MP_GNU), and
+# MP_TARGET=gnu times that one wherever the scripts time "mountplan".
+rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl || {
+  echo "bench: Rust's x86_64-unknown-linux-musl target is missing: run bench/setup.sh (as root) first" >&2
   exit 2
 }
+build_mountplan_gnu() {
+  cargo build --release --quiet --manifest-path "$TOP/Cargo.toml" --target x86_64-unknown-linux-gnu
+  MP_GNU=$TOP/target/x86_64-unknown-linux-gnu/release/mountplan
+}
 build_mountplan() {
-  RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
-    --manifest-path "$TOP/Cargo.toml" --target "$TARGET"
-  MP=$TOP/target/$TARGET/release/mountplan
+  (cd "$TOP" && cargo build --release --quiet)
+  MP=$TOP/target/x86_64-unknown-linux-musl/release/mountplan
+  case "${MP_TARGET:-musl}" in
+    musl) ;;
+    gnu) build_mountplan_gnu; MP=$MP_GNU ;;
+    *) echo "bench: MP_TARGET is musl or gnu" >&2; exit 2 ;;
+  esac
 }
 
 # examples/frontend.rs, built like mountplan: the front half without the command line's input
 # limits (a plan of more than 10 000 steps is refused by `mountplan check`).
 build_frontend() {
-  RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
-    --manifest-path "$TOP/Cargo.toml" --target "$TARGET" --example frontend
-  FE=$TOP/target/$TARGET/release/examples/frontend
+  (cd "$TOP" && cargo build --release --quiet --example frontend)
+  FE=$TOP/target/x86_64-unknown-linux-musl/release/examples/frontend
+  if [ "${MP_TARGET:-musl}" = gnu ]; then
+    cargo build --release --quiet --manifest-path "$TOP/Cargo.toml" --target x86_64-unknown-linux-gnu --example frontend
+    FE=$TOP/target/x86_64-unknown-linux-gnu/release/examples/frontend
+  fi
 }
 
 # The rootfs, as ../shared/bench/mkroot.sh makes it: busybox (static) and its directories
@@ -60,11 +66,15 @@ make_rootfs() {
 # The floor: the same system calls in C, nothing else (glibc, dynamic, as in ../shared/bench).
 # Also the same file static with musl (limit-musl): the system calls without glibc's start-up,
 # which in this VM is about half a millisecond of trapped CPUID instructions (musl-gcc, from
-# Debian's musl-tools; bench/setup.sh installs it).
+# Debian's musl-tools; bench/setup.sh installs it). And the floor through the new mount API
+# (limit-newapi.c, as ../shared/bench has it: fsopen/fsconfig/fsmount, open_tree, move_mount),
+# both ways: mountplan mounts through the new API.
 make_limit() {
   need gcc musl-gcc
   gcc -O2 -o "$W/limit" "$HERE/limit.c"
   musl-gcc -O2 -static -o "$W/limit-musl" "$HERE/limit.c"
+  gcc -O2 -o "$W/limit-newapi" "$HERE/limit-newapi.c"
+  musl-gcc -O2 -static -o "$W/limit-newapi-musl" "$HERE/limit-newapi.c"
 }
 
 # A runc bundle for the same rootfs, /bin/true, no terminal (runc's default spec otherwise).

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Extra cost per mount: the reference sandbox plus N tmpfs mounts under /tmp (each on a directory
-# made first), for the floor (limit.c), bubblewrap and mountplan, in one hyperfine run per N.
-# The slope between two N is the extra cost of one mount (mkdir + mount + its teardown at exit,
-# and for mountplan its part of parse, validation, expansion and verification).
-# Usage: bench/scale.sh [N...]   (default 10 100 1000; RUNS=30 per command)
+# made first), for the floor (limit.c; limit-newapi.c, the same through the new mount API, which
+# mountplan uses), bubblewrap and mountplan, timed interleaved (bench/interleave.py: each round
+# runs every command of every N once, in random order). The slope between two N is the extra
+# cost of one mount (mkdir + mount + its teardown at exit, and for mountplan its part of parse,
+# validation, expansion and verification); the least-squares slope over all N is printed too.
+# Usage: bench/scale.sh [N...]   (default 10 100 1000; RUNS=30 rounds)
 . "$(cd "$(dirname "$0")" && pwd)/common.sh"
 need_root
 need bwrap
@@ -11,6 +13,7 @@ build_mountplan
 make_rootfs
 make_limit
 NS=${*:-10 100 1000}
+set --
 for n in $NS; do
   plan=$W/scale-$n.toml
   # The reference plan with N tmpfs mounts inserted before its pivot.
@@ -24,27 +27,32 @@ sys.stdout.write(head + extra + '[[step]]\nkind = "pivot"' + pivot)
 PY
   "$MP" apply "$plan" --set ROOTFS="$R" -- /bin/true 2>/dev/null
   "$W/limit" "$R" "$n"
+  "$W/limit-newapi" "$R" "$n"
   args=$(i=0; while [ $i -lt "$n" ]; do printf -- '--tmpfs /tmp/m%d ' $i; i=$((i+1)); done)
-  $PRIO hyperfine -N --warmup 3 --runs "${RUNS:-30}" --export-json "$W/scale-$n.json" \
-    -n "limit-c N=$n" "$W/limit $R $n" \
-    -n "bwrap N=$n" "bwrap --bind $R / --proc /proc --dev /dev --tmpfs /tmp $args --unshare-pid /bin/true" \
-    -n "mountplan N=$n" "$MP apply $plan --set ROOTFS=$R -- /bin/true" >/dev/null
-  python3 "$HERE/table.py" "$W/scale-$n.json" "limit-c N=$n" "bwrap N=$n"
-  echo
+  set -- "$@" "limit-c@$n=$W/limit $R $n" "limit-newapi@$n=$W/limit-newapi $R $n" \
+    "bwrap@$n=bwrap --bind $R / --proc /proc --dev /dev --tmpfs /tmp $args --unshare-pid /bin/true" \
+    "mountplan@$n=$MP apply $plan --set ROOTFS=$R -- /bin/true"
 done
-# Per-mount slopes between consecutive N, in microseconds, and mountplan's ratio to the floor's.
-python3 - "$W" $NS <<'PY'
+echo "($(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg), commit $(git -C "$TOP" rev-parse --short HEAD))"
+# (TOOL@N: the tool with N extra mounts)
+$PRIO python3 "$HERE/interleave.py" --rounds "${RUNS:-30}" --warmup 3 --json "$W/scale.json" "$@"
+python3 - "$W/scale.json" $NS <<'PY'
 import json, sys
-w, ns = sys.argv[1], [int(n) for n in sys.argv[2:]]
-med = {}
-for n in ns:
-    for r in json.load(open("%s/scale-%d.json" % (w, n)))["results"]:
-        med[(r["command"].split(" ")[0], n)] = r["median"]
-tools = ["limit-c", "bwrap", "mountplan"]
-print("| N from -> to | " + " | ".join("%s us/mount" % t for t in tools) + " | mountplan / limit-c |")
-print("| --- |" + " --- |" * (len(tools) + 1))
-for a, b in zip(ns, ns[1:]):
-    s = {t: (med[(t, b)] - med[(t, a)]) / (b - a) * 1e6 for t in tools}
-    print("| %d -> %d | " % (a, b) + " | ".join("%.1f" % s[t] for t in tools)
-          + " | %.2f |" % (s["mountplan"] / s["limit-c"]))
+t = json.load(open(sys.argv[1]))["times"]
+ns = [int(n) for n in sys.argv[2:]]
+med = lambda v: sorted(v)[len(v) // 2]
+tools = ["limit-c", "limit-newapi", "bwrap", "mountplan"]
+m = {(k.split("@")[0], int(k.split("@")[1])): med(v) for k, v in t.items()}
+def slope(tool, pts):
+    xs = pts; ys = [m[(tool, n)] for n in pts]
+    mx = sum(xs) / len(xs); my = sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs) * 1e6
+print()
+print("| N from -> to | " + " | ".join("%s us/mount" % x for x in tools) + " | mountplan / limit-c | mountplan / bwrap |")
+print("| --- |" + " --- |" * (len(tools) + 2))
+rows = [("%d -> %d" % (a, b), [a, b]) for a, b in zip(ns, ns[1:])] + [("least squares", ns)]
+for label, pts in rows:
+    s = {x: slope(x, pts) for x in tools}
+    print("| %s | " % label + " | ".join("%.1f" % s[x] for x in tools)
+          + " | %.2f | %.2f |" % (s["mountplan"] / s["limit-c"], s["mountplan"] / s["bwrap"]))
 PY

@@ -427,6 +427,9 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
         match value.into_inner() {
             DeValue::Array(items) => {
                 over = items.get(max_steps).map(|i| i.span());
+                // Room for every step at once: a raw step is about a kilobyte, and a vector
+                // grown by doubling copies them all again (and holds both copies meanwhile).
+                plan.step.reserve(items.len().min(max_steps));
                 for item in items.into_iter().take(max_steps) {
                     let ispan = item.span();
                     if !matches!(item.get_ref(), DeValue::Table(_)) {

@@ -49,8 +49,15 @@ pub fn check_with(
 ) -> Checked {
     let loaded = crate::load::load_with(entry, read, limits);
     crate::timing::mark("loaded");
-    let mut diags = loaded.diags;
-    let (plan, more) = crate::validate::validate(&loaded.sources, &loaded.plans, vars);
+    let crate::load::Loaded {
+        sources,
+        plans,
+        mut diags,
+    } = loaded;
+    let (plan, more) = crate::validate::validate(&sources, &plans, vars);
+    // The raw plans (a kilobyte a step) are not needed past validation: freed before the
+    // graph is built, so that the two are not held at once.
+    drop(plans);
     diags.extend(more);
     crate::timing::mark("validated");
     let mut dag = None;
@@ -67,7 +74,7 @@ pub fn check_with(
     }
     crate::timing::mark("graph");
     Checked {
-        sources: loaded.sources,
+        sources,
         dag,
         diags,
     }

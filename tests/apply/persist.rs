@@ -83,7 +83,7 @@ impl Drop for Pins {
 }
 
 fn is_nsfs(p: &Path) -> bool {
-    nix::sys::statfs::statfs(p).is_ok_and(|f| f.filesystem_type().0 == NSFS_MAGIC)
+    nix::sys::statfs::statfs(p).is_ok_and(|f| f.filesystem_type().0 as i64 == NSFS_MAGIC)
 }
 
 /// Not following a final symlink (`statfs` follows it).

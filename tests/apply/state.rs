@@ -255,14 +255,23 @@ fn state_swaps(racer: bool, runs: u32) -> StateTally {
     let exchange = {
         let (a, b) = (state.clone(), theirs.clone());
         move || {
-            nix::fcntl::renameat2(
-                nix::fcntl::AT_FDCWD,
-                &a,
-                nix::fcntl::AT_FDCWD,
-                &b,
-                nix::fcntl::RenameFlags::RENAME_EXCHANGE,
-            )
-            .is_ok()
+            // renameat2(2) itself: nix and libc wrap it for glibc only, and the tests are built
+            // for musl too (.cargo/config.toml).
+            use std::os::unix::ffi::OsStrExt;
+            let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+            let (ca, cb) = (c(&a), c(&b));
+            // SAFETY: two C strings that outlive the call, and integers.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    libc::AT_FDCWD,
+                    ca.as_ptr(),
+                    libc::AT_FDCWD,
+                    cb.as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                )
+            };
+            r == 0
         }
     };
     let stop = Arc::new(AtomicBool::new(false));

@@ -44,6 +44,7 @@ mod procs;
 pub mod resolve;
 pub mod snapshot;
 pub mod state;
+pub mod statmount;
 
 pub use procs::LinuxProcs;
 
@@ -88,6 +89,10 @@ pub struct Linux {
     put_old: Option<(OwnedFd, String, FileId, OwnedFd)>,
     /// `/` right before a `put-old` pivot: the old root's mount, after it.
     old_root: Option<OwnedFd>,
+    /// The directory the call before this one made (or the one before a new filesystem's
+    /// creation), right below the root of a mount of the plan's own tmpfs or devpts (see
+    /// [`Linux::attach`]): reset by every other call.
+    fresh_dir: Option<At>,
 }
 
 /// Where the mount `at` is on is attached: `at`'s path without the part below that mount.
@@ -128,6 +133,7 @@ impl Linux {
             real_dir_only: Vec::new(),
             put_old: None,
             old_root: None,
+            fresh_dir: None,
         })
     }
 
@@ -352,6 +358,15 @@ impl Linux {
             Err(e) => return Err(self.create_error(c, at, e)),
         };
         let mut r = self.create_in(c, at, dir.as_fd(), name, &node, mode, before);
+        // A directory made right below a mount's root on the plan's own filesystem: a mount
+        // attached on it by the next call goes through that root's descriptor and the name.
+        if node == Node::Dir
+            && c.is_private()
+            && matches!(dir, below::Fd::Held(_))
+            && matches!(r, Ok(Effect::Changed(_)))
+        {
+            self.fresh_dir = Some(at.clone());
+        }
         if let (Ok(Effect::Changed(Undo::Remove { id, .. })), Some(place)) =
             (&mut r, self.overlay_place(c))
         {
@@ -638,6 +653,12 @@ impl Linux {
 impl Sys for Linux {
     fn call(&mut self, c: &Call, before: &mut Before<'_>) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
+        // Kept over a new filesystem's creation (fsopen..fsmount, which changes nothing in the
+        // tree): the mount made then is the one attached on the directory.
+        let fresh = match c {
+            Call::NewFs { .. } => None,
+            _ => self.fresh_dir.take(),
+        };
         match c {
             Call::Mount { .. } => self.mount_call(c),
             Call::NewFs { .. } => self.new_fs(c),
@@ -652,7 +673,7 @@ impl Sys for Linux {
                 set,
                 clear,
             } => self.set_attr(c, on, *recursive, *set, *clear, before),
-            Call::Attach { mount, to } => self.attach(c, *mount, to, before),
+            Call::Attach { mount, to } => self.attach(c, *mount, to, fresh, before),
             Call::Umount(t) => self.umount(c, t),
             Call::Mkdir {
                 at,
@@ -874,8 +895,15 @@ impl Sys for Linux {
 
     fn mounts(&mut self) -> Result<Vec<MountEntry>, SysError> {
         let err = |e: Errno| SysError::new("read(\"/proc/self/mountinfo\")", e);
-        let text = self.mountinfo_text().map_err(err)?;
         let prefix = self.root_prefix().map_err(err)?;
+        // One statmount per mount, binary fields; mountinfo's text where the kernel has no
+        // statmount with options (before Linux 6.10).
+        match statmount::below(&prefix) {
+            Ok(v) => return Ok(v),
+            Err(Errno::ENOSYS | Errno::EINVAL | Errno::EOPNOTSUPP) => {}
+            Err(e) => return Err(SysError::new("listmount(2) and statmount(2)", e)),
+        }
+        let text = self.mountinfo_text().map_err(err)?;
         Ok(mountinfo::below_text(&text, &prefix))
     }
 }

@@ -272,12 +272,18 @@ impl Linux {
     }
 
     /// Attaches a held mount: the root on its directory (the setup), or a mount of a step on
-    /// top of what is at its target.
+    /// top of what is at its target. `fresh` is the directory the call before made right below
+    /// a mount's root on the plan's own tmpfs or devpts, if it did: when that is the target,
+    /// the mount goes on it by that root's descriptor and the name, without resolving the
+    /// target again (nothing else can mount on, rename or replace the directory there
+    /// meanwhile: see docs/RELIABILITY.md, *Shortcuts on the plan's own filesystems*; the
+    /// verification still finds the mount by its id, on the mount it was to be on).
     pub(super) fn attach(
         &mut self,
         c: &Call,
         mount: MountId,
         to: &Target,
+        fresh: Option<At>,
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
@@ -298,6 +304,27 @@ impl Linux {
                 let dir = self.tmproot_mountpoint().map_err(err)?;
                 newmount::move_mount(from_fd, dir).map_err(err)?;
                 Ok(Effect::Local)
+            }
+            Target::InRoot(at)
+                if fresh.as_ref() == Some(at)
+                    && !at.rel.contains('/')
+                    && self.held.fd(at.on).is_some() =>
+            {
+                let dir = self.held.fd(at.on).ok_or_else(|| err(Errno::EBADF))?;
+                // SAFETY: a held mount's descriptor, open while the mount is held: through
+                // this call.
+                let dir = unsafe { std::os::fd::BorrowedFd::borrow_raw(dir) };
+                let u = Undo::Umount {
+                    path: at.path.clone(),
+                    mount,
+                };
+                before(&u)?;
+                if let Err(e) = newmount::move_mount_at(from_fd, dir, &at.rel) {
+                    self.held.forget(mount);
+                    return Err(err(e));
+                }
+                self.held.attached(mount, at);
+                Ok(Effect::Changed(u))
             }
             Target::InRoot(at) => {
                 let how = if self.real_dir_only(mount) {

@@ -142,6 +142,26 @@ pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno>
     Errno::result(r).map(drop)
 }
 
+/// `move_mount(from, "", dir, name, MOVE_MOUNT_F_EMPTY_PATH)`: attaches the mount `from` is
+/// the root of on `name` in the directory `dir` (one component: no final symlink followed, no
+/// automount triggered).
+pub fn move_mount_at(from: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> Result<(), Errno> {
+    let name = std::ffi::CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: two descriptors, an empty C string naming `from` and a C string that outlives
+    // the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
 #[repr(C)]
 struct MountAttr {
     attr_set: u64,

@@ -1,5 +1,6 @@
-//! What this kernel and host offer: the probes of `mountplan doctor`, and the kernel's binary
-//! view of a mount table (`statmount`, `listmount`) that `capture` reads.
+//! What this kernel and host offer: the probes of `mountplan doctor` (the kernel's binary view
+//! of a mount table, `statmount` and `listmount`, which `capture` reads, is in
+//! [`super::statmount`]).
 //!
 //! Takes nothing, or a host path or a namespace; returns plain answers ([`Answer`], values of
 //! sysctls, [`StatMount`]s). Nothing here changes the host: a system call is tried on a bad
@@ -12,240 +13,18 @@
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
 use super::newmount;
 
-/// `statmount(2)`, `listmount(2)` (Linux 6.8): the same number on every architecture that
-/// uses the common system call table.
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64"
-))]
-const SYS_STATMOUNT: libc::c_long = 457;
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64"
-))]
-const SYS_LISTMOUNT: libc::c_long = 458;
-#[cfg(not(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64"
-)))]
-const SYS_STATMOUNT: libc::c_long = -1;
-#[cfg(not(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64"
-)))]
-const SYS_LISTMOUNT: libc::c_long = -1;
-
-/// `NS_GET_MNTNS_ID`: `_IOR(0xb7, 0x5, __u64)` (Linux 6.9).
-const NS_GET_MNTNS_ID: libc::c_ulong = 0x8008_b705;
-/// `LSMT_ROOT`: list from the namespace's root.
-const LSMT_ROOT: u64 = u64::MAX;
-/// `MNT_ID_REQ_SIZE_VER1`: with `mnt_ns_id` (Linux 6.11).
-const MNT_ID_REQ_SIZE_VER1: u32 = 32;
-const STATMOUNT_SB_BASIC: u64 = 0x1;
-const STATMOUNT_MNT_BASIC: u64 = 0x2;
-const STATMOUNT_PROPAGATE_FROM: u64 = 0x4;
-
-/// `MOUNT_ATTR_RDONLY` ... as `statmount` gives them in `mnt_attr`.
-pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
-/// `MOUNT_ATTR_NOSUID`.
-pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
-/// `MOUNT_ATTR_NODEV`.
-pub const MOUNT_ATTR_NODEV: u64 = 0x4;
-/// `MOUNT_ATTR_NOEXEC`.
-pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
-/// `MOUNT_ATTR__ATIME` (the mask of the atime mode).
-pub const MOUNT_ATTR_ATIME_MASK: u64 = 0x70;
-/// `MOUNT_ATTR_NOATIME`.
-pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
-/// `MOUNT_ATTR_STRICTATIME`.
-pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
-/// `MOUNT_ATTR_NODIRATIME`.
-pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
-/// `MOUNT_ATTR_IDMAP`.
-pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-/// `MOUNT_ATTR_NOSYMFOLLOW`.
-pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
-
-#[repr(C)]
-struct MntIdReq {
-    size: u32,
-    spare: u32,
-    mnt_id: u64,
-    param: u64,
-    mnt_ns_id: u64,
-}
-
-/// One mount as `statmount(STATMOUNT_SB_BASIC | STATMOUNT_MNT_BASIC |
-/// STATMOUNT_PROPAGATE_FROM)` gives it: binary fields, no text to parse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StatMount {
-    /// The 64-bit unique mount id: never reused, and larger for a mount made later.
-    pub id: u64,
-    /// The parent's unique id (its own for a namespace's root).
-    pub parent: u64,
-    /// The id mountinfo shows (reused after a mount is gone).
-    pub id_old: u32,
-    /// The parent's id as mountinfo shows it.
-    pub parent_old: u32,
-    /// `MOUNT_ATTR_*` bits.
-    pub attr: u64,
-    /// `MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE` bits.
-    pub propagation: u64,
-    /// The peer group (0: none).
-    pub peer_group: u64,
-    /// The peer group it is a slave of (0: none).
-    pub master: u64,
-    /// The nearest dominant peer group in this namespace (0: none).
-    pub propagate_from: u64,
-    /// The superblock's device.
-    pub dev: (u32, u32),
-}
-
-/// `ioctl(ns, NS_GET_MNTNS_ID)`: the 64-bit id of the mount namespace `ns` names.
-pub fn mnt_ns_id(ns: BorrowedFd<'_>) -> Result<u64, Errno> {
-    let mut id: u64 = 0;
-    // SAFETY: NS_GET_MNTNS_ID writes one u64 through the pointer, which outlives the call.
-    let r = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_MNTNS_ID as _, &mut id as *mut u64) };
-    Errno::result(r).map(|_| id)
-}
-
-fn req(mnt_id: u64, param: u64, ns: u64) -> MntIdReq {
-    MntIdReq {
-        size: MNT_ID_REQ_SIZE_VER1,
-        spare: 0,
-        mnt_id,
-        param,
-        mnt_ns_id: ns,
-    }
-}
-
-/// `listmount` of every mount of namespace `ns` (0: the caller's), in unique-id order.
-pub fn listmount(ns: u64) -> Result<Vec<u64>, Errno> {
-    if SYS_LISTMOUNT < 0 {
-        return Err(Errno::ENOSYS);
-    }
-    let mut out = Vec::new();
-    let mut last = 0u64;
-    let mut buf = vec![0u64; 512];
-    loop {
-        let r = req(LSMT_ROOT, last, ns);
-        // SAFETY: the request and the buffer (its length in elements passed) outlive the call.
-        let n = unsafe {
-            libc::syscall(
-                SYS_LISTMOUNT,
-                &r as *const MntIdReq,
-                buf.as_mut_ptr(),
-                buf.len(),
-                0 as libc::c_uint,
-            )
-        };
-        if n < 0 {
-            return Err(Errno::last());
-        }
-        let n = n as usize;
-        out.extend_from_slice(&buf[..n]);
-        if n < buf.len() {
-            return Ok(out);
-        }
-        last = buf[n - 1];
-        if out.len() > 1_000_000 {
-            return Err(Errno::E2BIG);
-        }
-    }
-}
-
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[off..off + 4]);
-    u32::from_ne_bytes(a)
-}
-
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[off..off + 8]);
-    u64::from_ne_bytes(a)
-}
-
-/// `statmount` of the mount with unique id `id` in namespace `ns` (0: the caller's).
-pub fn statmount(id: u64, ns: u64) -> Result<StatMount, Errno> {
-    if SYS_STATMOUNT < 0 {
-        return Err(Errno::ENOSYS);
-    }
-    let r = req(
-        id,
-        STATMOUNT_SB_BASIC | STATMOUNT_MNT_BASIC | STATMOUNT_PROPAGATE_FROM,
-        ns,
-    );
-    // struct statmount is 512 bytes before its strings; no string is asked for.
-    let mut buf = vec![0u64; 128];
-    let size = buf.len() * 8;
-    // SAFETY: the request and the buffer (its size in bytes passed) outlive the call.
-    let n = unsafe {
-        libc::syscall(
-            SYS_STATMOUNT,
-            &r as *const MntIdReq,
-            buf.as_mut_ptr(),
-            size,
-            0 as libc::c_uint,
-        )
-    };
-    if n < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: a u64 buffer read as its bytes (same length, no padding in u64).
-    let b: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), size) };
-    let mask = u64_at(b, 8);
-    if mask & (STATMOUNT_SB_BASIC | STATMOUNT_MNT_BASIC) != STATMOUNT_SB_BASIC | STATMOUNT_MNT_BASIC
-    {
-        return Err(Errno::EOPNOTSUPP);
-    }
-    Ok(StatMount {
-        dev: (u32_at(b, 16), u32_at(b, 20)),
-        id: u64_at(b, 40),
-        parent: u64_at(b, 48),
-        id_old: u32_at(b, 56),
-        parent_old: u32_at(b, 60),
-        attr: u64_at(b, 64),
-        propagation: u64_at(b, 72),
-        peer_group: u64_at(b, 80),
-        master: u64_at(b, 88),
-        propagate_from: if mask & STATMOUNT_PROPAGATE_FROM != 0 {
-            u64_at(b, 96)
-        } else {
-            0
-        },
-    })
-}
-
-/// Every mount of the mount namespace `ns` (a `/proc/PID/ns/mnt` descriptor; `None`: the
-/// caller's), through `listmount` and `statmount`, in unique-id order.
-pub fn stat_table(ns: Option<BorrowedFd<'_>>) -> Result<Vec<StatMount>, Errno> {
-    let id = match ns {
-        Some(fd) => mnt_ns_id(fd)?,
-        None => 0,
-    };
-    let ids = listmount(id)?;
-    let mut out = Vec::with_capacity(ids.len());
-    for m in ids {
-        match statmount(m, id) {
-            Ok(s) => out.push(s),
-            // Gone between the two calls.
-            Err(Errno::ENOENT) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(out)
-}
+pub use super::statmount::{
+    LSMT_ROOT, MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_IDMAP, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW,
+    MOUNT_ATTR_RDONLY, MOUNT_ATTR_STRICTATIME, StatMount, listmount, mnt_ns_id, stat_table,
+    statmount,
+};
 
 /// A probe's answer: it works (with what it found), or the errno of the call that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
