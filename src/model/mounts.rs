@@ -213,6 +213,12 @@ impl Propagated {
             slave |= f.starts_with("master:");
             unbindable |= f == "unbindable";
         }
+        Propagated::of_state(shared, slave, unbindable)
+    }
+
+    /// The state of a mount in a peer group (`shared`), receiving from one (`slave`), or
+    /// unbindable: as `statmount` gives it (a peer group, a master, MS_UNBINDABLE).
+    pub fn of_state(shared: bool, slave: bool, unbindable: bool) -> Propagated {
         match (shared, slave) {
             (true, true) => Propagated::SharedSlave,
             (true, false) => Propagated::Shared,

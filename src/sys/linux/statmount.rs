@@ -268,6 +268,11 @@ struct Raw<'a> {
     id_old: u32,
     parent_old: u32,
     attr: u64,
+    /// `mnt_propagation` (MS_SHARED, MS_SLAVE, MS_UNBINDABLE bits), `mnt_peer_group` and
+    /// `mnt_master` (0: none).
+    propagation: u64,
+    peer_group: u64,
+    master: u64,
     sb_flags: u32,
     mountpoint: &'a [u8],
     fstype: &'a [u8],
@@ -340,6 +345,9 @@ impl Reader {
             id_old: u32_at(b, 56),
             parent_old: u32_at(b, 60),
             attr: u64_at(b, 64),
+            propagation: u64_at(b, 72),
+            peer_group: u64_at(b, 80),
+            master: u64_at(b, 88),
             sb_flags: u32_at(b, 32),
             fstype: string_at(b, u32_at(b, 36))?,
             mountpoint: string_at(b, u32_at(b, 108))?,
@@ -428,6 +436,13 @@ pub fn below(prefix: &str) -> Result<Vec<MountEntry>, Errno> {
             fstype: String::from_utf8_lossy(e.fstype).into_owned(),
             flags: flags_of_attr(e.attr),
             options: options_of(e.sb_flags, e.opts),
+            // As mountinfo's optional fields show it: `shared:N` for a peer group,
+            // `master:N` for a master, `unbindable`.
+            propagation: crate::model::Propagated::of_state(
+                e.peer_group != 0,
+                e.master != 0,
+                e.propagation & libc::MS_UNBINDABLE != 0,
+            ),
         });
     }
     Ok(out)
