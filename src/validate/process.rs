@@ -20,7 +20,7 @@ use crate::model::{
     ProcessLocs, RootPath,
 };
 use crate::parse::did_you_mean;
-use crate::raw::{self, Sp};
+use crate::raw::{self, Spanned};
 use crate::source::Loc;
 
 /// The keys of `[process]` given so far, each with where it is written.
@@ -50,7 +50,7 @@ struct Caps {
 }
 
 /// Reads one file's `[process]` into `parts`.
-pub(super) fn read(cx: &mut Ctx, p: &Sp<raw::Process>, parts: &mut Parts) {
+pub(super) fn read(cx: &mut Ctx, p: &Spanned<raw::Process>, parts: &mut Parts) {
     let p = &p.value;
     if let Some(c) = &p.capabilities {
         if let Some(caps) = capabilities(cx, c) {
@@ -131,7 +131,7 @@ fn hostname_ok(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
 }
 
-fn capabilities(cx: &mut Ctx, c: &Sp<raw::Capabilities>) -> Option<Caps> {
+fn capabilities(cx: &mut Ctx, c: &Spanned<raw::Capabilities>) -> Option<Caps> {
     let loc = cx.loc(c);
     match &c.value {
         raw::Capabilities::Word(w) if w == "all" => Some(Caps {

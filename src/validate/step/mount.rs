@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use crate::diag::Diag;
 use crate::model::*;
-use crate::raw::{self, Sp, StepKind};
+use crate::raw::{self, Spanned, StepKind};
 use crate::source::Loc;
 
 use super::{missing, opt_id, opt_mode, req};
@@ -159,9 +159,9 @@ pub(super) fn mount(
         "overlay" => {
             // Each layer goes into the data string: none may end its option or start another
             // (`upper = "/u,lowerdir=/etc"`).
-            let layer = |cx: &mut Ctx, u: &Sp<String>| {
+            let layer = |cx: &mut Ctx, u: &Spanned<String>| {
                 let h = cx.host_path(u)?;
-                cx.data_value(&Sp::new(h.to_string(), u.span.clone()), true)
+                cx.data_value(&Spanned::new(h.to_string(), u.span.clone()), true)
                     .map(|_| h)
             };
             let Some(lower) = s.lower.as_ref().filter(|l| !l.is_empty()) else {
