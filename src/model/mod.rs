@@ -28,7 +28,8 @@ pub use self::flags::{FLAG_WORDS, MS_NAMES, ms_flags_str, option_words};
 pub use self::mounts::*;
 pub use self::paths::{HostPath, MAX_COMPONENT, MAX_PATH, PathError, RootPath};
 pub use self::process::{
-    CAP_NAMES, Cap, CapSet, CapsAsked, DEFAULT_CAPS, Env, Process, ProcessLocs,
+    CAP_NAMES, Cap, CapSet, CapsAsked, Console, ConsoleSource, DEFAULT_CAPS, Env, Process,
+    ProcessLocs,
 };
 
 use crate::raw::StepKind;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::lookup::PathId;
 use super::{Walk, WalkMount, atime};
 use crate::calls::{ATIME, PERM};
-use crate::graph::{Mounted, NodeKind, TreeMount};
+use crate::graph::{Mounted, NodeKind, PropSet, TreeMount};
 use crate::model::{FsKind, MsFlags};
 
 /// What a mask will mount, as far as the plan tells.
@@ -132,27 +132,57 @@ impl Walk<'_, '_> {
                 }
             }
         };
-        let (kind, source, flags, file_root) = match as_ {
+        let conditional = self.conditional(p);
+        // A new tmpfs is private; a copy of the host's /dev/null as the host's mount of it.
+        let (kind, source, flags, file_root, prop) = match as_ {
             MaskAs::Missing => return,
             MaskAs::Tmpfs => (
                 Mounted::Fs(FsKind::Tmpfs(Default::default())),
                 "tmpfs",
                 MsFlags::MS_RDONLY | MsFlags::MS_RELATIME,
                 false,
+                PropSet::PRIVATE,
             ),
-            MaskAs::DevNull => (Mounted::Bind, "/dev/null", MsFlags::empty(), true),
-            MaskAs::Unknown => (Mounted::Mask, "tmpfs or /dev/null", MsFlags::empty(), false),
+            MaskAs::DevNull => (
+                Mounted::Bind,
+                "/dev/null",
+                MsFlags::empty(),
+                true,
+                PropSet::HOST,
+            ),
+            MaskAs::Unknown => (
+                Mounted::Mask,
+                "tmpfs or /dev/null",
+                MsFlags::empty(),
+                false,
+                PropSet::HOST,
+            ),
         };
         self.hide(i, p);
-        let mount = TreeMount::new(
-            self.paths.path(p),
-            kind,
-            source.into(),
-            flags,
-            Some(i),
-            false,
-        );
+        let on = self.entries[v].mount.propagation;
+        let mount = TreeMount {
+            conditional,
+            propagation: prop.attached_on(on),
+            ..TreeMount::new(
+                self.paths.path(p),
+                kind,
+                source.into(),
+                flags,
+                Some(i),
+                false,
+            )
+        };
         self.push_entry(p, mount, Some(v), Some(i), false, file_root);
+    }
+
+    /// Whether a mask or readonly step on `p` mounts only when `p` turns out to exist: the
+    /// plan does not know it exists, or knows only a symlink there (followed; a dangling one
+    /// is missing).
+    fn conditional(&self, p: PathId) -> bool {
+        !self.exists(p)
+            || self
+                .visible_node(p)
+                .is_some_and(|n| matches!(self.nodes[n].node.kind, NodeKind::Symlink(_)))
     }
 
     /// A recursive bind of `p` onto itself, then everything in it made read-only.
@@ -161,16 +191,23 @@ impl Walk<'_, '_> {
             // A missing path is left alone.
             return;
         }
+        let conditional = self.conditional(pid);
         let v = self.cover(pid, false);
         let p = self.paths.path(pid);
-        let bind = TreeMount::new(
-            p.clone(),
-            Mounted::Bind,
-            crate::quote::in_root(&p),
-            self.entries[v].mount.flags | MsFlags::MS_RDONLY,
-            Some(i),
-            true,
-        );
+        // A copy of the mount at the path (the same propagation), attached on it.
+        let on = self.entries[v].mount.propagation;
+        let bind = TreeMount {
+            conditional,
+            propagation: on.attached_on(on),
+            ..TreeMount::new(
+                p.clone(),
+                Mounted::Bind,
+                crate::quote::in_root(&p),
+                self.entries[v].mount.flags | MsFlags::MS_RDONLY,
+                Some(i),
+                true,
+            )
+        };
         let file_root = self.entries[v].file_root && self.entries[v].at == pid;
         let b = self.push_entry(pid, bind, Some(v), Some(i), true, file_root);
         // The recursive bind brings along the mounts below `p` on `v`: copies, made now.
@@ -192,6 +229,8 @@ impl Walk<'_, '_> {
             };
             let mut m = self.entries[c].mount.clone();
             m.flags |= MsFlags::MS_RDONLY;
+            m.conditional |= conditional;
+            m.propagation = m.propagation.attached_on(on);
             let (fr, at) = (self.entries[c].file_root, self.entries[c].at);
             let n = self.push_entry(at, m, Some(parent), Some(i), true, fr);
             map.insert(c, n);

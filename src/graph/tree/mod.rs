@@ -16,6 +16,11 @@
 //! a detached umount takes the mount and every mount on it; a remount with `MS_BIND` sets the
 //! per-mount flags to exactly the ones given (keeping the atime flags when none is given),
 //! while a recursive remount (`mount_setattr`) adds flags to the mount and every mount below it.
+//! Each mount's propagation is predicted as the states it may be in ([`PropSet`]): a new
+//! filesystem is private, a copy of a host mount private or a slave, a copy of a mount of the
+//! plan as that mount, anything attached on a shared mount shared, and propagation steps change
+//! it as the kernel does. A mask or readonly step on a path the model does not know exists is
+//! conditional (the executor mounts nothing when the path is missing).
 //!
 //! The walk also finds what apply will fail at (`fail`): an error when the failure is certain,
 //! a warning when it is likely. On an empty tmpfs (the root, one the plan mounts, a directory
@@ -32,7 +37,7 @@
 //! mount do to the model; `place` the model as the lowering asks it; this file the walk
 //! itself, step by step.
 
-use super::{Edge, FinalTree, Mounted, NodeKind, TreeMount, TreeNode};
+use super::{Edge, FinalTree, Mounted, NodeKind, PropSet, TreeMount, TreeNode};
 use crate::calls::{ATIME, Dev, Lowered, MountId, PERM, StepCalls};
 use crate::diag::Diag;
 use crate::model::{
@@ -148,14 +153,18 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
             None,
             false,
         ),
-        Root::Path(p) => TreeMount::new(
-            RootPath::root(),
-            Mounted::Bind,
-            p.to_string(),
-            MsFlags::empty(),
-            None,
-            true,
-        ),
+        Root::Path(p) => TreeMount {
+            // A copy of the host's directory (open_tree): as the host's mount there.
+            propagation: PropSet::HOST,
+            ..TreeMount::new(
+                RootPath::root(),
+                Mounted::Bind,
+                p.to_string(),
+                MsFlags::empty(),
+                None,
+                true,
+            )
+        },
     };
     // Sized for what a step mostly adds (a path, a mount or a node, an edge or two), so that
     // the tables are not copied as they grow.
@@ -239,17 +248,22 @@ impl Walk<'_, '_> {
                     Create::None => {}
                 }
                 self.hide(i, t);
-                let mount = match &m.fs {
-                    FsKind::Bind { source, recursive } => TreeMount::new(
-                        m.target.clone(),
-                        Mounted::Bind,
-                        source.to_string(),
-                        // A bind keeps the flags of the source's mount; only those the plan
-                        // sets (with a remount) are known.
-                        m.flags & (PERM | ATIME),
-                        Some(i),
-                        *recursive,
-                    ),
+                let on = self.entries[under].mount.propagation;
+                let mut mount = match &m.fs {
+                    FsKind::Bind { source, recursive } => TreeMount {
+                        // A copy of the host's mount of the source.
+                        propagation: PropSet::HOST,
+                        ..TreeMount::new(
+                            m.target.clone(),
+                            Mounted::Bind,
+                            source.to_string(),
+                            // A bind keeps the flags of the source's mount; only those the
+                            // plan sets (with a remount) are known.
+                            m.flags & (PERM | ATIME),
+                            Some(i),
+                            *recursive,
+                        )
+                    },
                     fs => TreeMount::new(
                         m.target.clone(),
                         Mounted::Fs(fs.clone()),
@@ -259,6 +273,7 @@ impl Walk<'_, '_> {
                         false,
                     ),
                 };
+                mount.propagation = mount.propagation.attached_on(on);
                 self.push_entry(
                     t,
                     mount,
@@ -285,6 +300,8 @@ impl Walk<'_, '_> {
                     };
                     for x in all {
                         self.entries[x].shared_by = by;
+                        let pr = &mut self.entries[x].mount.propagation;
+                        *pr = pr.changed(p.kind);
                     }
                 }
             }

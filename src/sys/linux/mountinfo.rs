@@ -7,7 +7,7 @@
 //! Lines that do not parse are skipped: the kernel writes this file, and a mount with a
 //! strange name must not make the parse fail.
 
-use crate::model::MsFlags;
+use crate::model::{MsFlags, Propagated};
 use crate::sys::MountEntry;
 
 /// One parsed line.
@@ -27,6 +27,8 @@ pub struct RawMount {
     pub flags: MsFlags,
     /// The superblock's options (the last field).
     pub options: String,
+    /// The optional fields (before ` - `): the propagation.
+    pub propagation: Propagated,
 }
 
 /// Decodes the kernel's `\ooo` escapes.
@@ -170,6 +172,15 @@ impl From<Line> for RawMount {
             fstype: l.fstype,
             flags: flags_of(&l.opts.join(",")),
             options: l.super_opts.join(","),
+            propagation: Propagated::of_fields(
+                [
+                    l.shared.map(|_| "shared:"),
+                    l.master.map(|_| "master:"),
+                    l.unbindable.then_some("unbindable"),
+                ]
+                .into_iter()
+                .flatten(),
+            ),
         }
     }
 }
@@ -228,6 +239,7 @@ fn relative(e: RawMount, prefix: &str) -> MountEntry {
         fstype: e.fstype,
         flags: e.flags,
         options: e.options,
+        propagation: e.propagation,
     }
 }
 
