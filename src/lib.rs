@@ -3,27 +3,64 @@
 //! The pipeline, one module per stage, each handing typed values to the next:
 //!
 //! ```text
-//! source    the plan text + name, span helpers               -> Sources, Loc
-//! raw       serde + schemars mirror of the TOML               -> raw::Plan (may be wrong);
-//!           raw/step.rs the flat `[[step]]`, raw/json_schema.rs schema/plan.schema.json
-//! parse     text -> raw::Plan                                 (syntax errors with spans)
-//! load      a plan file and its includes -> [raw::Plan]        (include cycles, unreadable files;
-//!           `mountplan:NAME` fragments from `fragments`; load/limits.rs what a plan may read)
-//! validate  [raw::Plan] + --set -> model::Plan                (every semantic error, collected)
-//! graph     model::Plan -> Dag                                (edges, cycles, final tree)
-//! calls     model::Plan -> the exact system calls per step    (shared by render and exec)
-//! render    &Dag -> text | json | markdown | mermaid | dot    (pure, byte-stable)
-//! diff      two Dags -> a semantic diff
-//! exec      &Dag + Config -> Applied                          (namespaces, steps, journal, rollback):
-//!           exec/parent.rs and child.rs the two processes, run.rs the steps, journal/format.rs
-//!           the journal format, recover.rs the undoing of a journal, report.rs the outcome
-//! sys       the kernel boundary: narrow traits (Sys, Procs, JournalStore), sys/linux (the only
-//!           code that calls the kernel: state/ the state directory, command/ the command's
-//!           process) and recording fakes (sys/fake)
+//! source     the plan text + name, span helpers                 -> Sources, Loc
+//! raw        serde + schemars mirror of the TOML                 -> raw::Plan (may be wrong);
+//!            raw/step.rs the flat `[[step]]`, raw/spanned.rs a value with its span,
+//!            raw/json_schema.rs schema/plan.schema.json
+//! parse      text -> raw::Plan                                   (syntax errors with spans)
+//! load       a plan file and its includes -> [raw::Plan]          (include cycles, unreadable
+//!            files; load/limits.rs what a plan may read)
+//! fragments  the `mountplan:NAME` plans shipped inside mountplan (src/fragments/*.toml)
+//! validate   [raw::Plan] + --set -> model::Plan                  (every semantic error,
+//!            collected): values.rs single values, step/ one step (mount.rs, mknod.rs,
+//!            pivot.rs), process.rs `[process]`; preflight.rs what cannot work on this host
+//!            (validation that needs the running system: root or not, capabilities, --persist)
+//! model      the validated plan (mod.rs: plan, root, namespaces, steps; paths.rs, mounts.rs,
+//!            actions.rs, flags.rs: mount flags' names and words, process.rs)
+//! graph      model::Plan -> Dag                                  (edges, cycles, final tree):
+//!            graph/tree/ is THE MOUNT MODEL, one walk over the steps with a model of the mount
+//!            table and of the files made (place.rs: which mount a path is on, for the lowering)
+//! calls      THE LOWERING: model steps -> the exact system calls, computed once into the Dag
+//!            (calls/lower.rs the lowering, fsconfig.rs the one encoding of filesystem options,
+//!            display.rs how a call reads in the dry run); render and exec only read them
+//! render     &Dag -> text | json | markdown | mermaid | dot      (pure, byte-stable)
+//! diff       two Dags -> a semantic diff
+//! diag       THE RENDERER OF EVERY DIAGNOSTIC: `Diag` (code, span, help), rendered through
+//!            miette (`render_human`) or as JSON, for every stage and for apply's failure
+//! quote      the one quoting of strings (C literal, `<root>` paths, plan TOML, shell words)
+//! exec       &Dag + Config -> Applied                            (namespaces, steps, journal,
+//!            rollback): parent.rs and child.rs the two processes, run.rs the steps,
+//!            journal/format.rs THE JOURNAL FORMAT, journals.rs the journal directory,
+//!            recover.rs the undoing of a journal, verify.rs the final tree against the
+//!            kernel's, report.rs the outcome, pause.rs the test pauses (debug builds:
+//!            MOUNTPLAN_TEST_PAUSE_AT_CALL / _AT_UNDO stop before call or undo N)
+//! sys        THE KERNEL BOUNDARY: narrow traits, `Sys` (the steps' calls), `Procs` (sys/procs.rs,
+//!            the processes' calls), `JournalStore` (the journal's file); sys/linux the only code
+//!            that calls the kernel (below.rs, newmount.rs, mounting.rs the mounts, mount_facts.rs
+//!            what a mount is, resolve.rs and files.rs paths and files, state/ the state
+//!            directory, command/ the command's process, procs.rs, probe.rs and snapshot.rs for
+//!            doctor and capture); sys/fake the recording fakes
 //! ```
 //!
-//! Only `main` prints (and [`timing`], on stderr, when `MOUNTPLAN_TIMING=1`); only `main` and `load` (through the reader it is given) read files;
-//! only `exec`, through [`sys::Sys`], touches the kernel.
+//! Beside the pipeline: `import` (another tool's configuration -> a plan: oci/, bwrap/,
+//! nspawn.rs, writer.rs the TOML writer) and `export` (a plan -> bwrap's arguments); `capture`
+//! (a live mount namespace -> a plan that rebuilds it) and `doctor` (what this kernel and host
+//! offer, and which steps of a plan will certainly fail here); `reference` (docs/plan-format.md
+//! from the schema), `timing` (`MOUNTPLAN_TIMING=1`), `pipeline` (source to Dag in one call),
+//! `test_plans` (unit-test plans written as plan text). The binary: main.rs, cli/ (clap
+//! definitions, the `--help` text), cmd/ (one module per subcommand).
+//!
+//! "Node" names, one per thing: `model::NodeType` and `model::NodeSpec` are a mknod step's
+//! node (the plan's `node = "char"`, and its numbers or the host node copied);
+//! `graph::TreeNode` (with `graph::NodeKind`) is a file of the predicted final tree;
+//! `sys::Node` is what a created inode is, as an undo record keeps it; the walk's own record of
+//! a file is `WalkNode` (graph/tree), and render/json.rs's `JNode` is the JSON shape of a
+//! `TreeNode`.
+//!
+//! Only `main` prints (and [`timing`], on stderr, when `MOUNTPLAN_TIMING=1`); only `main` and
+//! `load` (through the reader it is given) read files; only `exec`, through [`sys::Sys`] and
+//! [`sys::Procs`], touches the kernel for an apply (`capture` and `doctor` read it through
+//! sys/linux/snapshot.rs and probe.rs).
 
 pub mod calls;
 pub mod capture;

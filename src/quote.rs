@@ -5,6 +5,9 @@
 //! executor's errors and the journal's messages all write a string as a C string literal
 //! ([`quote`], as strace prints one) and a path in the new root as `<root>/path` ([`in_root`]),
 //! so a value reads the same everywhere and nothing in a plan can end a quoted string early.
+//! The two other quotings a text needs live here too: a string in a plan's TOML
+//! ([`plan_string`], for the plans the importers and capture write) and a word of a shell
+//! command line ([`shell_word`]).
 
 use std::fmt::Write as _;
 
@@ -15,6 +18,19 @@ use crate::model::RootPath;
 /// The importers' and capture's plan writers write every literal string with it.
 pub fn plan_string(s: &str) -> String {
     toml::Value::String(s.replace('$', "$$")).to_string()
+}
+
+/// A string as one word of a shell command line: as it is when it is plain, else in single
+/// quotes (a `'` in it written `'\''`). The notes' and `export bwrap`'s command lines use it.
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// A string as a C string literal: `"a\"b"`, `\` doubled, control characters escaped.
@@ -60,6 +76,13 @@ mod tests {
         assert_eq!(quote("plain /path"), "\"plain /path\"");
         assert_eq!(quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
         assert_eq!(quote("l1\nl2\tx\u{1}\u{7f}é"), "\"l1\\nl2\\tx\\x01\\x7fé\"");
+    }
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word("/bin/sh"), "/bin/sh");
     }
 
     #[test]

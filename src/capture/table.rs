@@ -9,87 +9,14 @@ use std::collections::BTreeMap;
 
 use super::{CaptureError, Look, Snapshot, Stat};
 use crate::model::{MsFlags, RootPath};
-use crate::sys::linux::mountinfo::{is_below, unescape};
+use crate::sys::linux::mountinfo::{self, is_below};
 use crate::sys::linux::probe::StatMount;
 
-/// One line of a mountinfo file, every field decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
-    /// Field 1: the mount id (reused once the mount is gone).
-    pub id: u64,
-    /// Field 2: the parent's id.
-    pub parent: u64,
-    /// Field 3: the superblock's device, `major:minor`.
-    pub dev: (u32, u32),
-    /// Field 4: the path inside the filesystem that is mounted.
-    pub root: String,
-    /// Field 5: the mountpoint, relative to the reading process's root.
-    pub mountpoint: String,
-    /// Field 6: the per-mount options.
-    pub opts: Vec<String>,
-    /// `shared:N`.
-    pub shared: Option<u64>,
-    /// `master:N`.
-    pub master: Option<u64>,
-    /// `unbindable`.
-    pub unbindable: bool,
-    /// The fstype.
-    pub fstype: String,
-    /// The mount source.
-    pub source: String,
-    /// The superblock options, one per entry (`rw`/`ro` first).
-    pub super_opts: Vec<String>,
-}
+pub use crate::sys::linux::mountinfo::Line;
 
 /// Parses a mountinfo text; lines that do not parse are skipped.
 pub fn parse(text: &str) -> Vec<Line> {
-    text.lines().filter_map(line).collect()
-}
-
-fn line(l: &str) -> Option<Line> {
-    let (left, right) = l.split_once(" - ")?;
-    let mut f = left.split(' ');
-    let id = f.next()?.parse().ok()?;
-    let parent = f.next()?.parse().ok()?;
-    let (ma, mi) = f.next()?.split_once(':')?;
-    let dev = (ma.parse().ok()?, mi.parse().ok()?);
-    let root = unescape(f.next()?);
-    let mountpoint = unescape(f.next()?);
-    let opts = f.next()?.split(',').map(str::to_string).collect();
-    let (mut shared, mut master, mut unbindable) = (None, None, false);
-    for o in f {
-        if let Some(n) = o.strip_prefix("shared:") {
-            shared = n.parse().ok();
-        } else if let Some(n) = o.strip_prefix("master:") {
-            master = n.parse().ok();
-        } else if o == "unbindable" {
-            unbindable = true;
-        }
-    }
-    let mut r = right.splitn(3, ' ');
-    let fstype = unescape(r.next()?);
-    let source = unescape(r.next().unwrap_or(""));
-    let super_opts = r
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .filter(|o| !o.is_empty())
-        .map(unescape)
-        .collect();
-    Some(Line {
-        id,
-        parent,
-        dev,
-        root,
-        mountpoint,
-        opts,
-        shared,
-        master,
-        unbindable,
-        fstype,
-        source,
-        super_opts,
-    })
+    mountinfo::lines(text)
 }
 
 /// A mount's propagation.

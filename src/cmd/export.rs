@@ -7,6 +7,7 @@ use std::io::Write;
 use super::check::print_diags;
 use super::input::{Input, Naming};
 use crate::cli::{Color, ExportCommand};
+use mountplan::quote::shell_word;
 
 /// Runs `export`: 0 printed, 1 the plan has errors, 2 it cannot be read.
 pub fn run(c: ExportCommand) -> u8 {
@@ -35,16 +36,4 @@ pub fn run(c: ExportCommand) -> u8 {
         return 2;
     }
     0
-}
-
-/// A shell word, quoted when it needs to be.
-fn shell_word(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }

@@ -135,17 +135,7 @@ pub(crate) fn plan_fields(p: &Plan) -> Vec<(&'static str, String)> {
         UserNs::Auto => "auto",
     };
     let mut ns = vec![format!("user={user}")];
-    for (on, name) in [
-        (n.pid, "pid"),
-        (n.ipc, "ipc"),
-        (n.uts, "uts"),
-        (n.net, "net"),
-        (n.cgroup, "cgroup"),
-    ] {
-        if on {
-            ns.push(name.to_string());
-        }
-    }
+    ns.extend(n.others().map(str::to_string));
     v.push(("namespaces", ns.join(", ")));
     for (k, line) in crate::render::process::lines(&p.process, &p.namespaces) {
         let key = match k {

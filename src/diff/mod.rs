@@ -376,18 +376,10 @@ pub(crate) fn step_id(dag: &Dag, i: usize) -> String {
 
 fn nodes(old: &Dag, new: &Dag) -> Vec<NodeChange> {
     let f = |dag: &Dag, n: &TreeNode| {
-        let owner = match (n.uid, n.gid) {
-            (None, None) => "-".to_string(),
-            (u, g) => format!(
-                "{}:{}",
-                u.map_or("-".into(), |u| u.to_string()),
-                g.map_or("-".into(), |g| g.to_string())
-            ),
-        };
         vec![
             ("type", findmnt::node_kind(&n.kind)),
             ("mode", n.mode.map_or("-".into(), |m| m.to_string())),
-            ("owner", owner),
+            ("owner", n.owner()),
             (
                 "hidden",
                 n.hidden_by.map_or_else(

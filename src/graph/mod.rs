@@ -302,6 +302,20 @@ pub struct TreeNode {
     pub if_missing: bool,
 }
 
+impl TreeNode {
+    /// Its owner as `uid:gid`, `-` for what the plan leaves as it is (`-` alone when both are).
+    pub fn owner(&self) -> String {
+        match (self.uid, self.gid) {
+            (None, None) => "-".to_string(),
+            (u, g) => format!(
+                "{}:{}",
+                u.map_or("-".into(), |u| u.to_string()),
+                g.map_or("-".into(), |g| g.to_string())
+            ),
+        }
+    }
+}
+
 /// The predicted final state of the new root.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FinalTree {

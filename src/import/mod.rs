@@ -169,18 +169,6 @@ pub(crate) fn absolute(dir: &std::path::Path, p: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// A shell word, quoted when it needs to be (for the command lines the notes suggest).
-pub(crate) fn shell_word(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 /// A mode as the plan writes it, four octal digits.
 pub(crate) fn mode_str(m: u32) -> String {
     format!("{:04o}", m & 0o7777)
@@ -206,9 +194,6 @@ mod unit {
         assert_eq!(absolute(d, "rootfs"), "/b/u/rootfs");
         assert_eq!(absolute(d, "../r/./x/"), "/b/r/x");
         assert_eq!(absolute(d, "/abs//p"), "/abs/p");
-        assert_eq!(shell_word("a b"), "'a b'");
-        assert_eq!(shell_word("it's"), r"'it'\''s'");
-        assert_eq!(shell_word("/bin/sh"), "/bin/sh");
     }
 }
 

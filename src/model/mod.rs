@@ -184,6 +184,22 @@ pub struct Namespaces {
     pub cgroup: bool,
 }
 
+impl Namespaces {
+    /// The namespaces other than mount and user the plan makes, by name, in the order the
+    /// texts list them: pid, ipc, uts, net, cgroup.
+    pub fn others(&self) -> impl Iterator<Item = &'static str> {
+        [
+            (self.pid, "pid"),
+            (self.ipc, "ipc"),
+            (self.uts, "uts"),
+            (self.net, "net"),
+            (self.cgroup, "cgroup"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+    }
+}
+
 impl Default for Namespaces {
     fn default() -> Self {
         Namespaces {

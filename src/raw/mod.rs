@@ -1,7 +1,7 @@
 //! The low-level plan: a serde + schemars mirror of the TOML file, as written.
 //!
 //! Takes nothing but TOML; gives structs whose user values carry their byte spans
-//! ([`Sp`]). Nothing here is checked beyond TOML types and known keys: a `raw` plan may be
+//! ([`Spanned`]). Nothing here is checked beyond TOML types and known keys: a `raw` plan may be
 //! wrong in every other way. [`crate::validate`] turns it into a [`crate::model::Plan`] or
 //! into diagnostics.
 //!
@@ -13,7 +13,7 @@
 //!
 //! The files: this one is the plan and its tables (`[root]`, `[namespaces]`, `[process]`);
 //! `step.rs` the flat `[[step]]`, its kinds and the keys and words of each; `spanned.rs` the
-//! spanned value [`Sp`]; `json_schema.rs` the JSON Schema made from these types ([`schema`]).
+//! spanned value [`Spanned`]; `json_schema.rs` the JSON Schema made from these types ([`schema`]).
 
 mod json_schema;
 mod spanned;
@@ -25,7 +25,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 pub use self::json_schema::{schema, schema_json};
-pub use self::spanned::Sp;
+pub use self::spanned::Spanned;
 pub use self::step::{STEP_KEYS, Step, StepKind, words};
 
 /// A mountplan plan file.
@@ -37,32 +37,32 @@ pub use self::step::{STEP_KEYS, Step, StepKind, words};
 #[schemars(title = "mountplan plan", extend("$id" = "https://mountplan.invalid/schema/plan.schema.json"))]
 pub struct Plan {
     /// The plan format version. Only `1` exists.
-    pub version: Option<Sp<i64>>,
+    pub version: Option<Spanned<i64>>,
     /// A short name for the plan, shown in the dry run. Defaults to the file name without `.toml`.
-    pub name: Option<Sp<String>>,
+    pub name: Option<Spanned<String>>,
     /// What the plan builds, in a sentence or two.
-    pub description: Option<Sp<String>>,
+    pub description: Option<Spanned<String>>,
     /// Plans to read first, relative to this file (written as they are: no `${NAME}`). Their
     /// steps come before this file's steps; this file's `root`, `namespaces`, `vars` and each
     /// key of `process` override theirs. `mountplan:NAME` (`mountplan:dev`) includes a fragment
     /// shipped inside mountplan, listed under "Fragments" in docs/plan-format.md: its steps and
     /// namespaces, not its name or root.
-    pub include: Option<Vec<Sp<String>>>,
+    pub include: Option<Vec<Spanned<String>>>,
     /// Where the new root comes from: an existing directory or an empty tmpfs.
-    pub root: Option<Sp<Root>>,
+    pub root: Option<Spanned<Root>>,
     /// Which namespaces to create besides the mount namespace (always created).
-    pub namespaces: Option<Sp<Namespaces>>,
+    pub namespaces: Option<Spanned<Namespaces>>,
     /// How the command runs: its capabilities, user, working directory, environment,
     /// hostname and umask. Without it the command runs as uid 0 with Docker's default
     /// capabilities, no_new_privs, in `/`, with the caller's environment and umask.
-    pub process: Option<Sp<Process>>,
+    pub process: Option<Spanned<Process>>,
     /// Variables for `${NAME}` substitution in every string value of the plan (names, paths,
     /// types, options, sizes, modes, ids, strategies...), but for three: `kind`, `include`
     /// (read before the variables are known) and `[namespaces] user`, and the values of the
     /// variables themselves (used as written), where `${` is refused. A string is substituted
     /// first, then checked as the same value written literally would be. Overridable from the
     /// command line with `--set NAME=VALUE`. `$$` is a literal `$`.
-    pub vars: Option<BTreeMap<String, Sp<String>>>,
+    pub vars: Option<BTreeMap<String, Spanned<String>>>,
     /// The steps, in execution order.
     #[serde(default)]
     pub step: Vec<Step>,
@@ -79,9 +79,9 @@ pub struct Plan {
 pub struct Root {
     /// An existing directory on the host (absolute, `${VAR}` allowed). It is bound onto itself
     /// in the new namespace so it can be pivoted into.
-    pub path: Option<Sp<String>>,
+    pub path: Option<Spanned<String>>,
     /// An empty tmpfs as the root. `{}` takes the defaults.
-    pub tmpfs: Option<Sp<TmpfsRoot>>,
+    pub tmpfs: Option<Spanned<TmpfsRoot>>,
 }
 
 /// Options of an empty tmpfs root.
@@ -89,11 +89,11 @@ pub struct Root {
 #[serde(deny_unknown_fields)]
 pub struct TmpfsRoot {
     /// Maximum size: bytes, or a number with a `k`, `m` or `g` suffix, or a percentage of RAM (`"50%"`).
-    pub size: Option<Sp<SizeValue>>,
+    pub size: Option<Spanned<SizeValue>>,
     /// Mode of the root directory, an octal string such as `"0755"`.
-    pub mode: Option<Sp<String>>,
+    pub mode: Option<Spanned<String>>,
     /// Maximum number of inodes.
-    pub nr_inodes: Option<Sp<i64>>,
+    pub nr_inodes: Option<Spanned<i64>>,
 }
 
 /// A size: an integer number of bytes, or a string like `"16M"`, `"512k"`, `"1g"`, `"50%"`.
@@ -112,18 +112,18 @@ pub enum SizeValue {
 pub struct Namespaces {
     /// A user namespace: `true`, `false`, or `"auto"` (create one, mapping the caller to root
     /// inside, only when not running as root). Default `"auto"`.
-    pub user: Option<Sp<UserNs>>,
+    pub user: Option<Spanned<UserNs>>,
     /// A pid namespace, with a minimal init that reaps and passes the command's status through.
     /// Default true: with `false` and proc mounted, the command sees every host process.
-    pub pid: Option<Sp<bool>>,
+    pub pid: Option<Spanned<bool>>,
     /// An IPC namespace (needed for a private mqueue mount).
-    pub ipc: Option<Sp<bool>>,
+    pub ipc: Option<Spanned<bool>>,
     /// A UTS namespace (hostname).
-    pub uts: Option<Sp<bool>>,
+    pub uts: Option<Spanned<bool>>,
     /// A network namespace (loopback only, down).
-    pub net: Option<Sp<bool>>,
+    pub net: Option<Spanned<bool>>,
     /// A cgroup namespace.
-    pub cgroup: Option<Sp<bool>>,
+    pub cgroup: Option<Spanned<bool>>,
 }
 
 /// `true`, `false` or `"auto"`.
@@ -176,26 +176,26 @@ pub struct Process {
     /// enough to build and install software as root, without SYS_ADMIN, SYS_PTRACE,
     /// SYS_MODULE, DAC_READ_SEARCH, SYS_RAWIO or NET_ADMIN), none for another uid. A pivot that
     /// can end in a plain `chroot` takes CAP_SYS_CHROOT away.
-    pub capabilities: Option<Sp<Capabilities>>,
+    pub capabilities: Option<Spanned<Capabilities>>,
     /// Set `no_new_privs` for the command, so set-id programs and file capabilities give it
     /// nothing more. Default true.
-    pub no_new_privileges: Option<Sp<bool>>,
+    pub no_new_privileges: Option<Spanned<bool>>,
     /// The command's working directory, an absolute path in its root. Default `/`.
-    pub cwd: Option<Sp<String>>,
+    pub cwd: Option<Spanned<String>>,
     /// The command's environment: the caller's by default.
-    pub env: Option<Sp<ProcessEnv>>,
+    pub env: Option<Spanned<ProcessEnv>>,
     /// The hostname of the new UTS namespace (needs `uts = true` in `[namespaces]`): letters,
     /// digits, `-`, `.` and `_`, at most 64 bytes.
-    pub hostname: Option<Sp<String>>,
+    pub hostname: Option<Spanned<String>>,
     /// The uid the command runs as. Default 0. A rootless apply maps only 0.
-    pub uid: Option<Sp<i64>>,
+    pub uid: Option<Spanned<i64>>,
     /// The gid the command runs as. Default 0. A rootless apply maps only 0.
-    pub gid: Option<Sp<i64>>,
+    pub gid: Option<Spanned<i64>>,
     /// Supplementary groups of the command. Default none. Not in a rootless apply.
-    pub groups: Option<Vec<Sp<i64>>>,
+    pub groups: Option<Vec<Spanned<i64>>>,
     /// The command's umask, an octal string such as `"0022"`. Default: the caller's umask
     /// (mountplan itself works with umask 0 so the plan's modes are exact).
-    pub umask: Option<Sp<String>>,
+    pub umask: Option<Spanned<String>>,
     /// A console for the command, bound onto `/dev/console` (a file created on the plan's
     /// `/dev` mount) and given to it as its standard input, output and error and its
     /// controlling terminal (the command leads a new session). `"pty"`: mountplan opens a new
@@ -209,7 +209,7 @@ pub struct Process {
     /// a tmpfs mounted on `/dev` and a pivot step; not with `--keep-terminal`. Default: no
     /// console (the command gets the caller's descriptors 0, 1 and 2).
     #[schemars(extend("examples" = ["pty", "${CONSOLE}"]))]
-    pub console: Option<Sp<String>>,
+    pub console: Option<Spanned<String>>,
 }
 
 /// The command's environment, changed in this order: `clear`, `unset`, `set`.
@@ -217,12 +217,12 @@ pub struct Process {
 #[serde(deny_unknown_fields)]
 pub struct ProcessEnv {
     /// Start from an empty environment instead of the caller's. Default false.
-    pub clear: Option<Sp<bool>>,
+    pub clear: Option<Spanned<bool>>,
     /// Variables to set, `NAME = "value"` (`${VAR}` allowed in values). The command is looked
     /// up in the resulting `PATH`.
-    pub set: Option<BTreeMap<Sp<String>, Sp<String>>>,
+    pub set: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     /// Names of variables to remove from the caller's environment.
-    pub unset: Option<Vec<Sp<String>>>,
+    pub unset: Option<Vec<Spanned<String>>>,
 }
 
 /// `"all"`, or an array of capability names.
@@ -233,7 +233,7 @@ pub enum Capabilities {
     #[schemars(schema_with = "all_schema")]
     Word(String),
     /// Capability names, `CAP_` optional, in any case; `[]` for none.
-    List(Vec<Sp<String>>),
+    List(Vec<Spanned<String>>),
 }
 
 fn all_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -256,7 +256,7 @@ impl<'de> Deserialize<'de> for Capabilities {
                 mut seq: A,
             ) -> Result<Capabilities, A::Error> {
                 let mut v = Vec::new();
-                while let Some(x) = seq.next_element::<Sp<String>>()? {
+                while let Some(x) = seq.next_element::<Spanned<String>>()? {
                     v.push(x);
                 }
                 Ok(Capabilities::List(v))

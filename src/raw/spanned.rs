@@ -1,6 +1,6 @@
 //! The spanned value of the raw plan.
 //!
-//! Takes a TOML value as serde gives it; returns an [`Sp`], the value with the byte span it
+//! Takes a TOML value as serde gives it; returns an [`Spanned`], the value with the byte span it
 //! came from, whose JSON Schema is the value's own.
 
 use std::ops::Range;
@@ -13,22 +13,22 @@ use serde::{Deserialize, Deserializer};
 /// Serde-transparent over `toml::Spanned<T>`; its JSON Schema is `T`'s, so the schema shows
 /// the value as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sp<T> {
+pub struct Spanned<T> {
     /// The value.
     pub value: T,
     /// Byte range of the value in its file.
     pub span: Range<usize>,
 }
 
-impl<T> Sp<T> {
+impl<T> Spanned<T> {
     /// A value with a span (used by tests and by code that synthesises values).
     pub fn new(value: T, span: Range<usize>) -> Self {
-        Sp { value, span }
+        Spanned { value, span }
     }
 }
 
 /// Ordered by value, then span (as `Eq` compares both), so spanned names can key a map.
-impl<T: Ord> Ord for Sp<T> {
+impl<T: Ord> Ord for Spanned<T> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.value
             .cmp(&other.value)
@@ -37,24 +37,24 @@ impl<T: Ord> Ord for Sp<T> {
     }
 }
 
-impl<T: Ord> PartialOrd for Sp<T> {
+impl<T: Ord> PartialOrd for Spanned<T> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = toml::Spanned::<T>::deserialize(d)?;
         let span = s.span();
-        Ok(Sp {
+        Ok(Spanned {
             value: s.into_inner(),
             span,
         })
     }
 }
 
-impl<T: JsonSchema> JsonSchema for Sp<T> {
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
     fn inline_schema() -> bool {
         T::inline_schema()
     }

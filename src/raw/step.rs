@@ -10,7 +10,7 @@ use std::ops::Range;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{SizeValue, Sp};
+use super::{SizeValue, Spanned};
 
 /// Every key a `[[step]]` table may have, whatever its kind (for "did you mean"; a test
 /// holds it to [`StepKind::keys`], which validation and the schema use).
@@ -122,97 +122,97 @@ impl StepKind {
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// What the step does.
-    pub kind: Sp<StepKind>,
+    pub kind: Spanned<StepKind>,
     /// A name for the step, unique in the plan, so `after` can name it. Letters, digits, `-`,
     /// `_` and `.`. Defaults to `<kind>-<n>`, n counting from 1 in the whole plan.
-    pub id: Option<Sp<String>>,
+    pub id: Option<Spanned<String>>,
     /// Steps (by id) that must run before this one. They must be declared earlier: the declared
     /// order is the execution order.
-    pub after: Option<Vec<Sp<String>>>,
+    pub after: Option<Vec<Spanned<String>>>,
     /// A note for reviewers, shown in the dry run.
-    pub note: Option<Sp<String>>,
+    pub note: Option<Spanned<String>>,
 
     // ---- mount, remount, propagation, umount ----
     /// mount: the filesystem type: `bind`, `rbind` (recursive bind), `tmpfs`, `proc`, `sysfs`,
     /// `devpts`, `mqueue`, `overlay`, `cgroup2`, or another fstype by name.
     #[serde(rename = "type")]
-    pub fstype: Option<Sp<String>>,
+    pub fstype: Option<Spanned<String>>,
     /// mount: for a bind, the host path to bind (absolute); for other types, the source name
     /// shown in the mount table (defaults to the type).
-    pub source: Option<Sp<String>>,
+    pub source: Option<Spanned<String>>,
     /// mount, remount, propagation, umount: the mountpoint inside the new root.
-    pub target: Option<Sp<String>>,
+    pub target: Option<Spanned<String>>,
     /// mount, remount: mount flags: `ro`, `rw`, `nosuid`, `suid`, `nodev`, `dev`, `noexec`,
     /// `exec`, `relatime`, `norelatime`, `noatime`, `strictatime`, `nodiratime`, `sync`,
     /// `dirsync`, `silent`, and `rec` (recursive, for binds and remounts).
-    pub options: Option<Vec<Sp<String>>>,
+    pub options: Option<Vec<Spanned<String>>>,
     /// mount: what to create when the mountpoint is missing: `dir` (default), `file` (needed to
     /// bind a file), or `none` (fail instead).
-    pub create: Option<Sp<String>>,
+    pub create: Option<Spanned<String>>,
     /// mount (tmpfs): maximum size, bytes or `"64k"`, `"16M"`, `"1g"`, `"50%"`.
-    pub size: Option<Sp<SizeValue>>,
+    pub size: Option<Spanned<SizeValue>>,
     /// mount (tmpfs): maximum number of inodes.
-    pub nr_inodes: Option<Sp<i64>>,
+    pub nr_inodes: Option<Spanned<i64>>,
     /// mkdir, mknod, chmod: the mode; mount (tmpfs, devpts): the `mode=` option. An octal
     /// string such as `"0755"`, at most `"07777"`.
-    pub mode: Option<Sp<String>>,
+    pub mode: Option<Spanned<String>>,
     /// mknod, chmod: owner uid; mount (tmpfs, devpts): the `uid=` option.
-    pub uid: Option<Sp<i64>>,
+    pub uid: Option<Spanned<i64>>,
     /// mknod, chmod: owner gid; mount (tmpfs, devpts): the `gid=` option.
-    pub gid: Option<Sp<i64>>,
+    pub gid: Option<Spanned<i64>>,
     /// mount (devpts): a private devpts instance (`newinstance`). Default true.
-    pub newinstance: Option<Sp<bool>>,
+    pub newinstance: Option<Spanned<bool>>,
     /// mount (devpts): mode of the `ptmx` node, octal string, e.g. `"0666"`.
-    pub ptmxmode: Option<Sp<String>>,
+    pub ptmxmode: Option<Spanned<String>>,
     /// mount (overlay): lower layers, host paths, topmost first.
-    pub lower: Option<Vec<Sp<String>>>,
+    pub lower: Option<Vec<Spanned<String>>>,
     /// mount (overlay): the writable upper layer, a host path. What later steps make or change on
     /// the overlay lands here; a rollback (or `mountplan recover` after a kill) undoes it here,
     /// with what the kernel copied up for it, once the overlay is unmounted.
-    pub upper: Option<Sp<String>>,
+    pub upper: Option<Spanned<String>>,
     /// mount (overlay): the overlay work directory, a host path on the same filesystem as `upper`.
     /// The `work` directory the mount makes in it is removed again by a rollback.
-    pub work: Option<Sp<String>>,
+    pub work: Option<Spanned<String>>,
     /// mount (other fstypes): filesystem options as `key` or `key=value` strings, one per entry.
     /// Commas are not allowed inside an entry.
-    pub data: Option<Vec<Sp<String>>>,
+    pub data: Option<Vec<Spanned<String>>>,
     /// propagation: `private`, `slave`, `shared` or `unbindable`.
-    pub propagation: Option<Sp<String>>,
+    pub propagation: Option<Spanned<String>>,
     /// propagation: apply to every mount below `target` too. Default false.
-    pub recursive: Option<Sp<bool>>,
+    pub recursive: Option<Spanned<bool>>,
 
     // ---- mkdir, mknod, symlink, chmod, mask ----
     /// mkdir, mknod, symlink, chmod, mask, readonly: the path inside the new root.
-    pub path: Option<Sp<String>>,
+    pub path: Option<Spanned<String>>,
     /// mkdir: create missing parents too. Default false.
-    pub parents: Option<Sp<bool>>,
+    pub parents: Option<Spanned<bool>>,
     /// mknod: `char`, `block` or `fifo`.
-    pub node: Option<Sp<String>>,
+    pub node: Option<Spanned<String>>,
     /// mknod: the device's major number.
-    pub major: Option<Sp<i64>>,
+    pub major: Option<Spanned<i64>>,
     /// mknod: the device's minor number.
-    pub minor: Option<Sp<i64>>,
+    pub minor: Option<Spanned<i64>>,
     /// mknod: a host device node whose type and number are copied (instead of `node`,
     /// `major`, `minor`), as libcontainer copies /dev/null and friends.
-    pub from_host: Option<Sp<String>>,
+    pub from_host: Option<Spanned<String>>,
     /// symlink: what the link points to (stored as written; not resolved).
-    pub to: Option<Sp<String>>,
+    pub to: Option<Spanned<String>>,
 
     // ---- pivot ----
     /// pivot: `pivot-root` (pivot_root(".", ".") then detach the old root), `put-old` (a
     /// temporary put_old directory, removed after), `move` (MS_MOVE the root onto `/` and
     /// chroot, after masking the host's full proc and sysfs mounts), or `chroot`.
-    pub strategy: Option<Sp<String>>,
+    pub strategy: Option<Spanned<String>>,
     /// pivot: the strategy to use when the kernel refuses the first one's switch to the new
     /// root (`pivot_root` fails on an initramfs or a shared root; docker falls back to chroot).
     /// Any other failure of the first strategy (a call the root's content makes fail) fails the
     /// step: the root cannot force the fallback.
-    pub fallback: Option<Sp<String>>,
+    pub fallback: Option<Spanned<String>>,
     /// pivot (`put-old`): where the put_old directory is made inside the new root, as a prefix:
     /// the directory gets six random characters after it (a fresh name, as docker's
     /// `TempDir`), is held by its descriptor for `pivot_root`, and is removed after. Default
     /// `/.pivot_root`.
-    pub put_old: Option<Sp<String>>,
+    pub put_old: Option<Spanned<String>>,
     /// Not in the file: the keys of this step `parse` already reported (see [`super::Plan::reported`]).
     #[serde(skip)]
     pub reported: Vec<String>,
@@ -224,7 +224,7 @@ impl Step {
     pub fn set_fields(&self) -> Vec<(&'static str, Range<usize>)> {
         fn sp<T>(
             name: &'static str,
-            v: &Option<Sp<T>>,
+            v: &Option<Spanned<T>>,
             out: &mut Vec<(&'static str, Range<usize>)>,
         ) {
             if let Some(v) = v {
@@ -233,7 +233,7 @@ impl Step {
         }
         fn vs<T>(
             name: &'static str,
-            v: &Option<Vec<Sp<T>>>,
+            v: &Option<Vec<Spanned<T>>>,
             out: &mut Vec<(&'static str, Range<usize>)>,
         ) {
             if let Some(v) = v {

@@ -369,7 +369,7 @@ fn default_id(kind: raw::StepKind, n: usize) -> String {
 /// The field of a step that names a host path: a bind's `source`, an overlay's first `lower`,
 /// a node's `from_host`. Read from the checked action (its type may come from a variable),
 /// so the message names the key its span points at.
-fn host_field<'s>(s: &'s raw::Step, action: &Action) -> Option<&'s raw::Sp<String>> {
+fn host_field<'s>(s: &'s raw::Step, action: &Action) -> Option<&'s raw::Spanned<String>> {
     match action {
         Action::Mount(m) => match &m.fs {
             model::FsKind::Bind { .. } => s.source.as_ref(),

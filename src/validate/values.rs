@@ -10,7 +10,7 @@ use std::ops::Range;
 use crate::diag::Diag;
 use crate::model::{HostPath, Mode, MsFlags, RootPath, Size};
 use crate::parse::did_you_mean;
-use crate::raw::Sp;
+use crate::raw::Spanned;
 use crate::source::{Loc, SourceId};
 
 /// What validation of one file needs: its id, the variables, and where diagnostics go.
@@ -39,7 +39,7 @@ pub const MAX_EXPANDED: usize = 16 << 20;
 
 impl Ctx<'_> {
     /// The location of a spanned value.
-    pub fn loc<T>(&self, s: &Sp<T>) -> Loc {
+    pub fn loc<T>(&self, s: &Spanned<T>) -> Loc {
         Loc::new(self.src, s.span.clone())
     }
 
@@ -49,7 +49,7 @@ impl Ctx<'_> {
     }
 
     /// Substitutes `${NAME}` (and `$$`) in a string value.
-    pub fn sub(&mut self, s: &Sp<String>) -> Option<String> {
+    pub fn sub(&mut self, s: &Spanned<String>) -> Option<String> {
         self.sub_ref(s).map(Cow::into_owned)
     }
 
@@ -57,7 +57,7 @@ impl Ctx<'_> {
     /// and converted, such as paths and modes, need no copy of their own). Every string of a
     /// plan goes through here before it is checked, so a substituted value is checked as the
     /// same value written literally would be, at the span of its string.
-    pub fn sub_ref<'s>(&mut self, s: &'s Sp<String>) -> Option<Cow<'s, str>> {
+    pub fn sub_ref<'s>(&mut self, s: &'s Spanned<String>) -> Option<Cow<'s, str>> {
         self.sub_str(&s.value, &s.span)
     }
 
@@ -157,7 +157,13 @@ impl Ctx<'_> {
         ok.then_some(Cow::Owned(out))
     }
 
-    fn path_err(&mut self, s: &Sp<String>, text: &str, e: crate::model::PathError, host: bool) {
+    fn path_err(
+        &mut self,
+        s: &Spanned<String>,
+        text: &str,
+        e: crate::model::PathError,
+        host: bool,
+    ) {
         let help = match e {
             crate::model::PathError::Relative if host => {
                 "host paths are absolute: start it with `/`"
@@ -179,7 +185,7 @@ impl Ctx<'_> {
     }
 
     /// A path inside the new root.
-    pub fn root_path(&mut self, s: &Sp<String>) -> Option<RootPath> {
+    pub fn root_path(&mut self, s: &Spanned<String>) -> Option<RootPath> {
         let t = self.sub_ref(s)?;
         RootPath::new(&t)
             .map_err(|e| self.path_err(s, &t, e, false))
@@ -187,7 +193,7 @@ impl Ctx<'_> {
     }
 
     /// A host path.
-    pub fn host_path(&mut self, s: &Sp<String>) -> Option<HostPath> {
+    pub fn host_path(&mut self, s: &Spanned<String>) -> Option<HostPath> {
         let t = self.sub_ref(s)?;
         HostPath::new(&t)
             .map_err(|e| self.path_err(s, &t, e, true))
@@ -195,7 +201,7 @@ impl Ctx<'_> {
     }
 
     /// An octal mode string.
-    pub fn mode(&mut self, s: &Sp<String>) -> Option<Mode> {
+    pub fn mode(&mut self, s: &Spanned<String>) -> Option<Mode> {
         let t = self.sub_ref(s)?;
         let m = Mode::parse(&t);
         if m.is_none() {
@@ -212,13 +218,13 @@ impl Ctx<'_> {
     }
 
     /// A uid or gid: `0..=4294967294` (`-1`, all ones, means "unchanged" to chown(2)).
-    pub fn id_num(&mut self, s: &Sp<i64>, what: &str) -> Option<u32> {
+    pub fn id_num(&mut self, s: &Spanned<i64>, what: &str) -> Option<u32> {
         self.bounded(s, what, u64::from(u32::MAX) - 1)
             .and_then(|v| u32::try_from(v).ok())
     }
 
     /// An integer in `0..=max`.
-    pub fn bounded(&mut self, s: &Sp<i64>, what: &str, max: u64) -> Option<u64> {
+    pub fn bounded(&mut self, s: &Spanned<i64>, what: &str, max: u64) -> Option<u64> {
         match u64::try_from(s.value) {
             Ok(v) if v <= max => Some(v),
             _ => {
@@ -235,7 +241,7 @@ impl Ctx<'_> {
     }
 
     /// A size: bytes, `k`/`m`/`g` suffix, or a percentage.
-    pub fn size(&mut self, s: &Sp<crate::raw::SizeValue>) -> Option<Size> {
+    pub fn size(&mut self, s: &Spanned<crate::raw::SizeValue>) -> Option<Size> {
         use crate::raw::SizeValue;
         let parsed = match &s.value {
             SizeValue::Bytes(b) => u64::try_from(*b).ok().map(Size::Bytes),
@@ -251,7 +257,7 @@ impl Ctx<'_> {
     }
 
     /// A step id.
-    pub fn step_id(&mut self, s: &Sp<String>) -> Option<String> {
+    pub fn step_id(&mut self, s: &Spanned<String>) -> Option<String> {
         let v = self.sub_ref(s)?;
         let ok = !v.is_empty()
             && v.len() <= 64
@@ -271,7 +277,7 @@ impl Ctx<'_> {
     }
 
     /// A filesystem option value that goes into a comma-separated data string.
-    pub fn data_value(&mut self, s: &Sp<String>, key_only: bool) -> Option<String> {
+    pub fn data_value(&mut self, s: &Spanned<String>, key_only: bool) -> Option<String> {
         let t = self.sub(s)?;
         let bad = if t.is_empty() {
             Some("it is empty")
@@ -321,7 +327,7 @@ pub fn parse_size(t: &str) -> Option<Size> {
 
 /// Reads `options` into flags; reports unknown words and conflicts. `rec_ok` says whether
 /// `rec` is allowed (binds and remounts).
-pub fn flags(cx: &mut Ctx, opts: &Option<Vec<Sp<String>>>, rec_ok: bool) -> MsFlags {
+pub fn flags(cx: &mut Ctx, opts: &Option<Vec<Spanned<String>>>, rec_ok: bool) -> MsFlags {
     let mut f = MsFlags::empty();
     let mut seen: Vec<(&'static str, MsFlags, bool, Loc)> = Vec::new();
     for o in opts.iter().flatten() {

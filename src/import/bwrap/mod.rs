@@ -25,8 +25,9 @@ pub use self::expansions::{DEV_NODES, PROC_COVERED, bind_words, dev_steps, proc_
 use self::expansions::join;
 use self::state::{Env, State, add_words, dest, octal, plan_words};
 use super::writer::{Plan, Step, Value};
-use super::{Host, ImportError, Imported, mode_str, shell_word};
+use super::{Host, ImportError, Imported, mode_str};
 use crate::model::CAP_NAMES;
+use crate::quote::shell_word;
 
 /// Imports bwrap's arguments `args` (as they follow `bwrap`) into a plan whose `#:schema`
 /// comment names `schema`.

@@ -6,7 +6,8 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::Out;
 use crate::import::writer::Value;
-use crate::import::{Host, mode_str, shell_word};
+use crate::import::{Host, mode_str};
+use crate::quote::shell_word;
 
 /// `[namespaces]`; returns whether there is a user namespace.
 pub(super) fn namespaces(linux: &oci_spec::runtime::Linux, o: &mut Out) -> bool {

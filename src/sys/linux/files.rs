@@ -598,3 +598,14 @@ pub fn restore_owner(
         })
     })
 }
+
+/// The entries of the directory `dir`, read from its start (a stream of its own: `dir`'s
+/// offset is not moved).
+pub fn entries(dir: BorrowedFd<'_>) -> Result<nix::dir::Dir, Errno> {
+    nix::dir::Dir::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}

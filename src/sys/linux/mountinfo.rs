@@ -1,8 +1,9 @@
 //! `/proc/self/mountinfo`: text -> mount entries.
 //!
-//! Takes the file's text (read through the host /proc descriptor); returns, per line, the
-//! fields verification and host proc/sysfs masking need: mountpoint, root inside the
-//! filesystem, fstype and per-mount flags. Octal escapes (`\040` for a space) are decoded.
+//! Takes the file's text (read through the host /proc descriptor, or a captured process's);
+//! returns, per line, every field decoded ([`Line`], which `capture` reads), or the fields
+//! verification and host proc/sysfs masking need ([`RawMount`]: mountpoint, root inside the
+//! filesystem, fstype and per-mount flags). Octal escapes (`\040` for a space) are decoded.
 //! Lines that do not parse are skipped: the kernel writes this file, and a mount with a
 //! strange name must not make the parse fail.
 
@@ -76,35 +77,112 @@ pub fn flags_of(opts: &str) -> MsFlags {
     f
 }
 
-/// Parses the whole file.
-pub fn parse(text: &str) -> Vec<RawMount> {
-    text.lines().filter_map(parse_line).collect()
+/// One line of a mountinfo file, every field decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Field 1: the mount id (reused once the mount is gone).
+    pub id: u64,
+    /// Field 2: the parent's id.
+    pub parent: u64,
+    /// Field 3: the superblock's device, `major:minor`.
+    pub dev: (u32, u32),
+    /// Field 4: the path inside the filesystem that is mounted.
+    pub root: String,
+    /// Field 5: the mountpoint, relative to the reading process's root.
+    pub mountpoint: String,
+    /// Field 6: the per-mount options.
+    pub opts: Vec<String>,
+    /// `shared:N`.
+    pub shared: Option<u64>,
+    /// `master:N`.
+    pub master: Option<u64>,
+    /// `unbindable`.
+    pub unbindable: bool,
+    /// The fstype.
+    pub fstype: String,
+    /// The mount source.
+    pub source: String,
+    /// The superblock options, one per entry (`rw`/`ro` first).
+    pub super_opts: Vec<String>,
 }
 
-fn parse_line(line: &str) -> Option<RawMount> {
-    let (left, right) = line.split_once(" - ")?;
-    let mut l = left.split(' ');
-    let id = l.next()?.parse().ok()?;
-    let parent = l.next()?.parse().ok()?;
-    let _dev = l.next()?;
-    let root = l.next()?;
-    let mp = l.next()?;
-    let opts = l.next()?;
-    let propagation = Propagated::of_fields(l);
-    let mut r = right.split(' ');
-    let fstype = r.next()?;
-    let _source = r.next();
-    let options = r.next().unwrap_or("");
-    Some(RawMount {
+/// Every line of a mountinfo text, every field decoded; lines that do not parse are skipped.
+pub fn lines(text: &str) -> Vec<Line> {
+    text.lines().filter_map(line).collect()
+}
+
+fn line(l: &str) -> Option<Line> {
+    let (left, right) = l.split_once(" - ")?;
+    let mut f = left.split(' ');
+    let id = f.next()?.parse().ok()?;
+    let parent = f.next()?.parse().ok()?;
+    let (ma, mi) = f.next()?.split_once(':')?;
+    let dev = (ma.parse().ok()?, mi.parse().ok()?);
+    let root = unescape(f.next()?);
+    let mountpoint = unescape(f.next()?);
+    let opts = f.next()?.split(',').map(str::to_string).collect();
+    let (mut shared, mut master, mut unbindable) = (None, None, false);
+    for o in f {
+        if let Some(n) = o.strip_prefix("shared:") {
+            shared = n.parse().ok();
+        } else if let Some(n) = o.strip_prefix("master:") {
+            master = n.parse().ok();
+        } else if o == "unbindable" {
+            unbindable = true;
+        }
+    }
+    let mut r = right.splitn(3, ' ');
+    let fstype = unescape(r.next()?);
+    let source = unescape(r.next().unwrap_or(""));
+    let super_opts = r
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .filter(|o| !o.is_empty())
+        .map(unescape)
+        .collect();
+    Some(Line {
         id,
         parent,
-        mountpoint: unescape(mp),
-        fs_root: unescape(root),
-        fstype: unescape(fstype),
-        flags: flags_of(opts),
-        options: unescape(options),
-        propagation,
+        dev,
+        root,
+        mountpoint,
+        opts,
+        shared,
+        master,
+        unbindable,
+        fstype,
+        source,
+        super_opts,
     })
+}
+
+/// Parses the whole file, each line as verification and the masking need it.
+pub fn parse(text: &str) -> Vec<RawMount> {
+    text.lines().filter_map(line).map(RawMount::from).collect()
+}
+
+impl From<Line> for RawMount {
+    fn from(l: Line) -> RawMount {
+        RawMount {
+            id: l.id,
+            parent: l.parent,
+            mountpoint: l.mountpoint,
+            fs_root: l.root,
+            fstype: l.fstype,
+            flags: flags_of(&l.opts.join(",")),
+            options: l.super_opts.join(","),
+            propagation: Propagated::of_fields(
+                [
+                    l.shared.map(|_| "shared:"),
+                    l.master.map(|_| "master:"),
+                    l.unbindable.then_some("unbindable"),
+                ]
+                .into_iter()
+                .flatten(),
+            ),
+        }
+    }
 }
 
 /// True when `path` is `prefix` or below it (`/` contains everything).
@@ -136,7 +214,7 @@ pub fn below_text(text: &str, prefix: &str) -> Vec<MountEntry> {
         if !wanted {
             continue;
         }
-        if let Some(e) = parse_line(line) {
+        if let Some(e) = self::line(line).map(RawMount::from) {
             out.push(relative(e, prefix));
         }
     }
@@ -199,6 +277,21 @@ garbage line
         assert_eq!(m[2].mountpoint, "/srv/my root");
         assert_eq!(m[2].fs_root, "/srv/my root");
         assert_eq!(m[2].flags, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
+        assert_eq!(m[3].options, "rw,mode=755");
+        assert_eq!((m[3].id, m[3].parent), (41, 40));
+    }
+
+    #[test]
+    fn lines_decode_every_field() {
+        let l = lines(SAMPLE);
+        assert_eq!(l.len(), 5);
+        assert_eq!(l[0].shared, Some(1));
+        assert_eq!(l[2].master, Some(1));
+        assert_eq!(l[2].dev, (259, 1));
+        assert_eq!(l[2].root, "/srv/my root");
+        assert_eq!(l[3].source, "tmpfs");
+        assert_eq!(l[3].super_opts, ["rw", "mode=755"]);
+        assert_eq!(l[3].opts, ["rw", "nosuid"]);
     }
 
     #[test]

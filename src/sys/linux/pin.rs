@@ -17,7 +17,7 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 use nix::unistd::UnlinkatFlags;
 
-use super::files::{id_of, kind, kind_word};
+use super::files::{self, id_of, kind, kind_word};
 use super::host::{HostError, NSFS_MAGIC, Refusal};
 use crate::sys::SysError;
 
@@ -294,12 +294,7 @@ fn lstat(dir: BorrowedFd<'_>, name: &OsStr) -> Result<FileStat, Errno> {
 /// The inode number `getdents` gives for `name` in `dir` (that of the file itself, not of a
 /// mount on it).
 fn listed_ino(dir: BorrowedFd<'_>, name: &OsStr) -> Result<Option<u64>, Errno> {
-    let mut d = nix::dir::Dir::openat(
-        dir,
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
+    let mut d = files::entries(dir)?;
     for e in d.iter() {
         let e = e?;
         if e.file_name().to_bytes() == std::os::unix::ffi::OsStrExt::as_bytes(name) {

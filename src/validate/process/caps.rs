@@ -9,10 +9,10 @@ use super::Caps;
 use crate::diag::Diag;
 use crate::model::{CAP_NAMES, Cap, CapSet, CapsAsked};
 use crate::parse::did_you_mean;
-use crate::raw::{self, Sp};
+use crate::raw::{self, Spanned};
 
 /// The capabilities `c` asks for, or `None` (with a diagnostic) when it names an unknown one.
-pub(super) fn capabilities(cx: &mut Ctx, c: &Sp<raw::Capabilities>) -> Option<Caps> {
+pub(super) fn capabilities(cx: &mut Ctx, c: &Spanned<raw::Capabilities>) -> Option<Caps> {
     let loc = cx.loc(c);
     match &c.value {
         raw::Capabilities::Word(w) if w == "all" => Some(Caps {

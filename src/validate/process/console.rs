@@ -14,7 +14,7 @@
 use super::super::values::Ctx;
 use crate::diag::Diag;
 use crate::model::{Action, Console, ConsoleSource, FsKind, HostPath, Mount, RootPath, Step};
-use crate::raw::Sp;
+use crate::raw::Spanned;
 use crate::source::Loc;
 
 /// The console's value as read, and where it is written.
@@ -26,7 +26,7 @@ pub(super) struct Asked {
 }
 
 /// Reads `console`: `"pty"` or an absolute path, or an error at the value.
-pub(super) fn read(cx: &mut Ctx, c: &Sp<String>) -> Option<Asked> {
+pub(super) fn read(cx: &mut Ctx, c: &Spanned<String>) -> Option<Asked> {
     let loc = cx.loc(c);
     let v = cx.sub(c)?;
     if v == "pty" {

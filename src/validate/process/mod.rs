@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use super::values::Ctx;
 use crate::diag::Diag;
 use crate::model::{CapSet, CapsAsked, Mode, RootPath};
-use crate::raw::{self, Sp};
+use crate::raw::{self, Spanned};
 use crate::source::Loc;
 
 pub(in crate::validate) use self::finish::finish;
@@ -55,7 +55,7 @@ struct Caps {
 }
 
 /// Reads one file's `[process]` into `parts`.
-pub(in crate::validate) fn read(cx: &mut Ctx, p: &Sp<raw::Process>, parts: &mut Parts) {
+pub(in crate::validate) fn read(cx: &mut Ctx, p: &Spanned<raw::Process>, parts: &mut Parts) {
     let p = &p.value;
     if let Some(c) = &p.capabilities {
         if let Some(caps) = caps::capabilities(cx, c) {

@@ -15,7 +15,7 @@ use self::pivot::pivot;
 
 use crate::diag::Diag;
 use crate::model::*;
-use crate::raw::{self, Sp, StepKind};
+use crate::raw::{self, Spanned, StepKind};
 use crate::source::Loc;
 
 use super::values::{Ctx, flags};
@@ -57,21 +57,21 @@ pub(super) fn req<'s>(
     s: &raw::Step,
     at: Loc,
     kind: StepKind,
-    f: &'s Option<Sp<String>>,
+    f: &'s Option<Spanned<String>>,
     name: &str,
     ex: &str,
-) -> Option<&'s Sp<String>> {
+) -> Option<&'s Spanned<String>> {
     if f.is_none() {
         missing(cx, s, at, kind, name, ex);
     }
     f.as_ref()
 }
 
-pub(super) fn opt_mode(cx: &mut Ctx, m: &Option<Sp<String>>) -> Option<Mode> {
+pub(super) fn opt_mode(cx: &mut Ctx, m: &Option<Spanned<String>>) -> Option<Mode> {
     m.as_ref().and_then(|m| cx.mode(m))
 }
 
-pub(super) fn opt_id(cx: &mut Ctx, v: &Option<Sp<i64>>, what: &str) -> Option<u32> {
+pub(super) fn opt_id(cx: &mut Ctx, v: &Option<Spanned<i64>>, what: &str) -> Option<u32> {
     v.as_ref().and_then(|v| cx.id_num(v, what))
 }
 

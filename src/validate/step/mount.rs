@@ -4,38 +4,40 @@ use std::ops::Range;
 
 use crate::diag::Diag;
 use crate::model::*;
-use crate::raw::{self, Sp, StepKind};
+use crate::raw::{self, Spanned, StepKind};
 use crate::source::Loc;
 
 use super::{missing, opt_id, opt_mode, req};
 use crate::validate::values::{Ctx, flags};
 
-/// Mount types and the typed fields each takes.
+/// Mount types and the typed fields each takes; any other type takes `source` and `data`.
+const FIELDS: &[(&[&str], &[&str])] = &[
+    (&["bind", "rbind"], &["source"]),
+    (
+        &["tmpfs"],
+        &["source", "size", "nr_inodes", "mode", "uid", "gid"],
+    ),
+    (
+        &["devpts"],
+        &["source", "newinstance", "ptmxmode", "mode", "uid", "gid"],
+    ),
+    (&["overlay"], &["source", "lower", "upper", "work"]),
+    (&["proc", "sysfs", "mqueue", "cgroup2"], &["source"]),
+];
+const OTHER_FIELDS: &[&str] = &["source", "data"];
+
+/// The typed fields mount type `ty` takes.
 pub(super) fn mount_fields(ty: &str) -> &'static [&'static str] {
-    match ty {
-        "bind" | "rbind" => &["source"],
-        "tmpfs" => &["source", "size", "nr_inodes", "mode", "uid", "gid"],
-        "devpts" => &["source", "newinstance", "ptmxmode", "mode", "uid", "gid"],
-        "overlay" => &["source", "lower", "upper", "work"],
-        "proc" | "sysfs" | "mqueue" | "cgroup2" => &["source"],
-        _ => &["source", "data"],
-    }
+    FIELDS
+        .iter()
+        .find(|(types, _)| types.contains(&ty))
+        .map_or(OTHER_FIELDS, |(_, fields)| fields)
 }
 
-const TYPED: &[&str] = &[
-    "size",
-    "nr_inodes",
-    "mode",
-    "uid",
-    "gid",
-    "newinstance",
-    "ptmxmode",
-    "lower",
-    "upper",
-    "work",
-    "data",
-    "source",
-];
+/// Whether `name` is a typed field of some mount type.
+fn typed(name: &str) -> bool {
+    OTHER_FIELDS.contains(&name) || FIELDS.iter().any(|(_, f)| f.contains(&name))
+}
 
 /// A mount step; `fields` are its [`raw::Step::set_fields`].
 pub(super) fn mount(
@@ -72,7 +74,7 @@ pub(super) fn mount(
     let takes = mount_fields(tyv);
     for (name, span) in fields {
         let (name, span) = (*name, span.clone());
-        if TYPED.contains(&name) && !takes.contains(&name) {
+        if typed(name) && !takes.contains(&name) {
             cx.err(
                 Diag::error(
                     "mountplan::mount::option",
@@ -157,9 +159,9 @@ pub(super) fn mount(
         "overlay" => {
             // Each layer goes into the data string: none may end its option or start another
             // (`upper = "/u,lowerdir=/etc"`).
-            let layer = |cx: &mut Ctx, u: &Sp<String>| {
+            let layer = |cx: &mut Ctx, u: &Spanned<String>| {
                 let h = cx.host_path(u)?;
-                cx.data_value(&Sp::new(h.to_string(), u.span.clone()), true)
+                cx.data_value(&Spanned::new(h.to_string(), u.span.clone()), true)
                     .map(|_| h)
             };
             let Some(lower) = s.lower.as_ref().filter(|l| !l.is_empty()) else {

@@ -2,11 +2,11 @@
 
 use crate::diag::Diag;
 use crate::model::*;
-use crate::raw::{self, Sp};
+use crate::raw::{self, Spanned};
 
 use crate::validate::values::Ctx;
 
-pub(super) fn strategy(cx: &mut Ctx, v: &Sp<String>) -> Option<PivotStrategy> {
+pub(super) fn strategy(cx: &mut Ctx, v: &Spanned<String>) -> Option<PivotStrategy> {
     let all = [
         PivotStrategy::PivotRoot,
         PivotStrategy::PutOld,

@@ -17,16 +17,11 @@ use nix::unistd::UnlinkatFlags;
 
 use super::{me, mode_of, owner_word};
 use crate::sys::FileId;
-use crate::sys::linux::files::{id_of, kind};
+use crate::sys::linux::files::{self, id_of, kind};
 
 /// The names in the directory `dir` that end with `suffix`, sorted.
 pub fn list(dir: BorrowedFd<'_>, suffix: &str) -> Result<Vec<String>, Errno> {
-    let mut d = nix::dir::Dir::openat(
-        dir,
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
+    let mut d = files::entries(dir)?;
     let mut v = Vec::new();
     for e in d.iter() {
         let e = e?;
