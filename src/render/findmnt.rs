@@ -215,14 +215,7 @@ pub(crate) fn node_table(tree: &FinalTree, id: &dyn Fn(usize) -> String) -> Vec<
         "STEP".to_string(),
     ]];
     for n in &tree.nodes {
-        let owner = match (n.uid, n.gid) {
-            (None, None) => "-".to_string(),
-            (u, g) => format!(
-                "{}:{}",
-                u.map_or("-".into(), |u| u.to_string()),
-                g.map_or("-".into(), |g| g.to_string())
-            ),
-        };
+        let owner = n.owner();
         rows.push(vec![
             n.path.to_string(),
             node_kind(&n.kind),

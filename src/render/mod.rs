@@ -207,17 +207,7 @@ impl<'a> Review<'a> {
     pub(crate) fn namespaces(&self) -> (Vec<&'static str>, Option<String>) {
         let n = &self.dag.plan.namespaces;
         let mut v = vec!["mount"];
-        for (on, name) in [
-            (n.pid, "pid"),
-            (n.ipc, "ipc"),
-            (n.uts, "uts"),
-            (n.net, "net"),
-            (n.cgroup, "cgroup"),
-        ] {
-            if on {
-                v.push(name);
-            }
-        }
+        v.extend(n.others());
         let mapping = "uid 0 and gid 0 inside are the caller's uid and gid outside (one id \
                        each; setgroups denied)";
         let devices = self.dag.plan.steps.iter().any(|s| {
