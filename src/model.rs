@@ -563,6 +563,8 @@ pub struct Mount {
     /// Flags (MS_RDONLY, MS_NOSUID, ..., MS_REC for binds). Never MS_BIND/MS_REMOUNT: those
     /// are added by the executor where the kernel needs them.
     pub flags: MsFlags,
+    /// The flags given with OCI's recursive spellings (`rro`, `rnosuid`, `rrw`, ...).
+    pub rec: RecAttrs,
     /// What to create when the target is missing.
     pub create: Create,
 }
@@ -588,6 +590,36 @@ pub struct Remount {
     pub target_loc: Loc,
     /// The new flags (MS_RDONLY etc.; MS_REC applies them below too).
     pub flags: MsFlags,
+    /// The flags given with OCI's recursive spellings (`rro`, `rnosuid`, `rrw`, ...).
+    pub rec: RecAttrs,
+}
+
+/// Per-mount flags given with OCI's recursive spellings (`rro`, `rnosuid`, `rrw`, `rnoatime`,
+/// ...): set and cleared with `mount_setattr(AT_RECURSIVE)` on the mount and every mount below
+/// it, after the plain flags. Only added or removed: a flag not named keeps its value on each
+/// mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecAttrs {
+    /// The flags set (MS_RDONLY, ..., an atime mode).
+    pub set: MsFlags,
+    /// The flags cleared (`rrw`: MS_RDONLY, ...).
+    pub clear: MsFlags,
+}
+
+impl Default for RecAttrs {
+    fn default() -> RecAttrs {
+        RecAttrs {
+            set: MsFlags::empty(),
+            clear: MsFlags::empty(),
+        }
+    }
+}
+
+impl RecAttrs {
+    /// Whether no recursive flag was given.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.clear.is_empty()
+    }
 }
 
 /// Mount propagation types.
@@ -863,6 +895,24 @@ pub const FLAG_WORDS: &[(&str, MsFlags, bool)] = &[
     ("dirsync", MsFlags::MS_DIRSYNC, true),
     ("silent", MsFlags::MS_SILENT, true),
     ("rec", MsFlags::MS_REC, true),
+];
+
+/// The per-mount flag words that also have a recursive spelling with an `r` in front, as OCI
+/// and runc write them (`rro`, `rrw`, `rnosuid`, ..., `rnodiratime`).
+pub const REC_WORDS: &[&str] = &[
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "relatime",
+    "norelatime",
+    "noatime",
+    "strictatime",
+    "nodiratime",
 ];
 
 /// The words a plan's `options` set (in this order), as the plan writes them: `ro`,

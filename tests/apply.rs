@@ -80,3 +80,6 @@ mod report;
 
 #[path = "apply/interop.rs"]
 mod interop;
+
+#[path = "apply/kernel_api.rs"]
+mod kernel_api;

@@ -114,6 +114,10 @@ pub struct TreeMount {
     pub step: Option<usize>,
     /// A recursive bind: the host's submounts below the source come along (not predicted).
     pub recursive: bool,
+    /// The per-mount flags (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC) every mount it brought
+    /// along carries (a recursive bind's flags, `rro` and friends, a recursive remount's; a
+    /// readonly step's MS_RDONLY): verify checks each of them.
+    pub below: MsFlags,
 }
 
 /// What a mount of the final tree is.
@@ -160,6 +164,7 @@ impl TreeMount {
             data,
             step,
             recursive,
+            below: MsFlags::empty(),
         }
     }
 }

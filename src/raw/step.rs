@@ -144,7 +144,12 @@ pub struct Step {
     pub target: Option<Sp<String>>,
     /// mount, remount: mount flags: `ro`, `rw`, `nosuid`, `suid`, `nodev`, `dev`, `noexec`,
     /// `exec`, `relatime`, `norelatime`, `noatime`, `strictatime`, `nodiratime`, `sync`,
-    /// `dirsync`, `silent`, and `rec` (recursive, for binds and remounts).
+    /// `dirsync`, `silent`, and `rec` (recursive, for binds and remounts). OCI's recursive
+    /// spellings, as runc takes them: `rro`, `rrw`, `rnosuid`, `rsuid`, `rnodev`, `rdev`,
+    /// `rnoexec`, `rexec`, `rrelatime`, `rnorelatime`, `rnoatime`, `rstrictatime`,
+    /// `rnodiratime` add or clear the flag on the mount and every mount below it
+    /// (`mount_setattr(AT_RECURSIVE)`, after the plain flags), keeping the other flags each
+    /// mount has; on a new filesystem (no mount below it yet) `rro` is `ro`.
     pub options: Option<Vec<Sp<String>>>,
     /// mount: what to create when the mountpoint is missing: `dir` (default), `file` (needed to
     /// bind a file), or `none` (fail instead).

@@ -120,7 +120,18 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
         StepKind::Remount => {
             let t = req(cx, s, at, kind, &s.target, "target", "\"/\"")?;
             let target = cx.root_path(t);
-            let fl = flags(cx, &s.options, true);
+            let (mut fl, mut rec) = flags(cx, &s.options, true);
+            // Only recursive spellings (`rro`, `rnosuid`): one recursive remount, no plain
+            // one (which would clear every flag not named).
+            let plain = s.options.iter().flatten().any(|o| {
+                let w = o.value.as_str();
+                !w.strip_prefix('r')
+                    .is_some_and(|w| crate::model::REC_WORDS.contains(&w))
+            });
+            if !plain && !rec.is_empty() {
+                fl |= MsFlags::MS_REC | rec.set;
+                rec.set = MsFlags::empty();
+            }
             if s.options.as_ref().is_none_or(|o| o.is_empty()) {
                 missing(cx, s, at, kind, "options", "[\"ro\"]");
             }
@@ -128,6 +139,7 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
                 target: target?,
                 target_loc: cx.loc(t),
                 flags: fl,
+                rec,
             }))
         }
         StepKind::Propagation => {
@@ -489,7 +501,18 @@ fn mount(
         }
     }
     let is_bind = tyv == "bind" || tyv == "rbind";
-    let mut fl = flags(cx, &s.options, is_bind);
+    let (mut fl, mut rec) = flags(cx, &s.options, is_bind);
+    if !is_bind && !rec.is_empty() {
+        // A new filesystem has no mount below it when its flags are set: `rro` is `ro`.
+        if rec
+            .set
+            .intersects(crate::calls::ATIME - MsFlags::MS_NODIRATIME)
+        {
+            fl -= crate::calls::ATIME - MsFlags::MS_NODIRATIME;
+        }
+        fl = (fl | rec.set) - rec.clear;
+        rec = Default::default();
+    }
     let create = match &s.create {
         None => Create::Dir,
         Some(c) => match cx.sub_ref(c)?.as_ref() {
@@ -658,6 +681,7 @@ fn mount(
         target: target?,
         target_loc: cx.loc(t),
         flags: fl,
+        rec,
         create,
     }))
 }

@@ -36,8 +36,8 @@ use super::{Edge, FinalTree, Mounted, NodeKind, TreeMount, TreeNode};
 use crate::calls::{ATIME, Dev, Lowered, MountId, PERM, StepCalls};
 use crate::diag::Diag;
 use crate::model::{
-    Action, Create, FsKind, Mode, MsFlags, NodeSpec, NodeType, Plan, PropagationKind, Root,
-    RootPath,
+    Action, Create, FsKind, Mode, MsFlags, NodeSpec, NodeType, Plan, PropagationKind, RecAttrs,
+    Root, RootPath,
 };
 
 /// What the walk found.
@@ -249,16 +249,22 @@ impl Walk<'_, '_> {
                 }
                 self.hide(i, t);
                 let mount = match &m.fs {
-                    FsKind::Bind { source, recursive } => TreeMount::new(
-                        m.target.clone(),
-                        Mounted::Bind,
-                        source.to_string(),
-                        // A bind keeps the flags of the source's mount; only those the plan
-                        // sets (with a remount) are known.
-                        m.flags & (PERM | ATIME),
-                        Some(i),
-                        *recursive,
-                    ),
+                    FsKind::Bind { source, recursive } => {
+                        let mut tm = TreeMount::new(
+                            m.target.clone(),
+                            Mounted::Bind,
+                            source.to_string(),
+                            // A bind keeps the flags of the source's mount; only those the
+                            // plan sets (with a remount) are known.
+                            ((m.flags & (PERM | ATIME)) | (m.rec.set & PERM)) - m.rec.clear,
+                            Some(i),
+                            *recursive,
+                        );
+                        if *recursive {
+                            tm.below = ((m.flags | m.rec.set) & PERM) - m.rec.clear;
+                        }
+                        tm
+                    }
                     fs => TreeMount::new(
                         m.target.clone(),
                         Mounted::Fs(fs.clone()),
@@ -280,7 +286,7 @@ impl Walk<'_, '_> {
             Action::Remount(r) => {
                 let t = self.paths.id(&r.target);
                 if let Some(e) = self.changes(i, t) {
-                    self.remount(i, e, r.flags);
+                    self.remount(i, e, r.flags, r.rec);
                 }
             }
             Action::Propagation(p) => {
@@ -398,7 +404,7 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn remount(&mut self, i: usize, e: usize, given: MsFlags) {
+    fn remount(&mut self, i: usize, e: usize, given: MsFlags, rec: RecAttrs) {
         let by = |x: &mut Entry| {
             if given.contains(MsFlags::MS_RDONLY) {
                 x.ro_by = Some(i);
@@ -409,18 +415,7 @@ impl Walk<'_, '_> {
         };
         if given.contains(MsFlags::MS_REC) {
             // mount_setattr(AT_RECURSIVE): adds the flags to the mount and every mount on it.
-            let set = given - MsFlags::MS_REC;
-            for x in self.subtree(e) {
-                by(&mut self.entries[x]);
-                let f = &mut self.entries[x].mount.flags;
-                *f |= set & PERM;
-                if set.intersects(MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME) {
-                    *f = (*f
-                        - (MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME))
-                        | (set & (MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME));
-                }
-                *f |= set & MsFlags::MS_NODIRATIME;
-            }
+            self.remount_rec(i, e, (given - MsFlags::MS_REC) | rec.set, rec.clear);
         } else {
             // MS_REMOUNT|MS_BIND: exactly these flags; atime kept when none is given.
             by(&mut self.entries[e]);
@@ -431,6 +426,37 @@ impl Walk<'_, '_> {
                 *f & ATIME
             };
             *f = (given & PERM) | keep;
+            if !rec.is_empty() {
+                self.remount_rec(i, e, rec.set, rec.clear);
+            }
+        }
+    }
+
+    /// mount_setattr(AT_RECURSIVE): adds `set` to the mount `e` and every mount on it, and
+    /// takes `clear` away.
+    fn remount_rec(&mut self, i: usize, e: usize, set: MsFlags, clear: MsFlags) {
+        {
+            for x in self.subtree(e) {
+                if set.contains(MsFlags::MS_RDONLY) {
+                    self.entries[x].ro_by = Some(i);
+                }
+                if set.contains(MsFlags::MS_NODEV) {
+                    self.entries[x].nodev_by = Some(i);
+                }
+                let m = &mut self.entries[x].mount;
+                if m.recursive {
+                    m.below = (m.below | (set & PERM)) - clear;
+                }
+                let f = &mut m.flags;
+                *f |= set & PERM;
+                *f -= clear & PERM;
+                if set.intersects(MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME) {
+                    *f = (*f
+                        - (MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME))
+                        | (set & (MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME));
+                }
+                *f |= set & MsFlags::MS_NODIRATIME;
+            }
         }
     }
 
@@ -539,7 +565,7 @@ impl Walk<'_, '_> {
         }
         let v = self.cover(pid, false);
         let p = self.paths.path(pid);
-        let bind = TreeMount::new(
+        let mut bind = TreeMount::new(
             p.clone(),
             Mounted::Bind,
             crate::quote::in_root(&p),
@@ -547,6 +573,7 @@ impl Walk<'_, '_> {
             Some(i),
             true,
         );
+        bind.below = MsFlags::MS_RDONLY;
         let file_root = self.entries[v].file_root && self.entries[v].at == pid;
         let b = self.push_entry(pid, bind, Some(v), Some(i), true, file_root);
         // The recursive bind brings along the mounts below `p` on `v`: copies, made now.
@@ -568,6 +595,9 @@ impl Walk<'_, '_> {
             };
             let mut m = self.entries[c].mount.clone();
             m.flags |= MsFlags::MS_RDONLY;
+            if m.recursive {
+                m.below |= MsFlags::MS_RDONLY;
+            }
             let (fr, at) = (self.entries[c].file_root, self.entries[c].at);
             let n = self.push_entry(at, m, Some(parent), Some(i), true, fr);
             map.insert(c, n);
