@@ -11,6 +11,8 @@ use std::fmt;
 
 pub use nix::mount::MsFlags;
 
+mod idmap;
+pub use idmap::{IdRange, Idmap};
 mod process;
 pub use process::{CAP_NAMES, Cap, CapSet, CapsAsked, DEFAULT_CAPS, Env, Process, ProcessLocs};
 
@@ -565,6 +567,8 @@ pub struct Mount {
     pub flags: MsFlags,
     /// The flags given with OCI's recursive spellings (`rro`, `rnosuid`, `rrw`, ...).
     pub rec: RecAttrs,
+    /// A bind's id mapping (`MOUNT_ATTR_IDMAP`).
+    pub idmap: Option<Idmap>,
     /// What to create when the target is missing.
     pub create: Create,
 }

@@ -179,6 +179,14 @@ pub fn step_calls(
                             clear: m.rec.clear,
                         });
                     }
+                    if let Some(map) = &m.idmap {
+                        calls.push(Call::Idmap {
+                            mount: id,
+                            recursive: *recursive,
+                            map: map.clone(),
+                            source: source.clone(),
+                        });
+                    }
                     calls.push(Call::Attach { mount: id, to });
                 }
                 fs => {

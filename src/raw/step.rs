@@ -35,6 +35,7 @@ pub const STEP_KEYS: &[&str] = &[
     "upper",
     "work",
     "data",
+    "idmap",
     "propagation",
     "recursive",
     "path",
@@ -48,6 +49,18 @@ pub const STEP_KEYS: &[&str] = &[
     "fallback",
     "put_old",
 ];
+
+/// The id mapping of an idmapped bind: `uid_map` and `gid_map` lines of the user namespace
+/// whose mapping the bind gets.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Idmap {
+    /// `[inside, outside, count]`: uids `outside` .. `outside + count - 1` on the filesystem
+    /// are seen as `inside` .. through the bind. At most 340 lines, none overlapping.
+    pub uid: Option<Vec<Sp<[i64; 3]>>>,
+    /// `[inside, outside, count]`, for gids, as `uid`.
+    pub gid: Option<Vec<Sp<[i64; 3]>>>,
+}
 
 /// The kinds of step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
@@ -181,6 +194,15 @@ pub struct Step {
     /// mount (other fstypes): filesystem options as `key` or `key=value` strings, one per entry.
     /// Commas are not allowed inside an entry.
     pub data: Option<Vec<Sp<String>>>,
+    /// mount (`bind`, `rbind`): an idmapped bind (`MOUNT_ATTR_IDMAP`, Linux 5.12): owners of
+    /// files seen through the bind are mapped by ranges `[inside, outside, count]`: an id
+    /// `outside` on the filesystem is seen as `inside` through the bind (`uid = [[0, 1000, 1]]`:
+    /// uid 1000's files appear owned by root, and a file root creates there is owned by 1000),
+    /// and an id no range maps is seen as 65534. Both `uid` and `gid` are needed. mountplan
+    /// makes a user namespace with that mapping for it (the dry run shows its maps). The
+    /// filesystem of the source must allow idmapped mounts (`mountplan doctor` says which do):
+    /// the apply refuses it otherwise, with why.
+    pub idmap: Option<Sp<Idmap>>,
     /// propagation: `private`, `slave`, `shared` or `unbindable`.
     pub propagation: Option<Sp<String>>,
     /// propagation: apply to every mount below `target` too. Default false.
@@ -266,6 +288,7 @@ impl Step {
         sp("upper", &self.upper, &mut o);
         sp("work", &self.work, &mut o);
         vs("data", &self.data, &mut o);
+        sp("idmap", &self.idmap, &mut o);
         sp("propagation", &self.propagation, &mut o);
         sp("recursive", &self.recursive, &mut o);
         sp("path", &self.path, &mut o);
@@ -304,6 +327,7 @@ impl StepKind {
                 "upper",
                 "work",
                 "data",
+                "idmap",
             ],
             StepKind::Remount => &["target", "options"],
             StepKind::Propagation => &["target", "propagation", "recursive"],

@@ -99,6 +99,20 @@ pub(crate) fn summary(step: &Step) -> String {
                 s.push_str(&format!(" ({d})"));
             }
             s.push_str(&rec_words(&m.rec));
+            if let Some(map) = &m.idmap {
+                let lines = |r: &[crate::model::IdRange]| {
+                    r.iter()
+                        .map(|r| r.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                s.push_str(&format!(
+                    "; idmapped: owners on the filesystem seen through a user namespace's map \
+                     (uid_map {}; gid_map {})",
+                    lines(&map.uid),
+                    lines(&map.gid)
+                ));
+            }
             match m.create {
                 Create::Dir => {}
                 Create::File => s.push_str("; an empty file is made there first if missing"),

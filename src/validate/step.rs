@@ -675,6 +675,10 @@ fn mount(
             )
         }
     };
+    let idmap = match &s.idmap {
+        Some(v) => Some(super::idmap::idmap(cx, v, is_bind)?),
+        None => None,
+    };
     Some(Action::Mount(Mount {
         fs,
         given_source,
@@ -682,6 +686,7 @@ fn mount(
         target_loc: cx.loc(t),
         flags: fl,
         rec,
+        idmap,
         create,
     }))
 }
