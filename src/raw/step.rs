@@ -228,7 +228,10 @@ pub struct Step {
     // ---- pivot ----
     /// pivot: `pivot-root` (pivot_root(".", ".") then detach the old root), `put-old` (a
     /// temporary put_old directory, removed after), `move` (MS_MOVE the root onto `/` and
-    /// chroot, after masking the host's full proc and sysfs mounts), or `chroot`.
+    /// chroot, after masking the host's full proc and sysfs mounts), `chroot`, or `auto`:
+    /// `pivot-root`, and where the kernel refuses it with EINVAL (the root is on an
+    /// initramfs or ramfs, or a mount involved is shared) `move` instead; the apply's report
+    /// says which was taken and why. `auto` takes no `fallback`.
     pub strategy: Option<Sp<String>>,
     /// pivot: the strategy to use when the kernel refuses the first one's switch to the new
     /// root (`pivot_root` fails on an initramfs or a shared root; docker falls back to chroot).
@@ -372,7 +375,8 @@ impl StepKind {
 /// validation takes exactly these, and the schema lists them as enums.
 pub fn words(key: &str) -> Option<&'static [&'static str]> {
     Some(match key {
-        "strategy" | "fallback" => &["pivot-root", "put-old", "move", "chroot"],
+        "strategy" => &["pivot-root", "put-old", "move", "chroot", "auto"],
+        "fallback" => &["pivot-root", "put-old", "move", "chroot"],
         "node" => &["char", "block", "fifo"],
         "propagation" => &["private", "slave", "shared", "unbindable"],
         "create" => &["dir", "file", "none"],

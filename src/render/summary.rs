@@ -213,8 +213,15 @@ pub(crate) fn summary(step: &Step) -> String {
         ),
         Action::Pivot(p) => {
             let mut s = strategy(p.strategy, &p.put_old);
+            if p.auto {
+                s = format!("auto: {s}");
+            }
             if let Some(f) = p.fallback {
-                s.push_str("; if that fails: ");
+                s.push_str(if p.auto {
+                    "; if pivot_root fails with EINVAL: "
+                } else {
+                    "; if that fails: "
+                });
                 s.push_str(&strategy(f, &p.put_old));
             }
             s

@@ -219,3 +219,68 @@ fn an_idmapped_bind_of_a_filesystem_without_idmap_is_refused_with_why() {
     assert_eq!(host, host_mounts());
     assert_same("the root", &before, &manifest(&[&root]));
 }
+
+/// Step `n` of apply's JSON report (on stderr): (status, error, choice).
+fn json_step(stderr: &str, n: usize) -> (String, String, String) {
+    let line = stderr.lines().find(|l| l.starts_with('{')).unwrap_or("{}");
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+    let s = &v["steps"][n];
+    let f = |k: &str| s[k].as_str().unwrap_or("").to_string();
+    (f("status"), f("error"), f("choice"))
+}
+
+/// `strategy = "auto"`: pivot_root where the kernel takes it; on a shared root, where
+/// pivot_root fails with EINVAL, MS_MOVE + chroot, and the report says which and why. The
+/// command runs in the new root either way, and the host's mount table is unchanged.
+#[test]
+fn auto_pivots_with_pivot_root_or_moves_when_the_kernel_says_einval() {
+    let Some(_serial) =
+        privileged("auto_pivots_with_pivot_root_or_moves_when_the_kernel_says_einval")
+    else {
+        return;
+    };
+    for (shared, status, choice) in [
+        (false, "ok", "pivot_root, which the kernel accepted"),
+        (
+            true,
+            "fallback",
+            "MS_MOVE + chroot, because pivot_root failed with EINVAL",
+        ),
+    ] {
+        let s = Scratch::new("auto");
+        let root = s.path("root");
+        busybox_root(&root);
+        std::fs::write(root.join("marker"), "inside\n").unwrap();
+        let first = if shared {
+            "[[step]]\nkind = \"propagation\"\ntarget = \"/\"\npropagation = \"shared\"\n"
+        } else {
+            ""
+        };
+        let plan = s.write(
+            "auto.toml",
+            &format!(
+                "version = 1\nname = \"auto\"\n[root]\npath = \"${{ROOTFS}}\"\n[namespaces]\n\
+                 user = false\n{first}[[step]]\nkind = \"pivot\"\nstrategy = \"auto\"\n"
+            ),
+        );
+        let host = host_mounts();
+        let o = Run::apply(&plan, &s.state())
+            .set("ROOTFS", &root)
+            .arg("--format")
+            .arg("json")
+            .cmd(&["cat", "/marker"])
+            .run();
+        assert_eq!(o.status, 0, "shared {shared}: {}", o.stderr);
+        assert_eq!(o.stdout, "inside\n");
+        let (st, err, ch) = json_step(&o.stderr, usize::from(shared));
+        assert_eq!(st, status, "shared {shared}: {}", o.stderr);
+        assert!(ch.starts_with(choice), "shared {shared}: {ch}");
+        if shared {
+            assert!(
+                err.contains("pivot_root") && err.contains("EINVAL"),
+                "{err}"
+            );
+        }
+        assert_eq!(host, host_mounts());
+    }
+}
