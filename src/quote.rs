@@ -10,6 +10,13 @@ use std::fmt::Write as _;
 
 use crate::model::RootPath;
 
+/// A string as a plan's TOML basic string: TOML's escapes, and every `$` doubled (`$$` is a
+/// literal `$` in a plan), so the plan reads back exactly `s` and nothing in it is substituted.
+/// The importers' and capture's plan writers write every literal string with it.
+pub fn plan_string(s: &str) -> String {
+    toml::Value::String(s.replace('$', "$$")).to_string()
+}
+
 /// A string as a C string literal: `"a\"b"`, `\` doubled, control characters escaped.
 pub fn quote(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);

@@ -81,5 +81,8 @@ mod report;
 #[path = "apply/interop.rs"]
 mod interop;
 
+#[path = "apply/capture.rs"]
+mod capture;
+
 #[path = "apply/kernel_api.rs"]
 mod kernel_api;

@@ -776,7 +776,7 @@ fn diff_rev_says_what_cannot_be_read_at_a_revision() {
 // ---------------------------------------------------------------------------------------------
 // man pages
 
-const PAGES: [&str; 12] = [
+const PAGES: [&str; 14] = [
     "mountplan.1",
     "mountplan-check.1",
     "mountplan-plan.1",
@@ -784,6 +784,8 @@ const PAGES: [&str; 12] = [
     "mountplan-apply.1",
     "mountplan-recover.1",
     "mountplan-release.1",
+    "mountplan-capture.1",
+    "mountplan-doctor.1",
     "mountplan-schema.1",
     "mountplan-completions.1",
     "mountplan-man.1",

@@ -6,6 +6,7 @@ use std::path::Path;
 use nix::errno::Errno;
 
 use super::*;
+use crate::diag::Severity;
 
 #[derive(Default)]
 struct FakeHost {

@@ -9,6 +9,8 @@
 
 use std::fmt::Write as _;
 
+use crate::quote::plan_string;
+
 /// A value of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -33,11 +35,6 @@ impl Value {
     }
 }
 
-/// A string as a TOML basic string, `$` doubled.
-fn quote(s: &str) -> String {
-    toml::Value::String(s.replace('$', "$$")).to_string()
-}
-
 /// A key: bare when TOML allows it, quoted otherwise.
 fn key(k: &str) -> String {
     if !k.is_empty()
@@ -52,12 +49,12 @@ fn key(k: &str) -> String {
 
 fn value(v: &Value) -> String {
     match v {
-        Value::Str(s) => quote(s),
+        Value::Str(s) => plan_string(s),
         Value::Var(s) => toml::Value::String(s.clone()).to_string(),
         Value::Int(i) => i.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Strs(v) => {
-            let items: Vec<String> = v.iter().map(|s| quote(s)).collect();
+            let items: Vec<String> = v.iter().map(|s| plan_string(s)).collect();
             format!("[{}]", items.join(", "))
         }
         Value::Ints(v) => {
@@ -205,7 +202,7 @@ impl Plan {
                     let _ = writeln!(out, "# {l}");
                 }
             }
-            let _ = writeln!(out, "[[step]]\nkind = {}", quote(s.kind));
+            let _ = writeln!(out, "[[step]]\nkind = {}", plan_string(s.kind));
             s.keys.write(&mut out);
         }
         out

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry as Slot;
 
-use super::{Entry, Node, Walk};
+use super::{Walk, WalkMount, WalkNode};
 use crate::graph::{Edge, EdgeKind, NodeKind, TreeMount, TreeNode};
 use crate::model::{Mode, MsFlags, RootPath};
 
@@ -229,7 +229,7 @@ impl Walk<'_, '_> {
         let made = |f: MsFlags| if mount.flags.contains(f) { by } else { None };
         let (ro_by, nodev_by) = (made(MsFlags::MS_RDONLY), made(MsFlags::MS_NODEV));
         let shared_by = parent.and_then(|p| self.entries[p].shared_by);
-        self.entries.push(Entry {
+        self.entries.push(WalkMount {
             mount,
             at,
             parent,
@@ -302,7 +302,7 @@ impl Walk<'_, '_> {
     }
 
     /// The first alive mount, made after the node, that hides it.
-    pub(super) fn hider(&self, n: &Node) -> Option<usize> {
+    pub(super) fn hider(&self, n: &WalkNode) -> Option<usize> {
         let mut best: Option<usize> = None;
         for e in self.made_after(n) {
             best = Some(best.map_or(e, |b| b.min(e)));
@@ -311,7 +311,7 @@ impl Walk<'_, '_> {
     }
 
     /// True when an alive mount made after the node hides it ([`Walk::hider`] is some).
-    pub(super) fn hidden(&self, n: &Node) -> bool {
+    pub(super) fn hidden(&self, n: &WalkNode) -> bool {
         if let Some(e) = n.hidden_by_entry.get() {
             if self.entries[e].alive {
                 return true;
@@ -328,7 +328,7 @@ impl Walk<'_, '_> {
     /// latest first, and the steps that made them only go down along the list: the scan of a
     /// path stops at the first one made before the node (only those made after it are seen,
     /// not every mount ever stacked there).
-    fn made_after<'s>(&'s self, n: &'s Node) -> impl Iterator<Item = usize> + 's {
+    fn made_after<'s>(&'s self, n: &'s WalkNode) -> impl Iterator<Item = usize> + 's {
         let mountpoint = matches!(n.node.kind, NodeKind::Dir | NodeKind::File);
         self.paths
             .up(n.at)
@@ -424,7 +424,7 @@ impl Walk<'_, '_> {
         let idx = self.nodes.len();
         self.entries[on].nodes.push(idx);
         let made_by = node.step;
-        self.nodes.push(Node {
+        self.nodes.push(WalkNode {
             node,
             at: path,
             made_by,

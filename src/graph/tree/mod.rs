@@ -69,8 +69,9 @@ fn fresh(flags: MsFlags) -> MsFlags {
     (flags & PERM) | atime(flags)
 }
 
-/// A mount in the model.
-struct Entry {
+/// A mount as the walk tracks it: the [`TreeMount`] it reports, where it is in the tree of
+/// mounts, and whether it is still mounted.
+struct WalkMount {
     mount: TreeMount,
     /// The number of its mountpoint.
     at: PathId,
@@ -99,8 +100,9 @@ struct Entry {
     place: place::Kind,
 }
 
-/// A file in the model.
-struct Node {
+/// A file as the walk tracks it: the [`TreeNode`] it reports, the step that made it, and
+/// whether it is still there.
+struct WalkNode {
     node: TreeNode,
     /// The number of its path.
     at: PathId,
@@ -118,10 +120,10 @@ struct Walk<'p, 'w> {
     plan: &'p Plan,
     /// Every path met, numbered: the tables below are indexed by number.
     paths: Paths<'p>,
-    entries: Vec<Entry>,
+    entries: Vec<WalkMount>,
     /// Alive entries by mountpoint, in the order made (the last is on top).
     at: lookup::PathIndex,
-    nodes: Vec<Node>,
+    nodes: Vec<WalkNode>,
     /// Alive nodes by path, in the order made.
     node_at: lookup::PathIndex,
     edges: Vec<Edge>,
@@ -405,7 +407,7 @@ impl Walk<'_, '_> {
     }
 
     fn remount(&mut self, i: usize, e: usize, given: MsFlags, rec: RecAttrs) {
-        let by = |x: &mut Entry| {
+        let by = |x: &mut WalkMount| {
             if given.contains(MsFlags::MS_RDONLY) {
                 x.ro_by = Some(i);
             }

@@ -1,4 +1,5 @@
 //! Host-side kernel work around an apply: the descriptors opened before anything else, the
+//! masking of the host's full proc and sysfs mounts before a move (runc's msMoveRoot), the
 //! undo of one journal record from the host, and the error of host-side work that refuses a
 //! path rather than failing a call ([`HostError`]). The state directory and its locks are in
 //! [`super::state`], `--persist` and `release` in [`super::pin`].
@@ -16,7 +17,8 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, SFlag, fstat};
 
 use super::files::{self, Reversed};
-use crate::model::HostPath;
+use super::mountinfo::{RawMount, is_below};
+use crate::model::{HostPath, MsFlags};
 use crate::quote::quote;
 use crate::sys::{SysError, Undo};
 
@@ -184,4 +186,57 @@ pub fn undo_in(
         // Mounts live in the namespace and die with it: nothing to do on the host.
         Undo::Umount { .. } | Undo::Setattr { .. } => Ok(Reversed::Gone),
     }
+}
+
+/// runc's msMoveRoot: every full (root `/`) proc or sysfs mount outside `root_prefix` is made
+/// a recursive slave and detached; where the kernel refuses (EINVAL, EPERM: a locked mount in
+/// a user namespace) it is covered by an empty tmpfs instead. Mountpoints are host paths of
+/// this namespace, from mountinfo; ones already gone with a detached parent are skipped.
+pub fn mask_host_proc_sys(mounts: &[RawMount], root_prefix: &str) -> Result<(), SysError> {
+    for m in mounts {
+        if m.fs_root != "/" || !(m.fstype == "proc" || m.fstype == "sysfs") {
+            continue;
+        }
+        if is_below(&m.mountpoint, root_prefix) {
+            continue;
+        }
+        let mp = m.mountpoint.as_str();
+        let slave = nix::mount::mount(
+            None::<&str>,
+            mp,
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        );
+        let detached = match slave {
+            Err(Errno::ENOENT) => continue,
+            Err(e @ (Errno::EINVAL | Errno::EPERM)) => Err(e),
+            Err(e) => {
+                return Err(SysError::new(
+                    format!("mount(NULL, {mp:?}, NULL, MS_SLAVE|MS_REC, NULL)"),
+                    e,
+                ));
+            }
+            Ok(()) => nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH),
+        };
+        match detached {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(Errno::EINVAL | Errno::EPERM) => {
+                nix::mount::mount(
+                    Some("tmpfs"),
+                    mp,
+                    Some("tmpfs"),
+                    MsFlags::empty(),
+                    None::<&str>,
+                )
+                .map_err(|e| {
+                    SysError::new(format!("mount(\"tmpfs\", {mp:?}, \"tmpfs\", 0, NULL)"), e)
+                })?;
+            }
+            Err(e) => {
+                return Err(SysError::new(format!("umount2({mp:?}, MNT_DETACH)"), e));
+            }
+        }
+    }
+    Ok(())
 }

@@ -33,7 +33,7 @@ pub mod files;
 pub mod host;
 mod idmap;
 pub mod layers;
-pub mod mount;
+pub mod mount_facts;
 pub mod mountinfo;
 mod mounting;
 pub mod newmount;
@@ -76,7 +76,7 @@ pub struct Linux {
     /// The root directory as opened for the setup's copy (see [`Linux::attach_root`]).
     root_dir: Option<OwnedFd>,
     /// The bound root brought no mount along: its host directory is not a mountpoint and has
-    /// no submounts (see [`mount::bind_is_alone`]). Then the mount table need not be read
+    /// no submounts (see [`mount_facts::bind_is_alone`]). Then the mount table need not be read
     /// for what it brought.
     root_alone: bool,
     /// The upper and work directories of the overlays mounted so far.
@@ -699,7 +699,7 @@ impl Sys for Linux {
             Call::MaskHostProcSys => {
                 let m = self.read_mountinfo().map_err(err)?;
                 let prefix = self.root_prefix().map_err(err)?;
-                mount::mask_host_proc_sys(&m, &prefix)?;
+                host::mask_host_proc_sys(&m, &prefix)?;
                 Ok(Effect::Local)
             }
             Call::Chdir(t) => {

@@ -17,7 +17,7 @@ use nix::sys::stat::{Mode, SFlag, fstat};
 use super::below::Fd;
 use super::files::{self, kind};
 use super::resolve::How;
-use super::{Linux, host, in_root, layers, mount, newmount};
+use super::{Linux, host, in_root, layers, mount_facts, newmount};
 use crate::calls::{ATIME, At, AttrOn, Call, MountId, PERM, Source, Target};
 use crate::model::{FsKind, HostPath, MsFlags};
 use crate::sys::{Before, Effect, SysError, Undo};
@@ -215,7 +215,7 @@ impl Linux {
                     .held
                     .top(at, How::FOLLOW)
                     .map_err(|e| self.refuse(c, at, e, How::FOLLOW))?;
-                let old = mount::flags_of_fd(fd.as_fd()).map_err(err)?;
+                let old = mount_facts::flags_of_fd(fd.as_fd()).map_err(err)?;
                 let u = if recursive {
                     // Take back what was not there before.
                     Undo::Setattr {
@@ -246,8 +246,8 @@ impl Linux {
             Err(Errno::EPERM) if self.userns => {
                 // The kernel refuses to clear flags it locked on mounts copied from the host:
                 // keep them and try again.
-                let old = mount::flags_of_fd(fd.as_fd()).map_err(err)?;
-                let keep = mount::locked_to_keep(old, set);
+                let old = mount_facts::flags_of_fd(fd.as_fd()).map_err(err)?;
+                let keep = mount_facts::locked_to_keep(old, set);
                 let (s, cl) = crate::calls::mount_attr(set | (keep & PERM), clear - keep);
                 newmount::mount_setattr(fd.as_fd(), recursive, s, cl).map_err(err)?;
             }
@@ -256,10 +256,12 @@ impl Linux {
                     AttrOn::Path(Target::InRoot(at)) => in_root(&at.path),
                     _ => c.to_string(),
                 };
-                return Err(match mount::not_a_mountpoint_why(fd.as_fd(), &shown) {
-                    Some(w) => SysError::refused(c, Errno::EINVAL, w),
-                    None => err(Errno::EINVAL),
-                });
+                return Err(
+                    match mount_facts::not_a_mountpoint_why(fd.as_fd(), &shown) {
+                        Some(w) => SysError::refused(c, Errno::EINVAL, w),
+                        None => err(Errno::EINVAL),
+                    },
+                );
             }
             Err(e) => return Err(err(e)),
         }
@@ -320,7 +322,7 @@ impl Linux {
                 newmount::move_mount(from_fd, dir.as_fd()).map_err(err)?;
                 let st =
                     files::statx(dir.as_fd(), libc::STATX_INO | libc::STATX_MNT_ID).map_err(err)?;
-                self.root_alone = mount::bind_is_alone(&st, from_fd);
+                self.root_alone = mount_facts::bind_is_alone(&st, from_fd);
                 Ok(Effect::Local)
             }
             Target::TmpRoot => {
@@ -388,7 +390,7 @@ impl Linux {
         if let Err(e) = r {
             return Err(match (e, &keep) {
                 (Errno::EINVAL, Some((fd, at))) => {
-                    match mount::not_a_mountpoint_why(fd.as_fd(), &in_root(&at.path)) {
+                    match mount_facts::not_a_mountpoint_why(fd.as_fd(), &in_root(&at.path)) {
                         Some(w) => SysError::refused(c, e, w),
                         None => err(e),
                     }

@@ -1,16 +1,14 @@
-//! Mount-table calls on resolved descriptors: the flags a mount has, `mount_setattr`, and
-//! runc's masking of the host's full proc and sysfs mounts before a move.
+//! What a mount is, asked of the kernel through a resolved descriptor: the per-mount flags
+//! it has (`fstatvfs`), the locked flags a remount must keep, whether the descriptor is a
+//! mountpoint (statx), and whether a bind brought no submount along (listmount).
 //!
-//! Takes `O_PATH` descriptors (or, for host proc/sysfs masking, the mountinfo text and the
-//! root's path); returns flags or what was done.
+//! Takes `O_PATH` descriptors (and statx results); returns flags or yes/no, with why.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 
-use super::mountinfo::{RawMount, is_below};
 use crate::model::MsFlags;
-use crate::sys::SysError;
 
 const ST_RELATIME: u64 = 4096;
 
@@ -62,59 +60,6 @@ pub fn locked_to_keep(current: MsFlags, asked: MsFlags) -> MsFlags {
         keep |= MsFlags::MS_NODIRATIME;
     }
     keep
-}
-
-/// runc's msMoveRoot: every full (root `/`) proc or sysfs mount outside `root_prefix` is made
-/// a recursive slave and detached; where the kernel refuses (EINVAL, EPERM: a locked mount in
-/// a user namespace) it is covered by an empty tmpfs instead. Mountpoints are host paths of
-/// this namespace, from mountinfo; ones already gone with a detached parent are skipped.
-pub fn mask_host_proc_sys(mounts: &[RawMount], root_prefix: &str) -> Result<(), SysError> {
-    for m in mounts {
-        if m.fs_root != "/" || !(m.fstype == "proc" || m.fstype == "sysfs") {
-            continue;
-        }
-        if is_below(&m.mountpoint, root_prefix) {
-            continue;
-        }
-        let mp = m.mountpoint.as_str();
-        let slave = nix::mount::mount(
-            None::<&str>,
-            mp,
-            None::<&str>,
-            MsFlags::MS_SLAVE | MsFlags::MS_REC,
-            None::<&str>,
-        );
-        let detached = match slave {
-            Err(Errno::ENOENT) => continue,
-            Err(e @ (Errno::EINVAL | Errno::EPERM)) => Err(e),
-            Err(e) => {
-                return Err(SysError::new(
-                    format!("mount(NULL, {mp:?}, NULL, MS_SLAVE|MS_REC, NULL)"),
-                    e,
-                ));
-            }
-            Ok(()) => nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH),
-        };
-        match detached {
-            Ok(()) | Err(Errno::ENOENT) => {}
-            Err(Errno::EINVAL | Errno::EPERM) => {
-                nix::mount::mount(
-                    Some("tmpfs"),
-                    mp,
-                    Some("tmpfs"),
-                    MsFlags::empty(),
-                    None::<&str>,
-                )
-                .map_err(|e| {
-                    SysError::new(format!("mount(\"tmpfs\", {mp:?}, \"tmpfs\", 0, NULL)"), e)
-                })?;
-            }
-            Err(e) => {
-                return Err(SysError::new(format!("umount2({mp:?}, MNT_DETACH)"), e));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// listmount(2) (Linux 6.8; the same number on every architecture).

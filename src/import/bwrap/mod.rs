@@ -9,209 +9,24 @@
 //! write access bwrap asks first); `--dev` is a tmpfs with the host's six basic nodes bound
 //! in, the `/proc/self/fd` links, `core`, `shm`, a private devpts and the `ptmx` link. The
 //! [`dev_steps`] and [`proc_steps`] expansions are the ones `export bwrap` recognises.
+//!
+//! The files, by job: `expansions.rs` holds the steps of `--dev` and `--proc` and the flags
+//! of each bind (shared with `export bwrap`), `state.rs` what the importer knows of the new
+//! root so far (and the small parsers of option arguments); this file reads the options in
+//! bwrap's order.
+
+mod expansions;
+mod state;
 
 use std::collections::BTreeSet;
 
+pub use self::expansions::{DEV_NODES, PROC_COVERED, bind_words, dev_steps, proc_steps};
+
+use self::expansions::join;
+use self::state::{Env, State, add_words, dest, octal, plan_words};
 use super::writer::{Plan, Step, Value};
 use super::{Host, ImportError, Imported, mode_str, shell_word};
 use crate::model::CAP_NAMES;
-
-/// The six nodes `--dev` binds from the host's `/dev`.
-pub const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
-/// What `--proc` makes read-only, when it exists and bwrap may write it.
-pub const PROC_COVERED: [&str; 3] = ["sysrq-trigger", "irq", "bus"];
-
-fn join(dir: &str, name: &str) -> String {
-    if dir == "/" {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
-/// The steps of `--dev DEST`, in bwrap's order.
-pub fn dev_steps(dest: &str) -> Vec<Step> {
-    let mut v = vec![
-        Step::new("mount")
-            .s("type", "tmpfs")
-            .s("target", dest)
-            .set(
-                "options",
-                Value::Strs(vec!["nosuid".into(), "nodev".into()]),
-            )
-            .s("mode", "0755")
-            .comment(format!("--dev {dest}")),
-    ];
-    for n in DEV_NODES {
-        v.push(
-            Step::new("mount")
-                .s("type", "rbind")
-                .s("source", format!("/dev/{n}"))
-                .s("target", join(dest, n))
-                .set("options", Value::Strs(vec!["nosuid".into()]))
-                .s("create", "file"),
-        );
-    }
-    for (i, n) in ["stdin", "stdout", "stderr"].iter().enumerate() {
-        v.push(
-            Step::new("symlink")
-                .s("path", join(dest, n))
-                .s("to", format!("/proc/self/fd/{i}")),
-        );
-    }
-    v.push(
-        Step::new("symlink")
-            .s("path", join(dest, "fd"))
-            .s("to", "/proc/self/fd"),
-    );
-    v.push(
-        Step::new("symlink")
-            .s("path", join(dest, "core"))
-            .s("to", "/proc/kcore"),
-    );
-    for d in ["shm", "pts"] {
-        v.push(
-            Step::new("mkdir")
-                .s("path", join(dest, d))
-                .s("mode", "0755"),
-        );
-    }
-    v.push(
-        Step::new("mount")
-            .s("type", "devpts")
-            .s("target", join(dest, "pts"))
-            .set(
-                "options",
-                Value::Strs(vec!["nosuid".into(), "noexec".into()]),
-            )
-            .s("ptmxmode", "0666")
-            .s("mode", "0620"),
-    );
-    v.push(
-        Step::new("symlink")
-            .s("path", join(dest, "ptmx"))
-            .s("to", "pts/ptmx"),
-    );
-    v
-}
-
-/// The steps of `--proc DEST`: a proc of the pid namespace (or, without one, a bind of the
-/// host's), then its covered paths read-only.
-pub fn proc_steps(dest: &str, pidns: bool) -> Vec<Step> {
-    let mut v = vec![
-        if pidns {
-            Step::new("mount").s("type", "proc").s("target", dest).set(
-                "options",
-                Value::Strs(vec!["nosuid".into(), "nodev".into(), "noexec".into()]),
-            )
-        } else {
-            Step::new("mount")
-                .s("type", "rbind")
-                .s("source", "/proc")
-                .s("target", dest)
-                .set(
-                    "options",
-                    Value::Strs(vec!["nosuid".into(), "nodev".into()]),
-                )
-        }
-        .comment(format!("--proc {dest}")),
-    ];
-    for c in PROC_COVERED {
-        v.push(Step::new("readonly").s("path", join(dest, c)));
-    }
-    v
-}
-
-/// The flags bwrap's bind of each kind adds, in the plan's words.
-pub fn bind_words(kind: &str) -> Vec<String> {
-    match kind {
-        "--ro-bind" => vec!["ro".into(), "nosuid".into(), "nodev".into()],
-        "--dev-bind" => vec!["nosuid".into()],
-        _ => vec!["nosuid".into(), "nodev".into()],
-    }
-}
-
-/// One environment variable's fate, in bwrap's order of options.
-enum Env {
-    Set(String),
-    Unset,
-}
-
-struct State<'h> {
-    host: &'h dyn Host,
-    plan: Plan,
-    notes: Vec<String>,
-    /// Directories known to exist in the new root.
-    known: BTreeSet<String>,
-    /// The host directory of the root, when something is bound onto `/`.
-    root_dir: Option<String>,
-    /// The per-mount flags of what the plan mounted at a path so far (for `--remount-ro`).
-    flags: Vec<(String, Vec<String>)>,
-    perms: Option<u32>,
-    size: Option<u64>,
-    started: bool,
-}
-
-impl State<'_> {
-    fn exists(&self, p: &str) -> bool {
-        if self.known.contains(p) {
-            return true;
-        }
-        match &self.root_dir {
-            Some(r) => self.host.exists(&format!("{}{p}", r.trim_end_matches('/'))),
-            None => false,
-        }
-    }
-    /// Makes the missing parents of `dest` as bwrap does.
-    fn parents(&mut self, dest: &str, perms: Option<u32>) {
-        let parent = match dest.rfind('/') {
-            Some(0) | None => return,
-            Some(i) => dest[..i].to_string(),
-        };
-        if !self.exists(&parent) {
-            let mut mode = 0o755;
-            if let Some(p) = perms {
-                if p & 0o070 == 0 {
-                    mode &= !0o050;
-                }
-                if p & 0o007 == 0 {
-                    mode &= !0o005;
-                }
-            }
-            let mut s = Step::new("mkdir")
-                .s("path", parent.clone())
-                .set("parents", Value::Bool(true));
-            if mode != 0o755 {
-                s = s.s("mode", mode_str(mode));
-            }
-            self.plan
-                .step(s.comment(format!("bwrap makes the parents of {dest}")));
-        }
-        let mut p = parent;
-        loop {
-            self.known.insert(p.clone());
-            match p.rfind('/') {
-                Some(0) | None => break,
-                Some(i) => p.truncate(i),
-            }
-        }
-    }
-    fn mounted(&mut self, dest: &str, words: Vec<String>) {
-        self.flags.retain(|(p, _)| p != dest);
-        self.flags.push((dest.to_string(), words));
-        self.known.insert(dest.to_string());
-    }
-}
-
-fn dest(a: &str, opt: &str) -> Result<String, ImportError> {
-    if !a.starts_with('/') {
-        return Err(ImportError::new(
-            format!("{opt} `{a}`: the destination is relative"),
-            "give an absolute path in the sandbox (bwrap takes it relative to its root)",
-        ));
-    }
-    Ok(super::absolute(std::path::Path::new("/"), a))
-}
 
 /// Imports bwrap's arguments `args` (as they follow `bwrap`) into a plan whose `#:schema`
 /// comment names `schema`.
@@ -725,38 +540,4 @@ pub fn import(args: &[String], schema: &str, host: &dyn Host) -> Result<Imported
         text: st.plan.text(),
         notes: st.notes,
     })
-}
-
-fn octal(s: &str, opt: &str) -> Result<u32, ImportError> {
-    u32::from_str_radix(s, 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| {
-            ImportError::new(
-                format!("{opt} `{s}`: not an octal mode"),
-                "give a mode such as 0755",
-            )
-        })
-}
-
-/// Adds the plan words `w` to mountinfo-style options (`ro` replaces `rw`).
-fn add_words(opts: &mut Vec<String>, w: &[String]) {
-    for x in w {
-        if x == "ro" {
-            opts.retain(|o| o != "rw");
-        }
-        if !opts.contains(x) {
-            opts.push(x.clone());
-        }
-    }
-}
-
-/// The plan's flag words among mountinfo-style options (the atime mode left out: a remount
-/// keeps it).
-fn plan_words(opts: &[String]) -> Vec<String> {
-    ["ro", "nosuid", "nodev", "noexec", "sync", "dirsync"]
-        .iter()
-        .filter(|w| opts.iter().any(|o| o == *w))
-        .map(|w| w.to_string())
-        .collect()
 }
