@@ -107,8 +107,8 @@ pub(crate) fn summary(step: &Step) -> String {
                         .join(", ")
                 };
                 s.push_str(&format!(
-                    "; idmapped: owners on the filesystem seen through a user namespace's map \
-                     (uid_map {}; gid_map {})",
+                    "; idmapped, [inside, outside, count]: uid {}; gid {} (a file owned by \
+                     `outside` on the filesystem is seen as owned by `inside`)",
                     lines(&map.uid),
                     lines(&map.gid)
                 ));
@@ -125,7 +125,10 @@ pub(crate) fn summary(step: &Step) -> String {
                 let set = r.flags - MsFlags::MS_REC;
                 let w = flag_words(set);
                 if r.flags.contains(MsFlags::MS_REC) {
-                    if w.is_empty() {
+                    if w.is_empty() && !r.rec.is_empty() {
+                        // Only recursive spellings that clear: said by `rec_words` below.
+                        format!("remount {}", r.target)
+                    } else if w.is_empty() {
                         format!(
                             "remount {} and every mount below it, adding no flag",
                             r.target
