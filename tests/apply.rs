@@ -22,6 +22,9 @@ mod hostile;
 #[path = "apply/process.rs"]
 mod process;
 
+#[path = "apply/console.rs"]
+mod console;
+
 #[path = "apply/verify.rs"]
 mod verify;
 
@@ -80,6 +83,9 @@ mod report;
 
 #[path = "apply/interop.rs"]
 mod interop;
+
+#[path = "apply/strace_truth.rs"]
+mod strace_truth;
 
 #[path = "apply/capture.rs"]
 mod capture;

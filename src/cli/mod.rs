@@ -283,7 +283,8 @@ pub struct ApplyArgs {
     pub no_verify: bool,
     /// Keep the controlling terminal for an interactive COMMAND (by default the command runs in
     /// a new session). Either way a seccomp filter refuses TIOCSTI, so it cannot push input
-    /// into the caller's terminal.
+    /// into the caller's terminal. Not with a plan whose `[process]` has a `console` (the
+    /// command then gets a pty of its own, and mountplan relays to the caller's terminal).
     #[arg(long)]
     pub keep_terminal: bool,
     /// Print the plan's warnings before, and the step table (a line per step with its status

@@ -189,6 +189,19 @@ pub fn apply(a: ApplyArgs) -> u8 {
         );
         return FAILED;
     };
+    if let (true, Some(c)) = (a.keep_terminal, &dag.plan.process.console) {
+        let d = mountplan::diag::Diag::error(
+            "mountplan::apply::keep-terminal-console",
+            "--keep-terminal keeps the caller's terminal for the command, and the plan gives \
+             it a console of its own",
+            c.loc,
+        )
+        .label("the command's terminal is this console")
+        .help("drop --keep-terminal, or remove `console` from [process]");
+        print_diags(&checked.sources, &[d]);
+        eprintln!("mountplan: {}: nothing was applied", a.plan.display());
+        return FAILED;
+    }
     let sources = checked.sources;
     let mut report_to = match a.report_fd.map(ReportFd::take).transpose() {
         Ok(r) => r,

@@ -155,6 +155,7 @@ pub(crate) fn plan_fields(p: &Plan) -> Vec<(&'static str, String)> {
             "cwd" => "process.cwd",
             "environment" => "process.env",
             "hostname" => "process.hostname",
+            "console" => "process.console",
             _ => "process.umask",
         };
         v.push((key, line));

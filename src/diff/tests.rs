@@ -172,3 +172,21 @@ fn a_change_of_the_command_s_process_is_a_header_change() {
     assert_eq!(f[1].0, "process.capabilities");
     assert_eq!(f[1].2, "none");
 }
+
+#[test]
+fn a_console_is_a_field_of_its_own() {
+    let steps = vec![
+        tmpfs("dev", "/dev"),
+        mount("pts", "devpts", "/dev/pts", &[]),
+        step("pivot", "pivot", &[]),
+    ];
+    let a = dag(&on_tmpfs(&steps));
+    let b = dag(&format!(
+        "{}[process]\nconsole = \"pty\"\n",
+        on_tmpfs(&steps)
+    ));
+    assert!(diff(&b, &b).is_same());
+    let d = diff(&a, &b);
+    let f: Vec<(&str, &str)> = d.plan.iter().map(|f| (f.field, f.old.as_str())).collect();
+    assert_eq!(f, [("process.console", "(none)")], "{f:#?}");
+}

@@ -16,6 +16,7 @@ use super::report::Outcome;
 use super::run::{self, Inject, Options, Point};
 use super::{Config, Event, channel, pause};
 use crate::graph::Dag;
+use crate::model::ConsoleSource;
 use crate::sys::linux::state::{self, Lock, TmpRootDir};
 use crate::sys::linux::{Linux, host, resolve};
 use crate::sys::procs::{Command, Forked, Procs};
@@ -159,6 +160,22 @@ fn steps_then_command(
     };
     // For closing every descriptor before the command where close_range is missing.
     let fd_proc = resolve::dup(host.proc.as_fd()).ok();
+    // A host terminal for the console is opened here, in the new mount namespace before the
+    // steps: after the pivot the host's paths are gone, and only a mount of this namespace can
+    // be copied onto /dev/console.
+    let host_terminal = match dag.plan.process.console.as_ref().map(|c| &c.source) {
+        Some(ConsoleSource::Host(path)) if !args.is_empty() && cfg.persist.is_none() => {
+            match p.open_host_terminal(path) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    let o = Outcome::early_failure(&dag.plan.name, &e);
+                    report(&mut sock, &o, on);
+                    return 125;
+                }
+            }
+        }
+        _ => None,
+    };
     let tmproot = match tmproot.map(TmpRootDir::in_new_namespace).transpose() {
         Ok(t) => t,
         Err(e) => {
@@ -240,6 +257,18 @@ fn steps_then_command(
     if args.is_empty() {
         return 0;
     }
+    let console = dag.plan.process.console.as_ref();
+    if let Some(c) = console {
+        // In the new root (after the pivot): the pty of its devpts, bound onto /dev/console,
+        // becomes descriptors 0, 1 and 2 in place of the caller's; its master goes to the
+        // parent, which relays.
+        if let Err(e) = p.open_console(c, host_terminal, &sock) {
+            on(Event::ExecFailed(&format!(
+                "cannot set up the console ([process] console): {e}"
+            )));
+            return 126;
+        }
+    }
     drop(sock);
     p.close_extra_fds(fd_proc);
     let command = Command {
@@ -247,7 +276,11 @@ fn steps_then_command(
         args: &args,
         caller_umask,
         caller_env: &caller_env,
-        keep_terminal: cfg.keep_terminal,
+        // A host terminal is shared with whoever else holds it: the filter against TIOCSTI
+        // is then required, as with --keep-terminal.
+        keep_terminal: cfg.keep_terminal
+            || console.is_some_and(|c| matches!(c.source, ConsoleSource::Host(_))),
+        console: console.is_some(),
         userns,
         as_init: dag.plan.namespaces.pid,
     };

@@ -123,6 +123,13 @@ pub fn apply_with(
     let (mut parent_sock, child_sock) =
         UnixStream::pair().map_err(|e| ApplyError::Host(sys_io("socketpair(AF_UNIX)", e)))?;
     let parent = p.pid();
+    // A pty console's master comes to this process, which relays.
+    let relay = !args.is_empty()
+        && plan
+            .process
+            .console
+            .as_ref()
+            .is_some_and(|c| matches!(c.source, crate::model::ConsoleSource::Pty { .. }));
     let _ = std::io::Write::flush(&mut std::io::stdout());
     // As root, the pid namespace is made here, for the children (this process stays in the
     // host's): the child is then pid 1 at once, without an intermediate process. Rootless, it
@@ -179,6 +186,7 @@ pub fn apply_with(
                 &mut parent_sock,
                 cfg,
                 p,
+                relay,
                 Parented {
                     lock,
                     journals: &journals,
@@ -224,6 +232,7 @@ fn wait_child(
     sock: &mut UnixStream,
     cfg: &Config,
     p: &mut dyn Procs,
+    console: bool,
     kept: Parented<'_, '_>,
     on: &mut dyn FnMut(Event<'_>),
 ) -> (Applied, Option<Lock>) {
@@ -260,6 +269,14 @@ fn wait_child(
             let go: &[u8] = if r.is_ok() { b"1" } else { b"0" };
             let _ = channel::send(sock, go);
             persist_error = r.err();
+        }
+    }
+    if ok && console && cfg.persist.is_none() {
+        // The child sends the console's master (or word that none comes) before the command.
+        if let Err(e) = p.relay_console(sock) {
+            on(Event::ExecFailed(&format!(
+                "the console's relay failed: {e}"
+            )));
         }
     }
     let ws = p.wait(child).ok();

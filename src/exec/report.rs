@@ -93,9 +93,11 @@ pub struct Moved {
 pub struct VerifyReport {
     /// True when the mount table matches the prediction.
     pub ok: bool,
-    /// How many predicted mounts were made and checked.
+    /// How many predicted mounts were made (found by their mount id) and compared; a skipped
+    /// one is never counted here.
     pub checked: usize,
-    /// How many were not made: masks and read-only paths of a path that was missing.
+    /// How many conditional mounts (masks and read-only paths the dry run marks
+    /// `(if it exists)`) were not made because their path was missing.
     #[serde(default)]
     pub skipped: usize,
     /// The plan's mounts that are at another path than the dry run names.
@@ -212,7 +214,7 @@ pub fn text(o: &Outcome) -> String {
             if v.skipped > 0 {
                 let _ = write!(
                     s,
-                    " ({} not made: masks or read-only paths of a missing path)",
+                    "; {} conditional not made (masks or read-only paths of a missing path)",
                     v.skipped
                 );
             }

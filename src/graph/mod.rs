@@ -32,7 +32,7 @@ mod tree;
 mod tests;
 
 use crate::diag::Diag;
-use crate::model::{FsKind, MsFlags, Plan, RootPath};
+use crate::model::{FsKind, MsFlags, Plan, Propagated, RootPath};
 
 /// Why one step depends on another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -118,6 +118,99 @@ pub struct TreeMount {
     /// along carries (a recursive bind's flags, `rro` and friends, a recursive remount's; a
     /// readonly step's MS_RDONLY): verify checks each of them.
     pub below: MsFlags,
+    /// Made only when its path exists at apply time (a mask or a readonly step on a path the
+    /// plan does not know exists; a dangling symlink counts as missing): then nothing is
+    /// mounted there, and verify counts it as skipped.
+    pub conditional: bool,
+    /// Its propagation after the plan's propagation steps and the pivot, as mountinfo shows
+    /// it: the states it may be in (a bind of a host path is a slave when the host shares its
+    /// source, private otherwise).
+    pub propagation: PropSet,
+}
+
+/// The propagation states a mount of the final tree may be in (a set of [`Propagated`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PropSet(u8);
+
+impl PropSet {
+    /// No state (not a prediction: the start of a union).
+    pub const NONE: PropSet = PropSet(0);
+    /// Private only: a new filesystem (fsmount makes it private).
+    pub const PRIVATE: PropSet = PropSet::one(Propagated::Private);
+    /// A copy of a host mount after the setup's recursive `MS_SLAVE`: a slave of its peer
+    /// group when the host shares it, private otherwise.
+    pub const HOST: PropSet =
+        PropSet(PropSet::one(Propagated::Private).0 | PropSet::one(Propagated::Slave).0);
+
+    /// Just `p`.
+    pub const fn one(p: Propagated) -> PropSet {
+        PropSet(1 << p as u8)
+    }
+
+    /// Whether `p` is one of the states.
+    pub fn contains(self, p: Propagated) -> bool {
+        self.0 & PropSet::one(p).0 != 0
+    }
+
+    /// The states, in [`Propagated::ALL`]'s order.
+    pub fn iter(self) -> impl Iterator<Item = Propagated> {
+        Propagated::ALL
+            .into_iter()
+            .filter(move |p| self.contains(*p))
+    }
+
+    /// Every state `f` maps one of these to.
+    pub fn map(self, f: impl Fn(Propagated) -> PropSet) -> PropSet {
+        PropSet(self.iter().fold(0, |a, p| a | f(p).0))
+    }
+
+    /// Whether a mount in one of these states is shared (may propagate to what is attached
+    /// on it).
+    pub fn may_be_shared(self) -> bool {
+        self.contains(Propagated::Shared) || self.contains(Propagated::SharedSlave)
+    }
+
+    /// After `mount --make-KIND` (the kernel's `change_mnt_propagation`): shared keeps a
+    /// master; slave makes a shared mount a slave of its peers, or private when it has none;
+    /// private and unbindable drop both.
+    pub fn changed(self, kind: crate::model::PropagationKind) -> PropSet {
+        use crate::model::PropagationKind as K;
+        use Propagated as P;
+        self.map(|p| match (kind, p) {
+            (K::Private, _) => PropSet::PRIVATE,
+            (K::Unbindable, _) => PropSet::one(P::Unbindable),
+            (K::Shared, P::Slave | P::SharedSlave) => PropSet::one(P::SharedSlave),
+            (K::Shared, _) => PropSet::one(P::Shared),
+            (K::Slave, P::Shared) => PropSet::HOST,
+            (K::Slave, P::SharedSlave) => PropSet::one(P::Slave),
+            (K::Slave, p) => PropSet::one(p),
+        })
+    }
+
+    /// After being attached on a mount in the states `on`: on a shared mount the kernel makes
+    /// the new one shared (keeping a master).
+    pub fn attached_on(self, on: PropSet) -> PropSet {
+        let mut out = if on
+            .iter()
+            .any(|p| !matches!(p, Propagated::Shared | Propagated::SharedSlave))
+        {
+            self
+        } else {
+            PropSet::NONE
+        };
+        if on.may_be_shared() {
+            out = PropSet(out.0 | self.changed(crate::model::PropagationKind::Shared).0);
+        }
+        out
+    }
+
+    /// The states as words joined by ` or ` (`private or slave`).
+    pub fn words(self) -> String {
+        self.iter()
+            .map(Propagated::as_str)
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
 }
 
 /// What a mount of the final tree is.
@@ -165,6 +258,8 @@ impl TreeMount {
             step,
             recursive,
             below: MsFlags::empty(),
+            conditional: false,
+            propagation: PropSet::PRIVATE,
         }
     }
 }

@@ -453,6 +453,105 @@ fn readonly_binds_the_path_and_copies_the_mounts_below_read_only() {
     assert_eq!(d.tree.mounts.len(), 1);
 }
 
+/// (mountpoint, conditional) of every mount after the root.
+fn conditionals(d: &Dag) -> Vec<(&str, bool)> {
+    d.tree.mounts[1..]
+        .iter()
+        .map(|m| (m.mountpoint.as_str(), m.conditional))
+        .collect()
+}
+
+#[test]
+fn masks_and_readonly_paths_the_plan_does_not_know_exist_are_conditional() {
+    // Issue 14, item 4: what the executor skips when the path is missing is marked.
+    let d = dag(&on_tmpfs(&[
+        mount("proc", "proc", "/proc", &[]),
+        mkdir("dir", "/secret"),
+        mknod("node", "/dev-x"),
+        mask("m1", "/secret"),
+        mask("m2", "/dev-x"),
+        mask("m3", "/proc/kcore"),
+        readonly("r1", "/proc/sys"),
+        readonly("r2", "/proc"),
+        symlink("l", "/link"),
+        mask("m4", "/link"),
+    ]));
+    assert_eq!(
+        conditionals(&d),
+        [
+            ("/proc", false),
+            ("/secret", false),
+            ("/dev-x", false),
+            ("/proc/kcore", true),
+            ("/proc/sys", true),
+            // A mountpoint exists; what its copy brings along exists only if it was made.
+            ("/proc", false),
+            ("/proc/kcore", true),
+            ("/proc/sys", true),
+            // A symlink is followed: a dangling one is missing.
+            ("/link", true),
+        ]
+    );
+}
+
+/// The propagation predicted for each mount after the root, as words.
+fn propagations(d: &Dag) -> Vec<(&str, String)> {
+    d.tree
+        .mounts
+        .iter()
+        .map(|m| (m.mountpoint.as_str(), m.propagation.words()))
+        .collect()
+}
+
+#[test]
+fn the_propagation_of_each_mount_is_predicted() {
+    // Issue 14, items 5 and 7. New filesystems are private; copies of host mounts are as the
+    // host's (after the setup's rslave: a slave, or private); what is attached on a shared
+    // mount becomes shared, keeping a master; make-slave of a shared mount leaves a slave of
+    // its peers, or private when it has none.
+    let d = dag(&on_dir(&[
+        tmpfs("t", "/t"),
+        bind("b", "/usr", "/usr", false),
+        shared("s", "/t", false),
+        tmpfs("u", "/t/u"),
+        bind("c", "/etc", "/t/etc", false),
+        step(
+            "propagation",
+            "p",
+            &[kv("target", "/usr"), kv("propagation", "unbindable")],
+        ),
+        step(
+            "propagation",
+            "q",
+            &[kv("target", "/t"), kv("propagation", "slave")],
+        ),
+    ]));
+    let want: Vec<(&str, String)> = vec![
+        ("/", "private or slave".into()),
+        ("/t", "private or slave".into()),
+        ("/usr", "unbindable".into()),
+        ("/t/u", "shared".into()),
+        ("/t/etc", "shared or shared+slave".into()),
+    ];
+    assert_eq!(propagations(&d), want);
+    // A private propagation step, recursive, makes the whole subtree private.
+    let d = dag(&on_dir(&[
+        shared("s", "/", false),
+        tmpfs("t", "/t"),
+        step(
+            "propagation",
+            "p",
+            &[
+                kv("target", "/"),
+                kv("propagation", "private"),
+                "recursive = true".into(),
+            ],
+        ),
+    ]));
+    let all: Vec<String> = propagations(&d).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(all, ["private", "private"]);
+}
+
 #[test]
 fn nodes_are_sorted_by_path_with_mountpoints_made_if_missing() {
     let d = dag(&on_tmpfs(&[

@@ -30,7 +30,8 @@ pub use self::idmap::{IdRange, Idmap};
 pub use self::mounts::*;
 pub use self::paths::{HostPath, MAX_COMPONENT, MAX_PATH, PathError, RootPath};
 pub use self::process::{
-    CAP_NAMES, Cap, CapSet, CapsAsked, DEFAULT_CAPS, Env, Process, ProcessLocs,
+    CAP_NAMES, Cap, CapSet, CapsAsked, Console, ConsoleSource, DEFAULT_CAPS, Env, Process,
+    ProcessLocs,
 };
 
 use crate::raw::StepKind;

@@ -203,6 +203,61 @@ impl PropagationKind {
     }
 }
 
+/// A mount's propagation as the kernel shows it: mountinfo's optional fields `shared:N`,
+/// `master:N` (with `propagate_from:N`) and `unbindable`, or none (private).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Propagated {
+    /// No optional field.
+    Private,
+    /// `shared:N`: in a peer group.
+    Shared,
+    /// `master:N`: receives from a peer group.
+    Slave,
+    /// `shared:N master:M`: both.
+    SharedSlave,
+    /// `unbindable`.
+    Unbindable,
+}
+
+impl Propagated {
+    /// Every state, in order.
+    pub const ALL: [Propagated; 5] = [
+        Propagated::Private,
+        Propagated::Shared,
+        Propagated::Slave,
+        Propagated::SharedSlave,
+        Propagated::Unbindable,
+    ];
+
+    /// The word for it: `private`, `shared`, `slave`, `shared+slave`, `unbindable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Propagated::Private => "private",
+            Propagated::Shared => "shared",
+            Propagated::Slave => "slave",
+            Propagated::SharedSlave => "shared+slave",
+            Propagated::Unbindable => "unbindable",
+        }
+    }
+
+    /// The state mountinfo's optional fields (`shared:3 master:1`, in any order) show.
+    pub fn of_fields<'a>(fields: impl IntoIterator<Item = &'a str>) -> Propagated {
+        let (mut shared, mut slave, mut unbindable) = (false, false, false);
+        for f in fields {
+            shared |= f.starts_with("shared:");
+            slave |= f.starts_with("master:");
+            unbindable |= f == "unbindable";
+        }
+        match (shared, slave) {
+            (true, true) => Propagated::SharedSlave,
+            (true, false) => Propagated::Shared,
+            (false, true) => Propagated::Slave,
+            (false, false) if unbindable => Propagated::Unbindable,
+            (false, false) => Propagated::Private,
+        }
+    }
+}
+
 /// A propagation step.
 #[derive(Debug, Clone)]
 pub struct Propagation {

@@ -1,5 +1,5 @@
 //! The command's process, validated: capabilities, ids, no_new_privs, working directory,
-//! environment, hostname and umask (`[process]` of a plan).
+//! environment, hostname, umask and console (`[process]` of a plan).
 //!
 //! Built only by `validate` from `raw::Process`; read by `render` (what the dry run says the
 //! command gets) and `exec` (what it sets up before the exec). Capabilities are a [`CapSet`]
@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::{Mode, RootPath};
+use super::{HostPath, Mode, RootPath};
 use crate::source::Loc;
 
 /// The capabilities the kernel knows, by number (`CAP_CHOWN` is 0), as `capability.h` names
@@ -217,6 +217,35 @@ impl Env {
     }
 }
 
+/// A console for the command: a terminal bound onto `/dev/console`, the command's standard
+/// descriptors and controlling terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Console {
+    /// Which terminal.
+    pub source: ConsoleSource,
+    /// Where it is bound: `/dev/console`.
+    pub target: RootPath,
+    /// Where `console` is written.
+    pub loc: Loc,
+}
+
+/// The terminal of a [`Console`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleSource {
+    /// `"pty"`: a new pseudo-terminal of the plan's devpts, its slave made 0600 and 0:0;
+    /// mountplan relays between the caller and its master.
+    Pty {
+        /// The devpts mountpoint whose `ptmx` is opened (after the pivot), such as `/dev/pts`.
+        devpts: RootPath,
+        /// The id of the step that mounts it.
+        step: String,
+    },
+    /// A terminal of the host's, by its path (`console = "${CONSOLE}"` with `--set
+    /// CONSOLE=/dev/pts/N`: a pty whose master the caller holds), opened in the new mount
+    /// namespace before the steps; its mode and owner on the host are left as they are.
+    Host(HostPath),
+}
+
 /// Where the keys of `[process]` are written (for diagnostics of apply time).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProcessLocs {
@@ -260,6 +289,8 @@ pub struct Process {
     pub groups: Vec<u32>,
     /// The umask; `None` (the default) is the caller's, read when apply starts.
     pub umask: Option<Mode>,
+    /// The console the command gets (default none: the caller's descriptors 0, 1 and 2).
+    pub console: Option<Console>,
     /// Where the keys are written.
     pub locs: ProcessLocs,
 }
@@ -278,6 +309,7 @@ impl Default for Process {
             gid: 0,
             groups: Vec::new(),
             umask: None,
+            console: None,
             locs: ProcessLocs::default(),
         }
     }

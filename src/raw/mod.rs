@@ -196,6 +196,20 @@ pub struct Process {
     /// The command's umask, an octal string such as `"0022"`. Default: the caller's umask
     /// (mountplan itself works with umask 0 so the plan's modes are exact).
     pub umask: Option<Sp<String>>,
+    /// A console for the command, bound onto `/dev/console` (a file created on the plan's
+    /// `/dev` mount) and given to it as its standard input, output and error and its
+    /// controlling terminal (the command leads a new session). `"pty"`: mountplan opens a new
+    /// pseudo-terminal in the plan's devpts (its `ptmx`, after the pivot), makes its slave mode
+    /// 0600 and owner 0:0, and relays between its own standard input and output and the pty's
+    /// master (the caller's terminal, if it is one, in raw mode until the command ends, then
+    /// restored), so the command holds no descriptor on the caller's terminal; needs a devpts
+    /// mount below `/dev`. An absolute path (usually `"${CONSOLE}"` with `--set
+    /// CONSOLE=/dev/pts/N`, a pty whose master the caller holds): that terminal of the host's,
+    /// opened before the steps, its mode and owner on the host left as they are. Either needs
+    /// a tmpfs mounted on `/dev` and a pivot step; not with `--keep-terminal`. Default: no
+    /// console (the command gets the caller's descriptors 0, 1 and 2).
+    #[schemars(extend("examples" = ["pty", "${CONSOLE}"]))]
+    pub console: Option<Sp<String>>,
 }
 
 /// The command's environment, changed in this order: `clear`, `unset`, `set`.

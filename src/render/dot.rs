@@ -1,6 +1,7 @@
 //! The DAG in Graphviz dot: a [`Dag`] -> a `digraph`.
 //!
-//! One node per step, labelled with its id and summary; explicit `after` edges solid, implicit
+//! One node per step, labelled with its id and summary (a step whose mount is conditional
+//! drawn dashed, with the path it needs); explicit `after` edges solid, implicit
 //! edges dashed with their kind as the label. Every string is a quoted dot string with `"` and
 //! `\` escaped, so nothing in a plan can break out of it.
 
@@ -26,14 +27,23 @@ pub fn dot(dag: &Dag) -> String {
     o.push_str("  rankdir=TB;\n");
     o.push_str("  node [shape=box, fontname=\"monospace\"];\n");
     for (i, s) in dag.plan.steps.iter().enumerate() {
-        let label = format!(
+        let mut label = format!(
             "{}. {} ({})\n{}",
             i + 1,
             s.id,
             s.kind().as_str(),
             summary(s)
         );
-        let _ = writeln!(o, "  s{} [label={}];", i + 1, quote(&label));
+        match super::conditional_note(dag, i) {
+            Some(c) => {
+                label.push('\n');
+                label.push_str(&c);
+                let _ = writeln!(o, "  s{} [label={}, style=dashed];", i + 1, quote(&label));
+            }
+            None => {
+                let _ = writeln!(o, "  s{} [label={}];", i + 1, quote(&label));
+            }
+        }
     }
     for e in &dag.edges {
         let (a, b) = (e.from + 1, e.to + 1);

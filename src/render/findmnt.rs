@@ -1,5 +1,6 @@
 //! The predicted final state as tables: the [`FinalTree`] -> a findmnt-like mount tree
-//! (TARGET SOURCE FSTYPE OPTIONS) and a table of the files the plan leaves behind.
+//! (TARGET SOURCE FSTYPE PROPAGATION OPTIONS; a conditional mount's target marked
+//! `(if it exists)`) and a table of the files the plan leaves behind.
 //!
 //! Takes the final tree and the plan's step ids; returns lines without colour. A mount's
 //! parent is the latest earlier mount on its mountpoint or an ancestor of it, which is what the
@@ -44,6 +45,16 @@ pub(crate) fn options(m: &TreeMount) -> String {
     } else {
         v.join(",")
     }
+}
+
+/// What marks a conditional mount's target: made only when its path exists.
+pub(crate) fn if_exists(m: &TreeMount) -> &'static str {
+    if m.conditional { " (if it exists)" } else { "" }
+}
+
+/// The PROPAGATION cell: the states the mount may be in (`private`, `private or slave`).
+pub(crate) fn propagation(m: &TreeMount) -> String {
+    m.propagation.words()
 }
 
 /// The parent of every mount (index into `mounts`), `None` for the root.
@@ -129,6 +140,7 @@ pub(crate) fn mount_table(tree: &FinalTree) -> Vec<String> {
         "TARGET".to_string(),
         "SOURCE".to_string(),
         "FSTYPE".to_string(),
+        "PROPAGATION".to_string(),
         "OPTIONS".to_string(),
     ]];
     // (mount, prefix of its children, its own branch, its depth)
@@ -140,9 +152,10 @@ pub(crate) fn mount_table(tree: &FinalTree) -> Vec<String> {
     while let Some((k, prefix, branch, depth)) = stack.pop() {
         let m = &ms[k];
         rows.push(vec![
-            format!("{branch}{}", m.mountpoint),
+            format!("{branch}{}{}", m.mountpoint, if_exists(m)),
             m.source.clone(),
             m.fstype.clone(),
+            propagation(m),
             options(m),
         ]);
         let kids = &children[k];
@@ -226,6 +239,22 @@ pub(crate) fn mount_notes(tree: &FinalTree) -> Vec<&'static str> {
     let mut v = Vec::new();
     if tree.mounts.iter().any(|m| m.kind == Mounted::Bind) {
         v.push("bind: only the flags the plan sets are shown; the others are the source mount's");
+    }
+    if tree.mounts.iter().any(|m| m.conditional) {
+        v.push(
+            "(if it exists): made only when the path exists at apply time; a missing path gets \
+             nothing, and verify counts it as skipped",
+        );
+    }
+    if tree
+        .mounts
+        .iter()
+        .any(|m| m.propagation == crate::graph::PropSet::HOST)
+    {
+        v.push(
+            "private or slave: a copy of a host mount is a slave of the host's peer group when \
+             the host shares it, private otherwise (the setup makes every host mount a slave)",
+        );
     }
     if tree.mounts.iter().any(|m| m.kind == Mounted::Mask) {
         v.push(

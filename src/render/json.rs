@@ -51,6 +51,21 @@ struct JProcess<'a> {
     env: JEnv<'a>,
     hostname: Option<&'a str>,
     umask: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    console: Option<JConsole<'a>>,
+}
+
+#[derive(Serialize)]
+struct JConsole<'a> {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    devpts: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    devpts_step: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
+    target: &'a str,
+    calls: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -152,6 +167,8 @@ struct JMount<'a> {
     data: Option<&'a str>,
     recursive: bool,
     step: Option<&'a str>,
+    conditional: bool,
+    propagation: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -221,6 +238,24 @@ fn jprocess(p: &Process) -> JProcess<'_> {
         },
         hostname: p.hostname.as_deref(),
         umask: p.umask.map(|m| format!("{:04o}", m.bits())),
+        console: p.console.as_ref().map(jconsole),
+    }
+}
+
+fn jconsole(c: &crate::model::Console) -> JConsole<'_> {
+    let (kind, devpts, devpts_step, path) = match &c.source {
+        crate::model::ConsoleSource::Pty { devpts, step } => {
+            ("pty", Some(devpts.as_str()), Some(step.as_str()), None)
+        }
+        crate::model::ConsoleSource::Host(h) => ("host", None, None, Some(h.as_str())),
+    };
+    JConsole {
+        kind,
+        devpts,
+        devpts_step,
+        path,
+        target: c.target.as_str(),
+        calls: crate::render::process::console_calls(c),
     }
 }
 
@@ -325,6 +360,8 @@ pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
                     data: m.data.as_deref(),
                     recursive: m.recursive,
                     step: m.step.map(id),
+                    conditional: m.conditional,
+                    propagation: m.propagation.iter().map(|p| p.as_str()).collect(),
                 })
                 .collect(),
             nodes: dag

@@ -171,7 +171,8 @@ pub fn markdown(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
     fenced(&mut o, "mermaid", &mermaid(dag));
 
     let _ = writeln!(o, "\n### Final mount tree\n");
-    let mut tree = findmnt::mount_table(&dag.tree).join("\n");
+    let shown = crate::render::process::with_console(&dag.tree, &dag.plan.process);
+    let mut tree = findmnt::mount_table(&shown).join("\n");
     tree.push('\n');
     fenced(&mut o, "", &tree);
     for n in findmnt::mount_notes(&dag.tree) {

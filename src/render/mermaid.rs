@@ -1,6 +1,7 @@
 //! The DAG as a Mermaid flowchart: a [`Dag`] -> `flowchart TD` text.
 //!
-//! One node per step, labelled with its id and summary; explicit `after` edges solid, implicit
+//! One node per step, labelled with its id and summary (and, for a step whose mount is
+//! conditional, the path it needs); explicit `after` edges solid, implicit
 //! edges dotted with their kind as the label. Labels are quoted, with Mermaid's entity codes
 //! for the characters that would end or reinterpret them.
 
@@ -33,9 +34,12 @@ pub(crate) fn escape(s: &str) -> String {
 pub fn mermaid(dag: &Dag) -> String {
     let mut o = String::from("flowchart TD\n");
     for (i, s) in dag.plan.steps.iter().enumerate() {
+        let cond = super::conditional_note(dag, i)
+            .map(|c| format!("<br/>{}", escape(&c)))
+            .unwrap_or_default();
         let _ = writeln!(
             o,
-            "  s{}[\"{}. {} ({})<br/>{}\"]",
+            "  s{}[\"{}. {} ({})<br/>{}{cond}\"]",
             i + 1,
             i + 1,
             escape(s.id.as_str()),

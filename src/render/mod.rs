@@ -53,6 +53,20 @@ use crate::graph::{Dag, EdgeKind};
 use crate::model::{Action, Root, Step, UserNs};
 use crate::source::Sources;
 
+/// The line that marks step `i` as making a conditional mount (a mask or readonly step whose
+/// path may be missing at apply time: then it mounts nothing), for the drawings.
+pub(crate) fn conditional_note(dag: &Dag, i: usize) -> Option<String> {
+    let m = dag
+        .tree
+        .mounts
+        .iter()
+        .find(|m| m.step == Some(i) && m.conditional)?;
+    Some(format!(
+        "conditional: mounts only if {} exists",
+        m.mountpoint
+    ))
+}
+
 /// What a step has when the lowering has nothing for it (never for a DAG that was built).
 static NO_CALLS: StepCalls = StepCalls {
     step: None,

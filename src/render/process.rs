@@ -1,10 +1,14 @@
 //! What the command gets, in words: a plan's [`Process`] -> `(field, value)` lines, the same in
-//! the text and Markdown dry runs and in `diff`.
+//! the text and Markdown dry runs and in `diff`; and its console: the calls that make it
+//! ([`console_calls`]) and the final tree with `/dev/console` bound ([`with_console`]).
 
-use crate::model::{CapsAsked, Namespaces, Process};
+use std::borrow::Cow;
+
+use crate::graph::{FinalTree, Mounted, TreeMount};
+use crate::model::{CapsAsked, Console, ConsoleSource, MsFlags, Namespaces, Process};
 
 /// The fields, in the order shown: user, capabilities, no_new_privs, cwd, environment,
-/// hostname, umask.
+/// hostname, umask, and the console when there is one.
 pub(crate) fn lines(p: &Process, ns: &Namespaces) -> Vec<(&'static str, String)> {
     let mut v = Vec::new();
     let groups = if p.groups.is_empty() {
@@ -60,7 +64,88 @@ pub(crate) fn lines(p: &Process, ns: &Namespaces) -> Vec<(&'static str, String)>
             None => "the caller's".to_string(),
         },
     ));
+    if let Some(c) = &p.console {
+        let what = match &c.source {
+            ConsoleSource::Pty { devpts, step } => format!(
+                "a new pty of the devpts at {devpts} (step `{step}`), its slave mode 0600 owner \
+                 0:0 bound onto {}: the command's stdin, stdout, stderr and controlling \
+                 terminal (mountplan relays the caller's input and output)",
+                c.target
+            ),
+            ConsoleSource::Host(h) => format!(
+                "the host's terminal {h} (its mode and owner left as they are) bound onto {}: \
+                 the command's stdin, stdout, stderr and controlling terminal",
+                c.target
+            ),
+        };
+        v.push(("console", what));
+    }
     v
+}
+
+/// The calls that make the console, as [`crate::sys::linux::console`] makes them: after the
+/// steps (the pivot done: paths are in the new root), and for a host terminal its opening
+/// before them.
+pub(crate) fn console_calls(c: &Console) -> Vec<String> {
+    let target = c.target.as_str();
+    let mountpoint = format!(
+        "openat(<{target}>, O_PATH|O_NOFOLLOW) (created when missing: O_CREAT|O_EXCL, 0600)"
+    );
+    let attach = format!(
+        "move_mount(<tree>, \"\", <{target}>, \"\", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH)"
+    );
+    let devpts = match &c.source {
+        ConsoleSource::Pty { devpts, .. } => devpts,
+        ConsoleSource::Host(h) => {
+            return vec![
+                format!(
+                    "before the steps, in the new mount namespace: open({:?}, O_RDWR|O_NOCTTY) \
+                     => <console> (refused unless a terminal)",
+                    h.as_str()
+                ),
+                "open_tree(<console>, \"\", OPEN_TREE_CLONE|AT_EMPTY_PATH) => <tree>".to_string(),
+                format!("after the steps: {mountpoint}"),
+                attach,
+                "dup2(<console>, 0); dup2(<console>, 1); dup2(<console>, 2)".to_string(),
+                "in the command: setsid(); ioctl(0, TIOCSCTTY, 0)".to_string(),
+            ];
+        }
+    };
+    vec![
+        format!("openat(<{devpts}>, \"ptmx\", O_RDWR|O_NOCTTY|O_NOFOLLOW)"),
+        "ioctl(<ptmx>, TIOCSPTLCK, 0)".to_string(),
+        "ioctl(<ptmx>, TIOCGPTPEER, O_RDWR|O_NOCTTY) => <slave>".to_string(),
+        "fchown(<slave>, 0, 0)".to_string(),
+        "fchmod(<slave>, 0600)".to_string(),
+        mountpoint,
+        "open_tree(<slave>, \"\", OPEN_TREE_CLONE|AT_EMPTY_PATH) => <tree>".to_string(),
+        attach,
+        "dup2(<slave>, 0); dup2(<slave>, 1); dup2(<slave>, 2)".to_string(),
+        "sendmsg(<socket>, SCM_RIGHTS <ptmx>) (to mountplan, which relays)".to_string(),
+        "in the command: setsid(); ioctl(0, TIOCSCTTY, 0)".to_string(),
+    ]
+}
+
+/// The final tree with the console bound onto its target, when the plan has one (the first
+/// pty of a new devpts instance is number 0).
+pub(crate) fn with_console<'t>(tree: &'t FinalTree, p: &Process) -> Cow<'t, FinalTree> {
+    let Some(c) = &p.console else {
+        return Cow::Borrowed(tree);
+    };
+    let source = match &c.source {
+        ConsoleSource::Pty { devpts, .. } => format!("{} (the console's pty)", devpts.join("0")),
+        ConsoleSource::Host(h) => h.to_string(),
+    };
+    let mut t = tree.clone();
+    t.mounts.push(TreeMount::new(
+        c.target.clone(),
+        Mounted::Bind,
+        source,
+        MsFlags::empty(),
+        None,
+        false,
+    ));
+    Cow::Owned(t)
 }
 
 #[cfg(test)]
@@ -128,6 +213,58 @@ mod tests {
                 "box (set in its UTS namespace before the steps)",
                 "0022",
             ]
+        );
+    }
+
+    #[test]
+    fn a_console_in_words_in_the_calls_and_in_the_tree() {
+        let pty = Console {
+            source: ConsoleSource::Pty {
+                devpts: RootPath::new("/dev/pts").unwrap(),
+                step: "pts".into(),
+            },
+            target: RootPath::new("/dev/console").unwrap(),
+            loc: crate::source::Loc::default(),
+        };
+        let p = Process {
+            console: Some(pty.clone()),
+            ..Process::default()
+        };
+        let l = lines(&p, &Namespaces::default());
+        assert_eq!(l.last().map(|(k, _)| *k), Some("console"));
+        assert!(l.last().unwrap().1.starts_with(
+            "a new pty of the devpts at /dev/pts (step `pts`), its slave mode 0600 owner 0:0 \
+             bound onto /dev/console"
+        ));
+        let calls = console_calls(&pty);
+        assert_eq!(
+            calls[0],
+            "openat(</dev/pts>, \"ptmx\", O_RDWR|O_NOCTTY|O_NOFOLLOW)"
+        );
+        assert!(calls.contains(&"fchmod(<slave>, 0600)".to_string()));
+        assert!(calls.contains(&"fchown(<slave>, 0, 0)".to_string()));
+        let empty = FinalTree::default();
+        let tree = with_console(&empty, &p);
+        assert_eq!(tree.mounts.len(), 1);
+        assert_eq!(tree.mounts[0].mountpoint.as_str(), "/dev/console");
+        assert_eq!(tree.mounts[0].source, "/dev/pts/0 (the console's pty)");
+        // Without a console the tree is the graph's, untouched.
+        assert!(matches!(
+            with_console(&FinalTree::default(), &Process::default()),
+            Cow::Borrowed(_)
+        ));
+        let host = Console {
+            source: ConsoleSource::Host(crate::model::HostPath::new("/dev/pts/7").unwrap()),
+            ..pty
+        };
+        let calls = console_calls(&host);
+        assert!(
+            calls[0].contains("open(\"/dev/pts/7\", O_RDWR|O_NOCTTY)"),
+            "{calls:?}"
+        );
+        assert!(
+            !calls.iter().any(|c| c.contains("fchmod")),
+            "the host's mode is kept"
         );
     }
 }

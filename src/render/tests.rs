@@ -106,7 +106,18 @@ fn the_text_has_the_header_steps_tree_and_files() {
         "    lchown(\"<root>/etc\") back to the owner it had before (and the set-id bits the \
          chown cleared), if it is still the same inode (on the host: /srv/root/etc)\n"
     ));
-    assert!(t.contains("\n  TARGET         SOURCE              FSTYPE  OPTIONS\n  /              /srv/root           bind    ro\n  ├─/dev         tmpfs               tmpfs   rw,relatime\n"), "{t}");
+    assert!(t.contains("\n  TARGET                        SOURCE              FSTYPE  PROPAGATION       OPTIONS\n  /                             /srv/root           bind    private or slave  ro\n  ├─/dev                        tmpfs               tmpfs   private           rw,relatime\n"), "{t}");
+    // A mask of a path the plan does not know exists is marked, and the mark explained.
+    assert!(
+        t.contains(
+            "\n  └─/proc/kcore (if it exists)  tmpfs or /dev/null  mask    private or slave  -\n"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("\n  note: (if it exists): made only when the path exists at apply time"),
+        "{t}"
+    );
     assert!(
         t.contains("  /etc       dir       0700  0:-    etc-mode\n"),
         "{t}"
@@ -194,6 +205,48 @@ fn json_is_one_document_with_the_documented_fields() {
     assert_eq!(v["final"]["mounts"][1]["parent"], 0);
     assert_eq!(v["final"]["nodes"][1]["kind"], "char");
     assert_eq!(v["final"]["nodes"][1]["major"], 1);
+}
+
+/// Issue 14, item 4: a conditional mount (the sample's mask of /proc/kcore, a path the plan
+/// does not know exists) is marked in every format, and only it; the json predicts each
+/// mount's propagation (item 7).
+#[test]
+fn a_conditional_mount_is_marked_in_every_format() {
+    let (s, d) = sample();
+    let v: serde_json::Value = serde_json::from_str(&json(&s, &d, &[])).unwrap();
+    let mounts = v["final"]["mounts"].as_array().unwrap();
+    let marked: Vec<&str> = mounts
+        .iter()
+        .filter(|m| m["conditional"] == true)
+        .map(|m| m["mountpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(marked, ["/proc/kcore"]);
+    assert!(mounts.iter().all(|m| m["conditional"].is_boolean()));
+    assert_eq!(
+        mounts[0]["propagation"],
+        serde_json::json!(["private", "slave"])
+    );
+    assert_eq!(mounts[1]["propagation"], serde_json::json!(["private"]));
+    let note = "conditional: mounts only if /proc/kcore exists";
+    let m = mermaid(&d);
+    let marked: Vec<&str> = m.lines().filter(|l| l.contains("conditional")).collect();
+    assert_eq!(marked.len(), 1, "{m}");
+    assert!(
+        marked[0].starts_with("  s7[") && marked[0].contains(note),
+        "{m}"
+    );
+    let g = dot(&d);
+    let marked: Vec<&str> = g.lines().filter(|l| l.contains("conditional")).collect();
+    assert_eq!(marked.len(), 1, "{g}");
+    assert!(
+        marked[0].starts_with("  s7 [") && marked[0].ends_with(", style=dashed];"),
+        "{g}"
+    );
+    let md = markdown(&s, &d, &[]);
+    assert!(md.contains("└─/proc/kcore (if it exists)"), "{md}");
+    assert!(md.contains(note), "{md}");
+    let t = text(&s, &d, &[], &TextOptions::default());
+    assert_eq!(t.matches("(if it exists)").count(), 2, "{t}");
 }
 
 /// A plan whose id-free strings carry every character the graph formats must escape.

@@ -131,13 +131,32 @@ pub fn text(sources: &Sources, dag: &Dag, diags: &[Diag], opts: &TextOptions) ->
         }
     }
 
+    if let Some(c) = &plan.process.console {
+        o.push('\n');
+        let _ = writeln!(
+            o,
+            "{}",
+            p.bold("console (after the steps, in the new root, before the command)")
+        );
+        let _ = writeln!(o, "  calls:");
+        for l in crate::render::process::console_calls(c) {
+            let _ = writeln!(o, "    {l}");
+        }
+        let _ = writeln!(
+            o,
+            "  undo:\n    none: the console is in the new mount namespace, which ends with the \
+             command"
+        );
+    }
+
     o.push('\n');
     let _ = writeln!(
         o,
         "{}",
         p.bold("final mount tree (as seen from the new root)")
     );
-    for l in findmnt::mount_table(&dag.tree) {
+    let tree = crate::render::process::with_console(&dag.tree, &plan.process);
+    for l in findmnt::mount_table(&tree) {
         let _ = writeln!(o, "  {l}");
     }
     for n in findmnt::mount_notes(&dag.tree) {

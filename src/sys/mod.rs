@@ -356,6 +356,8 @@ pub struct MountEntry {
     pub flags: MsFlags,
     /// The filesystem's options as the kernel shows them (after the source): `rw,size=64k`.
     pub options: String,
+    /// Its propagation (mountinfo's optional fields).
+    pub propagation: crate::model::Propagated,
 }
 
 /// Where the journal's lines go (the file `<state-dir>/journal/<key>.journal`).

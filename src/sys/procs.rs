@@ -13,7 +13,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use super::SysError;
-use crate::model::{CapSet, Namespaces, Process};
+use crate::model::{CapSet, Console, HostPath, Namespaces, Process};
 
 /// Which side of a fork this process is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,11 +45,23 @@ pub struct Command<'a> {
     pub caller_env: &'a [(Vec<u8>, Vec<u8>)],
     /// Leave the session (and the terminal) as it is.
     pub keep_terminal: bool,
+    /// The command's descriptors 0, 1 and 2 are a console's pty ([`Procs::open_console`]):
+    /// it becomes the controlling terminal of the command's new session.
+    pub console: bool,
     /// A rootless apply (no setgroups: the kernel denies it there).
     pub userns: bool,
     /// This process is pid 1 of a pid namespace: it starts the command as its child, reaps
     /// and forwards signals, and returns the command's status; else it execs the command.
     pub as_init: bool,
+}
+
+/// A terminal of the host's opened for the console (`console = "PATH"`): the terminal, and a
+/// detached copy of its mount (`open_tree`), bound onto `/dev/console` after the pivot.
+pub struct HostTerminal {
+    /// The terminal, open for reading and writing, not as a controlling terminal.
+    pub tty: OwnedFd,
+    /// The copy of its mount, made in the new mount namespace before the steps.
+    pub tree: OwnedFd,
 }
 
 /// The process calls of an apply.
@@ -98,6 +110,24 @@ pub trait Procs {
     /// Closes every descriptor but 0, 1 and 2; `proc`, the host's `/proc`, lists them where
     /// `close_range` is missing (and is closed too).
     fn close_extra_fds(&mut self, proc: Option<OwnedFd>);
+    /// In the child, in the new mount namespace before the steps: opens the host's terminal
+    /// `path` (refused unless it is one) and a copy of its mount, for the console.
+    fn open_host_terminal(&mut self, path: &HostPath) -> Result<HostTerminal, SysError>;
+    /// In the child, after the steps (the pivot done): opens the console's pty in the new
+    /// root's devpts (or takes `host`, the terminal opened before the steps), binds it onto
+    /// the console's target (a pty's slave made 0600, 0:0 first), makes it this process's
+    /// descriptors 0, 1 and 2, and sends a pty's master to the parent over `sock` (else, and
+    /// on failure, says to the parent that none comes).
+    fn open_console(
+        &mut self,
+        c: &Console,
+        host: Option<HostTerminal>,
+        sock: &UnixStream,
+    ) -> Result<(), SysError>;
+    /// In the parent: receives the console's master over `sock` and relays between the
+    /// caller's standard input and output and it until the command is gone (nothing when no
+    /// console came).
+    fn relay_console(&mut self, sock: &UnixStream) -> Result<(), SysError>;
     /// Becomes (or, as init, starts) the command; returns its status, or on failure calls
     /// `on_error` with the message and returns 127 (not found) or 126.
     fn start_command(&mut self, c: &Command<'_>, on_error: &mut dyn FnMut(&str)) -> u8;

@@ -16,6 +16,11 @@
 //! a detached umount takes the mount and every mount on it; a remount with `MS_BIND` sets the
 //! per-mount flags to exactly the ones given (keeping the atime flags when none is given),
 //! while a recursive remount (`mount_setattr`) adds flags to the mount and every mount below it.
+//! Each mount's propagation is predicted as the states it may be in ([`PropSet`]): a new
+//! filesystem is private, a copy of a host mount private or a slave, a copy of a mount of the
+//! plan as that mount, anything attached on a shared mount shared, and propagation steps change
+//! it as the kernel does. A mask or readonly step on a path the model does not know exists is
+//! conditional (the executor mounts nothing when the path is missing).
 //!
 //! The walk also finds what apply will fail at (`fail`): an error when the failure is certain,
 //! a warning when it is likely. On an empty tmpfs (the root, one the plan mounts, a directory
@@ -32,7 +37,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Edge, FinalTree, Mounted, NodeKind, TreeMount, TreeNode};
+use super::{Edge, FinalTree, Mounted, NodeKind, PropSet, TreeMount, TreeNode};
 use crate::calls::{ATIME, Dev, Lowered, MountId, PERM, StepCalls};
 use crate::diag::Diag;
 use crate::model::{
@@ -148,14 +153,18 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
             None,
             false,
         ),
-        Root::Path(p) => TreeMount::new(
-            RootPath::root(),
-            Mounted::Bind,
-            p.to_string(),
-            MsFlags::empty(),
-            None,
-            true,
-        ),
+        Root::Path(p) => TreeMount {
+            // A copy of the host's directory (open_tree): as the host's mount there.
+            propagation: PropSet::HOST,
+            ..TreeMount::new(
+                RootPath::root(),
+                Mounted::Bind,
+                p.to_string(),
+                MsFlags::empty(),
+                None,
+                true,
+            )
+        },
     };
     // Sized for what a step mostly adds (a path, a mount or a node, an edge or two), so that
     // the tables are not copied as they grow.
@@ -250,9 +259,17 @@ impl Walk<'_, '_> {
                     Create::None => {}
                 }
                 self.hide(i, t);
-                let mount = match &m.fs {
-                    FsKind::Bind { source, recursive } => {
-                        let mut tm = TreeMount::new(
+                let on = self.entries[under].mount.propagation;
+                let mut mount = match &m.fs {
+                    FsKind::Bind { source, recursive } => TreeMount {
+                        // A copy of the host's mount of the source.
+                        propagation: PropSet::HOST,
+                        below: if *recursive {
+                            ((m.flags | m.rec.set) & PERM) - m.rec.clear
+                        } else {
+                            MsFlags::empty()
+                        },
+                        ..TreeMount::new(
                             m.target.clone(),
                             Mounted::Bind,
                             source.to_string(),
@@ -261,12 +278,8 @@ impl Walk<'_, '_> {
                             ((m.flags & (PERM | ATIME)) | (m.rec.set & PERM)) - m.rec.clear,
                             Some(i),
                             *recursive,
-                        );
-                        if *recursive {
-                            tm.below = ((m.flags | m.rec.set) & PERM) - m.rec.clear;
-                        }
-                        tm
-                    }
+                        )
+                    },
                     fs => TreeMount::new(
                         m.target.clone(),
                         Mounted::Fs(fs.clone()),
@@ -276,6 +289,7 @@ impl Walk<'_, '_> {
                         false,
                     ),
                 };
+                mount.propagation = mount.propagation.attached_on(on);
                 self.push_entry(
                     t,
                     mount,
@@ -302,6 +316,8 @@ impl Walk<'_, '_> {
                     };
                     for x in all {
                         self.entries[x].shared_by = by;
+                        let pr = &mut self.entries[x].mount.propagation;
+                        *pr = pr.changed(p.kind);
                     }
                 }
             }
@@ -536,27 +552,57 @@ impl Walk<'_, '_> {
                 }
             }
         };
-        let (kind, source, flags, file_root) = match as_ {
+        let conditional = self.conditional(p);
+        // A new tmpfs is private; a copy of the host's /dev/null as the host's mount of it.
+        let (kind, source, flags, file_root, prop) = match as_ {
             MaskAs::Missing => return,
             MaskAs::Tmpfs => (
                 Mounted::Fs(FsKind::Tmpfs(Default::default())),
                 "tmpfs",
                 MsFlags::MS_RDONLY | MsFlags::MS_RELATIME,
                 false,
+                PropSet::PRIVATE,
             ),
-            MaskAs::DevNull => (Mounted::Bind, "/dev/null", MsFlags::empty(), true),
-            MaskAs::Unknown => (Mounted::Mask, "tmpfs or /dev/null", MsFlags::empty(), false),
+            MaskAs::DevNull => (
+                Mounted::Bind,
+                "/dev/null",
+                MsFlags::empty(),
+                true,
+                PropSet::HOST,
+            ),
+            MaskAs::Unknown => (
+                Mounted::Mask,
+                "tmpfs or /dev/null",
+                MsFlags::empty(),
+                false,
+                PropSet::HOST,
+            ),
         };
         self.hide(i, p);
-        let mount = TreeMount::new(
-            self.paths.path(p),
-            kind,
-            source.into(),
-            flags,
-            Some(i),
-            false,
-        );
+        let on = self.entries[v].mount.propagation;
+        let mount = TreeMount {
+            conditional,
+            propagation: prop.attached_on(on),
+            ..TreeMount::new(
+                self.paths.path(p),
+                kind,
+                source.into(),
+                flags,
+                Some(i),
+                false,
+            )
+        };
         self.push_entry(p, mount, Some(v), Some(i), false, file_root);
+    }
+
+    /// Whether a mask or readonly step on `p` mounts only when `p` turns out to exist: the
+    /// plan does not know it exists, or knows only a symlink there (followed; a dangling one
+    /// is missing).
+    fn conditional(&self, p: PathId) -> bool {
+        !self.exists(p)
+            || self
+                .visible_node(p)
+                .is_some_and(|n| matches!(self.nodes[n].node.kind, NodeKind::Symlink(_)))
     }
 
     /// A recursive bind of `p` onto itself, then everything in it made read-only.
@@ -565,17 +611,24 @@ impl Walk<'_, '_> {
             // A missing path is left alone.
             return;
         }
+        let conditional = self.conditional(pid);
         let v = self.cover(pid, false);
         let p = self.paths.path(pid);
-        let mut bind = TreeMount::new(
-            p.clone(),
-            Mounted::Bind,
-            crate::quote::in_root(&p),
-            self.entries[v].mount.flags | MsFlags::MS_RDONLY,
-            Some(i),
-            true,
-        );
-        bind.below = MsFlags::MS_RDONLY;
+        // A copy of the mount at the path (the same propagation), attached on it.
+        let on = self.entries[v].mount.propagation;
+        let bind = TreeMount {
+            conditional,
+            propagation: on.attached_on(on),
+            below: MsFlags::MS_RDONLY,
+            ..TreeMount::new(
+                p.clone(),
+                Mounted::Bind,
+                crate::quote::in_root(&p),
+                self.entries[v].mount.flags | MsFlags::MS_RDONLY,
+                Some(i),
+                true,
+            )
+        };
         let file_root = self.entries[v].file_root && self.entries[v].at == pid;
         let b = self.push_entry(pid, bind, Some(v), Some(i), true, file_root);
         // The recursive bind brings along the mounts below `p` on `v`: copies, made now.
@@ -600,6 +653,8 @@ impl Walk<'_, '_> {
             if m.recursive {
                 m.below |= MsFlags::MS_RDONLY;
             }
+            m.conditional |= conditional;
+            m.propagation = m.propagation.attached_on(on);
             let (fr, at) = (self.entries[c].file_root, self.entries[c].at);
             let n = self.push_entry(at, m, Some(parent), Some(i), true, fr);
             map.insert(c, n);

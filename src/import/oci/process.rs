@@ -87,10 +87,8 @@ pub(super) fn process(spec: &Spec, rootfs: &str, host: &dyn Host, o: &mut Out) {
         ));
     }
     if p.terminal() == Some(true) {
-        o.note(
-            "process.terminal: the plan gives the command no console; it gets mountplan's \
-             standard input, output and error",
-        );
+        // runc's console: a pty of the container's devpts, bound onto /dev/console.
+        o.plan.process.set("console", Value::str("pty"));
     }
     let user = p.user();
     if user.uid() != 0 {

@@ -10,8 +10,8 @@
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-use crate::model::{CapSet, Namespaces, Process};
-use crate::sys::procs::{Command, Exit, Forked, Procs};
+use crate::model::{CapSet, Console, HostPath, Namespaces, Process};
+use crate::sys::procs::{Command, Exit, Forked, HostTerminal, Procs};
 use crate::sys::{Errno, SysError};
 
 /// The recording fake.
@@ -122,6 +122,35 @@ impl Procs for FakeProcs {
     }
     fn close_extra_fds(&mut self, _: Option<OwnedFd>) {
         let _ = self.did("close_extra_fds", String::new());
+    }
+    fn open_host_terminal(&mut self, path: &HostPath) -> Result<HostTerminal, SysError> {
+        self.did("open_host_terminal", path.to_string())?;
+        let null = |_| {
+            std::fs::File::open("/dev/null")
+                .map(OwnedFd::from)
+                .map_err(|e| {
+                    SysError::new(
+                        "open(\"/dev/null\")",
+                        Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                    )
+                })
+        };
+        Ok(HostTerminal {
+            tty: null(0)?,
+            tree: null(1)?,
+        })
+    }
+    fn open_console(
+        &mut self,
+        c: &Console,
+        host: Option<HostTerminal>,
+        _: &UnixStream,
+    ) -> Result<(), SysError> {
+        let host = if host.is_some() { ", host" } else { "" };
+        self.did("open_console", format!("{}{host}", c.target))
+    }
+    fn relay_console(&mut self, _: &UnixStream) -> Result<(), SysError> {
+        self.did("relay_console", String::new())
     }
     fn start_command(&mut self, c: &Command<'_>, _: &mut dyn FnMut(&str)) -> u8 {
         let _ = self.did("start_command", format!("{} args", c.args.len()));

@@ -27,6 +27,7 @@
 
 mod below;
 pub mod command;
+pub mod console;
 pub mod elf;
 pub mod fds;
 pub mod files;

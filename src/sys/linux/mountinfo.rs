@@ -6,7 +6,7 @@
 //! Lines that do not parse are skipped: the kernel writes this file, and a mount with a
 //! strange name must not make the parse fail.
 
-use crate::model::MsFlags;
+use crate::model::{MsFlags, Propagated};
 use crate::sys::MountEntry;
 
 /// One parsed line.
@@ -26,6 +26,8 @@ pub struct RawMount {
     pub flags: MsFlags,
     /// The superblock's options (the last field).
     pub options: String,
+    /// The optional fields (before ` - `): the propagation.
+    pub propagation: Propagated,
 }
 
 /// Decodes the kernel's `\ooo` escapes.
@@ -88,6 +90,7 @@ fn parse_line(line: &str) -> Option<RawMount> {
     let root = l.next()?;
     let mp = l.next()?;
     let opts = l.next()?;
+    let propagation = Propagated::of_fields(l);
     let mut r = right.split(' ');
     let fstype = r.next()?;
     let _source = r.next();
@@ -100,6 +103,7 @@ fn parse_line(line: &str) -> Option<RawMount> {
         fstype: unescape(fstype),
         flags: flags_of(opts),
         options: unescape(options),
+        propagation,
     })
 }
 
@@ -157,6 +161,7 @@ fn relative(e: RawMount, prefix: &str) -> MountEntry {
         fstype: e.fstype,
         flags: e.flags,
         options: e.options,
+        propagation: e.propagation,
     }
 }
 

@@ -12,9 +12,9 @@ use nix::unistd::{ForkResult, Pid};
 
 use super::command::Setup;
 use super::process;
-use crate::model::{CapSet, Namespaces, Process};
+use crate::model::{CapSet, Console, HostPath, Namespaces, Process};
 use crate::sys::SysError;
-use crate::sys::procs::{Command, Exit, Forked, Procs};
+use crate::sys::procs::{Command, Exit, Forked, HostTerminal, Procs};
 
 /// The real process calls.
 #[derive(Debug, Default)]
@@ -103,6 +103,31 @@ impl Procs for LinuxProcs {
     fn close_extra_fds(&mut self, proc: Option<OwnedFd>) {
         process::close_extra_fds(proc);
     }
+    fn open_host_terminal(&mut self, path: &HostPath) -> Result<HostTerminal, SysError> {
+        super::console::open_host(path)
+    }
+    fn open_console(
+        &mut self,
+        c: &Console,
+        host: Option<HostTerminal>,
+        sock: &UnixStream,
+    ) -> Result<(), SysError> {
+        match super::console::open(c, host) {
+            Ok(master) => super::console::send(sock, master)
+                .map_err(|e| SysError::new("sendmsg(<socket>, SCM_RIGHTS <pty master>)", e)),
+            Err(e) => {
+                let _ = super::console::send(sock, None);
+                Err(e)
+            }
+        }
+    }
+    fn relay_console(&mut self, sock: &UnixStream) -> Result<(), SysError> {
+        match super::console::receive(sock) {
+            Ok(Some(master)) => super::console::relay(master),
+            Ok(None) => Ok(()),
+            Err(e) => Err(SysError::new("recvmsg(<socket>) (the pty master)", e)),
+        }
+    }
     fn start_command(&mut self, c: &Command<'_>, on_error: &mut dyn FnMut(&str)) -> u8 {
         let mut setup = Setup::prepare(
             c.process,
@@ -110,6 +135,7 @@ impl Procs for LinuxProcs {
             c.caller_umask,
             c.caller_env,
             c.keep_terminal,
+            c.console,
             c.userns,
         );
         if c.as_init {

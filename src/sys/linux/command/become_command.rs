@@ -34,6 +34,10 @@ pub unsafe fn become_command(s: &mut Setup, signals: &[libc::c_int], ignored: u6
             // Not a process group leader (a new process), so this cannot fail.
             libc::setsid();
         }
+        // The console's pty: a session leader without a terminal takes it as its own.
+        if s.console && libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+            return fail(Stage::Terminal);
+        }
         libc::umask(s.umask);
         for &n in signals {
             let to = if ignored & (1 << n) != 0 {

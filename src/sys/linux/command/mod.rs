@@ -10,6 +10,7 @@
 //!
 //! ```text
 //! setsid (unless --keep-terminal)       the caller's terminal is no longer the controlling one
+//! ioctl(0, TIOCSCTTY) (console)         the console's pty (descriptors 0, 1, 2) becomes it
 //! umask                                 the caller's (mountplan runs with 0), or the plan's
 //! signals                               back to default, or ignored as the caller had them
 //! seccomp: ioctl TIOCSTI/TIOCLINUX      EPERM, as flatpak and bubblewrap do (installed while
@@ -51,6 +52,8 @@ pub use self::seccomp::tiocsti_filter;
 pub enum Stage {
     /// The seccomp filter against TIOCSTI could not be installed (and was needed).
     Seccomp,
+    /// `ioctl(0, TIOCSCTTY)`: the console as the controlling terminal.
+    Terminal,
     /// Dropping the bounding set.
     Bounding,
     /// `setgroups`.
@@ -91,6 +94,8 @@ pub struct Setup {
     /// The PATH searched, when the program has no `/` (for messages).
     searched: Option<String>,
     setsid: bool,
+    /// Descriptor 0 is the console's pty: make it the controlling terminal after setsid.
+    console: bool,
     umask: libc::mode_t,
     /// Keeps the argument strings alive for `argv`.
     _args: Vec<CString>,

@@ -20,7 +20,8 @@ const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 impl Setup {
     /// Prepares the command `args` (checked: no NUL) to run as `process` says. `caller_umask`
     /// is the umask mountplan was started with; `caller_env` the caller's environment;
-    /// `keep_terminal` leaves the session as it is; `userns` means a rootless apply (no
+    /// `keep_terminal` leaves the session as it is; `console` makes descriptor 0 (the
+    /// console's pty) the controlling terminal of a new session; `userns` means a rootless apply (no
     /// setgroups: the kernel denies it there).
     pub fn prepare(
         process: &Process,
@@ -28,6 +29,7 @@ impl Setup {
         caller_umask: u32,
         caller_env: &[(Vec<u8>, Vec<u8>)],
         keep_terminal: bool,
+        console: bool,
         userns: bool,
     ) -> Setup {
         let program = args
@@ -91,7 +93,8 @@ impl Setup {
             cwd_text: process.cwd.to_string(),
             ids: (process.uid, process.gid, process.groups.clone()),
             searched,
-            setsid: !keep_terminal,
+            setsid: !keep_terminal || console,
+            console,
             umask: process.umask.map_or(caller_umask, |m| m.bits()) as libc::mode_t,
             _args: args.to_vec(),
             argv,
@@ -129,6 +132,9 @@ impl Setup {
             Stage::Seccomp => "prctl(PR_SET_SECCOMP) of the filter that stops TIOCSTI \
                                (needed with --keep-terminal or CAP_SYS_ADMIN)"
                 .to_string(),
+            Stage::Terminal => {
+                "ioctl(0, TIOCSCTTY) (the console's pty as controlling terminal)".to_string()
+            }
             Stage::Bounding => "prctl(PR_CAPBSET_DROP)".to_string(),
             Stage::Groups => format!("setgroups({groups:?}) ([process] groups)"),
             Stage::Gid => format!("setresgid({gid}, {gid}, {gid}) ([process] gid)"),
