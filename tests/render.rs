@@ -217,9 +217,11 @@ fn json_parses_with_one_entry_per_step() {
             assert_eq!(s["index"], i);
             assert!(s["calls"].is_array() && s["undo"].is_array());
         }
+        // The DAG's tree, and the console's bind when the plan has one.
+        let console = usize::from(dag.plan.process.console.is_some());
         assert_eq!(
             v["final"]["mounts"].as_array().map(Vec::len),
-            Some(dag.tree.mounts.len())
+            Some(dag.tree.mounts.len() + console)
         );
     }
 }

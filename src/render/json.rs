@@ -269,7 +269,9 @@ pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
     let plan = &dag.plan;
     let ns = &plan.namespaces;
     let id = |i: usize| plan.steps.get(i).map(|s| s.id.as_str()).unwrap_or("?");
-    let parents = findmnt::parents(&dag.tree.mounts);
+    // The final tree as the command sees it: with the console bound, when there is one.
+    let tree = crate::render::process::with_console(&dag.tree, &plan.process);
+    let parents = findmnt::parents(&tree.mounts);
     let doc = Doc {
         format_version: 1,
         plan: Header {
@@ -345,8 +347,7 @@ pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
             })
             .collect(),
         final_: Final {
-            mounts: dag
-                .tree
+            mounts: tree
                 .mounts
                 .iter()
                 .zip(parents)
@@ -364,8 +365,7 @@ pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
                     propagation: m.propagation.iter().map(|p| p.as_str()).collect(),
                 })
                 .collect(),
-            nodes: dag
-                .tree
+            nodes: tree
                 .nodes
                 .iter()
                 .map(|n| {

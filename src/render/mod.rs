@@ -47,6 +47,13 @@ pub fn command(plan: &crate::model::Plan) -> Vec<(&'static str, String)> {
     process::lines(&plan.process, &plan.namespaces)
 }
 
+/// The final mount tree every dry-run format shows: the DAG's, with the console bound onto
+/// its target when the plan has one (made after the steps and after verification, so not in
+/// [`Dag::tree`], which verify compares).
+pub fn shown_tree(dag: &Dag) -> std::borrow::Cow<'_, crate::graph::FinalTree> {
+    process::with_console(&dag.tree, &dag.plan.process)
+}
+
 use crate::calls::StepCalls;
 use crate::diag::Diag;
 use crate::graph::{Dag, EdgeKind};

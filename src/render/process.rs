@@ -88,9 +88,14 @@ pub(crate) fn lines(p: &Process, ns: &Namespaces) -> Vec<(&'static str, String)>
 /// before them.
 pub(crate) fn console_calls(c: &Console) -> Vec<String> {
     let target = c.target.as_str();
-    let mountpoint = format!(
-        "openat(<{target}>, O_PATH|O_NOFOLLOW) (created when missing: O_CREAT|O_EXCL, 0600)"
-    );
+    let (dir, name) = (c.target.parent(), c.target.file_name());
+    let mountpoint = [
+        format!("openat(<{dir}>, {name:?}, O_PATH|O_NOFOLLOW|O_CLOEXEC)"),
+        format!(
+            "openat(<{dir}>, {name:?}, O_CREAT|O_EXCL|O_WRONLY|O_NOFOLLOW|O_CLOEXEC, 0600) if it \
+             is missing"
+        ),
+    ];
     let attach = format!(
         "move_mount(<tree>, \"\", <{target}>, \"\", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH)"
     );
@@ -103,8 +108,9 @@ pub(crate) fn console_calls(c: &Console) -> Vec<String> {
                      => <console> (refused unless a terminal)",
                     h.as_str()
                 ),
-                "open_tree(<console>, \"\", OPEN_TREE_CLONE|AT_EMPTY_PATH) => <tree>".to_string(),
-                format!("after the steps: {mountpoint}"),
+                "open_tree(<console>, OPEN_TREE_CLONE) => <tree>".to_string(),
+                format!("after the steps: {}", mountpoint[0]),
+                mountpoint[1].clone(),
                 attach,
                 "dup2(<console>, 0); dup2(<console>, 1); dup2(<console>, 2)".to_string(),
                 "in the command: setsid(); ioctl(0, TIOCSCTTY, 0)".to_string(),
@@ -112,13 +118,14 @@ pub(crate) fn console_calls(c: &Console) -> Vec<String> {
         }
     };
     vec![
-        format!("openat(<{devpts}>, \"ptmx\", O_RDWR|O_NOCTTY|O_NOFOLLOW)"),
+        format!("openat(<{devpts}>, \"ptmx\", O_RDWR|O_NOCTTY|O_NOFOLLOW|O_CLOEXEC)"),
         "ioctl(<ptmx>, TIOCSPTLCK, 0)".to_string(),
-        "ioctl(<ptmx>, TIOCGPTPEER, O_RDWR|O_NOCTTY) => <slave>".to_string(),
+        "ioctl(<ptmx>, TIOCGPTPEER, O_RDWR|O_NOCTTY|O_CLOEXEC) => <slave>".to_string(),
         "fchown(<slave>, 0, 0)".to_string(),
         "fchmod(<slave>, 0600)".to_string(),
-        mountpoint,
-        "open_tree(<slave>, \"\", OPEN_TREE_CLONE|AT_EMPTY_PATH) => <tree>".to_string(),
+        mountpoint[0].clone(),
+        mountpoint[1].clone(),
+        "open_tree(<slave>, OPEN_TREE_CLONE) => <tree>".to_string(),
         attach,
         "dup2(<slave>, 0); dup2(<slave>, 1); dup2(<slave>, 2)".to_string(),
         "sendmsg(<socket>, SCM_RIGHTS <ptmx>) (to mountplan, which relays)".to_string(),
@@ -239,7 +246,7 @@ mod tests {
         let calls = console_calls(&pty);
         assert_eq!(
             calls[0],
-            "openat(</dev/pts>, \"ptmx\", O_RDWR|O_NOCTTY|O_NOFOLLOW)"
+            "openat(</dev/pts>, \"ptmx\", O_RDWR|O_NOCTTY|O_NOFOLLOW|O_CLOEXEC)"
         );
         assert!(calls.contains(&"fchmod(<slave>, 0600)".to_string()));
         assert!(calls.contains(&"fchown(<slave>, 0, 0)".to_string()));

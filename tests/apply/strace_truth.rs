@@ -273,9 +273,16 @@ fn wants(c: &str) -> Vec<Want> {
             .word(device(&arg(2))),
         "lchown" => Want::new(&["fchownat"]).word(format!(", {}, {}", arg(1), arg(2))),
         "chmod" => Want::new(&["fchmodat", "fchmod"]).word(arg(1)),
+        "fchmod" => Want::new(&["fchmod"]).word(arg(1)),
         "symlink" => Want::new(&["symlinkat"])
             .word(format!("{}, ", arg(0)))
             .word(base(&arg(1))),
+        // `openat(<dir>, "name", FLAGS, MODE)`: a name in a directory held by descriptor.
+        "openat" if arg(1).starts_with('"') => {
+            let mut w = Want::new(&["openat"]).word(arg(1));
+            w.sets.push((Sel::Arg(2), flags_of(&arg(2))));
+            w.word(format!(", {})", arg(3)))
+        }
         "openat" => {
             let mut w = Want::new(&["openat"]).word(base(&arg(0)));
             w.sets.push((Sel::Arg(2), flags_of(&arg(1))));
@@ -400,6 +407,20 @@ pub fn dry_run_items(json: &serde_json::Value) -> Vec<Item> {
         } else {
             out.push(Item::Fallback { main, fallback });
         }
+    }
+    // The console, after the steps: the calls of the kinds traced; an `openat` without
+    // O_CREAT is left out of the trace, and so of the dry run.
+    let traced: Vec<&str> = TRACED
+        .trim_start_matches("trace=")
+        .split(',')
+        .map(str::trim)
+        .collect();
+    for c in strs(&json["plan"]["process"]["console"]["calls"]) {
+        let name = &c[..c.find('(').unwrap_or(0)];
+        if !traced.contains(&name) || (name == "openat" && !c.contains("O_CREAT")) {
+            continue;
+        }
+        out.push(item(&c));
     }
     // The command's working directory, set right before it runs (the dry run's `cwd:`).
     out.push(Item::Calls {
@@ -703,7 +724,9 @@ fn flag_words(f: MsFlags) -> BTreeSet<String> {
 pub fn compare_tree(dag: &Dag, mountinfo: &str) -> Vec<String> {
     let actual = seen(mountinfo);
     let mut bad = Vec::new();
-    let ms = &dag.tree.mounts;
+    // The tree the dry run shows (the console included).
+    let shown = mountplan::render::shown_tree(dag);
+    let ms = &shown.mounts;
     // Each predicted mount's parent: the latest earlier mount on its mountpoint or above.
     let parent_of = |k: usize| -> Option<usize> {
         let p = ms[k].mountpoint.as_str();

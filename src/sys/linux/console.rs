@@ -19,7 +19,7 @@
 //! ioctl(TIOCSPTLCK, 0)                                    unlock the slave
 //! ioctl(TIOCGPTPEER, O_RDWR|O_NOCTTY)                     the slave, without a path lookup
 //! fchown(slave, 0, 0); fchmod(slave, 0600)
-//! openat(<dev>, "console", O_PATH|O_NOFOLLOW)             or created (O_CREAT|O_EXCL, 0600)
+//! openat(<dev>, "console", O_PATH|O_NOFOLLOW)             or created (O_CREAT|O_EXCL|O_WRONLY, 0600)
 //! open_tree(slave, OPEN_TREE_CLONE); move_mount(-> <dev>/console)
 //! dup2(slave, 0); dup2(slave, 1); dup2(slave, 2)
 //! ```
@@ -109,7 +109,7 @@ pub fn open(c: &Console, host: Option<HostTerminal>) -> Result<Option<OwnedFd>, 
     };
     let pts = resolve::resolve(root.as_fd(), devpts.relative(), How::REAL_DIR)
         .map_err(|e| SysError::new(format!("open({devpts:?}) (the console's devpts)"), e))?;
-    let ptmx_call = format!("openat(<{devpts}>, \"ptmx\", O_RDWR|O_NOCTTY|O_NOFOLLOW)");
+    let ptmx_call = format!("openat(<{devpts}>, \"ptmx\", O_RDWR|O_NOCTTY|O_NOFOLLOW|O_CLOEXEC)");
     // SAFETY: a directory descriptor, a C string and flags.
     let master = fd_of(unsafe {
         libc::openat(
@@ -193,7 +193,7 @@ fn mountpoint(
             libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
         )
     });
-    let call = format!("openat(<{target}>, O_PATH|O_NOFOLLOW)");
+    let call = format!("openat(<{target}>, O_PATH|O_NOFOLLOW|O_CLOEXEC)");
     match found {
         Ok(fd) => {
             let st = stat_of(fd.as_fd()).map_err(|e| SysError::new(&call, e))?;
@@ -221,7 +221,14 @@ fn mountpoint(
                     0o600 as libc::c_uint,
                 )
             })
-            .map_err(|e| SysError::new(format!("openat(<{target}>, O_CREAT|O_EXCL, 0600)"), e))?;
+            .map_err(|e| {
+                SysError::new(
+                    format!(
+                        "openat(<{target}>, O_CREAT|O_EXCL|O_WRONLY|O_NOFOLLOW|O_CLOEXEC, 0600)"
+                    ),
+                    e,
+                )
+            })?;
             Ok(fd)
         }
         Err(e) => Err(SysError::new(call, e)),
