@@ -89,3 +89,6 @@ mod strace_truth;
 
 #[path = "apply/capture.rs"]
 mod capture;
+
+#[path = "apply/kernel_api.rs"]
+mod kernel_api;

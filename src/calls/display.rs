@@ -219,6 +219,28 @@ impl fmt::Display for Call {
                 };
                 f.write_str(&setattr_text(&on, *recursive, *set, *clear))
             }
+            Call::Idmap {
+                mount,
+                recursive,
+                map,
+                ..
+            } => {
+                let lines = |r: &[crate::model::IdRange]| {
+                    r.iter()
+                        .map(|r| r.userns_line())
+                        .collect::<Vec<_>>()
+                        .join("\\n")
+                };
+                write!(
+                    f,
+                    "clone(CLONE_NEWUSER) + uid_map \"{}\" + gid_map \"{}\" + \
+                     open(\"/proc/CHILD/ns/user\") = U; mount_setattr({mount}, {}, \
+                     {{attr_set=MOUNT_ATTR_IDMAP, userns_fd=U}})",
+                    lines(&map.uid),
+                    lines(&map.gid),
+                    if *recursive { "AT_RECURSIVE" } else { "0" }
+                )
+            }
             Call::Attach { mount, to } => write!(f, "move_mount({mount}, {to})"),
             Call::Umount(t) => write!(f, "umount2({t}, MNT_DETACH)"),
             Call::Mkdir {

@@ -169,6 +169,24 @@ pub fn step_calls(
                             clear,
                         });
                     }
+                    // OCI's recursive spellings (`rro`, `rrw`, ...): added to and removed from
+                    // every mount of the copy, the others kept as each mount has them.
+                    if !m.rec.is_empty() {
+                        calls.push(Call::SetAttr {
+                            on: AttrOn::Mount(id),
+                            recursive: true,
+                            set: m.rec.set,
+                            clear: m.rec.clear,
+                        });
+                    }
+                    if let Some(map) = &m.idmap {
+                        calls.push(Call::Idmap {
+                            mount: id,
+                            recursive: *recursive,
+                            map: map.clone(),
+                            source: source.clone(),
+                        });
+                    }
                     calls.push(Call::Attach { mount: id, to });
                 }
                 fs => {
@@ -184,8 +202,8 @@ pub fn step_calls(
                 calls.push(Call::SetAttr {
                     on,
                     recursive: true,
-                    set: flags,
-                    clear: MsFlags::empty(),
+                    set: flags | r.rec.set,
+                    clear: r.rec.clear,
                 });
             } else {
                 // As MS_REMOUNT|MS_BIND: exactly these per-mount flags; the atime mode is kept
@@ -196,11 +214,21 @@ pub fn step_calls(
                     MsFlags::empty()
                 };
                 calls.push(Call::SetAttr {
-                    on,
+                    on: on.clone(),
                     recursive: false,
                     set: flags,
                     clear: (PERM - flags) | clear_atime,
                 });
+                // OCI's recursive spellings beside plain words: runc's order, the plain
+                // flags on the mount, then these on it and every mount below it.
+                if !r.rec.is_empty() {
+                    calls.push(Call::SetAttr {
+                        on,
+                        recursive: true,
+                        set: r.rec.set,
+                        clear: r.rec.clear,
+                    });
+                }
             }
         }
         Action::Propagation(p) => {

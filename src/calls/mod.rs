@@ -242,6 +242,20 @@ pub enum Call {
         /// Flags to clear (a bind remount sets exactly the flags it names).
         clear: MsFlags,
     },
+    /// An idmapped bind: a user namespace with the `uid_map` and `gid_map` of `map` (a child
+    /// process unshares it, mountplan writes its maps and opens `/proc/CHILD/ns/user`), then
+    /// `mount_setattr(mount, 0 [| AT_RECURSIVE], {attr_set=MOUNT_ATTR_IDMAP, userns_fd})` on
+    /// the detached copy, before it is attached.
+    Idmap {
+        /// The detached copy.
+        mount: MountId,
+        /// `AT_RECURSIVE` (a recursive bind: every mount of the copy).
+        recursive: bool,
+        /// The mapping.
+        map: crate::model::Idmap,
+        /// The bind's source (for the error's words).
+        source: HostPath,
+    },
     /// `move_mount(mount, target)`: attaches a mount the plan made, on top of whatever is at
     /// the target.
     Attach {

@@ -315,3 +315,89 @@ fn mkdir_with_parents_of_the_root_makes_nothing_else() {
         .collect();
     assert_eq!(made, [vec!["/"], vec!["/a", "/a/b"]]);
 }
+
+/// The calls of step `i` of `text`, as the dry run prints them.
+fn step_texts(text: &str, i: usize) -> Vec<String> {
+    let d = crate::test_plans::dag(text);
+    d.calls.steps[i]
+        .calls
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
+}
+
+/// OCI's recursive spellings are `mount_setattr(AT_RECURSIVE)` after the plain flags: on a
+/// single bind (no plain flags: the copy keeps its source's), on a recursive bind, on a
+/// remount beside a plain flag (two calls, runc's order) and alone (one recursive call).
+#[test]
+fn recursive_spellings_are_recursive_setattrs_after_the_plain_flags() {
+    use crate::test_plans::*;
+    let b = |ty: &str, opts: &[&str]| {
+        step(
+            "mount",
+            "b",
+            &[
+                kv("type", ty),
+                kv("source", "/srv/data"),
+                kv("target", "/data"),
+                format!("options = {}", list(opts)),
+            ],
+        )
+    };
+    let t = on_tmpfs(&[b("bind", &["rro", "rnosuid"])]);
+    assert_eq!(
+        step_texts(&t, 0)[1..3],
+        [
+            "open_tree(\"/srv/data\", OPEN_TREE_CLONE) = M1",
+            "mount_setattr(M1, AT_RECURSIVE, {attr_set=MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOSUID})",
+        ]
+    );
+    let t = on_tmpfs(&[b("rbind", &["nodev", "rrw", "rexec"])]);
+    assert_eq!(
+        step_texts(&t, 0)[2..4],
+        [
+            "mount_setattr(M1, AT_RECURSIVE, {attr_set=MOUNT_ATTR_NODEV})",
+            "mount_setattr(M1, AT_RECURSIVE, {attr_clr=MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOEXEC})",
+        ]
+    );
+    let t = on_tmpfs(&[
+        b("rbind", &[]),
+        remount("r", "/data", &["nodev", "rro"]),
+        remount("s", "/data", &["rro"]),
+    ]);
+    assert_eq!(
+        step_texts(&t, 1),
+        [
+            "mount_setattr(\"<root>/data\", 0, {attr_set=MOUNT_ATTR_NODEV, attr_clr=MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOSUID|MOUNT_ATTR_NOEXEC})",
+            "mount_setattr(\"<root>/data\", AT_RECURSIVE, {attr_set=MOUNT_ATTR_RDONLY})",
+        ]
+    );
+    assert_eq!(
+        step_texts(&t, 2),
+        ["mount_setattr(\"<root>/data\", AT_RECURSIVE, {attr_set=MOUNT_ATTR_RDONLY})"]
+    );
+    // A new filesystem has nothing below it: `rro` is `ro`, made with the filesystem.
+    let t = on_tmpfs(&[mount("t", "tmpfs", "/t", &["rro", "rnoexec"])]);
+    let plain = on_tmpfs(&[mount("t", "tmpfs", "/t", &["ro", "noexec"])]);
+    assert_eq!(step_texts(&t, 0), step_texts(&plain, 0));
+}
+
+/// `rro` and `rrw` conflict; an unknown `r` word gets the recursive spelling it is near.
+#[test]
+fn recursive_spellings_conflict_and_are_suggested() {
+    use crate::test_plans::*;
+    let t = on_tmpfs(&[remount("r", "/", &["rro", "rrw"])]);
+    let e = try_dag(&t).unwrap_err();
+    assert_eq!(e[0].code, "mountplan::option::conflict");
+    assert_eq!(spot(&t, e[0].loc.unwrap()), (0, "options", "\"rrw\""));
+    assert!(
+        e[0].message.contains("`rrw` conflicts with `rro`"),
+        "{}",
+        e[0].message
+    );
+    let t = on_tmpfs(&[remount("r", "/", &["ro", "rrw"])]);
+    assert!(try_dag(&t).is_ok());
+    let t = on_tmpfs(&[remount("r", "/", &["rnosiud"])]);
+    let e = try_dag(&t).unwrap_err();
+    assert_eq!(e[0].help.as_deref(), Some("did you mean `rnosuid`?"));
+}

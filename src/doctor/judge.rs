@@ -215,6 +215,31 @@ pub(super) fn judge(facts: &Facts, dag: &Dag, host: &mut dyn HostFacts) -> PlanR
                         if let (Some((_, _, opts)), true) = (src, j.locks()) {
                             locked(&mut j, i, &flags_of(&opts), source.as_str(), None);
                         }
+                        // An idmapped bind: the probe made the same call on this source.
+                        if let (Some(_), Some(Answer::No { call, errno })) =
+                            (&m.idmap, &j.paths[k].idmap)
+                        {
+                            let fstype = j.paths[k]
+                                .facts
+                                .mount
+                                .as_ref()
+                                .map_or("?".to_string(), |(_, t, _)| t.clone());
+                            let d = Diag::error(
+                                "mountplan::doctor::idmap",
+                                format!(
+                                    "step `{id}` idmaps its bind of `{source}` ({fstype}), but \
+                                     here {call} fails with {}: the step fails",
+                                    errno_words(*errno)
+                                ),
+                                at,
+                            )
+                            .label("an idmapped bind")
+                            .help(
+                                "bind from a filesystem that supports idmapped mounts (the \
+                                 doctor's table lists them), run as root, or remove `idmap`",
+                            );
+                            j.diags.push(d);
+                        }
                     }
                     FsKind::Overlay(o) => {
                         for l in &o.lower {

@@ -14,6 +14,8 @@ struct FakeHost {
     below: BTreeMap<String, Vec<String>>,
     modules: Option<bool>,
     asked: Vec<String>,
+    /// Sources whose bind cannot be idmapped (the probe's failure).
+    no_idmap: BTreeMap<String, Errno>,
 }
 
 impl HostFacts for FakeHost {
@@ -25,8 +27,15 @@ impl HostFacts for FakeHost {
             mount: None,
         })
     }
-    fn idmap(&mut self, _: &Path, _: bool) -> Answer {
-        Answer::Yes
+    fn idmap(&mut self, p: &Path, _: bool) -> Answer {
+        let p = p.display().to_string();
+        match self.no_idmap.get(&p) {
+            Some(e) => Answer::No {
+                call: format!("mount_setattr(<copy of {p}>, MOUNT_ATTR_IDMAP)"),
+                errno: *e,
+            },
+            None => Answer::Yes,
+        }
     }
     fn fs_module(&mut self, _: &str) -> Option<bool> {
         self.modules
@@ -350,4 +359,33 @@ fn a_kernel_without_the_mount_api_can_apply_nothing() {
     assert_eq!(j["checks"][1]["name"], "fsopen");
     assert_eq!(j["checks"][1]["errno"], "ENOSYS");
     assert_eq!(j["plan"], serde_json::Value::Null);
+}
+
+/// A bind step with `idmap` whose source the probe cannot idmap certainly fails, at the step;
+/// the same bind without `idmap`, or on a source that can be idmapped, is not reported.
+#[test]
+fn an_idmapped_bind_of_a_source_without_idmap_certainly_fails() {
+    let idmapped = format!("{BIND}idmap = {{ uid = [[0, 1000, 1]], gid = [[0, 1000, 1]] }}\n");
+    let mut host = FakeHost::default();
+    host.paths.insert("/src".into(), on("/", "ramfs", "rw"));
+    host.no_idmap.insert("/src".into(), Errno::EINVAL);
+    let (r, text) = report(&idmapped, facts(false), &mut host);
+    let f = found(&r, &text);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(
+        (f[0].0, f[0].1),
+        ("mountplan::doctor::idmap", Severity::Error)
+    );
+    let d = &r.plan.as_ref().unwrap().diags[0];
+    assert!(
+        d.message.contains("(ramfs)") && d.message.contains("MOUNT_ATTR_IDMAP"),
+        "{}",
+        d.message
+    );
+    assert!(!r.can_apply());
+    let (r, text) = report(BIND, facts(false), &mut host);
+    assert!(found(&r, &text).is_empty());
+    host.no_idmap.clear();
+    let (r, text) = report(&idmapped, facts(false), &mut host);
+    assert!(found(&r, &text).is_empty());
 }

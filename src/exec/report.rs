@@ -62,6 +62,9 @@ pub struct StepReport {
     /// The error (for `failed`), or the error that made a pivot use its fallback.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A `strategy = "auto"` pivot: what it chose, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<String>,
 }
 
 /// A difference between the predicted mount tree and /proc/self/mountinfo.
@@ -196,6 +199,9 @@ pub fn text(o: &Outcome) -> String {
             if let Some(e) = &st.error {
                 let _ = writeln!(s, "         the first strategy failed: {e}");
             }
+        }
+        if let Some(c) = &st.choice {
+            let _ = writeln!(s, "         auto: {c}");
         }
     }
     if let Some(v) = &o.verify {

@@ -24,7 +24,7 @@ use super::report::{Failure, Outcome, Status, StepReport};
 use super::verify;
 use crate::calls::{Call, HostPlace, MountId};
 use crate::graph::Dag;
-use crate::model::{Root, RootPath};
+use crate::model::{Action, Root, RootPath};
 use crate::sys::{Effect, Sys, SysError, Undo};
 
 /// How to run.
@@ -287,6 +287,7 @@ pub fn run(
                 status: Status::NotRun,
                 micros: 0,
                 error: None,
+                choice: None,
             })
             .collect(),
         ..Outcome::default()
@@ -332,6 +333,9 @@ pub fn run(
         let Some(i) = sc.step else { continue };
         let t = Instant::now();
         let mark = r.stack.len();
+        // `strategy = "auto"`: the fallback (`move`) only when pivot_root says EINVAL.
+        let auto = matches!(&dag.plan.steps[i].action, Action::Pivot(p) if p.auto);
+        let mut choice = None;
         let res = match r.calls(&sc.calls) {
             Ok(changed) => Ok((
                 if changed {
@@ -344,7 +348,14 @@ pub fn run(
             Err((first, failed)) => match &sc.fallback {
                 // Only the kernel's refusal of the switch itself takes the fallback: a failure
                 // the root's content could cause (a name it holds, a symlink) fails the step.
-                Some(fb) if failed.switches_root() => {
+                Some(fb) if failed.switches_root() && (!auto || first.errno == Errno::EINVAL) => {
+                    if auto {
+                        choice = Some(
+                            "MS_MOVE + chroot, because pivot_root failed with EINVAL (the root \
+                             is on an initramfs or ramfs, or a mount involved is shared)"
+                                .to_string(),
+                        );
+                    }
                     // Undo what the first strategy did; that is part of the fallback, not a
                     // rollback of the apply.
                     let shown = r.rolled_back.len();
@@ -369,6 +380,10 @@ pub fn run(
         };
         let st = &mut out.steps[i];
         st.micros = micros(t);
+        if auto && choice.is_none() && res.is_ok() {
+            choice = Some("pivot_root, which the kernel accepted".to_string());
+        }
+        st.choice = choice;
         match res {
             Ok((status, err)) => {
                 st.status = status;

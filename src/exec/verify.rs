@@ -193,8 +193,9 @@ pub fn compare(
     let mut mismatches = Vec::new();
     let mut moved = Vec::new();
     let (mut checked, mut skipped) = (0, 0);
-    // Mounts that bring others along: what is below them and not the plan's is theirs.
-    let mut bringers: HashSet<u64> = HashSet::new();
+    // Mounts that bring others along: what is below them and not the plan's is theirs, and
+    // carries the flags they gave every mount they brought (`rro` and friends).
+    let mut bringers: BTreeMap<u64, (String, MsFlags)> = BTreeMap::new();
 
     for (m, step, on) in attachments(dag) {
         let action = step.and_then(|i| dag.plan.steps.get(i)).map(|s| &s.action);
@@ -227,7 +228,7 @@ pub fn compare(
         };
         // (The bound root's own are known exactly: `inherited`.)
         if step.is_some() && (tm.recursive || matches!(action, Some(Action::Readonly(_)))) {
-            bringers.insert(id);
+            bringers.insert(id, (tm.mountpoint.to_string(), tm.below & COMPARED));
         }
         if e.mountpoint != tm.mountpoint.as_str() {
             moved.push(Moved {
@@ -288,9 +289,25 @@ pub fn compare(
         if e.mountpoint == "/" && Some(e.id) != root_id {
             continue;
         }
-        let via = bringers
-            .iter()
-            .any(|b| *b != e.id && descends(&by_id, e.parent, *b));
+        let mut via = false;
+        for (b, (at, below)) in &bringers {
+            if *b == e.id || !descends(&by_id, e.parent, *b) {
+                continue;
+            }
+            via = true;
+            if !(e.flags & COMPARED).contains(*below) {
+                mismatches.push(Mismatch {
+                    mountpoint: e.mountpoint.clone(),
+                    predicted: Some(format!(
+                        "brought along by the recursive mount at {at}, with {}",
+                        crate::model::option_words(*below)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )),
+                    actual: Some(show_actual(e)),
+                });
+            }
+        }
         if !via {
             mismatches.push(Mismatch {
                 mountpoint: e.mountpoint.clone(),

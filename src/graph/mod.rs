@@ -114,6 +114,10 @@ pub struct TreeMount {
     pub step: Option<usize>,
     /// A recursive bind: the host's submounts below the source come along (not predicted).
     pub recursive: bool,
+    /// The per-mount flags (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC) every mount it brought
+    /// along carries (a recursive bind's flags, `rro` and friends, a recursive remount's; a
+    /// readonly step's MS_RDONLY): verify checks each of them.
+    pub below: MsFlags,
     /// Made only when its path exists at apply time (a mask or a readonly step on a path the
     /// plan does not know exists; a dangling symlink counts as missing): then nothing is
     /// mounted there, and verify counts it as skipped.
@@ -253,6 +257,7 @@ impl TreeMount {
             data,
             step,
             recursive,
+            below: MsFlags::empty(),
             conditional: false,
             propagation: PropSet::PRIVATE,
         }

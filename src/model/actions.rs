@@ -213,4 +213,19 @@ pub struct Pivot {
     pub fallback: Option<PivotStrategy>,
     /// The put_old directory for `put-old` (default `/.pivot_root`).
     pub put_old: RootPath,
+    /// `strategy = "auto"`: `pivot-root`, with `move` taken only when pivot_root fails with
+    /// EINVAL.
+    pub auto: bool,
+}
+
+impl Pivot {
+    /// When the fallback is taken, in words (the dry run's heading of its calls).
+    pub fn fallback_rule(&self) -> &'static str {
+        if self.auto {
+            "auto: instead, when pivot_root fails with EINVAL (the root is on an initramfs or \
+             ramfs, or a mount involved is shared)"
+        } else {
+            "fallback, when the kernel refuses the switch to the new root"
+        }
+    }
 }

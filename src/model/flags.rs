@@ -74,6 +74,24 @@ pub const FLAG_WORDS: &[(&str, MsFlags, bool)] = &[
     ("rec", MsFlags::MS_REC, true),
 ];
 
+/// The per-mount flag words that also have a recursive spelling with an `r` in front, as OCI
+/// and runc write them (`rro`, `rrw`, `rnosuid`, ..., `rnodiratime`).
+pub const REC_WORDS: &[&str] = &[
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "relatime",
+    "norelatime",
+    "noatime",
+    "strictatime",
+    "nodiratime",
+];
+
 /// The words a plan's `options` set (in this order), as the plan writes them: `ro`,
 /// `nosuid`, …, `rec`. Words that clear a flag (`rw`, `exec`) are left out.
 pub fn option_words(flags: MsFlags) -> impl Iterator<Item = &'static str> {

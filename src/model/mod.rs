@@ -9,7 +9,7 @@
 //! The files, by job: this one holds the plan, its root, namespaces and steps, step ids and
 //! modes; `paths.rs` the checked paths, `mounts.rs` the mount steps' types (the
 //! filesystem kinds and their typed options, remount, propagation, umount), `actions.rs` every
-//! step's [`Action`] and the other steps' types, `flags.rs` the mount flags' names and words,
+//! step's [`Action`] and the other steps' types, `flags.rs` the mount flags' names and words, `idmap.rs` an idmapped bind's mapping,
 //! `process.rs` the command's `[process]`.
 
 use std::collections::BTreeMap;
@@ -19,12 +19,14 @@ pub use nix::mount::MsFlags;
 
 mod actions;
 mod flags;
+mod idmap;
 mod mounts;
 mod paths;
 mod process;
 
 pub use self::actions::*;
-pub use self::flags::{FLAG_WORDS, MS_NAMES, ms_flags_str, option_words};
+pub use self::flags::{FLAG_WORDS, MS_NAMES, REC_WORDS, ms_flags_str, option_words};
+pub use self::idmap::{IdRange, Idmap};
 pub use self::mounts::*;
 pub use self::paths::{HostPath, MAX_COMPONENT, MAX_PATH, PathError, RootPath};
 pub use self::process::{

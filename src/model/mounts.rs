@@ -1,5 +1,6 @@
 //! The mount steps' types: the filesystem of a mount ([`FsKind`], with its typed options),
-//! [`Mount`], [`Remount`], [`Propagation`], [`Umount`].
+//! [`Mount`], [`Remount`] (with [`RecAttrs`], OCI's recursive flags), [`Propagation`],
+//! [`Umount`].
 
 use super::{HostPath, Mode, MsFlags, RootPath, TmpfsOptions};
 use crate::source::Loc;
@@ -107,6 +108,10 @@ pub struct Mount {
     /// Flags (MS_RDONLY, MS_NOSUID, ..., MS_REC for binds). Never MS_BIND/MS_REMOUNT: those
     /// are added by the executor where the kernel needs them.
     pub flags: MsFlags,
+    /// The flags given with OCI's recursive spellings (`rro`, `rnosuid`, `rrw`, ...).
+    pub rec: RecAttrs,
+    /// A bind's id mapping (`MOUNT_ATTR_IDMAP`).
+    pub idmap: Option<super::Idmap>,
     /// What to create when the target is missing.
     pub create: Create,
 }
@@ -132,6 +137,36 @@ pub struct Remount {
     pub target_loc: Loc,
     /// The new flags (MS_RDONLY etc.; MS_REC applies them below too).
     pub flags: MsFlags,
+    /// The flags given with OCI's recursive spellings (`rro`, `rnosuid`, `rrw`, ...).
+    pub rec: RecAttrs,
+}
+
+/// Per-mount flags given with OCI's recursive spellings (`rro`, `rnosuid`, `rrw`, `rnoatime`,
+/// ...): set and cleared with `mount_setattr(AT_RECURSIVE)` on the mount and every mount below
+/// it, after the plain flags. Only added or removed: a flag not named keeps its value on each
+/// mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecAttrs {
+    /// The flags set (MS_RDONLY, ..., an atime mode).
+    pub set: MsFlags,
+    /// The flags cleared (`rrw`: MS_RDONLY, ...).
+    pub clear: MsFlags,
+}
+
+impl Default for RecAttrs {
+    fn default() -> RecAttrs {
+        RecAttrs {
+            set: MsFlags::empty(),
+            clear: MsFlags::empty(),
+        }
+    }
+}
+
+impl RecAttrs {
+    /// Whether no recursive flag was given.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.clear.is_empty()
+    }
 }
 
 /// Mount propagation types.

@@ -57,9 +57,15 @@ fn step_schema(flat: &serde_json::Value, kinds: &serde_json::Value) -> serde_jso
                 }
             }
         } else if key == "options" {
+            // The plain words, then OCI's recursive spellings (`rro`, ...).
+            let rec: Vec<String> = crate::model::REC_WORDS
+                .iter()
+                .map(|w| format!("r{w}"))
+                .collect();
             let w: Vec<&str> = crate::model::FLAG_WORDS
                 .iter()
                 .map(|(n, _, _)| *n)
+                .chain(rec.iter().map(String::as_str))
                 .collect();
             s["items"] = one_of(w);
         }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Deserializer};
 
 pub use self::json_schema::{schema, schema_json};
 pub use self::spanned::Spanned;
-pub use self::step::{STEP_KEYS, Step, StepKind, words};
+pub use self::step::{Idmap, STEP_KEYS, Step, StepKind, words};
 
 /// A mountplan plan file.
 ///

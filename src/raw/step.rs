@@ -35,6 +35,7 @@ pub const STEP_KEYS: &[&str] = &[
     "upper",
     "work",
     "data",
+    "idmap",
     "propagation",
     "recursive",
     "path",
@@ -48,6 +49,18 @@ pub const STEP_KEYS: &[&str] = &[
     "fallback",
     "put_old",
 ];
+
+/// The id mapping of an idmapped bind: `uid_map` and `gid_map` lines of the user namespace
+/// whose mapping the bind gets.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Idmap {
+    /// `[inside, outside, count]`: uids `outside` .. `outside + count - 1` on the filesystem
+    /// are seen as `inside` .. through the bind. At most 340 lines, none overlapping.
+    pub uid: Option<Vec<Spanned<[i64; 3]>>>,
+    /// `[inside, outside, count]`, for gids, as `uid`.
+    pub gid: Option<Vec<Spanned<[i64; 3]>>>,
+}
 
 /// The kinds of step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
@@ -144,7 +157,12 @@ pub struct Step {
     pub target: Option<Spanned<String>>,
     /// mount, remount: mount flags: `ro`, `rw`, `nosuid`, `suid`, `nodev`, `dev`, `noexec`,
     /// `exec`, `relatime`, `norelatime`, `noatime`, `strictatime`, `nodiratime`, `sync`,
-    /// `dirsync`, `silent`, and `rec` (recursive, for binds and remounts).
+    /// `dirsync`, `silent`, and `rec` (recursive, for binds and remounts). OCI's recursive
+    /// spellings, as runc takes them: `rro`, `rrw`, `rnosuid`, `rsuid`, `rnodev`, `rdev`,
+    /// `rnoexec`, `rexec`, `rrelatime`, `rnorelatime`, `rnoatime`, `rstrictatime`,
+    /// `rnodiratime` add or clear the flag on the mount and every mount below it
+    /// (`mount_setattr(AT_RECURSIVE)`, after the plain flags), keeping the other flags each
+    /// mount has; on a new filesystem (no mount below it yet) `rro` is `ro`.
     pub options: Option<Vec<Spanned<String>>>,
     /// mount: what to create when the mountpoint is missing: `dir` (default), `file` (needed to
     /// bind a file), or `none` (fail instead).
@@ -176,6 +194,15 @@ pub struct Step {
     /// mount (other fstypes): filesystem options as `key` or `key=value` strings, one per entry.
     /// Commas are not allowed inside an entry.
     pub data: Option<Vec<Spanned<String>>>,
+    /// mount (`bind`, `rbind`): an idmapped bind (`MOUNT_ATTR_IDMAP`, Linux 5.12): owners of
+    /// files seen through the bind are mapped by ranges `[inside, outside, count]`: an id
+    /// `outside` on the filesystem is seen as `inside` through the bind (`uid = [[0, 1000, 1]]`:
+    /// uid 1000's files appear owned by root, and a file root creates there is owned by 1000),
+    /// and an id no range maps is seen as 65534. Both `uid` and `gid` are needed. mountplan
+    /// makes a user namespace with that mapping for it (the dry run shows its maps). The
+    /// filesystem of the source must allow idmapped mounts (`mountplan doctor` says which do):
+    /// the apply refuses it otherwise, with why.
+    pub idmap: Option<Spanned<Idmap>>,
     /// propagation: `private`, `slave`, `shared` or `unbindable`.
     pub propagation: Option<Spanned<String>>,
     /// propagation: apply to every mount below `target` too. Default false.
@@ -201,7 +228,10 @@ pub struct Step {
     // ---- pivot ----
     /// pivot: `pivot-root` (pivot_root(".", ".") then detach the old root), `put-old` (a
     /// temporary put_old directory, removed after), `move` (MS_MOVE the root onto `/` and
-    /// chroot, after masking the host's full proc and sysfs mounts), or `chroot`.
+    /// chroot, after masking the host's full proc and sysfs mounts), `chroot`, or `auto`:
+    /// `pivot-root`, and where the kernel refuses it with EINVAL (the root is on an
+    /// initramfs or ramfs, or a mount involved is shared) `move` instead; the apply's report
+    /// says which was taken and why. `auto` takes no `fallback`.
     pub strategy: Option<Spanned<String>>,
     /// pivot: the strategy to use when the kernel refuses the first one's switch to the new
     /// root (`pivot_root` fails on an initramfs or a shared root; docker falls back to chroot).
@@ -261,6 +291,7 @@ impl Step {
         sp("upper", &self.upper, &mut o);
         sp("work", &self.work, &mut o);
         vs("data", &self.data, &mut o);
+        sp("idmap", &self.idmap, &mut o);
         sp("propagation", &self.propagation, &mut o);
         sp("recursive", &self.recursive, &mut o);
         sp("path", &self.path, &mut o);
@@ -299,6 +330,7 @@ impl StepKind {
                 "upper",
                 "work",
                 "data",
+                "idmap",
             ],
             StepKind::Remount => &["target", "options"],
             StepKind::Propagation => &["target", "propagation", "recursive"],
@@ -343,7 +375,8 @@ impl StepKind {
 /// validation takes exactly these, and the schema lists them as enums.
 pub fn words(key: &str) -> Option<&'static [&'static str]> {
     Some(match key {
-        "strategy" | "fallback" => &["pivot-root", "put-old", "move", "chroot"],
+        "strategy" => &["pivot-root", "put-old", "move", "chroot", "auto"],
+        "fallback" => &["pivot-root", "put-old", "move", "chroot"],
         "node" => &["char", "block", "fifo"],
         "propagation" => &["private", "slave", "shared", "unbindable"],
         "create" => &["dir", "file", "none"],

@@ -212,10 +212,11 @@ pub fn markdown(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
             let _ = writeln!(body, "  {c}");
         }
         if let Some(f) = &s.calls.fallback {
-            let _ = writeln!(
-                body,
-                "  fallback, when the kernel refuses the switch to the new root:"
-            );
+            let rule = match &s.step.action {
+                crate::model::Action::Pivot(p) => p.fallback_rule(),
+                _ => "fallback",
+            };
+            let _ = writeln!(body, "  {rule}:");
             for c in f {
                 let _ = writeln!(body, "    {c}");
             }

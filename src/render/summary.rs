@@ -23,6 +23,29 @@ fn with_flags(mut s: String, flags: MsFlags) -> String {
     s
 }
 
+/// OCI's recursive spellings of a step, in words: `; on it and every mount below it:
+/// read-only, nosuid added, suid cleared` (empty when none).
+fn rec_words(rec: &crate::model::RecAttrs) -> String {
+    if rec.is_empty() {
+        return String::new();
+    }
+    let mut parts = Vec::new();
+    let set = flag_words(rec.set);
+    if !set.is_empty() {
+        parts.push(format!("{} added", set.join(", ")));
+    }
+    let cleared: Vec<&str> = crate::calls::PERM
+        .iter()
+        .chain([MsFlags::MS_RELATIME])
+        .filter(|f| rec.clear.contains(*f))
+        .map(|f| flag_words(f).first().copied().unwrap_or("?"))
+        .collect();
+    if !cleared.is_empty() {
+        parts.push(format!("{} cleared", cleared.join(", ")));
+    }
+    format!("; on it and every mount below it: {}", parts.join("; "))
+}
+
 fn owner(uid: Option<u32>, gid: Option<u32>) -> String {
     match (uid, gid) {
         (None, None) => String::new(),
@@ -75,6 +98,21 @@ pub(crate) fn summary(step: &Step) -> String {
             if let Some(d) = crate::calls::fsconfig::data(&m.fs) {
                 s.push_str(&format!(" ({d})"));
             }
+            s.push_str(&rec_words(&m.rec));
+            if let Some(map) = &m.idmap {
+                let lines = |r: &[crate::model::IdRange]| {
+                    r.iter()
+                        .map(|r| r.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                s.push_str(&format!(
+                    "; idmapped, [inside, outside, count]: uid {}; gid {} (a file owned by \
+                     `outside` on the filesystem is seen as owned by `inside`)",
+                    lines(&map.uid),
+                    lines(&map.gid)
+                ));
+            }
             match m.create {
                 Create::Dir => {}
                 Create::File => s.push_str("; an empty file is made there first if missing"),
@@ -83,33 +121,39 @@ pub(crate) fn summary(step: &Step) -> String {
             s
         }
         Action::Remount(r) => {
-            let set = r.flags - MsFlags::MS_REC;
-            let w = flag_words(set);
-            if r.flags.contains(MsFlags::MS_REC) {
-                if w.is_empty() {
+            let line = {
+                let set = r.flags - MsFlags::MS_REC;
+                let w = flag_words(set);
+                if r.flags.contains(MsFlags::MS_REC) {
+                    if w.is_empty() && !r.rec.is_empty() {
+                        // Only recursive spellings that clear: said by `rec_words` below.
+                        format!("remount {}", r.target)
+                    } else if w.is_empty() {
+                        format!(
+                            "remount {} and every mount below it, adding no flag",
+                            r.target
+                        )
+                    } else {
+                        format!(
+                            "make {} and every mount below it {} (added to their flags)",
+                            r.target,
+                            w.join(", ")
+                        )
+                    }
+                } else if w.is_empty() {
                     format!(
-                        "remount {} and every mount below it, adding no flag",
+                        "remount {} read-write, clearing nosuid, nodev and noexec",
                         r.target
                     )
                 } else {
                     format!(
-                        "make {} and every mount below it {} (added to their flags)",
+                        "remount {} {} (flags not named are cleared; atime kept unless named)",
                         r.target,
                         w.join(", ")
                     )
                 }
-            } else if w.is_empty() {
-                format!(
-                    "remount {} read-write, clearing nosuid, nodev and noexec",
-                    r.target
-                )
-            } else {
-                format!(
-                    "remount {} {} (flags not named are cleared; atime kept unless named)",
-                    r.target,
-                    w.join(", ")
-                )
-            }
+            };
+            format!("{line}{}", rec_words(&r.rec))
         }
         Action::Propagation(p) => {
             let rec = if p.recursive {
@@ -172,8 +216,15 @@ pub(crate) fn summary(step: &Step) -> String {
         ),
         Action::Pivot(p) => {
             let mut s = strategy(p.strategy, &p.put_old);
+            if p.auto {
+                s = format!("auto: {s}");
+            }
             if let Some(f) = p.fallback {
-                s.push_str("; if that fails: ");
+                s.push_str(if p.auto {
+                    "; if pivot_root fails with EINVAL: "
+                } else {
+                    "; if that fails: "
+                });
                 s.push_str(&strategy(f, &p.put_old));
             }
             s

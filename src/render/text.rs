@@ -119,11 +119,11 @@ pub fn text(sources: &Sources, dag: &Dag, diags: &[Diag], opts: &TextOptions) ->
         }
         calls_block(&mut o, "calls", &s.calls.calls);
         if let Some(f) = &s.calls.fallback {
-            calls_block(
-                &mut o,
-                "fallback, when the kernel refuses the switch to the new root",
-                f,
-            );
+            let rule = match &s.step.action {
+                crate::model::Action::Pivot(p) => p.fallback_rule(),
+                _ => "fallback",
+            };
+            calls_block(&mut o, rule, f);
         }
         lines_block(&mut o, &p, "undo", &s.undo);
         for d in &s.diags {

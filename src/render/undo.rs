@@ -73,7 +73,7 @@ fn one(c: &Call, all: &[Call]) -> Undo {
         // The setup's mounts are only in the new namespace.
         Call::Attach { .. } | Call::Mount { .. } | Call::Umount(_) => Undo::Discarded,
         // A detached mount goes with its descriptor.
-        Call::NewFs { .. } | Call::CloneTree { .. } => Undo::Nothing,
+        Call::NewFs { .. } | Call::CloneTree { .. } | Call::Idmap { .. } => Undo::Nothing,
         Call::SetAttr {
             on: AttrOn::Mount(_),
             ..

@@ -5,6 +5,7 @@
 //! warnings) — never only the first. Single values are checked in `values`, one step in
 //! `step`, and plan-wide rules (ids, the pivot, host paths after it) here.
 
+pub(crate) mod idmap;
 pub mod preflight;
 mod process;
 mod step;

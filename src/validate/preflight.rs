@@ -117,6 +117,27 @@ fn plan_checks(plan: &Plan, userns: bool, persist: bool) -> Vec<Diag> {
         return out;
     }
     for s in &plan.steps {
+        if let Action::Mount(m) = &s.action {
+            if m.idmap.is_some() {
+                out.push(
+                    Diag::error(
+                        "mountplan::apply::rootless-idmap",
+                        format!(
+                            "step `{}` idmaps its bind of `{}`, which cannot work rootless: \
+                             idmapping a mount needs CAP_SYS_ADMIN in the user namespace that \
+                             owns its filesystem, the host's (EPERM)",
+                            s.id.as_str(),
+                            m.source()
+                        ),
+                        m.target_loc,
+                    )
+                    .label("an idmapped bind in a user namespace")
+                    .help("run as root with `user = false` in [namespaces], or remove `idmap`"),
+                );
+            }
+        }
+    }
+    for s in &plan.steps {
         let id = s.id.as_str();
         match &s.action {
             Action::Mknod(n) => {
@@ -264,6 +285,26 @@ mod tests {
                 (d.code, at.unwrap_or_default())
             })
             .collect()
+    }
+
+    /// An idmapped bind is refused before a rootless apply starts, at the bind's target; as
+    /// root it is not.
+    #[test]
+    fn rootless_refuses_an_idmapped_bind() {
+        let text = "version = 1\n[root]\ntmpfs = {}\n[[step]]\nkind = \"mount\"\nid = \"b\"\n\
+                    type = \"bind\"\nsource = \"/srv\"\ntarget = \"/b\"\n\
+                    idmap = { uid = [[0, 1000, 1]], gid = [[0, 1000, 1]] }\n";
+        let p = plan(text);
+        let rootless = Host {
+            euid: 1000,
+            userns: true,
+            ..ROOT
+        };
+        assert_eq!(
+            pointed(text, &preflight(&p, &rootless)),
+            [("mountplan::apply::rootless-idmap", "\"/b\"".to_string())]
+        );
+        assert!(preflight(&p, &ROOT).is_empty());
     }
 
     /// A rootless apply maps only uid and gid 0 and cannot setgroups: a `[process]` asking for

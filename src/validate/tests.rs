@@ -659,3 +659,35 @@ fn a_read_only_overlay_of_one_layer_is_an_error_at_the_layer() {
         "{d:?}"
     );
 }
+
+/// `strategy = "auto"` is `pivot-root` with `move` on EINVAL; it takes no `fallback` and no
+/// `put_old`, each refused at its key.
+#[test]
+fn auto_pivot_is_pivot_root_then_move_and_takes_no_fallback() {
+    use crate::model::{Action, PivotStrategy};
+    use crate::test_plans::*;
+    let t = on_tmpfs(&[step("pivot", "p", &[kv("strategy", "auto")])]);
+    let d = dag(&t);
+    let Action::Pivot(p) = &d.plan.steps[0].action else {
+        panic!("not a pivot");
+    };
+    assert!(p.auto);
+    assert_eq!(
+        (p.strategy, p.fallback),
+        (PivotStrategy::PivotRoot, Some(PivotStrategy::Move))
+    );
+    for (key, value, code) in [
+        ("fallback", "chroot", "mountplan::pivot::fallback"),
+        ("put_old", "/old", "mountplan::pivot::put_old"),
+    ] {
+        let t = on_tmpfs(&[step(
+            "pivot",
+            "p",
+            &[kv("strategy", "auto"), kv(key, value)],
+        )]);
+        let e = try_dag(&t).unwrap_err();
+        assert_eq!(e[0].code, code);
+        let quoted = format!("\"{value}\"");
+        assert_eq!(spot(&t, e[0].loc.unwrap()), (0, key, quoted.as_str()));
+    }
+}

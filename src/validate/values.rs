@@ -326,24 +326,45 @@ pub fn parse_size(t: &str) -> Option<Size> {
 }
 
 /// Reads `options` into flags; reports unknown words and conflicts. `rec_ok` says whether
-/// `rec` is allowed (binds and remounts).
-pub fn flags(cx: &mut Ctx, opts: &Option<Vec<Spanned<String>>>, rec_ok: bool) -> MsFlags {
+/// `rec` is allowed (binds and remounts). OCI's recursive spellings (`rro`, `rnosuid`, `rrw`,
+/// ...: an `r` before a per-mount word) go into the second value, for
+/// `mount_setattr(AT_RECURSIVE)`.
+pub fn flags(
+    cx: &mut Ctx,
+    opts: &Option<Vec<Spanned<String>>>,
+    rec_ok: bool,
+) -> (MsFlags, crate::model::RecAttrs) {
+    use crate::model::{FLAG_WORDS, REC_WORDS};
     let mut f = MsFlags::empty();
-    let mut seen: Vec<(&'static str, MsFlags, bool, Loc)> = Vec::new();
+    let mut rec = crate::model::RecAttrs::default();
+    // (the word as written, its flag, set or cleared, recursive, where)
+    let mut seen: Vec<(String, MsFlags, bool, bool, Loc)> = Vec::new();
     for o in opts.iter().flatten() {
         let Some(word) = cx.sub_ref(o) else {
             continue;
         };
         let word: &str = &word;
-        let Some(&(name, flag, set)) = crate::model::FLAG_WORDS.iter().find(|(n, _, _)| *n == word)
-        else {
+        let found = match FLAG_WORDS.iter().find(|(n, _, _)| *n == word) {
+            Some(&(name, flag, set)) => Some((name, flag, set, false)),
+            None => word
+                .strip_prefix('r')
+                .filter(|w| REC_WORDS.contains(w))
+                .and_then(|w| FLAG_WORDS.iter().find(|(n, _, _)| *n == w))
+                .map(|&(name, flag, set)| (name, flag, set, true)),
+        };
+        let Some((name, flag, set, recursive)) = found else {
             let mut d = Diag::error(
                 "mountplan::option::unknown",
                 format!("unknown mount option `{}`", word.escape_debug()),
                 cx.loc(o),
             )
             .label("not a mount flag");
-            d = match did_you_mean(word, crate::model::FLAG_WORDS.iter().map(|(n, _, _)| *n)) {
+            let rec_words: Vec<String> = REC_WORDS.iter().map(|w| format!("r{w}")).collect();
+            let words = FLAG_WORDS
+                .iter()
+                .map(|(n, _, _)| *n)
+                .chain(rec_words.iter().map(|s| s.as_str()));
+            d = match did_you_mean(word, words) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None if word.contains('=') => d.help(
                     "filesystem options are keys of the step (`mode`, `size`, ...) or `data` entries",
@@ -359,19 +380,20 @@ pub fn flags(cx: &mut Ctx, opts: &Option<Vec<Spanned<String>>>, rec_ok: bool) ->
                 "`rec` applies only to binds and remounts",
                 cx.loc(o),
             )
-            .help("remove `rec`");
+            .help("remove `rec`, or use the recursive spelling of a flag (`rro`, `rnosuid`, ...)");
             cx.err(d);
             continue;
         }
         let loc = cx.loc(o);
         let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
-        if let Some((other, _, _, oloc)) = seen.iter().find(|(_, fl, st, _)| {
-            (*fl == flag && *st != set)
-                || (set && *st && atime.contains(flag) && atime.contains(*fl) && *fl != flag)
+        if let Some((other, _, _, _, oloc)) = seen.iter().find(|(_, fl, st, r, _)| {
+            *r == recursive
+                && ((*fl == flag && *st != set)
+                    || (set && *st && atime.contains(flag) && atime.contains(*fl) && *fl != flag))
         }) {
             let d = Diag::error(
                 "mountplan::option::conflict",
-                format!("`{name}` conflicts with `{other}`"),
+                format!("`{word}` conflicts with `{other}`"),
                 loc,
             )
             .label("conflicting option")
@@ -380,14 +402,21 @@ pub fn flags(cx: &mut Ctx, opts: &Option<Vec<Spanned<String>>>, rec_ok: bool) ->
             cx.err(d);
             continue;
         }
-        seen.push((name, flag, set, loc));
-        if set {
-            f |= flag;
-        } else {
-            f -= flag;
+        seen.push((word.to_string(), flag, set, recursive, loc));
+        match (recursive, set) {
+            (false, true) => f |= flag,
+            (false, false) => f -= flag,
+            (true, true) => {
+                rec.set |= flag;
+                rec.clear -= flag;
+            }
+            (true, false) => {
+                rec.clear |= flag;
+                rec.set -= flag;
+            }
         }
     }
-    f
+    (f, rec)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::lookup::PathId;
 use super::{Walk, WalkMount, atime};
 use crate::calls::{ATIME, PERM};
 use crate::graph::{Mounted, NodeKind, PropSet, TreeMount};
-use crate::model::{FsKind, MsFlags};
+use crate::model::{FsKind, MsFlags, RecAttrs};
 
 /// What a mask will mount, as far as the plan tells.
 enum MaskAs {
@@ -22,7 +22,7 @@ enum MaskAs {
 }
 
 impl Walk<'_, '_> {
-    pub(super) fn remount(&mut self, i: usize, e: usize, given: MsFlags) {
+    pub(super) fn remount(&mut self, i: usize, e: usize, given: MsFlags, rec: RecAttrs) {
         let by = |x: &mut WalkMount| {
             if given.contains(MsFlags::MS_RDONLY) {
                 x.ro_by = Some(i);
@@ -33,18 +33,7 @@ impl Walk<'_, '_> {
         };
         if given.contains(MsFlags::MS_REC) {
             // mount_setattr(AT_RECURSIVE): adds the flags to the mount and every mount on it.
-            let set = given - MsFlags::MS_REC;
-            for x in self.subtree(e) {
-                by(&mut self.entries[x]);
-                let f = &mut self.entries[x].mount.flags;
-                *f |= set & PERM;
-                if set.intersects(MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME) {
-                    *f = (*f
-                        - (MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME))
-                        | (set & (MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME));
-                }
-                *f |= set & MsFlags::MS_NODIRATIME;
-            }
+            self.remount_rec(i, e, (given - MsFlags::MS_REC) | rec.set, rec.clear);
         } else {
             // MS_REMOUNT|MS_BIND: exactly these flags; atime kept when none is given.
             by(&mut self.entries[e]);
@@ -55,6 +44,34 @@ impl Walk<'_, '_> {
                 *f & ATIME
             };
             *f = (given & PERM) | keep;
+            if !rec.is_empty() {
+                self.remount_rec(i, e, rec.set, rec.clear);
+            }
+        }
+    }
+
+    /// mount_setattr(AT_RECURSIVE): adds `set` to the mount `e` and every mount on it, and
+    /// takes `clear` away.
+    fn remount_rec(&mut self, i: usize, e: usize, set: MsFlags, clear: MsFlags) {
+        for x in self.subtree(e) {
+            if set.contains(MsFlags::MS_RDONLY) {
+                self.entries[x].ro_by = Some(i);
+            }
+            if set.contains(MsFlags::MS_NODEV) {
+                self.entries[x].nodev_by = Some(i);
+            }
+            let m = &mut self.entries[x].mount;
+            if m.recursive {
+                m.below = (m.below | (set & PERM)) - clear;
+            }
+            let f = &mut m.flags;
+            *f |= set & PERM;
+            *f -= clear & PERM;
+            if set.intersects(MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME) {
+                *f = (*f - (MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME))
+                    | (set & (MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME));
+            }
+            *f |= set & MsFlags::MS_NODIRATIME;
         }
     }
 
@@ -199,6 +216,7 @@ impl Walk<'_, '_> {
         let bind = TreeMount {
             conditional,
             propagation: on.attached_on(on),
+            below: MsFlags::MS_RDONLY,
             ..TreeMount::new(
                 p.clone(),
                 Mounted::Bind,
@@ -229,6 +247,9 @@ impl Walk<'_, '_> {
             };
             let mut m = self.entries[c].mount.clone();
             m.flags |= MsFlags::MS_RDONLY;
+            if m.recursive {
+                m.below |= MsFlags::MS_RDONLY;
+            }
             m.conditional |= conditional;
             m.propagation = m.propagation.attached_on(on);
             let (fr, at) = (self.entries[c].file_root, self.entries[c].at);

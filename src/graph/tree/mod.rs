@@ -253,13 +253,18 @@ impl Walk<'_, '_> {
                     FsKind::Bind { source, recursive } => TreeMount {
                         // A copy of the host's mount of the source.
                         propagation: PropSet::HOST,
+                        below: if *recursive {
+                            ((m.flags | m.rec.set) & PERM) - m.rec.clear
+                        } else {
+                            MsFlags::empty()
+                        },
                         ..TreeMount::new(
                             m.target.clone(),
                             Mounted::Bind,
                             source.to_string(),
                             // A bind keeps the flags of the source's mount; only those the
                             // plan sets (with a remount) are known.
-                            m.flags & (PERM | ATIME),
+                            ((m.flags & (PERM | ATIME)) | (m.rec.set & PERM)) - m.rec.clear,
                             Some(i),
                             *recursive,
                         )
@@ -286,7 +291,7 @@ impl Walk<'_, '_> {
             Action::Remount(r) => {
                 let t = self.paths.id(&r.target);
                 if let Some(e) = self.changes(i, t) {
-                    self.remount(i, e, r.flags);
+                    self.remount(i, e, r.flags, r.rec);
                 }
             }
             Action::Propagation(p) => {

@@ -84,10 +84,7 @@ pub(super) fn mount(
             if !words.is_empty() {
                 after_flags = Some(words.clone());
             } else if !opts.rec.is_empty() {
-                step = step.set(
-                    "options",
-                    Value::Strs(opts.rec.iter().map(|s| s.to_string()).collect()),
-                );
+                step = step.set("options", Value::Strs(opts.rec.clone()));
                 rec_on_mount = true;
             }
         } else if !words.is_empty() {
@@ -167,8 +164,7 @@ pub(super) fn mount(
     }
     if !opts.rec.is_empty() && !rec_on_mount {
         let rid = o.id(&dest, "-rec");
-        let mut w: Vec<String> = opts.rec.iter().map(|s| s.to_string()).collect();
-        w.push("rec".into());
+        let w = opts.rec.clone();
         o.plan.step(
             Step::new("remount")
                 .s("id", rid)

@@ -43,39 +43,32 @@ const WORDS: [&str; 11] = [
     "silent",
 ];
 
-/// runc's recursive options that set a flag with `mount_setattr(AT_RECURSIVE)`.
-const REC_SET: &[(&str, &str)] = &[
-    ("rro", "ro"),
-    ("rnosuid", "nosuid"),
-    ("rnodev", "nodev"),
-    ("rnoexec", "noexec"),
-    ("rnodiratime", "nodiratime"),
-    ("rrelatime", "relatime"),
-    ("rnoatime", "noatime"),
-    ("rstrictatime", "strictatime"),
-];
-
-/// runc's recursive options that clear a flag (or set one the plan has no word for).
+/// runc's recursive options the plan has no word for (it takes `rro`, `rrw`, `rnosuid`, ...:
+/// [`crate::model::REC_WORDS`] with an `r` in front).
 const REC_OTHER: &[&str] = &[
-    "rrw",
-    "rsuid",
-    "rdev",
-    "rexec",
     "rdiratime",
-    "rnorelatime",
     "ratime",
     "rnostrictatime",
     "rnosymfollow",
     "rsymfollow",
 ];
 
+/// The flag a plan option word sets or clears.
+fn flag_of(word: &str) -> Option<crate::model::MsFlags> {
+    crate::model::FLAG_WORDS
+        .iter()
+        .find(|(n, _, _)| *n == word)
+        .map(|(_, f, _)| *f)
+}
+
 /// A mount's options as runc sorts them.
 #[derive(Default)]
 pub(super) struct Options {
     /// Plain flags, by plan word: set or cleared (last word wins, as in runc).
     pub(super) plain: Vec<(&'static str, bool)>,
-    /// Recursive flags to set (plan words).
-    pub(super) rec: Vec<&'static str>,
+    /// Recursive flags, as OCI and the plan spell them (`rro`, `rrw`, ...; the last of a
+    /// flag wins, as in runc).
+    pub(super) rec: Vec<String>,
     pub(super) bind: bool,
     pub(super) rbind: bool,
     /// The propagation option: (kind, recursive).
@@ -94,15 +87,27 @@ impl Options {
             if let Some((_, word, set)) = PLAIN.iter().find(|(n, _, _)| *n == w) {
                 o.plain.retain(|(x, _)| x != word);
                 o.plain.push((word, *set));
-            } else if let Some((_, word)) = REC_SET.iter().find(|(n, _)| *n == w) {
-                if !o.rec.contains(word) {
-                    o.rec.push(word);
-                }
+            } else if let Some(base) = w
+                .strip_prefix('r')
+                .filter(|b| crate::model::REC_WORDS.contains(b))
+            {
+                let atime = crate::model::MsFlags::MS_NOATIME
+                    | crate::model::MsFlags::MS_RELATIME
+                    | crate::model::MsFlags::MS_STRICTATIME;
+                let f = flag_of(base);
+                o.rec.retain(|x| {
+                    let g = flag_of(&x[1..]);
+                    !(g == f
+                        || (f.is_some_and(|f| atime.contains(f))
+                            && g.is_some_and(|g| atime.contains(g))))
+                });
+                o.rec.push(w.to_string());
             } else if REC_OTHER.contains(&w) {
                 o.dropped.push((
                     w.to_string(),
-                    "a plan's recursive flags only add ro, nosuid, nodev, noexec or an atime \
-                     mode",
+                    "a plan has no recursive spelling of this flag (it takes `rro`, `rrw`, \
+                     `rnosuid`, `rsuid`, `rnodev`, `rdev`, `rnoexec`, `rexec`, `rrelatime`, \
+                     `rnorelatime`, `rnoatime`, `rstrictatime`, `rnodiratime`)",
                 ));
             } else {
                 match w {

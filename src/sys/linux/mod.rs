@@ -32,6 +32,7 @@ pub mod elf;
 pub mod fds;
 pub mod files;
 pub mod host;
+mod idmap;
 pub mod layers;
 pub mod mount_facts;
 pub mod mountinfo;
@@ -673,6 +674,12 @@ impl Sys for Linux {
                 set,
                 clear,
             } => self.set_attr(c, on, *recursive, *set, *clear, before),
+            Call::Idmap {
+                mount,
+                recursive,
+                map,
+                source,
+            } => self.idmap(c, *mount, *recursive, map, source),
             Call::Attach { mount, to } => self.attach(c, *mount, to, fresh, before),
             Call::Umount(t) => self.umount(c, t),
             Call::Mkdir {

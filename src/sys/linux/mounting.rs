@@ -271,6 +271,37 @@ impl Linux {
         })
     }
 
+    /// An idmapped bind: the held copy `mount` gets the mapping of a user namespace made
+    /// with `map` (see [`super::idmap`]).
+    pub(super) fn idmap(
+        &mut self,
+        c: &Call,
+        mount: MountId,
+        recursive: bool,
+        map: &crate::model::Idmap,
+        source: &HostPath,
+    ) -> Result<Effect, SysError> {
+        let ns = super::idmap::userns(self.proc.as_fd(), map).map_err(|e| {
+            SysError::refused(
+                c,
+                e,
+                format!(
+                    "a user namespace with this mapping could not be made ({}): the ids \
+                     outside must be ids this apply has (a rootless apply has only its own)",
+                    e.desc()
+                ),
+            )
+        })?;
+        let fd = Fd::Held(
+            self.held
+                .fd(mount)
+                .ok_or_else(|| SysError::new(c, Errno::EBADF))?,
+        );
+        super::idmap::set_idmap(fd.as_fd(), recursive, ns.as_fd())
+            .map_err(|e| SysError::refused(c, e, super::idmap::why(e, source.as_str())))?;
+        Ok(Effect::Local)
+    }
+
     /// Attaches a held mount: the root on its directory (the setup), or a mount of a step on
     /// top of what is at its target. `fresh` is the directory the call before made right below
     /// a mount's root on the plan's own tmpfs or devpts, if it did: when that is the target,

@@ -110,7 +110,18 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
         StepKind::Remount => {
             let t = req(cx, s, at, kind, &s.target, "target", "\"/\"")?;
             let target = cx.root_path(t);
-            let fl = flags(cx, &s.options, true);
+            let (mut fl, mut rec) = flags(cx, &s.options, true);
+            // Only recursive spellings (`rro`, `rnosuid`): one recursive remount, no plain
+            // one (which would clear every flag not named).
+            let plain = s.options.iter().flatten().any(|o| {
+                let w = o.value.as_str();
+                !w.strip_prefix('r')
+                    .is_some_and(|w| crate::model::REC_WORDS.contains(&w))
+            });
+            if !plain && !rec.is_empty() {
+                fl |= MsFlags::MS_REC | rec.set;
+                rec.set = MsFlags::empty();
+            }
             if s.options.as_ref().is_none_or(|o| o.is_empty()) {
                 missing(cx, s, at, kind, "options", "[\"ro\"]");
             }
@@ -118,6 +129,7 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
                 target: target?,
                 target_loc: cx.loc(t),
                 flags: fl,
+                rec,
             }))
         }
         StepKind::Propagation => {

@@ -87,7 +87,18 @@ pub(super) fn mount(
         }
     }
     let is_bind = tyv == "bind" || tyv == "rbind";
-    let mut fl = flags(cx, &s.options, is_bind);
+    let (mut fl, mut rec) = flags(cx, &s.options, is_bind);
+    if !is_bind && !rec.is_empty() {
+        // A new filesystem has no mount below it when its flags are set: `rro` is `ro`.
+        if rec
+            .set
+            .intersects(crate::calls::ATIME - MsFlags::MS_NODIRATIME)
+        {
+            fl -= crate::calls::ATIME - MsFlags::MS_NODIRATIME;
+        }
+        fl = (fl | rec.set) - rec.clear;
+        rec = Default::default();
+    }
     let create = match &s.create {
         None => Create::Dir,
         Some(c) => match cx.sub_ref(c)?.as_ref() {
@@ -250,12 +261,18 @@ pub(super) fn mount(
             )
         }
     };
+    let idmap = match &s.idmap {
+        Some(v) => Some(crate::validate::idmap::idmap(cx, v, is_bind)?),
+        None => None,
+    };
     Some(Action::Mount(Mount {
         fs,
         given_source,
         target: target?,
         target_loc: cx.loc(t),
         flags: fl,
+        rec,
+        idmap,
         create,
     }))
 }

@@ -24,7 +24,7 @@ pub(super) fn strategy(cx: &mut Ctx, v: &Spanned<String>) -> Option<PivotStrateg
             );
             d = match crate::parse::did_you_mean(&name, all.iter().map(|s| s.as_str())) {
                 Some(n) => d.help(format!("did you mean `{n}`?")),
-                None => d.help("use `pivot-root`, `put-old`, `move` or `chroot`"),
+                None => d.help("use `pivot-root`, `put-old`, `move`, `chroot` or `auto`"),
             };
             cx.err(d);
             None
@@ -33,6 +33,41 @@ pub(super) fn strategy(cx: &mut Ctx, v: &Spanned<String>) -> Option<PivotStrateg
 }
 
 pub(super) fn pivot(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
+    let auto = s
+        .strategy
+        .as_ref()
+        .is_some_and(|v| cx.sub_ref(v).is_some_and(|n| n == "auto"));
+    if auto {
+        if let Some(f) = &s.fallback {
+            cx.err(
+                Diag::error(
+                    "mountplan::pivot::fallback",
+                    "`strategy = \"auto\"` has its own fallback (`move`, when pivot_root fails \
+                     with EINVAL)",
+                    cx.loc(f),
+                )
+                .help("remove `fallback`, or name the strategy (`pivot-root`) to choose one"),
+            );
+            return None;
+        }
+        if let Some(p) = &s.put_old {
+            cx.err(
+                Diag::error(
+                    "mountplan::pivot::put_old",
+                    "`put_old` is used only by the `put-old` strategy, which `auto` is not",
+                    cx.loc(p),
+                )
+                .help("remove `put_old`, or set `strategy = \"put-old\"`"),
+            );
+            return None;
+        }
+        return Some(Action::Pivot(Pivot {
+            strategy: PivotStrategy::PivotRoot,
+            fallback: Some(PivotStrategy::Move),
+            put_old: RootPath::new("/.pivot_root").ok()?,
+            auto: true,
+        }));
+    }
     let st = match &s.strategy {
         Some(v) => strategy(cx, v)?,
         None => PivotStrategy::PivotRoot,
@@ -85,5 +120,6 @@ pub(super) fn pivot(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
         strategy: st,
         fallback: fb,
         put_old,
+        auto: false,
     }))
 }
