@@ -20,8 +20,8 @@
 //! `files` the file changes and their reversal, `resolve` the path walk, `newmount` the
 //! kernel's mount API, `idmap` the user namespace of an idmapped bind, `mount_facts` what a
 //! mount is (flags, locked flags, a mountpoint or not), `layers` an overlay's host directories,
-//! `host` what happens outside the namespace (the host's proc and sysfs masked), `elf` why a command was not found (its ELF or
-//! `#!` interpreter missing from the new root), `state` the state directory (`walk` the
+//! `host` what happens outside the namespace (the host's proc and sysfs masked), `elf` why a
+//! command was not found (its ELF or `#!` interpreter missing from the new root), `state` the state directory (`walk` the
 //! checked walk to it, `lock` the roots' lock files, `journal_files` the journals' files,
 //! `tmproot` the tmpfs root's mountpoint). The calls of the apply's processes are here too,
 //! behind [`crate::sys::Procs`]: `process` (descriptors, signals, namespaces, fork, wait),
