@@ -32,14 +32,14 @@
 //!            rollback): parent.rs and child.rs the two processes, run.rs the steps,
 //!            journal/format.rs THE JOURNAL FORMAT, journals.rs the journal directory,
 //!            recover.rs the undoing of a journal, verify.rs the final tree against the
-//!            kernel's, report.rs the outcome, pause.rs the test pauses (debug builds:
-//!            MOUNTPLAN_TEST_PAUSE_AT_CALL / _AT_UNDO stop before call or undo N)
+//!            kernel's, report.rs the outcome; no system call of its own (sys/linux/pause.rs
+//!            holds the test pauses, debug builds: MOUNTPLAN_TEST_PAUSE_AT_CALL / _AT_UNDO)
 //! sys        THE KERNEL BOUNDARY: narrow traits, `Sys` (the steps' calls), `Procs` (sys/procs.rs,
 //!            the processes' calls), `JournalStore` (the journal's file); sys/linux the only code
 //!            that calls the kernel (below.rs, newmount.rs, mounting.rs the mounts, mount_facts.rs
 //!            what a mount is, resolve.rs and files.rs paths and files, state/ the state
 //!            directory, command/ the command's process, procs.rs, probe.rs and snapshot.rs for
-//!            doctor and capture); sys/fake the recording fakes
+//!            doctor and capture, pause.rs the test pauses); sys/fake the recording fakes
 //! ```
 //!
 //! Beside the pipeline: `import` (another tool's configuration -> a plan: oci/, bwrap/,

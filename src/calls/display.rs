@@ -231,13 +231,24 @@ impl fmt::Display for Call {
                         .collect::<Vec<_>>()
                         .join("\\n")
                 };
+                match map {
+                    crate::model::IdmapFrom::Maps(map) => write!(
+                        f,
+                        "clone(CLONE_NEWUSER) + uid_map \"{}\" + gid_map \"{}\" + \
+                         open(\"/proc/CHILD/ns/user\") = U; ",
+                        lines(&map.uid),
+                        lines(&map.gid),
+                    )?,
+                    crate::model::IdmapFrom::Userns(p) => write!(
+                        f,
+                        "open({}, O_RDONLY|O_CLOEXEC) = U; ioctl(U, NS_GET_NSTYPE) == \
+                         CLONE_NEWUSER; ",
+                        crate::quote::quote(p.as_str())
+                    )?,
+                }
                 write!(
                     f,
-                    "clone(CLONE_NEWUSER) + uid_map \"{}\" + gid_map \"{}\" + \
-                     open(\"/proc/CHILD/ns/user\") = U; mount_setattr({mount}, {}, \
-                     {{attr_set=MOUNT_ATTR_IDMAP, userns_fd=U}})",
-                    lines(&map.uid),
-                    lines(&map.gid),
+                    "mount_setattr({mount}, {}, {{attr_set=MOUNT_ATTR_IDMAP, userns_fd=U}})",
                     if *recursive { "AT_RECURSIVE" } else { "0" }
                 )
             }

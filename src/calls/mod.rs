@@ -243,7 +243,8 @@ pub enum Call {
         clear: MsFlags,
     },
     /// An idmapped bind: a user namespace with the `uid_map` and `gid_map` of `map` (a child
-    /// process unshares it, mountplan writes its maps and opens `/proc/CHILD/ns/user`), then
+    /// process unshares it, mountplan writes its maps and opens `/proc/CHILD/ns/user`), or the
+    /// borrowed one opened by its host file and checked with `NS_GET_NSTYPE`, then
     /// `mount_setattr(mount, 0 [| AT_RECURSIVE], {attr_set=MOUNT_ATTR_IDMAP, userns_fd})` on
     /// the detached copy, before it is attached.
     Idmap {
@@ -251,8 +252,8 @@ pub enum Call {
         mount: MountId,
         /// `AT_RECURSIVE` (a recursive bind: every mount of the copy).
         recursive: bool,
-        /// The mapping.
-        map: crate::model::Idmap,
+        /// The mapping, or the user namespace to borrow.
+        map: crate::model::IdmapFrom,
         /// The bind's source (for the error's words).
         source: HostPath,
     },

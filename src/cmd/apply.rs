@@ -44,7 +44,7 @@ fn test_hooks() -> TestHooks {
     }
     let var = |k: &str| std::env::var(k).ok();
     if let Some(resume) = std::env::var_os("MOUNTPLAN_TEST_RESUME") {
-        mountplan::exec::pause::set(mountplan::exec::pause::Pause {
+        mountplan::sys::linux::pause::set(mountplan::sys::linux::pause::Pause {
             at_call: var("MOUNTPLAN_TEST_PAUSE_AT_CALL").and_then(|v| v.parse().ok()),
             at_undo: var("MOUNTPLAN_TEST_PAUSE_AT_UNDO").and_then(|v| v.parse().ok()),
             resume: resume.into(),

@@ -14,7 +14,7 @@ use crate::cli::{DoctorArgs, DoctorFormat};
 
 /// Runs `mountplan doctor`.
 pub fn run(a: DoctorArgs) -> u8 {
-    let root = nix::unistd::geteuid().is_root();
+    let root = mountplan::sys::linux::host::euid() == 0;
     let Some(path) = &a.plan else {
         let report = doctor::host_report(doctor::probe(!root, true));
         let out = match a.format {

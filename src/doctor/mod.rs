@@ -88,7 +88,7 @@ pub fn probe(rootless: bool, idmap_root: bool) -> Facts {
         .unwrap_or_else(|| "?".into());
     Facts {
         kernel: probe::uname(),
-        uid: nix::unistd::geteuid().as_raw(),
+        uid: crate::sys::linux::host::euid(),
         initial_userns: probe::in_initial_userns(),
         openat2: probe::openat2(),
         mount_api: probe::mount_api(),

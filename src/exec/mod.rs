@@ -32,14 +32,13 @@
 //! [`apply_with`]); `child.rs` is steps 3 and 4 in the child; `journals.rs` is the journal
 //! directory (locks, leftovers) and [`recover()`]. Beside them: [`run`] (the steps), [`journal`]
 //! (the undo log and its format), [`recover`](mod@recover) (undoing one journal), [`verify`],
-//! [`report`], [`channel`] (the socket protocol), [`pause`] (test pauses).
+//! [`report`], [`channel`] (the socket protocol), and the test pauses in [`crate::sys::linux::pause`].
 
 pub mod channel;
 mod child;
 pub mod journal;
 mod journals;
 mod parent;
-pub mod pause;
 pub mod recover;
 pub mod report;
 pub mod run;

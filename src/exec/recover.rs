@@ -109,7 +109,7 @@ pub fn recover_file(dir: BorrowedFd<'_>, shown: &Path, name: &str, forget: bool)
         if n == kill_after {
             crate::sys::linux::process::die_now();
         }
-        super::pause::before_undo(n);
+        crate::sys::linux::pause::before_undo(n);
         let d = e.undo.on_host(&e.place);
         match host::undo_on_host(&proc, &e.place.base, &e.place.rel, &e.undo) {
             Ok(Reversed::Done) => r.undone.push(d),

@@ -457,7 +457,7 @@ impl Sys for Inject<'_> {
     fn call(&mut self, c: &Call, before: &mut crate::sys::Before<'_>) -> Result<Effect, SysError> {
         let n = self.count;
         self.count += 1;
-        super::pause::before_call(n);
+        crate::sys::linux::pause::before_call(n);
         if n == self.at && self.kill {
             crate::sys::linux::process::die_now();
         }
@@ -471,7 +471,7 @@ impl Sys for Inject<'_> {
         self.inner.call(c, before)
     }
     fn undo(&mut self, u: &Undo) -> Result<(), SysError> {
-        super::pause::before_undo(self.undos);
+        crate::sys::linux::pause::before_undo(self.undos);
         self.undos += 1;
         self.inner.undo(u)
     }
@@ -482,7 +482,7 @@ impl Sys for Inject<'_> {
         self.inner.side_made(s)
     }
     fn undo_at(&mut self, place: &HostPlace, u: &Undo) -> Result<(), SysError> {
-        super::pause::before_undo(self.undos);
+        crate::sys::linux::pause::before_undo(self.undos);
         self.undos += 1;
         self.inner.undo_at(place, u)
     }

@@ -71,7 +71,7 @@ impl Host for RealHost {
         std::fs::symlink_metadata(path).is_ok()
     }
     fn is_root(&self) -> bool {
-        nix::unistd::geteuid().is_root()
+        crate::sys::linux::host::euid() == 0
     }
     fn caps(&self) -> std::collections::BTreeSet<String> {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -160,6 +160,57 @@ fn oci_bind_flags_follow_runc() {
     checked(t);
 }
 
+/// OCI's idmapped mount: each `{containerID, hostID, size}` is the user namespace's map line
+/// as runc writes it, so the plan's line is `[hostID, containerID, size]` (seen, on disk);
+/// one map alone, or a mapping on a non-bind, is listed as not imported.
+#[test]
+fn oci_idmapped_binds_become_idmap_tables() {
+    let cfg = r#"{"root": {"path": "/r"}, "linux": {"namespaces": [{"type": "mount"}]},
+      "mounts": [
+        {"destination": "/a", "type": "bind", "source": "/h", "options": ["rbind"],
+         "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1},
+                         {"containerID": 1, "hostID": 100000, "size": 65536}],
+         "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]},
+        {"destination": "/b", "type": "bind", "source": "/h", "options": ["bind"],
+         "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]},
+        {"destination": "/c", "type": "tmpfs", "source": "tmpfs",
+         "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+         "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}
+      ]}"#;
+    let host = Fake {
+        paths: ["/r/a", "/r/b", "/r/c"].into(),
+        ..Fake::default()
+    };
+    let i = oci::import(cfg, Path::new("/b"), "x", &host).unwrap();
+    let t = &i.text;
+    let want = "id = \"a\"\ntype = \"rbind\"\nsource = \"/h\"\ntarget = \"/a\"\n\
+                idmap = { uid = [[1000, 0, 1], [100000, 1, 65536]], gid = [[1000, 0, 1]] }\n";
+    assert!(t.contains(want), "no\n{want}\nin\n{t}");
+    assert_eq!(t.matches("idmap =").count(), 1, "{t}");
+    let notes = i.notes.join("\n");
+    assert!(
+        notes.contains("mounts[1] (/b): an idmapped mount needs both uidMappings and gidMappings"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("mounts[2] (/c): uidMappings/gidMappings are not imported: only a bind"),
+        "{notes}"
+    );
+    let dag = checked(t);
+    let m = dag.plan.steps.iter().find_map(|s| match &s.action {
+        crate::model::Action::Mount(m) if m.target.as_str() == "/a" => Some(m),
+        _ => None,
+    });
+    let Some(crate::model::IdmapFrom::Maps(map)) = m.and_then(|m| m.idmap.as_ref()) else {
+        panic!("no idmap on /a in\n{t}");
+    };
+    // What the kernel gets is runc's line: `containerID hostID size`.
+    assert_eq!(
+        crate::model::Idmap::map_text(&map.uid),
+        "0 1000 1\n1 100000 65536\n"
+    );
+}
+
 #[test]
 fn oci_errors_say_where_and_how() {
     let e = oci::import("{\n  \"root\": ", Path::new("/"), "x", &Fake::default()).unwrap_err();

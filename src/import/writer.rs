@@ -26,6 +26,10 @@ pub enum Value {
     Strs(Vec<String>),
     /// An array of integers.
     Ints(Vec<i64>),
+    /// An array of integer triples (`[[0, 1000, 1]]`: an idmap's lines).
+    Triples(Vec<[i64; 3]>),
+    /// An inline table (`{ uid = [...], gid = [...] }`).
+    Inline(Table),
 }
 
 impl Value {
@@ -60,6 +64,20 @@ fn value(v: &Value) -> String {
         Value::Ints(v) => {
             let items: Vec<String> = v.iter().map(i64::to_string).collect();
             format!("[{}]", items.join(", "))
+        }
+        Value::Triples(v) => {
+            let items: Vec<String> = v
+                .iter()
+                .map(|[a, b, c]| format!("[{a}, {b}, {c}]"))
+                .collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Inline(t) => {
+            let items: Vec<String> =
+                t.0.iter()
+                    .map(|(k, v)| format!("{} = {}", key(k), value(v)))
+                    .collect();
+            format!("{{ {} }}", items.join(", "))
         }
     }
 }

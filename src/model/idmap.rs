@@ -1,8 +1,9 @@
 //! The id mapping of an idmapped bind.
 //!
 //! Built by [`crate::validate`] from a step's `idmap` table (ranges checked: in bounds, not
-//! overlapping, at most [`Idmap::MAX_LINES`] each); read by the lowering, which gives it to
-//! the one call that makes the user namespace and sets `MOUNT_ATTR_IDMAP`.
+//! overlapping, at most [`Idmap::MAX_LINES`] each; or a host path of a user namespace to
+//! borrow, [`IdmapFrom::Userns`]); read by the lowering, which gives it to the one call that
+//! makes (or opens) the user namespace and sets `MOUNT_ATTR_IDMAP`.
 
 use std::fmt;
 
@@ -33,6 +34,16 @@ impl fmt::Display for IdRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "[{}, {}, {}]", self.inside, self.outside, self.count)
     }
+}
+
+/// Where an idmapped bind's user namespace comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdmapFrom {
+    /// A user namespace mountplan makes with these maps.
+    Maps(Idmap),
+    /// A user namespace that exists, borrowed by its file on the host (`/proc/PID/ns/user`, a
+    /// pinned namespace): opened, checked to be a user namespace, and given to the mount.
+    Userns(super::HostPath),
 }
 
 /// The mapping of an idmapped bind: the user namespace's `uid_map` and `gid_map`.

@@ -111,7 +111,7 @@ pub struct Mount {
     /// The flags given with OCI's recursive spellings (`rro`, `rnosuid`, `rrw`, ...).
     pub rec: RecAttrs,
     /// A bind's id mapping (`MOUNT_ATTR_IDMAP`).
-    pub idmap: Option<super::Idmap>,
+    pub idmap: Option<super::IdmapFrom>,
     /// What to create when the target is missing.
     pub create: Create,
 }

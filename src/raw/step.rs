@@ -50,8 +50,8 @@ pub const STEP_KEYS: &[&str] = &[
     "put_old",
 ];
 
-/// The id mapping of an idmapped bind: `uid_map` and `gid_map` lines of the user namespace
-/// whose mapping the bind gets.
+/// The id mapping of an idmapped bind: `uid_map` and `gid_map` lines of a user namespace
+/// mountplan makes, or a user namespace that exists (`userns`), whose mapping the bind gets.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Idmap {
@@ -60,6 +60,12 @@ pub struct Idmap {
     pub uid: Option<Vec<Spanned<[i64; 3]>>>,
     /// `[inside, outside, count]`, for gids, as `uid`.
     pub gid: Option<Vec<Spanned<[i64; 3]>>>,
+    /// Instead of `uid` and `gid`: borrow the mapping of a user namespace that exists, by its
+    /// file on the host (`/proc/PID/ns/user` of a running process, or a file a namespace is
+    /// pinned on, as `unshare --user=FILE` makes). A file owned by `k` on the filesystem is
+    /// seen through the bind as the id `k` of that namespace is outside it, as runc's and
+    /// nspawn's idmapped mounts with an existing user namespace. `${NAME}` is substituted.
+    pub userns: Option<Spanned<String>>,
 }
 
 /// The kinds of step.
@@ -199,7 +205,9 @@ pub struct Step {
     /// `outside` on the filesystem is seen as `inside` through the bind (`uid = [[0, 1000, 1]]`:
     /// uid 1000's files appear owned by root, and a file root creates there is owned by 1000),
     /// and an id no range maps is seen as 65534. Both `uid` and `gid` are needed. mountplan
-    /// makes a user namespace with that mapping for it (the dry run shows its maps). The
+    /// makes a user namespace with that mapping for it (the dry run shows its maps); or
+    /// `idmap = { userns = "/proc/PID/ns/user" }` borrows the maps of a user namespace that
+    /// exists (a process's, or one pinned on a file), instead of `uid` and `gid`. The
     /// filesystem of the source must allow idmapped mounts (`mountplan doctor` says which do):
     /// the apply refuses it otherwise, with why.
     pub idmap: Option<Spanned<Idmap>>,

@@ -99,7 +99,13 @@ pub(crate) fn summary(step: &Step) -> String {
                 s.push_str(&format!(" ({d})"));
             }
             s.push_str(&rec_words(&m.rec));
-            if let Some(map) = &m.idmap {
+            if let Some(crate::model::IdmapFrom::Userns(p)) = &m.idmap {
+                s.push_str(&format!(
+                    "; idmapped with the user namespace of `{p}` (a file owned by `k` on the \
+                     filesystem is seen as owned by what `k` in that namespace is outside it)"
+                ));
+            }
+            if let Some(crate::model::IdmapFrom::Maps(map)) = &m.idmap {
                 let lines = |r: &[crate::model::IdRange]| {
                     r.iter()
                         .map(|r| r.to_string())

@@ -1,18 +1,19 @@
 //! Checking a bind's `idmap` table.
 //!
-//! Takes the raw `idmap = { uid = [[inside, outside, count], ...], gid = [...] }` of a mount
-//! step (and whether the mount is a bind); returns the typed [`Idmap`], or `None` after
-//! pushing a diagnostic at the offending line: not a bind, a map missing or empty, an id out of
-//! range, a count of zero, ranges that overlap inside or outside (the kernel refuses such a
-//! `uid_map` with EINVAL), more than [`Idmap::MAX_LINES`] lines.
+//! Takes the raw `idmap = { uid = [[inside, outside, count], ...], gid = [...] }` (or `idmap =
+//! { userns = "PATH" }`) of a mount step, and whether the mount is a bind; returns the typed
+//! [`IdmapFrom`], or `None` after pushing a diagnostic at the offending line: not a bind, a map
+//! missing or empty, an id out of range, a count of zero, ranges that overlap inside or
+//! outside (the kernel refuses such a `uid_map` with EINVAL), more than [`Idmap::MAX_LINES`]
+//! lines, `userns` beside `uid` or `gid`, a `userns` that is not an absolute host path.
 
 use super::values::Ctx;
 use crate::diag::Diag;
-use crate::model::{IdRange, Idmap};
+use crate::model::{IdRange, Idmap, IdmapFrom};
 use crate::raw::{self, Spanned};
 
 /// The typed mapping of `v`; `bind` says whether the step is a bind.
-pub fn idmap(cx: &mut Ctx, v: &Spanned<raw::Idmap>, bind: bool) -> Option<Idmap> {
+pub fn idmap(cx: &mut Ctx, v: &Spanned<raw::Idmap>, bind: bool) -> Option<IdmapFrom> {
     if !bind {
         cx.err(
             Diag::error(
@@ -25,12 +26,35 @@ pub fn idmap(cx: &mut Ctx, v: &Spanned<raw::Idmap>, bind: bool) -> Option<Idmap>
         );
         return None;
     }
+    if let Some(ns) = &v.value.userns {
+        let beside = [("uid", &v.value.uid), ("gid", &v.value.gid)]
+            .into_iter()
+            .find_map(|(k, l)| l.as_ref().map(|l| (k, l)));
+        if let Some((key, lines)) = beside {
+            let at = lines.first().map_or_else(|| cx.loc(v), |l| cx.loc(l));
+            cx.err(
+                Diag::error(
+                    "mountplan::idmap::userns-and-maps",
+                    format!("`idmap` has both `userns` and `{key}`"),
+                    at,
+                )
+                .label("a map of its own")
+                .also(cx.loc(ns), "a user namespace to borrow")
+                .help(
+                    "the borrowed namespace's maps are the bind's: remove `uid` and `gid`, or \
+                     remove `userns` to have mountplan make a namespace with these maps",
+                ),
+            );
+            return None;
+        }
+        return cx.host_path(ns).map(IdmapFrom::Userns);
+    }
     let uid = ranges(cx, v, &v.value.uid, "uid");
     let gid = ranges(cx, v, &v.value.gid, "gid");
-    Some(Idmap {
+    Some(IdmapFrom::Maps(Idmap {
         uid: uid?,
         gid: gid?,
-    })
+    }))
 }
 
 fn ranges(
@@ -49,7 +73,8 @@ fn ranges(
             .label("this mapping")
             .help(format!(
                 "add `{what} = [[0, 1000, 1]]` (inside, outside, count): an id no line maps is \
-                 seen as 65534, and files cannot be created through the bind"
+                 seen as 65534, and files cannot be created through the bind; or borrow an \
+                 existing user namespace's maps with `userns = \"/proc/PID/ns/user\"`"
             )),
         );
         return None;
@@ -190,6 +215,24 @@ mod tests {
                 "mountplan::idmap::overlap",
                 "[1, 1000, 1]",
             ),
+            (
+                "bind",
+                "{ userns = \"/proc/1/ns/user\", gid = [[0, 1000, 1]] }",
+                "mountplan::idmap::userns-and-maps",
+                "[0, 1000, 1]",
+            ),
+            (
+                "bind",
+                "{ userns = \"proc/1/ns/user\" }",
+                "mountplan::path::invalid",
+                "\"proc/1/ns/user\"",
+            ),
+            (
+                "tmpfs",
+                "{ userns = \"/proc/1/ns/user\" }",
+                "mountplan::idmap::not-bind",
+                "{ userns = \"/proc/1/ns/user\" }",
+            ),
         ] {
             let t = bind_with(ty, idmap);
             let e = try_dag(&t).unwrap_err();
@@ -201,5 +244,40 @@ mod tests {
             "{ uid = [[0, 1000, 1], [1, 2000, 65535]], gid = [[0, 1000, 1]] }",
         );
         assert!(try_dag(&t).is_ok());
+    }
+
+    /// `userns` borrows a namespace by its host path, `${NAME}` substituted; the lowering's
+    /// call says it opens that file instead of making a namespace.
+    #[test]
+    fn a_borrowed_user_namespace_is_opened_by_its_host_path() {
+        let t = bind_with("bind", "{ userns = \"/proc/${PID}/ns/user\" }");
+        let c = crate::check_with(
+            std::path::Path::new("plans/t.toml"),
+            &[("PID".to_string(), "4242".to_string())],
+            &mut |_| Ok(t.clone()),
+            &crate::load::Limits::default(),
+        );
+        let dag = c.dag.expect("a valid plan");
+        let m = match &dag.plan.steps[0].action {
+            crate::model::Action::Mount(m) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            m.idmap,
+            Some(crate::model::IdmapFrom::Userns(
+                crate::model::HostPath::new("/proc/4242/ns/user").unwrap()
+            ))
+        );
+        let text: String = (dag.calls.steps.iter())
+            .flat_map(|s| &s.calls)
+            .map(|c| format!("{c}\n"))
+            .collect();
+        assert!(
+            text.contains(
+                "open(\"/proc/4242/ns/user\", O_RDONLY|O_CLOEXEC) = U; ioctl(U, NS_GET_NSTYPE) \
+                 == CLONE_NEWUSER; mount_setattr("
+            ),
+            "{text}"
+        );
     }
 }

@@ -174,6 +174,105 @@ fn an_idmapped_bind_shows_owners_through_its_map() {
     assert_eq!(host, host_mounts());
 }
 
+/// A user namespace to borrow: `unshare --user --map-user=1000 --map-group=1000` run as root
+/// (its maps: `1000 0 1`), held open by a process that waits on its standard input.
+struct Borrowed(std::process::Child);
+
+impl Borrowed {
+    fn new() -> Borrowed {
+        use std::io::BufRead;
+        let mut c = std::process::Command::new("unshare")
+            .args(["--user", "--map-user=1000", "--map-group=1000"])
+            .args(["sh", "-c", "echo ready; exec cat"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("unshare (util-linux)");
+        let mut line = String::new();
+        std::io::BufReader::new(c.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n", "unshare did not start");
+        Borrowed(c)
+    }
+    fn ns(&self, kind: &str) -> String {
+        format!("/proc/{}/ns/{kind}", self.0.id())
+    }
+}
+
+impl Drop for Borrowed {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+/// `idmap = { userns = PATH }` borrows an existing user namespace's maps: with `1000 0 1`, a
+/// file owned by 1000 on the host is root's seen from inside, an id the namespace does not map
+/// (3001, 0) is 65534, and a file the command creates as root is 1000's on the host. A path
+/// that is not a user namespace (the same process's network namespace) is refused with why,
+/// and rolled back.
+#[test]
+fn an_idmapped_bind_borrows_an_existing_user_namespace() {
+    let Some(_serial) = privileged("an_idmapped_bind_borrows_an_existing_user_namespace") else {
+        return;
+    };
+    use std::os::unix::fs::MetadataExt;
+    let s = Scratch::new("idmap-userns");
+    let root = s.path("root");
+    busybox_root(&root);
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    let data = s.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for (name, uid, gid) in [("mine", 1000, 1000), ("other", 3001, 1000), ("root", 0, 0)] {
+        let f = data.join(name);
+        std::fs::write(&f, name).unwrap();
+        std::os::unix::fs::chown(&f, Some(uid), Some(gid)).unwrap();
+    }
+    std::os::unix::fs::chown(&data, Some(1000), Some(1000)).unwrap();
+    let plan = s.write(
+        "idmap.toml",
+        &IDMAP.replace(
+            "idmap = { uid = [[0, 1000, 1], [5, 3000, 2]], gid = [[0, 1000, 1]] }",
+            "idmap = { userns = \"${USERNS}\" }",
+        ),
+    );
+    let ns = Borrowed::new();
+    let host = host_mounts();
+    let o = Run::apply(&plan, &s.state())
+        .set("ROOTFS", &root)
+        .set("DATA", &data)
+        .set("USERNS", std::path::Path::new(&ns.ns("user")))
+        .cmd(&[
+            "sh",
+            "-c",
+            "stat -c '%n %u:%g' /data/mine /data/other /data/root && echo new > /data/new",
+        ])
+        .run();
+    assert_eq!(o.status, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(
+        o.stdout, "/data/mine 0:0\n/data/other 65534:0\n/data/root 65534:65534\n",
+        "{}",
+        o.stderr
+    );
+    let new = std::fs::metadata(data.join("new")).unwrap();
+    assert_eq!((new.uid(), new.gid()), (1000, 1000));
+    assert_eq!(host, host_mounts());
+
+    let before = manifest(&[&root]);
+    let o = Run::apply(&plan, &s.state())
+        .set("ROOTFS", &root)
+        .set("DATA", &data)
+        .set("USERNS", std::path::Path::new(&ns.ns("net")))
+        .cmd(&["true"])
+        .run();
+    assert_ne!(o.status, 0, "{}", o.stderr);
+    assert!(says(&o.stderr, "is not a user namespace"), "{}", o.stderr);
+    assert!(o.stderr.contains("NS_GET_NSTYPE"), "{}", o.stderr);
+    assert_eq!(host, host_mounts());
+    assert_same("the root", &before, &manifest(&[&root]));
+}
+
 /// A source whose filesystem cannot be idmapped (ramfs): the apply fails at the idmap call,
 /// says why in words with the errno, and rolls back.
 #[test]

@@ -179,9 +179,10 @@ fn the_command_gets_default_signals_and_what_the_caller_ignored() {
         unsafe {
             c.pre_exec(move || {
                 libc::signal(libc::SIGUSR1, libc::SIG_IGN);
-                if nohup {
-                    libc::signal(libc::SIGHUP, libc::SIG_IGN);
-                }
+                // Both ways set here: the test itself may run under nohup (it did, in a CI
+                // run started with nohup, and then SIGHUP was ignored in every case).
+                let hup = if nohup { libc::SIG_IGN } else { libc::SIG_DFL };
+                libc::signal(libc::SIGHUP, hup);
                 Ok(())
             });
         }

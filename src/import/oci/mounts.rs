@@ -37,12 +37,6 @@ pub(super) fn mount(
     for (w, why) in &opts.dropped {
         o.note(format!("{at}: option `{w}` is not imported: {why}"));
     }
-    if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-        o.note(format!(
-            "{at}: uidMappings/gidMappings (an idmapped mount) are not imported: mountplan \
-             has no idmapped mounts"
-        ));
-    }
     let mut typ = m.typ().clone().unwrap_or_else(|| "none".into());
     let mut source = m
         .source()
@@ -96,7 +90,13 @@ pub(super) fn mount(
                 opts.data.join(",")
             ));
         }
+        step = idmapped(m, step, &at, o);
     } else {
+        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            o.note(format!(
+                "{at}: uidMappings/gidMappings are not imported: only a bind can be idmapped"
+            ));
+        }
         let (ty, fs_note) = match typ.as_str() {
             "cgroup" => (
                 "cgroup2",
@@ -230,4 +230,36 @@ fn fs_data(ty: &str, opts: &Options, mut step: Step, at: &str, o: &mut Out) -> S
         }
     }
     step
+}
+
+/// An OCI idmapped bind (`uidMappings` and `gidMappings`): each `{containerID, hostID, size}`
+/// is a line of the user namespace's map as runc writes it (`containerID hostID size`), so a
+/// file owned by `containerID` on the filesystem is seen as `hostID`: the plan's line
+/// `[inside = hostID, outside = containerID, size]`. Both maps are needed, as runc needs them.
+fn idmapped(m: &Mount, step: Step, at: &str, o: &mut Out) -> Step {
+    let (uid, gid) = (m.uid_mappings(), m.gid_mappings());
+    if uid.is_none() && gid.is_none() {
+        return step;
+    }
+    let (Some(uid), Some(gid)) = (uid, gid) else {
+        o.note(format!(
+            "{at}: an idmapped mount needs both uidMappings and gidMappings; not idmapped"
+        ));
+        return step;
+    };
+    let lines = |v: &[oci_spec::runtime::LinuxIdMapping]| {
+        v.iter()
+            .map(|l| {
+                [
+                    i64::from(l.host_id()),
+                    i64::from(l.container_id()),
+                    i64::from(l.size()),
+                ]
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut t = crate::import::writer::Table::default();
+    t.set("uid", Value::Triples(lines(uid)));
+    t.set("gid", Value::Triples(lines(gid)));
+    step.set("idmap", Value::Inline(t))
 }

@@ -122,7 +122,8 @@ impl Options {
                     }
                     "idmap" | "ridmap" => o.dropped.push((
                         w.to_string(),
-                        "idmapped mounts are not supported by mountplan (nor by runc 1.1)",
+                        "it idmaps with the container's own user namespace maps, which a plan \
+                         does not have: give the mount uidMappings and gidMappings",
                     )),
                     "tmpcopyup" => o.dropped.push((
                         w.to_string(),

@@ -77,6 +77,11 @@ fn p(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// The effective uid of this process (0: mountplan runs as root).
+pub fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
 /// Opens a host path `O_PATH` (following symlinks: host paths are the administrator's).
 pub fn open_path(path: &Path, dir: bool) -> Result<OwnedFd, SysError> {
     let mut fl = OFlag::O_PATH | OFlag::O_CLOEXEC;

@@ -5,7 +5,9 @@
 //! [`Idmap`]; returns once the copy has the mapping, or the errno with why in words. The user
 //! namespace is made as runc and crun make one: a child process unshares it and waits; this
 //! process writes the child's `uid_map` and `gid_map`, opens `/proc/CHILD/ns/user`, then lets
-//! the child go. The namespace lives on in the mount while the descriptor is closed.
+//! the child go. The namespace lives on in the mount while the descriptor is closed. A plan can
+//! also borrow a user namespace that exists ([`borrow`]: its host file opened and checked
+//! with `NS_GET_NSTYPE`).
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -77,6 +79,45 @@ pub fn userns(proc: BorrowedFd<'_>, map: &Idmap) -> Result<OwnedFd, Errno> {
             r
         }
     }
+}
+
+/// `ioctl(NS_GET_NSTYPE)`: `_IO(0xb7, 0x3)`.
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// A descriptor of the user namespace that exists at `path` on the host (`/proc/PID/ns/user`,
+/// or a file a namespace is pinned on), or why not in words: missing, or not a user
+/// namespace (another namespace's file, or any other file: ENOTTY/EINVAL from the ioctl).
+pub fn borrow(path: &std::path::Path) -> Result<OwnedFd, (Errno, String)> {
+    let shown = path.display();
+    let fd =
+        nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
+            let why = match e {
+                Errno::ENOENT => format!(
+                    "`{shown}` does not exist on the host: give the user namespace of a running \
+                     process (`/proc/PID/ns/user`) or a file a namespace is pinned on"
+                ),
+                e => format!("`{shown}` cannot be opened: {}", e.desc()),
+            };
+            (e, why)
+        })?;
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns the namespace's CLONE_NEW* type.
+    let t = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if t != libc::CLONE_NEWUSER {
+        let e = if t < 0 { Errno::last() } else { Errno::EINVAL };
+        return Err((
+            e,
+            format!(
+                "`{shown}` is not a user namespace ({}): give `/proc/PID/ns/user` of a process \
+                 in the namespace whose mapping the bind should get",
+                if t < 0 {
+                    "not a namespace file".to_string()
+                } else {
+                    format!("a namespace of type {t:#x}")
+                }
+            ),
+        ));
+    }
+    Ok(fd)
 }
 
 fn write_at(proc: BorrowedFd<'_>, name: &str, text: &str) -> Result<(), Errno> {

@@ -30,7 +30,8 @@
 //! (the command's pty or terminal on `/dev/console`, and the relay), `procs` (the trait's
 //! implementation). The mount table: `mountinfo` (the text), `statmount` (listmount and
 //! statmount, what verify reads), `snapshot` (a namespace's tables, for capture), `probe`
-//! (what this kernel offers, for doctor), `pin` (a namespace pinned on a file), `fds`.
+//! (what this kernel offers, for doctor), `pin` (a namespace pinned on a file), `fds`,
+//! `pause` (the test pauses of debug builds: stop before call or undo N until a test says go).
 
 mod below;
 pub mod command;
@@ -47,6 +48,7 @@ pub mod mount_facts;
 pub mod mountinfo;
 mod mounting;
 pub mod newmount;
+pub mod pause;
 pub mod pin;
 pub mod probe;
 pub mod process;

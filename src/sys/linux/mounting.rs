@@ -272,26 +272,34 @@ impl Linux {
     }
 
     /// An idmapped bind: the held copy `mount` gets the mapping of a user namespace made
-    /// with `map` (see [`super::idmap`]).
+    /// with the plan's maps, or of the one it borrows (see [`super::idmap`]).
     pub(super) fn idmap(
         &mut self,
         c: &Call,
         mount: MountId,
         recursive: bool,
-        map: &crate::model::Idmap,
+        from: &crate::model::IdmapFrom,
         source: &HostPath,
     ) -> Result<Effect, SysError> {
-        let ns = super::idmap::userns(self.proc.as_fd(), map).map_err(|e| {
-            SysError::refused(
-                c,
-                e,
-                format!(
-                    "a user namespace with this mapping could not be made ({}): the ids \
-                     outside must be ids this apply has (a rootless apply has only its own)",
-                    e.desc()
-                ),
-            )
-        })?;
+        let ns = match from {
+            crate::model::IdmapFrom::Maps(map) => super::idmap::userns(self.proc.as_fd(), map)
+                .map_err(|e| {
+                    SysError::refused(
+                        c,
+                        e,
+                        format!(
+                            "a user namespace with this mapping could not be made ({}): the \
+                             ids outside must be ids this apply has (a rootless apply has \
+                             only its own)",
+                            e.desc()
+                        ),
+                    )
+                })?,
+            crate::model::IdmapFrom::Userns(p) => {
+                super::idmap::borrow(std::path::Path::new(p.as_str()))
+                    .map_err(|(e, why)| SysError::refused(c, e, why))?
+            }
+        };
         let fd = Fd::Held(
             self.held
                 .fd(mount)

@@ -32,7 +32,7 @@ fn exit_of(ws: WaitStatus) -> Exit {
 
 impl Procs for LinuxProcs {
     fn euid(&self) -> u32 {
-        nix::unistd::geteuid().as_raw()
+        super::host::euid()
     }
     fn missing_caps(&self, p: &Process) -> CapSet {
         super::command::unavailable(p)
