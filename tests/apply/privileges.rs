@@ -148,32 +148,12 @@ int main(int argc, char **argv) {
 fn helper() -> Option<PathBuf> {
     static H: OnceLock<Option<PathBuf>> = OnceLock::new();
     H.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let src = dir.join(format!("privileges-helper-{}.c", std::process::id()));
-        std::fs::write(&src, HELPER_C).ok()?;
-        let bin = dir.join(format!("privileges-helper-{}", std::process::id()));
-        let st = Command::new("cc")
-            .args(["-static", "-O1", "-o"])
-            .arg(&bin)
-            .arg(&src)
-            .status();
-        let _ = std::fs::remove_file(&src);
-        match st {
-            Ok(s) if s.success() => {
-                // One file, whatever the pid: the next run replaces it.
-                let stable = dir.join("privileges-helper");
-                std::fs::rename(&bin, &stable).ok()?;
-                Some(stable)
-            }
-            _ => {
-                eprintln!(
-                    "\n!!!! privileges: NOT RUN: `cc -static` failed (apt-get install \
-                     build-essential; .ci/run installs it)\n"
-                );
-                assert!(!ci(), "cc -static must work under CI=true");
-                None
-            }
-        }
+        compile_c(
+            "privileges-helper",
+            HELPER_C,
+            &["-static", "-O1"],
+            "privileges",
+        )
     })
     .clone()
 }

@@ -187,6 +187,40 @@ pub fn busybox_root(root: &Path) {
     std::fs::write(root.join("etc/hostname"), "mountplan-test\n").unwrap();
 }
 
+/// The C program `source` compiled by `cc` with `flags` into cargo's scratch directory for
+/// tests, as `stem` (one file, whatever the pid: the next run replaces it). `None`, with NOT
+/// RUN naming `who`, when `cc` fails; that is a failure under CI=true. Callers keep the result
+/// in a `OnceLock`, to compile once per test process.
+pub fn compile_c(stem: &str, source: &str, flags: &[&str], who: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let src = dir.join(format!("{stem}-{}.c", std::process::id()));
+    std::fs::write(&src, source).ok()?;
+    let bin = dir.join(format!("{stem}-{}", std::process::id()));
+    let st = Command::new("cc")
+        .args(flags)
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .status();
+    let _ = std::fs::remove_file(&src);
+    match st {
+        Ok(s) if s.success() => {
+            let stable = dir.join(stem);
+            std::fs::rename(&bin, &stable).ok()?;
+            Some(stable)
+        }
+        _ => {
+            let cc = format!("cc {}", flags.join(" "));
+            eprintln!(
+                "\n!!!! {who}: NOT RUN: `{cc}` failed (apt-get install build-essential; \
+                 .ci/run installs it)\n"
+            );
+            assert!(!ci(), "`{cc}` must work under CI=true");
+            None
+        }
+    }
+}
+
 fn fnv(bytes: &[u8], mut h: u64) -> u64 {
     for b in bytes {
         h ^= u64::from(*b);
