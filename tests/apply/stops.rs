@@ -188,34 +188,8 @@ int main(int argc, char **argv) {
 /// (`None`, with NOT RUN, when `cc` fails; a failure under CI=true).
 pub fn tracer() -> Option<PathBuf> {
     static T: OnceLock<Option<PathBuf>> = OnceLock::new();
-    T.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let src = dir.join(format!("stopat-{}.c", std::process::id()));
-        std::fs::write(&src, TRACER_C).ok()?;
-        let bin = dir.join(format!("stopat-{}", std::process::id()));
-        let st = Command::new("cc")
-            .args(["-O1", "-Wall", "-o"])
-            .arg(&bin)
-            .arg(&src)
-            .status();
-        let _ = std::fs::remove_file(&src);
-        match st {
-            Ok(s) if s.success() => {
-                let stable = dir.join("stopat");
-                std::fs::rename(&bin, &stable).ok()?;
-                Some(stable)
-            }
-            _ => {
-                eprintln!(
-                    "\n!!!! stops: NOT RUN: `cc` failed (apt-get install build-essential; \
-                     .ci/run installs it)\n"
-                );
-                assert!(!ci(), "cc must work under CI=true");
-                None
-            }
-        }
-    })
-    .clone()
+    T.get_or_init(|| compile_c("stopat", TRACER_C, &["-O1", "-Wall"], "stops"))
+        .clone()
 }
 
 /// Where to stop: right after system call `skip` counted from the anchor.

@@ -14,6 +14,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "support/seccomp.rs"]
+mod seccomp;
+pub use seccomp::*;
+#[path = "support/pause.rs"]
+mod pause;
+pub use pause::*;
+#[path = "support/terminal.rs"]
+mod terminal;
+pub use terminal::*;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_mountplan");
 
@@ -175,6 +185,40 @@ pub fn busybox_root(root: &Path) {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
     }
     std::fs::write(root.join("etc/hostname"), "mountplan-test\n").unwrap();
+}
+
+/// The C program `source` compiled by `cc` with `flags` into cargo's scratch directory for
+/// tests, as `stem` (one file, whatever the pid: the next run replaces it). `None`, with NOT
+/// RUN naming `who`, when `cc` fails; that is a failure under CI=true. Callers keep the result
+/// in a `OnceLock`, to compile once per test process.
+pub fn compile_c(stem: &str, source: &str, flags: &[&str], who: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let src = dir.join(format!("{stem}-{}.c", std::process::id()));
+    std::fs::write(&src, source).ok()?;
+    let bin = dir.join(format!("{stem}-{}", std::process::id()));
+    let st = Command::new("cc")
+        .args(flags)
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .status();
+    let _ = std::fs::remove_file(&src);
+    match st {
+        Ok(s) if s.success() => {
+            let stable = dir.join(stem);
+            std::fs::rename(&bin, &stable).ok()?;
+            Some(stable)
+        }
+        _ => {
+            let cc = format!("cc {}", flags.join(" "));
+            eprintln!(
+                "\n!!!! {who}: NOT RUN: `{cc}` failed (apt-get install build-essential; \
+                 .ci/run installs it)\n"
+            );
+            assert!(!ci(), "`{cc}` must work under CI=true");
+            None
+        }
+    }
 }
 
 fn fnv(bytes: &[u8], mut h: u64) -> u64 {
@@ -552,304 +596,4 @@ impl Watched {
         );
         let _ = self.child.wait();
     }
-}
-
-/// The `AUDIT_ARCH_*` of this build (seccomp filters check it first).
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH: u32 = 0xC000_003E;
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH: u32 = 0xC000_00B7;
-
-/// Installs, in `cmd`'s child before exec, a seccomp filter that makes `openat2` fail with
-/// ENOSYS (as on a kernel before 5.6, or under a container runtime's filter); every other
-/// system call is allowed. Inherited by everything the command starts.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-pub fn deny_openat2(cmd: &mut Command) {
-    deny_syscalls(cmd, &[libc::SYS_openat2 as u32]);
-}
-
-/// Installs, in `cmd`'s child before exec, a seccomp filter that makes each system call in
-/// `nrs` fail with ENOSYS; every other one is allowed.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-pub fn deny_syscalls(cmd: &mut Command, nrs: &[u32]) {
-    use std::os::unix::process::CommandExt;
-    let n = nrs.len() as u8;
-    let ret_errno = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
-    let stmt = |code, k| libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    // A = arch; if A != AUDIT_ARCH goto allow; A = nr; if A == nrs[i] goto deny; allow; deny.
-    let mut f = vec![
-        stmt(0x20, 4),
-        libc::sock_filter {
-            code: 0x15,
-            jt: 0,
-            jf: n + 1,
-            k: AUDIT_ARCH,
-        },
-        stmt(0x20, 0),
-    ];
-    for (i, nr) in nrs.iter().enumerate() {
-        f.push(libc::sock_filter {
-            code: 0x15,
-            jt: n - i as u8,
-            jf: 0,
-            k: *nr,
-        });
-    }
-    f.push(stmt(0x06, libc::SECCOMP_RET_ALLOW));
-    f.push(stmt(0x06, ret_errno));
-    unsafe {
-        cmd.pre_exec(move || {
-            let prog = libc::sock_fprog {
-                len: f.len() as u16,
-                filter: f.as_ptr() as *mut libc::sock_filter,
-            };
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &prog as *const libc::sock_fprog,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-/// A FIFO that lets a paused apply go on (`MOUNTPLAN_TEST_RESUME`), for attacks made at an
-/// exact point of an apply or a recovery instead of by racing for it.
-pub struct Resume(pub PathBuf);
-
-impl Resume {
-    /// Makes the FIFO `name` in `dir` (mode 0666, so a rootless apply can open it).
-    pub fn new(dir: &Path, name: &str) -> Resume {
-        let p = dir.join(name);
-        let _ = std::fs::remove_file(&p);
-        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
-        Resume(p)
-    }
-}
-
-/// Runs `cmd` (whose environment names `resume` and a pause point); when it says it paused,
-/// calls `attack`, then lets it go on. Returns its output and whether it paused (it does not
-/// when the point is past its last call or undo). A later pause of the same run (another
-/// process reaching its own point of that number, e.g. the parent recovering a journal the
-/// rollback kept) is let go on without an attack. Nothing here depends on timing: the apply
-/// waits for the test, the test for the apply's message or its end.
-pub fn run_paused(mut cmd: Command, resume: &Resume, attack: impl FnOnce()) -> (Out, bool) {
-    let mut child = cmd.spawn().unwrap();
-    let mut so = child.stdout.take().unwrap();
-    let ho = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = so.read_to_string(&mut s);
-        s
-    });
-    let mut se = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let he = std::thread::spawn(move || {
-        let mut all = String::new();
-        let mut buf = [0u8; 512];
-        let mut told = 0;
-        while let Ok(n) = se.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            all.push_str(&String::from_utf8_lossy(&buf[..n]));
-            let seen = all.matches("mountplan: test pause before ").count();
-            while told < seen {
-                told += 1;
-                let _ = tx.send(());
-            }
-        }
-        all
-    });
-    // A message, or the end of stderr (the sender dropped): whichever comes first.
-    let paused = rx.recv_timeout(Duration::from_secs(60)).is_ok();
-    if paused {
-        attack();
-        if let Err(e) = let_go_on(&mut child, resume) {
-            panic!("{e}:\n{}", he.join().unwrap());
-        }
-    }
-    let t = Instant::now();
-    let status = loop {
-        if rx.try_recv().is_ok() {
-            if let Err(e) = let_go_on(&mut child, resume) {
-                panic!("{e}:\n{}", he.join().unwrap());
-            }
-        }
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("mountplan hung after the pause");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    use std::os::unix::process::ExitStatusExt;
-    let status = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-    let out = Out {
-        status,
-        stdout: ho.join().unwrap(),
-        stderr: he.join().unwrap(),
-    };
-    (out, paused)
-}
-
-/// Lets a paused run go on: opens `resume` for writing, which succeeds once the paused
-/// process has opened it for reading, and closes it, which ends its read. Not blocking, so a
-/// run that never opens it (it said why on stderr) fails the test instead of hanging it.
-fn let_go_on(child: &mut Child, resume: &Resume) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let t = Instant::now();
-    loop {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&resume.0)
-        {
-            Ok(f) => {
-                drop(f);
-                return Ok(());
-            }
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {}
-            Err(e) => return Err(format!("{}: {e}", resume.0.display())),
-        }
-        if child.try_wait().unwrap().is_some() || t.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "it paused but never waited on {}",
-                resume.0.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// True when the `MOUNTPLAN_TEST_*` hooks exist (debug builds); else says the test did not
-/// run, which under `CI=true` is a failure.
-pub fn debug_hooks(test: &str) -> bool {
-    if !cfg!(debug_assertions) {
-        eprintln!(
-            "\n!!!! {test}: NOT RUN: the MOUNTPLAN_TEST_* hooks exist only in debug builds\n"
-        );
-        assert!(
-            !ci(),
-            "{test} must run under CI=true: run the tests in a debug build"
-        );
-    }
-    cfg!(debug_assertions)
-}
-
-/// A pty pair for the caller's side: (master, slave), both close-on-exec.
-pub fn openpty() -> (OwnedFd, OwnedFd) {
-    // SAFETY: libc calls on the new descriptor and a local buffer; each result is checked.
-    unsafe {
-        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-        assert!(m >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
-        let m = OwnedFd::from_raw_fd(m);
-        assert_eq!(libc::grantpt(m.as_raw_fd()), 0);
-        assert_eq!(libc::unlockpt(m.as_raw_fd()), 0);
-        let mut name = [0 as libc::c_char; 128];
-        assert_eq!(
-            libc::ptsname_r(m.as_raw_fd(), name.as_mut_ptr(), name.len()),
-            0
-        );
-        let s = libc::open(
-            name.as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        );
-        assert!(s >= 0, "open slave: {}", std::io::Error::last_os_error());
-        (m, OwnedFd::from_raw_fd(s))
-    }
-}
-
-fn pty_number(master: &OwnedFd) -> u32 {
-    let mut n: libc::c_uint = 0;
-    // SAFETY: TIOCGPTN writes an unsigned int.
-    assert_eq!(
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) },
-        0
-    );
-    n
-}
-
-fn lflag(fd: &OwnedFd) -> libc::tcflag_t {
-    // SAFETY: a local termios filled by tcgetattr, checked.
-    unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        assert_eq!(libc::tcgetattr(fd.as_raw_fd(), &mut t), 0);
-        t.c_lflag
-    }
-}
-
-/// Runs `c` with its descriptors 0, 1 and 2 on a terminal of the test's (its controlling
-/// terminal too, in a new session); returns the exit status, everything written to the
-/// terminal, and the terminal's local modes (`c_lflag`) before and after. The terminal is
-/// never number 0 of the host's devpts (held by the test meanwhile), so its device number
-/// differs from that of a console's pty, number 0 of a new devpts. Reads until the last holder
-/// of the terminal is gone (EIO), then waits: no timing.
-pub fn on_a_terminal(mut c: Command) -> (i32, String, libc::tcflag_t, libc::tcflag_t) {
-    let (mut master, mut slave) = openpty();
-    let mut held = Vec::new();
-    while pty_number(&master) == 0 {
-        held.push(openpty());
-        std::mem::swap(&mut master, &mut held.last_mut().unwrap().0);
-        std::mem::swap(&mut slave, &mut held.last_mut().unwrap().1);
-    }
-    let before = lflag(&master);
-    c.stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave));
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        c.pre_exec(|| {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = c.spawn().unwrap();
-    // The test's copies of the slave are gone with `c`: the master reads EIO once mountplan
-    // and everything it started have closed theirs.
-    drop(c);
-    let mut f = std::fs::File::from(master.try_clone().unwrap());
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => panic!("read the caller's terminal: {e}"),
-        }
-    }
-    let status = child.wait().unwrap();
-    let after = lflag(&master);
-    use std::os::unix::process::ExitStatusExt;
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-    (
-        code,
-        String::from_utf8_lossy(&out).into_owned(),
-        before,
-        after,
-    )
 }
