@@ -87,7 +87,7 @@ pub mod timing;
 pub mod validate;
 
 mod pipeline;
-pub use pipeline::{Checked, check, check_with};
+pub use pipeline::{Checked, check, check_api, check_with};
 
 #[cfg(target_env = "musl")]
 mod musl_alloc;

@@ -76,7 +76,7 @@ pub fn quick_apply(args: &[std::ffi::OsString]) -> Option<ApplyArgs> {
     }
     Some(ApplyArgs {
         plan: plan?,
-        vars: VarArgs { set },
+        vars: VarArgs { set, api: None },
         persist,
         no_verify,
         keep_terminal,

@@ -33,6 +33,7 @@
 //! (what this kernel offers, for doctor), `pin` (a namespace pinned on a file), `fds`.
 
 mod below;
+mod classic;
 pub mod command;
 pub mod console;
 mod creation;
@@ -99,6 +100,11 @@ pub struct Linux {
     put_old: Option<(OwnedFd, String, FileId, OwnedFd)>,
     /// `/` right before a `put-old` pivot: the old root's mount, after it.
     old_root: Option<OwnedFd>,
+    /// `api = "classic"`: mount changes are undone with mount(2) (see [`classic`]).
+    classic: bool,
+    /// The root's host directory, for a classic apply (the mount on top there is looked up
+    /// again by it).
+    root_host: Option<crate::model::HostPath>,
     /// The directory the call before this one made (or the one before a new filesystem's
     /// creation), right below the root of a mount of the plan's own tmpfs or devpts (see
     /// [`Linux::attach`]): reset by every other call.
@@ -143,8 +149,17 @@ impl Linux {
             real_dir_only: Vec::new(),
             put_old: None,
             old_root: None,
+            classic: false,
+            root_host: None,
             fresh_dir: None,
         })
+    }
+
+    /// The same layer for a plan whose calls are classic (`api = "classic"`, or `auto` on a
+    /// kernel without the new API): its undo of a flag change is a bind remount.
+    pub fn classic(mut self, on: bool) -> Self {
+        self.classic = on;
+        self
     }
 
     /// The tmpfs root's mountpoint (EINVAL for a root directory, which has none).
@@ -237,6 +252,15 @@ impl Sys for Linux {
             } => self.idmap(c, *mount, *recursive, map, source),
             Call::Attach { mount, to } => self.attach(c, *mount, to, fresh, before),
             Call::Umount(t) => self.umount(c, t),
+            Call::MountFs { .. } => self.mount_fs(c, before),
+            Call::BindMount {
+                source,
+                recursive,
+                to,
+                mount,
+            } => self.bind_mount(c, source, *recursive, to, *mount, before),
+            Call::Remount { on, flags } => self.remount(c, on, *flags, before),
+            Call::MaskClassic { at, mount } => self.mask_classic(c, at, *mount, before),
             Call::Mkdir {
                 at,
                 mode,
@@ -390,6 +414,7 @@ impl Sys for Linux {
                     .map_err(err)?,
                 )
             }
+            Undo::Setattr { at, set, .. } if self.classic => self.undo_remount(u, at, *set),
             Undo::Setattr {
                 at,
                 recursive,
@@ -406,6 +431,10 @@ impl Sys for Linux {
     fn sides(&mut self, c: &Call) -> Result<Vec<Side>, SysError> {
         match c {
             Call::NewFs {
+                fs: crate::model::FsKind::Overlay(o),
+                ..
+            }
+            | Call::MountFs {
                 fs: crate::model::FsKind::Overlay(o),
                 ..
             } => self.layers.mounting(c, o),

@@ -33,7 +33,7 @@ impl Linux {
     }
 
     /// `self/fd/N` of a descriptor, with the working directory at the host `/proc`.
-    fn name_of(&mut self, fd: i32) -> Result<String, Errno> {
+    pub(super) fn name_of(&mut self, fd: i32) -> Result<String, Errno> {
         self.at_proc()?;
         Ok(format!("self/fd/{fd}"))
     }
