@@ -22,6 +22,8 @@
 //! prints a call as the dry run shows it.
 
 mod classic;
+#[cfg(test)]
+mod classic_tests;
 mod display;
 pub mod fsconfig;
 mod lower;

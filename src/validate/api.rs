@@ -94,9 +94,10 @@ pub(super) fn needs_new(cx: &Ctx, s: &raw::Step, action: &Action, step: &str) ->
             }
             None
         }
-        Action::Remount(r) if r.flags.contains(MsFlags::MS_REC) || !r.rec.is_empty() => {
-            at(option(&rec_word), "a recursive remount")
-        }
+        Action::Remount(r) if r.flags.contains(MsFlags::MS_REC) || !r.rec.is_empty() => at(
+            option(&|w| w == "rec" || rec_word(w)),
+            "a recursive remount",
+        ),
         Action::Readonly(_) => at(None, "a recursive read-only copy (`readonly`)"),
         _ => None,
     }
