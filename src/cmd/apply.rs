@@ -177,7 +177,10 @@ pub fn apply(a: ApplyArgs) -> u8 {
     // what only the new API does, at its key).
     let mut api_why = String::new();
     if let Some(plan_api) = checked.dag.as_ref().map(|d| d.plan.api) {
-        let missing = if test.no_new_api {
+        let missing = if plan_api == mountplan::model::Api::Classic {
+            // Nothing to ask: a classic apply makes no call of the new API.
+            Vec::new()
+        } else if test.no_new_api {
             vec!["fsopen", "open_tree"]
         } else {
             mountplan::sys::linux::probe::mount_api()

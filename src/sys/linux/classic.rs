@@ -197,7 +197,9 @@ impl Linux {
         };
         let src = host::open_path(Path::new(source.as_str()), mount == MountId::ROOT)
             .map_err(|e| SysError::host_path(c, e.errno, what, source.as_str()))?;
-        let src_id = files::statx_id(src.as_fd()).map_err(err)?.0;
+        let src_st =
+            files::statx(src.as_fd(), libc::STATX_INO | libc::STATX_MNT_ID).map_err(err)?;
+        let src_id = files::ids_of(&src_st).0;
         let (t, name) = self.classic_target(c, to, How::FOLLOW)?;
         let src_name = self.name_of(src.as_raw_fd()).map_err(err)?;
         let undo = self.classic_undo(to, mount);
@@ -222,6 +224,15 @@ impl Linux {
         }
         let made = self.made_at(c, to)?;
         self.hold_made(c, mount, made, t.as_ref(), Some(src_id))?;
+        if mount == MountId::ROOT {
+            // As for the new API's root (see [`mount_facts::bind_is_alone`]): the mount table
+            // is read for what the bind brought along only when it may have brought some.
+            if let Some(fd) = self.held.fd(MountId::ROOT) {
+                // SAFETY: the root's descriptor, held for as long as this layer lives.
+                let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                self.root_alone = mount_facts::bind_is_alone(&src_st, b);
+            }
+        }
         self.after_made(mount, to);
         Ok(undo.map_or(Effect::Local, Effect::Changed))
     }
