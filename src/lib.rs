@@ -36,10 +36,11 @@
 //!            MOUNTPLAN_TEST_PAUSE_AT_CALL / _AT_UNDO stop before call or undo N)
 //! sys        THE KERNEL BOUNDARY: narrow traits, `Sys` (the steps' calls), `Procs` (sys/procs.rs,
 //!            the processes' calls), `JournalStore` (the journal's file); sys/linux the only code
-//!            that calls the kernel (below.rs, newmount.rs, mounting.rs the mounts, mount_facts.rs
-//!            what a mount is, resolve.rs and files.rs paths and files, state/ the state
-//!            directory, command/ the command's process, procs.rs, probe.rs and snapshot.rs for
-//!            doctor and capture); sys/fake the recording fakes
+//!            that calls the kernel (below.rs, newmount.rs, mounting.rs the mounts, classic.rs
+//!            those of `api = "classic"`, pivot.rs the pivot's, mount_facts.rs what a mount is,
+//!            resolve.rs and files.rs paths and files, state/ the state directory, command/ the
+//!            command's process, procs.rs, probe.rs and snapshot.rs for doctor and capture);
+//!            sys/fake the recording fakes
 //! ```
 //!
 //! Beside the pipeline: `import` (another tool's configuration -> a plan: oci/, bwrap/,

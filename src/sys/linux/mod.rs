@@ -16,7 +16,8 @@
 //! This file holds [`Linux`] and the dispatch of each [`Call`] and undo; `creation` makes
 //! and changes files below the resolved parent (and proves their place for the journal),
 //! `explain` says why a call inside the root failed, in words. `below` holds the mounts and
-//! resolves below them, `mounting` makes the mount calls,
+//! resolves below them, `mounting` makes the mount calls (`classic` those of
+//! `api = "classic"`, mount(2) on descriptors; `pivot` the put_old directory and pivot_root),
 //! `files` the file changes and their reversal, `resolve` the path walk, `newmount` the
 //! kernel's mount API, `idmap` the user namespace of an idmapped bind, `mount_facts` what a
 //! mount is (flags, locked flags, a mountpoint or not), `layers` an overlay's host directories,
@@ -49,6 +50,7 @@ pub mod mountinfo;
 mod mounting;
 pub mod newmount;
 pub mod pin;
+mod pivot;
 pub mod probe;
 pub mod process;
 mod procs;
