@@ -25,7 +25,7 @@ use super::files::{self, kind};
 use super::resolve::How;
 use super::{Linux, host, in_root, mount_facts};
 use crate::calls::{ATIME, At, AttrOn, Call, MountId, PERM, Target};
-use crate::model::{FsKind, HostPath};
+use crate::model::FsKind;
 use crate::sys::{Before, Effect, SysError, Undo};
 
 impl Linux {
@@ -36,8 +36,20 @@ impl Linux {
         c: &Call,
         to: &Target,
         how: How,
+        fresh: Option<At>,
     ) -> Result<(Option<Fd>, String), SysError> {
         let err = |e: Errno| SysError::new(c, e);
+        // The directory the call before made right below the root of a mount of the plan's
+        // own tmpfs or devpts: by that root's descriptor and the name, as `attach` does (see
+        // docs/RELIABILITY.md, *Shortcuts on the plan's own filesystems*).
+        if let Target::InRoot(at) = to {
+            if fresh.as_ref() == Some(at) && !at.rel.contains('/') {
+                if let Some(dir) = self.held.fd(at.on) {
+                    let name = format!("{}/{}", self.name_of(dir).map_err(err)?, at.rel);
+                    return Ok((Some(Fd::Held(dir)), name));
+                }
+            }
+        }
         let fd = match to {
             Target::InRoot(at) => self
                 .held
@@ -119,7 +131,7 @@ impl Linux {
                  apply ran): not used",
             ));
         }
-        self.held.put(mount, fd);
+        self.held.put_known(mount, fd, mnt);
         Ok(())
     }
 
@@ -127,6 +139,7 @@ impl Linux {
     pub(super) fn mount_fs(
         &mut self,
         c: &Call,
+        fresh: Option<At>,
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let Call::MountFs {
@@ -144,7 +157,7 @@ impl Linux {
         } else {
             How::FOLLOW
         };
-        let (t, name) = self.classic_target(c, to, how)?;
+        let (t, name) = self.classic_target(c, to, how, fresh)?;
         let undo = self.classic_undo(to, *mount);
         if let Some(u) = &undo {
             before(u)?;
@@ -183,13 +196,20 @@ impl Linux {
     pub(super) fn bind_mount(
         &mut self,
         c: &Call,
-        source: &HostPath,
-        recursive: bool,
-        to: &Target,
-        mount: MountId,
+        fresh: Option<At>,
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
+        let Call::BindMount {
+            source,
+            recursive,
+            to,
+            mount,
+        } = c
+        else {
+            return Err(err(Errno::EINVAL));
+        };
+        let (recursive, mount) = (*recursive, *mount);
         let what = if mount == MountId::ROOT {
             "the root directory"
         } else {
@@ -200,7 +220,7 @@ impl Linux {
         let src_st =
             files::statx(src.as_fd(), libc::STATX_INO | libc::STATX_MNT_ID).map_err(err)?;
         let src_id = files::ids_of(&src_st).0;
-        let (t, name) = self.classic_target(c, to, How::FOLLOW)?;
+        let (t, name) = self.classic_target(c, to, How::FOLLOW, fresh)?;
         let src_name = self.name_of(src.as_raw_fd()).map_err(err)?;
         let undo = self.classic_undo(to, mount);
         if let Some(u) = &undo {

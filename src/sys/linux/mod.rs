@@ -254,13 +254,8 @@ impl Sys for Linux {
             } => self.idmap(c, *mount, *recursive, map, source),
             Call::Attach { mount, to } => self.attach(c, *mount, to, fresh, before),
             Call::Umount(t) => self.umount(c, t),
-            Call::MountFs { .. } => self.mount_fs(c, before),
-            Call::BindMount {
-                source,
-                recursive,
-                to,
-                mount,
-            } => self.bind_mount(c, source, *recursive, to, *mount, before),
+            Call::MountFs { .. } => self.mount_fs(c, fresh, before),
+            Call::BindMount { .. } => self.bind_mount(c, fresh, before),
             Call::Remount { on, flags } => self.remount(c, on, *flags, before),
             Call::MaskClassic { at, mount } => self.mask_classic(c, at, *mount, before),
             Call::Mkdir {
