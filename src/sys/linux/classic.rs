@@ -220,8 +220,12 @@ impl Linux {
         let src_st =
             files::statx(src.as_fd(), libc::STATX_INO | libc::STATX_MNT_ID).map_err(err)?;
         let src_id = files::ids_of(&src_st).0;
-        let (t, name) = self.classic_target(c, to, How::FOLLOW, fresh)?;
         let src_name = self.name_of(src.as_raw_fd()).map_err(err)?;
+        // The root bound onto itself: the one directory opened is source and target.
+        let (t, name) = match to {
+            Target::Host(h) if h == source => (None, src_name.clone()),
+            _ => self.classic_target(c, to, How::FOLLOW, fresh)?,
+        };
         let undo = self.classic_undo(to, mount);
         if let Some(u) = &undo {
             before(u)?;
@@ -238,12 +242,13 @@ impl Linux {
             None::<&str>,
         )
         .map_err(err)?;
-        drop(src);
         if mount == MountId::ROOT {
             self.root_host = Some(source.clone());
         }
         let made = self.made_at(c, to)?;
-        self.hold_made(c, mount, made, t.as_ref(), Some(src_id))?;
+        let under = t.unwrap_or(Fd::Own(src));
+        self.hold_made(c, mount, made, Some(&under), Some(src_id))?;
+        drop(under);
         if mount == MountId::ROOT {
             // As for the new API's root (see [`mount_facts::bind_is_alone`]): the mount table
             // is read for what the bind brought along only when it may have brought some.
