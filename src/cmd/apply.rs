@@ -183,11 +183,7 @@ pub fn apply(a: ApplyArgs) -> u8 {
         } else if test.no_new_api {
             vec!["fsopen", "open_tree"]
         } else {
-            mountplan::sys::linux::probe::mount_api()
-                .into_iter()
-                .filter(|(_, a)| a.errno() == Some(nix::errno::Errno::ENOSYS))
-                .map(|(n, _)| n)
-                .collect()
+            mountplan::sys::linux::newmount::missing()
         };
         match mountplan::exec::api::choose(plan_api, &missing) {
             Err(why) => {

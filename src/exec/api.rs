@@ -1,7 +1,7 @@
 //! Which mount API an apply uses, and why.
 //!
 //! Takes the plan's [`Api`] (after `--api`) and the calls of the new mount API this kernel
-//! lacks (from [`crate::sys::linux::probe::mount_api`], asked once before anything is
+//! lacks (from [`crate::sys::linux::newmount::missing`], asked once before anything is
 //! changed); returns the API the apply uses with the reason in words, or why it cannot start.
 //! Pure, so that every case is tested without such a kernel.
 
