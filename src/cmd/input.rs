@@ -188,13 +188,9 @@ impl Input {
         matches!(self.read, Reader::Stdin)
     }
 
-    /// Checks the plan, reading it and its includes; also says whether a file could not be
-    /// read (exit status 2 rather than 1, for `check`, `plan` and `diff` alike).
-    pub fn check(&self, vars: &[(String, String)]) -> (mountplan::Checked, bool) {
-        self.check_api(vars, None)
-    }
-
-    /// [`Input::check`] with the plan's `api` overridden (`--api`).
+    /// Checks the plan, reading it and its includes, with `--set` and `--api` (`None`: the
+    /// plan's own `api`); also says whether a file could not be read (exit status 2 rather
+    /// than 1, for `check`, `plan` and `diff` alike).
     pub fn check_api(
         &self,
         vars: &[(String, String)],
