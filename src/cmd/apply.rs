@@ -200,6 +200,16 @@ pub fn apply(a: ApplyArgs) -> u8 {
                         },
                     )
                     .0;
+                    if checked.has_errors() {
+                        print_diags(&checked.sources, &checked.diags);
+                        eprintln!(
+                            "mountplan: {}: {why}, so `api = \"auto\"` takes the classic \
+                             calls, and the plan asks for what only the new API does (above): \
+                             nothing was applied",
+                            a.plan.display()
+                        );
+                        return FAILED;
+                    }
                 }
                 api_why = why;
             }

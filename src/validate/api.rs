@@ -112,9 +112,15 @@ pub(super) fn refuse(api: Api, api_loc: Option<Loc>, needs: &[NeedsNew], diags: 
         let mut d = Diag::error(
             "mountplan::api::classic",
             format!(
-                "step `{}` asks for {}, which only the new mount API (mount_setattr) makes; \
-                 the plan uses `api = \"classic\"`",
-                n.step, n.what
+                "step `{}` asks for {}, which only the new mount API (mount_setattr) makes, \
+                 and the calls are classic (mount(2)){}",
+                n.step,
+                n.what,
+                if api_loc.is_some() {
+                    ""
+                } else {
+                    ": `--api classic`, or `auto` on a kernel without the new API"
+                }
             ),
             n.loc,
         )
