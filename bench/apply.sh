@@ -4,7 +4,8 @@
 # floor (limit.c as ../shared/bench builds it, static with musl, and limit-newapi.c: the same
 # through the new mount API), bubblewrap and mountplan (as the README's `cargo build --release`
 # builds it, and the glibc dynamic build), all timed INTERLEAVED (bench/interleave.py: each round
-# runs every command once, in random order) so that the ratios hold on a noisy machine.
+# runs every command once, in random order) so that the ratios hold on a noisy machine. mountplan
+# runs both ways: its default (the new API on this kernel) and `--api classic` (mount(2)).
 # Usage: bench/apply.sh   (RUNS=300 rounds per run, ROUNDS=3 runs; SLOW=1 adds runc and shell.sh)
 # Results: $MP_BENCH_DIR/apply-R.json (default /tmp/mp-bench), a Markdown table per run with each
 # median's ratio to limit-c.
@@ -20,6 +21,7 @@ P=$TOP/plans/reference-sandbox.toml
 "$W/limit" "$R"
 "$W/limit-newapi" "$R"
 "$MP" apply "$P" --set ROOTFS="$R" -- /bin/true 2>/dev/null
+"$MP" apply --api classic "$P" --set ROOTFS="$R" -- /bin/true 2>/dev/null
 bwrap --bind "$R" / --proc /proc --dev /dev --tmpfs /tmp --unshare-pid /bin/true
 set -- \
   "limit-c=$W/limit $R" \
@@ -28,6 +30,7 @@ set -- \
   "limit-newapi-musl=$W/limit-newapi-musl $R" \
   "bwrap=bwrap --bind $R / --proc /proc --dev /dev --tmpfs /tmp --unshare-pid /bin/true" \
   "mountplan=$MP apply $P --set ROOTFS=$R -- /bin/true" \
+  "mountplan --api classic=$MP apply --api classic $P --set ROOTFS=$R -- /bin/true" \
   "mountplan --no-verify=$MP apply --no-verify $P --set ROOTFS=$R -- /bin/true" \
   "mountplan glibc dynamic=$MP_GNU apply $P --set ROOTFS=$R -- /bin/true"
 if [ -n "${SLOW:-}" ]; then

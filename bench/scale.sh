@@ -5,6 +5,8 @@
 # runs every command of every N once, in random order). The slope between two N is the extra
 # cost of one mount (mkdir + mount + its teardown at exit, and for mountplan its part of parse,
 # validation, expansion and verification); the least-squares slope over all N is printed too.
+# mountplan runs both ways: `api = "new"` (its default on this kernel) and `--api classic`
+# (mount(2) on descriptors, as limit.c).
 # Usage: bench/scale.sh [N...]   (default 10 100 1000; RUNS=30 rounds)
 . "$(cd "$(dirname "$0")" && pwd)/common.sh"
 need_root
@@ -26,12 +28,14 @@ extra = "".join('[[step]]\nkind = "mount"\ntype = "tmpfs"\ntarget = "/tmp/m%d"\n
 sys.stdout.write(head + extra + '[[step]]\nkind = "pivot"' + pivot)
 PY
   "$MP" apply "$plan" --set ROOTFS="$R" -- /bin/true 2>/dev/null
+  "$MP" apply --api classic "$plan" --set ROOTFS="$R" -- /bin/true 2>/dev/null
   "$W/limit" "$R" "$n"
   "$W/limit-newapi" "$R" "$n"
   args=$(i=0; while [ $i -lt "$n" ]; do printf -- '--tmpfs /tmp/m%d ' $i; i=$((i+1)); done)
   set -- "$@" "limit-c@$n=$W/limit $R $n" "limit-newapi@$n=$W/limit-newapi $R $n" \
     "bwrap@$n=bwrap --bind $R / --proc /proc --dev /dev --tmpfs /tmp $args --unshare-pid /bin/true" \
-    "mountplan@$n=$MP apply $plan --set ROOTFS=$R -- /bin/true"
+    "mountplan@$n=$MP apply $plan --set ROOTFS=$R -- /bin/true" \
+    "mountplan-classic@$n=$MP apply --api classic $plan --set ROOTFS=$R -- /bin/true"
 done
 echo "($(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg), commit $(git -C "$TOP" rev-parse --short HEAD))"
 # (TOOL@N: the tool with N extra mounts)
@@ -41,18 +45,19 @@ import json, sys
 t = json.load(open(sys.argv[1]))["times"]
 ns = [int(n) for n in sys.argv[2:]]
 med = lambda v: sorted(v)[len(v) // 2]
-tools = ["limit-c", "limit-newapi", "bwrap", "mountplan"]
+tools = ["limit-c", "limit-newapi", "bwrap", "mountplan", "mountplan-classic"]
 m = {(k.split("@")[0], int(k.split("@")[1])): med(v) for k, v in t.items()}
 def slope(tool, pts):
     xs = pts; ys = [m[(tool, n)] for n in pts]
     mx = sum(xs) / len(xs); my = sum(ys) / len(ys)
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs) * 1e6
 print()
-print("| N from -> to | " + " | ".join("%s us/mount" % x for x in tools) + " | mountplan / limit-c | mountplan / bwrap |")
-print("| --- |" + " --- |" * (len(tools) + 2))
+print("| N from -> to | " + " | ".join("%s us/mount" % x for x in tools) + " | mountplan / limit-c | mountplan / bwrap | classic / limit-c | classic / new |")
+print("| --- |" + " --- |" * (len(tools) + 4))
 rows = [("%d -> %d" % (a, b), [a, b]) for a, b in zip(ns, ns[1:])] + [("least squares", ns)]
 for label, pts in rows:
     s = {x: slope(x, pts) for x in tools}
     print("| %s | " % label + " | ".join("%.1f" % s[x] for x in tools)
-          + " | %.2f | %.2f |" % (s["mountplan"] / s["limit-c"], s["mountplan"] / s["bwrap"]))
+          + " | %.2f | %.2f | %.2f | %.2f |" % (s["mountplan"] / s["limit-c"], s["mountplan"] / s["bwrap"],
+                                     s["mountplan-classic"] / s["limit-c"], s["mountplan-classic"] / s["mountplan"]))
 PY

@@ -36,10 +36,11 @@
 //!            holds the test pauses, debug builds: MOUNTPLAN_TEST_PAUSE_AT_CALL / _AT_UNDO)
 //! sys        THE KERNEL BOUNDARY: narrow traits, `Sys` (the steps' calls), `Procs` (sys/procs.rs,
 //!            the processes' calls), `JournalStore` (the journal's file); sys/linux the only code
-//!            that calls the kernel (below.rs, newmount.rs, mounting.rs the mounts, mount_facts.rs
-//!            what a mount is, resolve.rs and files.rs paths and files, state/ the state
-//!            directory, command/ the command's process, procs.rs, probe.rs and snapshot.rs for
-//!            doctor and capture, pause.rs the test pauses); sys/fake the recording fakes
+//!            that calls the kernel (below.rs, newmount.rs, mounting.rs the mounts, classic.rs
+//!            those of `api = "classic"`, pivot.rs the pivot's, mount_facts.rs what a mount is,
+//!            resolve.rs and files.rs paths and files, state/ the state directory, command/ the
+//!            command's process, procs.rs, probe.rs and snapshot.rs for doctor and capture,
+//!            pause.rs the test pauses); sys/fake the recording fakes
 //! ```
 //!
 //! Beside the pipeline: `import` (another tool's configuration -> a plan: oci/, bwrap/,
@@ -87,7 +88,7 @@ pub mod timing;
 pub mod validate;
 
 mod pipeline;
-pub use pipeline::{Checked, check, check_with};
+pub use pipeline::{Checked, check, check_api, check_with};
 
 #[cfg(target_env = "musl")]
 mod musl_alloc;

@@ -47,6 +47,17 @@ pub fn check_with(
     read: &mut dyn FnMut(&Path) -> io::Result<String>,
     limits: &crate::load::Limits,
 ) -> Checked {
+    check_api(entry, vars, read, limits, None)
+}
+
+/// [`check_with`] with the plan's `api` overridden (`--api`, `None` for the plan's own).
+pub fn check_api(
+    entry: &Path,
+    vars: &[(String, String)],
+    read: &mut dyn FnMut(&Path) -> io::Result<String>,
+    limits: &crate::load::Limits,
+    api: Option<crate::model::Api>,
+) -> Checked {
     let loaded = crate::load::load_with(entry, read, limits);
     crate::timing::mark("loaded");
     let crate::load::Loaded {
@@ -54,7 +65,7 @@ pub fn check_with(
         plans,
         mut diags,
     } = loaded;
-    let (plan, more) = crate::validate::validate(&sources, &plans, vars);
+    let (plan, more) = crate::validate::validate_api(&sources, &plans, vars, api);
     // The raw plans (a kilobyte a step) are not needed past validation: freed before the
     // graph is built, so that the two are not held at once.
     drop(plans);

@@ -58,6 +58,9 @@ mod crashes;
 #[path = "apply/shortcuts.rs"]
 mod shortcuts;
 
+#[path = "apply/api.rs"]
+mod api;
+
 #[path = "apply/errors.rs"]
 mod errors;
 

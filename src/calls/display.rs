@@ -253,6 +253,50 @@ impl fmt::Display for Call {
                 )
             }
             Call::Attach { mount, to } => write!(f, "move_mount({mount}, {to})"),
+            Call::MountFs {
+                fs,
+                source,
+                flags,
+                to,
+                mount,
+            } => write!(
+                f,
+                "mount({}, {to}, {}, {}, {}) = {mount}",
+                quote(source),
+                quote(fs.fstype()),
+                ms_flags_str(*flags),
+                super::fsconfig::data(fs)
+                    .map(|d| quote(&d))
+                    .unwrap_or_else(|| "NULL".into())
+            ),
+            Call::BindMount {
+                source,
+                recursive,
+                to,
+                mount,
+            } => write!(
+                f,
+                "mount({}, {to}, NULL, MS_BIND{}, NULL) = {mount}",
+                quote(source.as_str()),
+                if *recursive { "|MS_REC" } else { "" }
+            ),
+            Call::Remount { on, flags } => {
+                let on = match on {
+                    AttrOn::Mount(m) => m.to_string(),
+                    AttrOn::Path(t) => t.to_string(),
+                };
+                write!(
+                    f,
+                    "mount(NULL, {on}, NULL, {}, NULL)",
+                    ms_flags_str(MsFlags::MS_REMOUNT | MsFlags::MS_BIND | *flags)
+                )
+            }
+            Call::MaskClassic { at, mount } => write!(
+                f,
+                "mask {at} when it exists: a directory gets mount(\"tmpfs\", {at}, \"tmpfs\", \
+                 MS_RDONLY, NULL) = {mount}, anything else mount(\"/dev/null\", {at}, NULL, \
+                 MS_BIND, NULL) = {mount}"
+            ),
             Call::Umount(t) => write!(f, "umount2({t}, MNT_DETACH)"),
             Call::Mkdir {
                 at,

@@ -58,8 +58,10 @@ fn new_fs(fs: &FsKind, source: &str, flags: MsFlags, mount: MountId, to: Target)
     ]
 }
 
-/// The implicit setup: make `/` a recursive slave, then mount or bind the root as `M0`.
+/// The implicit setup: make `/` a recursive slave, then mount or bind the root as `M0`
+/// (with mount(2) when the plan's `api` is classic).
 pub fn setup(plan: &Plan) -> Vec<Call> {
+    let classic = plan.api.is_classic();
     let slash = HostPath::new("/").expect("/ is a valid path");
     let mut calls = vec![Call::Mount {
         source: Source::None,
@@ -67,6 +69,22 @@ pub fn setup(plan: &Plan) -> Vec<Call> {
         flags: MsFlags::MS_SLAVE | MsFlags::MS_REC,
     }];
     match &plan.root {
+        Root::Path(p) if classic => {
+            calls.extend(super::classic::bind(
+                p,
+                true,
+                MsFlags::empty(),
+                MountId::ROOT,
+                Target::Host(p.clone()),
+            ));
+        }
+        Root::Tmpfs(_) if classic => calls.push(super::classic::new_fs(
+            &plan.root.fs(),
+            "tmpfs",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            MountId::ROOT,
+            Target::TmpRoot,
+        )),
         Root::Path(p) => {
             let m = MountId::ROOT;
             calls.push(Call::CloneTree {
@@ -106,11 +124,13 @@ fn mkdir(mounts: &dyn Place, p: &RootPath, mode: u32, if_missing: bool) -> Call 
 
 /// The calls of a step that does `action`, its paths placed by `mounts` as the plan stands
 /// right before the step; `next` is the number of the next mount made (taken when the step
-/// makes one). Returns the calls and, for a pivot with a fallback, the fallback's.
+/// makes one); `classic` makes the calls of `api = "classic"`. Returns the calls and, for a
+/// pivot with a fallback, the fallback's.
 pub fn step_calls(
     action: &Action,
     mounts: &dyn Place,
     next: &mut u32,
+    classic: bool,
 ) -> (Vec<Call>, Option<Vec<Call>>) {
     let mut take = || {
         let id = MountId(*next);
@@ -133,6 +153,18 @@ pub fn step_calls(
             }
             let to = Target::InRoot(mounts.at(&m.target));
             match &m.fs {
+                FsKind::Bind { source, recursive } if classic => {
+                    calls.extend(super::classic::bind(
+                        source,
+                        *recursive,
+                        m.flags,
+                        take(),
+                        to,
+                    ));
+                }
+                fs if classic => {
+                    calls.push(super::classic::new_fs(fs, m.source(), m.flags, take(), to))
+                }
                 FsKind::Bind { source, recursive } => {
                     let id = take();
                     calls.push(Call::CloneTree {
@@ -198,7 +230,10 @@ pub fn step_calls(
         Action::Remount(r) => {
             let on = AttrOn::Path(Target::InRoot(mounts.at(&r.target)));
             let flags = r.flags - MsFlags::MS_REC;
-            if r.flags.contains(MsFlags::MS_REC) {
+            if classic {
+                // Recursive remounts are refused for classic plans (validate/api.rs).
+                calls.push(Call::Remount { on, flags });
+            } else if r.flags.contains(MsFlags::MS_REC) {
                 calls.push(Call::SetAttr {
                     on,
                     recursive: true,
@@ -314,7 +349,11 @@ pub fn step_calls(
         }
         Action::Mask(m) => {
             let at = mounts.at(&m.path);
-            calls.push(Call::Mask { at, mount: take() });
+            if classic {
+                calls.push(Call::MaskClassic { at, mount: take() });
+            } else {
+                calls.push(Call::Mask { at, mount: take() });
+            }
         }
         Action::Readonly(r) => {
             let at = mounts.at(&r.path);

@@ -17,9 +17,13 @@
 //! mount than the dry run names. `<tmproot>` is the directory in the tool's state directory
 //! that an empty tmpfs root is mounted on, inside the new namespace only.
 //!
-//! `lower` computes a step's calls from the model's answers; `display` prints a call as the
-//! dry run shows it.
+//! `lower` computes a step's calls from the model's answers (`classic` the calls of
+//! `api = "classic"`: mount(2) and umount2(2) on descriptors passed as `self/fd/N`); `display`
+//! prints a call as the dry run shows it.
 
+mod classic;
+#[cfg(test)]
+mod classic_tests;
 mod display;
 pub mod fsconfig;
 mod lower;
@@ -267,6 +271,53 @@ pub enum Call {
     },
     /// `umount2(target, MNT_DETACH)`.
     Umount(Target),
+    /// `api = "classic"`: `mount(source, target, fstype, flags, data)` of a new filesystem
+    /// on the target's descriptor (`self/fd/N` of the host `/proc`), `data` the options as
+    /// [`fsconfig::data`] joins them and `flags` the superblock and per-mount flags; the new
+    /// mount's root is then looked up again from the target's directory and held as mount
+    /// `mount`.
+    MountFs {
+        /// The filesystem with its typed options (never a bind).
+        fs: FsKind,
+        /// The source (the plan's `source`, else the type's name).
+        source: String,
+        /// Every MS_* flag of the mount.
+        flags: MsFlags,
+        /// Where.
+        to: Target,
+        /// The mount it makes.
+        mount: MountId,
+    },
+    /// `api = "classic"`: `mount(source, target, NULL, MS_BIND [| MS_REC], NULL)`, the host
+    /// source opened `O_PATH` first and both passed as `self/fd/N`; held as mount `mount`.
+    BindMount {
+        /// The host path.
+        source: HostPath,
+        /// `MS_REC`.
+        recursive: bool,
+        /// Where.
+        to: Target,
+        /// The mount it makes.
+        mount: MountId,
+    },
+    /// `api = "classic"`: `mount(NULL, target, NULL, MS_REMOUNT|MS_BIND|flags, NULL)`:
+    /// exactly these per-mount flags on one mount (the atime mode kept unless one is given;
+    /// flags the kernel locked kept in a user namespace).
+    Remount {
+        /// The mount.
+        on: AttrOn,
+        /// Its per-mount flags.
+        flags: MsFlags,
+    },
+    /// `api = "classic"` runc's maskedPaths: a directory gets an empty read-only tmpfs
+    /// (`mount(2)`), anything else a bind of the host's `/dev/null`, as mount `mount`; a
+    /// missing path is left alone.
+    MaskClassic {
+        /// The path.
+        at: At,
+        /// The mount it makes when the path exists.
+        mount: MountId,
+    },
     /// `mkdirat`; with `if_missing`, an existing directory is accepted and left alone.
     Mkdir {
         /// The directory.
@@ -414,6 +465,9 @@ impl Call {
         match self {
             Call::NewFs { mount, .. }
             | Call::CloneTree { mount, .. }
+            | Call::MountFs { mount, .. }
+            | Call::BindMount { mount, .. }
+            | Call::MaskClassic { mount, .. }
             | Call::Mask { mount, .. }
             | Call::Readonly { mount, .. } => Some(*mount),
             _ => None,

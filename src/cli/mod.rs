@@ -125,6 +125,33 @@ pub struct VarArgs {
     /// used as written (`${` in it is refused).
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub set: Vec<(String, String)>,
+    /// The kernel mount API, overriding the plan's `api`: `new` (fsopen, open_tree,
+    /// move_mount, mount_setattr), `classic` (mount(2) and umount2(2) on descriptors) or
+    /// `auto` (new where the kernel has it).
+    #[arg(long = "api", value_name = "API")]
+    pub api: Option<ApiArg>,
+}
+
+/// `--api`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApiArg {
+    /// The new API where the kernel has it, classic otherwise.
+    Auto,
+    /// fsopen/fsconfig/fsmount, open_tree, move_mount, mount_setattr.
+    New,
+    /// mount(2) and umount2(2) only.
+    Classic,
+}
+
+impl ApiArg {
+    /// The model's value.
+    pub fn api(self) -> mountplan::model::Api {
+        match self {
+            ApiArg::Auto => mountplan::model::Api::Auto,
+            ApiArg::New => mountplan::model::Api::New,
+            ApiArg::Classic => mountplan::model::Api::Classic,
+        }
+    }
 }
 
 pub(super) fn parse_var(s: &str) -> Result<(String, String), String> {

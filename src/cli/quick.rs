@@ -25,6 +25,7 @@ pub fn quick_apply(args: &[std::ffi::OsString]) -> Option<ApplyArgs> {
     let mut report = false;
     let mut report_fd = None;
     let mut state_dir = None;
+    let mut api = None;
     let mut command = Vec::new();
     let mut it = rest.iter();
     // A value that clap takes as a value, never as a flag, and does not refuse as empty.
@@ -58,6 +59,14 @@ pub fn quick_apply(args: &[std::ffi::OsString]) -> Option<ApplyArgs> {
             "--set" => set.push(parse_var(val()?.to_str()?).ok()?),
             "--persist" if persist.is_none() => persist = Some(PathBuf::from(val()?)),
             "--state-dir" if state_dir.is_none() => state_dir = Some(PathBuf::from(val()?)),
+            "--api" if api.is_none() => {
+                api = Some(match val()?.to_str()? {
+                    "auto" => super::ApiArg::Auto,
+                    "new" => super::ApiArg::New,
+                    "classic" => super::ApiArg::Classic,
+                    _ => return None,
+                })
+            }
             "--format" if format.is_none() => {
                 format = Some(match val()?.to_str()? {
                     "text" => ApplyFormat::Text,
@@ -76,7 +85,7 @@ pub fn quick_apply(args: &[std::ffi::OsString]) -> Option<ApplyArgs> {
     }
     Some(ApplyArgs {
         plan: plan?,
-        vars: VarArgs { set },
+        vars: VarArgs { set, api },
         persist,
         no_verify,
         keep_terminal,
@@ -111,6 +120,10 @@ mod tests {
         let lines: &[&[&str]] = &[
             &["apply", "p.toml"],
             &["apply", "p.toml", "--set", "ROOTFS=/r", "--", "/bin/true"],
+            &["apply", "--api", "classic", "p.toml", "--", "/bin/true"],
+            &["apply", "p.toml", "--api=new"],
+            &["apply", "p.toml", "--api", "bogus"],
+            &["apply", "p.toml", "--api", "new", "--api", "auto"],
             &[
                 "apply",
                 "--set=ROOTFS=/r",

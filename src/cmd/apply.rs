@@ -57,6 +57,7 @@ fn test_hooks() -> TestHooks {
         kill_at_point: var("MOUNTPLAN_TEST_KILL_AT").and_then(|v| v.parse().ok()),
         hang_at_point: var("MOUNTPLAN_TEST_HANG_AT").and_then(|v| v.parse().ok()),
         no_openat2: std::env::var_os("MOUNTPLAN_TEST_NO_OPENAT2").is_some_and(|v| v == "1"),
+        no_new_api: std::env::var_os("MOUNTPLAN_TEST_NO_NEW_API").is_some_and(|v| v == "1"),
         die_after_report: std::env::var_os("MOUNTPLAN_TEST_DIE_AFTER_REPORT")
             .is_some_and(|v| v == "1"),
         pause_before_persist: std::env::var_os("MOUNTPLAN_TEST_PAUSE_BEFORE_PERSIST")
@@ -169,7 +170,51 @@ impl ReportFd {
 
 /// `mountplan apply`.
 pub fn apply(a: ApplyArgs) -> u8 {
-    let (checked, unreadable) = super::check_plan(&a.plan, &a.vars.set);
+    let test = test_hooks();
+    let (mut checked, unreadable) = super::check_plan_api(&a.plan, &a.vars);
+    // The mount API: asked of the kernel once, before anything is changed; `auto` on a
+    // kernel without the new API is checked again with the classic calls (which may refuse
+    // what only the new API does, at its key).
+    let mut api_why = String::new();
+    if let Some(plan_api) = checked.dag.as_ref().map(|d| d.plan.api) {
+        let missing = if plan_api == mountplan::model::Api::Classic {
+            // Nothing to ask: a classic apply makes no call of the new API.
+            Vec::new()
+        } else if test.no_new_api {
+            vec!["fsopen", "open_tree"]
+        } else {
+            mountplan::sys::linux::newmount::missing()
+        };
+        match mountplan::exec::api::choose(plan_api, &missing) {
+            Err(why) => {
+                eprintln!("mountplan: {}: {why}", a.plan.display());
+                return FAILED;
+            }
+            Ok((used, why)) => {
+                if used != plan_api && used == mountplan::model::Api::Classic {
+                    checked = super::check_plan_api(
+                        &a.plan,
+                        &crate::cli::VarArgs {
+                            api: Some(crate::cli::ApiArg::Classic),
+                            ..a.vars.clone()
+                        },
+                    )
+                    .0;
+                    if checked.has_errors() {
+                        print_diags(&checked.sources, &checked.diags);
+                        eprintln!(
+                            "mountplan: {}: {why}, so `api = \"auto\"` takes the classic \
+                             calls, and the plan asks for what only the new API does (above): \
+                             nothing was applied",
+                            a.plan.display()
+                        );
+                        return FAILED;
+                    }
+                }
+                api_why = why;
+            }
+        }
+    }
     mountplan::timing::mark("checked");
     let has_errors = checked.has_errors();
     // Quiet: the plan's warnings (which `check` and `plan` show) only with -v, or with the
@@ -224,7 +269,8 @@ pub fn apply(a: ApplyArgs) -> u8 {
         command: a.command,
         persist: a.persist,
         keep_fd: report_to.as_ref().map(|r| r.n),
-        test: test_hooks(),
+        api_why,
+        test,
     };
     // The JSON document goes to --report-fd N when given (which implies it), else to stderr;
     // stderr then says what text mode says: nothing on success unless -v.

@@ -49,7 +49,7 @@ pub fn run(a: CheckArgs) -> u8 {
     let mut all = Vec::new();
     for plan in &a.plans {
         let input = Input::new(plan, Naming::AsTyped);
-        let (c, unreadable) = input.check(&a.vars.set);
+        let (c, unreadable) = input.check_api(&a.vars.set, a.vars.api.map(crate::cli::ApiArg::api));
         let plan = &input.name;
         let bad = c.has_errors() || (a.deny_warnings && !c.diags.is_empty());
         match a.format {

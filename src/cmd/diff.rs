@@ -39,8 +39,8 @@ pub fn run(a: DiffArgs) -> u8 {
             a.color,
         );
     }
-    let (old, _) = old_in.check(&a.vars.set);
-    let (new, _) = new_in.check(&a.vars.set);
+    let (old, _) = old_in.check_api(&a.vars.set, a.vars.api.map(crate::cli::ApiArg::api));
+    let (new, _) = new_in.check_api(&a.vars.set, a.vars.api.map(crate::cli::ApiArg::api));
     let mut failed = false;
     for c in [&old, &new] {
         if c.dag.is_none() || c.has_errors() {

@@ -26,7 +26,8 @@ pub fn run(a: DoctorArgs) -> u8 {
     };
     let input = Input::new(path, Naming::AsTyped);
     let name = input.name.display().to_string();
-    let (checked, unreadable) = input.check(&a.vars.set);
+    let (checked, unreadable) =
+        input.check_api(&a.vars.set, a.vars.api.map(crate::cli::ApiArg::api));
     let dag = match (&checked.dag, checked.has_errors()) {
         (Some(dag), false) => dag,
         _ => {

@@ -13,7 +13,8 @@ use mountplan::quote::shell_word;
 pub fn run(c: ExportCommand) -> u8 {
     let ExportCommand::Bwrap(a) = c;
     let input = Input::new(&a.plan, Naming::AsTyped);
-    let (checked, unreadable) = input.check(&a.vars.set);
+    let (checked, unreadable) =
+        input.check_api(&a.vars.set, a.vars.api.map(crate::cli::ApiArg::api));
     let Some(dag) = checked.dag.as_ref().filter(|_| !checked.has_errors()) else {
         print_diags(&checked.sources, &checked.diags, Color::Auto);
         return if unreadable { 2 } else { 1 };

@@ -188,22 +188,34 @@ impl Input {
         matches!(self.read, Reader::Stdin)
     }
 
-    /// Checks the plan, reading it and its includes; also says whether a file could not be
-    /// read (exit status 2 rather than 1, for `check`, `plan` and `diff` alike).
-    pub fn check(&self, vars: &[(String, String)]) -> (mountplan::Checked, bool) {
+    /// Checks the plan, reading it and its includes, with `--set` and `--api` (`None`: the
+    /// plan's own `api`); also says whether a file could not be read (exit status 2 rather
+    /// than 1, for `check`, `plan` and `diff` alike).
+    pub fn check_api(
+        &self,
+        vars: &[(String, String)],
+        api: Option<mountplan::model::Api>,
+    ) -> (mountplan::Checked, bool) {
         let mut unreadable = false;
         let mut entry = true;
-        let checked = mountplan::check(&self.name, vars, &mut |p| {
-            let first = std::mem::take(&mut entry);
-            let r = match &self.read {
-                Reader::Files { base } => read_plan(&base.join(p)),
-                Reader::Stdin if first => read_stdin(),
-                Reader::Stdin => read_plan(p),
-                Reader::Git { top, rev, commit } => read_git(top, rev, commit, p),
-            };
-            unreadable |= r.is_err();
-            r
-        });
+        let limits = mountplan::load::Limits::default();
+        let checked = mountplan::check_api(
+            &self.name,
+            vars,
+            &mut |p| {
+                let first = std::mem::take(&mut entry);
+                let r = match &self.read {
+                    Reader::Files { base } => read_plan(&base.join(p)),
+                    Reader::Stdin if first => read_stdin(),
+                    Reader::Stdin => read_plan(p),
+                    Reader::Git { top, rev, commit } => read_git(top, rev, commit, p),
+                };
+                unreadable |= r.is_err();
+                r
+            },
+            &limits,
+            api,
+        );
         // An entry naming no fragment is a plan that cannot be read, as a missing file is.
         unreadable |= self
             .name

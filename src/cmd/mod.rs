@@ -15,9 +15,10 @@ use std::path::Path;
 use crate::cli::Command;
 
 /// Checks the plan file at `path` (never standard input: `apply -` reads a file named `-`),
-/// its files named as typed; also says whether a file could not be read.
-pub(crate) fn check_plan(path: &Path, vars: &[(String, String)]) -> (mountplan::Checked, bool) {
-    input::Input::file(path).check(vars)
+/// its files named as typed, with `--set` and `--api`; also says whether a file could not be
+/// read.
+pub(crate) fn check_plan_api(path: &Path, v: &crate::cli::VarArgs) -> (mountplan::Checked, bool) {
+    input::Input::file(path).check_api(&v.set, v.api.map(crate::cli::ApiArg::api))
 }
 
 /// Whether to colour a stream: `--color always|never`, or with `auto` when the stream is a

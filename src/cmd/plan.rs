@@ -46,7 +46,8 @@ fn format_word(f: PlanFormat) -> &'static str {
 /// Runs `mountplan plan`.
 pub fn run(a: PlanArgs) -> u8 {
     let input = Input::new(&a.plan, Naming::Review);
-    let (checked, unreadable) = input.check(&a.vars.set);
+    let (checked, unreadable) =
+        input.check_api(&a.vars.set, a.vars.api.map(crate::cli::ApiArg::api));
     let dag = match (&checked.dag, checked.has_errors()) {
         (Some(dag), false) => dag,
         _ => {

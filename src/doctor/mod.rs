@@ -211,8 +211,9 @@ fn host_errors(f: &Facts) -> Vec<String> {
         if let Answer::No { call, errno } = a {
             if *errno == Errno::ENOSYS {
                 v.push(format!(
-                    "the kernel has no `{name}` ({call} => {}): every apply makes its mounts \
-                     with the new mount API (Linux 5.2; mount_setattr 5.12)",
+                    "the kernel has no `{name}` ({call} => {}): a plan with `api = \"new\"` \
+                     cannot apply here (the new mount API: Linux 5.2; mount_setattr 5.12); \
+                     `auto`, the default, and `classic` make its mounts with mount(2)",
                     errno_words(*errno)
                 ));
             }

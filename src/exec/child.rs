@@ -186,7 +186,7 @@ fn steps_then_command(
         }
     };
     let mut linux = match Linux::new(host, tmproot, userns, dag.calls.mounts) {
-        Ok(l) => l,
+        Ok(l) => l.classic(dag.plan.api.is_classic()),
         Err(e) => {
             let o = Outcome::early_failure(&dag.plan.name, &e);
             report(&mut sock, &o, on);
@@ -230,6 +230,13 @@ fn steps_then_command(
         }
         None => run::run(dag, &mut linux, &mut journal, opts, &mut point),
     };
+    outcome.api = if dag.plan.api.is_classic() {
+        "classic"
+    } else {
+        "new"
+    }
+    .into();
+    outcome.api_why = cfg.api_why.clone();
     outcome.resolver = if resolve::uses_openat2() {
         "openat2".into()
     } else {

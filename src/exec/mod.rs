@@ -32,8 +32,10 @@
 //! [`apply_with`]); `child.rs` is steps 3 and 4 in the child; `journals.rs` is the journal
 //! directory (locks, leftovers) and [`recover()`]. Beside them: [`run`] (the steps), [`journal`]
 //! (the undo log and its format), [`recover`](mod@recover) (undoing one journal), [`verify`],
-//! [`report`], [`channel`] (the socket protocol), and the test pauses in [`crate::sys::linux::pause`].
+//! [`report`], [`channel`] (the socket protocol), [`api`] (which mount API an apply uses), and
+//! the test pauses in [`crate::sys::linux::pause`].
 
+pub mod api;
 pub mod channel;
 mod child;
 pub mod journal;
@@ -80,6 +82,9 @@ pub struct TestHooks {
     pub hang_at_point: Option<u32>,
     /// `MOUNTPLAN_TEST_NO_OPENAT2=1`: resolve with the user-space walk, as without openat2.
     pub no_openat2: bool,
+    /// `MOUNTPLAN_TEST_NO_NEW_API=1`: apply decides as on a kernel without the new mount API
+    /// (`api = "auto"` takes the classic calls, `api = "new"` refuses to start).
+    pub no_new_api: bool,
     /// `MOUNTPLAN_TEST_DIE_AFTER_REPORT=1`: the process running the steps dies right after it
     /// sent its outcome to the parent, before it printed its report.
     pub die_after_report: bool,
@@ -106,6 +111,9 @@ pub struct Config {
     /// the others (`--report-fd`: close-on-exec, and closed before the command's exec, so
     /// never the command's).
     pub keep_fd: Option<i32>,
+    /// Why the plan's calls are those of the mount API they are (for the report; see
+    /// [`api::choose`]).
+    pub api_why: String,
     /// Test hooks.
     pub test: TestHooks,
 }

@@ -164,6 +164,12 @@ pub struct Outcome {
     pub rollback_errors: Vec<String>,
     /// `openat2` or `walk`: how paths inside the root were resolved.
     pub resolver: String,
+    /// `new` or `classic`: the kernel mount API the calls were made with.
+    #[serde(default)]
+    pub api: String,
+    /// Why that API (the plan's word, or what `auto` found).
+    #[serde(default)]
+    pub api_why: String,
 }
 
 impl Outcome {
@@ -203,6 +209,9 @@ pub fn text(o: &Outcome) -> String {
         if let Some(c) = &st.choice {
             let _ = writeln!(s, "         auto: {c}");
         }
+    }
+    if !o.api.is_empty() {
+        let _ = writeln!(s, "  api: {} ({})", o.api, o.api_why);
     }
     if let Some(v) = &o.verify {
         if v.ok {
@@ -277,6 +286,7 @@ pub fn json(
         "plan": plan,
         "setup_micros": o.setup_micros,
         "resolver": o.resolver,
+        "api": { "used": o.api, "why": o.api_why },
         "steps": o.steps,
         "verify": o.verify,
         "error": o.failure,

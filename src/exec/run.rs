@@ -128,8 +128,14 @@ impl Runner<'_> {
                 }
                 // The change is made: push its record first, so a failing done record still
                 // gets it undone.
-                let at_overlay =
-                    matches!(c, Call::Attach { mount, .. } if self.overlay_mounts.contains(mount));
+                let at_overlay = matches!(c, Call::Attach { mount, .. } if self.overlay_mounts.contains(mount))
+                    || matches!(
+                        c,
+                        Call::MountFs {
+                            fs: crate::model::FsKind::Overlay(_),
+                            ..
+                        }
+                    );
                 if let (true, Undo::Umount { path, .. }) = (at_overlay, &u) {
                     self.overlays.push((path.clone(), self.stack.len()));
                 }

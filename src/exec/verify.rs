@@ -146,7 +146,10 @@ fn options_match(fs: &FsKind, actual: &str) -> bool {
 fn attachments(dag: &Dag) -> Vec<(MountId, Option<usize>, Option<MountId>)> {
     let mut out = Vec::new();
     for c in &dag.calls.setup {
-        if let Call::Attach { mount, .. } = c {
+        if let Call::Attach { mount, .. }
+        | Call::MountFs { mount, .. }
+        | Call::BindMount { mount, .. } = c
+        {
             out.push((*mount, None, None));
         }
     }
@@ -156,10 +159,20 @@ fn attachments(dag: &Dag) -> Vec<(MountId, Option<usize>, Option<MountId>)> {
                 Call::Attach {
                     mount,
                     to: Target::InRoot(at),
-                } => out.push((*mount, sc.step, Some(at.on))),
-                Call::Mask { at, mount } | Call::Readonly { at, mount } => {
-                    out.push((*mount, sc.step, Some(at.on)))
                 }
+                | Call::MountFs {
+                    mount,
+                    to: Target::InRoot(at),
+                    ..
+                }
+                | Call::BindMount {
+                    mount,
+                    to: Target::InRoot(at),
+                    ..
+                } => out.push((*mount, sc.step, Some(at.on))),
+                Call::Mask { at, mount }
+                | Call::MaskClassic { at, mount }
+                | Call::Readonly { at, mount } => out.push((*mount, sc.step, Some(at.on))),
                 _ => {}
             }
         }

@@ -9,8 +9,9 @@
 //! The files, by job: this one holds the plan, its root, namespaces and steps, step ids and
 //! modes; `paths.rs` the checked paths, `mounts.rs` the mount steps' types (the
 //! filesystem kinds and their typed options, remount, propagation, umount), `actions.rs` every
-//! step's [`Action`] and the other steps' types, `flags.rs` the mount flags' names and words, `idmap.rs` an idmapped bind's mapping,
-//! `process.rs` the command's `[process]`.
+//! step's [`Action`] and the other steps' types, `flags.rs` the mount flags' names and words,
+//! `api.rs` the plan's mount API, `idmap.rs` an idmapped bind's mapping, `process.rs` the
+//! command's `[process]`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +19,7 @@ use std::fmt;
 pub use nix::mount::MsFlags;
 
 mod actions;
+mod api;
 mod flags;
 mod idmap;
 mod mounts;
@@ -25,6 +27,7 @@ mod paths;
 mod process;
 
 pub use self::actions::*;
+pub use self::api::Api;
 pub use self::flags::{FLAG_WORDS, MS_NAMES, REC_WORDS, ms_flags_str, option_words};
 pub use self::idmap::{IdRange, Idmap, IdmapFrom};
 pub use self::mounts::*;
@@ -95,6 +98,10 @@ pub struct Plan {
     pub name: String,
     /// The plan's description.
     pub description: Option<String>,
+    /// The kernel mount API apply uses (`api`, or `--api`).
+    pub api: Api,
+    /// Where `api` is written, when it is.
+    pub api_loc: Option<Loc>,
     /// Where the root comes from.
     pub root: Root,
     /// Where `[root] path` is, for a root on a host directory.

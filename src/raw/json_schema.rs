@@ -16,6 +16,17 @@ use super::{Plan, StepKind, words};
 pub fn schema() -> serde_json::Value {
     let mut v = serde_json::to_value(schemars::schema_for!(Plan)).unwrap_or_default();
     drop_null(&mut v);
+    // `api`'s words as an enum (or a `${NAME}`), as a step's words are.
+    if let Some(serde_json::Value::Object(m)) = v["properties"].get_mut("api") {
+        m.remove("type");
+        m.insert(
+            "anyOf".into(),
+            serde_json::json!([
+                { "enum": crate::model::Api::WORDS },
+                { "$ref": "#/$defs/Variable" },
+            ]),
+        );
+    }
     let defs = &mut v["$defs"];
     let kinds = defs["StepKind"].clone();
     let flat = defs["Step"].clone();

@@ -48,6 +48,14 @@ pub struct Plan {
     /// shipped inside mountplan, listed under "Fragments" in docs/plan-format.md: its steps and
     /// namespaces, not its name or root.
     pub include: Option<Vec<Spanned<String>>>,
+    /// Which kernel mount API apply uses: `"new"` (fsopen, fsmount, open_tree, move_mount,
+    /// mount_setattr: every mount held by its descriptor from the moment it is made),
+    /// `"classic"` (mount(2) and umount2(2) only, each target a descriptor resolved in the
+    /// root and passed as `self/fd/N` of the host `/proc`; no idmapped binds, no recursive
+    /// flags, no `readonly` step), or `"auto"` (the default: the new API where the kernel has
+    /// it, classic otherwise). The entry plan's value wins over its includes'; `--api`
+    /// overrides both.
+    pub api: Option<Spanned<String>>,
     /// Where the new root comes from: an existing directory or an empty tmpfs.
     pub root: Option<Spanned<Root>>,
     /// Which namespaces to create besides the mount namespace (always created).

@@ -32,10 +32,17 @@ struct Header<'a> {
     file: &'a str,
     description: Option<&'a str>,
     root: JRoot,
+    api: JApi,
     namespaces: Namespaces,
     vars: &'a BTreeMap<String, String>,
     includes: &'a [String],
     process: JProcess<'a>,
+}
+
+#[derive(Serialize)]
+struct JApi {
+    word: &'static str,
+    rule: String,
 }
 
 #[derive(Serialize)]
@@ -285,6 +292,10 @@ pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
                 root @ crate::model::Root::Tmpfs(_) => JRoot::Tmpfs {
                     data: crate::calls::fsconfig::data(&root.fs()),
                 },
+            },
+            api: JApi {
+                word: plan.api.as_str(),
+                rule: crate::render::api_rule(plan.api),
             },
             namespaces: Namespaces {
                 mount: true,

@@ -40,6 +40,19 @@ pub use markdown::markdown;
 pub use mermaid::mermaid;
 pub use text::text;
 
+/// The plan's mount API as the dry run states it: which calls it shows, and for `auto` the
+/// rule apply follows (the other list is `mountplan plan --api classic`).
+pub fn api_rule(api: crate::model::Api) -> String {
+    use crate::model::Api;
+    match api {
+        Api::Auto => "auto: the new API's calls below; on a kernel without fsopen/open_tree, \
+                      the classic calls (mountplan plan --api classic)"
+            .into(),
+        Api::New => "new: fsopen, open_tree, move_mount, mount_setattr".into(),
+        Api::Classic => "classic: mount(2) and umount2(2) on descriptors (self/fd/N)".into(),
+    }
+}
+
 /// How the command of `plan` runs, as `(field, value)` lines in words (user, capabilities,
 /// no_new_privs, cwd, environment, hostname, umask): what `check` prints for a valid plan and
 /// the dry run's `command` block.

@@ -57,6 +57,7 @@ pub fn text(sources: &Sources, dag: &Dag, diags: &[Diag], opts: &TextOptions) ->
         kv(&mut o, "description", d);
     }
     kv(&mut o, "root", &r.root());
+    kv(&mut o, "api", &crate::render::api_rule(plan.api));
     let (ns, user) = r.namespaces();
     kv(&mut o, "namespaces", &ns.join(", "));
     if let Some(u) = user {

@@ -70,8 +70,46 @@ fn one(c: &Call, all: &[Call]) -> Undo {
             ),
             _ => format!("umount2({mount} {to}, MNT_DETACH)"),
         }),
+        Call::MountFs {
+            mount,
+            to: to @ Target::InRoot(_),
+            fs,
+            ..
+        } => Undo::Do(match fs {
+            FsKind::Overlay(o) if o.work.is_some() => format!(
+                "umount2({mount} {to}, MNT_DETACH); then rmdir({}) (and `index`) if the mount \
+                 made it and it is still the same inode",
+                quote(&format!(
+                    "{}/work",
+                    o.work.as_ref().map(|w| w.as_str()).unwrap_or("")
+                ))
+            ),
+            _ => format!("umount2({mount} {to}, MNT_DETACH)"),
+        }),
+        Call::BindMount {
+            mount,
+            to: to @ Target::InRoot(_),
+            ..
+        } => Undo::Do(format!("umount2({mount} {to}, MNT_DETACH)")),
         // The setup's mounts are only in the new namespace.
-        Call::Attach { .. } | Call::Mount { .. } | Call::Umount(_) => Undo::Discarded,
+        Call::Attach { .. }
+        | Call::MountFs { .. }
+        | Call::BindMount { .. }
+        | Call::Mount { .. }
+        | Call::Umount(_) => Undo::Discarded,
+        Call::Remount {
+            on: AttrOn::Mount(_),
+            ..
+        } => Undo::Nothing,
+        Call::Remount {
+            on: AttrOn::Path(t),
+            ..
+        } => Undo::Do(format!(
+            "mount(NULL, {t}, NULL, MS_REMOUNT|MS_BIND|..., NULL) back to the flags it had before"
+        )),
+        Call::MaskClassic { at, mount } => Undo::Do(format!(
+            "umount2({mount} {at}, MNT_DETACH) if it mounted anything"
+        )),
         // A detached mount goes with its descriptor.
         Call::NewFs { .. } | Call::CloneTree { .. } | Call::Idmap { .. } => Undo::Nothing,
         Call::SetAttr {

@@ -3,8 +3,10 @@
 //! Takes the sources, the raw plans (includes first, the entry last) and `--set` overrides;
 //! returns the typed plan when there is no error, and every diagnostic found (errors and
 //! warnings) — never only the first. Single values are checked in `values`, one step in
-//! `step`, and plan-wide rules (ids, the pivot, host paths after it) here.
+//! `step`, and plan-wide rules (ids, the pivot, host paths after it) here; `api` the plan's
+//! mount API and what a classic plan cannot do.
 
+mod api;
 pub(crate) mod idmap;
 pub mod preflight;
 mod process;
@@ -26,6 +28,16 @@ pub fn validate(
     sources: &Sources,
     plans: &[(SourceId, raw::Plan)],
     set: &[(String, String)],
+) -> (Option<model::Plan>, Vec<Diag>) {
+    validate_api(sources, plans, set, None)
+}
+
+/// [`validate`] with the plan's `api` overridden (`--api`).
+pub fn validate_api(
+    sources: &Sources,
+    plans: &[(SourceId, raw::Plan)],
+    set: &[(String, String)],
+    api_override: Option<model::Api>,
 ) -> (Option<model::Plan>, Vec<Diag>) {
     let mut diags = Vec::new();
     let Some((entry_id, _)) = plans.last() else {
@@ -85,6 +97,9 @@ pub fn validate(
     let mut description = None;
     let mut root: Option<Root> = None;
     let mut root_loc: Option<Loc> = None;
+    let mut plan_api = model::Api::default();
+    let mut api_loc: Option<Loc> = None;
+    let mut needs_new: Vec<api::NeedsNew> = Vec::new();
     let mut ns = Namespaces::default();
     let mut process_parts = process::Parts::default();
     let mut steps = Vec::new();
@@ -138,6 +153,12 @@ pub fn validate(
         }
         if let Some(v) = p.description.as_ref().filter(|_| header(src)) {
             description = cx.sub(v);
+        }
+        if let Some(v) = p.api.as_ref().filter(|_| header(src)) {
+            if let Some(a) = api::word(&mut cx, v) {
+                plan_api = a;
+                api_loc = Some(cx.loc(v));
+            }
         }
         if let Some(r) = p.root.as_ref().filter(|_| header(src)) {
             let l = cx.loc(r);
@@ -265,6 +286,7 @@ pub fn validate(
             let Some(id) = id else {
                 continue;
             };
+            needs_new.extend(api::needs_new(&cx, s, &action, &id));
             steps.push(model::Step {
                 id: StepId::new(id),
                 explicit_id: s.id.is_some(),
@@ -295,6 +317,11 @@ pub fn validate(
         }
     }
     let process = process::finish(process_parts, &ns, &steps, &mut diags);
+    let (plan_api, api_loc) = match api_override {
+        Some(a) => (a, None),
+        None => (plan_api, api_loc),
+    };
+    api::refuse(plan_api, api_loc, &needs_new, &mut diags);
     // A `[root]` that is there but wrong has had its own diagnostic.
     let given = plans
         .iter()
@@ -322,6 +349,8 @@ pub fn validate(
                 .unwrap_or_else(|| "plan".into())
         }),
         description,
+        api: plan_api,
+        api_loc,
         root,
         root_loc,
         namespaces: ns,

@@ -104,15 +104,17 @@ fn a_successful_apply_prints_nothing_of_its_own() {
             o.stderr
         );
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 5, "pid={pid}: {}", o.stderr);
+        assert_eq!(lines.len(), 6, "pid={pid}: {}", o.stderr);
         assert!(lines[0].starts_with("  setup "), "{}", o.stderr);
         assert!(lines[1].starts_with("  [  1]  proc ") && lines[1].contains(" ok "));
         assert!(lines[2].starts_with("  [  2]  pivot") && lines[2].contains(" ok "));
+        // Which mount API ran, and why (`auto` on this kernel: the new one).
+        assert!(lines[3].starts_with("  api: new (auto: "), "{}", o.stderr);
         assert_eq!(
-            lines[3],
+            lines[4],
             "  verify: 2 predicted mounts match /proc/self/mountinfo"
         );
-        assert_eq!(lines[4], "err");
+        assert_eq!(lines[5], "err");
     }
 }
 

@@ -194,7 +194,8 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
         w.intern(i);
         let first = MountId(w.next_mount);
         let mut next = w.next_mount;
-        let (c, fallback) = crate::calls::step_calls(&plan.steps[i].action, &w, &mut next);
+        let (c, fallback) =
+            crate::calls::step_calls(&plan.steps[i].action, &w, &mut next, plan.api.is_classic());
         w.next_mount = next;
         calls.steps.push(StepCalls {
             step: Some(i),

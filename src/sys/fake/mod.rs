@@ -212,10 +212,33 @@ impl Sys for Fake {
             Call::Attach {
                 mount,
                 to: Target::InRoot(at),
+            }
+            | Call::MountFs {
+                mount,
+                to: Target::InRoot(at),
+                ..
+            }
+            | Call::BindMount {
+                mount,
+                to: Target::InRoot(at),
+                ..
             } => {
                 let u = Undo::Umount {
                     path: at.path.clone(),
                     mount: *mount,
+                };
+                self.note(before, &u)?;
+                Ok(Effect::Changed(u))
+            }
+            Call::Remount {
+                on: AttrOn::Path(Target::InRoot(at)),
+                flags,
+            } => {
+                let u = Undo::Setattr {
+                    at: at.clone(),
+                    recursive: false,
+                    set: MsFlags::empty(),
+                    clear: *flags,
                 };
                 self.note(before, &u)?;
                 Ok(Effect::Changed(u))
@@ -235,7 +258,9 @@ impl Sys for Fake {
                 self.note(before, &u)?;
                 Ok(Effect::Changed(u))
             }
-            Call::Mask { at, mount } | Call::Readonly { at, mount } => {
+            Call::Mask { at, mount }
+            | Call::MaskClassic { at, mount }
+            | Call::Readonly { at, mount } => {
                 if self.files.contains_key(&at.path) {
                     let u = Undo::Umount {
                         path: at.path.clone(),

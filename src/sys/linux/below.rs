@@ -112,6 +112,23 @@ impl Held {
         self.slot(m).at = Some(at.clone());
     }
 
+    /// Holds the descriptor of mount `m`, just made, whose mount id is known already.
+    pub(super) fn put_known(&mut self, m: MountId, fd: OwnedFd, mnt: Option<u64>) {
+        let s = self.slot(m);
+        s.fd = Some(fd);
+        s.mnt = mnt;
+    }
+
+    /// Where mount `m` is (or was to be) attached.
+    pub(super) fn where_attached(&self, m: MountId) -> Option<At> {
+        self.slots.get(m.index())?.at.clone()
+    }
+
+    /// How many mounts the table has room for.
+    pub(super) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Forgets mount `m` (unmounted, or its attach failed).
     pub(super) fn forget(&mut self, m: MountId) {
         let s = self.slot(m);

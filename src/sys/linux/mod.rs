@@ -16,7 +16,8 @@
 //! This file holds [`Linux`] and the dispatch of each [`Call`] and undo; `creation` makes
 //! and changes files below the resolved parent (and proves their place for the journal),
 //! `explain` says why a call inside the root failed, in words. `below` holds the mounts and
-//! resolves below them, `mounting` makes the mount calls,
+//! resolves below them, `mounting` makes the mount calls (`classic` those of
+//! `api = "classic"`, mount(2) on descriptors; `pivot` the put_old directory and pivot_root),
 //! `files` the file changes and their reversal, `resolve` the path walk, `newmount` the
 //! kernel's mount API, `idmap` the user namespace of an idmapped bind, `mount_facts` what a
 //! mount is (flags, locked flags, a mountpoint or not), `layers` an overlay's host directories,
@@ -34,6 +35,7 @@
 //! `pause` (the test pauses of debug builds: stop before call or undo N until a test says go).
 
 mod below;
+mod classic;
 pub mod command;
 pub mod console;
 mod creation;
@@ -50,6 +52,7 @@ mod mounting;
 pub mod newmount;
 pub mod pause;
 pub mod pin;
+mod pivot;
 pub mod probe;
 pub mod process;
 mod procs;
@@ -101,6 +104,11 @@ pub struct Linux {
     put_old: Option<(OwnedFd, String, FileId, OwnedFd)>,
     /// `/` right before a `put-old` pivot: the old root's mount, after it.
     old_root: Option<OwnedFd>,
+    /// `api = "classic"`: mount changes are undone with mount(2) (see [`classic`]).
+    classic: bool,
+    /// The root's host directory, for a classic apply (the mount on top there is looked up
+    /// again by it).
+    root_host: Option<crate::model::HostPath>,
     /// The directory the call before this one made (or the one before a new filesystem's
     /// creation), right below the root of a mount of the plan's own tmpfs or devpts (see
     /// [`Linux::attach`]): reset by every other call.
@@ -145,8 +153,17 @@ impl Linux {
             real_dir_only: Vec::new(),
             put_old: None,
             old_root: None,
+            classic: false,
+            root_host: None,
             fresh_dir: None,
         })
+    }
+
+    /// The same layer for a plan whose calls are classic (`api = "classic"`, or `auto` on a
+    /// kernel without the new API): its undo of a flag change is a bind remount.
+    pub fn classic(mut self, on: bool) -> Self {
+        self.classic = on;
+        self
     }
 
     /// The tmpfs root's mountpoint (EINVAL for a root directory, which has none).
@@ -239,6 +256,10 @@ impl Sys for Linux {
             } => self.idmap(c, *mount, *recursive, map, source),
             Call::Attach { mount, to } => self.attach(c, *mount, to, fresh, before),
             Call::Umount(t) => self.umount(c, t),
+            Call::MountFs { .. } => self.mount_fs(c, fresh, before),
+            Call::BindMount { .. } => self.bind_mount(c, fresh, before),
+            Call::Remount { on, flags } => self.remount(c, on, *flags, before),
+            Call::MaskClassic { at, mount } => self.mask_classic(c, at, *mount, before),
             Call::Mkdir {
                 at,
                 mode,
@@ -392,6 +413,7 @@ impl Sys for Linux {
                     .map_err(err)?,
                 )
             }
+            Undo::Setattr { at, set, .. } if self.classic => self.undo_remount(u, at, *set),
             Undo::Setattr {
                 at,
                 recursive,
@@ -408,6 +430,10 @@ impl Sys for Linux {
     fn sides(&mut self, c: &Call) -> Result<Vec<Side>, SysError> {
         match c {
             Call::NewFs {
+                fs: crate::model::FsKind::Overlay(o),
+                ..
+            }
+            | Call::MountFs {
                 fs: crate::model::FsKind::Overlay(o),
                 ..
             } => self.layers.mounting(c, o),
