@@ -17,7 +17,9 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::diag::Diag;
 use crate::raw;
-use crate::source::{Loc, SourceId, Sources};
+use crate::source::{Loc, SourceId, Sources, Span};
+
+mod steps;
 
 /// How many syntax errors of one file are shown; the rest are counted in one more.
 pub const MAX_SYNTAX_ERRORS: usize = 100;
@@ -198,9 +200,16 @@ struct Budget {
 /// unknown key, the known key it is a likely typo of (`typ`: `type`). A required key missing
 /// is not reported when it is one of them: the fix is the one the first diagnostic gives.
 /// Past the file's [`Budget`], a table with a problem is dropped at its first, unreported.
+///
+/// `value` was parsed from the text at byte `base` of the file: its spans, and those of the
+/// errors, are shifted by it. With `again` (which parses the same table once more), the first
+/// attempt takes `value` itself, not a copy, and `again` gives it back for the next ones.
+#[allow(clippy::too_many_arguments)]
 fn lenient<'i, T: Deserialize<'i>>(
     src: SourceId,
+    base: usize,
     mut value: Spanned<DeValue<'i>>,
+    mut again: Option<&mut dyn FnMut() -> Option<Spanned<DeValue<'i>>>>,
     no_match: Option<&str>,
     reported: &mut Vec<String>,
     diags: &mut Vec<Diag>,
@@ -208,14 +217,34 @@ fn lenient<'i, T: Deserialize<'i>>(
 ) -> Option<T> {
     let first = diags.len();
     let span = value.span();
+    let file_span = span.start + base..span.end + base;
     let mut problems = 0;
     let mut capped = false;
     let out = loop {
-        let e = match T::deserialize(ValueDeserializer::from(value.clone())) {
+        let attempt = match again.take() {
+            Some(again) => {
+                let v = std::mem::replace(&mut value, Spanned::new(0..0, DeValue::Boolean(false)));
+                let r = raw::with_base(base, || T::deserialize(ValueDeserializer::from(v)));
+                if r.is_err() {
+                    match again() {
+                        Some(v) => value = v,
+                        None => break None,
+                    }
+                }
+                r
+            }
+            None => raw::with_base(base, || {
+                T::deserialize(ValueDeserializer::from(value.clone()))
+            }),
+        };
+        let e = match attempt {
             Ok(v) => break Some(v),
             Err(e) => e,
         };
-        let (d, found) = from_toml(src, &e, span.clone(), no_match);
+        let (mut d, found) = from_toml(src, &e, span.clone(), no_match);
+        if let Some(l) = &mut d.loc {
+            l.span = Span::new(l.span.start + base..l.span.end + base);
+        }
         if let Found::Missing(k) = &found {
             // serde names the missing key, not its table: a key of that name reported
             // anywhere in this table will do (tables rarely share a required key's name).
@@ -226,7 +255,7 @@ fn lenient<'i, T: Deserialize<'i>>(
         }
         if budget.left == 0 {
             budget.over += 1;
-            budget.first_over.get_or_insert(span.clone());
+            budget.first_over.get_or_insert(file_span.clone());
             break None;
         }
         if problems == MAX_TABLE_PROBLEMS {
@@ -258,7 +287,7 @@ fn lenient<'i, T: Deserialize<'i>>(
             Diag::error(
                 "mountplan::syntax",
                 format!("more than {MAX_TABLE_PROBLEMS} problems in this table"),
-                Loc::new(src, span),
+                Loc::new(src, file_span),
             )
             .label("the table was not read further")
             .help("fix the problems above first"),
@@ -270,6 +299,7 @@ fn lenient<'i, T: Deserialize<'i>>(
 /// The diagnostic of `${` in a string where nothing is substituted, when `v` is one.
 fn not_substituted(
     src: SourceId,
+    base: usize,
     v: &Spanned<DeValue<'_>>,
     what: &str,
     why: &str,
@@ -280,7 +310,7 @@ fn not_substituted(
             Diag::error(
                 "mountplan::var::not_substituted",
                 format!("no variable is substituted in {what}: {why}"),
-                Loc::new(src, v.span()),
+                Loc::new(src, v.span().start + base..v.span().end + base),
             )
             .label("`${` here would stay as it is")
             .help(fix.to_string()),
@@ -308,6 +338,7 @@ fn refuse_vars(
                 .filter(|i| {
                     let d = not_substituted(
                         src,
+                        0,
                         i,
                         "`include`",
                         "includes are read before the variables are known",
@@ -327,6 +358,7 @@ fn refuse_vars(
             let d = t.get("user").and_then(|u| {
                 not_substituted(
                     src,
+                    0,
                     u,
                     "`user`",
                     "it takes `true`, `false` or `\"auto\"`",
@@ -345,6 +377,7 @@ fn refuse_vars(
 /// [`refuse_vars`] for one step: `${` in `kind`, which decides the other keys of the step.
 fn refuse_in_step(
     src: SourceId,
+    base: usize,
     step: &mut DeTable<'_>,
     reported: &mut Vec<String>,
     diags: &mut Vec<Diag>,
@@ -352,6 +385,7 @@ fn refuse_in_step(
     let d = step.get("kind").and_then(|k| {
         not_substituted(
             src,
+            base,
             k,
             "`kind`",
             "the kind decides which keys the step may have",
@@ -376,9 +410,19 @@ pub struct Parsed {
     pub over: Option<std::ops::Range<usize>>,
 }
 
-/// Parses file `id` of `sources`, keeping at most `max_steps` steps.
+/// Parses file `id` of `sources`, keeping at most `max_steps` steps: one `[[step]]` at a time
+/// when the file allows it ([`steps::by_steps`]), else the whole document at once (the same
+/// plan and diagnostics either way).
 pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
     let text = &sources.get(id).text;
+    if let Some(p) = steps::by_steps(text, id, max_steps) {
+        return p;
+    }
+    whole(text, id, max_steps)
+}
+
+/// [`parse`] of the whole document at once.
+fn whole(text: &str, id: SourceId, max_steps: usize) -> Parsed {
     let mut diags = Vec::new();
     let mut over = None;
     let (table, errors) = DeTable::parse_recoverable(text);
@@ -411,48 +455,18 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
     let mut table = table.into_inner();
     let step_key = table.keys().find(|k| k.get_ref() == "step").cloned();
     let steps = step_key.and_then(|k| table.remove(&k).map(|v| (k, v)));
-    let mut budget = Budget {
-        left: MAX_SYNTAX_ERRORS,
-        over: 0,
-        first_over: None,
-    };
-    let mut reported = Vec::new();
-    refuse_vars(id, &mut table, &mut reported, &mut diags);
-    let top = Spanned::new(span, DeValue::Table(table));
-    let mut plan: raw::Plan =
-        lenient(id, top, None, &mut reported, &mut diags, &mut budget).unwrap_or_default();
-    plan.reported = reported;
+    let mut budget = Budget::new();
+    let mut plan = read_top(id, span, table, &mut diags, &mut budget);
     if let Some((key, value)) = steps {
         let vspan = value.span();
         match value.into_inner() {
             DeValue::Array(items) => {
                 over = items.get(max_steps).map(|i| i.span());
-                // Room for every step at once: a raw step is about a kilobyte, and a vector
-                // grown by doubling copies them all again (and holds both copies meanwhile).
+                // Room for every step at once: a vector grown by doubling copies them all
+                // again (and holds both copies meanwhile).
                 plan.step.reserve(items.len().min(max_steps));
                 for item in items.into_iter().take(max_steps) {
-                    let ispan = item.span();
-                    if !matches!(item.get_ref(), DeValue::Table(_)) {
-                        diags.push(
-                            Diag::error(
-                                "mountplan::step::not_a_table",
-                                "a step must be a table",
-                                Loc::new(id, ispan),
-                            )
-                            .help("write each step as a `[[step]]` table"),
-                        );
-                        continue;
-                    }
-                    let mut item = item;
-                    let mut reported = Vec::new();
-                    if let DeValue::Table(t) = item.get_mut() {
-                        refuse_in_step(id, t, &mut reported, &mut diags);
-                    }
-                    let help = Some("see docs/plan-format.md for the keys of each step kind");
-                    if let Some(mut s) =
-                        lenient::<raw::Step>(id, item, help, &mut reported, &mut diags, &mut budget)
-                    {
-                        s.reported = reported;
+                    if let Some(s) = read_step(id, 0, item, None, &mut diags, &mut budget) {
                         plan.step.push(s);
                     }
                 }
@@ -467,21 +481,96 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
             ),
         }
     }
-    if let Some(at) = budget.first_over {
+    budget.finish(id, &mut diags);
+    Parsed { plan, diags, over }
+}
+
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            left: MAX_SYNTAX_ERRORS,
+            over: 0,
+            first_over: None,
+        }
+    }
+
+    /// The one diagnostic of the tables past the budget, when there were any.
+    fn finish(self, id: SourceId, diags: &mut Vec<Diag>) {
+        if let Some(at) = self.first_over {
+            diags.push(
+                Diag::error(
+                    "mountplan::syntax",
+                    format!(
+                        "{} more steps have problems, from here on (not shown)",
+                        self.over
+                    ),
+                    Loc::new(id, at),
+                )
+                .label("the next one")
+                .help("fix the problems above first"),
+            );
+        }
+    }
+}
+
+/// The top of a file (every key but `step`), spanning `span`, as a plan without steps.
+fn read_top(
+    id: SourceId,
+    span: Range<usize>,
+    mut table: DeTable<'_>,
+    diags: &mut Vec<Diag>,
+    budget: &mut Budget,
+) -> raw::Plan {
+    let mut reported = Vec::new();
+    refuse_vars(id, &mut table, &mut reported, diags);
+    let top = Spanned::new(span, DeValue::Table(table));
+    let mut plan: raw::Plan =
+        lenient(id, 0, top, None, None, &mut reported, diags, budget).unwrap_or_default();
+    plan.reported = reported;
+    plan
+}
+
+/// One item of the `step` array, parsed from the text at byte `base` of the file; `again`
+/// parses it once more (see [`lenient`]).
+fn read_step<'i>(
+    id: SourceId,
+    base: usize,
+    mut item: Spanned<DeValue<'i>>,
+    again: Option<&mut dyn FnMut() -> Option<Spanned<DeValue<'i>>>>,
+    diags: &mut Vec<Diag>,
+    budget: &mut Budget,
+) -> Option<raw::Step> {
+    let ispan = item.span();
+    let DeValue::Table(t) = item.get_mut() else {
         diags.push(
             Diag::error(
-                "mountplan::syntax",
-                format!(
-                    "{} more steps have problems, from here on (not shown)",
-                    budget.over
-                ),
-                Loc::new(id, at),
+                "mountplan::step::not_a_table",
+                "a step must be a table",
+                Loc::new(id, ispan.start + base..ispan.end + base),
             )
-            .label("the next one")
-            .help("fix the problems above first"),
+            .help("write each step as a `[[step]]` table"),
         );
-    }
-    Parsed { plan, diags, over }
+        return None;
+    };
+    let mut reported = Vec::new();
+    refuse_in_step(id, base, t, &mut reported, diags);
+    let help = Some("see docs/plan-format.md for the keys of each step kind");
+    // The table read again is taken out what `refuse_in_step` took out of the first.
+    let mut again = again.map(|again| {
+        move || {
+            let mut v = again()?;
+            if let DeValue::Table(t) = v.get_mut() {
+                refuse_in_step(id, base, t, &mut Vec::new(), &mut Vec::new());
+            }
+            Some(v)
+        }
+    });
+    let again = again
+        .as_mut()
+        .map(|a| a as &mut dyn FnMut() -> Option<Spanned<DeValue<'i>>>);
+    let mut s: raw::Step = lenient(id, base, item, again, help, &mut reported, diags, budget)?;
+    s.reported = reported;
+    Some(s)
 }
 
 #[cfg(test)]

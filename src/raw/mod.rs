@@ -25,7 +25,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 pub use self::json_schema::{schema, schema_json};
-pub use self::spanned::Spanned;
+pub use self::spanned::{Spanned, with_base};
 pub use self::step::{Idmap, STEP_KEYS, Step, StepKind, words};
 
 /// A mountplan plan file.
