@@ -51,12 +51,11 @@ pub fn check_with(
     crate::timing::mark("loaded");
     let crate::load::Loaded {
         sources,
-        plans,
+        mut plans,
         mut diags,
     } = loaded;
-    let (plan, more) = crate::validate::validate(&sources, &plans, vars);
-    // The raw plans (a kilobyte a step) are not needed past validation: freed before the
-    // graph is built, so that the two are not held at once.
+    let (plan, more) = crate::validate::validate(&sources, &mut plans, vars);
+    // Validation took the steps out; the rest of the raw plans is not needed past it either.
     drop(plans);
     diags.extend(more);
     crate::timing::mark("validated");

@@ -177,7 +177,10 @@ mod tests {
         let mut cases = Vec::new();
         for t in &texts {
             cases.push(t.clone());
-            for at in (0..t.len()).step_by(t.len() / 12 + 1).filter(|&i| t.is_char_boundary(i)) {
+            for at in (0..t.len())
+                .step_by(t.len() / 12 + 1)
+                .filter(|&i| t.is_char_boundary(i))
+            {
                 cases.push(t[..at].to_string());
             }
             for extra in [
