@@ -4,9 +4,9 @@
 //! Takes a file's text; returns what [`super::parse`] returns, or `None` when the file is not
 //! of the shape this reads, and is to be parsed whole. The text is cut before each line that
 //! starts with `[[step]]` outside any string, comment, array or inline table
-//! ([`step_lines`]); the part before the first is the top of the plan, each other part one
-//! step (or more, where a cut was missed). Each part is parsed by toml alone, read into the
-//! plan at once and dropped, with its spans shifted to the file's.
+//! ([`step_lines`]); the part before the first is the top of the plan, each other part a few
+//! steps (a chunk of them, from one cut to another). Each part is parsed by toml alone, read
+//! into the plan at once and dropped, with its spans shifted to the file's.
 //!
 //! The file is parsed whole instead when any part has a syntax error (toml's messages and
 //! their order are then the whole document's), when the top has a `step` key, or when a part
@@ -92,7 +92,10 @@ fn items(part: &str) -> Option<Vec<Spanned<DeValue<'_>>>> {
     }
 }
 
-/// [`super::parse`] one `[[step]]` at a time, or `None` (see the module's doc).
+/// How many steps are parsed together (see [`by_steps`]).
+const CHUNK: usize = 32;
+
+/// [`super::parse`] one `[[step]]` at a time (by [`CHUNK`]s), or `None` (see the module's doc).
 pub(super) fn by_steps(text: &str, id: SourceId, max_steps: usize) -> Option<Parsed> {
     let cuts = step_lines(text);
     let first = *cuts.first()?;
@@ -112,8 +115,10 @@ pub(super) fn by_steps(text: &str, id: SourceId, max_steps: usize) -> Option<Par
     plan.step.reserve(cuts.len().min(max_steps));
     let mut over = None;
     let mut n = 0usize;
-    for (i, &start) in cuts.iter().enumerate() {
-        let part = &text[start..cuts.get(i + 1).copied().unwrap_or(text.len())];
+    // Parts of up to `CHUNK` steps: toml's set-up for each document, a few allocations, is
+    // then paid once a chunk, and a chunk's tokens and tables are still small.
+    for (i, &start) in cuts.iter().enumerate().step_by(CHUNK) {
+        let part = &text[start..cuts.get(i + CHUNK).copied().unwrap_or(text.len())];
         // Every part is parsed, past `max_steps` too: a syntax error there is reported.
         for (j, item) in items(part)?.into_iter().enumerate() {
             n += 1;
@@ -174,6 +179,20 @@ mod tests {
             }
         }
         assert!(texts.len() > 40, "{}", texts.len());
+        // Plans of several chunks, with problems in some steps of each.
+        let mut long = String::from("version = 1\n[root]\ntmpfs = {}\n");
+        for i in 0..3 * CHUNK + 5 {
+            long.push_str(match i % 7 {
+                0 => "[[step]]\nkind = \"mkdir\"\npath = \"/a\"\n",
+                1 => "[[step]]\nkind = \"mount\"\ntyp = \"tmpfs\"\ntarget = \"/a\"\n",
+                2 => "[[step]]\nkind = \"${K}\"\npath = 3\n",
+                3 => "[[step]] # a comment\nkind = \"symlink\"\npath = \"/a/l\"\nto = \"x\"\n\n",
+                4 => "[[step]]\nkind = \"mount\"\ntype = \"bind\"\nsource = \"/s\"\ntarget = \"/b\"\nidmap = { uid = [[0, 1, 1]], x = 1 }\n",
+                5 => "[[step]]\nkind = \"chmod\"\npath = \"/a\"\nmode = 755\nbogus = true\n",
+                _ => "[[step]]\nkind = \"pivot\"\n",
+            });
+        }
+        texts.push(long);
         let mut cases = Vec::new();
         for t in &texts {
             cases.push(t.clone());
