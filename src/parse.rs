@@ -2,7 +2,10 @@
 //!
 //! Takes the sources and a file id; returns the raw plan (with every step that could be read)
 //! and a diagnostic for every problem toml and serde found. The document is parsed once with
-//! error recovery; then the top-level keys and each `[[step]]` are deserialized separately, so
+//! error recovery (or, when its shape allows, its top and then its `[[step]]`s a chunk at a
+//! time, each chunk read and dropped before the next: `parse/steps.rs`, the same plan and
+//! diagnostics without the whole document's tables held at once); then the top-level keys
+//! and each `[[step]]` are deserialized separately, so
 //! one bad step does not hide the problems of the others, and each leniently: a problem
 //! serde finds (an unknown key, a value of the wrong type) is reported, its key taken out and
 //! the rest read again, so that every problem of a table is reported once and none is made
@@ -411,7 +414,7 @@ pub struct Parsed {
 }
 
 /// Parses file `id` of `sources`, keeping at most `max_steps` steps: one `[[step]]` at a time
-/// when the file allows it ([`steps::by_steps`]), else the whole document at once (the same
+/// when the file allows it (`parse/steps.rs`), else the whole document at once (the same
 /// plan and diagnostics either way).
 pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
     let text = &sources.get(id).text;
@@ -574,84 +577,4 @@ fn read_step<'i>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(text: &str) -> (raw::Plan, Vec<Diag>) {
-        let mut s = Sources::new();
-        let id = s.add("t.toml", text);
-        let r = parse(&s, id, crate::load::MAX_STEPS);
-        (r.plan, r.diags)
-    }
-
-    #[test]
-    fn unknown_step_key_points_at_the_key_and_suggests() {
-        let t = "version = 1\n[[step]]\nkind = \"mkdir\"\npaht = \"/a\"\n";
-        let (_, d) = p(t);
-        assert_eq!(d.len(), 1);
-        assert_eq!(d[0].code, "mountplan::unknown_key");
-        let loc = d[0].loc.unwrap();
-        assert_eq!(&t[loc.span.start..loc.span.end], "paht");
-        assert_eq!(d[0].help.as_deref(), Some("did you mean `path`?"));
-    }
-
-    #[test]
-    fn one_bad_step_does_not_hide_another() {
-        let t = "version = 1\n[[step]]\nkind = \"mkdir\"\nx = 1\n[[step]]\nkind = \"mkdr\"\n[[step]]\nkind = \"mask\"\npath = \"/a\"\n";
-        let (plan, d) = p(t);
-        assert_eq!(d.len(), 2, "{d:?}");
-        assert_eq!(d[1].code, "mountplan::unknown_value");
-        assert_eq!(d[1].help.as_deref(), Some("did you mean `mkdir`?"));
-        // The mkdir is read without its unknown key (its other keys are still checked); the
-        // step of no known kind is dropped.
-        assert_eq!(plan.step.len(), 2);
-    }
-
-    #[test]
-    fn syntax_errors_past_the_limit_are_counted_in_one() {
-        let t = format!("version = 1\n{}", "@\n".repeat(MAX_SYNTAX_ERRORS + 7));
-        let (_, d) = p(&t);
-        assert_eq!(d.len(), MAX_SYNTAX_ERRORS + 1);
-        // toml reports each bad line (and here one more at the end).
-        let m = &d[MAX_SYNTAX_ERRORS].message;
-        assert!(m.ends_with(" more syntax errors, from here on"), "{m}");
-    }
-
-    /// Past [`MAX_SYNTAX_ERRORS`] problems in a file, the steps with problems are counted in
-    /// one more diagnostic, at the first of them; past [`MAX_TABLE_PROBLEMS`] in one table,
-    /// the table is dropped with one more.
-    #[test]
-    fn problems_past_the_limits_are_counted_in_one() {
-        let keys: String = (0..30).map(|k| format!("k{k} = 1\n")).collect();
-        let t = format!("version = 1\n[[step]]\nkind = \"mkdir\"\n{keys}");
-        let (plan, d) = p(&t);
-        assert_eq!(d.len(), MAX_TABLE_PROBLEMS + 1);
-        assert!(
-            d[..MAX_TABLE_PROBLEMS]
-                .iter()
-                .all(|d| d.code == "mountplan::unknown_key")
-        );
-        assert_eq!(
-            d[MAX_TABLE_PROBLEMS].message,
-            "more than 20 problems in this table"
-        );
-        assert!(plan.step.is_empty());
-
-        let step = "[[step]]\nkind = \"mkdir\"\nx = 1\ny = 2\n";
-        let t = format!("version = 1\n{}", step.repeat(MAX_SYNTAX_ERRORS / 2 + 3));
-        let (plan, d) = p(&t);
-        assert_eq!(d.len(), MAX_SYNTAX_ERRORS + 1, "{d:#?}");
-        assert_eq!(
-            d[MAX_SYNTAX_ERRORS].message,
-            "3 more steps have problems, from here on (not shown)"
-        );
-        assert_eq!(plan.step.len(), MAX_SYNTAX_ERRORS / 2);
-    }
-
-    #[test]
-    fn syntax_error_has_a_span() {
-        let (_, d) = p("version = \n");
-        assert_eq!(d[0].code, "mountplan::syntax");
-        assert!(d[0].loc.is_some());
-    }
-}
+mod tests;
