@@ -206,7 +206,8 @@ struct Budget {
 ///
 /// `value` was parsed from the text at byte `base` of the file: its spans, and those of the
 /// errors, are shifted by it. With `again` (which parses the same table once more), the first
-/// attempt takes `value` itself, not a copy, and `again` gives it back for the next ones.
+/// attempt takes `value` itself, not a copy, and `again` gives it back when a problem is to be
+/// read past (not for one past the budget: a chunk is parsed again at most that many times).
 #[allow(clippy::too_many_arguments)]
 fn lenient<'i, T: Deserialize<'i>>(
     src: SourceId,
@@ -223,22 +224,18 @@ fn lenient<'i, T: Deserialize<'i>>(
     let file_span = span.start + base..span.end + base;
     let mut problems = 0;
     let mut capped = false;
+    // True while `value` was given away to the first attempt: `again` gives it back, only
+    // when a problem is to be read past (at most the file's budget of them).
+    let mut moved = false;
     let out = loop {
-        let attempt = match again.take() {
-            Some(again) => {
-                let v = std::mem::replace(&mut value, Spanned::new(0..0, DeValue::Boolean(false)));
-                let r = raw::with_base(base, || T::deserialize(ValueDeserializer::from(v)));
-                if r.is_err() {
-                    match again() {
-                        Some(v) => value = v,
-                        None => break None,
-                    }
-                }
-                r
-            }
-            None => raw::with_base(base, || {
+        let attempt = if again.is_some() && problems == 0 && !moved {
+            moved = true;
+            let v = std::mem::replace(&mut value, Spanned::new(0..0, DeValue::Boolean(false)));
+            raw::with_base(base, || T::deserialize(ValueDeserializer::from(v)))
+        } else {
+            raw::with_base(base, || {
                 T::deserialize(ValueDeserializer::from(value.clone()))
-            }),
+            })
         };
         let e = match attempt {
             Ok(v) => break Some(v),
@@ -268,6 +265,12 @@ fn lenient<'i, T: Deserialize<'i>>(
         problems += 1;
         budget.left -= 1;
         diags.push(d);
+        if std::mem::take(&mut moved) {
+            match again.as_mut().and_then(|again| again()) {
+                Some(v) => value = v,
+                None => break None,
+            }
+        }
         let Some(key) = e.span().and_then(|at| match value.get_mut() {
             DeValue::Table(t) => take_at(t, &at),
             _ => None,

@@ -79,3 +79,40 @@ fn syntax_error_has_a_span() {
     assert_eq!(d[0].code, "mountplan::syntax");
     assert!(d[0].loc.is_some());
 }
+
+/// A table whose first reading fails is parsed again (`again`) only to read past a problem it
+/// reports: once within the budget, never past it.
+#[test]
+fn a_table_is_parsed_again_only_for_a_problem_reported() {
+    let text = "kind = \"mkdir\"\npath = \"/a\"\nx = 1\n";
+    let table = || {
+        let (t, _) = DeTable::parse_recoverable(text);
+        Spanned::new(t.span(), DeValue::Table(t.into_inner()))
+    };
+    for (left, parsed, read) in [(0, 0, false), (5, 1, true)] {
+        let mut n = 0;
+        let mut again = || {
+            n += 1;
+            Some(table())
+        };
+        let mut budget = Budget {
+            left,
+            over: 0,
+            first_over: None,
+        };
+        let (mut reported, mut diags) = (Vec::new(), Vec::new());
+        let again: &mut dyn FnMut() -> _ = &mut again;
+        let r: Option<raw::Step> = lenient(
+            SourceId(0),
+            0,
+            table(),
+            Some(again),
+            None,
+            &mut reported,
+            &mut diags,
+            &mut budget,
+        );
+        assert_eq!((n, r.is_some()), (parsed, read), "budget {left}");
+        assert_eq!(diags.len(), parsed);
+    }
+}
