@@ -2,11 +2,11 @@
 //!
 //! Takes the sources and a file id; returns the raw plan (with every step that could be read)
 //! and a diagnostic for every problem toml and serde found. The document is parsed once with
-//! error recovery (or, when its shape allows, its top and then its `[[step]]`s a chunk at a
-//! time, each chunk read and dropped before the next: `parse/steps.rs`, the same plan and
-//! diagnostics without the whole document's tables held at once); then the top-level keys
-//! and each `[[step]]` are deserialized separately, so
-//! one bad step does not hide the problems of the others, and each leniently: a problem
+//! error recovery (or, for a large file whose shape allows, its top and then its `[[step]]`s
+//! a chunk at a time, each chunk read and dropped before the next: `parse/steps.rs`, the same
+//! plan and diagnostics without the whole document's tables held at once); then the top-level
+//! keys and each `[[step]]` are deserialized separately, so one bad step does not hide the
+//! problems of the others, and each leniently: a problem
 //! serde finds (an unknown key, a value of the wrong type) is reported, its key taken out and
 //! the rest read again, so that every problem of a table is reported once and none is made
 //! up (an unknown key no longer loses the whole file, nor a misspelled key come back as a
@@ -416,16 +416,22 @@ pub struct Parsed {
     pub over: Option<std::ops::Range<usize>>,
 }
 
-/// Parses file `id` of `sources`, keeping at most `max_steps` steps: one `[[step]]` at a time
-/// when the file allows it (`parse/steps.rs`), else the whole document at once (the same
-/// plan and diagnostics either way).
+/// Parses file `id` of `sources`, keeping at most `max_steps` steps: a few `[[step]]`s at a
+/// time when the file is large and allows it (`parse/steps.rs`), else the whole document at
+/// once (the same plan and diagnostics either way).
 pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
     let text = &sources.get(id).text;
-    if let Some(p) = steps::by_steps(text, id, max_steps) {
-        return p;
+    if text.len() >= STEPWISE_BYTES {
+        if let Some(p) = steps::by_steps(text, id, max_steps) {
+            return p;
+        }
     }
     whole(text, id, max_steps)
 }
+
+/// The size from which a file is parsed a few steps at a time: below it, the whole document
+/// held at once is small, and one toml document is parsed faster than its top and chunks.
+const STEPWISE_BYTES: usize = 64 * 1024;
 
 /// [`parse`] of the whole document at once.
 fn whole(text: &str, id: SourceId, max_steps: usize) -> Parsed {
