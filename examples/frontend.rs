@@ -11,6 +11,8 @@ use mountplan::load::Limits;
 use mountplan::render::{self, TextOptions};
 
 fn main() {
+    // `MOUNTPLAN_TIMING=1` prints the phases (toml, loaded, validated, graph) as `mountplan` does.
+    mountplan::timing::start();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [what, file] = args.as_slice() else {
         eprintln!("usage: frontend check|plan FILE");

@@ -6,8 +6,10 @@
 //! source     the plan text + name, span helpers                 -> Sources, Loc
 //! raw        serde + schemars mirror of the TOML                 -> raw::Plan (may be wrong);
 //!            raw/step.rs the flat `[[step]]`, raw/spanned.rs a value with its span,
+//!            raw/packed.rs the steps as held (only the fields set),
 //!            raw/json_schema.rs schema/plan.schema.json
-//! parse      text -> raw::Plan                                   (syntax errors with spans)
+//! parse      text -> raw::Plan                                   (syntax errors with spans);
+//!            parse/steps.rs a few `[[step]]`s at a time, when the file allows
 //! load       a plan file and its includes -> [raw::Plan]          (include cycles, unreadable
 //!            files; load/limits.rs what a plan may read)
 //! fragments  the `mountplan:NAME` plans shipped inside mountplan (src/fragments/*.toml)

@@ -2,8 +2,11 @@
 //!
 //! Takes the sources and a file id; returns the raw plan (with every step that could be read)
 //! and a diagnostic for every problem toml and serde found. The document is parsed once with
-//! error recovery; then the top-level keys and each `[[step]]` are deserialized separately, so
-//! one bad step does not hide the problems of the others, and each leniently: a problem
+//! error recovery (or, for a large file whose shape allows, its top and then its `[[step]]`s
+//! a chunk at a time, each chunk read and dropped before the next: `parse/steps.rs`, the same
+//! plan and diagnostics without the whole document's tables held at once); then the top-level
+//! keys and each `[[step]]` are deserialized separately, so one bad step does not hide the
+//! problems of the others, and each leniently: a problem
 //! serde finds (an unknown key, a value of the wrong type) is reported, its key taken out and
 //! the rest read again, so that every problem of a table is reported once and none is made
 //! up (an unknown key no longer loses the whole file, nor a misspelled key come back as a
@@ -17,7 +20,9 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::diag::Diag;
 use crate::raw;
-use crate::source::{Loc, SourceId, Sources};
+use crate::source::{Loc, SourceId, Sources, Span};
+
+mod steps;
 
 /// How many syntax errors of one file are shown; the rest are counted in one more.
 pub const MAX_SYNTAX_ERRORS: usize = 100;
@@ -198,9 +203,17 @@ struct Budget {
 /// unknown key, the known key it is a likely typo of (`typ`: `type`). A required key missing
 /// is not reported when it is one of them: the fix is the one the first diagnostic gives.
 /// Past the file's [`Budget`], a table with a problem is dropped at its first, unreported.
+///
+/// `value` was parsed from the text at byte `base` of the file: its spans, and those of the
+/// errors, are shifted by it. With `again` (which parses the same table once more), the first
+/// attempt takes `value` itself, not a copy, and `again` gives it back when a problem is to be
+/// read past (not for one past the budget: a chunk is parsed again at most that many times).
+#[allow(clippy::too_many_arguments)]
 fn lenient<'i, T: Deserialize<'i>>(
     src: SourceId,
+    base: usize,
     mut value: Spanned<DeValue<'i>>,
+    mut again: Option<&mut dyn FnMut() -> Option<Spanned<DeValue<'i>>>>,
     no_match: Option<&str>,
     reported: &mut Vec<String>,
     diags: &mut Vec<Diag>,
@@ -208,14 +221,30 @@ fn lenient<'i, T: Deserialize<'i>>(
 ) -> Option<T> {
     let first = diags.len();
     let span = value.span();
+    let file_span = span.start + base..span.end + base;
     let mut problems = 0;
     let mut capped = false;
+    // True while `value` was given away to the first attempt: `again` gives it back, only
+    // when a problem is to be read past (at most the file's budget of them).
+    let mut moved = false;
     let out = loop {
-        let e = match T::deserialize(ValueDeserializer::from(value.clone())) {
+        let attempt = if again.is_some() && problems == 0 && !moved {
+            moved = true;
+            let v = std::mem::replace(&mut value, Spanned::new(0..0, DeValue::Boolean(false)));
+            raw::with_base(base, || T::deserialize(ValueDeserializer::from(v)))
+        } else {
+            raw::with_base(base, || {
+                T::deserialize(ValueDeserializer::from(value.clone()))
+            })
+        };
+        let e = match attempt {
             Ok(v) => break Some(v),
             Err(e) => e,
         };
-        let (d, found) = from_toml(src, &e, span.clone(), no_match);
+        let (mut d, found) = from_toml(src, &e, span.clone(), no_match);
+        if let Some(l) = &mut d.loc {
+            l.span = Span::new(l.span.start + base..l.span.end + base);
+        }
         if let Found::Missing(k) = &found {
             // serde names the missing key, not its table: a key of that name reported
             // anywhere in this table will do (tables rarely share a required key's name).
@@ -226,7 +255,7 @@ fn lenient<'i, T: Deserialize<'i>>(
         }
         if budget.left == 0 {
             budget.over += 1;
-            budget.first_over.get_or_insert(span.clone());
+            budget.first_over.get_or_insert(file_span.clone());
             break None;
         }
         if problems == MAX_TABLE_PROBLEMS {
@@ -236,6 +265,12 @@ fn lenient<'i, T: Deserialize<'i>>(
         problems += 1;
         budget.left -= 1;
         diags.push(d);
+        if std::mem::take(&mut moved) {
+            match again.as_mut().and_then(|again| again()) {
+                Some(v) => value = v,
+                None => break None,
+            }
+        }
         let Some(key) = e.span().and_then(|at| match value.get_mut() {
             DeValue::Table(t) => take_at(t, &at),
             _ => None,
@@ -258,7 +293,7 @@ fn lenient<'i, T: Deserialize<'i>>(
             Diag::error(
                 "mountplan::syntax",
                 format!("more than {MAX_TABLE_PROBLEMS} problems in this table"),
-                Loc::new(src, span),
+                Loc::new(src, file_span),
             )
             .label("the table was not read further")
             .help("fix the problems above first"),
@@ -270,6 +305,7 @@ fn lenient<'i, T: Deserialize<'i>>(
 /// The diagnostic of `${` in a string where nothing is substituted, when `v` is one.
 fn not_substituted(
     src: SourceId,
+    base: usize,
     v: &Spanned<DeValue<'_>>,
     what: &str,
     why: &str,
@@ -280,7 +316,7 @@ fn not_substituted(
             Diag::error(
                 "mountplan::var::not_substituted",
                 format!("no variable is substituted in {what}: {why}"),
-                Loc::new(src, v.span()),
+                Loc::new(src, v.span().start + base..v.span().end + base),
             )
             .label("`${` here would stay as it is")
             .help(fix.to_string()),
@@ -308,6 +344,7 @@ fn refuse_vars(
                 .filter(|i| {
                     let d = not_substituted(
                         src,
+                        0,
                         i,
                         "`include`",
                         "includes are read before the variables are known",
@@ -327,6 +364,7 @@ fn refuse_vars(
             let d = t.get("user").and_then(|u| {
                 not_substituted(
                     src,
+                    0,
                     u,
                     "`user`",
                     "it takes `true`, `false` or `\"auto\"`",
@@ -345,6 +383,7 @@ fn refuse_vars(
 /// [`refuse_vars`] for one step: `${` in `kind`, which decides the other keys of the step.
 fn refuse_in_step(
     src: SourceId,
+    base: usize,
     step: &mut DeTable<'_>,
     reported: &mut Vec<String>,
     diags: &mut Vec<Diag>,
@@ -352,6 +391,7 @@ fn refuse_in_step(
     let d = step.get("kind").and_then(|k| {
         not_substituted(
             src,
+            base,
             k,
             "`kind`",
             "the kind decides which keys the step may have",
@@ -376,9 +416,25 @@ pub struct Parsed {
     pub over: Option<std::ops::Range<usize>>,
 }
 
-/// Parses file `id` of `sources`, keeping at most `max_steps` steps.
+/// Parses file `id` of `sources`, keeping at most `max_steps` steps: a few `[[step]]`s at a
+/// time when the file is large and allows it (`parse/steps.rs`), else the whole document at
+/// once (the same plan and diagnostics either way).
 pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
     let text = &sources.get(id).text;
+    if text.len() >= STEPWISE_BYTES {
+        if let Some(p) = steps::by_steps(text, id, max_steps) {
+            return p;
+        }
+    }
+    whole(text, id, max_steps)
+}
+
+/// The size from which a file is parsed a few steps at a time: below it, the whole document
+/// held at once is small, and one toml document is parsed faster than its top and chunks.
+const STEPWISE_BYTES: usize = 64 * 1024;
+
+/// [`parse`] of the whole document at once.
+fn whole(text: &str, id: SourceId, max_steps: usize) -> Parsed {
     let mut diags = Vec::new();
     let mut over = None;
     let (table, errors) = DeTable::parse_recoverable(text);
@@ -411,48 +467,18 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
     let mut table = table.into_inner();
     let step_key = table.keys().find(|k| k.get_ref() == "step").cloned();
     let steps = step_key.and_then(|k| table.remove(&k).map(|v| (k, v)));
-    let mut budget = Budget {
-        left: MAX_SYNTAX_ERRORS,
-        over: 0,
-        first_over: None,
-    };
-    let mut reported = Vec::new();
-    refuse_vars(id, &mut table, &mut reported, &mut diags);
-    let top = Spanned::new(span, DeValue::Table(table));
-    let mut plan: raw::Plan =
-        lenient(id, top, None, &mut reported, &mut diags, &mut budget).unwrap_or_default();
-    plan.reported = reported;
+    let mut budget = Budget::new();
+    let mut plan = read_top(id, span, table, &mut diags, &mut budget);
     if let Some((key, value)) = steps {
         let vspan = value.span();
         match value.into_inner() {
             DeValue::Array(items) => {
                 over = items.get(max_steps).map(|i| i.span());
-                // Room for every step at once: a raw step is about a kilobyte, and a vector
-                // grown by doubling copies them all again (and holds both copies meanwhile).
+                // Room for every step at once: a vector grown by doubling copies them all
+                // again (and holds both copies meanwhile).
                 plan.step.reserve(items.len().min(max_steps));
                 for item in items.into_iter().take(max_steps) {
-                    let ispan = item.span();
-                    if !matches!(item.get_ref(), DeValue::Table(_)) {
-                        diags.push(
-                            Diag::error(
-                                "mountplan::step::not_a_table",
-                                "a step must be a table",
-                                Loc::new(id, ispan),
-                            )
-                            .help("write each step as a `[[step]]` table"),
-                        );
-                        continue;
-                    }
-                    let mut item = item;
-                    let mut reported = Vec::new();
-                    if let DeValue::Table(t) = item.get_mut() {
-                        refuse_in_step(id, t, &mut reported, &mut diags);
-                    }
-                    let help = Some("see docs/plan-format.md for the keys of each step kind");
-                    if let Some(mut s) =
-                        lenient::<raw::Step>(id, item, help, &mut reported, &mut diags, &mut budget)
-                    {
-                        s.reported = reported;
+                    if let Some(s) = read_step(id, 0, item, None, &mut diags, &mut budget) {
                         plan.step.push(s);
                     }
                 }
@@ -467,102 +493,97 @@ pub fn parse(sources: &Sources, id: SourceId, max_steps: usize) -> Parsed {
             ),
         }
     }
-    if let Some(at) = budget.first_over {
-        diags.push(
-            Diag::error(
-                "mountplan::syntax",
-                format!(
-                    "{} more steps have problems, from here on (not shown)",
-                    budget.over
-                ),
-                Loc::new(id, at),
-            )
-            .label("the next one")
-            .help("fix the problems above first"),
-        );
-    }
+    budget.finish(id, &mut diags);
     Parsed { plan, diags, over }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(text: &str) -> (raw::Plan, Vec<Diag>) {
-        let mut s = Sources::new();
-        let id = s.add("t.toml", text);
-        let r = parse(&s, id, crate::load::MAX_STEPS);
-        (r.plan, r.diags)
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            left: MAX_SYNTAX_ERRORS,
+            over: 0,
+            first_over: None,
+        }
     }
 
-    #[test]
-    fn unknown_step_key_points_at_the_key_and_suggests() {
-        let t = "version = 1\n[[step]]\nkind = \"mkdir\"\npaht = \"/a\"\n";
-        let (_, d) = p(t);
-        assert_eq!(d.len(), 1);
-        assert_eq!(d[0].code, "mountplan::unknown_key");
-        let loc = d[0].loc.unwrap();
-        assert_eq!(&t[loc.span.start..loc.span.end], "paht");
-        assert_eq!(d[0].help.as_deref(), Some("did you mean `path`?"));
-    }
-
-    #[test]
-    fn one_bad_step_does_not_hide_another() {
-        let t = "version = 1\n[[step]]\nkind = \"mkdir\"\nx = 1\n[[step]]\nkind = \"mkdr\"\n[[step]]\nkind = \"mask\"\npath = \"/a\"\n";
-        let (plan, d) = p(t);
-        assert_eq!(d.len(), 2, "{d:?}");
-        assert_eq!(d[1].code, "mountplan::unknown_value");
-        assert_eq!(d[1].help.as_deref(), Some("did you mean `mkdir`?"));
-        // The mkdir is read without its unknown key (its other keys are still checked); the
-        // step of no known kind is dropped.
-        assert_eq!(plan.step.len(), 2);
-    }
-
-    #[test]
-    fn syntax_errors_past_the_limit_are_counted_in_one() {
-        let t = format!("version = 1\n{}", "@\n".repeat(MAX_SYNTAX_ERRORS + 7));
-        let (_, d) = p(&t);
-        assert_eq!(d.len(), MAX_SYNTAX_ERRORS + 1);
-        // toml reports each bad line (and here one more at the end).
-        let m = &d[MAX_SYNTAX_ERRORS].message;
-        assert!(m.ends_with(" more syntax errors, from here on"), "{m}");
-    }
-
-    /// Past [`MAX_SYNTAX_ERRORS`] problems in a file, the steps with problems are counted in
-    /// one more diagnostic, at the first of them; past [`MAX_TABLE_PROBLEMS`] in one table,
-    /// the table is dropped with one more.
-    #[test]
-    fn problems_past_the_limits_are_counted_in_one() {
-        let keys: String = (0..30).map(|k| format!("k{k} = 1\n")).collect();
-        let t = format!("version = 1\n[[step]]\nkind = \"mkdir\"\n{keys}");
-        let (plan, d) = p(&t);
-        assert_eq!(d.len(), MAX_TABLE_PROBLEMS + 1);
-        assert!(
-            d[..MAX_TABLE_PROBLEMS]
-                .iter()
-                .all(|d| d.code == "mountplan::unknown_key")
-        );
-        assert_eq!(
-            d[MAX_TABLE_PROBLEMS].message,
-            "more than 20 problems in this table"
-        );
-        assert!(plan.step.is_empty());
-
-        let step = "[[step]]\nkind = \"mkdir\"\nx = 1\ny = 2\n";
-        let t = format!("version = 1\n{}", step.repeat(MAX_SYNTAX_ERRORS / 2 + 3));
-        let (plan, d) = p(&t);
-        assert_eq!(d.len(), MAX_SYNTAX_ERRORS + 1, "{d:#?}");
-        assert_eq!(
-            d[MAX_SYNTAX_ERRORS].message,
-            "3 more steps have problems, from here on (not shown)"
-        );
-        assert_eq!(plan.step.len(), MAX_SYNTAX_ERRORS / 2);
-    }
-
-    #[test]
-    fn syntax_error_has_a_span() {
-        let (_, d) = p("version = \n");
-        assert_eq!(d[0].code, "mountplan::syntax");
-        assert!(d[0].loc.is_some());
+    /// The one diagnostic of the tables past the budget, when there were any.
+    fn finish(self, id: SourceId, diags: &mut Vec<Diag>) {
+        if let Some(at) = self.first_over {
+            diags.push(
+                Diag::error(
+                    "mountplan::syntax",
+                    format!(
+                        "{} more steps have problems, from here on (not shown)",
+                        self.over
+                    ),
+                    Loc::new(id, at),
+                )
+                .label("the next one")
+                .help("fix the problems above first"),
+            );
+        }
     }
 }
+
+/// The top of a file (every key but `step`), spanning `span`, as a plan without steps.
+fn read_top(
+    id: SourceId,
+    span: Range<usize>,
+    mut table: DeTable<'_>,
+    diags: &mut Vec<Diag>,
+    budget: &mut Budget,
+) -> raw::Plan {
+    let mut reported = Vec::new();
+    refuse_vars(id, &mut table, &mut reported, diags);
+    let top = Spanned::new(span, DeValue::Table(table));
+    let mut plan: raw::Plan =
+        lenient(id, 0, top, None, None, &mut reported, diags, budget).unwrap_or_default();
+    plan.reported = reported;
+    plan
+}
+
+/// One item of the `step` array, parsed from the text at byte `base` of the file; `again`
+/// parses it once more (see [`lenient`]).
+fn read_step<'i>(
+    id: SourceId,
+    base: usize,
+    mut item: Spanned<DeValue<'i>>,
+    again: Option<&mut dyn FnMut() -> Option<Spanned<DeValue<'i>>>>,
+    diags: &mut Vec<Diag>,
+    budget: &mut Budget,
+) -> Option<raw::Step> {
+    let ispan = item.span();
+    let DeValue::Table(t) = item.get_mut() else {
+        diags.push(
+            Diag::error(
+                "mountplan::step::not_a_table",
+                "a step must be a table",
+                Loc::new(id, ispan.start + base..ispan.end + base),
+            )
+            .help("write each step as a `[[step]]` table"),
+        );
+        return None;
+    };
+    let mut reported = Vec::new();
+    refuse_in_step(id, base, t, &mut reported, diags);
+    let help = Some("see docs/plan-format.md for the keys of each step kind");
+    // The table read again is taken out what `refuse_in_step` took out of the first.
+    let mut again = again.map(|again| {
+        move || {
+            let mut v = again()?;
+            if let DeValue::Table(t) = v.get_mut() {
+                refuse_in_step(id, base, t, &mut Vec::new(), &mut Vec::new());
+            }
+            Some(v)
+        }
+    });
+    let again = again
+        .as_mut()
+        .map(|a| a as &mut dyn FnMut() -> Option<Spanned<DeValue<'i>>>);
+    let mut s: raw::Step = lenient(id, base, item, again, help, &mut reported, diags, budget)?;
+    s.reported = reported;
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests;

@@ -62,12 +62,11 @@ pub fn check_api(
     crate::timing::mark("loaded");
     let crate::load::Loaded {
         sources,
-        plans,
+        mut plans,
         mut diags,
     } = loaded;
-    let (plan, more) = crate::validate::validate_api(&sources, &plans, vars, api);
-    // The raw plans (a kilobyte a step) are not needed past validation: freed before the
-    // graph is built, so that the two are not held at once.
+    let (plan, more) = crate::validate::validate_api(&sources, &mut plans, vars, api);
+    // Validation took the steps out; the rest of the raw plans is not needed past it either.
     drop(plans);
     diags.extend(more);
     crate::timing::mark("validated");

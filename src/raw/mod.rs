@@ -12,10 +12,12 @@
 //! The doc comments on these types are the descriptions in `schema/plan.schema.json`.
 //!
 //! The files: this one is the plan and its tables (`[root]`, `[namespaces]`, `[process]`);
-//! `step.rs` the flat `[[step]]`, its kinds and the keys and words of each; `spanned.rs` the
-//! spanned value [`Spanned`]; `json_schema.rs` the JSON Schema made from these types ([`schema`]).
+//! `step.rs` the flat `[[step]]`, its kinds and the keys and words of each; `packed.rs` the
+//! steps as a plan holds them, only the fields set ([`Steps`]); `spanned.rs` the spanned value
+//! [`Spanned`]; `json_schema.rs` the JSON Schema made from these types ([`schema`]).
 
 mod json_schema;
+mod packed;
 mod spanned;
 mod step;
 
@@ -25,7 +27,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 pub use self::json_schema::{schema, schema_json};
-pub use self::spanned::Spanned;
+pub use self::packed::{Packed, Steps};
+pub use self::spanned::{Spanned, with_base};
 pub use self::step::{Idmap, STEP_KEYS, Step, StepKind, words};
 
 /// A mountplan plan file.
@@ -73,7 +76,7 @@ pub struct Plan {
     pub vars: Option<BTreeMap<String, Spanned<String>>>,
     /// The steps, in execution order.
     #[serde(default)]
-    pub step: Vec<Step>,
+    pub step: Steps,
     /// Not in the file: the keys `parse` already reported (a value of the wrong type, or an
     /// unknown key taken for this one), dotted below the top (`root.path`), so that `validate`
     /// does not report them missing as well.

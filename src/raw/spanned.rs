@@ -1,8 +1,11 @@
 //! The spanned value of the raw plan.
 //!
 //! Takes a TOML value as serde gives it; returns an [`Spanned`], the value with the byte span it
-//! came from, whose JSON Schema is the value's own.
+//! came from, whose JSON Schema is the value's own. A text parsed apart from its file (one
+//! `[[step]]` of it, see [`crate::parse`]) is read under [`with_base`], the offset of that text
+//! in the file, so that spans are the file's all the same.
 
+use std::cell::Cell;
 use std::ops::Range;
 
 use schemars::JsonSchema;
@@ -43,13 +46,28 @@ impl<T: Ord> PartialOrd for Spanned<T> {
     }
 }
 
+thread_local! {
+    /// What [`Spanned`]'s deserialisation adds to the spans toml gives (see [`with_base`]).
+    static BASE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Runs `f` with every [`Spanned`] it deserialises shifted by `base` bytes: the offset in its
+/// file of the text toml parsed. Nested calls restore the outer base.
+pub fn with_base<R>(base: usize, f: impl FnOnce() -> R) -> R {
+    let outer = BASE.with(|b| b.replace(base));
+    let r = f();
+    BASE.with(|b| b.set(outer));
+    r
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = toml::Spanned::<T>::deserialize(d)?;
         let span = s.span();
+        let base = BASE.with(Cell::get);
         Ok(Spanned {
             value: s.into_inner(),
-            span,
+            span: span.start + base..span.end + base,
         })
     }
 }

@@ -23,10 +23,12 @@ use crate::source::{Loc, SourceId, Sources};
 
 use values::Ctx;
 
-/// Validates the raw plans (includes first, entry last) with `--set` overrides.
+/// Validates the raw plans (includes first, entry last) with `--set` overrides. The steps are
+/// taken out of the raw plans as they are checked (each raw step is freed once its model step
+/// is made, so that the two are not all held at once); the rest of each plan is left.
 pub fn validate(
     sources: &Sources,
-    plans: &[(SourceId, raw::Plan)],
+    plans: &mut [(SourceId, raw::Plan)],
     set: &[(String, String)],
 ) -> (Option<model::Plan>, Vec<Diag>) {
     validate_api(sources, plans, set, None)
@@ -35,17 +37,18 @@ pub fn validate(
 /// [`validate`] with the plan's `api` overridden (`--api`).
 pub fn validate_api(
     sources: &Sources,
-    plans: &[(SourceId, raw::Plan)],
+    plans: &mut [(SourceId, raw::Plan)],
     set: &[(String, String)],
     api_override: Option<model::Api>,
 ) -> (Option<model::Plan>, Vec<Diag>) {
     let mut diags = Vec::new();
-    let Some((entry_id, _)) = plans.last() else {
+    let Some(entry_id) = plans.last().map(|(i, _)| *i) else {
         return (None, diags);
     };
+    let entry_id = &entry_id;
     // Variables: includes first, the entry overrides, then --set.
     let mut vars = BTreeMap::new();
-    for (_, p) in plans {
+    for (_, p) in plans.iter() {
         for (k, v) in p.vars.iter().flatten() {
             vars.insert(k.clone(), v.value.clone());
         }
@@ -55,7 +58,7 @@ pub fn validate_api(
     }
     // A variable's value is used as written: `${` in it would stay as it is, which is never
     // what was meant. Refused where it is written, once; its uses are not checked further.
-    for (src, p) in plans {
+    for (src, p) in plans.iter() {
         for (k, v) in p.vars.iter().flatten() {
             if v.value.contains("${") {
                 diags.push(
@@ -102,7 +105,8 @@ pub fn validate_api(
     let mut needs_new: Vec<api::NeedsNew> = Vec::new();
     let mut ns = Namespaces::default();
     let mut process_parts = process::Parts::default();
-    let mut steps = Vec::new();
+    // Exactly as many as there are raw steps (at most): grown by doubling, a third is empty.
+    let mut steps = Vec::with_capacity(plans.iter().map(|(_, p)| p.step.len()).sum());
     let mut ids: BTreeMap<String, Loc> = BTreeMap::new();
     let mut pivot: Option<Loc> = None;
     let mut n = 0usize;
@@ -112,7 +116,8 @@ pub fn validate_api(
     let header = |src: &SourceId| {
         *src == *entry_id || !crate::fragments::is_fragment_name(&sources.get(*src).name)
     };
-    for (src, p) in plans {
+    for (src, p) in plans.iter_mut() {
+        let src = &*src;
         let text = sources.get(*src).text.clone();
         let mut cx = Ctx {
             src: *src,
@@ -220,7 +225,8 @@ pub fn validate_api(
         if let Some(pr) = &p.process {
             process::read(&mut cx, pr, &mut process_parts);
         }
-        for s in &p.step {
+        for s in p.step.take() {
+            let s = &s;
             n += 1;
             let loc = cx.loc(&s.kind);
             let id = match &s.id {

@@ -14,12 +14,12 @@ fn check(text: &str) -> (Option<crate::model::Plan>, Vec<Diag>, String) {
 
 fn check_set(text: &str, set: &[(&str, &str)]) -> (Option<crate::model::Plan>, Vec<Diag>, String) {
     let t = text.to_string();
-    let l = crate::load::load(Path::new("t.toml"), &mut |_| Ok(t.clone()));
+    let mut l = crate::load::load(Path::new("t.toml"), &mut |_| Ok(t.clone()));
     let set: Vec<(String, String)> = set
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
-    let (p, mut d) = super::validate(&l.sources, &l.plans, &set);
+    let (p, mut d) = super::validate(&l.sources, &mut l.plans, &set);
     let mut all = l.diags;
     all.append(&mut d);
     (p, all, text.to_string())

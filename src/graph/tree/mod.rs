@@ -169,10 +169,22 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
     // Sized for what a step mostly adds (a path, a mount or a node, an edge or two), so that
     // the tables are not copied as they grow.
     let n = plan.steps.len() + 1;
+    // Mounts: one for the root and each step that mounts (more, copies a recursive bind
+    // brings along, grow the table); a mount is 400 bytes, most steps make none.
+    let mounts = 1 + plan
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.action,
+                Action::Mount(_) | Action::Mask(_) | Action::Readonly(_)
+            )
+        })
+        .count();
     let mut w = Walk {
         plan,
         paths: Paths::with_capacity(n),
-        entries: Vec::with_capacity(n),
+        entries: Vec::with_capacity(mounts),
         at: lookup::PathIndex::with_capacity(n),
         nodes: Vec::with_capacity(n),
         node_at: lookup::PathIndex::with_capacity(n),
@@ -194,8 +206,11 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
         w.intern(i);
         let first = MountId(w.next_mount);
         let mut next = w.next_mount;
-        let (c, fallback) =
+        let (mut c, fallback) =
             crate::calls::step_calls(&plan.steps[i].action, &w, &mut next, plan.api.is_classic());
+        // A step makes a call or two: room for four, as pushing gives, is most of a step's
+        // memory at 100 000 steps.
+        c.shrink_to_fit();
         w.next_mount = next;
         calls.steps.push(StepCalls {
             step: Some(i),
@@ -420,18 +435,22 @@ impl Walk<'_, '_> {
                 self.nodes[k].node.hidden_by = by;
             }
         }
-        let mounts = self
+        // Collected in place, in the walk's tables (sized for a mount and a node a step):
+        // shrunk to what is left.
+        let mut mounts: Vec<TreeMount> = self
             .entries
             .into_iter()
             .filter(|e| e.alive)
             .map(|e| e.mount)
             .collect();
+        mounts.shrink_to_fit();
         let mut nodes: Vec<TreeNode> = self
             .nodes
             .into_iter()
             .filter(|n| n.alive)
             .map(|n| n.node)
             .collect();
+        nodes.shrink_to_fit();
         // Stable: nodes at the same path stay in the order made.
         nodes.sort_by(|a, b| a.path.cmp(&b.path));
         Walked {

@@ -10,8 +10,8 @@ const HEAD: &str = "version = 1\n[root]\ntmpfs = {}\n";
 fn check(body: &str) -> (Option<Plan>, Vec<Diag>, String) {
     let text = format!("{HEAD}{body}");
     let t = text.clone();
-    let l = crate::load::load(Path::new("t.toml"), &mut |_| Ok(t.clone()));
-    let (p, d) = super::super::validate(&l.sources, &l.plans, &[]);
+    let mut l = crate::load::load(Path::new("t.toml"), &mut |_| Ok(t.clone()));
+    let (p, d) = super::super::validate(&l.sources, &mut l.plans, &[]);
     let mut all = l.diags;
     all.extend(d);
     (p, all, text)
@@ -222,11 +222,11 @@ fn a_later_file_replaces_keys_and_merges_the_environment() {
         "version = 1\ninclude = [\"base.toml\"]\n[process]\ncwd = \"/b\"\n\
          [process.env]\nset = { B = \"3\" }\n",
     );
-    let l = crate::load::load(Path::new("t.toml"), &mut |p: &Path| {
+    let mut l = crate::load::load(Path::new("t.toml"), &mut |p: &Path| {
         Ok(files[p.to_str().unwrap()].to_string())
     });
     assert!(l.diags.is_empty(), "{:#?}", l.diags);
-    let (p, d) = super::super::validate(&l.sources, &l.plans, &[]);
+    let (p, d) = super::super::validate(&l.sources, &mut l.plans, &[]);
     assert!(d.is_empty(), "{d:#?}");
     let pr = p.unwrap().process;
     assert_eq!(pr.uid, 5);

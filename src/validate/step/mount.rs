@@ -265,7 +265,7 @@ pub(super) fn mount(
         Some(v) => Some(crate::validate::idmap::idmap(cx, v, is_bind)?),
         None => None,
     };
-    Some(Action::Mount(Mount {
+    Some(Action::Mount(Box::new(Mount {
         fs,
         given_source,
         target: target?,
@@ -274,5 +274,5 @@ pub(super) fn mount(
         rec,
         idmap,
         create,
-    }))
+    })))
 }
