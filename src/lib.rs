@@ -22,8 +22,8 @@
 //! graph      model::Plan -> Dag                                  (edges, cycles, final tree):
 //!            graph/tree/ is THE MOUNT MODEL, one walk over the steps with a model of the mount
 //!            table and of the files made (place.rs: which mount a path is on, for the lowering)
-//! calls      THE LOWERING: model steps -> the exact system calls, computed once into the Dag
-//!            (calls/lower.rs the lowering, fsconfig.rs the one encoding of filesystem options,
+//! lowering   THE LOWERING: model steps -> the exact system calls, computed once into the Dag
+//!            (lowering/lower.rs the lowering, fsconfig.rs the one encoding of filesystem options,
 //!            display.rs how a call reads in the dry run); render and exec only read them
 //! render     &Dag -> text | json | markdown | mermaid | dot      (pure, byte-stable)
 //! diff       two Dags -> a semantic diff
@@ -65,7 +65,6 @@
 //! [`sys::Procs`], touches the kernel for an apply (`capture` and `doctor` read it through
 //! sys/linux/snapshot.rs and probe.rs).
 
-pub mod calls;
 pub mod capture;
 pub mod diag;
 pub mod diff;
@@ -76,6 +75,7 @@ pub mod fragments;
 pub mod graph;
 pub mod import;
 pub mod load;
+pub mod lowering;
 pub mod model;
 pub mod parse;
 pub mod quote;

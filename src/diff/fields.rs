@@ -50,7 +50,7 @@ pub(crate) fn step_fields(s: &Step) -> Vec<(&'static str, String)> {
             v.push(("source", m.source().to_string()));
             v.push(("target", m.target.to_string()));
             v.push(("options", option_words(m.flags)));
-            if let Some(d) = crate::calls::fsconfig::data(&m.fs) {
+            if let Some(d) = crate::lowering::fsconfig::data(&m.fs) {
                 v.push(("data", d));
             }
             let create = match m.create {
@@ -122,7 +122,7 @@ pub(crate) fn plan_fields(p: &Plan) -> Vec<(&'static str, String)> {
         "root",
         match &p.root {
             Root::Path(h) => format!("path {h}"),
-            Root::Tmpfs(_) => match crate::calls::fsconfig::data(&p.root.fs()) {
+            Root::Tmpfs(_) => match crate::lowering::fsconfig::data(&p.root.fs()) {
                 Some(d) => format!("tmpfs ({d})"),
                 None => "tmpfs".into(),
             },

@@ -8,9 +8,9 @@ use std::path::Path;
 use nix::errno::Errno;
 
 use super::{Facts, HostFacts, HostPathReport, PlanReport};
-use crate::calls::{AttrOn, Call};
 use crate::diag::Diag;
 use crate::graph::Dag;
+use crate::lowering::{AttrOn, Call};
 use crate::model::{Action, FsKind, MsFlags, NodeSpec, Root};
 use crate::sys::errno_words;
 use crate::sys::linux::probe::Answer;

@@ -1,7 +1,7 @@
 //! The steps in order, with an undo record after each change and rollback on failure.
 //!
 //! Takes a [`Dag`], a [`Sys`] and a journal [`Log`]; returns the [`Outcome`]. The calls made
-//! are exactly the DAG's lowered calls ([`crate::calls::Lowered`]) — what the dry run prints —
+//! are exactly the DAG's lowered calls ([`crate::lowering::Lowered`]) — what the dry run prints —
 //! in order:
 //!
 //! 1. the implicit setup: `/` recursive slave, the root mounted or bound, its descriptor;
@@ -22,8 +22,8 @@ use crate::sys::Errno;
 use super::journal::Log;
 use super::report::{Failure, Outcome, Status, StepReport};
 use super::verify;
-use crate::calls::{Call, HostPlace, MountId};
 use crate::graph::Dag;
+use crate::lowering::{Call, HostPlace, MountId};
 use crate::model::{Action, Root, RootPath};
 use crate::sys::{Effect, Sys, SysError, Undo};
 

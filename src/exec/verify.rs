@@ -12,7 +12,7 @@
 //! whose fstype is their source's), the per-mount flags ro/nosuid/nodev/noexec and the atime
 //! flags the prediction states, the filesystem options the plan states (tmpfs size, mode,
 //! inodes, owner; devpts modes and owner; an overlay's layers: from the typed options, as
-//! [`crate::calls::fsconfig`] encodes them), the propagation (one of the states the dry run
+//! [`crate::lowering::fsconfig`] encodes them), the propagation (one of the states the dry run
 //! predicts: mountinfo's `shared:`/`master:`/`unbindable`), and the mount it is on (the one the
 //! dry run places its target on, or one that mount brought along). A bind without flags keeps
 //! its source's flags, and in a user namespace the kernel keeps flags it locked, so there only
@@ -25,8 +25,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::report::{Mismatch, Moved, VerifyReport};
-use crate::calls::{Call, MountId, Target};
 use crate::graph::{Dag, Mounted, TreeMount};
+use crate::lowering::{Call, MountId, Target};
 use crate::model::{Action, FsKind, MsFlags};
 use crate::sys::MountEntry;
 
@@ -118,7 +118,7 @@ fn options_match(fs: &FsKind, actual: &str) -> bool {
         .split(',')
         .filter_map(|o| o.split_once('='))
         .collect();
-    for p in crate::calls::fsconfig::options(fs) {
+    for p in crate::lowering::fsconfig::options(fs) {
         let (k, Some(v)) = (p.key.as_str(), p.value.as_deref()) else {
             continue;
         };

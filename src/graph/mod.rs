@@ -107,7 +107,7 @@ pub struct TreeMount {
     /// kernel ends up with them (a fresh mount gets MS_RELATIME unless told otherwise).
     pub flags: MsFlags,
     /// The filesystem's options as the mount table shows them (`mode=0755,size=65536`),
-    /// derived from `kind` by [`TreeMount::new`] ([`crate::calls::fsconfig::data`]).
+    /// derived from `kind` by [`TreeMount::new`] ([`crate::lowering::fsconfig::data`]).
     pub data: Option<String>,
     /// The step that made it (`None` for the root itself; for a copy brought along by a
     /// recursive bind, the step that made the original).
@@ -244,7 +244,7 @@ impl TreeMount {
         recursive: bool,
     ) -> TreeMount {
         let (fstype, data) = match &kind {
-            Mounted::Fs(fs) => (fs.fstype(), crate::calls::fsconfig::data(fs)),
+            Mounted::Fs(fs) => (fs.fstype(), crate::lowering::fsconfig::data(fs)),
             Mounted::Bind => ("bind", None),
             Mounted::Mask => ("mask", None),
         };
@@ -272,9 +272,9 @@ pub enum NodeKind {
     /// An empty regular file (a mountpoint for a file bind).
     File,
     /// A character device.
-    Char(crate::calls::Dev),
+    Char(crate::lowering::Dev),
     /// A block device.
-    Block(crate::calls::Dev),
+    Block(crate::lowering::Dev),
     /// A FIFO.
     Fifo,
     /// A symlink and its target.
@@ -342,9 +342,9 @@ pub struct Dag {
     pub warnings: Vec<Diag>,
     /// The predicted final state.
     pub tree: FinalTree,
-    /// The system calls of the setup and of every step, computed once ([`crate::calls`]):
+    /// The system calls of the setup and of every step, computed once ([`crate::lowering`]):
     /// what the dry run prints and the executor makes.
-    pub calls: crate::calls::Lowered,
+    pub calls: crate::lowering::Lowered,
 }
 
 impl Dag {

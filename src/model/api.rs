@@ -1,6 +1,6 @@
 //! Which kernel mount API a plan's apply uses (`api = "auto" | "new" | "classic"`).
 //!
-//! Takes nothing; the validated plan holds one [`Api`]. The lowering (crate::calls) makes the
+//! Takes nothing; the validated plan holds one [`Api`]. The lowering (crate::lowering) makes the
 //! new API's calls for `new` and `auto`, mount(2) and umount2(2) for `classic`; apply with
 //! `auto` takes the classic calls when the kernel lacks the new API (see
 //! [`Api::resolve`]).

@@ -96,7 +96,7 @@ pub enum Create {
 #[derive(Debug, Clone)]
 pub struct Mount {
     /// The filesystem, with its typed options: encoded for the kernel and for the dry run only
-    /// by [`crate::calls::fsconfig`].
+    /// by [`crate::lowering::fsconfig`].
     pub fs: FsKind,
     /// The `source` the plan gave a filesystem (not a bind, whose source is its host path):
     /// what the kernel gets instead of the type's name. See [`Mount::source`].

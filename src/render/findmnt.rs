@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::calls::Dev;
 use crate::graph::{FinalTree, Mounted, NodeKind, TreeMount};
+use crate::lowering::Dev;
 use crate::model::MsFlags;
 
 /// The options column: `ro`/`rw`, the flags, then the filesystem data. For a bind only the

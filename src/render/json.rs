@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{Review, findmnt};
-use crate::calls::Dev;
 use crate::diag::Diag;
 use crate::graph::{Dag, NodeKind};
+use crate::lowering::Dev;
 use crate::model::{CapsAsked, Process, UserNs, ms_flags_str};
 use crate::source::Sources;
 
@@ -266,7 +266,7 @@ fn jconsole(c: &crate::model::Console) -> JConsole<'_> {
     }
 }
 
-fn strings(calls: &[crate::calls::Call]) -> Vec<String> {
+fn strings(calls: &[crate::lowering::Call]) -> Vec<String> {
     calls.iter().map(|c| c.to_string()).collect()
 }
 
@@ -290,7 +290,7 @@ pub fn json(sources: &Sources, dag: &Dag, diags: &[Diag]) -> String {
                     path: p.to_string(),
                 },
                 root @ crate::model::Root::Tmpfs(_) => JRoot::Tmpfs {
-                    data: crate::calls::fsconfig::data(&root.fs()),
+                    data: crate::lowering::fsconfig::data(&root.fs()),
                 },
             },
             api: JApi {

@@ -3,7 +3,7 @@
 //! machine (no timestamps, no host data beyond what the plan names, no hash-map order).
 //!
 //! Every format is drawn from one review (`Review`): the header, the implicit setup, and per step its
-//! summary, where an included step comes from (the fragment or file, and its line), dependencies, the exact calls from [`crate::calls`] (never re-derived here), the
+//! summary, where an included step comes from (the fragment or file, and its line), dependencies, the exact calls from [`crate::lowering`] (never re-derived here), the
 //! fallback, what rollback does, and the warnings that point into it. The final tree is the
 //! [`crate::graph::FinalTree`] the graph predicted.
 //!
@@ -67,9 +67,9 @@ pub fn shown_tree(dag: &Dag) -> std::borrow::Cow<'_, crate::graph::FinalTree> {
     process::with_console(&dag.tree, &dag.plan.process)
 }
 
-use crate::calls::StepCalls;
 use crate::diag::Diag;
 use crate::graph::{Dag, EdgeKind};
+use crate::lowering::StepCalls;
 use crate::model::{Action, Root, Step, UserNs};
 use crate::source::Sources;
 
@@ -130,7 +130,7 @@ pub(crate) struct Review<'a> {
     /// The plan's file name, as given.
     pub file: String,
     /// The implicit setup's calls.
-    pub setup: &'a [crate::calls::Call],
+    pub setup: &'a [crate::lowering::Call],
     /// What rollback does for the setup.
     pub setup_undo: Vec<String>,
     /// Every step, in order.
@@ -209,7 +209,7 @@ impl<'a> Review<'a> {
     pub(crate) fn root(&self) -> String {
         match &self.dag.plan.root {
             Root::Path(p) => format!("{p} (the host directory, bound onto itself)"),
-            root @ Root::Tmpfs(_) => match crate::calls::fsconfig::data(&root.fs()) {
+            root @ Root::Tmpfs(_) => match crate::lowering::fsconfig::data(&root.fs()) {
                 Some(d) => format!("an empty tmpfs ({d})"),
                 None => "an empty tmpfs".to_string(),
             },

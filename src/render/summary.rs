@@ -34,7 +34,7 @@ fn rec_words(rec: &crate::model::RecAttrs) -> String {
     if !set.is_empty() {
         parts.push(format!("{} added", set.join(", ")));
     }
-    let cleared: Vec<&str> = crate::calls::PERM
+    let cleared: Vec<&str> = crate::lowering::PERM
         .iter()
         .chain([MsFlags::MS_RELATIME])
         .filter(|f| rec.clear.contains(*f))
@@ -95,7 +95,7 @@ pub(crate) fn summary(step: &Step) -> String {
                 }
             };
             s = with_flags(s, m.flags - MsFlags::MS_REC);
-            if let Some(d) = crate::calls::fsconfig::data(&m.fs) {
+            if let Some(d) = crate::lowering::fsconfig::data(&m.fs) {
                 s.push_str(&format!(" ({d})"));
             }
             s.push_str(&rec_words(&m.rec));

@@ -175,7 +175,7 @@ pub fn text(sources: &Sources, dag: &Dag, diags: &[Diag], opts: &TextOptions) ->
     o
 }
 
-fn calls_block(o: &mut String, title: &str, calls: &[crate::calls::Call]) {
+fn calls_block(o: &mut String, title: &str, calls: &[crate::lowering::Call]) {
     let _ = writeln!(o, "  {title}:");
     if calls.is_empty() {
         let _ = writeln!(o, "    (none)");

@@ -7,7 +7,7 @@
 //! back. Everything else lives only in the new mount namespace and is discarded with it, and
 //! the lines say so.
 
-use crate::calls::{AttrOn, Call, HostPlace, Target};
+use crate::lowering::{AttrOn, Call, HostPlace, Target};
 use crate::model::{FsKind, HostPath};
 use crate::quote::{in_root, quote};
 
@@ -28,7 +28,7 @@ fn where_(host: &Option<HostPlace>) -> String {
     }
 }
 
-fn removal(verb: &str, at: &crate::calls::At, host: &Option<HostPlace>, what: &str) -> String {
+fn removal(verb: &str, at: &crate::lowering::At, host: &Option<HostPlace>, what: &str) -> String {
     format!(
         "{verb}({at}) if this step made it and it is still the same inode in the same \
          directory{}; {what}",
@@ -46,7 +46,7 @@ enum Undo {
 }
 
 /// The work directory of the overlay that `calls` makes as `mount`, if any.
-fn overlay_work(calls: &[Call], mount: crate::calls::MountId) -> Option<Option<&HostPath>> {
+fn overlay_work(calls: &[Call], mount: crate::lowering::MountId) -> Option<Option<&HostPath>> {
     calls.iter().find_map(|c| match c {
         Call::NewFs {
             fs: FsKind::Overlay(o),

@@ -1,6 +1,6 @@
 //! The syscall layer: one narrow trait between the executor and the kernel.
 //!
-//! Takes the [`Call`]s of [`crate::calls`] one at a time; returns an [`Effect`] saying what
+//! Takes the [`Call`]s of [`crate::lowering`] one at a time; returns an [`Effect`] saying what
 //! changed, so `exec` can keep an [`Undo`] record, and runs those records back on rollback.
 //! [`linux::Linux`] is the real implementation (and the only code that makes the calls of a
 //! step); [`fake::Fake`] records every call and undo for unit tests of ordering and rollback.
@@ -20,7 +20,7 @@ use std::fmt;
 /// The errno of a failed call (nix's, which every `SysError` carries).
 pub use nix::errno::Errno;
 
-use crate::calls::{At, Call, HostPlace, MountId};
+use crate::lowering::{At, Call, HostPlace, MountId};
 use crate::model::{MsFlags, RootPath};
 
 /// The identity of an inode: (st_dev, st_ino).
@@ -210,7 +210,7 @@ impl Undo {
                 set,
                 clear,
                 ..
-            } => crate::calls::setattr_text(p, *recursive, *set, *clear),
+            } => crate::lowering::setattr_text(p, *recursive, *set, *clear),
         }
     }
 

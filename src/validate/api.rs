@@ -85,7 +85,7 @@ pub(super) fn needs_new(cx: &Ctx, s: &raw::Step, action: &Action, step: &str) ->
                     ..
                 }
             );
-            let per_mount = crate::calls::PERM | crate::calls::ATIME;
+            let per_mount = crate::lowering::PERM | crate::lowering::ATIME;
             if recursive && m.flags.intersects(per_mount) {
                 return at(
                     option(&|w| w != "rbind" && w != "rec"),

@@ -148,8 +148,8 @@ fn check_view(name: &str, dag: &Dag, out: &str) {
                 "{name}: mode of {p}"
             );
         }
-        if let NodeKind::Char(mountplan::calls::Dev::Num(ma, mi))
-        | NodeKind::Block(mountplan::calls::Dev::Num(ma, mi)) = &n.kind
+        if let NodeKind::Char(mountplan::lowering::Dev::Num(ma, mi))
+        | NodeKind::Block(mountplan::lowering::Dev::Num(ma, mi)) = &n.kind
         {
             assert_eq!(
                 f[3],

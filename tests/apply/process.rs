@@ -179,10 +179,14 @@ fn the_command_gets_default_signals_and_what_the_caller_ignored() {
         unsafe {
             c.pre_exec(move || {
                 libc::signal(libc::SIGUSR1, libc::SIG_IGN);
-                // Both ways set here: the test itself may run under nohup (it did, in a CI
-                // run started with nohup, and then SIGHUP was ignored in every case).
+                // The caller's dispositions are set here, not inherited from the harness: a
+                // CI run started with nohup, or in the background of a non-interactive shell
+                // (SIGINT ignored), would otherwise pass them on, as mountplan should.
                 let hup = if nohup { libc::SIG_IGN } else { libc::SIG_DFL };
                 libc::signal(libc::SIGHUP, hup);
+                for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGPIPE] {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
                 Ok(())
             });
         }

@@ -28,7 +28,7 @@
 
 use std::fmt::Write as _;
 
-use crate::calls::{At, HostPlace, MountId};
+use crate::lowering::{At, HostPlace, MountId};
 use crate::model::{HostPath, RootPath};
 use crate::sys::{FileId, Handle, Node, Parent, Undo};
 

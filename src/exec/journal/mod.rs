@@ -17,7 +17,7 @@ pub mod format;
 pub use self::format::{Entry, Parsed, parse};
 
 use self::format::{done_line, header_line, intent_line, undone_line};
-use crate::calls::HostPlace;
+use crate::lowering::HostPlace;
 use crate::model::{Plan, Root};
 use crate::sys::{JournalStore, Undo};
 

@@ -3,7 +3,7 @@
 
 use super::format::*;
 use super::*;
-use crate::calls::{At, MountId};
+use crate::lowering::{At, MountId};
 use crate::model::{HostPath, RootPath};
 use crate::sys::{FileId, Handle, Node, Parent};
 

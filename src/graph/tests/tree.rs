@@ -284,7 +284,10 @@ fn nodes_are_sorted_by_path_with_mountpoints_made_if_missing() {
         got,
         [
             ("/dev", &NodeKind::Dir),
-            ("/dev/null", &NodeKind::Char(crate::calls::Dev::Num(1, 3))),
+            (
+                "/dev/null",
+                &NodeKind::Char(crate::lowering::Dev::Num(1, 3))
+            ),
             ("/z", &NodeKind::Dir),
         ]
     );

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::lookup::PathId;
 use super::{Walk, WalkMount, atime};
-use crate::calls::{ATIME, PERM};
 use crate::graph::{Mounted, NodeKind, PropSet, TreeMount};
+use crate::lowering::{ATIME, PERM};
 use crate::model::{FsKind, MsFlags, RecAttrs};
 
 /// What a mask will mount, as far as the plan tells.

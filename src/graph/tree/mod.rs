@@ -38,8 +38,8 @@
 //! itself, step by step.
 
 use super::{Edge, FinalTree, Mounted, NodeKind, PropSet, TreeMount, TreeNode};
-use crate::calls::{ATIME, Dev, Lowered, MountId, PERM, StepCalls};
 use crate::diag::Diag;
+use crate::lowering::{ATIME, Dev, Lowered, MountId, PERM, StepCalls};
 use crate::model::{
     Action, Create, FsKind, Mode, MsFlags, NodeSpec, NodeType, Plan, PropagationKind, Root,
     RootPath,
@@ -196,7 +196,7 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
     w.push_entry(ROOT, root, None, None, false, false);
     w.entries[0].place = place::Kind::root(&plan.root);
     let mut calls = Lowered {
-        setup: crate::calls::setup(plan),
+        setup: crate::lowering::setup(plan),
         steps: Vec::with_capacity(plan.steps.len()),
         mounts: 0,
     };
@@ -206,8 +206,12 @@ pub(super) fn walk(plan: &Plan, warnings: &mut Vec<Diag>) -> Walked {
         w.intern(i);
         let first = MountId(w.next_mount);
         let mut next = w.next_mount;
-        let (mut c, fallback) =
-            crate::calls::step_calls(&plan.steps[i].action, &w, &mut next, plan.api.is_classic());
+        let (mut c, fallback) = crate::lowering::step_calls(
+            &plan.steps[i].action,
+            &w,
+            &mut next,
+            plan.api.is_classic(),
+        );
         // A step makes a call or two: room for four, as pushing gives, is most of a step's
         // memory at 100 000 steps.
         c.shrink_to_fit();

@@ -3,7 +3,7 @@
 //! reach it.
 //!
 //! Takes the walk's mounts, each with its [`Kind`] (set when the step that made it has run);
-//! answers [`crate::calls::Place`]. A path is on the newest alive mount at or above it; a copy
+//! answers [`crate::lowering::Place`]. A path is on the newest alive mount at or above it; a copy
 //! that a recursive bind brought along has no number of its own, so a path on it is placed on
 //! the mount that brought it (the executor then refuses to cross into the copy). Where a change
 //! lives, and whether it is private, is decided past masks and read-only copies: they are made
@@ -11,7 +11,7 @@
 
 use super::Walk;
 use super::lookup::{PathId, ROOT};
-use crate::calls::{At, HostPlace, MountId, Place, below};
+use crate::lowering::{At, HostPlace, MountId, Place, below};
 use crate::model::{Action, FsKind, HostPath, Root, RootPath};
 
 /// How the executor knows a mount of the model.

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use nix::errno::Errno;
 
 use super::{Before, Effect, FileId, MountEntry, Node, Side, Sys, SysError, Undo};
-use crate::calls::{At, AttrOn, Call, Dev, HostPlace, MountId, Target};
+use crate::lowering::{At, AttrOn, Call, Dev, HostPlace, MountId, Target};
 use crate::model::{MsFlags, NodeType, RootPath};
 
 /// One thing the fake was asked to do.

@@ -19,7 +19,7 @@ use nix::sys::stat::{Mode, SFlag, fstat};
 
 use super::files::{self, kind};
 use super::resolve::{How, resolve};
-use crate::calls::{At, MountId};
+use crate::lowering::{At, MountId};
 
 /// One of the plan's mounts.
 #[derive(Debug, Default)]

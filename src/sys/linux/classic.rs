@@ -24,7 +24,7 @@ use super::below::Fd;
 use super::files::{self, kind};
 use super::resolve::How;
 use super::{Linux, host, in_root, mount_facts};
-use crate::calls::{ATIME, At, AttrOn, Call, MountId, PERM, Target};
+use crate::lowering::{ATIME, At, AttrOn, Call, MountId, PERM, Target};
 use crate::model::FsKind;
 use crate::sys::{Before, Effect, SysError, Undo};
 
@@ -162,7 +162,7 @@ impl Linux {
         if let Some(u) = &undo {
             before(u)?;
         }
-        let data = crate::calls::fsconfig::data(fs);
+        let data = crate::lowering::fsconfig::data(fs);
         nix::mount::mount(
             Some(source.as_str()),
             name.as_str(),
@@ -393,7 +393,7 @@ impl Linux {
         };
         before(&u)?;
         let same = if is_dir {
-            let (_, source, flags) = crate::calls::fsconfig::mask_tmpfs();
+            let (_, source, flags) = crate::lowering::fsconfig::mask_tmpfs();
             nix::mount::mount(
                 Some(source),
                 name.as_str(),

@@ -17,7 +17,7 @@ use nix::sys::stat::SFlag;
 
 use super::files::{self, Reversed, kind};
 use super::host;
-use crate::calls::{At, Call, HostPlace, MountId};
+use crate::lowering::{At, Call, HostPlace, MountId};
 use crate::model::{HostPath, OverlayOptions, RootPath};
 use crate::sys::{FileId, Node, Side, SysError, Undo};
 

@@ -74,7 +74,7 @@ use self::files::{Reversed, fd_name, kind, kind_word};
 use self::host::HostFds;
 use self::resolve::How;
 use super::{Before, Effect, FileId, MountEntry, Node, Parent, Side, Sys, SysError, Undo};
-use crate::calls::{At, Call, Dev, HostPlace, MountId, Target};
+use crate::lowering::{At, Call, Dev, HostPlace, MountId, Target};
 use crate::model::NodeType;
 
 /// The real syscall layer for one apply.
@@ -421,7 +421,7 @@ impl Sys for Linux {
                 clear,
             } => {
                 let fd = self.held.top(at, How::FOLLOW).map_err(err)?;
-                let (s, c) = crate::calls::mount_attr(*set, *clear);
+                let (s, c) = crate::lowering::mount_attr(*set, *clear);
                 newmount::mount_setattr(fd.as_fd(), *recursive, s, c).map_err(err)
             }
         }

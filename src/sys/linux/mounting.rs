@@ -17,7 +17,7 @@ use super::below::Fd;
 use super::files::{self, kind};
 use super::resolve::How;
 use super::{Linux, host, in_root, layers, mount_facts, newmount};
-use crate::calls::{ATIME, At, AttrOn, Call, MountId, PERM, Source, Target};
+use crate::lowering::{ATIME, At, AttrOn, Call, MountId, PERM, Source, Target};
 use crate::model::{FsKind, HostPath, MsFlags};
 use crate::sys::{Before, Effect, SysError, Undo};
 
@@ -146,12 +146,12 @@ impl Linux {
             }
         };
         // Exactly the parameters the dry run prints, from the one encoding of them.
-        for p in crate::calls::fsconfig::params(kind, source, *sb) {
+        for p in crate::lowering::fsconfig::params(kind, source, *sb) {
             newmount::fsconfig(fs.as_fd(), &p.key, p.value.as_deref())
                 .map_err(|e| refused(e, &fs))?;
         }
         newmount::fsconfig_create(fs.as_fd()).map_err(|e| refused(e, &fs))?;
-        let (bits, _) = crate::calls::mount_attr(*attr, MsFlags::empty());
+        let (bits, _) = crate::lowering::mount_attr(*attr, MsFlags::empty());
         let m = newmount::fsmount(fs.as_fd(), bits).map_err(|e| refused(e, &fs))?;
         self.held.put(*mount, m);
         let i = mount.index();
@@ -239,7 +239,7 @@ impl Linux {
         if let Some(u) = &undo {
             before(u)?;
         }
-        let (s, cl) = crate::calls::mount_attr(set, clear);
+        let (s, cl) = crate::lowering::mount_attr(set, clear);
         match newmount::mount_setattr(fd.as_fd(), recursive, s, cl) {
             Ok(()) => {}
             Err(Errno::EPERM) if self.userns => {
@@ -247,7 +247,7 @@ impl Linux {
                 // keep them and try again.
                 let old = mount_facts::flags_of_fd(fd.as_fd()).map_err(err)?;
                 let keep = mount_facts::locked_to_keep(old, set);
-                let (s, cl) = crate::calls::mount_attr(set | (keep & PERM), clear - keep);
+                let (s, cl) = crate::lowering::mount_attr(set | (keep & PERM), clear - keep);
                 newmount::mount_setattr(fd.as_fd(), recursive, s, cl).map_err(err)?;
             }
             Err(Errno::EINVAL) => {
@@ -460,13 +460,13 @@ impl Linux {
         };
         let is_dir = kind(&fstat(t.as_fd()).map_err(err)?) == SFlag::S_IFDIR;
         let m = if is_dir {
-            let (tmpfs, source, flags) = crate::calls::fsconfig::mask_tmpfs();
+            let (tmpfs, source, flags) = crate::lowering::fsconfig::mask_tmpfs();
             let fs = newmount::fsopen(tmpfs.fstype()).map_err(err)?;
-            for p in crate::calls::fsconfig::params(&tmpfs, source, flags) {
+            for p in crate::lowering::fsconfig::params(&tmpfs, source, flags) {
                 newmount::fsconfig(fs.as_fd(), &p.key, p.value.as_deref()).map_err(err)?;
             }
             newmount::fsconfig_create(fs.as_fd()).map_err(err)?;
-            let (bits, _) = crate::calls::mount_attr(flags, MsFlags::empty());
+            let (bits, _) = crate::lowering::mount_attr(flags, MsFlags::empty());
             newmount::fsmount(fs.as_fd(), bits).map_err(err)?
         } else {
             newmount::clone_tree(self.null.as_fd(), false).map_err(err)?
@@ -500,7 +500,7 @@ impl Linux {
             Err(e) => return Err(self.refuse(c, at, e, How::FOLLOW)),
         };
         let m = newmount::clone_tree(t.as_fd(), true).map_err(err)?;
-        let (bits, _) = crate::calls::mount_attr(MsFlags::MS_RDONLY, MsFlags::empty());
+        let (bits, _) = crate::lowering::mount_attr(MsFlags::MS_RDONLY, MsFlags::empty());
         newmount::mount_setattr(m.as_fd(), true, bits, 0).map_err(err)?;
         let u = Undo::Umount {
             path: at.path.clone(),

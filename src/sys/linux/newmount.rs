@@ -171,7 +171,7 @@ struct MountAttr {
 }
 
 /// `mount_setattr(fd, "", AT_EMPTY_PATH [|AT_RECURSIVE], {set, clr})`, with the bits of
-/// [`crate::calls::mount_attr`].
+/// [`crate::lowering::mount_attr`].
 pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clr: u64) -> Result<(), Errno> {
     let attr = MountAttr {
         attr_set: set,

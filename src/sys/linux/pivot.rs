@@ -15,7 +15,7 @@ use nix::sys::stat::{Mode, fstat};
 
 use super::below::Fd;
 use super::{Linux, files, host};
-use crate::calls::{At, Call};
+use crate::lowering::{At, Call};
 use crate::sys::{Before, Effect, SysError, Undo};
 
 impl Linux {

@@ -92,9 +92,9 @@ pub(super) fn mount(
         // A new filesystem has no mount below it when its flags are set: `rro` is `ro`.
         if rec
             .set
-            .intersects(crate::calls::ATIME - MsFlags::MS_NODIRATIME)
+            .intersects(crate::lowering::ATIME - MsFlags::MS_NODIRATIME)
         {
-            fl -= crate::calls::ATIME - MsFlags::MS_NODIRATIME;
+            fl -= crate::lowering::ATIME - MsFlags::MS_NODIRATIME;
         }
         fl = (fl | rec.set) - rec.clear;
         rec = Default::default();
