@@ -169,6 +169,19 @@ pub enum Undo {
 }
 
 impl Undo {
+    /// The undo of a change of one mount's flags: back to `old`'s permission and atime flags
+    /// (a remount, or a `mount_setattr` without `AT_RECURSIVE`).
+    pub fn restore_flags(at: At, old: MsFlags) -> Undo {
+        use crate::lowering::{ATIME, PERM};
+        let restore = old & (PERM | ATIME);
+        Undo::Setattr {
+            at,
+            recursive: false,
+            set: restore,
+            clear: PERM - restore,
+        }
+    }
+
     /// The path the record works on.
     pub fn path(&self) -> &RootPath {
         match self {

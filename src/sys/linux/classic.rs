@@ -23,7 +23,7 @@ use nix::sys::stat::{Mode, SFlag, fstat};
 use super::below::Fd;
 use super::files::{self, kind};
 use super::resolve::How;
-use super::{Linux, host, in_root, mount_facts};
+use super::{Linux, host, mount_facts};
 use crate::lowering::{ATIME, At, AttrOn, Call, MountId, PERM, Target};
 use crate::model::FsKind;
 use crate::sys::{Before, Effect, SysError, Undo};
@@ -305,28 +305,8 @@ impl Linux {
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
-        let (fd, undo) = match on {
-            AttrOn::Mount(m) => (
-                Fd::Held(self.held.fd(*m).ok_or_else(|| err(Errno::EBADF))?),
-                None,
-            ),
-            AttrOn::Path(Target::InRoot(at)) => {
-                let fd = self
-                    .held
-                    .top(at, How::FOLLOW)
-                    .map_err(|e| self.refuse(c, at, e, How::FOLLOW))?;
-                let old = mount_facts::flags_of_fd(fd.as_fd()).map_err(err)?;
-                let restore = old & (PERM | ATIME);
-                let u = Undo::Setattr {
-                    at: at.clone(),
-                    recursive: false,
-                    set: restore,
-                    clear: PERM - restore,
-                };
-                (fd, Some(u))
-            }
-            AttrOn::Path(_) => return Err(err(Errno::EINVAL)),
-        };
+        let (fd, had) = self.attr_on(c, on)?;
+        let undo = had.map(|(at, old)| Undo::restore_flags(at, old));
         if let Some(u) = &undo {
             before(u)?;
         }
@@ -340,18 +320,7 @@ impl Linux {
                 let keep = mount_facts::locked_to_keep(old, flags);
                 remount_name(&name, flags | keep).map_err(err)?;
             }
-            Err(Errno::EINVAL) => {
-                let shown = match on {
-                    AttrOn::Path(Target::InRoot(at)) => in_root(&at.path),
-                    _ => c.to_string(),
-                };
-                return Err(
-                    match mount_facts::not_a_mountpoint_why(fd.as_fd(), &shown) {
-                        Some(w) => SysError::refused(c, Errno::EINVAL, w),
-                        None => err(Errno::EINVAL),
-                    },
-                );
-            }
+            Err(Errno::EINVAL) => return Err(super::mounting::not_a_mountpoint(c, on, &fd)),
             Err(e) => return Err(err(e)),
         }
         drop(fd);
@@ -379,11 +348,8 @@ impl Linux {
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
-        self.held.attached(mount, at);
-        let t = match self.held.top(at, How::FOLLOW) {
-            Ok(t) => t,
-            Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
-            Err(e) => return Err(self.refuse(c, at, e, How::FOLLOW)),
+        let Some(t) = self.top_if_there(c, at, mount)? else {
+            return Ok(Effect::Unchanged);
         };
         let is_dir = kind(&fstat(t.as_fd()).map_err(err)?) == SFlag::S_IFDIR;
         let name = self.name_of(t.raw()).map_err(err)?;

@@ -17,7 +17,7 @@ use super::below::Fd;
 use super::files::{self, kind};
 use super::resolve::How;
 use super::{Linux, host, in_root, layers, mount_facts, newmount};
-use crate::lowering::{ATIME, At, AttrOn, Call, MountId, PERM, Source, Target};
+use crate::lowering::{At, AttrOn, Call, MountId, PERM, Source, Target};
 use crate::model::{FsKind, HostPath, MsFlags};
 use crate::sys::{Before, Effect, SysError, Undo};
 
@@ -204,38 +204,20 @@ impl Linux {
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
-        let (fd, undo) = match on {
-            AttrOn::Mount(m) => (
-                Fd::Held(self.held.fd(*m).ok_or_else(|| err(Errno::EBADF))?),
-                None,
-            ),
-            AttrOn::Path(Target::InRoot(at)) => {
-                let fd = self
-                    .held
-                    .top(at, How::FOLLOW)
-                    .map_err(|e| self.refuse(c, at, e, How::FOLLOW))?;
-                let old = mount_facts::flags_of_fd(fd.as_fd()).map_err(err)?;
-                let u = if recursive {
-                    // Take back what was not there before.
-                    Undo::Setattr {
-                        at: at.clone(),
-                        recursive,
-                        set: MsFlags::empty(),
-                        clear: (set - old) & PERM,
-                    }
-                } else {
-                    let restore = old & (PERM | ATIME);
-                    Undo::Setattr {
-                        at: at.clone(),
-                        recursive,
-                        set: restore,
-                        clear: PERM - restore,
-                    }
-                };
-                (fd, Some(u))
+        let (fd, had) = self.attr_on(c, on)?;
+        let undo = had.map(|(at, old)| {
+            if recursive {
+                // Take back what was not there before.
+                Undo::Setattr {
+                    at,
+                    recursive,
+                    set: MsFlags::empty(),
+                    clear: (set - old) & PERM,
+                }
+            } else {
+                Undo::restore_flags(at, old)
             }
-            AttrOn::Path(_) => return Err(err(Errno::EINVAL)),
-        };
+        });
         if let Some(u) = &undo {
             before(u)?;
         }
@@ -250,24 +232,38 @@ impl Linux {
                 let (s, cl) = crate::lowering::mount_attr(set | (keep & PERM), clear - keep);
                 newmount::mount_setattr(fd.as_fd(), recursive, s, cl).map_err(err)?;
             }
-            Err(Errno::EINVAL) => {
-                let shown = match on {
-                    AttrOn::Path(Target::InRoot(at)) => in_root(&at.path),
-                    _ => c.to_string(),
-                };
-                return Err(
-                    match mount_facts::not_a_mountpoint_why(fd.as_fd(), &shown) {
-                        Some(w) => SysError::refused(c, Errno::EINVAL, w),
-                        None => err(Errno::EINVAL),
-                    },
-                );
-            }
+            Err(Errno::EINVAL) => return Err(not_a_mountpoint(c, on, &fd)),
             Err(e) => return Err(err(e)),
         }
         Ok(match undo {
             Some(u) => Effect::Changed(u),
             None => Effect::Local,
         })
+    }
+
+    /// The mount a remount or a `mount_setattr` acts on: a held mount, or the mount on top at
+    /// a path with its place and the flags it has now (what an undo puts back).
+    pub(super) fn attr_on(
+        &mut self,
+        c: &Call,
+        on: &AttrOn,
+    ) -> Result<(Fd, Option<(At, MsFlags)>), SysError> {
+        let err = |e: Errno| SysError::new(c, e);
+        match on {
+            AttrOn::Mount(m) => Ok((
+                Fd::Held(self.held.fd(*m).ok_or_else(|| err(Errno::EBADF))?),
+                None,
+            )),
+            AttrOn::Path(Target::InRoot(at)) => {
+                let fd = self
+                    .held
+                    .top(at, How::FOLLOW)
+                    .map_err(|e| self.refuse(c, at, e, How::FOLLOW))?;
+                let old = mount_facts::flags_of_fd(fd.as_fd()).map_err(err)?;
+                Ok((fd, Some((at.clone(), old))))
+            }
+            AttrOn::Path(_) => Err(err(Errno::EINVAL)),
+        }
     }
 
     /// An idmapped bind: the held copy `mount` gets the mapping of a user namespace made
@@ -442,6 +438,22 @@ impl Linux {
         Ok(Effect::Local)
     }
 
+    /// The mount on top at `at`, for a mask or a read-only path that `mount` will be (noted as
+    /// its place), or `None` where nothing is there: such a path is left alone.
+    pub(super) fn top_if_there(
+        &mut self,
+        c: &Call,
+        at: &At,
+        mount: MountId,
+    ) -> Result<Option<Fd>, SysError> {
+        self.held.attached(mount, at);
+        match self.held.top(at, How::FOLLOW) {
+            Ok(t) => Ok(Some(t)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(self.refuse(c, at, e, How::FOLLOW)),
+        }
+    }
+
     /// runc's maskedPaths: an empty read-only tmpfs over a directory, a copy of the host's
     /// `/dev/null` mount over anything else; a missing path is left alone.
     pub(super) fn mask(
@@ -452,11 +464,8 @@ impl Linux {
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
-        self.held.attached(mount, at);
-        let t = match self.held.top(at, How::FOLLOW) {
-            Ok(t) => t,
-            Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
-            Err(e) => return Err(self.refuse(c, at, e, How::FOLLOW)),
+        let Some(t) = self.top_if_there(c, at, mount)? else {
+            return Ok(Effect::Unchanged);
         };
         let is_dir = kind(&fstat(t.as_fd()).map_err(err)?) == SFlag::S_IFDIR;
         let m = if is_dir {
@@ -493,11 +502,8 @@ impl Linux {
         before: &mut Before<'_>,
     ) -> Result<Effect, SysError> {
         let err = |e: Errno| SysError::new(c, e);
-        self.held.attached(mount, at);
-        let t = match self.held.top(at, How::FOLLOW) {
-            Ok(t) => t,
-            Err(Errno::ENOENT) => return Ok(Effect::Unchanged),
-            Err(e) => return Err(self.refuse(c, at, e, How::FOLLOW)),
+        let Some(t) = self.top_if_there(c, at, mount)? else {
+            return Ok(Effect::Unchanged);
         };
         let m = newmount::clone_tree(t.as_fd(), true).map_err(err)?;
         let (bits, _) = crate::lowering::mount_attr(MsFlags::MS_RDONLY, MsFlags::empty());
@@ -510,5 +516,18 @@ impl Linux {
         newmount::move_mount(m.as_fd(), t.as_fd()).map_err(err)?;
         self.held.put(mount, m);
         Ok(Effect::Changed(u))
+    }
+}
+
+/// EINVAL from a remount or a `mount_setattr` of `on` (whose mount is `fd`): where what is
+/// there is no mountpoint, that, in words.
+pub(super) fn not_a_mountpoint(c: &Call, on: &AttrOn, fd: &Fd) -> SysError {
+    let shown = match on {
+        AttrOn::Path(Target::InRoot(at)) => in_root(&at.path),
+        _ => c.to_string(),
+    };
+    match mount_facts::not_a_mountpoint_why(fd.as_fd(), &shown) {
+        Some(w) => SysError::refused(c, Errno::EINVAL, w),
+        None => SysError::new(c, Errno::EINVAL),
     }
 }
