@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::report::{Mismatch, Moved, VerifyReport};
 use crate::graph::{Dag, Mounted, TreeMount};
-use crate::lowering::{Call, MountId, Target};
+use crate::lowering::{Call, MountId};
 use crate::model::{Action, FsKind, MsFlags};
 use crate::sys::MountEntry;
 
@@ -155,21 +155,11 @@ fn attachments(dag: &Dag) -> Vec<(MountId, Option<usize>, Option<MountId>)> {
     }
     for sc in &dag.calls.steps {
         for c in &sc.calls {
+            if let Some((mount, at)) = c.mounts_in_root() {
+                out.push((mount, sc.step, Some(at.on)));
+                continue;
+            }
             match c {
-                Call::Attach {
-                    mount,
-                    to: Target::InRoot(at),
-                }
-                | Call::MountFs {
-                    mount,
-                    to: Target::InRoot(at),
-                    ..
-                }
-                | Call::BindMount {
-                    mount,
-                    to: Target::InRoot(at),
-                    ..
-                } => out.push((*mount, sc.step, Some(at.on))),
                 Call::Mask { at, mount }
                 | Call::MaskClassic { at, mount }
                 | Call::Readonly { at, mount } => out.push((*mount, sc.step, Some(at.on))),

@@ -433,6 +433,28 @@ pub enum Call {
 }
 
 impl Call {
+    /// The mount this call puts on a path inside the root, and where: an attach, or a classic
+    /// filesystem mount or bind; `None` for every other call.
+    pub fn mounts_in_root(&self) -> Option<(MountId, &At)> {
+        match self {
+            Call::Attach {
+                mount,
+                to: Target::InRoot(at),
+            }
+            | Call::MountFs {
+                mount,
+                to: Target::InRoot(at),
+                ..
+            }
+            | Call::BindMount {
+                mount,
+                to: Target::InRoot(at),
+                ..
+            } => Some((*mount, at)),
+            _ => None,
+        }
+    }
+
     /// The place on the host this call changes, when it changes a file on a persistent
     /// filesystem (the change is journaled); `None` for everything else.
     pub fn host_place(&self) -> Option<&HostPlace> {

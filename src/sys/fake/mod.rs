@@ -150,6 +150,14 @@ impl Sys for Fake {
                 return Err(SysError::new(c, e));
             }
         }
+        if let Some((mount, at)) = c.mounts_in_root() {
+            let u = Undo::Umount {
+                path: at.path.clone(),
+                mount,
+            };
+            self.note(before, &u)?;
+            return Ok(Effect::Changed(u));
+        }
         match c {
             Call::Mkdir { at, if_missing, .. } => match self.files.get(&at.path) {
                 Some((Node::Dir, _)) if *if_missing => Ok(Effect::Unchanged),
@@ -205,27 +213,6 @@ impl Sys for Fake {
                     gid: 0,
                     mode: 0o755,
                     parent: None,
-                };
-                self.note(before, &u)?;
-                Ok(Effect::Changed(u))
-            }
-            Call::Attach {
-                mount,
-                to: Target::InRoot(at),
-            }
-            | Call::MountFs {
-                mount,
-                to: Target::InRoot(at),
-                ..
-            }
-            | Call::BindMount {
-                mount,
-                to: Target::InRoot(at),
-                ..
-            } => {
-                let u = Undo::Umount {
-                    path: at.path.clone(),
-                    mount: *mount,
                 };
                 self.note(before, &u)?;
                 Ok(Effect::Changed(u))
