@@ -318,9 +318,9 @@ fn crashes_recover_killed_after_each_record_still_finishes() {
 }
 
 /// A child killed after it sent its outcome to the parent and before it printed its report
-/// (a window of a few microseconds the random kills above rarely hit): the parent prints the
-/// report, says the child died before the command started, and exits 125; the root is as
-/// after a success, since the steps were done.
+/// (a window of a few microseconds no journal point names; a test hook kills it there): the
+/// parent prints the report, says the child died before the command started, and exits 125;
+/// the root is as after a success, since the steps were done.
 #[test]
 fn crashes_a_child_killed_before_printing_its_report_gets_it_printed_by_the_parent() {
     let test = "crashes_a_child_killed_before_printing_its_report_gets_it_printed_by_the_parent";
