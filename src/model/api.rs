@@ -2,8 +2,8 @@
 //!
 //! Takes nothing; the validated plan holds one [`Api`]. The lowering (crate::lowering) makes the
 //! new API's calls for `new` and `auto`, mount(2) and umount2(2) for `classic`; apply with
-//! `auto` takes the classic calls when the kernel lacks the new API (see
-//! [`Api::resolve`]).
+//! `auto` takes the classic calls when the kernel lacks the new API (the choice is
+//! [`crate::exec::api::choose`]).
 
 /// The mount API of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -43,16 +43,6 @@ impl Api {
     /// Whether the lowering makes mount(2) calls rather than the new API's.
     pub fn is_classic(self) -> bool {
         self == Api::Classic
-    }
-
-    /// The API an apply uses on a kernel that has (`has_new`) the new mount API or not:
-    /// `auto` becomes `new` or `classic`; the others stay.
-    pub fn resolve(self, has_new: bool) -> Api {
-        match self {
-            Api::Auto if has_new => Api::New,
-            Api::Auto => Api::Classic,
-            a => a,
-        }
     }
 }
 
