@@ -131,16 +131,9 @@ kind = "pivot"
 strategy = "pivot-root"
 "#;
 
-/// An idmapped bind (`MOUNT_ATTR_IDMAP` with a user namespace mountplan makes): a file owned
-/// by uid 1000 on the host is owned by root seen from inside, uid 3001 is 6, an id no line
-/// maps is 65534; a file the command creates as root is owned by 1000 on the host.
-#[test]
-fn an_idmapped_bind_shows_owners_through_its_map() {
-    let Some(_serial) = privileged("an_idmapped_bind_shows_owners_through_its_map") else {
-        return;
-    };
-    use std::os::unix::fs::MetadataExt;
-    let s = Scratch::new("idmap");
+/// A busybox root with `/data`, and a host directory (1000's) holding `mine` (1000:1000),
+/// `other` (3001:1000) and `root` (0:0) to bind there.
+fn owned_files(s: &Scratch) -> (std::path::PathBuf, std::path::PathBuf) {
     let root = s.path("root");
     busybox_root(&root);
     std::fs::create_dir_all(root.join("data")).unwrap();
@@ -152,16 +145,30 @@ fn an_idmapped_bind_shows_owners_through_its_map() {
         std::os::unix::fs::chown(&f, Some(uid), Some(gid)).unwrap();
     }
     std::os::unix::fs::chown(&data, Some(1000), Some(1000)).unwrap();
+    (root, data)
+}
+
+/// The command of the idmap tests: the owners seen through the bind, then a file made there.
+const STAT_AND_CREATE: &str =
+    "stat -c '%n %u:%g' /data/mine /data/other /data/root && echo new > /data/new";
+
+/// An idmapped bind (`MOUNT_ATTR_IDMAP` with a user namespace mountplan makes): a file owned
+/// by uid 1000 on the host is owned by root seen from inside, uid 3001 is 6, an id no line
+/// maps is 65534; a file the command creates as root is owned by 1000 on the host.
+#[test]
+fn an_idmapped_bind_shows_owners_through_its_map() {
+    let Some(_serial) = privileged("an_idmapped_bind_shows_owners_through_its_map") else {
+        return;
+    };
+    use std::os::unix::fs::MetadataExt;
+    let s = Scratch::new("idmap");
+    let (root, data) = owned_files(&s);
     let plan = s.write("idmap.toml", IDMAP);
     let host = host_mounts();
     let o = Run::apply(&plan, &s.state())
         .set("ROOTFS", &root)
         .set("DATA", &data)
-        .cmd(&[
-            "sh",
-            "-c",
-            "stat -c '%n %u:%g' /data/mine /data/other /data/root && echo new > /data/new",
-        ])
+        .cmd(&["sh", "-c", STAT_AND_CREATE])
         .run();
     assert_eq!(o.status, 0, "{}\n{}", o.stdout, o.stderr);
     assert_eq!(
@@ -219,17 +226,7 @@ fn an_idmapped_bind_borrows_an_existing_user_namespace() {
     };
     use std::os::unix::fs::MetadataExt;
     let s = Scratch::new("idmap-userns");
-    let root = s.path("root");
-    busybox_root(&root);
-    std::fs::create_dir_all(root.join("data")).unwrap();
-    let data = s.path("data");
-    std::fs::create_dir_all(&data).unwrap();
-    for (name, uid, gid) in [("mine", 1000, 1000), ("other", 3001, 1000), ("root", 0, 0)] {
-        let f = data.join(name);
-        std::fs::write(&f, name).unwrap();
-        std::os::unix::fs::chown(&f, Some(uid), Some(gid)).unwrap();
-    }
-    std::os::unix::fs::chown(&data, Some(1000), Some(1000)).unwrap();
+    let (root, data) = owned_files(&s);
     let plan = s.write(
         "idmap.toml",
         &IDMAP.replace(
@@ -243,11 +240,7 @@ fn an_idmapped_bind_borrows_an_existing_user_namespace() {
         .set("ROOTFS", &root)
         .set("DATA", &data)
         .set("USERNS", std::path::Path::new(&ns.ns("user")))
-        .cmd(&[
-            "sh",
-            "-c",
-            "stat -c '%n %u:%g' /data/mine /data/other /data/root && echo new > /data/new",
-        ])
+        .cmd(&["sh", "-c", STAT_AND_CREATE])
         .run();
     assert_eq!(o.status, 0, "{}\n{}", o.stdout, o.stderr);
     assert_eq!(
