@@ -457,7 +457,7 @@ pub fn open_for_chown(root: BorrowedFd<'_>, rel: &str) -> Result<OwnedFd, Errno>
 pub fn is_fresh_dir(fd: BorrowedFd<'_>, st: &FileStat, mode: u32) -> Result<bool, Errno> {
     let want = mode & 0o1777;
     if kind(st) != SFlag::S_IFDIR
-        || st.st_uid != nix::unistd::geteuid().as_raw()
+        || st.st_uid != super::host::euid()
         || (st.st_mode & 0o1777) != want
     {
         return Ok(false);

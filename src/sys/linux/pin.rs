@@ -104,7 +104,7 @@ impl Pin {
                 let st = fstat(fd.as_fd()).map_err(|e| {
                     HostError::Sys(SysError::new(format!("fstat({:?})", p(file)), e))
                 })?;
-                let me = nix::unistd::geteuid().as_raw();
+                let me = super::host::euid();
                 if is_nsfs(fd.as_fd()).unwrap_or(false) {
                     return refuse(
                         "mountplan::persist::already-pinned",
@@ -277,7 +277,7 @@ pub fn release(file: &Path) -> Result<(), HostError> {
         .map_err(|e| sys(format!("umount2({target:?} ({}), MNT_DETACH)", p(file)), e))?;
     drop(fd);
     let below = lstat(dir.as_fd(), name).map_err(|e| sys(format!("lstat({:?})", p(file)), e))?;
-    let me = nix::unistd::geteuid().as_raw();
+    let me = super::host::euid();
     let same_file = Some(below.st_ino) == under && below.st_dev == dir_dev;
     if same_file && kind(&below) == SFlag::S_IFREG && below.st_size == 0 && below.st_uid == me {
         let still = dir.as_fd();

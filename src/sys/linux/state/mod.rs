@@ -35,7 +35,7 @@ pub use self::lock::{Lock, lock};
 pub use self::tmproot::{TmpRoot, TmpRootDir};
 
 fn me() -> u32 {
-    nix::unistd::geteuid().as_raw()
+    super::host::euid()
 }
 
 fn mode_of(st: &FileStat) -> u32 {
