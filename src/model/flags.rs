@@ -92,6 +92,11 @@ pub const REC_WORDS: &[&str] = &[
     "nodiratime",
 ];
 
+/// The flag word of an OCI recursive spelling (`rro` -> `ro`), or `None` for any other word.
+pub fn rec_base(w: &str) -> Option<&str> {
+    w.strip_prefix('r').filter(|b| REC_WORDS.contains(b))
+}
+
 /// The words a plan's `options` set (in this order), as the plan writes them: `ro`,
 /// `nosuid`, …, `rec`. Words that clear a flag (`rw`, `exec`) are left out.
 pub fn option_words(flags: MsFlags) -> impl Iterator<Item = &'static str> {

@@ -28,7 +28,7 @@ mod process;
 
 pub use self::actions::*;
 pub use self::api::Api;
-pub use self::flags::{FLAG_WORDS, MS_NAMES, REC_WORDS, ms_flags_str, option_words};
+pub use self::flags::{FLAG_WORDS, MS_NAMES, REC_WORDS, ms_flags_str, option_words, rec_base};
 pub use self::idmap::{IdRange, Idmap, IdmapFrom};
 pub use self::mounts::*;
 pub use self::paths::{HostPath, MAX_COMPONENT, MAX_PATH, PathError, RootPath};

@@ -63,10 +63,7 @@ pub(super) fn needs_new(cx: &Ctx, s: &raw::Step, action: &Action, step: &str) ->
                 .map(|x| cx.loc(x))
         })
     };
-    let rec_word = |w: &str| {
-        w.strip_prefix('r')
-            .is_some_and(|r| crate::model::REC_WORDS.contains(&r))
-    };
+    let rec_word = |w: &str| crate::model::rec_base(w).is_some();
     match action {
         Action::Mount(m) => {
             if m.idmap.is_some() {

@@ -346,9 +346,7 @@ pub fn flags(
         let word: &str = &word;
         let found = match FLAG_WORDS.iter().find(|(n, _, _)| *n == word) {
             Some(&(name, flag, set)) => Some((name, flag, set, false)),
-            None => word
-                .strip_prefix('r')
-                .filter(|w| REC_WORDS.contains(w))
+            None => crate::model::rec_base(word)
                 .and_then(|w| FLAG_WORDS.iter().find(|(n, _, _)| *n == w))
                 .map(|&(name, flag, set)| (name, flag, set, true)),
         };

@@ -87,10 +87,7 @@ impl Options {
             if let Some((_, word, set)) = PLAIN.iter().find(|(n, _, _)| *n == w) {
                 o.plain.retain(|(x, _)| x != word);
                 o.plain.push((word, *set));
-            } else if let Some(base) = w
-                .strip_prefix('r')
-                .filter(|b| crate::model::REC_WORDS.contains(b))
-            {
+            } else if let Some(base) = crate::model::rec_base(w) {
                 let atime = crate::model::MsFlags::MS_NOATIME
                     | crate::model::MsFlags::MS_RELATIME
                     | crate::model::MsFlags::MS_STRICTATIME;

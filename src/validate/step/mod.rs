@@ -115,8 +115,7 @@ pub fn action(cx: &mut Ctx, s: &raw::Step) -> Option<Action> {
             // one (which would clear every flag not named).
             let plain = s.options.iter().flatten().any(|o| {
                 let w = o.value.as_str();
-                !w.strip_prefix('r')
-                    .is_some_and(|w| crate::model::REC_WORDS.contains(&w))
+                crate::model::rec_base(w).is_none()
             });
             if !plain && !rec.is_empty() {
                 fl |= MsFlags::MS_REC | rec.set;
